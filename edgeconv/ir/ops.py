@@ -1,0 +1,326 @@
+"""The operators of the IR: one typed dataclass per op, with its shape rule.
+
+Every node has exactly one output. Inputs are listed in a fixed order per op (``INPUTS``); an input
+named ``None`` is absent (e.g. a conv without bias). Shapes include the batch dimension, but every
+op is batch-agnostic: dimension 0 is the batch and may change at run time.
+
+Padding is written as ``pads = (begin_0, ..., begin_k, end_0, ..., end_k)`` over the spatial dims,
+as in ONNX. ``clamp = (lo, hi)`` is a fused activation range in real units (``None`` = unbounded):
+ReLU is ``(0, None)``, ReLU6 ``(0, 6)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import ClassVar, Optional
+
+Shape = tuple
+Clamp = tuple  # (lo or None, hi or None)
+
+
+class ShapeError(ValueError):
+    """An op cannot take the shapes it is given."""
+
+
+def _spatial_out(size: int, k: int, stride: int, pad_begin: int, pad_end: int, dilation: int, ceil: bool = False) -> int:
+    span = dilation * (k - 1) + 1
+    room = size + pad_begin + pad_end - span
+    if room < 0:
+        raise ShapeError(f"window {span} larger than padded input {size + pad_begin + pad_end}")
+    out = (math.ceil(room / stride) if ceil else room // stride) + 1
+    if ceil and (out - 1) * stride >= size + pad_begin:
+        out -= 1  # the last window must start inside the input or its left padding
+    return out
+
+
+@dataclass(frozen=True)
+class Op:
+    """Base of all ops. ``NAME`` is the op's name in the IR, ``INPUTS`` its input slots."""
+
+    NAME: ClassVar[str] = ""
+    INPUTS: ClassVar[tuple] = ("x",)
+
+    def infer(self, shapes: list) -> Shape:
+        return shapes[0]
+
+    def attrs(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class Conv(Op):
+    """N-d convolution (1-D or 2-D), weights ``(C_out, C_in/groups, *kernel)``, optional bias."""
+
+    NAME: ClassVar[str] = "Conv"
+    INPUTS: ClassVar[tuple] = ("x", "weight", "bias")
+    stride: tuple = (1, 1)
+    pads: tuple = (0, 0, 0, 0)
+    dilation: tuple = (1, 1)
+    groups: int = 1
+    clamp: Clamp = (None, None)
+
+    @property
+    def rank(self) -> int:
+        return len(self.stride)
+
+    def infer(self, shapes: list) -> Shape:
+        x, w = shapes[0], shapes[1]
+        r = self.rank
+        if len(x) != r + 2 or len(w) != r + 2:
+            raise ShapeError(f"{r}-D conv needs rank-{r + 2} input and weight, got {x} and {w}")
+        if x[1] != w[1] * self.groups:
+            raise ShapeError(f"input has {x[1]} channels, weight expects {w[1]} x {self.groups} groups")
+        if w[0] % self.groups:
+            raise ShapeError(f"{w[0]} output channels not divisible by {self.groups} groups")
+        if len(shapes) > 2 and shapes[2] is not None and tuple(shapes[2]) != (w[0],):
+            raise ShapeError(f"bias shape {shapes[2]} does not match {w[0]} output channels")
+        out = [
+            _spatial_out(x[2 + i], w[2 + i], self.stride[i], self.pads[i], self.pads[r + i], self.dilation[i])
+            for i in range(r)
+        ]
+        return (x[0], w[0], *out)
+
+    @property
+    def is_depthwise(self) -> bool:
+        return self.groups > 1
+
+
+@dataclass(frozen=True)
+class Linear(Op):
+    """``y = x @ W.T + b`` with ``W`` of shape ``(out_features, in_features)``."""
+
+    NAME: ClassVar[str] = "Linear"
+    INPUTS: ClassVar[tuple] = ("x", "weight", "bias")
+    clamp: Clamp = (None, None)
+
+    def infer(self, shapes: list) -> Shape:
+        x, w = shapes[0], shapes[1]
+        if len(x) != 2 or len(w) != 2 or x[1] != w[1]:
+            raise ShapeError(f"linear takes (N, {w[1] if len(w) == 2 else '?'}) input, got {x}")
+        return (x[0], w[0])
+
+
+@dataclass(frozen=True)
+class BatchNorm(Op):
+    """Inference batch norm over axis 1: ``(x - mean) / sqrt(var + eps) * gamma + beta``."""
+
+    NAME: ClassVar[str] = "BatchNorm"
+    INPUTS: ClassVar[tuple] = ("x", "gamma", "beta", "mean", "var")
+    eps: float = 1e-5
+
+
+@dataclass(frozen=True)
+class Clip(Op):
+    """``min(max(x, lo), hi)``: ReLU, ReLU6 and Hardtanh."""
+
+    NAME: ClassVar[str] = "Clip"
+    lo: Optional[float] = 0.0
+    hi: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class LeakyRelu(Op):
+    NAME: ClassVar[str] = "LeakyRelu"
+    alpha: float = 0.01
+
+
+@dataclass(frozen=True)
+class Hardswish(Op):
+    """``x * relu6(x + 3) / 6``."""
+
+    NAME: ClassVar[str] = "Hardswish"
+
+
+@dataclass(frozen=True)
+class Hardsigmoid(Op):
+    """``relu6(x + 3) / 6`` (PyTorch's definition)."""
+
+    NAME: ClassVar[str] = "Hardsigmoid"
+
+
+@dataclass(frozen=True)
+class Sigmoid(Op):
+    NAME: ClassVar[str] = "Sigmoid"
+
+
+@dataclass(frozen=True)
+class SiLU(Op):
+    """``x * sigmoid(x)``."""
+
+    NAME: ClassVar[str] = "SiLU"
+
+
+def _broadcast(a: Shape, b: Shape) -> Shape:
+    rank = max(len(a), len(b))
+    a = (1,) * (rank - len(a)) + tuple(a)
+    b = (1,) * (rank - len(b)) + tuple(b)
+    out = []
+    for da, db in zip(a, b):
+        if da != db and 1 not in (da, db):
+            raise ShapeError(f"shapes {a} and {b} do not broadcast")
+        out.append(max(da, db))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Add(Op):
+    NAME: ClassVar[str] = "Add"
+    INPUTS: ClassVar[tuple] = ("a", "b")
+    clamp: Clamp = (None, None)
+
+    def infer(self, shapes: list) -> Shape:
+        return _broadcast(shapes[0], shapes[1])
+
+
+@dataclass(frozen=True)
+class Mul(Op):
+    NAME: ClassVar[str] = "Mul"
+    INPUTS: ClassVar[tuple] = ("a", "b")
+    clamp: Clamp = (None, None)
+
+    def infer(self, shapes: list) -> Shape:
+        return _broadcast(shapes[0], shapes[1])
+
+
+@dataclass(frozen=True)
+class Concat(Op):
+    """Concatenation of any number of inputs along ``axis`` (non-negative)."""
+
+    NAME: ClassVar[str] = "Concat"
+    INPUTS: ClassVar[tuple] = ("*",)
+    axis: int = 1
+
+    def infer(self, shapes: list) -> Shape:
+        first = list(shapes[0])
+        for s in shapes[1:]:
+            if len(s) != len(first) or any(a != b for i, (a, b) in enumerate(zip(s, first)) if i != self.axis):
+                raise ShapeError(f"concat along axis {self.axis} of {shapes}")
+        first[self.axis] = sum(s[self.axis] for s in shapes)
+        return tuple(first)
+
+
+@dataclass(frozen=True)
+class MaxPool(Op):
+    NAME: ClassVar[str] = "MaxPool"
+    kernel: tuple = (2, 2)
+    stride: tuple = (2, 2)
+    pads: tuple = (0, 0, 0, 0)
+    dilation: tuple = (1, 1)
+    ceil_mode: bool = False
+
+    def infer(self, shapes: list) -> Shape:
+        x, r = shapes[0], len(self.kernel)
+        out = [
+            _spatial_out(x[2 + i], self.kernel[i], self.stride[i], self.pads[i], self.pads[r + i], self.dilation[i], self.ceil_mode)
+            for i in range(r)
+        ]
+        return (x[0], x[1], *out)
+
+
+@dataclass(frozen=True)
+class AvgPool(Op):
+    """Average pooling; ``count_include_pad`` divides by the full window even at borders."""
+
+    NAME: ClassVar[str] = "AvgPool"
+    kernel: tuple = (2, 2)
+    stride: tuple = (2, 2)
+    pads: tuple = (0, 0, 0, 0)
+    count_include_pad: bool = True
+    ceil_mode: bool = False
+
+    def infer(self, shapes: list) -> Shape:
+        x, r = shapes[0], len(self.kernel)
+        out = [
+            _spatial_out(x[2 + i], self.kernel[i], self.stride[i], self.pads[i], self.pads[r + i], 1, self.ceil_mode)
+            for i in range(r)
+        ]
+        return (x[0], x[1], *out)
+
+
+@dataclass(frozen=True)
+class GlobalAvgPool(Op):
+    """Mean over all spatial dims; ``keepdims`` keeps them as size 1 (AdaptiveAvgPool(1))."""
+
+    NAME: ClassVar[str] = "GlobalAvgPool"
+    keepdims: bool = True
+
+    def infer(self, shapes: list) -> Shape:
+        x = shapes[0]
+        if len(x) < 3:
+            raise ShapeError(f"global average pooling needs spatial dims, got {x}")
+        return (x[0], x[1], *([1] * (len(x) - 2))) if self.keepdims else (x[0], x[1])
+
+
+@dataclass(frozen=True)
+class Reshape(Op):
+    """Reshape keeping the batch: the output is ``(N, *shape)``; one entry of ``shape`` may be -1."""
+
+    NAME: ClassVar[str] = "Reshape"
+    shape: tuple = (-1,)
+
+    def infer(self, shapes: list) -> Shape:
+        x = shapes[0]
+        per_sample = math.prod(x[1:])
+        known = math.prod(d for d in self.shape if d != -1)
+        if list(self.shape).count(-1) > 1 or known == 0 or per_sample % known:
+            raise ShapeError(f"cannot reshape {x} to (N, {self.shape})")
+        return (x[0], *(per_sample // known if d == -1 else d for d in self.shape))
+
+
+@dataclass(frozen=True)
+class Pad(Op):
+    """Constant padding of the spatial dims; ``value`` is in real units."""
+
+    NAME: ClassVar[str] = "Pad"
+    pads: tuple = (0, 0, 0, 0)
+    value: float = 0.0
+
+    def infer(self, shapes: list) -> Shape:
+        x = shapes[0]
+        r = len(self.pads) // 2
+        if len(x) != r + 2:
+            raise ShapeError(f"pads {self.pads} do not fit input {x}")
+        return (x[0], x[1], *(x[2 + i] + self.pads[i] + self.pads[r + i] for i in range(r)))
+
+
+@dataclass(frozen=True)
+class Softmax(Op):
+    NAME: ClassVar[str] = "Softmax"
+    axis: int = -1
+    beta: float = 1.0
+
+
+@dataclass(frozen=True)
+class Sign(Op):
+    """Binarization of activations (XNOR-Net): ``+1`` where ``x >= 0``, else ``-1``."""
+
+    NAME: ClassVar[str] = "Sign"
+
+
+@dataclass(frozen=True)
+class Quantize(Op):
+    """float32 -> integer with the output tensor's quantization (or int8 -> int8 requantization)."""
+
+    NAME: ClassVar[str] = "Quantize"
+
+
+@dataclass(frozen=True)
+class Dequantize(Op):
+    """integer -> float32 with the input tensor's quantization."""
+
+    NAME: ClassVar[str] = "Dequantize"
+
+
+OPS: dict = {cls.NAME: cls for cls in (
+    Conv, Linear, BatchNorm, Clip, LeakyRelu, Hardswish, Hardsigmoid, Sigmoid, SiLU, Add, Mul,
+    Concat, MaxPool, AvgPool, GlobalAvgPool, Reshape, Pad, Softmax, Sign, Quantize, Dequantize,
+)}
+
+# Ops that carry weights and therefore a per-layer precision choice.
+WEIGHTED_OPS = ("Conv", "Linear")
+
+
+def clamp_of(lo: Optional[float], hi: Optional[float]) -> Clamp:
+    return (None if lo is None else float(lo), None if hi is None else float(hi))
+

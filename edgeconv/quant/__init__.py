@@ -1,0 +1,1 @@
+"""Quantization numerics: the integer semantics every kernel must match byte for byte."""

@@ -1,0 +1,5 @@
+"""The numpy reference executor: what every op means, in float and in integer arithmetic."""
+
+from .executor import INT_KERNELS, run, run_single
+
+__all__ = ["run", "run_single", "INT_KERNELS"]

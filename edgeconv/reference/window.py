@@ -1,0 +1,53 @@
+"""Windowed accumulation shared by the float and integer reference kernels.
+
+Convolution and pooling are written once here, over numpy arrays of any numeric dtype; the float
+kernels call them in float64 (then round to float32), the integer kernels in int64 so no
+accumulator can overflow while computing the exact int32 value TFLite would.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def pad_spatial(x: np.ndarray, pads: tuple, value) -> np.ndarray:
+    """Pad the spatial dims (2..) of ``x`` with ``value``; ``pads = (begins..., ends...)``."""
+    r = x.ndim - 2
+    if not any(pads):
+        return x
+    width = [(0, 0), (0, 0)] + [(pads[i], pads[r + i]) for i in range(r)]
+    return np.pad(x, width, mode="constant", constant_values=value)
+
+
+def windows(x: np.ndarray, kernel: tuple, stride: tuple, dilation: tuple) -> np.ndarray:
+    """View of ``x`` (N, C, *S) as (N, C, *out, *kernel) windows, strided and dilated."""
+    r = len(kernel)
+    spans = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    view = sliding_window_view(x, spans, axis=tuple(range(2, 2 + r)))
+    index = (slice(None), slice(None))
+    index += tuple(slice(None, None, s) for s in stride)
+    index += tuple(slice(None, None, d) for d in dilation)
+    return view[index]
+
+
+def conv_accumulate(x: np.ndarray, w: np.ndarray, stride: tuple, pads: tuple, dilation: tuple,
+                    groups: int, pad_value=0) -> np.ndarray:
+    """Sum over window and input channels of ``x * w`` per group, in ``x``'s dtype.
+
+    ``x``: (N, C_in, *S); ``w``: (C_out, C_in/groups, *K). Returns (N, C_out, *S_out).
+    ``pad_value`` is what padded positions hold (the input zero point for int8, +1 for binary).
+    """
+    r = w.ndim - 2
+    xp = pad_spatial(x, pads, pad_value)
+    win = windows(xp, w.shape[2:], stride, dilation)  # N, C_in, *out, *K
+    n, c_in = x.shape[:2]
+    c_out = w.shape[0]
+    cin_g, cout_g = c_in // groups, c_out // groups
+    out_sp = win.shape[2:2 + r]
+    win = win.reshape(n, groups, cin_g, *out_sp, -1)
+    wg = w.reshape(groups, cout_g, cin_g, -1).astype(x.dtype)
+    # n g c o... k , g f c k -> n g f o...
+    letters = "pq"[:r]
+    acc = np.einsum(f"ngc{letters}k,gfck->ngf{letters}", win, wg, optimize=True)
+    return acc.reshape(n, c_out, *out_sp)
