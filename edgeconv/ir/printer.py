@@ -20,7 +20,7 @@ def format_graph(graph: Graph) -> str:
         args = ", ".join("-" if i is None else i for i in node.inputs)
         tail = f" [{node.precision}]" if node.precision != "fp32" else ""
         lines.append(
-            f"  {node.output}: {graph.tensors[node.output].describe()} = {node.op_name}({args}) {attrs}{tail}".rstrip()
+            f"  {node.name}: {node.output} {graph.tensors[node.output].describe()} = {node.op_name}({args}) {attrs}{tail}".rstrip()
         )
     for name in graph.outputs:
         lines.append(f"  output {name}")
