@@ -1,0 +1,360 @@
+"""The Python face of edgeconv: one function per command, with the command's parameters.
+
+``edgeconv.cli`` only parses and prints; everything it does goes through these functions, so a
+Python user gets the same checks and results::
+
+    import edgeconv.api as ec
+    ec.inspect("model.pt2", target="rpi4")["total_macs"]
+    ec.compress("model.pt2", target="rpi4", latency_ms=20, data="calib.npz")
+
+Each function checks its arguments first (a bad value is a :class:`~edgeconv.errors.UserError`
+before any work), then does the work. Commands that write a directory write it all or nothing
+(:mod:`edgeconv.outdir`). The heavy stages (selection, quantization, emission, builds, runs) live
+in ``edgeconv.pipeline`` and are imported only when a command needs them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence, Union
+
+from . import arguments, progress
+from .data import Dataset, load_data
+from .errors import UserError, VerificationFailed
+from .outdir import check_free, staged_directory, staged_file
+
+PathLike = Union[str, Path]
+
+DEFAULT_OUT_ROOT = Path("edgeconv-out")
+REPORT_FILE = "report.json"
+VERIFY_FILE = "verify.json"
+# Model formats that carry their own quantization: no --data needed, precisions kept by default.
+SELF_QUANTIZED_FORMATS = ("tflite",)
+
+
+# --------------------------------------------------------------------------------------------
+# Requests handed to the pipeline: the checked arguments of each command.
+
+
+@dataclass(frozen=True)
+class CompressRequest:
+    """Checked arguments of ``compress`` (DESIGN §3). ``epochs`` None means the default rule:
+    0 when every layer ends at 8 bits or more, 3 otherwise. ``precisions`` None means: an
+    imported ``.tflite`` keeps its own quantization; other models get the DESIGN default."""
+
+    model: Path
+    target: Any
+    out: Path
+    latency_ms: Optional[float]
+    memory_kb: Optional[float]
+    data: Optional[Path]
+    val_data: Optional[Path]
+    input_shape: Optional[tuple]
+    mean: Optional[tuple]
+    std: Optional[tuple]
+    precisions: Optional[tuple]
+    epochs: Optional[int]
+    emit: tuple
+    c_prefix: str
+    seed: int
+    latency_table: Optional[Path]
+    trust_pickle: bool
+    calibration: str
+    batch_size: int
+    lr: Optional[float]
+    command_line: Optional[str]
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    out: Path
+    target: Any
+    cc: Optional[str]
+    report: dict
+
+
+@dataclass(frozen=True)
+class VerifyRequest:
+    """``runner`` None: ``local`` for the host, ``qemu`` for ARM targets."""
+
+    out: Path
+    target: Any
+    runner: Optional[str]
+    data: Optional[Path]
+    report: dict
+
+
+@dataclass(frozen=True)
+class ProfileRequest:
+    target: Any
+    runner: Optional[str]
+    model: Optional[Path]
+    out: Path
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers shared by the commands.
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dataclasses, paths, tuples and numpy scalars -> plain JSON values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item") and callable(value.item):  # numpy scalar
+        return value.item()
+    return value
+
+
+def _pipeline_step(verb: str):
+    """``edgeconv.pipeline.<verb>``, or a UserError when this build does not have it yet."""
+    try:
+        module = importlib.import_module("edgeconv.pipeline")
+    except ModuleNotFoundError as err:
+        if err.name != "edgeconv.pipeline":
+            raise
+        raise UserError(f"{verb} is not available in this build yet") from None
+    step = getattr(module, verb, None)
+    if step is None:
+        raise UserError(f"{verb} is not available in this build yet")
+    return step
+
+
+def load_target(target: Union[str, Path, Any]):
+    """A target from its name in ``edgeconv targets`` or a path to a board TOML."""
+    from .targets import load_target as load
+
+    if not isinstance(target, (str, Path)):
+        return target
+    return load(str(target))
+
+
+def default_out(model: Path, target: Any) -> Path:
+    """``./edgeconv-out/<model-stem>-<target>/``."""
+    return DEFAULT_OUT_ROOT / f"{model.stem}-{target.name}"
+
+
+def _read_report(out: PathLike) -> tuple:
+    """``(OUT, report.json)`` of an output directory written by ``compress``."""
+    out = Path(out)
+    report_path = out / REPORT_FILE
+    if not out.is_dir():
+        raise UserError(f"{out} is not a directory written by edgeconv compress")
+    if not report_path.is_file():
+        raise UserError(f"{out} has no {REPORT_FILE}: it is not a directory written by edgeconv compress")
+    try:
+        report = json.loads(report_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{report_path} is not valid JSON: {err}") from None
+    if not isinstance(report, dict):
+        raise UserError(f"{report_path} does not hold a report object")
+    return out, report
+
+
+def _target_of_report(target: Optional[Union[str, Path]], report: dict, out: Path):
+    if target is not None:
+        return load_target(target)
+    if not report.get("target"):
+        raise UserError(f"{out / REPORT_FILE} names no target; pass --target")
+    return load_target(report["target"])
+
+
+# --------------------------------------------------------------------------------------------
+# The commands.
+
+
+def targets() -> list:
+    """Every board of ``targets/``, as JSON-ready dicts (name, CPU, cores, clock, ISA, sources)."""
+    from .targets import list_targets
+
+    return [to_jsonable(target) for target in list_targets()]
+
+
+def inspect(
+    model: PathLike,
+    input_shape: Optional[Union[str, Sequence[int]]] = None,
+    target: Optional[Union[str, Path, Any]] = None,
+    trust_pickle: bool = False,
+) -> dict:
+    """Layers of ``model`` (name, op, output shape, params, MACs), totals, and predicted ms on ``target``."""
+    from .analysis import layer_table, total_macs
+    from .frontend import load_model
+
+    model = arguments.readable_file("MODEL", model)
+    shape = arguments.input_shape(input_shape) if input_shape is not None else None
+    board = load_target(target) if target is not None else None
+    progress.note(f"loading {model}")
+    graph = load_model(model, input_shape=shape, trust_pickle=trust_pickle)
+    layers = [to_jsonable(info) for info in layer_table(graph)]
+    result = {
+        "model": str(model),
+        "input_shape": list(graph.tensors[graph.inputs[0]].shape),
+        "source_layout": graph.source_layout,
+        "target": None,
+        "layers": layers,
+        "total_macs": int(total_macs(graph)),
+        "total_params": int(sum(layer["params"] for layer in layers)),
+        "predicted_ms": None,
+        "latency_source": None,
+    }
+    if board is not None:
+        _add_predictions(result, board, graph)
+    return result
+
+
+def _add_predictions(result: dict, board: Any, graph) -> None:
+    """Predicted ms per layer and in total: from the user's measured table where it has the layer."""
+    from .select.latency import predict_graph_ms, predict_layers
+    from .select.latency_table import user_table
+
+    table = user_table(board.name)
+    per_node = {p.name: p.ms for p in predict_layers(board, graph, table)}
+    for layer in result["layers"]:
+        layer["predicted_ms"] = per_node.get(layer["name"])
+    total = predict_graph_ms(board, graph, table)
+    result["target"] = board.name
+    result["predicted_ms"] = float(total.ms)
+    result["latency_source"] = total.source
+
+
+def _load_dataset(option: str, path: Optional[Path], graph, mean, std) -> Optional[Dataset]:
+    if path is None:
+        return None
+    progress.note(f"reading {option} {path}")
+    return load_data(path, graph, mean=mean, std=std)
+
+
+def compress(
+    model: PathLike,
+    target: Union[str, Path, Any],
+    *,
+    latency_ms: Optional[float] = None,
+    memory_kb: Optional[float] = None,
+    data: Optional[PathLike] = None,
+    val_data: Optional[PathLike] = None,
+    input_shape: Optional[Union[str, Sequence[int]]] = None,
+    mean: Optional[Union[str, float, Sequence[float]]] = None,
+    std: Optional[Union[str, float, Sequence[float]]] = None,
+    precisions: Optional[Union[str, Sequence[str]]] = None,
+    epochs: Optional[int] = None,
+    emit: Optional[Union[str, Sequence[str]]] = None,
+    c_prefix: str = "ec_model_",
+    out: Optional[PathLike] = None,
+    force: bool = False,
+    seed: int = 0,
+    latency_table: Optional[PathLike] = None,
+    trust_pickle: bool = False,
+    calibration: str = "minmax",
+    batch_size: int = 32,
+    lr: Optional[float] = None,
+    command_line: Optional[str] = None,
+) -> dict:
+    """Select, compress, emit: write OUT (all or nothing); return ``report.json``'s content and ``out``."""
+    from .frontend import detect_format, load_model
+
+    model = arguments.readable_file("MODEL", model)
+    latency_ms = arguments.positive("--latency-ms", latency_ms)
+    memory_kb = arguments.positive("--memory-kb", memory_kb)
+    lr = arguments.positive("--lr", lr)
+    batch_size = arguments.positive_int("--batch-size", batch_size)
+    epochs = arguments.non_negative_int("--epochs", epochs)
+    shape = arguments.input_shape(input_shape) if input_shape is not None else None
+    chosen_precisions = arguments.precisions(precisions) if precisions is not None else None
+    means = arguments.float_list("--mean", mean)
+    stds = arguments.float_list("--std", std)
+    data_file = arguments.data_path("--data", data)
+    val_file = arguments.data_path("--val-data", val_data)
+    table = arguments.readable_file("--latency-table", latency_table) if latency_table is not None else None
+    board = load_target(target)
+    out_dir = Path(out) if out is not None else default_out(model, board)
+    check_free(out_dir, force)
+    self_quantized = detect_format(model) in SELF_QUANTIZED_FORMATS
+    if chosen_precisions is None and not self_quantized:
+        chosen_precisions = arguments.default_precisions(latency_ms)
+    if data_file is None and not self_quantized:
+        raise UserError(f"--data is required for {model.name}: calibration needs samples (an .npz or an image folder)")
+    request = CompressRequest(
+        model=model, target=board, out=out_dir, latency_ms=latency_ms, memory_kb=memory_kb,
+        data=data_file, val_data=val_file, input_shape=shape, mean=means, std=stds,
+        precisions=chosen_precisions, epochs=epochs, emit=arguments.emit(emit),
+        c_prefix=arguments.c_prefix(c_prefix), seed=int(seed), latency_table=table,
+        trust_pickle=trust_pickle, calibration=arguments.calibration(calibration),
+        batch_size=batch_size, lr=lr, command_line=command_line,
+    )  # fmt: skip
+    progress.note(f"loading {model}")
+    graph = load_model(model, input_shape=shape, trust_pickle=trust_pickle)
+    dataset = _load_dataset("--data", data_file, graph, means, stds)
+    val_dataset = _load_dataset("--val-data", val_file, graph, means, stds)
+    run = _pipeline_step("compress")
+    with staged_directory(out_dir, force) as staging:
+        report = run(request, graph, dataset, val_dataset, staging)
+    return {**to_jsonable(report), "out": str(out_dir)}
+
+
+def build(out: PathLike, target: Optional[Union[str, Path, Any]] = None, cc: Optional[str] = None) -> dict:
+    """Build ``OUT/build/<target>/edgeconv_run`` (replaced all or nothing); return its build record."""
+    out, report = _read_report(out)
+    board = _target_of_report(target, report, out)
+    if cc is not None and shutil.which(cc) is None:
+        raise UserError(f"--cc {cc} is not an executable compiler on this machine")
+    run = _pipeline_step("build")
+    request = BuildRequest(out=out, target=board, cc=cc, report=report)
+    with staged_directory(out / "build" / board.name, force=True) as staging:
+        record = run(request, staging)
+    return to_jsonable(record)
+
+
+def verify(
+    out: PathLike,
+    target: Optional[Union[str, Path, Any]] = None,
+    runner: Optional[str] = None,
+    data: Optional[PathLike] = None,
+) -> dict:
+    """Run every artifact of OUT on its runtime, write ``OUT/verify.json``, return its content.
+
+    The pipeline returns ``{"runtimes": {NAME: {..., "passed": bool}}}``; when any runtime did not
+    pass, verify.json is still written and :class:`~edgeconv.errors.VerificationFailed` is raised
+    (exit code 3).
+    """
+    out, report = _read_report(out)
+    board = _target_of_report(target, report, out)
+    request = VerifyRequest(
+        out=out, target=board, runner=arguments.runner(runner), data=arguments.data_path("--data", data), report=report
+    )
+    run = _pipeline_step("verify")
+    result = to_jsonable(run(request))
+    with staged_file(out / VERIFY_FILE) as temporary:
+        temporary.write_text(json.dumps(result, indent=2) + "\n")
+    failed = sorted(name for name, row in result["runtimes"].items() if not row["passed"])
+    if failed:
+        raise VerificationFailed(f"{', '.join(failed)} disagree(s) with the reference executor; see {out / VERIFY_FILE}")
+    return result
+
+
+def profile(
+    target: Union[str, Path, Any],
+    runner: Optional[str] = None,
+    model: Optional[PathLike] = None,
+    out: Optional[PathLike] = None,
+) -> dict:
+    """Measure a latency table for ``target`` and store it (default: the user's cache)."""
+    from .select.latency_table import user_table_path
+
+    board = load_target(target)
+    model_file = arguments.readable_file("--model", model) if model is not None else None
+    table = Path(out) if out is not None else user_table_path(board.name)
+    request = ProfileRequest(target=board, runner=arguments.runner(runner), model=model_file, out=table)
+    run = _pipeline_step("profile")
+    with staged_file(table) as temporary:
+        summary = run(request, temporary)
+    return to_jsonable(summary)

@@ -1,0 +1,162 @@
+"""Checking and parsing of the values users give (DESIGN §3), shared by the CLI and the Python API.
+
+Each function takes the user's text (or an already-typed value from Python) and returns a typed
+value, or raises :class:`~edgeconv.errors.UserError` with one sentence naming the option and the
+value. The CLI calls them while parsing, so bad values are refused before any work starts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+from .errors import UserError
+from .quant.precision import parse_precision
+
+EMIT_KINDS = ("onnx", "tflite", "c")
+CALIBRATION_METHODS = ("minmax", "percentile", "mse")
+DEFAULT_PRECISIONS_WITH_BUDGET = ("fp32", "int8", "w4a4", "w2a2", "w1a1")
+DEFAULT_PRECISIONS_WITHOUT_BUDGET = ("int8",)
+
+_C_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SSH_RUNNER = re.compile(r"^ssh://(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>\d+))?/?$")
+
+TextOrValues = Union[str, Sequence]
+
+
+def _items(value: TextOrValues) -> list:
+    """``"a,b"`` or ``["a", "b"]`` -> ``["a", "b"]`` (blank items dropped)."""
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    return [str(part).strip() for part in parts if str(part).strip()]
+
+
+def precisions(value: TextOrValues) -> tuple:
+    """``--precisions``: a comma list of fp32, int8, wKaM (K 1..7, M 1..8), w1a1 -> canonical names."""
+    names = []
+    for item in _items(value):
+        name = parse_precision(item).name
+        if name not in names:
+            names.append(name)
+    if not names:
+        raise UserError("--precisions is empty: give one or more of fp32, int8, wKaM, w1a1")
+    return tuple(names)
+
+
+def default_precisions(latency_ms: Optional[float]) -> tuple:
+    """``int8`` alone without a latency budget; every kind the selector knows with one."""
+    return DEFAULT_PRECISIONS_WITH_BUDGET if latency_ms is not None else DEFAULT_PRECISIONS_WITHOUT_BUDGET
+
+
+def input_shape(value: Union[str, Sequence[int]]) -> tuple:
+    """``--input-shape``: ``1,C,H,W``, ``1,C,L`` or ``1,F``, positive integers, batch 1."""
+    items = _items(value)
+    try:
+        dims = tuple(int(item) for item in items)
+    except ValueError:
+        raise UserError(f"--input-shape {value!r} is not a list of integers such as 1,3,32,32") from None
+    if not 2 <= len(dims) <= 4:
+        raise UserError(f"--input-shape {value!r} must have 2 to 4 dimensions: 1,F or 1,C,L or 1,C,H,W")
+    if any(d <= 0 for d in dims):
+        raise UserError(f"--input-shape {value!r} has a dimension that is not positive")
+    if dims[0] != 1:
+        raise UserError(f"--input-shape {value!r} must start with batch 1")
+    return dims
+
+
+def float_list(option: str, value: Optional[TextOrValues]) -> Optional[tuple]:
+    """``--mean`` / ``--std``: one number, or one per channel separated by commas."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        value = [value]
+    try:
+        numbers = tuple(float(item) for item in _items(value))
+    except ValueError:
+        raise UserError(f"{option} {value!r} is not a number or a comma list of numbers") from None
+    if not numbers:
+        raise UserError(f"{option} is empty")
+    if option == "--std" and any(n <= 0 for n in numbers):
+        raise UserError(f"{option} {value!r} must be positive")
+    return numbers
+
+
+def positive(option: str, value: Optional[float]) -> Optional[float]:
+    """A strictly positive number (``--latency-ms``, ``--memory-kb``, ``--lr``) or None."""
+    if value is not None and not value > 0:
+        raise UserError(f"{option} must be greater than 0, got {value}")
+    return value
+
+
+def positive_int(option: str, value: Optional[int]) -> Optional[int]:
+    if value is not None and value <= 0:
+        raise UserError(f"{option} must be a positive integer, got {value}")
+    return value
+
+
+def non_negative_int(option: str, value: Optional[int]) -> Optional[int]:
+    if value is not None and value < 0:
+        raise UserError(f"{option} must be 0 or more, got {value}")
+    return value
+
+
+def emit(value: Optional[TextOrValues]) -> tuple:
+    """``--emit``: a comma list of onnx, tflite, c (default: all three)."""
+    if value is None:
+        return EMIT_KINDS
+    kinds = _items(value)
+    unknown = [k for k in kinds if k not in EMIT_KINDS]
+    if unknown or not kinds:
+        raise UserError(f"--emit {value!r}: choose among {', '.join(EMIT_KINDS)}")
+    return tuple(k for k in EMIT_KINDS if k in kinds)
+
+
+def c_prefix(value: str) -> str:
+    """``--c-prefix``: the start of every C symbol of the model, a C identifier."""
+    if not _C_IDENTIFIER.match(value):
+        raise UserError(f"--c-prefix {value!r} is not a C identifier (letters, digits, underscores)")
+    return value
+
+
+def calibration(value: str) -> str:
+    if value not in CALIBRATION_METHODS:
+        raise UserError(f"--calibration {value!r}: choose among {', '.join(CALIBRATION_METHODS)}")
+    return value
+
+
+def runner(value: Optional[str]) -> Optional[str]:
+    """``--runner``: ``local``, ``qemu`` or ``ssh://[user@]host[:port]`` (None: the target's default)."""
+    if value is None or value in ("local", "qemu"):
+        return value
+    match = _SSH_RUNNER.match(value)
+    if match is None:
+        raise UserError(f"--runner {value!r}: use local, qemu or ssh://user@host[:port]")
+    port = match.group("port")
+    if port is not None and not 1 <= int(port) <= 65535:
+        raise UserError(f"--runner {value!r}: port {port} is outside 1..65535")
+    return value
+
+
+def readable_file(option: str, value: Union[str, Path]) -> Path:
+    """A file that exists and can be read."""
+    path = Path(value)
+    if not path.exists():
+        raise UserError(f"{option} {path} does not exist")
+    if not path.is_file():
+        raise UserError(f"{option} {path} is not a file")
+    if not os.access(path, os.R_OK):
+        raise UserError(f"{option} {path} cannot be read (permission denied)")
+    return path
+
+
+def data_path(option: str, value: Optional[Union[str, Path]]) -> Optional[Path]:
+    """``--data`` / ``--val-data``: an existing ``.npz`` file or image folder (read later)."""
+    if value is None:
+        return None
+    path = Path(value)
+    if not path.exists():
+        raise UserError(f"{option} {path} does not exist")
+    if not os.access(path, os.R_OK):
+        raise UserError(f"{option} {path} cannot be read (permission denied)")
+    return path

@@ -1,0 +1,1 @@
+"""Backends: write the IR as .tflite, .onnx and portable C."""

@@ -1,0 +1,686 @@
+"""Lowering of IR nodes to C kernel calls: one function per op in ``LOWERINGS``.
+
+Each lowering checks that the node fits a kernel (else raises :class:`Unsupported` naming why),
+emits the constants it needs (weights re-laid out for the chosen kernel, multipliers, tables,
+parameter structs) through the :class:`Emitter`, and returns a :class:`LayerCall` whose C code
+names activation buffers by placeholders (``${t3}``, ``${scratch}``) that the generator fills in
+after the arena is planned. All integer parameters are derived here, in Python, with the same
+functions as the reference executor (``edgeconv.quant``), so the C kernels only apply them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+from ...ir import Graph, Node, Tensor, ops
+from ...quant.activation_range import activation_range, quantize_scalar
+from ...quant.fixedpoint import quantize_multiplier, quantize_multipliers
+from .layout import c_axis, c_dims, hwc3, is_layout_trivial, sample_bytes, to_c_order
+from .variants import BY_NAME
+
+INT32_MAX = 2**31 - 1
+FLOAT_MAX = "FLT_MAX"
+
+
+class Unsupported(Exception):
+    """The node cannot be lowered to a C kernel (the message says why)."""
+
+
+@dataclass
+class LayerCall:
+    """The C for one IR node."""
+
+    node: Node
+    kernel: str                      # variant name (kernels_c file stem)
+    summary: str                     # comment text after the node name
+    code: str                        # C statements with ${tN} / ${scratch} placeholders
+    reads: list                      # activation tensors read
+    scratch_bytes: int = 0
+    inplace_of: Optional[str] = None  # input whose buffer the output may take over
+    alias_of: Optional[str] = None    # output is the same bytes as this input (no code)
+    skipped_nodes: tuple = ()         # nodes fused into this call
+
+    @property
+    def algorithm(self) -> str:
+        return BY_NAME[self.kernel].algorithm
+
+
+@dataclass
+class Emitter:
+    """Collects the constant definitions of model.c and maps tensors to placeholders."""
+
+    graph: Graph
+    prefix: str
+    definitions: list = field(default_factory=list)
+    weights_bytes: int = 0
+    _ids: dict = field(default_factory=dict)
+    _names: set = field(default_factory=set)
+
+    def tensor_id(self, name: str) -> str:
+        if name not in self._ids:
+            self._ids[name] = f"t{len(self._ids)}"
+        return self._ids[name]
+
+    def buf(self, name: str) -> str:
+        return "${" + self.tensor_id(name) + "}"
+
+    def _symbol(self, base: str) -> str:
+        stem = re.sub(r"[^0-9A-Za-z_]", "_", base)
+        sym, i = f"{self.prefix}{stem}", 1
+        while sym in self._names:
+            i += 1
+            sym = f"{self.prefix}{stem}_{i}"
+        self._names.add(sym)
+        return sym
+
+    def array(self, base: str, ctype: str, values: np.ndarray, weights: bool = True) -> str:
+        """A 16-byte-aligned ``static const`` array; returns its symbol."""
+        values = np.asarray(values).reshape(-1)
+        sym = self._symbol(base)
+        body = _format_values(values, ctype)
+        self.definitions.append(f"static EC_ALIGN16 const {ctype} {sym}[{max(values.size, 1)}] = {{\n{body}\n}};")
+        if weights:
+            self.weights_bytes += values.size * values.dtype.itemsize
+        return sym
+
+    def struct(self, base: str, ctype: str, fields: list) -> str:
+        """A ``static const`` parameter struct initialised field by field; returns its symbol."""
+        sym = self._symbol(base)
+        self.definitions.append(f"static const {ctype} {sym} = {{{', '.join(str(f) for f in fields)}}};")
+        return sym
+
+
+def _format_values(values: np.ndarray, ctype: str) -> str:
+    if values.size == 0:
+        return "    0"
+    if ctype == "float":
+        items = [_float_literal(v) for v in values.astype(np.float32)]
+        per_line = 6
+    else:
+        items = [str(int(v)) if ctype != "uint32_t" else f"0x{int(v):08x}u" for v in values]
+        per_line = 8 if ctype == "uint32_t" else 16
+    lines = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
+    return ",\n".join("    " + line for line in lines)
+
+
+def _float_literal(value) -> str:
+    """A C float literal that reads back as exactly the same float32."""
+    v = np.float32(value)
+    if np.isinf(v):
+        return FLOAT_MAX if v > 0 else "-" + FLOAT_MAX
+    return np.format_float_scientific(v, unique=True, trim="0") + "f"
+
+
+def _float_bound(value, default: str) -> str:
+    return default if value is None else _float_literal(value)
+
+
+# --------------------------------------------------------------------------------------------
+# Shared helpers
+
+
+def _is_float(t: Tensor) -> bool:
+    return t.dtype == "float32"
+
+
+def _require(cond: bool, message: str) -> None:
+    if not cond:
+        raise Unsupported(message)
+
+
+def _requant_arrays(em: Emitter, name: str, real: np.ndarray) -> tuple:
+    q, shift = quantize_multipliers(real)
+    return em.array(f"{name}_mult", "int32_t", q), em.array(f"{name}_shift", "int32_t", shift)
+
+
+def _per_tensor(t: Tensor, what: str) -> tuple:
+    _require(t.quant is not None and not t.quant.per_channel, f"{what} {t.name} needs per-tensor quantization")
+    return float(t.quant.scale[0]), int(t.quant.zero_point[0])
+
+
+def _window(x: Tensor, y: Tensor, kernel: tuple, stride: tuple, pads: tuple, dilation: tuple,
+            groups: int = 1) -> list:
+    """Fields of an ``ec_window_t`` for a 1-D or 2-D window op."""
+    in_h, in_w, in_c = hwc3(x.shape)
+    out_h, out_w, out_c = hwc3(y.shape)
+    if len(kernel) == 1:
+        kernel, stride, dilation = (1, kernel[0]), (1, stride[0]), (1, dilation[0])
+        pads = (0, pads[0], 0, pads[1])
+    top, left, bottom, right = pads[0], pads[1], pads[2], pads[3]
+    return [in_h, in_w, in_c, out_h, out_w, out_c, kernel[0], kernel[1], stride[0], stride[1],
+            top, left, bottom, right, dilation[0], dilation[1], groups]
+
+
+def _activation_bounds(node_clamp: tuple, out: Tensor) -> tuple:
+    return activation_range(node_clamp, out.quant)
+
+
+# --------------------------------------------------------------------------------------------
+# Convolution
+
+
+def _conv_choice(node: Node, x: Tensor, w: np.ndarray, y: Tensor, op: ops.Conv) -> str:
+    k = w.shape[2:]
+    c_in = x.shape[1]
+    depthwise = op.groups == c_in and op.groups > 1
+    requested = node.algorithm
+    if requested in BY_NAME and BY_NAME[requested].op == "Conv":
+        return requested
+    if depthwise:
+        square3 = len(k) == 2 and tuple(k) == (3, 3) and w.shape[0] == c_in and tuple(op.dilation) == (1, 1)
+        return "ec_s8_dwconv2d_3x3" if square3 else "ec_s8_dwconv2d_generic"
+    if _fits_xnor(node, x, w, op):
+        return "ec_b1_conv2d_xnor"
+    if _bitserial_bits(node, x, w, op) is not None:
+        return "ec_s8_conv2d_bitserial"
+    if op.groups == 1 and all(d == 1 for d in k) and all(s == 1 for s in op.stride) and not any(op.pads):
+        return "ec_s8_conv2d_1x1"
+    if requested == "im2col" and op.groups == 1:
+        return "ec_s8_conv2d_im2col"
+    return "ec_s8_conv2d_slidingwin"
+
+
+def _fits_xnor(node: Node, x: Tensor, w: np.ndarray, op: ops.Conv) -> bool:
+    q = x.quant
+    return (
+        node.precision == "w1a1" and op.groups == 1 and q is not None and q.qmin >= -1 and q.qmax <= 1
+        and int(q.zero_point[0]) == 0 and bool(np.all(np.abs(w) == 1))
+    )
+
+
+def _bitserial_bits(node: Node, x: Tensor, w: np.ndarray, op: ops.Conv) -> Optional[tuple]:
+    """(activation bits M, weight bits K) when the layer is DoReFa with K <= 4, else None."""
+    m = re.fullmatch(r"w(\d)a(\d)", node.precision or "")
+    q = x.quant
+    if not m or op.groups != 1 or q is None or q.per_channel:
+        return None
+    k_bits, m_bits = int(m.group(1)), int(m.group(2))
+    zp = int(q.zero_point[0])
+    levels = (1 << m_bits) - 1
+    odd = bool(np.all(np.abs(w) % 2 == 1))
+    if k_bits > 4 or m_bits > 8 or q.qmin < zp or q.qmax > zp + levels or not odd:
+        return None
+    if np.abs(w).max() > (1 << k_bits) - 1:
+        return None
+    return m_bits, k_bits
+
+
+def _pack_bits(bits: np.ndarray) -> np.ndarray:
+    """Pack the last axis of a 0/1 array into little-endian uint32 words (channel c -> bit c%32
+    of word c//32), zero-filling the last word."""
+    n = bits.shape[-1]
+    words = (n + 31) // 32
+    padded = np.zeros(bits.shape[:-1] + (words * 32,), dtype=np.uint64)
+    padded[..., :n] = bits
+    weights = (np.uint64(1) << np.arange(32, dtype=np.uint64))
+    grouped = padded.reshape(bits.shape[:-1] + (words, 32))
+    return (grouped * weights).sum(axis=-1).astype(np.uint32)
+
+
+def lower_conv(em: Emitter, node: Node, fused_pad: Optional[Node] = None) -> LayerCall:
+    g = em.graph
+    op: ops.Conv = node.op
+    x_name = node.inputs[0] if fused_pad is None else fused_pad.inputs[0]
+    x, wt, y = g.tensors[x_name], g.tensors[node.inputs[1]], g.tensors[node.output]
+    b = g.tensors[node.inputs[2]] if len(node.inputs) > 2 and node.inputs[2] is not None else None
+    _require(op.rank in (1, 2), f"{op.rank}-D convolution")
+    _require(wt.is_constant, "weights must be constant")
+    pads = tuple(fused_pad.op.pads) if fused_pad is not None else tuple(op.pads)
+    k = wt.shape[2:]
+    win_fields = _window(x, y, k, op.stride, pads, op.dilation, op.groups)
+    shape_text = "x".join(str(d) for d in k)
+    stride_text = "s" + "x".join(str(s) for s in sorted(set(op.stride)))
+    if _is_float(y):
+        return _lower_conv_f32(em, node, x, wt, b, y, win_fields, shape_text, stride_text)
+    _require(x.dtype == "int8" and y.dtype == "int8" and wt.dtype == "int8", "int8 convolution needs int8 input, weights and output")
+    s_in, zp_in = _per_tensor(x, "input")
+    s_out, zp_out = _per_tensor(y, "output")
+    w = wt.data.astype(np.int64)
+    if b is not None:
+        _require(b.is_constant and b.dtype == "int32", "bias must be a constant int32 tensor")
+    bias = b.data.astype(np.int64) if b is not None else np.zeros(w.shape[0], dtype=np.int64)
+    k_total = int(np.prod(w.shape[1:]))
+    bound = k_total * 255 * 127 + int(np.abs(bias).max(initial=0))
+    _require(bound <= INT32_MAX, f"accumulator bound {bound} exceeds int32")
+    kernel = _conv_choice(node, x, w, y, op)
+    qlo, qhi = _activation_bounds(op.clamp, y)
+    base = node.name
+    s_w = np.broadcast_to(wt.quant.scale, (w.shape[0],))
+    mult, shift = _requant_arrays(em, base, s_in * s_w / s_out)
+    bias_sym = em.array(f"{base}_bias", "int32_t", bias)
+    win = em.struct(f"{base}_win", "ec_window_t", win_fields)
+    qp = em.struct(f"{base}_q", "ec_qparams_t", [zp_in, zp_out, qlo, qhi])
+    xin, yout = em.buf(x_name), em.buf(node.output)
+    scratch_bytes = 0
+    extra = ""
+    c_in = x.shape[1]
+    out_h, out_w = win_fields[3], win_fields[4]
+    ext_h = (out_h - 1) * win_fields[8] + win_fields[14] * (win_fields[6] - 1) + 1
+    ext_w = (out_w - 1) * win_fields[9] + win_fields[15] * (win_fields[7] - 1) + 1
+    words = (c_in + 31) // 32
+    if kernel in ("ec_s8_dwconv2d_3x3", "ec_s8_dwconv2d_generic"):
+        _require(op.groups == c_in and w.shape[1] == 1, "depthwise kernels need groups == input channels")
+        w_c = np.moveaxis(w.reshape(w.shape[0], -1) if len(k) == 1 else w[:, 0], 0, -1)  # kh kw O
+        w_sym = em.array(f"{base}_weights", "int8_t", w_c.reshape(-1))
+        call = f"{kernel}({xin}, {w_sym}, {bias_sym}, {mult}, {shift}, &{win}, &{qp}, {yout});"
+    elif kernel == "ec_b1_conv2d_xnor":
+        _require(_fits_xnor(node, x, w, op), "XNOR kernel needs a w1a1 layer with +-1 weights and a Sign input")
+        w_ohwi = np.moveaxis(w, 1, -1).reshape(w.shape[0], -1, c_in)
+        w_sym = em.array(f"{base}_weights", "uint32_t", _pack_bits((w_ohwi < 0).astype(np.uint64)))
+        scratch_bytes = ext_h * ext_w * words * 4
+        call = f"{kernel}({xin}, {w_sym}, {bias_sym}, {mult}, {shift}, &{win}, &{qp}, (uint32_t *)${{scratch}}, {yout});"
+    elif kernel == "ec_s8_conv2d_bitserial":
+        bits = _bitserial_bits(node, x, w, op)
+        _require(bits is not None, "bit-serial kernel needs a DoReFa layer with K <= 4 weight bits")
+        m_bits, k_bits = bits
+        codes = (np.moveaxis(w, 1, -1).reshape(w.shape[0], -1, c_in) + (1 << k_bits) - 1) // 2  # O taps C
+        planes = np.stack([(codes >> kk) & 1 for kk in range(k_bits)], axis=2)  # O taps K C
+        w_sym = em.array(f"{base}_weights", "uint32_t", _pack_bits(planes.astype(np.uint64)))
+        scratch_bytes = ext_h * ext_w * m_bits * words * 4
+        extra = f"w{k_bits}a{m_bits}, "
+        call = (f"{kernel}({xin}, {w_sym}, {bias_sym}, {mult}, {shift}, &{win}, &{qp}, {m_bits}, {k_bits}, "
+                f"(uint32_t *)${{scratch}}, {yout});")
+    else:
+        _require(op.groups == 1 or kernel == "ec_s8_conv2d_slidingwin", f"{kernel} needs groups == 1")
+        w_sym = em.array(f"{base}_weights", "int8_t", np.moveaxis(w, 1, -1).reshape(-1))  # OHWI
+        if kernel == "ec_s8_conv2d_im2col":
+            scratch_bytes = out_w * k_total
+            call = f"{kernel}({xin}, {w_sym}, {bias_sym}, {mult}, {shift}, &{win}, &{qp}, (int8_t *)${{scratch}}, {yout});"
+        else:
+            call = f"{kernel}({xin}, {w_sym}, {bias_sym}, {mult}, {shift}, &{win}, &{qp}, {yout});"
+    summary = (f"{shape_text} {stride_text}, {c_in}->{w.shape[0]}"
+               f"{', groups ' + str(op.groups) if op.groups > 1 else ''}, {extra}{node.precision}, {BY_NAME[kernel].algorithm}")
+    return LayerCall(node, kernel, summary, call, [x_name], scratch_bytes,
+                     skipped_nodes=(fused_pad.name,) if fused_pad is not None else ())
+
+
+def _lower_conv_f32(em, node, x, wt, b, y, win_fields, shape_text, stride_text) -> LayerCall:
+    op: ops.Conv = node.op
+    _require(_is_float(x) and wt.dtype == "float32", "float convolution needs float32 input and weights")
+    w_sym = em.array(f"{node.name}_weights", "float", np.moveaxis(wt.data, 1, -1).reshape(-1))
+    bias_sym = em.array(f"{node.name}_bias", "float", b.data) if b is not None else "NULL"
+    win = em.struct(f"{node.name}_win", "ec_window_t", win_fields)
+    lo, hi = op.clamp
+    call = (f"ec_f32_conv2d_direct({em.buf(node.inputs[0])}, {w_sym}, {bias_sym}, &{win}, "
+            f"{_float_bound(lo, '-' + FLOAT_MAX)}, {_float_bound(hi, FLOAT_MAX)}, {em.buf(node.output)});")
+    summary = f"{shape_text} {stride_text}, {x.shape[1]}->{wt.shape[0]}, fp32, direct"
+    return LayerCall(node, "ec_f32_conv2d_direct", summary, call, [node.inputs[0]])
+
+
+# --------------------------------------------------------------------------------------------
+# Other weighted and elementwise ops
+
+
+def lower_linear(em: Emitter, node: Node) -> LayerCall:
+    g = em.graph
+    op: ops.Linear = node.op
+    x, wt, y = (g.tensors[n] for n in (node.inputs[0], node.inputs[1], node.output))
+    b = g.tensors[node.inputs[2]] if len(node.inputs) > 2 and node.inputs[2] is not None else None
+    _require(wt.is_constant, "weights must be constant")
+    n_in, n_out = wt.shape[1], wt.shape[0]
+    xin, yout = em.buf(node.inputs[0]), em.buf(node.output)
+    if _is_float(y):
+        w_sym = em.array(f"{node.name}_weights", "float", wt.data)
+        bias_sym = em.array(f"{node.name}_bias", "float", b.data) if b is not None else "NULL"
+        lo, hi = op.clamp
+        call = (f"ec_f32_fully_connected({xin}, {w_sym}, {bias_sym}, {n_in}, {n_out}, "
+                f"{_float_bound(lo, '-' + FLOAT_MAX)}, {_float_bound(hi, FLOAT_MAX)}, {yout});")
+        return LayerCall(node, "ec_f32_fully_connected", f"{n_in}->{n_out}, fp32", call, [node.inputs[0]])
+    s_in, zp_in = _per_tensor(x, "input")
+    s_out, zp_out = _per_tensor(y, "output")
+    w = wt.data.astype(np.int64)
+    bias = b.data.astype(np.int64) if b is not None else np.zeros(n_out, dtype=np.int64)
+    _require(n_in * 255 * 127 + int(np.abs(bias).max(initial=0)) <= INT32_MAX, "accumulator bound exceeds int32")
+    s_w = np.broadcast_to(wt.quant.scale, (n_out,))
+    mult, shift = _requant_arrays(em, node.name, s_in * s_w / s_out)
+    qlo, qhi = _activation_bounds(op.clamp, y)
+    w_sym = em.array(f"{node.name}_weights", "int8_t", w)
+    bias_sym = em.array(f"{node.name}_bias", "int32_t", bias)
+    qp = em.struct(f"{node.name}_q", "ec_qparams_t", [zp_in, zp_out, qlo, qhi])
+    call = f"ec_s8_fully_connected({xin}, {w_sym}, {bias_sym}, {mult}, {shift}, {n_in}, {n_out}, &{qp}, {yout});"
+    return LayerCall(node, "ec_s8_fully_connected", f"{n_in}->{n_out}, {node.precision}", call, [node.inputs[0]])
+
+
+def _broadcast_fields(a: Tensor, b: Tensor, y: Tensor) -> list:
+    rank = len(y.shape)
+
+    def operand(t: Tensor) -> list:
+        shape = (1,) * (rank - len(t.shape)) + tuple(t.shape)
+        dims = [1] * 3 + c_dims(shape)
+        dims = dims[-3:]
+        strides, step = [0, 0, 0], 1
+        for i in (2, 1, 0):
+            strides[i] = step if dims[i] > 1 else 0
+            step *= dims[i]
+        return strides
+
+    out_dims = ([1] * 3 + c_dims(y.shape))[-3:]
+    _require(len(c_dims(y.shape)) <= 3, "broadcast of rank > 4")
+    return [f"{{{', '.join(map(str, out_dims))}}}", f"{{{', '.join(map(str, operand(a)))}}}",
+            f"{{{', '.join(map(str, operand(b)))}}}"]
+
+
+def _operand(em: Emitter, node: Node, name: str, reads: list) -> str:
+    t = em.graph.tensors[name]
+    if t.is_constant:
+        ctype = "float" if _is_float(t) else "int8_t"
+        full = t.data.reshape((1,) * (len(em.graph.tensors[node.output].shape) - t.data.ndim) + t.data.shape)
+        return em.array(f"{node.name}_{'const'}", ctype, to_c_order(full))
+    reads.append(name)
+    return em.buf(name)
+
+
+def _lower_binary(em: Emitter, node: Node, op_name: str) -> LayerCall:
+    g = em.graph
+    a, b, y = g.tensors[node.inputs[0]], g.tensors[node.inputs[1]], g.tensors[node.output]
+    reads: list = []
+    pa, pb = _operand(em, node, node.inputs[0], reads), _operand(em, node, node.inputs[1], reads)
+    bc = em.struct(f"{node.name}_bc", "ec_broadcast_t", _broadcast_fields(a, b, y))
+    inplace = next((n for n in node.inputs if not g.tensors[n].is_constant and g.tensors[n].shape == y.shape
+                    and g.tensors[n].dtype == y.dtype), None)
+    lo, hi = node.op.clamp
+    if _is_float(y):
+        kernel = f"ec_f32_{op_name}"
+        call = (f"{kernel}({pa}, {pb}, &{bc}, {_float_bound(lo, '-' + FLOAT_MAX)}, "
+                f"{_float_bound(hi, FLOAT_MAX)}, {em.buf(node.output)});")
+        return LayerCall(node, kernel, "fp32", call, reads, inplace_of=inplace)
+    s_a, zp_a = _per_tensor(a, "input")
+    s_b, zp_b = _per_tensor(b, "input")
+    s_y, zp_y = _per_tensor(y, "output")
+    qlo, qhi = _activation_bounds(node.op.clamp, y)
+    if op_name == "add":
+        left_shift = 20
+        twice_max = 2 * max(s_a, s_b)
+        ma, sa = quantize_multiplier(s_a / twice_max)
+        mb, sb = quantize_multiplier(s_b / twice_max)
+        mo, so = quantize_multiplier(twice_max / ((1 << left_shift) * s_y))
+        fields = [-zp_a, ma, sa, -zp_b, mb, sb, left_shift, mo, so, zp_y, qlo, qhi]
+        params = em.struct(f"{node.name}_p", "ec_s8_add_params_t", fields)
+    else:
+        mo, so = quantize_multiplier(s_a * s_b / s_y)
+        params = em.struct(f"{node.name}_p", "ec_s8_mul_params_t", [-zp_a, -zp_b, mo, so, zp_y, qlo, qhi])
+    kernel = f"ec_s8_{op_name}"
+    call = f"{kernel}({pa}, {pb}, &{bc}, &{params}, {em.buf(node.output)});"
+    return LayerCall(node, kernel, node.precision, call, reads, inplace_of=inplace)
+
+
+def lower_add(em: Emitter, node: Node) -> LayerCall:
+    return _lower_binary(em, node, "add")
+
+
+def lower_mul(em: Emitter, node: Node) -> LayerCall:
+    return _lower_binary(em, node, "mul")
+
+
+def _same_quant(x: Tensor, y: Tensor, what: str) -> None:
+    _require(x.quant == y.quant, f"int8 {what} needs the same quantization on input and output")
+
+
+def _lower_pool(em: Emitter, node: Node, kind: str) -> LayerCall:
+    g = em.graph
+    op = node.op
+    x, y = g.tensors[node.inputs[0]], g.tensors[node.output]
+    _require(len(op.kernel) in (1, 2), "pooling over more than 2 dims")
+    dilation = getattr(op, "dilation", (1,) * len(op.kernel))
+    _require(kind == "max" or all(d == 1 for d in dilation), "dilated average pooling")
+    win = em.struct(f"{node.name}_win", "ec_window_t", _window(x, y, op.kernel, op.stride, op.pads, dilation))
+    xin, yout = em.buf(node.inputs[0]), em.buf(node.output)
+    ktext = "x".join(map(str, op.kernel)) + " s" + "x".join(map(str, sorted(set(op.stride))))
+    if _is_float(y):
+        kernel = f"ec_f32_{kind}pool2d"
+        extra = "" if kind == "max" else f", {int(op.count_include_pad)}"
+        return LayerCall(node, kernel, f"{ktext}, fp32", f"{kernel}({xin}, &{win}{extra}, {yout});", [node.inputs[0]])
+    _same_quant(x, y, f"{kind} pooling")
+    lo, hi = y.quant.qmin, y.quant.qmax
+    kernel = f"ec_s8_{kind}pool2d"
+    if kind == "max":
+        call = f"{kernel}({xin}, &{win}, {lo}, {hi}, {yout});"
+    else:
+        zp = int(x.quant.zero_point[0])
+        call = f"{kernel}({xin}, &{win}, {int(op.count_include_pad)}, {zp}, {lo}, {hi}, {yout});"
+    return LayerCall(node, kernel, f"{ktext}, int8", call, [node.inputs[0]])
+
+
+def lower_maxpool(em: Emitter, node: Node) -> LayerCall:
+    return _lower_pool(em, node, "max")
+
+
+def lower_avgpool(em: Emitter, node: Node) -> LayerCall:
+    return _lower_pool(em, node, "avg")
+
+
+def lower_global_avgpool(em: Emitter, node: Node) -> LayerCall:
+    g = em.graph
+    x, y = g.tensors[node.inputs[0]], g.tensors[node.output]
+    h, w, c = hwc3(x.shape)
+    xin, yout = em.buf(node.inputs[0]), em.buf(node.output)
+    if _is_float(y):
+        return LayerCall(node, "ec_f32_global_avgpool", "fp32",
+                         f"ec_f32_global_avgpool({xin}, {h * w}, {c}, {yout});", [node.inputs[0]])
+    s_in, zp_in = _per_tensor(x, "input")
+    s_out, zp_out = _per_tensor(y, "output")
+    mult, shift = quantize_multiplier(s_in / s_out)
+    qp = em.struct(f"{node.name}_q", "ec_qparams_t", [zp_in, zp_out, y.quant.qmin, y.quant.qmax])
+    call = f"ec_s8_global_avgpool({xin}, {h * w}, {c}, {mult}, {shift}, &{qp}, {yout});"
+    return LayerCall(node, "ec_s8_global_avgpool", "int8", call, [node.inputs[0]])
+
+
+def int8_table(graph: Graph, node: Node) -> np.ndarray:
+    """The 256-entry table of an int8 -> int8 elementwise node, from the integer reference."""
+    from ...reference.executor import INT_KERNELS
+
+    kernel = INT_KERNELS.get(node.op_name)
+    _require(kernel is not None, f"no integer reference kernel for {node.op_name} to build its table from")
+    x = graph.tensors[node.inputs[0]]
+    codes = np.arange(-128, 128, dtype=np.int8).reshape((256,) + (1,) * (len(x.shape) - 1))
+    table = np.asarray(kernel(node, graph, codes)).reshape(-1)
+    _require(table.size == 256, f"{node.op_name} is not elementwise")
+    return table.astype(np.int8)
+
+
+_F32_ACTIVATIONS = {
+    "Clip": "EC_ACT_CLIP", "LeakyRelu": "EC_ACT_LEAKY_RELU", "Hardswish": "EC_ACT_HARDSWISH",
+    "Hardsigmoid": "EC_ACT_HARDSIGMOID", "Sigmoid": "EC_ACT_SIGMOID", "SiLU": "EC_ACT_SILU",
+    "Sign": "EC_ACT_SIGN",
+}
+
+
+def lower_elementwise(em: Emitter, node: Node) -> LayerCall:
+    """Unary activations (and int8 -> int8 Quantize): a table in int8, a formula in float."""
+    g = em.graph
+    x, y = g.tensors[node.inputs[0]], g.tensors[node.output]
+    n = math.prod(x.shape[1:])
+    xin, yout = em.buf(node.inputs[0]), em.buf(node.output)
+    if _is_float(x) and _is_float(y):
+        _require(node.op_name in _F32_ACTIVATIONS, f"float {node.op_name}")
+        op = node.op
+        alpha = getattr(op, "alpha", 0.0)
+        lo = getattr(op, "lo", None) if node.op_name == "Clip" else None
+        hi = getattr(op, "hi", None) if node.op_name == "Clip" else None
+        call = (f"ec_f32_activation({xin}, {n}, {_F32_ACTIVATIONS[node.op_name]}, {_float_literal(alpha)}, "
+                f"{_float_bound(lo, '-' + FLOAT_MAX)}, {_float_bound(hi, FLOAT_MAX)}, {yout});")
+        return LayerCall(node, "ec_f32_activation", "fp32", call, [node.inputs[0]], inplace_of=node.inputs[0])
+    _require(x.dtype == "int8" and y.dtype == "int8", f"{node.op_name} from {x.dtype} to {y.dtype}")
+    table = em.array(f"{node.name}_table", "int8_t", int8_table(g, node))
+    call = f"ec_s8_lut({xin}, {table}, {n}, {yout});"
+    return LayerCall(node, "ec_s8_lut", "int8, 256-entry table", call, [node.inputs[0]], inplace_of=node.inputs[0])
+
+
+def lower_quantize(em: Emitter, node: Node) -> LayerCall:
+    g = em.graph
+    x, y = g.tensors[node.inputs[0]], g.tensors[node.output]
+    if x.dtype == "int8":
+        return lower_elementwise(em, node)
+    _require(_is_float(x) and y.dtype == "int8", f"Quantize from {x.dtype} to {y.dtype}")
+    s, zp = _per_tensor(y, "output")
+    n = math.prod(x.shape[1:])
+    call = (f"ec_s8_quantize({em.buf(node.inputs[0])}, {n}, {_float_literal(s)}, {zp}, {y.quant.qmin}, "
+            f"{y.quant.qmax}, {em.buf(node.output)});")
+    return LayerCall(node, "ec_s8_quantize", f"float32 -> int8 (s={s:.6g}, zp={zp})", call, [node.inputs[0]])
+
+
+def lower_dequantize(em: Emitter, node: Node) -> LayerCall:
+    g = em.graph
+    x = g.tensors[node.inputs[0]]
+    _require(x.dtype == "int8", f"Dequantize from {x.dtype}")
+    s, zp = _per_tensor(x, "input")
+    n = math.prod(x.shape[1:])
+    call = f"ec_s8_dequantize({em.buf(node.inputs[0])}, {n}, {float(s)!r}, {zp}, {em.buf(node.output)});"
+    return LayerCall(node, "ec_s8_dequantize", f"int8 -> float32 (s={s:.6g}, zp={zp})", call, [node.inputs[0]])
+
+
+def lower_pad(em: Emitter, node: Node) -> LayerCall:
+    g = em.graph
+    op: ops.Pad = node.op
+    x, y = g.tensors[node.inputs[0]], g.tensors[node.output]
+    h, w, c = hwc3(x.shape)
+    r = len(op.pads) // 2
+    _require(r in (1, 2), "padding of more than 2 spatial dims")
+    pads = (0, op.pads[0], 0, op.pads[1]) if r == 1 else (op.pads[0], op.pads[1], op.pads[2], op.pads[3])
+    pads_sym = em.array(f"{node.name}_pads", "int32_t", np.array(pads, dtype=np.int32), weights=False)
+    xin, yout = em.buf(node.inputs[0]), em.buf(node.output)
+    if _is_float(y):
+        call = f"ec_f32_pad({xin}, {h}, {w}, {c}, {pads_sym}, {_float_literal(op.value)}, {yout});"
+        return LayerCall(node, "ec_f32_pad", "fp32", call, [node.inputs[0]])
+    _same_quant(x, y, "padding")
+    value = int(np.clip(quantize_scalar(op.value, x.quant), -128, 127))
+    call = f"ec_s8_pad({xin}, {h}, {w}, {c}, {pads_sym}, {value}, {yout});"
+    return LayerCall(node, "ec_s8_pad", f"value {op.value:g} (q={value}), int8", call, [node.inputs[0]])
+
+
+def lower_concat(em: Emitter, node: Node) -> LayerCall:
+    g = em.graph
+    y = g.tensors[node.output]
+    xs = [g.tensors[n] for n in node.inputs]
+    for x in xs:
+        _require(x.dtype == y.dtype, "concatenation of different dtypes")
+        if not _is_float(y):
+            _same_quant(x, y, "concatenation")
+    axis = c_axis(len(y.shape), node.op.axis)
+    dims = c_dims(y.shape)
+    outer = math.prod(dims[:axis])
+    item = np.dtype(y.dtype).itemsize
+    inner = np.array([math.prod(c_dims(x.shape)[axis:]) * item for x in xs], dtype=np.int32)
+    inner_sym = em.array(f"{node.name}_inner", "int32_t", inner, weights=False)
+    reads = []
+    for name in node.inputs:
+        reads.append(name)
+    ptrs = ", ".join(f"(const void *){em.buf(n)}" for n in node.inputs)
+    call = (f"{{\n        const void *const parts[{len(xs)}] = {{{ptrs}}};\n"
+            f"        ec_concat(parts, {inner_sym}, {len(xs)}, {outer}, {em.buf(node.output)});\n    }}")
+    return LayerCall(node, "ec_layout", f"{len(xs)} inputs along axis {node.op.axis}", call, reads)
+
+
+def lower_reshape(em: Emitter, node: Node) -> LayerCall:
+    g = em.graph
+    x, y = g.tensors[node.inputs[0]], g.tensors[node.output]
+    xin, yout = em.buf(node.inputs[0]), em.buf(node.output)
+    item = np.dtype(y.dtype).itemsize
+    in_trivial, out_trivial = is_layout_trivial(x.shape), is_layout_trivial(y.shape)
+    if in_trivial and out_trivial:
+        return LayerCall(node, "ec_layout", "no data movement", "", [node.inputs[0]], alias_of=node.inputs[0])
+    in_hw, out_hw = math.prod(x.shape[2:]), math.prod(y.shape[2:])
+    if not out_trivial and in_trivial:
+        call = f"ec_chw_to_hwc({xin}, {out_hw}, {y.shape[1]}, {item}, {yout});"
+        return LayerCall(node, "ec_layout", "channels-first -> channels-last", call, [node.inputs[0]])
+    if out_trivial:
+        call = f"ec_hwc_to_chw({xin}, {in_hw}, {x.shape[1]}, {item}, {yout});"
+        return LayerCall(node, "ec_layout", "channels-last -> channels-first", call, [node.inputs[0]])
+    call = (f"ec_hwc_to_chw({xin}, {in_hw}, {x.shape[1]}, {item}, ${{scratch}});\n"
+            f"    ec_chw_to_hwc(${{scratch}}, {out_hw}, {y.shape[1]}, {item}, {yout});")
+    return LayerCall(node, "ec_layout", "reorder through channels-first", call, [node.inputs[0]],
+                     scratch_bytes=sample_bytes(x))
+
+
+def lower_softmax(em: Emitter, node: Node) -> LayerCall:
+    g = em.graph
+    x, y = g.tensors[node.inputs[0]], g.tensors[node.output]
+    dims = c_dims(x.shape)
+    _require(c_axis(len(x.shape), node.op.axis) == len(dims) - 1, "softmax over an axis other than the channels")
+    depth = dims[-1]
+    outer = math.prod(dims[:-1])
+    xin, yout = em.buf(node.inputs[0]), em.buf(node.output)
+    if _is_float(y):
+        call = f"ec_f32_softmax({xin}, {outer}, {depth}, {_float_literal(node.op.beta)}, {yout});"
+        return LayerCall(node, "ec_f32_softmax", "fp32", call, [node.inputs[0]])
+    s_in, _ = _per_tensor(x, "input")
+    s_out, zp_out = _per_tensor(y, "output")
+    _require(abs(s_out - 1 / 256) < 1e-12 and zp_out == -128, "int8 softmax output must have scale 1/256, zero point -128")
+    real = min(float(np.float32(node.op.beta)) * s_in * (1 << 26), 2.0**31 - 1.0)
+    mult, left_shift = quantize_multiplier(real)
+    _require(left_shift >= 0, "softmax input scale too small")
+    diff_min = -int(math.floor(31.0 * (1 << 26) / (1 << left_shift)))
+    call = f"ec_s8_softmax({xin}, {outer}, {depth}, {mult}, {left_shift}, {diff_min}, {yout});"
+    return LayerCall(node, "ec_s8_softmax", "int8, fixed point", call, [node.inputs[0]])
+
+
+def lower_batchnorm(em: Emitter, node: Node) -> LayerCall:
+    g = em.graph
+    x, y = g.tensors[node.inputs[0]], g.tensors[node.output]
+    _require(_is_float(x) and _is_float(y), "BatchNorm on integers (fold it into the convolution first)")
+    gamma, beta, mean, var = (g.tensors[n].data.astype(np.float64) for n in node.inputs[1:5])
+    scale = gamma / np.sqrt(var + node.op.eps)
+    shift = beta - mean * scale
+    h, w, c = hwc3(x.shape)
+    s_sym = em.array(f"{node.name}_scale", "float", scale)
+    t_sym = em.array(f"{node.name}_shift", "float", shift)
+    call = f"ec_f32_channel_affine({em.buf(node.inputs[0])}, {h * w}, {c}, {s_sym}, {t_sym}, {em.buf(node.output)});"
+    return LayerCall(node, "ec_f32_channel_affine", "fp32", call, [node.inputs[0]], inplace_of=node.inputs[0])
+
+
+LOWERINGS: dict = {
+    "Conv": lower_conv,
+    "Linear": lower_linear,
+    "Add": lower_add,
+    "Mul": lower_mul,
+    "MaxPool": lower_maxpool,
+    "AvgPool": lower_avgpool,
+    "GlobalAvgPool": lower_global_avgpool,
+    "Clip": lower_elementwise,
+    "LeakyRelu": lower_elementwise,
+    "Hardswish": lower_elementwise,
+    "Hardsigmoid": lower_elementwise,
+    "Sigmoid": lower_elementwise,
+    "SiLU": lower_elementwise,
+    "Sign": lower_elementwise,
+    "Quantize": lower_quantize,
+    "Dequantize": lower_dequantize,
+    "Pad": lower_pad,
+    "Concat": lower_concat,
+    "Reshape": lower_reshape,
+    "Softmax": lower_softmax,
+    "BatchNorm": lower_batchnorm,
+}
+
+
+def xnor_pad_fusions(graph: Graph) -> dict:
+    """Conv node name -> the Pad node it absorbs: a +1 Pad on a {-1,+1} tensor read only by a
+    zero-padded XNOR conv becomes the conv's one-padding (no padded copy in memory)."""
+    fused = {}
+    for node in graph.nodes:
+        if node.op_name != "Conv" or node.precision != "w1a1" or any(node.op.pads) or node.op.rank != 2:
+            continue
+        pad = graph.producer(node.inputs[0])
+        if pad is None or pad.op_name != "Pad" or len(pad.op.pads) != 4:
+            continue
+        src = graph.tensors[pad.inputs[0]]
+        padded = graph.tensors[pad.output]
+        if src.quant is None or padded.quant != src.quant or src.quant.qmin < -1 or src.quant.qmax > 1:
+            continue
+        if int(src.quant.zero_point[0]) != 0 or quantize_scalar(pad.op.value, src.quant) != 1:
+            continue
+        if len(graph.consumers(pad.output)) != 1 or pad.output in graph.outputs:
+            continue
+        w = graph.tensors[node.inputs[1]]
+        if not w.is_constant or not _fits_xnor(node, src, w.data.astype(np.int64), node.op):
+            continue
+        fused[node.name] = pad
+    return fused
+
+
+LowerFn = Callable[[Emitter, Node], LayerCall]

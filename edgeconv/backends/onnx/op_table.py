@@ -1,0 +1,176 @@
+"""IR op -> ONNX nodes (opset 21), one small function per op, NCHW as the IR.
+
+Each function writes the float computation into ``emitter.result(node, clamp)`` and calls
+``emitter.finish(node, clamp)``, which adds the fused clamp and, for int8 outputs, the
+QuantizeLinear/DequantizeLinear pair (see ``emitter``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...ir import Node
+from .emitter import Emitter
+
+
+def _spatial(pads: tuple) -> dict:
+    return {"pads": list(pads)}
+
+
+def conv(e: Emitter, node: Node) -> None:
+    op = node.op
+    inputs = [e.value(node.input("x")), e.value(node.input("weight"))]
+    if node.input("bias") is not None:
+        inputs.append(e.value(node.input("bias")))
+    kernel = list(e.graph.tensors[node.input("weight")].shape[2:])
+    e.add("Conv", inputs, [e.result(node, op.clamp)], kernel_shape=kernel, strides=list(op.stride),
+          dilations=list(op.dilation), group=op.groups, **_spatial(op.pads))
+    e.finish(node, op.clamp)
+
+
+def linear(e: Emitter, node: Node) -> None:
+    op = node.op
+    inputs = [e.value(node.input("x")), e.value(node.input("weight"))]
+    if node.input("bias") is not None:
+        inputs.append(e.value(node.input("bias")))
+    e.add("Gemm", inputs, [e.result(node, op.clamp)], transB=1)
+    e.finish(node, op.clamp)
+
+
+def _binary(op_type: str):
+    def write(e: Emitter, node: Node) -> None:
+        a, b = (e.value(n) for n in node.inputs)
+        e.add(op_type, [a, b], [e.result(node, node.op.clamp)])
+        e.finish(node, node.op.clamp)
+    return write
+
+
+def _unary(op_type: str, **attr_of):
+    def write(e: Emitter, node: Node) -> None:
+        attrs = {k: (f(node.op) if callable(f) else f) for k, f in attr_of.items()}
+        e.add(op_type, [e.value(node.input("x"))], [e.result(node)], **attrs)
+        e.finish(node)
+    return write
+
+
+def clip(e: Emitter, node: Node) -> None:
+    clamp = (node.op.lo, node.op.hi)
+    e.add("Identity", [e.value(node.input("x"))], [e.result(node, clamp)])
+    e.finish(node, clamp)
+
+
+def silu(e: Emitter, node: Node) -> None:
+    x = e.value(node.input("x"))
+    gate = e.unique(node.output + "_sigmoid")
+    e.add("Sigmoid", [x], [gate])
+    e.add("Mul", [x, gate], [e.result(node)])
+    e.finish(node)
+
+
+def batch_norm(e: Emitter, node: Node) -> None:
+    inputs = [e.value(node.input(s)) for s in ("x", "gamma", "beta", "mean", "var")]
+    e.add("BatchNormalization", inputs, [e.result(node)], epsilon=float(node.op.eps))
+    e.finish(node)
+
+
+def sign(e: Emitter, node: Node) -> None:
+    """``x >= 0 -> +1 else -1``; on a dequantized int8 input this is ``q >= zp``, exact."""
+    x = e.value(node.input("x"))
+    nonnegative = e.unique(node.output + "_nonnegative")
+    e.add("GreaterOrEqual", [x, e.scalar(node.output + "_zero", 0.0)], [nonnegative])
+    e.add("Where", [nonnegative, e.scalar(node.output + "_plus_one", 1.0), e.scalar(node.output + "_minus_one", -1.0)],
+          [e.result(node)])
+    e.finish(node)
+
+
+def concat(e: Emitter, node: Node) -> None:
+    e.add("Concat", [e.value(n) for n in node.inputs], [e.result(node)], axis=node.op.axis)
+    e.finish(node, keeps_grid=True)
+
+
+def max_pool(e: Emitter, node: Node) -> None:
+    op = node.op
+    e.add("MaxPool", [e.value(node.input("x"))], [e.result(node)], kernel_shape=list(op.kernel),
+          strides=list(op.stride), dilations=list(op.dilation), ceil_mode=int(op.ceil_mode), **_spatial(op.pads))
+    e.finish(node, keeps_grid=True)
+
+
+def avg_pool(e: Emitter, node: Node) -> None:
+    op = node.op
+    e.add("AveragePool", [e.value(node.input("x"))], [e.result(node)], kernel_shape=list(op.kernel),
+          strides=list(op.stride), ceil_mode=int(op.ceil_mode), count_include_pad=int(op.count_include_pad),
+          **_spatial(op.pads))
+    e.finish(node, keeps_grid=True)
+
+
+def global_avg_pool(e: Emitter, node: Node) -> None:
+    x = e.value(node.input("x"))
+    if node.op.keepdims:
+        e.add("GlobalAveragePool", [x], [e.result(node)])
+    else:
+        pooled = e.unique(node.output + "_pooled")
+        e.add("GlobalAveragePool", [x], [pooled])
+        e.add("Flatten", [pooled], [e.result(node)], axis=1)
+    e.finish(node, keeps_grid=True)
+
+
+def reshape(e: Emitter, node: Node) -> None:
+    """Batch kept: ONNX shape ``[0, *shape]`` (0 copies the input's batch)."""
+    shape = e.initializer(node.output + "_shape", np.array([0, *node.op.shape], dtype=np.int64))
+    e.add("Reshape", [e.value(node.input("x")), shape], [e.result(node)])
+    e.finish(node, keeps_grid=True)
+
+
+def pad(e: Emitter, node: Node) -> None:
+    op = node.op
+    r = len(op.pads) // 2
+    pads = [0, 0, *op.pads[:r], 0, 0, *op.pads[r:]]
+    e.add("Pad", [e.value(node.input("x")), e.initializer(node.output + "_pads", np.array(pads, dtype=np.int64)),
+                  e.scalar(node.output + "_value", float(op.value))], [e.result(node)], mode="constant")
+    e.finish(node, keeps_grid=True)
+
+
+def softmax(e: Emitter, node: Node) -> None:
+    x = e.value(node.input("x"))
+    if node.op.beta != 1.0:
+        scaled = e.unique(node.output + "_scaled")
+        e.add("Mul", [x, e.scalar(node.output + "_beta", float(node.op.beta))], [scaled])
+        x = scaled
+    e.add("Softmax", [x], [e.result(node)], axis=node.op.axis)
+    e.finish(node)
+
+
+def quantize(e: Emitter, node: Node) -> None:
+    """float -> int8 (or int8 -> int8): the value on the output's grid, still float in ONNX."""
+    e.add("Identity", [e.value(node.input("x"))], [e.result(node)])
+    e.finish(node)
+
+
+def dequantize(e: Emitter, node: Node) -> None:
+    """Values are already float in ONNX: an Identity."""
+    e.add("Identity", [e.value(node.input("x"))], [node.output])
+
+
+OP_WRITERS = {
+    "Conv": conv,
+    "Linear": linear,
+    "BatchNorm": batch_norm,
+    "Clip": clip,
+    "LeakyRelu": _unary("LeakyRelu", alpha=lambda op: float(op.alpha)),
+    "Hardswish": _unary("HardSwish"),
+    "Hardsigmoid": _unary("HardSigmoid", alpha=1.0 / 6.0, beta=0.5),
+    "Sigmoid": _unary("Sigmoid"),
+    "SiLU": silu,
+    "Add": _binary("Add"),
+    "Mul": _binary("Mul"),
+    "Concat": concat,
+    "MaxPool": max_pool,
+    "AvgPool": avg_pool,
+    "GlobalAvgPool": global_avg_pool,
+    "Reshape": reshape,
+    "Pad": pad,
+    "Softmax": softmax,
+    "Sign": sign,
+    "Quantize": quantize,
+    "Dequantize": dequantize,
+}

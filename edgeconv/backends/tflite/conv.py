@@ -1,0 +1,115 @@
+"""Conv -> CONV_2D / DEPTHWISE_CONV_2D, Linear -> FULLY_CONNECTED.
+
+int8 layers: int8 input, int8 per-channel weights (zero point 0, quantized_dimension 0 for
+OHWI and FULLY_CONNECTED's OI, 3 for depthwise 1HWO), int32 bias with scale ``s_in * s_w[c]``
+(a zero bias is written when the IR has none), int8 output; TFLite requantizes each channel's
+int32 accumulator with ``QuantizeMultiplier(s_in * s_w[c] / s_out)`` as the IR does. DoReFa
+and XNOR layers are such int8 layers whose weights and activations occupy few levels.
+1-D convolutions run as 2-D ones on ``(N, 1, L, C)`` views.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from tflite.BuiltinOperator import BuiltinOperator as B
+
+from ...errors import UserError
+from ...ir import Node, QuantParams, ops
+from . import activation
+from .lowering import Lowering, tfl_quant
+from .layout import conv_filter, depthwise_filter
+from .options import options
+from .padding import Window, windowed_input
+
+
+def _bias(lower: Lowering, node: Node, channels: int, dimension: int = 0) -> int:
+    name = node.input("bias")
+    w = lower.ir(node.input("weight"))
+    if name is not None:
+        b = lower.ir(name)
+        return lower.constant(name, b.data, tfl_quant(b.quant, 0))
+    if w.dtype == "float32":
+        return lower.constant(node.name + "_bias", np.zeros(channels, dtype=np.float32))
+    x = lower.ir(node.input("x"))
+    scale = x.quant.scale[0] * w.quant.scale
+    return lower.constant(node.name + "_bias", np.zeros(channels, dtype=np.int32),
+                          tfl_quant(_per_channel(scale), 0))
+
+
+def _per_channel(scale: np.ndarray) -> QuantParams:
+    return QuantParams(scale, np.zeros(scale.size, dtype=np.int64), axis=0)
+
+
+def _is_depthwise(op: ops.Conv, weight_shape: tuple) -> bool:
+    return op.groups > 1 and weight_shape[1] == 1
+
+
+def _as_2d_input(lower: Lowering, node: Node) -> int:
+    src = lower.activation(node.input("x"))
+    shape = lower.shape_of(src)
+    if len(shape) == 4:
+        return src
+    n, length, c = shape
+    return lower.reshape(src, (n, 1, length, c))
+
+
+def _as_2d_output(lower: Lowering, node: Node, write) -> None:
+    """Run ``write(dst)`` into the node's output, through a height-1 view for 1-D convs."""
+    def write_node_output(dst: int, fused: int) -> None:
+        shape = lower.shape_of(dst)
+        if len(shape) == 4:
+            write(dst, fused)
+            return
+        n, length, c = shape
+        view = lower.like(dst, lower.model.tensors[dst].name + "_2d", (n, 1, length, c))
+        write(view, fused)
+        lower.reshape(view, shape, dst)
+    return write_node_output
+
+
+def write_conv(lower: Lowering, node: Node) -> None:
+    op: ops.Conv = node.op
+    w = lower.ir(node.input("weight"))
+    c_out = w.shape[0]
+    geometry = Window.of(w.shape[2:], op.stride, op.dilation, op.pads)
+    x_tensor = lower.ir(node.input("x"))
+    pad_value = 0.0 if x_tensor.quant is None else int(x_tensor.quant.zero_point[0])
+    src, padding = windowed_input(lower, _as_2d_input(lower, node), geometry, pad_value)
+    depthwise = _is_depthwise(op, w.shape)
+    if op.groups > 1 and not depthwise:
+        raise UserError(f"node {node.name}: grouped convolution with {op.groups} groups of "
+                        f"{w.shape[1]} channels has no TFLite builtin; only depthwise groups are supported")
+    if depthwise:
+        weight = lower.constant(w.name, depthwise_filter(w.data), tfl_quant(w.quant, 3))
+    else:
+        weight = lower.constant(w.name, conv_filter(w.data), tfl_quant(w.quant, 0))
+    bias = _bias(lower, node, c_out)
+    (sh, sw), (dh, dw) = geometry.stride, geometry.dilation
+
+    def write(dst: int, fused: int) -> None:
+        if depthwise:
+            opts = options("DepthwiseConv2DOptions", Padding=padding, StrideW=sw, StrideH=sh,
+                           DepthMultiplier=c_out // x_tensor.shape[1], FusedActivationFunction=fused,
+                           DilationWFactor=dw, DilationHFactor=dh)
+            lower.op(B.DEPTHWISE_CONV_2D, [src, weight, bias], [dst], opts,
+                     version=3 if w.dtype == "int8" else (2 if (dh, dw) != (1, 1) else 1))
+        else:
+            opts = options("Conv2DOptions", Padding=padding, StrideW=sw, StrideH=sh,
+                           FusedActivationFunction=fused, DilationWFactor=dw, DilationHFactor=dh)
+            lower.op(B.CONV_2D, [src, weight, bias], [dst], opts)
+
+    activation.emit(lower, node, op.clamp, _as_2d_output(lower, node, write))
+
+
+def write_linear(lower: Lowering, node: Node) -> None:
+    op: ops.Linear = node.op
+    w = lower.ir(node.input("weight"))
+    src = lower.activation(node.input("x"))
+    weight = lower.constant(w.name, w.data, tfl_quant(w.quant, 0))
+    bias = _bias(lower, node, w.shape[0])
+
+    def write(dst: int, fused: int) -> None:
+        opts = options("FullyConnectedOptions", FusedActivationFunction=fused)
+        lower.op(B.FULLY_CONNECTED, [src, weight, bias], [dst], opts)
+
+    activation.emit(lower, node, op.clamp, write)

@@ -1,0 +1,29 @@
+"""IR op name -> the function that writes it into a TFLite model."""
+
+from __future__ import annotations
+
+from . import conv, elementwise, structure
+
+OP_WRITERS = {
+    "Conv": conv.write_conv,
+    "Linear": conv.write_linear,
+    "BatchNorm": elementwise.write_batch_norm,
+    "Add": elementwise.write_add,
+    "Mul": elementwise.write_mul,
+    "Clip": elementwise.write_clip,
+    "LeakyRelu": elementwise.write_leaky_relu,
+    "Hardswish": elementwise.write_hardswish,
+    "Hardsigmoid": elementwise.write_hardsigmoid,
+    "Sigmoid": elementwise.write_sigmoid,
+    "SiLU": elementwise.write_silu,
+    "Sign": elementwise.write_sign,
+    "Concat": structure.write_concat,
+    "MaxPool": structure.write_max_pool,
+    "AvgPool": structure.write_avg_pool,
+    "GlobalAvgPool": structure.write_global_avg_pool,
+    "Reshape": structure.write_reshape,
+    "Pad": structure.write_pad,
+    "Softmax": structure.write_softmax,
+    "Quantize": structure.write_quantize,
+    "Dequantize": structure.write_dequantize,
+}

@@ -1,0 +1,272 @@
+"""The ``edgeconv`` command line (DESIGN §3): parsing and printing only; the work is in ``edgeconv.api``.
+
+Exit codes: 0 done; 2 the input cannot be served (:class:`~edgeconv.errors.UserError`, or a bad
+option value: one message on stderr, no traceback); 3 ``verify`` found an artifact that disagrees
+(:class:`~edgeconv.errors.VerificationFailed`); 1 a bug (Python's traceback, exit 1).
+
+Results go to stdout (a table, or JSON with ``--json``); progress bars and ``--verbose`` notes go
+to stderr, and ``--quiet`` / ``--json`` silence them.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import shlex
+import sys
+from typing import Any, Callable, Optional
+
+import click
+from rich.console import Console
+from rich.table import Column, Table
+
+from . import __version__, api, arguments, progress
+from .errors import UserError, VerificationFailed
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"edgeconv: error: {message}", err=True)
+    raise click.exceptions.Exit(code)
+
+
+class EdgeconvGroup(click.Group):
+    """Maps edgeconv's errors to exit codes; anything else is a bug and keeps its traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UserError as err:
+            _fail(str(err), UserError.exit_code)
+        except VerificationFailed as err:
+            _fail(str(err), VerificationFailed.exit_code)
+
+
+class CheckedValue(click.ParamType):
+    """A Click type that checks a value with one of :mod:`edgeconv.arguments`' functions."""
+
+    def __init__(self, name: str, check: Callable[[str], Any]):
+        self.name = name
+        self._check = check
+
+    def convert(self, value: Any, param: Optional[click.Parameter], ctx: Optional[click.Context]) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return self._check(value)
+        except UserError as err:
+            self.fail(str(err), param, ctx)
+
+
+PRECISIONS = CheckedValue("fp32,int8,wKaM,w1a1", arguments.precisions)
+INPUT_SHAPE = CheckedValue("1,C,H,W", arguments.input_shape)
+EMIT = CheckedValue("onnx,tflite,c", arguments.emit)
+C_PREFIX = CheckedValue("C identifier", arguments.c_prefix)
+RUNNER = CheckedValue("local|qemu|ssh://user@host[:port]", arguments.runner)
+MEAN = CheckedValue("M[,M...]", functools.partial(arguments.float_list, "--mean"))
+STD = CheckedValue("S[,S...]", functools.partial(arguments.float_list, "--std"))
+POSITIVE = click.FloatRange(min=0, min_open=True)
+EXISTING_FILE = click.Path(exists=True, dir_okay=False, readable=True)
+EXISTING_PATH = click.Path(exists=True, readable=True)
+
+
+def _output_options(command: Callable) -> Callable:
+    """``--json``, ``--verbose``, ``--quiet`` on every verb (also accepted before the verb)."""
+    command = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")(command)
+    command = click.option("--quiet", "-q", is_flag=True, default=None, help="No progress bars or notes.")(command)
+    command = click.option("--verbose", "-v", is_flag=True, default=None, help="Say what is being done.")(command)
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, verbose: Optional[bool], quiet: Optional[bool], as_json: bool, **kwargs: Any) -> Any:
+        settings = click.get_current_context().find_root().params
+        verbose = verbose if verbose is not None else settings.get("verbose", False)
+        quiet = quiet if quiet is not None else settings.get("quiet", False)
+        progress.configure(quiet=bool(quiet) or as_json, verbose=bool(verbose))
+        return command(*args, as_json=as_json, **kwargs)
+
+    return wrapper
+
+
+def _stdout() -> Console:
+    return Console(file=sys.stdout, soft_wrap=True)
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2))
+
+
+def _millis(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+@click.group(cls=EdgeconvGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="edgeconv")
+@click.option("--verbose", "-v", is_flag=True, help="Say what is being done (stderr).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or notes.")
+def cli(verbose: bool, quiet: bool) -> None:
+    """Compress a trained ConvNet for an ARM board and check every artifact bit for bit."""
+
+
+@cli.command()
+@click.argument("model", type=EXISTING_FILE)
+@click.option("--target", "-t", required=True, help="Board name from `edgeconv targets`, or a board TOML file.")
+@click.option("--latency-ms", type=POSITIVE, help="Latency budget on the target, in milliseconds.")
+@click.option("--memory-kb", type=POSITIVE, help="Activation memory budget, in KiB.")
+@click.option("--data", type=EXISTING_PATH, help="Calibration / fine-tuning data: .npz or image folder.")
+@click.option("--val-data", type=EXISTING_PATH, help="Validation data: .npz or image folder.")
+@click.option("--input-shape", type=INPUT_SHAPE, metavar="1,C,H,W", help="Input shape when the model does not fix it, e.g. 1,3,32,32.")
+@click.option("--mean", type=MEAN, metavar="M[,M...]", help="Per-channel mean subtracted from image-folder pixels in [0, 1].")
+@click.option("--std", type=STD, metavar="S[,S...]", help="Per-channel std dividing image-folder pixels after --mean.")
+@click.option("--precisions", type=PRECISIONS, metavar="LIST", help="Precisions the selector may use: fp32,int8,wKaM,w1a1.")
+@click.option("--epochs", type=click.IntRange(min=0), help="Fine-tuning epochs (default 0 at 8 bits, 3 below).")
+@click.option("--emit", type=EMIT, metavar="LIST", default="onnx,tflite,c", show_default=True, help="Artifacts to write.")
+@click.option("--c-prefix", type=C_PREFIX, metavar="NAME", default="ec_model_", show_default=True, help="Prefix of the C symbols.")
+@click.option("--out", "-o", type=click.Path(), help="Output directory (default ./edgeconv-out/<model>-<target>/).")
+@click.option("--force", is_flag=True, help="Replace an existing output directory.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice.")
+@click.option("--latency-table", type=EXISTING_FILE, help="Measured latency table (from `edgeconv profile`).")
+@click.option("--trust-pickle", is_flag=True, help="Allow a pickled nn.Module (pickle runs code).")
+@click.option("--calibration", type=click.Choice(arguments.CALIBRATION_METHODS), default="minmax", show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Batch size of fine-tuning.")
+@click.option("--lr", type=POSITIVE, help="Fine-tuning learning rate.")
+@_output_options
+def compress(as_json: bool, **options: Any) -> None:
+    """Select per-layer precisions for a latency budget, quantize, and emit ONNX, TFLite and C."""
+    command_line = shlex.join(["edgeconv", *sys.argv[1:]]) if sys.argv else None
+    report = api.compress(options.pop("model"), options.pop("target"), command_line=command_line, **options)
+    if as_json:
+        _print_json(report)
+        return
+    accuracy = report.get("accuracy") or {}
+    console = _stdout()
+    console.print(f"wrote {report['out']}")
+    console.print(
+        f"predicted {_millis(report.get('predicted_latency_ms'))} ms on {report.get('target')} "
+        f"(budget {_millis(report.get('latency_budget_ms'))} ms, {report.get('latency_source')}); "
+        f"accuracy {accuracy.get('float')} float -> {accuracy.get('compressed')} compressed ({accuracy.get('data')})"
+    )
+
+
+@cli.command()
+@click.argument("out", type=click.Path(exists=True, file_okay=False))
+@click.option("--target", "-t", help="Board name or TOML (default: the target of OUT/report.json).")
+@click.option("--cc", help="C compiler to use instead of the target's cross compiler.")
+@_output_options
+def build(out: str, target: Optional[str], cc: Optional[str], as_json: bool) -> None:
+    """Build the on-device runner OUT/build/<target>/edgeconv_run."""
+    record = api.build(out, target=target, cc=cc)
+    if as_json:
+        _print_json(record)
+    else:
+        _stdout().print(f"built {record.get('binary', out)}")
+
+
+def _verify_table(result: dict) -> Table:
+    table = Table("runtime", "passed", "bit exact", "max |diff|", "top-1 agree", "accuracy", "latency ms", "version")
+    for name, row in result["runtimes"].items():
+        table.add_row(
+            name, str(row.get("passed")), str(row.get("bit_exact")), str(row.get("max_abs_diff")),
+            str(row.get("top1_agreement")), str(row.get("accuracy")), _millis(row.get("latency_ms")),
+            str(row.get("version")),
+        )  # fmt: skip
+    return table
+
+
+@cli.command()
+@click.argument("out", type=click.Path(exists=True, file_okay=False))
+@click.option("--target", "-t", help="Board name or TOML (default: the target of OUT/report.json).")
+@click.option("--runner", type=RUNNER, metavar="RUNNER", help="local, qemu or ssh://user@host[:port] (default: local on host, qemu on ARM).")
+@click.option("--data", type=EXISTING_PATH, help="Inputs: .npz or image folder (default: 32 seeded random inputs).")
+@_output_options
+def verify(out: str, target: Optional[str], runner: Optional[str], data: Optional[str], as_json: bool) -> None:
+    """Run every artifact of OUT on its runtime and compare it with the reference executor."""
+    result = api.verify(out, target=target, runner=runner, data=data)
+    if as_json:
+        _print_json(result)
+    else:
+        _stdout().print(_verify_table(result))
+
+
+@cli.command()
+@click.option("--target", "-t", required=True, help="Board name or TOML.")
+@click.option("--runner", type=RUNNER, metavar="RUNNER", help="local, qemu or ssh://user@host[:port].")
+@click.option("--model", type=EXISTING_FILE, help="Measure this model's own layers.")
+@click.option("--out", "-o", type=click.Path(dir_okay=False), help="Table file (default: the user's cache).")
+@_output_options
+def profile(target: str, runner: Optional[str], model: Optional[str], out: Optional[str], as_json: bool) -> None:
+    """Measure a latency table for a board (used from then on by the latency model)."""
+    summary = api.profile(target, runner=runner, model=model, out=out)
+    if as_json:
+        _print_json(summary)
+    else:
+        _stdout().print(f"measured table written to {summary.get('table', out)}")
+
+
+def _inspect_table(result: dict) -> Table:
+    table = Table("layer", "op", "output shape", "params", "MACs", "predicted ms", title=result["model"])
+    for layer in result["layers"]:
+        shape = "x".join(str(d) for d in layer["output_shape"])
+        table.add_row(
+            layer["name"], layer["op"], shape, f"{layer['params']:,}", f"{layer['macs']:,}",
+            _millis(layer.get("predicted_ms")),
+        )  # fmt: skip
+    if result["target"] is not None:
+        table.caption = f"predicted for {result['target']} ({result['latency_source']})"
+    table.add_section()
+    table.add_row("total", "", "", f"{result['total_params']:,}", f"{result['total_macs']:,}", _millis(result["predicted_ms"]))
+    return table
+
+
+@cli.command()
+@click.argument("model", type=EXISTING_FILE)
+@click.option("--input-shape", type=INPUT_SHAPE, metavar="1,C,H,W", help="Input shape when the model does not fix it, e.g. 1,3,32,32.")
+@click.option("--target", "-t", help="Board name or TOML: adds predicted milliseconds per layer.")
+@click.option("--trust-pickle", is_flag=True, help="Allow a pickled nn.Module (pickle runs code).")
+@_output_options
+def inspect(model: str, input_shape: Optional[tuple], target: Optional[str], trust_pickle: bool, as_json: bool) -> None:
+    """Layers, shapes, MACs, parameters and predicted milliseconds of a model."""
+    result = api.inspect(model, input_shape=input_shape, target=target, trust_pickle=trust_pickle)
+    if as_json:
+        _print_json(result)
+    else:
+        _stdout().print(_inspect_table(result))
+
+
+def _targets_table(boards: list) -> Table:
+    table = Table("cpu", "arch", "bits", "cores", "GHz", "ISA features")
+    table.columns[0:0] = [Column("name", no_wrap=True)]
+    for board in boards:
+        cpu = board["cpu"]
+        table.add_row(
+            board["name"], cpu["model"], cpu["arch"], str(board["os_bits"]), str(cpu["cores"]),
+            f"{cpu['clock_ghz']:.2f}", ", ".join(cpu["features"]),
+        )  # fmt: skip
+    return table
+
+
+def _targets_sources(boards: list) -> Table:
+    """Where each figure of each board comes from."""
+    table = Table(Column("name", no_wrap=True), "figure", "source", title="sources")
+    for board in boards:
+        for part in ("cpu", "caches", "memory", "latency"):
+            table.add_row(board["name"], part, board[part]["source"])
+        for peak in board["peaks"]:
+            table.add_row(board["name"], f"peak {peak['precision']} {peak['mac_per_cycle']:g} MAC/cycle", peak["source"])
+    return table
+
+
+@cli.command()
+@_output_options
+def targets(as_json: bool) -> None:
+    """List the boards edgeconv knows, with the sources of their figures."""
+    boards = api.targets()
+    if as_json:
+        _print_json(boards)
+    else:
+        console = _stdout()
+        console.print(_targets_table(boards))
+        console.print(_targets_sources(boards))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="edgeconv")

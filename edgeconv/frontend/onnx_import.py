@@ -1,0 +1,521 @@
+"""ONNX frontend: an ``.onnx`` model (float32, NCHW) to the IR.
+
+Nodes are visited in the file's (topological) order. A node whose inputs are all known constants
+(initializers, ``Constant`` nodes, and ``Shape`` of a tensor whose shape is known) is evaluated here
+with numpy, so the shape arithmetic exporters emit around ``Reshape`` and ``Pad``
+(``Shape -> Gather -> Unsqueeze -> Concat``, ``ConstantOfShape -> Slice -> Transpose``) folds into
+plain constants. Every other node maps through ``HANDLERS`` to IR ops. A dynamic batch dimension is
+fine: the IR stores batch 1 and every op is batch-agnostic.
+
+Names: weighted layers are named after their weight initializer (``layer1.0.conv1.weight`` ->
+``layer1.0.conv1``); other nodes after the module scope recorded by the exporter (torch.onnx's
+``namespace`` metadata, or its ``/layer1/layer1.0/relu/Relu`` node names).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from ..errors import UserError
+from ..ir import ops
+from .common import UNAVAILABLE, Activation, GraphBuilder, Unavailable, UnsupportedOp, batch_kept_shape, module_path_name
+
+
+@dataclass(frozen=True)
+class _Secondary:
+    """An extra output of a node (MaxPool indices, BatchNorm statistics, Dropout mask)."""
+
+    op: str
+
+
+@dataclass
+class OnnxCall:
+    """One ONNX node being converted: its IR name, source, attributes and resolved inputs."""
+
+    name: str
+    source: Optional[str]
+    builder: GraphBuilder
+    op_type: str
+    attrs: dict
+    inputs: list
+
+    def act(self, i: int = 0) -> Activation:
+        value = self.inputs[i] if i < len(self.inputs) else None
+        if not isinstance(value, Activation):
+            raise UnsupportedOp(f"input {i} is not a tensor computed by the model")
+        return value
+
+    def const(self, i: int, what: str) -> Optional[np.ndarray]:
+        value = self.inputs[i] if i < len(self.inputs) else None
+        if isinstance(value, Activation):
+            raise UnsupportedOp(f"{what} computed at run time")
+        return value
+
+    def tensor(self, i: int, suffix: str) -> Optional[str]:
+        value = self.inputs[i] if i < len(self.inputs) else None
+        if value is None or isinstance(value, Activation):
+            return None if value is None else value.name
+        return self.builder.add_constant(f"{self.name}.{suffix}", value)
+
+    def node(self, op: ops.Op, inputs: list) -> Activation:
+        return self.builder.add_node(self.name, op, inputs, self.source)
+
+    def shape(self, i: int = 0) -> tuple:
+        return self.builder.shape(self.act(i))
+
+
+# --- layers -------------------------------------------------------------------------------
+
+def _auto_pads(call: OnnxCall, kernel: tuple, stride: tuple, dilation: tuple) -> tuple:
+    """Explicit ``(begins..., ends...)`` pads for ONNX ``auto_pad`` / ``pads``."""
+    auto = call.attrs.get("auto_pad", "NOTSET")
+    rank = len(kernel)
+    if auto in ("NOTSET", ""):
+        return tuple(call.attrs.get("pads", (0,) * (2 * rank)))
+    if auto == "VALID":
+        return (0,) * (2 * rank)
+    sizes = call.shape()[2:]
+    total = [max((-(-s // st) - 1) * st + (k - 1) * d + 1 - s, 0) for s, k, st, d in zip(sizes, kernel, stride, dilation)]
+    small = [t // 2 for t in total]
+    big = [t - t // 2 for t in total]
+    return tuple(small + big) if auto == "SAME_UPPER" else tuple(big + small)
+
+
+def _conv(call: OnnxCall) -> Activation:
+    weight = call.const(1, "convolution weights")
+    rank = weight.ndim - 2
+    if rank not in (1, 2):
+        raise UnsupportedOp(f"{rank}-D convolution")
+    stride = tuple(call.attrs.get("strides", (1,) * rank))
+    dilation = tuple(call.attrs.get("dilations", (1,) * rank))
+    pads = _auto_pads(call, weight.shape[2:], stride, dilation)
+    op = ops.Conv(stride=stride, pads=pads, dilation=dilation, groups=int(call.attrs.get("group", 1)))
+    return call.node(op, [call.act().name, call.tensor(1, "weight"), call.tensor(2, "bias")])
+
+
+def _batch_norm(call: OnnxCall) -> Activation:
+    if call.attrs.get("training_mode", 0):
+        raise UnsupportedOp("batch normalization in training mode")
+    names = [call.tensor(i, s) for i, s in enumerate(("", "gamma", "beta", "running_mean", "running_var"))]
+    return call.node(ops.BatchNorm(eps=float(call.attrs.get("epsilon", 1e-5))), names)
+
+
+def _scalar(value) -> Optional[float]:
+    return None if value is None else float(np.asarray(value).reshape(-1)[0])
+
+
+def _clip(call: OnnxCall) -> Activation:
+    if "min" in call.attrs or "max" in call.attrs:  # opset < 11
+        lo, hi = call.attrs.get("min"), call.attrs.get("max")
+    else:
+        lo, hi = _scalar(call.const(1, "clip bounds")), _scalar(call.const(2, "clip bounds"))
+    return call.node(ops.Clip(lo=lo, hi=hi), [call.act().name])
+
+
+def _unary(op: ops.Op) -> Callable:
+    return lambda call: call.node(op, [call.act().name])
+
+
+def _leaky_relu(call: OnnxCall) -> Activation:
+    return call.node(ops.LeakyRelu(alpha=float(call.attrs.get("alpha", 0.01))), [call.act().name])
+
+
+def _hard_sigmoid(call: OnnxCall) -> Activation:
+    alpha, beta = float(call.attrs.get("alpha", 0.2)), float(call.attrs.get("beta", 0.5))
+    if abs(alpha - 1 / 6) > 1e-6 or abs(beta - 0.5) > 1e-6:
+        raise UnsupportedOp(f"HardSigmoid with alpha={alpha:g}, beta={beta:g} (only relu6(x+3)/6 is supported)")
+    return call.node(ops.Hardsigmoid(), [call.act().name])
+
+
+def _binary(call: OnnxCall, op: ops.Op, a, b) -> Activation:
+    if not isinstance(a, Activation):
+        a, b = b, a
+    if isinstance(b, Activation):
+        return call.node(op, [a.name, b.name])
+    return call.node(op, [a.name, call.builder.add_constant(f"{call.name}.operand", b)])
+
+
+def _add(call: OnnxCall) -> Activation:
+    return _binary(call, ops.Add(), *call.inputs[:2])
+
+
+def _mul(call: OnnxCall) -> Activation:
+    return _binary(call, ops.Mul(), *call.inputs[:2])
+
+
+def _sub(call: OnnxCall) -> Activation:
+    a, b = call.act(0), call.const(1, "subtrahend")
+    return _binary(call, ops.Add(), a, -b)
+
+
+def _div(call: OnnxCall) -> Activation:
+    a, b = call.act(0), call.const(1, "divisor")
+    return _binary(call, ops.Mul(), a, 1.0 / b.astype(np.float64))
+
+
+def _concat(call: OnnxCall) -> Activation:
+    if not all(isinstance(v, Activation) for v in call.inputs):
+        raise UnsupportedOp("concatenation with a constant tensor")
+    rank = len(call.shape())
+    axis = int(call.attrs["axis"]) % rank
+    if axis == 0:
+        raise UnsupportedOp("concatenation along the batch dimension")
+    return call.node(ops.Concat(axis=axis), [v.name for v in call.inputs])
+
+
+def _pool_geometry(call: OnnxCall) -> tuple:
+    kernel = tuple(call.attrs["kernel_shape"])
+    rank = len(kernel)
+    stride = tuple(call.attrs.get("strides", (1,) * rank))
+    dilation = tuple(call.attrs.get("dilations", (1,) * rank))
+    return kernel, stride, dilation, _auto_pads(call, kernel, stride, dilation)
+
+
+def _max_pool(call: OnnxCall) -> Activation:
+    kernel, stride, dilation, pads = _pool_geometry(call)
+    op = ops.MaxPool(kernel=kernel, stride=stride, pads=pads, dilation=dilation,
+                     ceil_mode=bool(call.attrs.get("ceil_mode", 0)))
+    return call.node(op, [call.act().name])
+
+
+def _avg_pool(call: OnnxCall) -> Activation:
+    kernel, stride, dilation, pads = _pool_geometry(call)
+    if any(d != 1 for d in dilation):
+        raise UnsupportedOp("dilated average pooling")
+    op = ops.AvgPool(kernel=kernel, stride=stride, pads=pads, ceil_mode=bool(call.attrs.get("ceil_mode", 0)),
+                     count_include_pad=bool(call.attrs.get("count_include_pad", 0)))
+    return call.node(op, [call.act().name])
+
+
+def _global_avg_pool(call: OnnxCall) -> Activation:
+    return call.node(ops.GlobalAvgPool(keepdims=True), [call.act().name])
+
+
+def _reduce_mean(call: OnnxCall) -> Activation:
+    rank = len(call.shape())
+    axes = call.attrs.get("axes")
+    if axes is None and len(call.inputs) > 1 and call.inputs[1] is not None:
+        axes = call.const(1, "reduction axes").tolist()
+    axes = sorted({int(a) % rank for a in axes}) if axes else list(range(rank))
+    if rank < 3 or axes != list(range(2, rank)):
+        raise UnsupportedOp(f"mean over axes {axes} (only the mean over all spatial axes is supported)")
+    return call.node(ops.GlobalAvgPool(keepdims=bool(call.attrs.get("keepdims", 1))), [call.act().name])
+
+
+def _flatten(call: OnnxCall) -> Activation:
+    shape = call.shape()
+    axis = int(call.attrs.get("axis", 1)) % len(shape)
+    if axis == 0:
+        raise UnsupportedOp("flatten at axis 0 (it merges the batch)")
+    rest = shape[1:axis] + (int(np.prod(shape[axis:])),)
+    return call.node(ops.Reshape(shape=tuple(rest)), [call.act().name])
+
+
+def _reshape(call: OnnxCall) -> Activation:
+    shape = call.shape()
+    target = [int(d) for d in call.const(1, "reshape target")]
+    if not call.attrs.get("allowzero", 0):
+        target = [shape[i] if d == 0 and i < len(shape) else d for i, d in enumerate(target)]
+    rest = batch_kept_shape(target, (-1, shape[0]), shape, "Reshape")
+    return call.node(ops.Reshape(shape=rest), [call.act().name])
+
+
+def _squeeze_axes(call: OnnxCall) -> Optional[list]:
+    axes = call.attrs.get("axes")
+    if axes is None and len(call.inputs) > 1 and call.inputs[1] is not None:
+        axes = call.const(1, "axes").tolist()
+    return axes
+
+
+def _squeeze(call: OnnxCall) -> Activation:
+    shape = call.shape()
+    axes = _squeeze_axes(call)
+    drop = {int(a) % len(shape) for a in axes} if axes else {i for i, s in enumerate(shape) if s == 1 and i > 0}
+    if 0 in drop:
+        raise UnsupportedOp("squeeze of the batch dimension")
+    return call.node(ops.Reshape(shape=tuple(s for i, s in enumerate(shape) if i not in drop and i > 0)),
+                     [call.act().name])
+
+
+def _unsqueeze(call: OnnxCall) -> Activation:
+    shape = list(call.shape())
+    out_rank = len(shape) + len(_squeeze_axes(call))
+    for axis in sorted(int(a) % out_rank for a in _squeeze_axes(call)):
+        if axis == 0:
+            raise UnsupportedOp("unsqueeze before the batch dimension")
+        shape.insert(axis, 1)
+    return call.node(ops.Reshape(shape=tuple(shape[1:])), [call.act().name])
+
+
+def _gemm(call: OnnxCall) -> Activation:
+    if call.attrs.get("transA", 0):
+        raise UnsupportedOp("Gemm with a transposed input")
+    weight = call.const(1, "Gemm weights")
+    weight = weight if call.attrs.get("transB", 0) else weight.T
+    weight = weight * float(call.attrs.get("alpha", 1.0))
+    bias = call.const(2, "Gemm bias")
+    out = weight.shape[0]
+    if bias is not None:
+        bias = np.broadcast_to(bias * float(call.attrs.get("beta", 1.0)), (1, out)).reshape(out)
+    return _linear(call, weight, bias)
+
+
+def _matmul(call: OnnxCall) -> Activation:
+    weight = call.const(1, "MatMul right-hand side")
+    if weight.ndim != 2:
+        raise UnsupportedOp("MatMul with a non-matrix right-hand side")
+    return _linear(call, weight.T, None)
+
+
+def _linear(call: OnnxCall, weight: np.ndarray, bias: Optional[np.ndarray]) -> Activation:
+    x = call.act()
+    if len(call.shape()) != 2:
+        raise UnsupportedOp(f"matrix product on a rank-{len(call.shape())} input (flatten it first)")
+    b = call.builder
+    names = [x.name, b.add_constant(f"{call.name}.weight", weight),
+             None if bias is None else b.add_constant(f"{call.name}.bias", bias)]
+    return call.node(ops.Linear(), names)
+
+
+def _pad(call: OnnxCall) -> Activation:
+    mode = call.attrs.get("mode", "constant")
+    if mode != "constant":
+        raise UnsupportedOp(f"{mode} padding (only constant padding is supported)")
+    shape = call.shape()
+    rank = len(shape)
+    if "pads" in call.attrs:  # opset < 11
+        pads, value = list(call.attrs["pads"]), float(call.attrs.get("value", 0.0))
+        axes = list(range(rank))
+    else:
+        pads = [int(p) for p in call.const(1, "pads")]
+        value = _scalar(call.const(2, "pad value")) if len(call.inputs) > 2 else None
+        value = 0.0 if value is None else value
+        axes = call.const(3, "pad axes") if len(call.inputs) > 3 else None
+        axes = list(range(rank)) if axes is None else [int(a) % rank for a in axes]
+    begins, ends = dict(zip(axes, pads[: len(axes)])), dict(zip(axes, pads[len(axes):]))
+    if any(begins.get(a, 0) or ends.get(a, 0) for a in (0, 1)):
+        raise UnsupportedOp("padding of the batch or channel dimension")
+    spatial = range(2, rank)
+    ir_pads = tuple(begins.get(a, 0) for a in spatial) + tuple(ends.get(a, 0) for a in spatial)
+    if any(p < 0 for p in ir_pads):
+        raise UnsupportedOp("negative padding (cropping)")
+    return call.node(ops.Pad(pads=ir_pads, value=value), [call.act().name])
+
+
+def _softmax(call: OnnxCall) -> Activation:
+    rank = len(call.shape())
+    axis = int(call.attrs.get("axis", -1)) % rank
+    if axis != rank - 1:
+        raise UnsupportedOp(f"softmax over axis {axis} (only the last axis is supported)")
+    return call.node(ops.Softmax(axis=-1), [call.act().name])
+
+
+def _identity(call: OnnxCall):
+    return call.inputs[0]
+
+
+HANDLERS: dict = {
+    "Conv": _conv, "BatchNormalization": _batch_norm,
+    "Relu": _unary(ops.Clip(lo=0.0, hi=None)), "Clip": _clip, "LeakyRelu": _leaky_relu,
+    "HardSwish": _unary(ops.Hardswish()), "HardSigmoid": _hard_sigmoid, "Sigmoid": _unary(ops.Sigmoid()),
+    "Add": _add, "Sub": _sub, "Mul": _mul, "Div": _div, "Concat": _concat,
+    "MaxPool": _max_pool, "AveragePool": _avg_pool, "GlobalAveragePool": _global_avg_pool,
+    "ReduceMean": _reduce_mean, "Flatten": _flatten, "Reshape": _reshape,
+    "Squeeze": _squeeze, "Unsqueeze": _unsqueeze,
+    "Gemm": _gemm, "MatMul": _matmul, "Pad": _pad, "Softmax": _softmax,
+    "Identity": _identity, "Dropout": _identity,
+}
+
+
+# --- constant folding -----------------------------------------------------------------------
+
+def _slice(x, starts, ends, axes=None, steps=None):
+    axes = range(len(starts)) if axes is None else axes
+    steps = [1] * len(starts) if steps is None else steps
+    index = [slice(None)] * x.ndim
+    for s, e, a, st in zip(starts, ends, axes, steps):
+        index[int(a)] = slice(int(s), int(e), int(st))
+    return x[tuple(index)]
+
+
+def _const_node(attrs: dict):
+    for key in ("value", "value_float", "value_floats", "value_int", "value_ints"):
+        if key in attrs:
+            return np.asarray(attrs[key])
+    raise UnsupportedOp("Constant without a value")
+
+
+def _fold_unsqueeze(attrs, x, axes=None):
+    axes = attrs.get("axes", axes)
+    for a in sorted(int(v) % (x.ndim + len(axes)) for v in axes):
+        x = np.expand_dims(x, a)
+    return x
+
+
+def _fold_squeeze(attrs, x, axes=None):
+    axes = attrs.get("axes", axes)
+    return np.squeeze(x, axis=None if axes is None else tuple(int(a) for a in axes))
+
+
+_CAST = {1: np.float32, 6: np.int32, 7: np.int64, 9: np.bool_, 11: np.float64}
+
+FOLDERS: dict = {
+    "Constant": lambda attrs: _const_node(attrs),
+    "Identity": lambda attrs, x: x,
+    "Gather": lambda attrs, x, i: np.take(x, i, axis=int(attrs.get("axis", 0))),
+    "Unsqueeze": _fold_unsqueeze,
+    "Squeeze": _fold_squeeze,
+    "Concat": lambda attrs, *xs: np.concatenate(xs, axis=int(attrs["axis"])),
+    "Cast": lambda attrs, x: x.astype(_CAST.get(int(attrs["to"]), np.float32)),
+    "Slice": lambda attrs, x, *rest: _slice(x, *rest) if rest else _slice(x, attrs["starts"], attrs["ends"], attrs.get("axes")),
+    "Add": lambda attrs, a, b: a + b,
+    "Sub": lambda attrs, a, b: a - b,
+    "Mul": lambda attrs, a, b: a * b,
+    "Div": lambda attrs, a, b: (a // b) if a.dtype.kind in "iu" else a / b,
+    "Reshape": lambda attrs, x, s: x.reshape([x.shape[i] if d == 0 else int(d) for i, d in enumerate(s)]),
+    "Transpose": lambda attrs, x: np.transpose(x, attrs.get("perm")),
+    "ConstantOfShape": lambda attrs, s: np.full([int(d) for d in s], np.asarray(attrs.get("value", np.zeros(1, np.float32))).reshape(-1)[0]),
+    "Range": lambda attrs, a, b, d: np.arange(a, b, d),
+}
+
+
+# --- names ----------------------------------------------------------------------------------
+
+def _scope_name(node, initializer_of: Callable) -> tuple:
+    """(IR name, source) for an ONNX node, from its weights or the exporter's scope."""
+    weight = next((n for n in node.input[1:2] if initializer_of(n) and n.endswith(".weight")), None)
+    meta = {p.key: p.value for p in node.metadata_props}
+    source = f"ONNX node {node.name or node.output[0]} ({node.op_type})"
+    if weight is not None:
+        return weight[: -len(".weight")], source
+    if "namespace" in meta:
+        entries = [part.split(": ", 1) for part in meta["namespace"].split("/")[1:]]
+        modules = [(n, t) for n, t in (e for e in entries if len(e) == 2) if not t.startswith("aten.")]
+        fx_name = entries[-1][0] if entries and len(entries[-1]) == 2 and entries[-1][1].startswith("aten.") else node.op_type.lower()
+        path = module_path_name([n for n, _ in modules])
+        is_layer = bool(modules) and modules[-1][1].startswith("torch.nn.modules.") and \
+            modules[-1][1].rsplit(".", 1)[-1] not in ("Sequential", "ModuleList", "ModuleDict")
+        if path:
+            source += f", module {path} ({modules[-1][1].rsplit('.', 1)[-1]})"
+        return (path if is_layer else f"{path}.{fx_name}" if path else fx_name), source
+    parts = [p for p in (node.name or "").split("/") if p]
+    if len(parts) > 1:
+        path = module_path_name(parts[:-1])
+        op = node.op_type.lower()
+        return (path if path.rsplit(".", 1)[-1] == op else f"{path}.{op}"), source
+    return (parts[0].lower() if parts else node.output[0] or node.op_type.lower()), source
+
+
+# --- the walk -------------------------------------------------------------------------------
+
+class _Converter:
+    def __init__(self, model, name: str, path: str, input_shape: Optional[tuple]):
+        import onnx
+        from onnx import numpy_helper
+
+        self.onnx = onnx
+        self.model = model
+        self.builder = GraphBuilder(name, path)
+        self.input_shape = input_shape
+        self.values: dict = {"": None}
+        self.initializers = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+        self.values.update(self.initializers)
+
+    def _inputs(self) -> None:
+        user_inputs = [v for v in self.model.graph.input if v.name not in self.initializers]
+        for value in user_inputs:
+            tensor_type = value.type.tensor_type
+            if tensor_type.elem_type != self.onnx.TensorProto.FLOAT:
+                raise UserError(f"{self.builder.path}: input {value.name} is not float32; only float32 inputs are supported")
+            dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor_type.shape.dim]
+            shape = [1] + dims[1:]
+            if self.input_shape is not None and len(user_inputs) == 1:
+                given = tuple(self.input_shape)
+                if len(given) != len(dims) or any(d is not None and d != g for d, g in zip(dims[1:], given[1:])):
+                    raise UserError(f"{self.builder.path}: --input-shape {','.join(map(str, given))} does not match the "
+                                    f"model's input shape {tuple('?' if d is None else d for d in dims)}")
+                shape = [1, *given[1:]]
+            if any(d is None for d in shape):
+                raise UserError(f"{self.builder.path}: input {value.name} has dynamic dims; pass --input-shape 1,C,H,W")
+            self.values[value.name] = self.builder.add_input(value.name, shape)
+
+    def _attrs(self, node) -> dict:
+        attrs = {}
+        for a in node.attribute:
+            v = self.onnx.helper.get_attribute_value(a)
+            if isinstance(v, bytes):
+                v = v.decode()
+            elif isinstance(v, self.onnx.TensorProto):
+                v = self.onnx.numpy_helper.to_array(v)
+            elif isinstance(v, list):
+                v = tuple(v)
+            attrs[a.name] = v
+        return attrs
+
+    def _fold(self, node, attrs, inputs):
+        if node.op_type == "Shape" and isinstance(inputs[0], Activation):
+            shape = np.asarray(self.builder.shape(inputs[0]), dtype=np.int64)
+            return _slice(shape, [attrs.get("start", 0)], [attrs.get("end", len(shape))])
+        folder = FOLDERS.get(node.op_type)
+        if folder is None or any(isinstance(v, Activation) for v in inputs):
+            return None
+        return folder(attrs, *[v for v in inputs])
+
+    def _node(self, node) -> None:
+        inputs = [self.values.get(n, UNAVAILABLE) if n else None for n in node.input]
+        name, source = _scope_name(node, lambda n: n in self.initializers)
+        secondary = [v for v in inputs if isinstance(v, _Secondary)]
+        if secondary:
+            self._set(node, self.builder.report(f"{secondary[0].op} (extra output)", node.name or name, source,
+                                                "the extra outputs of this op are not supported"))
+            return
+        if any(isinstance(v, Unavailable) for v in inputs):
+            self._set(node, UNAVAILABLE)
+            return
+        attrs = self._attrs(node)
+        try:
+            folded = self._fold(node, attrs, inputs)
+        except (ValueError, IndexError, KeyError, TypeError) as exc:
+            folded = self.builder.report(node.op_type, node.name or name, source, f"cannot evaluate: {exc}")
+        if folded is not None:
+            self._set(node, folded)
+            return
+        handler = HANDLERS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
+        if handler is None:
+            self._set(node, self.builder.report(node.op_type, node.name or name, source))
+            return
+        call = OnnxCall(name, source, self.builder, node.op_type, attrs, inputs)
+        try:
+            self._set(node, handler(call))
+        except UnsupportedOp as exc:
+            self._set(node, self.builder.report(node.op_type, node.name or name, source, str(exc)))
+
+    def _set(self, node, value) -> None:
+        self.values[node.output[0]] = value
+        for extra in node.output[1:]:
+            if extra:
+                self.values[extra] = _Secondary(node.op_type)
+
+    def convert(self):
+        self._inputs()
+        for node in self.model.graph.node:
+            self._node(node)
+        outputs = [self.values.get(o.name, UNAVAILABLE) for o in self.model.graph.output]
+        return self.builder.finish(outputs)
+
+
+def load_onnx(path: Path, input_shape: Optional[tuple] = None):
+    """Read an ONNX model and convert it to a verified IR graph."""
+    import onnx
+
+    try:
+        model = onnx.load(str(path))
+    except Exception as exc:  # noqa: BLE001 - a protobuf that does not parse is the user's file
+        raise UserError(f"{path} is not a readable ONNX model ({type(exc).__name__}: {exc})") from None
+    if not model.graph.node:
+        raise UserError(f"{path} is not a readable ONNX model (it holds no graph)")
+    return _Converter(model, Path(path).stem, str(path), input_shape).convert()

@@ -1,0 +1,408 @@
+"""Float graph -> quantized graph (int8 PTQ, DoReFa wKaM, XNOR w1a1), DESIGN §2 and the IR's
+quantized convention.
+
+Input: a prepared float graph (BatchNorm folded, activations fused into clamps), calibration
+data (or precomputed ranges) and a precision per node. Output: a new graph where
+
+* every quantized layer reads and writes int8 tensors with per-tensor asymmetric params; the
+  float graph inputs pass through a Quantize node, quantized graph outputs through a Dequantize
+  node that writes the original output name; an ``fp32`` layer sits between Dequantize and Quantize;
+* Conv/Linear weights are int8 per output channel (zero point 0) from the precision's weight
+  quantizer, the bias int32 ``round(b / (s_in * s_w[c]))`` with scale ``s_in * s_w[c]``;
+* a ``wKaM`` layer's input tensor is on the DoReFa grid (scale ``1/(2^M-1)``, zp -128, qmax
+  ``-128 + 2^M - 1``): the producer requantizes straight into it when it can, else a Quantize node
+  (int8 -> int8) is inserted;
+* a ``w1a1`` layer reads the output of a Sign node (binary grid); a conv with padding reads it
+  through an explicit ``Pad(value=+1)`` and has zero pads itself (one-padding).
+
+Activation params. Ops whose int8 kernels need the same params on input and output (MaxPool,
+AvgPool, GlobalAvgPool, Reshape, Pad, Concat — TFLite's rule) tie their tensors into one group
+that shares a single QuantParams. A group's params are, in order of priority: binary (it holds a
+Sign output), probability (a Softmax/Sigmoid output: scale 1/256, zp -128), DoReFa (a ``wKaM``
+layer reads it), else asymmetric int8 over the union of its members' calibrated ranges. A member
+produced with a fused clamp has its range clipped by the clamp, and a fully bounded clamp
+(ReLU6, Hardtanh) gives the range exactly (ReLU6 -> [0, 6]).
+
+XNOR and folded BatchNorm: binarizing a folded weight ``w'_c = k_c * w_c`` gives
+``sign(w'_c) * mean|w'_c| = k_c * sign(w_c) * mean|w_c|``, i.e. the BatchNorm scale goes into the
+per-channel scale ``alpha_c`` (a negative ``k_c`` flips the channel's signs) and its shift into the
+int32 bias, so binarizing after folding is exact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Mapping, Optional, Union
+
+import numpy as np
+
+from ..errors import UserError
+from ..ir import WEIGHTED_OPS, Graph, Node, QuantParams, Tensor, verify
+from ..ir import ops
+from .calibrate import Range, calibrate
+from .precision import Precision, resolve_precisions
+from .quantizers import (
+    asymmetric_params,
+    binary_params,
+    dorefa_params,
+    probability_params,
+    round_half_away,
+    weight_quantizer,
+)
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+# Ops whose integer kernels keep the input's quantization on the output (all inputs for Concat).
+SAME_PARAMS_OPS = ("MaxPool", "AvgPool", "GlobalAvgPool", "Reshape", "Pad", "Concat")
+# Ops whose int8 output grid is fixed by the TFLite spec.
+PROBABILITY_OPS = ("Softmax", "Sigmoid")
+
+
+class _Groups:
+    """Union-find over tensor names: tensors that must share one QuantParams."""
+
+    def __init__(self):
+        self.parent = {}
+
+    def find(self, name: str) -> str:
+        self.parent.setdefault(name, name)
+        while self.parent[name] != name:
+            self.parent[name] = self.parent[self.parent[name]]
+            name = self.parent[name]
+        return name
+
+    def union(self, a: str, b: str) -> None:
+        self.parent[self.find(a)] = self.find(b)
+
+    def members(self) -> dict:
+        out = {}
+        for name in list(self.parent):
+            out.setdefault(self.find(name), []).append(name)
+        return out
+
+
+def _clamp_of(node: Optional[Node]) -> tuple:
+    if node is None:
+        return (None, None)
+    if node.op_name == "Clip":
+        return (node.op.lo, node.op.hi)
+    return getattr(node.op, "clamp", (None, None))
+
+
+def _member_range(name: str, producer: Optional[Node], ranges: Mapping[str, Range]) -> Range:
+    lo, hi = _clamp_of(producer)
+    if lo is not None and hi is not None:
+        return Range(float(lo), float(hi))
+    if name not in ranges:
+        raise UserError(f"no calibration range for tensor {name}")
+    r = ranges[name]
+    return Range(r.lo if lo is None else max(r.lo, lo), r.hi if hi is None else min(r.hi, hi))
+
+
+class _Quantizer:
+    """One quantization of one graph; ``build()`` returns the new graph."""
+
+    def __init__(self, graph: Graph, precisions: dict, ranges: Mapping[str, Range]):
+        self.src = graph
+        self.prec = precisions
+        self.ranges = ranges
+        self.producers = {n.output: n for n in graph.nodes}
+        self.out = Graph(name=graph.name, source_layout=graph.source_layout, metadata=dict(graph.metadata))
+        self.int_names = {}    # source tensor -> its int8 tensor in the new graph
+        self.float_names = {}  # source tensor -> its float32 tensor in the new graph
+        self.derived = {}      # (kind, source tensor, detail) -> derived tensor name (Sign, Pad, requant)
+        self.params = self._group_params()
+
+    # -- planning ---------------------------------------------------------------------------------
+
+    def _quantized(self, node: Node) -> bool:
+        return self.prec[node.name].quantized
+
+    def _group_params(self) -> dict:
+        groups = _Groups()
+        dorefa_bits = {}
+        fixed = {}
+        for node in self.src.nodes:
+            if not self._quantized(node):
+                continue
+            acts = [i for i in node.inputs if i is not None and not self.src.tensors[i].is_constant]
+            for name in acts + [node.output]:
+                groups.find(name)
+            if node.op_name in SAME_PARAMS_OPS:
+                for name in acts:
+                    groups.union(name, node.output)
+            if node.op_name == "Sign":
+                fixed[node.output] = binary_params()
+            if node.op_name in PROBABILITY_OPS:
+                fixed[node.output] = probability_params()
+            precision = self.prec[node.name]
+            if precision.kind == "dorefa":
+                dorefa_bits.setdefault(node.inputs[0], precision.act_bits)
+        params = {}
+        for root, members in groups.members().items():
+            params.update({m: self._params_for(members, fixed, dorefa_bits) for m in members})
+        return params
+
+    def _params_for(self, members: list, fixed: dict, dorefa_bits: dict) -> QuantParams:
+        for m in members:
+            if m in fixed:
+                return fixed[m]
+        for m in members:
+            if m in dorefa_bits:
+                return dorefa_params(dorefa_bits[m])
+        spans = [_member_range(m, self.producers.get(m), self.ranges) for m in members]
+        return asymmetric_params(min(r.lo for r in spans), max(r.hi for r in spans))
+
+    # -- tensors ----------------------------------------------------------------------------------
+
+    def _add(self, base: str, like: Tensor, dtype: str, quant=None, data=None) -> str:
+        name = self.out.unique_name(base)
+        shape = like.shape if data is None else data.shape
+        self.out.add_tensor(Tensor(name, shape, dtype, like.layout, quant, data))
+        return name
+
+    def _emit(self, name: str, op, inputs: list, output: str, precision: str, src: Optional[Node] = None) -> None:
+        self.out.add_node(Node(
+            self.out.unique_name(name), op, inputs, output, precision,
+            algorithm=None if src is None else src.algorithm,
+            merged_from=() if src is None else src.merged_from,
+            source=None if src is None else src.source,
+        ))
+
+    def _int_input(self, name: str) -> str:
+        """The int8 version of activation ``name``, quantizing the float one on first use."""
+        if name not in self.int_names:
+            src = self.src.tensors[name]
+            q = self._add(f"{name}_q", src, "int8", self.params[name])
+            self._emit(f"quantize_{name}", ops.Quantize(), [self._float_input(name)], q, "int8")
+            self.int_names[name] = q
+        return self.int_names[name]
+
+    def _float_input(self, name: str) -> str:
+        """The float32 version of activation ``name``, dequantizing the int8 one on first use."""
+        if name not in self.float_names:
+            f = self._add(f"{name}_f", self.src.tensors[name], "float32")
+            self._emit(f"dequantize_{name}", ops.Dequantize(), [self.int_names[name]], f, "fp32")
+            self.float_names[name] = f
+        return self.float_names[name]
+
+    def _derived(self, key: tuple, make) -> str:
+        if key not in self.derived:
+            self.derived[key] = make()
+        return self.derived[key]
+
+    def _on_grid(self, name: str, params: QuantParams) -> str:
+        """Int8 ``name`` on ``params``' grid: itself, or an int8 -> int8 requantization of it."""
+        tensor = self._int_input(name)
+        if self.out.tensors[tensor].quant == params:
+            return tensor
+
+        def requantize():
+            q = self._add(f"{name}_a{params.levels}", self.src.tensors[name], "int8", params)
+            self._emit(f"requantize_{name}", ops.Quantize(), [tensor], q, "int8")
+            return q
+
+        return self._derived(("requant", name, params.levels), requantize)
+
+    def _binary(self, name: str) -> str:
+        tensor = self._int_input(name)
+        if self.out.tensors[tensor].quant == binary_params():
+            return tensor
+
+        def sign():
+            b = self._add(f"{name}_sign", self.src.tensors[name], "int8", binary_params())
+            self._emit(f"binarize_{name}", ops.Sign(), [tensor], b, "w1a1")
+            return b
+
+        return self._derived(("sign", name, None), sign)
+
+    def _one_padded(self, name: str, pads: tuple) -> str:
+        binary = self._binary(name)
+
+        def pad():
+            src = self.out.tensors[binary]
+            op = ops.Pad(pads=tuple(pads), value=1.0)
+            shape = op.infer([src.shape])
+            p = self.out.unique_name(f"{name}_onepad")
+            self.out.add_tensor(Tensor(p, shape, "int8", src.layout, binary_params()))
+            self._emit(f"onepad_{name}", op, [binary], p, "w1a1")
+            return p
+
+        return self._derived(("pad", name, tuple(pads)), pad)
+
+    # -- nodes ------------------------------------------------------------------------------------
+
+    def _weighted(self, node: Node, precision: Precision) -> None:
+        op = node.op
+        x_name = node.inputs[0]
+        if precision.kind == "xnor":
+            if isinstance(op, ops.Conv) and any(op.pads):
+                x = self._one_padded(x_name, op.pads)
+                op = dataclasses.replace(op, pads=(0,) * len(op.pads))
+            else:
+                x = self._binary(x_name)
+        elif precision.kind == "dorefa":
+            x = self._on_grid(x_name, dorefa_params(precision.act_bits))
+        else:
+            x = self._int_input(x_name)
+        s_in = float(self.out.tensors[x].quant.scale[0])
+        w_src = self.src.tensors[node.inputs[1]]
+        qw = weight_quantizer(precision).integer(w_src.data.astype(np.float64))
+        w = self._add(w_src.name, w_src, "int8", QuantParams(qw.scales, np.zeros(qw.scales.size), 0, -127, 127), qw.values)
+        inputs = [x, w]
+        b_name = node.inputs[2] if len(node.inputs) > 2 else None
+        if b_name is not None:
+            b_src = self.src.tensors[b_name]
+            bias_scale = s_in * qw.scales
+            qb = np.clip(round_half_away(b_src.data.astype(np.float64) / bias_scale), INT32_MIN, INT32_MAX)
+            bq = QuantParams(bias_scale, np.zeros(bias_scale.size), 0, INT32_MIN, INT32_MAX)
+            inputs.append(self._add(b_src.name, b_src, "int32", bq, qb.astype(np.int32)))
+        out = self._node_output(node)
+        self._emit(node.name, op, inputs, out, precision.name, node)
+
+    def _node_output(self, node: Node) -> str:
+        src = self.src.tensors[node.output]
+        base = node.output if node.output not in self.src.outputs else f"{node.output}_q"
+        out = self._add(base, src, "int8", self.params[node.output])
+        self.int_names[node.output] = out
+        return out
+
+    def _plain_quantized(self, node: Node) -> None:
+        inputs = [None if i is None else self._constant_or_int(node, i) for i in node.inputs]
+        out = self._node_output(node)
+        self._emit(node.name, node.op, inputs, out, "w1a1" if node.op_name == "Sign" else "int8", node)
+
+    def _constant_or_int(self, node: Node, name: str) -> str:
+        src = self.src.tensors[name]
+        if not src.is_constant:
+            return self._int_input(name)
+        params = asymmetric_params(float(src.data.min()), float(src.data.max()))
+        s, zp = float(params.scale[0]), int(params.zero_point[0])
+        q = np.clip(round_half_away(src.data.astype(np.float64) / s) + zp, -128, 127).astype(np.int8)
+        return self._add(name, src, "int8", params, q)
+
+    def _float(self, node: Node) -> None:
+        inputs = []
+        for name in node.inputs:
+            if name is None:
+                inputs.append(None)
+            elif self.src.tensors[name].is_constant:
+                src = self.src.tensors[name]
+                inputs.append(self._add(name, src, src.dtype, src.quant, src.data))
+            else:
+                inputs.append(self._float_input(name))
+        src = self.src.tensors[node.output]
+        out = self._add(node.output, src, "float32")
+        self.float_names[node.output] = out
+        self._emit(node.name, node.op, inputs, out, "fp32", node)
+
+    def build(self) -> Graph:
+        for name in self.src.inputs:
+            src = self.src.tensors[name]
+            self.float_names[name] = self._add(name, src, src.dtype, src.quant)
+        self.out.inputs = list(self.src.inputs)
+        for node in self.src.nodes:
+            precision = self.prec[node.name]
+            if not precision.quantized:
+                self._float(node)
+            elif node.op_name in WEIGHTED_OPS:
+                self._weighted(node, precision)
+            else:
+                self._plain_quantized(node)
+            if node.output in self.src.outputs and precision.quantized:
+                self._dequantize_output(node.output)
+        self.out.outputs = list(self.src.outputs)
+        return verify(self.out.prune())
+
+    def _dequantize_output(self, name: str) -> None:
+        f = self._add(name, self.src.tensors[name], "float32")
+        self._emit(f"dequantize_{name}", ops.Dequantize(), [self.int_names[name]], f, "fp32")
+        self.float_names[name] = f
+
+
+# Ops through which a positive rescaling passes unchanged: f(x / r) = f(x) / r for r > 0.
+RESCALE_THROUGH = ("MaxPool", "AvgPool", "GlobalAvgPool", "Reshape")
+
+
+def _rescalable_chain(graph: Graph, producer: Node) -> Optional[tuple]:
+    """Tensors fed by ``producer`` through RESCALE_THROUGH ops, and the nodes reading them."""
+    chain, readers, frontier = [producer.output], [], [producer.output]
+    while frontier:
+        name = frontier.pop()
+        if name in graph.outputs:
+            return None
+        for consumer in graph.consumers(name):
+            if consumer.op_name in RESCALE_THROUGH:
+                chain.append(consumer.output)
+                frontier.append(consumer.output)
+            elif consumer.op_name in WEIGHTED_OPS and consumer.inputs[0] == name and name not in consumer.inputs[1:]:
+                readers.append(consumer)
+            else:
+                return None
+    return chain, readers
+
+
+def rescale_for_dorefa(graph: Graph, ranges: Mapping[str, Range], precisions: Mapping[str, Precision]) -> tuple:
+    """Fit activations read by DoReFa layers into ``[0, 1]`` without changing the float function.
+
+    DoReFa activations are ``clip(x, 0, 1)``. When such an input ``x`` comes from a Conv/Linear
+    with a ReLU-type clamp (``lo == 0``), through max/avg pools and reshapes only, and is read only
+    by Conv/Linear layers, the producer's weights, bias and clamp are divided by ``r`` (the top of
+    the calibrated range of ``x``) and the readers' weights multiplied by ``r``: ReLU, pools and
+    reshapes are positively homogeneous, so the float outputs are unchanged while ``x`` now spans
+    ``[0, 1]``. Returns ``(new graph, new ranges)``; the arguments are not modified.
+    """
+    out, new_ranges = graph.copy(), dict(ranges)
+    for producer in out.nodes:
+        clamp = getattr(producer.op, "clamp", (None, None))
+        if producer.op_name not in WEIGHTED_OPS or clamp[0] != 0.0:
+            continue
+        found = _rescalable_chain(out, producer)
+        if found is None:
+            continue
+        chain, readers = found
+        r = max(new_ranges[t].hi for t in chain)
+        if not readers or r <= 0 or r == 1.0 or not any(precisions[n.name].kind == "dorefa" for n in readers):
+            continue
+        for name in producer.inputs[1:]:
+            if name is not None:
+                t = out.tensors[name]
+                t.data = (t.data / r).astype(np.float32)
+        hi = None if clamp[1] is None else clamp[1] / r
+        producer.op = dataclasses.replace(producer.op, clamp=(0.0, hi))
+        for reader in readers:
+            t = out.tensors[reader.inputs[1]]
+            t.data = (t.data * r).astype(np.float32)
+        for t in chain:
+            new_ranges[t] = Range(new_ranges[t].lo / r, new_ranges[t].hi / r)
+    return out, new_ranges
+
+
+def quantize_graph(graph: Graph, calib_x: Optional[np.ndarray] = None,
+                   precisions: Union[str, Precision, Mapping[str, str]] = "int8", method: str = "minmax",
+                   ranges: Optional[Mapping[str, Range]] = None) -> Graph:
+    """Quantize a prepared float graph; see the module docstring for the rules.
+
+    ``precisions``: one precision for the whole model or a map node name -> precision
+    (``quant/precision.py``). ``ranges`` (from :func:`~edgeconv.quant.calibrate.calibrate`)
+    replaces calibration on ``calib_x`` when given, so a graph can be re-derived with the
+    activation grids it was trained with.
+    """
+    verify(graph)
+    leftover = [n.name for n in graph.nodes if n.op_name == "BatchNorm"]
+    if leftover:
+        raise UserError(f"fold BatchNorm before quantizing (node {leftover[0]}): run the float passes first")
+    resolved = resolve_precisions(graph, precisions)
+    if not any(p.quantized for p in resolved.values()):
+        out = graph.copy()
+        for node in out.nodes:
+            node.precision = "fp32"
+        return out
+    if ranges is None:
+        if calib_x is None:
+            raise UserError("quantization needs calibration data")
+        ranges = calibrate(graph, calib_x, method)
+    graph, ranges = rescale_for_dorefa(graph, ranges, resolved)
+    result = _Quantizer(graph, resolved, ranges).build()
+    result.metadata = {**result.metadata, "calibration": method}
+    return result

@@ -1,0 +1,239 @@
+"""Per-layer candidates: which (precision, kernel variant) pairs can run a Conv or Linear layer.
+
+This module holds the one table of kernel variants the selector and the latency model use
+(``KERNEL_VARIANTS``), with the shapes each variant accepts, the precision class whose peak it runs
+at, and the fraction of that peak it is assumed to reach.
+
+Precisions (DESIGN §3): ``fp32``; ``int8``; ``wKaM`` DoReFa (K-bit weights, M-bit activations);
+``w1a1`` XNOR. A low-bit layer is also an ordinary int8 layer whose values take few levels, so
+every int8 kernel runs it exactly, at int8 speed; the bit-serial and XNOR kernels compute the same
+int32 accumulators from bit planes with popcounts.
+
+Efficiencies: the share of the precision's peak MAC rate (targets/*.toml ``[[peak]]``) that a
+kernel reaches on layers large enough to amortize its set-up. They are assumptions, stated here
+once and replaced per board by a measured table (``edgeconv profile``):
+
+- GEMM-shaped kernels (1x1 conv, im2col + GEMM) reach 50-80% of peak in tuned libraries (ruy,
+  XNNPACK); a portable-plus-NEON C kernel is assumed at the lower end.
+- The sliding-window conv avoids the im2col buffer but reuses registers less: below im2col.
+- Depthwise convs do K*K MACs per loaded input, per channel: far below peak (memory and
+  shuffle bound).
+- Fully connected layers at batch 1 are matrix-vector products: every weight is used once.
+- Binary and bit-serial kernels spend extra instructions on packing activations into bit planes
+  and on the accumulator correction ``K - 2*popcount``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from ..errors import UserError
+from ..ir import Graph, Node
+
+# ---- precisions -------------------------------------------------------------------------------
+
+_LOWBIT = re.compile(r"^w([1-7])a([1-8])$")
+
+
+@dataclass(frozen=True)
+class Precision:
+    """A layer precision. ``kind``: ``fp32``, ``int8``, ``dorefa`` (wKaM) or ``xnor`` (w1a1)."""
+
+    name: str
+    kind: str
+    weight_bits: int
+    act_bits: int
+
+    @property
+    def is_float(self) -> bool:
+        return self.kind == "fp32"
+
+
+def parse_precision(name: str) -> Precision:
+    """``fp32``, ``int8``, ``wKaM`` (K in 1..7, M in 1..8) or ``w1a1``; anything else is a UserError."""
+    if name == "fp32":
+        return Precision(name, "fp32", 32, 32)
+    if name in ("int8", "w8a8"):
+        return Precision("int8", "int8", 8, 8)
+    match = _LOWBIT.match(name)
+    if not match:
+        raise UserError(f"unknown precision {name!r}; use fp32, int8, wKaM (K in 1..7, M in 1..8) or w1a1")
+    k, m = int(match.group(1)), int(match.group(2))
+    return Precision(name, "xnor" if (k, m) == (1, 1) else "dorefa", k, m)
+
+
+# ---- layer geometry ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LayerGeometry:
+    """The shape facts of a Conv (1-D convs are seen as H = 1) or Linear layer, batch 1."""
+
+    op: str
+    c_in: int
+    c_out: int
+    groups: int
+    kernel: tuple
+    stride: tuple
+    in_spatial: tuple
+    out_spatial: tuple
+    has_bias: bool
+
+    @property
+    def out_positions(self) -> int:
+        return math.prod(self.out_spatial)
+
+    @property
+    def reduction(self) -> int:
+        """Products summed per output value: ``C_in / groups * prod(kernel)``."""
+        return self.c_in // self.groups * math.prod(self.kernel)
+
+    @property
+    def macs(self) -> int:
+        return self.c_out * self.out_positions * self.reduction
+
+    @property
+    def params(self) -> int:
+        return self.c_out * self.reduction
+
+    @property
+    def is_depthwise(self) -> bool:
+        return self.op == "Conv" and self.groups > 1 and self.groups == self.c_in == self.c_out
+
+    @property
+    def is_pointwise(self) -> bool:
+        return self.op == "Conv" and self.groups == 1 and all(k == 1 for k in self.kernel)
+
+    @property
+    def in_numel(self) -> int:
+        return self.c_in * math.prod(self.in_spatial)
+
+    @property
+    def out_numel(self) -> int:
+        return self.c_out * self.out_positions
+
+
+def geometry(graph: Graph, node: Node) -> LayerGeometry:
+    """Geometry of a Conv or Linear node from its tensors' shapes."""
+    x = graph.tensors[node.inputs[0]].shape
+    w = graph.tensors[node.inputs[1]].shape
+    out = graph.tensors[node.output].shape
+    has_bias = len(node.inputs) > 2 and node.inputs[2] is not None
+    if node.op_name == "Linear":
+        return LayerGeometry("Linear", w[1], w[0], 1, (1, 1), (1, 1), (1, 1), (1, 1), has_bias)
+    if node.op_name != "Conv":
+        raise ValueError(f"node {node.name} ({node.op_name}) has no weights")
+    op = node.op
+    return LayerGeometry(
+        "Conv", x[1], w[0], op.groups, tuple(w[2:]), tuple(op.stride), tuple(x[2:]), tuple(out[2:]), has_bias,
+    )
+
+
+# ---- kernel variants --------------------------------------------------------------------------
+
+INT8_KINDS = ("int8", "dorefa", "xnor")  # every quantized layer runs exactly on the int8 kernels
+
+
+@dataclass(frozen=True)
+class KernelVariant:
+    """One C kernel: the layer precisions it serves, its peak class and assumed efficiency."""
+
+    name: str
+    kinds: tuple            # precision kinds it runs (see Precision.kind)
+    peak: str               # "fp32" | "int8" | "binary": which [[peak]] figure bounds it
+    efficiency: float       # share of that peak reached (module docstring)
+    fits: Callable[[LayerGeometry], bool]
+    scratch_bytes: Callable[[LayerGeometry, Precision], int]
+
+    def serves(self, precision: Precision, geo: LayerGeometry) -> bool:
+        return precision.kind in self.kinds and self.fits(geo)
+
+
+def _no_scratch(geo: LayerGeometry, precision: Precision) -> int:
+    return 0
+
+
+def _im2col_bytes(element: int) -> Callable[[LayerGeometry, Precision], int]:
+    """The im2col buffer: one column of ``C_in/groups * prod(kernel)`` values per output position."""
+    return lambda geo, precision: geo.reduction * geo.out_positions * element
+
+
+def _bitplane_bytes(geo: LayerGeometry, precision: Precision) -> int:
+    """Input activations packed to M bit planes of C_in bits per input position."""
+    planes = 1 if precision.kind == "xnor" else precision.act_bits
+    return planes * math.ceil(geo.c_in / 8) * math.prod(geo.in_spatial)
+
+
+def _is_conv(geo: LayerGeometry) -> bool:
+    return geo.op == "Conv"
+
+
+def _dense_conv(geo: LayerGeometry) -> bool:
+    return geo.op == "Conv" and not geo.is_depthwise
+
+
+def _ungrouped(geo: LayerGeometry) -> bool:
+    """Bit-packed kernels pack all input channels of a position together: groups = 1 only."""
+    return geo.groups == 1
+
+
+_VARIANT_LIST = (
+    KernelVariant("ec_f32_conv2d_im2col", ("fp32",), "fp32", 0.45, _is_conv, _im2col_bytes(4)),
+    KernelVariant("ec_f32_fully_connected", ("fp32",), "fp32", 0.35, lambda g: g.op == "Linear", _no_scratch),
+    KernelVariant("ec_s8_conv2d_slidingwin", INT8_KINDS, "int8", 0.30, _dense_conv, _no_scratch),
+    KernelVariant("ec_s8_conv2d_im2col", INT8_KINDS, "int8", 0.45, _dense_conv, _im2col_bytes(1)),
+    KernelVariant("ec_s8_conv2d_1x1", INT8_KINDS, "int8", 0.55, lambda g: g.is_pointwise, _no_scratch),
+    KernelVariant(
+        "ec_s8_dwconv2d_3x3", INT8_KINDS, "int8", 0.25,
+        lambda g: g.is_depthwise and g.kernel == (3, 3), _no_scratch,
+    ),
+    KernelVariant("ec_s8_dwconv2d_generic", INT8_KINDS, "int8", 0.15, lambda g: g.is_depthwise, _no_scratch),
+    KernelVariant("ec_s8_fully_connected", INT8_KINDS, "int8", 0.35, lambda g: g.op == "Linear", _no_scratch),
+    KernelVariant("ec_b1_conv2d_xnor", ("xnor",), "binary", 0.45, _ungrouped, _bitplane_bytes),
+    KernelVariant("ec_s8_conv2d_bitserial", ("dorefa",), "binary", 0.40, _ungrouped, _bitplane_bytes),
+)
+
+KERNEL_VARIANTS: dict = {v.name: v for v in _VARIANT_LIST}
+
+
+def variant(name: str) -> KernelVariant:
+    try:
+        return KERNEL_VARIANTS[name]
+    except KeyError:
+        raise UserError(f"unknown kernel variant {name!r}; known: {', '.join(KERNEL_VARIANTS)}") from None
+
+
+def variants_for(geo: LayerGeometry, precision: Precision) -> list:
+    """Every kernel variant that can run a layer of geometry ``geo`` at ``precision``."""
+    return [v for v in _VARIANT_LIST if v.serves(precision, geo)]
+
+
+def popcount_passes(precision: Precision, kernel: KernelVariant) -> int:
+    """Binary-popcount passes per MAC: K*M bit-plane pairs for bit-serial, 1 for XNOR, else 1."""
+    if kernel.name == "ec_s8_conv2d_bitserial":
+        return precision.weight_bits * precision.act_bits
+    return 1
+
+
+def weight_bytes(geo: LayerGeometry, precision: Precision, kernel: KernelVariant) -> int:
+    """Bytes of constant data the layer stores: weights as the kernel packs them, bias, multipliers.
+
+    fp32: 4-byte weights and bias. int8 kernels: 1-byte weights, int32 bias, and a per-channel
+    requantization multiplier and shift (8 bytes). XNOR: one bit per weight (rows padded to bytes)
+    plus bias and multipliers. Bit-serial: K bit planes of the weights.
+    """
+    if precision.is_float:
+        return 4 * (geo.params + (geo.c_out if geo.has_bias else 0))
+    per_channel = 4 * geo.has_bias + 8
+    if kernel.peak == "binary":
+        planes = 1 if precision.kind == "xnor" else precision.weight_bits
+        return geo.c_out * (planes * math.ceil(geo.reduction / 8) + per_channel)
+    return geo.params + geo.c_out * per_channel
+
+
+def activation_bytes(precision: Optional[Precision]) -> int:
+    """Bytes per activation element: float32 for fp32 layers, int8 for every quantized one."""
+    return 4 if precision is not None and precision.is_float else 1

@@ -1,0 +1,283 @@
+"""Predicted latency of a layer and of a whole model on a target (DESIGN §4).
+
+**Measured first.** When a measured table (``latency_table``) holds the key
+``(op, shape signature, precision the kernel runs at, algorithm, threads)`` of a layer, its time
+is the prediction.
+
+**Analytical otherwise**, a roofline per layer::
+
+    t = max(t_compute, t_memory) + overhead_cycles / clock
+    t_compute = MACs / (peak MAC/cycle/core[precision class] / passes * efficiency[kernel] * clock * speedup(threads))
+    t_memory  = (input + output activations + stored weights + 2 * scratch) bytes / memory bandwidth
+    speedup(threads) = 1 + (threads - 1) * parallel_efficiency
+
+``peak`` is the target's best ``[[peak]]`` figure for the kernel's class (fp32, int8 or binary
+popcount) that its ISA features allow; ``passes`` is K*M for bit-serial DoReFa kernels (one popcount
+pass per pair of weight and activation bit planes) and 1 otherwise; ``efficiency`` is the kernel
+variant's assumed share of peak (``candidates.KERNEL_VARIANTS``). Scratch (im2col columns, packed
+bit planes) is written once and read once. Memory traffic is charged at DRAM bandwidth even when a
+layer's data fits in cache: an upper bound that matters only for memory-bound layers.
+
+Ops without MACs cost their element work or their memory traffic, whichever is larger:
+``max(elements * cycles_per_element[op] / clock, bytes / bandwidth) + overhead``. ``Reshape`` is a
+view and costs nothing.
+
+**Whole model = sum over layers**: kernels run one after another on one core, with no overlap
+between layers; the error of that sum against a measured end-to-end time is what
+``bench/bench_latency_model.py`` reports. The model's prediction is ``measured-table`` when the
+table covers every layer that costs time, else ``analytical`` (layers found in the table still
+use their measured time).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple, Optional
+
+from ..errors import UserError
+from ..ir import WEIGHTED_OPS, Graph, Node
+from ..targets import Target
+from .candidates import (
+    Precision, activation_bytes, geometry, parse_precision, popcount_passes, variant, variants_for,
+    weight_bytes,
+)
+from .latency_table import LatencyKey, LatencyTable, shape_signature, timing_precision
+
+MEASURED = "measured-table"
+ANALYTICAL = "analytical"
+
+# Ops that alias their input (no copy, no call): zero time.
+FREE_OPS = frozenset({"Reshape"})
+
+
+@dataclass(frozen=True)
+class ElementCost:
+    """Cycles per element of a scalar C loop, for int8 and fp32 tensors (assumptions).
+
+    ``per`` says what is counted: ``output`` elements, ``input`` elements, or ``window`` = output
+    elements times the pooling window.
+    """
+
+    int8: float
+    fp32: float
+    per: str = "output"
+
+
+# int8 element-wise ops requantize through the fixed-point multiplier (a 64-bit multiply, a
+# rounding shift, a clamp: a few cycles); int8 activations use a 256-entry lookup table; fp32
+# transcendental functions call expf (~20 cycles).
+ELEMENT_CYCLES: dict = {
+    "Clip": ElementCost(1.0, 1.0),
+    "LeakyRelu": ElementCost(2.0, 1.5),
+    "Hardswish": ElementCost(2.0, 3.0),
+    "Hardsigmoid": ElementCost(2.0, 3.0),
+    "Sigmoid": ElementCost(2.0, 20.0),
+    "SiLU": ElementCost(2.0, 20.0),
+    "Sign": ElementCost(1.0, 1.0),
+    "BatchNorm": ElementCost(4.0, 2.0),
+    "Add": ElementCost(4.0, 1.0),
+    "Mul": ElementCost(4.0, 1.0),
+    "Concat": ElementCost(0.25, 0.25),
+    "Pad": ElementCost(0.25, 0.25),
+    "Quantize": ElementCost(3.0, 3.0),
+    "Dequantize": ElementCost(2.0, 2.0),
+    "Softmax": ElementCost(25.0, 25.0),
+    "MaxPool": ElementCost(1.0, 1.0, "window"),
+    "AvgPool": ElementCost(1.0, 1.0, "window"),
+    "GlobalAvgPool": ElementCost(1.0, 1.0, "input"),
+}
+
+
+class LayerPrediction(NamedTuple):
+    name: str
+    op: str
+    precision: str
+    algorithm: Optional[str]
+    ms: float
+    source: str
+
+
+class GraphPrediction(NamedTuple):
+    ms: float
+    source: str
+
+
+# ---- analytical model ------------------------------------------------------------------------
+
+
+def _seconds(cycles: float, target: Target) -> float:
+    return cycles / (target.cpu.clock_ghz * 1e9)
+
+
+def _memory_seconds(nbytes: float, target: Target) -> float:
+    return nbytes / (target.memory.bandwidth_gbs * 1e9)
+
+
+def _speedup(target: Target, threads: int) -> float:
+    return 1.0 + (threads - 1) * target.latency.parallel_efficiency
+
+
+def _check_threads(target: Target, threads: int) -> None:
+    if not isinstance(threads, int) or threads < 1 or threads > target.cpu.cores:
+        raise UserError(f"threads must be 1..{target.cpu.cores} on target {target.name}, got {threads}")
+
+
+def _weighted_ms(target: Target, graph: Graph, node: Node, precision: Precision, algorithm: str, threads: int) -> float:
+    geo = geometry(graph, node)
+    kernel = variant(algorithm)
+    if not kernel.serves(precision, geo):
+        raise UserError(f"kernel {algorithm} cannot run layer {node.name} ({node.op_name}) at {precision.name}")
+    peak = target.peak(kernel.peak).mac_per_cycle / popcount_passes(precision, kernel)
+    macs_per_second = peak * kernel.efficiency * target.cpu.clock_ghz * 1e9 * _speedup(target, threads)
+    compute = geo.macs / macs_per_second
+    element = activation_bytes(precision)
+    traffic = (geo.in_numel + geo.out_numel) * element + weight_bytes(geo, precision, kernel)
+    traffic += 2 * kernel.scratch_bytes(geo, precision)
+    overhead = _seconds(target.latency.layer_overhead_cycles, target)
+    return 1e3 * (max(compute, _memory_seconds(traffic, target)) + overhead)
+
+
+def _element_size(graph: Graph, tensor_name: str, precision: Optional[Precision]) -> int:
+    """Bytes per element: the precision's when one is asked for, else the tensor's own dtype."""
+    if precision is not None:
+        return activation_bytes(precision)
+    return 4 if graph.tensors[tensor_name].dtype == "float32" else 1
+
+
+def _elementwise_ms(target: Target, graph: Graph, node: Node, precision: Optional[Precision], threads: int) -> float:
+    if node.op_name in FREE_OPS:
+        return 0.0
+    cost = ELEMENT_CYCLES.get(node.op_name)
+    if cost is None:
+        raise UserError(f"the latency model has no rule for op {node.op_name} (node {node.name})")
+    inputs = [i for i in node.inputs if i is not None and not graph.tensors[i].is_constant]
+    out = graph.tensors[node.output]
+    counts = {
+        "output": out.numel,
+        "input": sum(graph.tensors[i].numel for i in inputs),
+        "window": out.numel * math.prod(getattr(node.op, "kernel", (1,))),
+    }
+    is_float = _element_size(graph, node.output, precision) == 4
+    cycles = counts[cost.per] * (cost.fp32 if is_float else cost.int8)
+    traffic = sum(graph.tensors[i].numel * _element_size(graph, i, precision) for i in inputs)
+    traffic += out.numel * _element_size(graph, node.output, precision)
+    compute = _seconds(cycles, target) / _speedup(target, threads)
+    overhead = _seconds(target.latency.layer_overhead_cycles, target)
+    return 1e3 * (max(compute, _memory_seconds(traffic, target)) + overhead)
+
+
+# ---- public API ------------------------------------------------------------------------------
+
+
+def fastest_algorithm(target: Target, graph: Graph, node: Node, precision: str, threads: int = 1) -> str:
+    """The kernel variant the analytical model predicts fastest for ``node`` at ``precision``."""
+    spec = parse_precision(precision)
+    kernels = variants_for(geometry(graph, node), spec)
+    if not kernels:
+        raise UserError(f"no kernel variant runs layer {node.name} ({node.op_name}) at {precision}")
+    return min(kernels, key=lambda k: _weighted_ms(target, graph, node, spec, k.name, threads)).name
+
+
+def _resolve(target: Target, graph: Graph, node: Node, precision: Optional[str], algorithm: Optional[str], threads: int):
+    """(precision name or None, algorithm or None) for a node, filling defaults from the node."""
+    if node.op_name not in WEIGHTED_OPS:
+        return precision, None
+    precision = precision or node.precision
+    if algorithm is None:
+        algorithm = node.algorithm if node.algorithm and precision == node.precision else None
+    if algorithm is None:
+        algorithm = fastest_algorithm(target, graph, node, precision, threads)
+    return precision, algorithm
+
+
+def predict_layer(
+    target: Target, graph: Graph, node: Node, precision: Optional[str] = None, algorithm: Optional[str] = None,
+    threads: int = 1, table: Optional[LatencyTable] = None,
+) -> LayerPrediction:
+    """Predicted time of one node, from ``table`` when it has the node's key, else analytical.
+
+    ``precision`` and ``algorithm`` default to the node's own (the fastest variant when the node
+    names none). For ops without weights, ``precision`` only sets the element size (fp32: 4 bytes,
+    any quantized precision: 1); without it the tensors' dtypes do.
+    """
+    _check_threads(target, threads)
+    precision, algorithm = _resolve(target, graph, node, precision, algorithm, threads)
+    spec = parse_precision(precision) if precision is not None else None
+    if node.op_name in FREE_OPS:
+        return LayerPrediction(node.name, node.op_name, precision or "", None, 0.0, MEASURED if table else ANALYTICAL)
+    if table is not None:
+        element = _element_size(graph, node.output, spec)
+        kernel_precision = timing_precision(precision, algorithm) if precision else ("fp32" if element == 4 else "int8")
+        key = LatencyKey(node.op_name, shape_signature(graph, node), kernel_precision, algorithm, threads)
+        measured = table.lookup(key)
+        if measured is not None:
+            return LayerPrediction(node.name, node.op_name, precision or kernel_precision, algorithm, measured, MEASURED)
+    if node.op_name in WEIGHTED_OPS:
+        ms = _weighted_ms(target, graph, node, spec, algorithm, threads)
+    else:
+        ms = _elementwise_ms(target, graph, node, spec, threads)
+    return LayerPrediction(node.name, node.op_name, precision or "", algorithm, ms, ANALYTICAL)
+
+
+def predict_layer_ms(
+    target: Target, graph: Graph, node: Node, precision: Optional[str] = None, algorithm: Optional[str] = None,
+    threads: int = 1, table: Optional[LatencyTable] = None,
+) -> float:
+    return predict_layer(target, graph, node, precision, algorithm, threads, table).ms
+
+
+def predict_layers(target: Target, graph: Graph, table: Optional[LatencyTable] = None, threads: int = 1) -> list:
+    """One :class:`LayerPrediction` per node, in graph order, at each node's own precision."""
+    return [predict_layer(target, graph, node, threads=threads, table=table) for node in graph.nodes]
+
+
+def predict_graph_ms(target: Target, graph: Graph, table: Optional[LatencyTable] = None, threads: int = 1) -> GraphPrediction:
+    """``(ms, source)``: the sum over layers, and ``measured-table`` only if the table covered all."""
+    layers = predict_layers(target, graph, table, threads)
+    covered = table is not None and all(p.source == MEASURED for p in layers)
+    return GraphPrediction(sum(p.ms for p in layers), MEASURED if covered else ANALYTICAL)
+
+
+def kernel_throughput(target: Target, precision: str, algorithm: str) -> float:
+    """Effective MACs per cycle per core of ``algorithm`` at ``precision``: peak * efficiency / passes."""
+    spec = parse_precision(precision)
+    kernel = variant(algorithm)
+    return target.peak(kernel.peak).mac_per_cycle * kernel.efficiency / popcount_passes(spec, kernel)
+
+
+# The kernel a dense conv uses at each precision kind, to compare precisions on a target.
+_DENSE_CONV_KERNEL = {
+    "fp32": "ec_f32_conv2d_im2col",
+    "int8": "ec_s8_conv2d_im2col",
+    "dorefa": "ec_s8_conv2d_bitserial",
+    "xnor": "ec_b1_conv2d_xnor",
+}
+
+
+def warnings_for(target: Target, precisions) -> list:
+    """Sentences warning where a 'cheaper' precision is not faster than int8 on this target.
+
+    Compares the effective MAC rate of a dense conv (``kernel_throughput``) at each precision with
+    int8's: bit-serial DoReFa pays K*M popcount passes and loses to int8 once K*M is large enough
+    for the core's popcount rate; int8 itself can lose to fp32 where the int8 peak is low.
+    """
+    out = []
+    int8_rate = kernel_throughput(target, "int8", _DENSE_CONV_KERNEL["int8"])
+    fp32_rate = kernel_throughput(target, "fp32", _DENSE_CONV_KERNEL["fp32"])
+    for name in precisions:
+        spec = parse_precision(name)
+        if spec.kind == "int8" and int8_rate <= fp32_rate:
+            out.append(
+                f"on {target.name} int8 convolutions reach {int8_rate:.1f} MAC/cycle against {fp32_rate:.1f} for fp32: "
+                "int8 is not faster there"
+            )
+        if spec.kind in ("dorefa", "xnor"):
+            kernel = _DENSE_CONV_KERNEL[spec.kind]
+            rate = kernel_throughput(target, name, kernel)
+            if rate <= int8_rate:
+                out.append(
+                    f"on {target.name} {name} convolutions with {kernel} reach {rate:.1f} MAC/cycle against "
+                    f"{int8_rate:.1f} for int8: {name} layers are no faster than int8 and will run on int8 kernels"
+                )
+    return out

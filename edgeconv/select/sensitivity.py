@@ -1,0 +1,163 @@
+"""Per-layer sensitivity: what quantizing one layer alone costs in model output quality.
+
+For every weighted layer (Conv, Linear) and every candidate precision, the layer is quantized
+alone (all other layers stay float) with a caller-given ``quantize_one(graph, node_name,
+precision) -> graph``, the model is run on calibration data with ``run(graph, x) -> outputs``, and
+the outputs are compared with the float model's:
+
+- ``kl`` (default): mean over samples of ``KL(p_float || p_quant) = sum_c p_f[c] * (log p_f[c] -
+  log p_q[c])`` in nats, with ``p = softmax(logits)`` over the last axis (the outputs are taken as
+  probabilities already when the graph ends in a Softmax node; they are clipped at 1e-12 before
+  the log);
+- ``top1``: the drop in top-1 accuracy in percentage points (needs labels); it may be negative.
+
+``fp32`` costs 0 by definition. Summing the per-layer costs is the selector's estimate of the cost
+of a mixed configuration (layers assumed independent, as in HAWQ-style selection).
+
+Results are cached as JSON under ``<cache>/sensitivity/<key>.json`` (``~/.cache/edgeconv`` by
+default, see ``latency_table.cache_root``), where the key hashes the graph's structure and
+weights, the calibration data, the precisions, the layers, the metric and a caller-given label
+naming the quantizer (so a new quantization method does not reuse stale numbers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from ..errors import UserError
+from ..ir import WEIGHTED_OPS, Graph
+from .candidates import parse_precision
+from .latency_table import cache_root
+
+METRICS = ("kl", "top1")
+_PROB_FLOOR = 1e-12
+
+
+@dataclass
+class SensitivityTable:
+    """``costs[layer][precision]``: the cost of quantizing ``layer`` alone at ``precision``."""
+
+    metric: str
+    costs: dict = field(default_factory=dict)
+
+    def cost(self, layer: str, precision: str) -> float:
+        if precision == "fp32":
+            return 0.0
+        try:
+            return self.costs[layer][precision]
+        except KeyError:
+            raise KeyError(f"no sensitivity measured for layer {layer} at {precision}") from None
+
+    def to_json(self) -> dict:
+        return {"metric": self.metric, "costs": self.costs}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "SensitivityTable":
+        return cls(data["metric"], {k: {p: float(c) for p, c in v.items()} for k, v in data["costs"].items()})
+
+
+def _probabilities(outputs: np.ndarray, already_probabilities: bool) -> np.ndarray:
+    x = np.asarray(outputs, dtype=np.float64).reshape(len(outputs), -1)
+    if already_probabilities:
+        return np.clip(x, _PROB_FLOOR, None)
+    shifted = x - x.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    return np.clip(e / e.sum(axis=1, keepdims=True), _PROB_FLOOR, None)
+
+
+def kl_divergence(reference: np.ndarray, other: np.ndarray, probabilities: bool = False) -> float:
+    """Mean over samples of KL(softmax(reference) || softmax(other)), in nats."""
+    p = _probabilities(reference, probabilities)
+    q = _probabilities(other, probabilities)
+    return float(np.mean(np.sum(p * (np.log(p) - np.log(q)), axis=1)))
+
+
+def top1_accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
+    """Top-1 accuracy in percent."""
+    predicted = np.asarray(outputs).reshape(len(outputs), -1).argmax(axis=1)
+    return float(100.0 * np.mean(predicted == np.asarray(labels)))
+
+
+def _ends_in_softmax(graph: Graph) -> bool:
+    last = graph.producer(graph.outputs[0])
+    return last is not None and last.op_name == "Softmax"
+
+
+def cache_key(graph: Graph, calib_x: np.ndarray, precisions, layers, metric: str, label: str, labels=None) -> str:
+    """SHA-256 over the graph (structure and constant data), the data and the request."""
+    h = hashlib.sha256()
+
+    def feed(text: str) -> None:
+        h.update(text.encode("utf-8"))
+        h.update(b"\0")
+
+    for node in graph.nodes:
+        feed(f"{node.name}|{node.op_name}|{sorted(node.op.attrs().items())!r}|{node.inputs}|{node.output}")
+    for tensor in sorted(graph.constants(), key=lambda t: t.name):
+        feed(f"{tensor.name}|{tensor.dtype}|{tensor.shape}")
+        h.update(np.ascontiguousarray(tensor.data).tobytes())
+    x = np.ascontiguousarray(calib_x)
+    feed(f"x|{x.dtype}|{x.shape}")
+    h.update(x.tobytes())
+    if labels is not None:
+        h.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
+    feed(f"{sorted(precisions)}|{list(layers)}|{metric}|{label}")
+    return h.hexdigest()
+
+
+def measure(
+    graph: Graph,
+    calib_x: np.ndarray,
+    precisions,
+    quantize_one: Callable[[Graph, str, str], Graph],
+    run: Callable[[Graph, np.ndarray], np.ndarray],
+    layers: Optional[list] = None,
+    metric: str = "kl",
+    labels: Optional[np.ndarray] = None,
+    label: str = "",
+    cache_dir: Optional[Path] = None,
+    use_cache: bool = True,
+) -> SensitivityTable:
+    """Cost of quantizing each layer alone at each precision (see the module docstring).
+
+    ``layers`` defaults to every Conv and Linear node. ``label`` names the quantizer in the cache
+    key. With ``use_cache`` a stored result for the same key is returned without running anything.
+    """
+    if metric not in METRICS:
+        raise UserError(f"unknown sensitivity metric {metric!r}; use one of {', '.join(METRICS)}")
+    if metric == "top1" and labels is None:
+        raise UserError("the top1 sensitivity metric needs labels (y) in the calibration data")
+    precisions = [parse_precision(p).name for p in precisions]
+    layers = list(layers) if layers is not None else [n.name for n in graph.nodes if n.op_name in WEIGHTED_OPS]
+    path = (Path(cache_dir) if cache_dir else cache_root() / "sensitivity") / (
+        cache_key(graph, calib_x, precisions, layers, metric, label, labels) + ".json"
+    )
+    if use_cache and path.is_file():
+        return SensitivityTable.from_json(json.loads(path.read_text(encoding="utf-8")))
+    reference = np.asarray(run(graph, calib_x))
+    probabilities = _ends_in_softmax(graph)
+    table = SensitivityTable(metric)
+    for layer in layers:
+        table.costs[layer] = {}
+        for precision in precisions:
+            if precision == "fp32":
+                table.costs[layer][precision] = 0.0
+                continue
+            outputs = np.asarray(run(quantize_one(graph, layer, precision), calib_x))
+            if metric == "kl":
+                cost = kl_divergence(reference, outputs, probabilities)
+            else:
+                cost = top1_accuracy(reference, labels) - top1_accuracy(outputs, labels)
+            table.costs[layer][precision] = cost
+    if use_cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(table.to_json(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.replace(path)
+    return table

@@ -1,0 +1,64 @@
+"""Fake quantization of activations: real -> integer grid -> real, with straight-through gradients.
+
+For a tensor with params ``(s, zp, qmin, qmax)`` and a fused clamp ``(lo, hi)`` in real units:
+
+    qlo = max(qmin, zp + round(lo / s))      (qmin when lo is None; likewise qhi with min;
+                                             computed in float32 as TFLite does)
+    q   = clip(round(y / s) + zp, qlo, qhi)  (round half away from zero)
+    out = s * (q - zp)
+
+which is what the integer kernels compute after requantization (TFLite's
+``CalculateActivationRangeQuantized``). Backward: the rounding is the identity and the clip passes
+gradients only inside ``[qlo, qhi]`` (the usual QAT straight-through estimator).
+
+Conv and Linear requantize ``acc * m`` (``m = s_in*s_w/s_out``) with TFLite's two roundings:
+``MultiplyByQuantizedMultiplier`` first rounds ``acc * m * 2^r`` to an integer (the Q31 high
+multiply), then divides by ``2^r`` rounding half away (``r = max(0, -exponent of m)``).
+``fake_requantize`` does the same on ``y / s_out = acc * m``; this matters for low-bit layers,
+whose multipliers are large (``r`` of 1 or 2 shifts a quarter of the values by one step).
+
+Remaining differences from the integer reference (values, not structure): ``m`` is exact here,
+not rounded to 31 bits; TFLite's Add, Mul, Softmax, Logistic, Hardswish and int8 -> int8
+Quantize use fixed-point approximations of their own; float accumulation may land on the other
+side of a rounding tie. Each differs by about one output step on few elements.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..ir import QuantParams
+from ..quant.activation_range import activation_range
+from ..quant.quantizers import round_ste
+
+
+def fake_quantize(y: torch.Tensor, params: QuantParams, clamp: tuple = (None, None)) -> torch.Tensor:
+    s, zp = float(params.scale[0]), int(params.zero_point[0])
+    qlo, qhi = activation_range(clamp, params)
+    q = torch.clamp(round_ste(y / s) + zp, qlo, qhi)
+    return (q - zp) * s
+
+
+def fake_requantize(y: torch.Tensor, params: QuantParams, clamp: tuple, multiplier: torch.Tensor,
+                    channel_axis: int = 1) -> torch.Tensor:
+    """``fake_quantize`` of a Conv/Linear output with TFLite's double rounding (see above).
+
+    ``multiplier``: the real requantization multipliers ``s_in*s_w[c]/s_out``, one per channel.
+    """
+    s, zp = float(params.scale[0]), int(params.zero_point[0])
+    qlo, qhi = activation_range(clamp, params)
+    _, exponent = torch.frexp(multiplier.detach().to(torch.float64))
+    step = torch.exp2(torch.clamp(-exponent, min=0).to(y.dtype))
+    shape = [1] * y.dim()
+    shape[channel_axis] = -1
+    step = step.reshape(shape)
+    z = round_ste(y / s * step) / step
+    q = torch.clamp(round_ste(z) + zp, qlo, qhi)
+    return (q - zp) * s
+
+
+def sign_ste(x: torch.Tensor) -> torch.Tensor:
+    """``+1`` where ``x >= 0`` else ``-1``; backward passes gradients where ``|x| <= 1``."""
+    hard = torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
+    soft = torch.clamp(x, -1.0, 1.0)
+    return soft + (hard - soft).detach()

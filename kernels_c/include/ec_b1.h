@@ -1,0 +1,39 @@
+/* edgeconv low-bit convolutions: XNOR binary and DoReFa bit-serial.
+ *
+ * Bit order (both kernels): channels are packed 32 to a little-endian uint32_t word; channel c of
+ * a pixel is bit (c % 32) of word (c / 32); the last word's unused high bits are 0 in both
+ * activations and weights, so they never count. Packed inputs live in `scratch`.
+ *
+ * XNOR (ec_b1_conv2d_xnor): activations and weights are in {-1, +1}; a set bit means -1.
+ * For one output: a * w = +1 when the bits agree and -1 when they differ, so over K = k_h*k_w*C_in
+ * taps  acc = sum a*w = K - 2 * popcount(a XOR w)  exactly, then acc += bias and the shared
+ * requantization. Padding is ONE-padding (+1 = bit 0): a padded tap adds +w. Input bits come from
+ * int8 values: bit = (x < in_zp), i.e. the Sign convention x >= 0 -> +1. Weights: C_out x k_h x
+ * k_w x words. Scratch: (out_h-1)*stride_h + dil_h*(k_h-1) + 1 rows by the same for columns,
+ * by words_per_pixel uint32_t.
+ *
+ * Bit-serial (ec_s8_conv2d_bitserial), DoReFa with M-bit activations and K-bit weights:
+ * the input u = x - in_zp is an unsigned M-bit code (in_zp = -128 gives u = x + 128 in
+ * [0, 2^M - 1]); the weight is an odd integer w = 2 i - (2^K - 1) with i in [0, 2^K - 1]. Then
+ *   sum u * w = 2 * sum u * i - (2^K - 1) * sum u
+ *             = 2 * sum_{m<M, k<K} 2^(m+k) popcount(U_m AND I_k) - (2^K - 1) * sum_m 2^m popcount(U_m)
+ * with U_m, I_k the bit planes of u and i, which is exactly the int8 formula sum (x - in_zp) * w.
+ * Padded taps hold u = 0 (zero bits), as the int8 kernels skip them. Weights: C_out x k_h x k_w x
+ * K planes x words. Scratch: padded rows x padded columns x M planes x words uint32_t.
+ * Accumulator bound: |acc| <= k_h*k_w*C_in * (2^M - 1) * (2^K - 1) + |bias|.
+ */
+#ifndef EC_B1_H
+#define EC_B1_H
+
+#include "ec_common.h"
+
+void ec_b1_conv2d_xnor(const int8_t *in, const uint32_t *w_bits, const int32_t *bias,
+                       const int32_t *mult, const int32_t *shift, const ec_window_t *win,
+                       const ec_qparams_t *q, uint32_t *scratch, int8_t *out);
+
+void ec_s8_conv2d_bitserial(const int8_t *in, const uint32_t *w_planes, const int32_t *bias,
+                            const int32_t *mult, const int32_t *shift, const ec_window_t *win,
+                            const ec_qparams_t *q, int32_t act_bits, int32_t weight_bits,
+                            uint32_t *scratch, int8_t *out);
+
+#endif /* EC_B1_H */

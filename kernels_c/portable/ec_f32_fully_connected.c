@@ -1,0 +1,16 @@
+/* ec_f32_fully_connected: float32 y = W x + b, clamped to [lo, hi]. */
+#include "ec_f32.h"
+
+void ec_f32_fully_connected(const float *in, const float *w, const float *bias, int32_t in_n,
+                            int32_t out_n, float lo, float hi, float *out)
+{
+    int32_t o, i;
+    for (o = 0; o < out_n; ++o) {
+        const float *wo = w + (size_t)o * in_n;
+        float acc = bias ? bias[o] : 0.0f;
+        for (i = 0; i < in_n; ++i) {
+            acc += in[i] * wo[i];
+        }
+        out[o] = ec_clamp_f32(acc, lo, hi);
+    }
+}

@@ -1,0 +1,14 @@
+/* ec_f32_global_avgpool: float32 mean over H x W per channel (double accumulation). */
+#include "ec_f32.h"
+
+void ec_f32_global_avgpool(const float *in, int32_t hw, int32_t c, float *out)
+{
+    int32_t ch, p;
+    for (ch = 0; ch < c; ++ch) {
+        double sum = 0.0;
+        for (p = 0; p < hw; ++p) {
+            sum += in[(size_t)p * c + ch];
+        }
+        out[ch] = (float)(sum / hw);
+    }
+}

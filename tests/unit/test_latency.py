@@ -1,0 +1,230 @@
+"""Latency model: the analytical roofline per layer, measured tables, sums over the model, warnings."""
+
+import json
+
+import numpy as np
+import pytest
+
+from edgeconv.errors import UserError
+from edgeconv.ir import Graph, Node, Tensor, verify
+from edgeconv.ir.ops import Clip, Conv, GlobalAvgPool, Linear, MaxPool, Reshape
+from edgeconv.select.candidates import KERNEL_VARIANTS, geometry, parse_precision
+from edgeconv.select.latency import (
+    ANALYTICAL, MEASURED, fastest_algorithm, predict_graph_ms, predict_layer, predict_layer_ms, predict_layers,
+    warnings_for,
+)
+from edgeconv.select.latency_table import (
+    LatencyKey, LatencyTable, load_table, save_table, shape_signature, timing_precision, user_table, user_table_path,
+)
+from edgeconv.targets import load_target
+
+RNG = np.random.default_rng(7)
+
+
+def conv_net(c=16, hw=32, depthwise=True) -> Graph:
+    """x(1,3,hw,hw) -> conv3x3(c) relu -> [dw3x3] -> conv1x1(2c) -> maxpool -> gap -> reshape -> linear(10)."""
+    g = Graph(name="net")
+    g.add_tensor(Tensor("x", (1, 3, hw, hw)))
+    g.inputs = ["x"]
+
+    def const(name, shape):
+        g.add_tensor(Tensor(name, shape, data=RNG.normal(size=shape).astype(np.float32)))
+        return name
+
+    def node(name, op, inputs, shape):
+        g.add_tensor(Tensor(name + ":out", shape))
+        g.add_node(Node(name, op, inputs, name + ":out"))
+        return name + ":out"
+
+    y = node("conv1", Conv(pads=(1, 1, 1, 1)), ["x", const("w1", (c, 3, 3, 3)), const("b1", (c,))], (1, c, hw, hw))
+    y = node("relu1", Clip(0.0, None), [y], (1, c, hw, hw))
+    if depthwise:
+        y = node("dw", Conv(pads=(1, 1, 1, 1), groups=c), [y, const("wdw", (c, 1, 3, 3)), None], (1, c, hw, hw))
+    y = node("pw", Conv(pads=(0, 0, 0, 0)), [y, const("wpw", (2 * c, c, 1, 1)), const("bpw", (2 * c,))], (1, 2 * c, hw, hw))
+    y = node("pool", MaxPool(), [y], (1, 2 * c, hw // 2, hw // 2))
+    y = node("gap", GlobalAvgPool(), [y], (1, 2 * c, 1, 1))
+    y = node("flat", Reshape((-1,)), [y], (1, 2 * c))
+    y = node("fc", Linear(), [y, const("wfc", (10, 2 * c)), const("bfc", (10,))], (1, 10))
+    g.outputs = [y]
+    return verify(g)
+
+
+@pytest.fixture(scope="module")
+def rpi4():
+    return load_target("rpi4")
+
+
+def test_conv_roofline_by_hand(rpi4):
+    g = conv_net()
+    conv1 = g.node("conv1")
+    ms = predict_layer_ms(rpi4, g, conv1, "int8", "ec_s8_conv2d_slidingwin")
+    macs = 16 * 32 * 32 * 3 * 3 * 3                       # C_out * H * W * C_in * K * K
+    compute_s = macs / (8.0 * 0.30 * 1.5e9)               # int8 peak 8 MAC/cycle, slidingwin 30 %
+    bytes_moved = 3 * 32 * 32 + 16 * 32 * 32 + 16 * 27 + 16 * (4 + 8)
+    memory_s = bytes_moved / 5.5e9
+    overhead_s = 3000 / 1.5e9
+    assert ms == pytest.approx(1e3 * (max(compute_s, memory_s) + overhead_s), rel=1e-12)
+    assert geometry(g, conv1).macs == macs
+
+
+def test_precisions_and_algorithms_order_as_the_hardware_says(rpi4):
+    g = conv_net(c=64, hw=32)
+    pw = g.node("pw")
+    fp32 = predict_layer_ms(rpi4, g, pw, "fp32", "ec_f32_conv2d_im2col")
+    int8 = predict_layer_ms(rpi4, g, pw, "int8", "ec_s8_conv2d_1x1")
+    w2a2 = predict_layer_ms(rpi4, g, pw, "w2a2", "ec_s8_conv2d_bitserial")
+    w4a4 = predict_layer_ms(rpi4, g, pw, "w4a4", "ec_s8_conv2d_bitserial")
+    xnor = predict_layer_ms(rpi4, g, pw, "w1a1", "ec_b1_conv2d_xnor")
+    assert xnor < w2a2 < int8 < fp32
+    assert w4a4 > int8  # 16 popcount passes per MAC lose to int8 on the A72
+    # A DoReFa layer on an int8 kernel runs at int8 speed.
+    assert predict_layer_ms(rpi4, g, pw, "w4a4", "ec_s8_conv2d_1x1") == int8
+    assert fastest_algorithm(rpi4, g, pw, "int8") == "ec_s8_conv2d_1x1"
+    assert fastest_algorithm(rpi4, g, g.node("dw"), "int8") == "ec_s8_dwconv2d_3x3"
+
+
+def test_faster_board_and_more_threads_predict_less(rpi4):
+    g = conv_net(c=64)
+    pw = g.node("pw")
+    one = predict_layer_ms(rpi4, g, pw, "int8", "ec_s8_conv2d_1x1")
+    four = predict_layer_ms(rpi4, g, pw, "int8", "ec_s8_conv2d_1x1", threads=4)
+    assert four < one
+    assert predict_layer_ms(load_target("rpi5"), g, pw, "int8", "ec_s8_conv2d_1x1") < one
+    assert predict_layer_ms(load_target("rpi-zero2w"), g, pw, "int8", "ec_s8_conv2d_1x1") > one
+    with pytest.raises(UserError, match="threads must be 1..4"):
+        predict_layer_ms(rpi4, g, pw, "int8", threads=5)
+
+
+def test_ops_without_macs_cost_bytes_or_element_cycles(rpi4):
+    g = conv_net(c=16, hw=32)
+    relu = g.node("relu1")
+    n = 16 * 32 * 32
+    fp32 = predict_layer_ms(rpi4, g, relu)                 # float tensors: 4 bytes each
+    int8 = predict_layer_ms(rpi4, g, relu, "int8")
+    overhead_ms = 1e3 * 3000 / 1.5e9
+    assert fp32 == pytest.approx(1e3 * max(n / 1.5e9, 8 * n / 5.5e9) + overhead_ms)
+    assert int8 == pytest.approx(1e3 * max(n / 1.5e9, 2 * n / 5.5e9) + overhead_ms)
+    assert predict_layer_ms(rpi4, g, g.node("flat")) == 0.0
+
+
+def test_wrong_kernel_for_layer_is_refused(rpi4):
+    g = conv_net()
+    with pytest.raises(UserError, match="cannot run layer dw"):
+        predict_layer_ms(rpi4, g, g.node("dw"), "int8", "ec_s8_conv2d_1x1")
+    with pytest.raises(UserError, match="unknown kernel variant"):
+        predict_layer_ms(rpi4, g, g.node("conv1"), "int8", "ec_s8_conv2d_winograd")
+    with pytest.raises(UserError, match="unknown precision"):
+        predict_layer_ms(rpi4, g, g.node("conv1"), "int4")
+
+
+def test_graph_prediction_is_the_sum_of_layers(rpi4):
+    g = conv_net()
+    layers = predict_layers(rpi4, g)
+    ms, source = predict_graph_ms(rpi4, g)
+    assert source == ANALYTICAL
+    assert ms == pytest.approx(sum(p.ms for p in layers))
+    assert [p.name for p in layers] == [n.name for n in g.nodes]
+
+
+def _measured_table(target, g, skip=()):
+    table = LatencyTable(target.name, target.description, "2026-11-21T00:00:00Z", "gcc 12.2.0", target.toolchain.cflags)
+    for i, p in enumerate(predict_layers(target, g)):
+        node = g.node(p.name)
+        if p.name in skip or node.op_name == "Reshape":
+            continue
+        precision = timing_precision(p.precision, p.algorithm) if p.algorithm else "fp32"
+        table.add(LatencyKey(node.op_name, shape_signature(g, node), precision, p.algorithm), 0.5 + i)
+    return table
+
+
+def test_measured_table_replaces_the_model_when_it_covers_every_layer(rpi4, tmp_path):
+    g = conv_net()
+    path = save_table(_measured_table(rpi4, g), tmp_path / "rpi4.json")
+    table = load_table(path)
+    ms, source = predict_graph_ms(rpi4, g, table)
+    assert source == MEASURED
+    expected = sum(0.5 + i for i, n in enumerate(g.nodes) if n.op_name != "Reshape")
+    assert ms == pytest.approx(expected)
+
+
+def test_partly_covered_model_is_analytical_but_uses_measured_layers(rpi4):
+    g = conv_net()
+    table = _measured_table(rpi4, g, skip=("pw",))
+    layers = predict_layers(rpi4, g, table)
+    by_name = {p.name: p for p in layers}
+    assert by_name["pw"].source == ANALYTICAL and by_name["conv1"].source == MEASURED
+    ms, source = predict_graph_ms(rpi4, g, table)
+    assert source == ANALYTICAL
+    assert ms == pytest.approx(sum(p.ms for p in layers))
+    assert by_name["pw"].ms == predict_layer_ms(rpi4, g, g.node("pw"))
+
+
+def test_dorefa_layer_on_int8_kernel_uses_the_int8_measurement(rpi4):
+    g = conv_net()
+    node = g.node("pw")
+    table = LatencyTable("rpi4", "b", "d", "c")
+    table.add(LatencyKey("Conv", shape_signature(g, node), "int8", "ec_s8_conv2d_1x1"), 0.123)
+    p = predict_layer(rpi4, g, node, "w2a4", "ec_s8_conv2d_1x1", table=table)
+    assert (p.ms, p.source) == (0.123, MEASURED)
+    assert predict_layer(rpi4, g, node, "w2a4", "ec_s8_conv2d_bitserial", table=table).source == ANALYTICAL
+
+
+def test_shape_signature_names_shapes_and_timing_attributes():
+    g = conv_net()
+    sig = shape_signature(g, g.node("conv1"))
+    assert sig == "x=1x3x32x32;w=16x3x3x3;dilation=1,1;groups=1;pads=1,1,1,1;stride=1,1"
+    assert "clamp" not in shape_signature(g, g.node("fc"))
+
+
+def test_table_round_trip_and_user_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGECONV_CACHE_DIR", str(tmp_path / "cache"))
+    assert user_table_path("rpi4") == tmp_path / "cache" / "tables" / "rpi4.json"
+    assert user_table("rpi4") is None
+    table = LatencyTable("rpi4", "Raspberry Pi 4", "2026-11-21T00:00:00Z", "gcc", ("-O2",))
+    table.add(LatencyKey("Clip", "x=1x8", "int8", None, 2), 0.01)
+    save_table(table, user_table_path("rpi4"))
+    again = user_table("rpi4")
+    assert again.entries == table.entries and again.compiler == "gcc" and again.cflags == ("-O2",)
+
+
+@pytest.mark.parametrize("mutate,named", [
+    (lambda d: d.update(format="other"), "key format"),
+    (lambda d: d.update(version=7), "key version"),
+    (lambda d: d.pop("board"), "key board"),
+    (lambda d: d["entries"][0].update(ms=-1), "entries[0]: key ms"),
+    (lambda d: d["entries"][0].update(threads=0), "entries[0]: key threads"),
+    (lambda d: d["entries"][0].pop("op"), "entries[0]: key op"),
+])
+def test_malformed_table_names_file_and_key(tmp_path, mutate, named):
+    table = LatencyTable("rpi4", "b", "d", "c")
+    table.add(LatencyKey("Clip", "x=1x8", "int8", None), 0.01)
+    data = table.to_json()
+    mutate(data)
+    path = tmp_path / "lut.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(UserError) as err:
+        load_table(path)
+    assert str(path) in str(err.value) and named in str(err.value)
+    path.write_text("{not json")
+    with pytest.raises(UserError, match="not a readable JSON"):
+        load_table(path)
+
+
+def test_warnings_where_a_cheaper_precision_is_slower():
+    rpi4 = load_target("rpi4")
+    warnings = warnings_for(rpi4, ["fp32", "int8", "w4a4", "w2a2", "w1a1"])
+    assert len(warnings) == 1 and "w4a4" in warnings[0] and "no faster than int8" in warnings[0]
+    rpi5 = load_target("rpi5")  # SDOT makes int8 fast: even w2a2 bit-serial loses there
+    assert any("w2a2" in w for w in warnings_for(rpi5, ["w2a2"]))
+    assert warnings_for(rpi4, ["w1a1", "w2a2"]) == []
+
+
+def test_variant_table_covers_the_kernel_names():
+    assert set(KERNEL_VARIANTS) == {
+        "ec_s8_conv2d_slidingwin", "ec_s8_conv2d_im2col", "ec_s8_conv2d_1x1", "ec_s8_dwconv2d_3x3",
+        "ec_s8_dwconv2d_generic", "ec_b1_conv2d_xnor", "ec_s8_conv2d_bitserial", "ec_s8_fully_connected",
+        "ec_f32_conv2d_im2col", "ec_f32_fully_connected",
+    }
+    assert parse_precision("w1a1").kind == "xnor" and parse_precision("w2a8").act_bits == 8
+    with pytest.raises(UserError):
+        parse_precision("w8a8x")
