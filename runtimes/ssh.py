@@ -9,6 +9,7 @@ removed whatever happens.
 from __future__ import annotations
 
 import shlex
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -60,19 +61,30 @@ class SshRunner(Runner):
         cmd = ["scp", "-q", *self._options(), "-P", str(self.port), *sources, dest]
         run_checked(cmd, what=f"{what} ({self.destination}:{self.port})", timeout=RUN_TIMEOUT_S)
 
-    def _execute(self, binary: Path, workdir: Path, args: list) -> None:
+    @contextmanager
+    def remote_dir(self):
+        """A fresh temporary directory on the remote machine, removed afterwards."""
         remote = self.ssh("mktemp -d /tmp/edgeconv-run.XXXXXX", "creating a temporary directory",
                           timeout=CONNECT_TIMEOUT_S * 3).stdout.decode().strip()
         if not remote.startswith("/tmp/edgeconv-run."):
             raise UserError(f"unexpected answer from {self.destination}: {remote[:80]!r}")
         try:
-            self._scp([str(binary), str(workdir / "in.npy")], f"{self.destination}:{remote}/", "copying the runner")
-            quoted = " ".join(shlex.quote(a) for a in args)
-            self.ssh(f"cd {remote} && chmod +x {binary.name} && ./{binary.name} {quoted}", "running the model")
-            outputs = [f"{self.destination}:{remote}/{name}" for name in ("out.npy", "timing.json") if name in args]
-            self._scp(outputs, str(workdir) + "/", "fetching the outputs")
+            yield remote
         finally:
             try:
                 self.ssh(f"rm -rf {remote}", "removing the temporary directory", timeout=CONNECT_TIMEOUT_S * 3)
             except UserError:
                 pass  # the run's own error (if any) is the one worth reporting
+
+    def put(self, local_files: list, remote: str) -> None:
+        self._scp([str(f) for f in local_files], f"{self.destination}:{remote}/", "copying files to the board")
+
+    def get(self, remote: str, names: list, local_dir: Path) -> None:
+        self._scp([f"{self.destination}:{remote}/{n}" for n in names], str(local_dir) + "/", "fetching the outputs")
+
+    def _execute(self, binary: Path, workdir: Path, args: list) -> None:
+        with self.remote_dir() as remote:
+            self.put([binary, workdir / "in.npy"], remote)
+            quoted = " ".join(shlex.quote(a) for a in args)
+            self.ssh(f"cd {remote} && chmod +x {binary.name} && ./{binary.name} {quoted}", "running the model")
+            self.get(remote, [name for name in ("out.npy", "timing.json") if name in args], workdir)

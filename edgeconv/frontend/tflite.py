@@ -21,6 +21,7 @@ Dequantize nodes are added. Every unsupported operator or tensor type is listed 
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -332,7 +333,6 @@ HANDLERS: dict = {
     BuiltinOperator.LEAKY_RELU: _leaky_relu,
     BuiltinOperator.RELU: _unary(lambda: ops.Clip(lo=0.0, hi=None)),
     BuiltinOperator.RELU6: _unary(lambda: ops.Clip(lo=0.0, hi=6.0)),
-    BuiltinOperator.RELU_N1_TO_1: _unary(lambda: ops.Clip(lo=-1.0, hi=1.0)),
     BuiltinOperator.QUANTIZE: _unary(ops.Quantize),
     BuiltinOperator.DEQUANTIZE: _unary(ops.Dequantize),
 }
@@ -383,10 +383,15 @@ def load_tflite(path) -> Graph:
     path = Path(path)
     try:
         data = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot be read ({exc.strerror})") from None
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise UserError(f"{path}: not a TFLite model (no TFL3 file identifier)")
+    try:
         model = tflite.Model.GetRootAsModel(data, 0)
         subgraph = model.Subgraphs(0)
-    except (OSError, IndexError, ValueError, TypeError, AttributeError) as exc:
-        raise UserError(f"{path}: cannot be read as a TFLite model ({exc})") from None
+    except (struct.error, IndexError, ValueError, TypeError) as exc:
+        raise UserError(f"{path}: corrupted TFLite model ({exc})") from None
     if subgraph is None:
         raise UserError(f"{path}: the TFLite model has no subgraph")
     graph = Graph(name=path.stem, source_layout="NHWC", metadata={"source": path.name, "format": "tflite"})

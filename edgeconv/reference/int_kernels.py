@@ -443,19 +443,20 @@ def leaky_relu(node, graph, x):
     """LEAKY_RELU int8 (``reference_ops::QuantizeLeakyRelu``).
 
     ``d = x - zp_in``; ``d >= 0``: ``MBQM(d, QM(f32(s_in / s_out)))``; ``d < 0``:
-    ``±MBQM(d, QM(|f32(s_in * alpha / s_out)|))`` (sign of alpha); ``+ zp_out``, clamped to int8.
+    ``MBQM(d, QM(f32(s_in * alpha / s_out)))``, where a negative alpha gives a negative Q31
+    multiplier (``frexp`` keeps the sign), used as is; ``+ zp_out``, clamped to int8.
     """
     q_in, q_out = _quant(graph, node.inputs[0]), _quant(graph, node.output)
     s_in, s_out = _f32(q_in.scale[0]), _f32(q_out.scale[0])
     alpha_real = float(s_in * _f32(node.op.alpha) / s_out)
     m_alpha, sh_alpha = quantize_multiplier(abs(alpha_real))
+    if alpha_real < 0:
+        m_alpha = -m_alpha
     m_id, sh_id = quantize_multiplier(float(s_in / s_out))
     d = x.astype(np.int64) - _zp(q_in)
-    negative = multiply_by_quantized_multiplier(d, m_alpha, sh_alpha)
-    if alpha_real < 0:
-        negative = -negative
-    out = np.where(d >= 0, multiply_by_quantized_multiplier(d, m_id, sh_id), negative) + _zp(q_out)
-    return np.clip(out, INT8_MIN, INT8_MAX).astype(np.int8)
+    scaled = np.where(d >= 0, multiply_by_quantized_multiplier(d, m_id, sh_id),
+                      multiply_by_quantized_multiplier(d, m_alpha, sh_alpha))
+    return np.clip(scaled + _zp(q_out), INT8_MIN, INT8_MAX).astype(np.int8)
 
 
 def clip(node, graph, x):

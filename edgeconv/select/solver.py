@@ -34,6 +34,7 @@ import numpy as np
 from ..errors import UserError
 
 MAX_FRONT = 2_000_000
+_SLACK = 1e-9
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,13 @@ def _run_dp(layers, fixed_ms: float, fixed_memory: int, budget_ms: float, memory
         latency = (front.latency[:, None] + lat_opts[i][None, :]).ravel()
         memory = (front.memory[:, None] + mem_opts[i][None, :]).ravel()
         cost = (front.cost[:, None] + cost_opts[i][None, :]).ravel()
-        feasible = np.flatnonzero((latency + rest_lat[i] <= budget_ms) & (memory + rest_mem[i] <= mem_cap))
+        if i + 1 < len(layers):
+            # Look-ahead bound, with slack for the rounding of the remaining sums: never drops a
+            # feasible partial choice; the last layer checks the budgets exactly.
+            fits = (latency + rest_lat[i] <= budget_ms * (1 + _SLACK)) & (memory + rest_mem[i] <= mem_cap * (1 + _SLACK))
+        else:
+            fits = (latency <= budget_ms) & (memory <= mem_cap)
+        feasible = np.flatnonzero(fits)
         keep = feasible[_non_dominated(latency[feasible], memory[feasible], cost[feasible], memory_budget is not None)]
         if keep.size > MAX_FRONT:
             raise UserError(f"the selection problem is too large to solve exactly ({keep.size} partial choices at layer {layers[i].name})")

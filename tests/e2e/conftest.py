@@ -52,7 +52,7 @@ def sshd_server(tmp_path_factory):
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {root / 'host_key'}\n"
         f"AuthorizedKeysFile {root / 'authorized_keys'}\nPidFile {root / 'sshd.pid'}\n"
         "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
-        "PermitRootLogin prohibit-password\nLogLevel ERROR\n"
+        "PermitRootLogin prohibit-password\nLogLevel ERROR\nSubsystem sftp /usr/lib/openssh/sftp-server\n"
     )
     proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stderr=subprocess.PIPE)
     try:

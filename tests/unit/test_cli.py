@@ -17,7 +17,7 @@ from edgeconv import api, arguments
 from edgeconv.cli import cli
 from edgeconv.errors import UserError, VerificationFailed
 
-from ..conftest import TINY_CLASSES, TINY_INPUT_SHAPE
+from tests.conftest import TINY_CLASSES, TINY_INPUT_SHAPE
 
 VERBS = ("build", "compress", "inspect", "profile", "targets", "verify")
 BOARDS = ("host", "jetson-nano", "jetson-orin-nano", "rpi-zero2w", "rpi3", "rpi4", "rpi5")

@@ -342,7 +342,7 @@ def test_leaky_relu_matches_tflm(tmp_path, alpha, out_scale, out_zp):
 
 
 @pytest.mark.parametrize("code,out_scale,out_zp", [
-    (Op.RELU, 0.05, -3), (Op.RELU, 0.03, -128), (Op.RELU6, 0.05, -3), (Op.RELU_N1_TO_1, 0.05, -3),
+    (Op.RELU, 0.05, -3), (Op.RELU, 0.03, -128), (Op.RELU, 0.11, 40), (Op.RELU6, 0.05, -3),
 ])
 def test_relus_match_tflm(tmp_path, code, out_scale, out_zp):
     x = np.arange(-128, 128, dtype=np.int8).reshape(1, 256)

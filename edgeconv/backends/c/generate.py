@@ -1,0 +1,272 @@
+"""The C backend: an IR graph -> a self-contained C project (model.h, model.c, CMakeLists.txt,
+Makefile, the kernel sources it uses and the runner's sources).
+
+Steps: lower every node to a kernel call (``lowering``), give each intermediate tensor and scratch
+buffer a lifetime, merge in-place outputs into their input's buffer, plan the static arena
+(``arena``), then fill the templates in ``templates/`` (``string.Template``).
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+from ... import __version__
+from ...errors import UserError
+from ...ir import Graph, verify
+from ...ir.verify import GraphError
+from ...resources import kernels_dir, runtimes_c_dir
+from . import arena
+from .layout import sample_bytes
+from .lowering import LOWERINGS, Emitter, LayerCall, Unsupported, xnor_pad_fusions
+from .variants import HEADERS, ISAS
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+RUNNER_SOURCES = ("edgeconv_run.c", "npy.c", "npy.h")
+CTYPES = {"int8": "int8_t", "float32": "float", "int32": "int32_t", "uint8": "uint8_t"}
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    name: str
+    op: str
+    kernel: str
+    algorithm: str
+
+
+@dataclass(frozen=True)
+class CProject:
+    """What :func:`generate` wrote, and its memory figures.
+
+    ``arena_bytes`` is all activation RAM: the static arena (intermediates and scratch) plus the
+    caller's input and output buffers; ``static_arena_bytes`` the arena alone.
+    """
+
+    out_dir: Path
+    arena_bytes: int
+    static_arena_bytes: int
+    weights_bytes: int
+    kernels: tuple
+    layers: tuple
+    prefix: str
+
+
+def _render(name: str, values: dict) -> str:
+    return Template((TEMPLATES / name).read_text()).substitute(values)
+
+
+def _check_graph(graph: Graph) -> None:
+    try:
+        verify(graph)
+    except GraphError as exc:
+        raise UserError(f"the C backend cannot take this graph: {exc}") from None
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise UserError(f"the C backend needs one input and one output, the graph has "
+                        f"{len(graph.inputs)} and {len(graph.outputs)}")
+    if graph.outputs[0] in graph.inputs:
+        raise UserError("the graph's output is its input: there is nothing to compile")
+    for name in graph.inputs + graph.outputs:
+        dtype = graph.tensors[name].dtype
+        if dtype not in ("int8", "float32"):
+            raise UserError(f"graph end {name} is {dtype}; the C backend takes int8 or float32 ends")
+
+
+def _lower_all(graph: Graph, em: Emitter) -> list:
+    fused = xnor_pad_fusions(graph)
+    absorbed = {pad.name for pad in fused.values()}
+    calls, problems = [], []
+    for node in graph.nodes:
+        if node.name in absorbed:
+            continue
+        lower = LOWERINGS.get(node.op_name)
+        if lower is None:
+            problems.append(f"{node.name} ({node.op_name}): no C kernel")
+            continue
+        try:
+            if node.name in fused:
+                calls.append(lower(em, node, fused[node.name]))
+            else:
+                calls.append(lower(em, node))
+        except Unsupported as exc:
+            problems.append(f"{node.name} ({node.op_name}): {exc}")
+    if problems:
+        raise UserError("the C backend cannot compile these layers: " + "; ".join(problems))
+    return calls
+
+
+def _plan(graph: Graph, calls: list) -> tuple:
+    """Storage of every activation tensor: graph ends -> caller buffers, others -> arena buffers.
+
+    Returns (tensor -> storage key, arena.ArenaPlan, scratch buffer key per call index)."""
+    ends = {graph.inputs[0]: "in", graph.outputs[0]: "out"}
+    storage: dict = dict(ends)
+    buffers: dict = {}
+    last_read: dict = {}
+    for i, call in enumerate(calls):
+        for name in call.reads:
+            last_read[name] = i
+    for i, call in enumerate(calls):
+        out = call.node.output
+        if out in ends:
+            continue
+        share = call.alias_of or call.inplace_of
+        if call.alias_of is not None and storage.get(share) == "in":
+            storage[out] = "in"  # a reshape of the read-only input: read it where it is
+            continue
+        if share is not None and share in storage and storage[share] not in ("in", "out") \
+                and last_read.get(share) == i:
+            key = storage[share]
+            buf = buffers[key]
+            buf.size = max(buf.size, sample_bytes(graph.tensors[out]))
+            buf.last = max(buf.last, last_read.get(out, i))
+            buf.members.append(out)
+            storage[out] = key
+            continue
+        key = f"b{len(buffers)}"
+        buffers[key] = arena.Buffer(key, sample_bytes(graph.tensors[out]), i, last_read.get(out, i), [out])
+        storage[out] = key
+    scratch = {}
+    for i, call in enumerate(calls):
+        if call.scratch_bytes:
+            key = f"s{i}"
+            buffers[key] = arena.Buffer(key, call.scratch_bytes, i, i, [])
+            scratch[i] = key
+    return storage, arena.plan(list(buffers.values())), scratch
+
+
+def _pointer(graph: Graph, name: str, storage: dict, plan: arena.ArenaPlan) -> str:
+    ctype = CTYPES[graph.tensors[name].dtype]
+    key = storage[name]
+    if key in ("in", "out"):
+        return f"(({'const ' if key == 'in' else ''}{ctype} *){key})"
+    return f"(({ctype} *)(arena + {plan.offsets[key]}))"
+
+
+def _body(graph: Graph, em: Emitter, calls: list, storage: dict, plan: arena.ArenaPlan, scratch: dict) -> str:
+    lines = []
+    for i, call in enumerate(calls):
+        mapping = {em.tensor_id(n): _pointer(graph, n, storage, plan) for n in em._ids}
+        mapping["scratch"] = f"(arena + {plan.offsets[scratch[i]]})" if i in scratch else "NULL"
+        code = Template(call.code).substitute(mapping) if call.code else ""
+        node = call.node
+        if call.alias_of is not None and storage[node.output] != storage[call.alias_of]:
+            code = (f"memcpy({_pointer(graph, node.output, storage, plan)}, "
+                    f"{_pointer(graph, call.alias_of, storage, plan)}, "
+                    f"{sample_bytes(graph.tensors[node.output])});")
+        comment = f"    /* {node.name}: {call.summary}"
+        if call.skipped_nodes:
+            comment += f" (absorbs {', '.join(call.skipped_nodes)})"
+        if not code:
+            comment += "; output shares the input's bytes"
+        lines.append(comment + " */")
+        lines.append(f"    EC_LAYER_BEGIN({i});")
+        if code:
+            lines.append(f"    {code}")
+        lines.append(f"    EC_LAYER_END({i});")
+    return "\n".join(lines)
+
+
+def _end_quant(graph: Graph, name: str) -> tuple:
+    t = graph.tensors[name]
+    if t.dtype == "int8" and t.quant is not None:
+        return repr(float(t.quant.scale[0])), int(t.quant.zero_point[0])
+    return "1.0", 0
+
+
+def _source_shape(graph: Graph, name: str) -> list:
+    """Per-sample shape in the source layout, batch 1 first."""
+    shape = list(graph.tensors[name].shape)
+    shape[0] = 1
+    if graph.source_layout.endswith("C") and len(shape) >= 3:  # channels-last source (NHWC, NLC)
+        shape = [shape[0]] + shape[2:] + [shape[1]]
+    return shape
+
+
+def _copy_sources(out_dir: Path, kernels: list) -> None:
+    root = kernels_dir()
+    (out_dir / "include").mkdir(parents=True, exist_ok=True)
+    for header in HEADERS:
+        shutil.copyfile(root / "include" / header, out_dir / "include" / header)
+    for isa in ISAS:
+        for name in kernels:
+            src = root / isa / f"{name}.c"
+            if src.is_file():
+                (out_dir / "kernels" / isa).mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, out_dir / "kernels" / isa / f"{name}.c")
+    (out_dir / "runner").mkdir(exist_ok=True)
+    runner = runtimes_c_dir()
+    for name in RUNNER_SOURCES:
+        shutil.copyfile(runner / name, out_dir / "runner" / name)
+
+
+def _c_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _comment_safe(text: str) -> str:
+    return text.replace("*/", "* /").replace("\n", " ")
+
+
+def generate(graph: Graph, out_dir, prefix: str = "ec_model_", command_line: str = "") -> CProject:
+    """Write the C project of ``graph`` into ``out_dir`` (created) and return its figures."""
+    if not prefix or not prefix.replace("_", "a").isalnum() or prefix[0].isdigit():
+        raise UserError(f"C prefix {prefix!r} is not a valid C identifier prefix")
+    _check_graph(graph)
+    out_dir = Path(out_dir)
+    em = Emitter(graph, prefix)
+    calls = _lower_all(graph, em)
+    storage, plan, scratch = _plan(graph, calls)
+    kernels = sorted({c.kernel for c in calls})
+    in_name, out_name = graph.inputs[0], graph.outputs[0]
+    io_bytes = sample_bytes(graph.tensors[in_name]) + sample_bytes(graph.tensors[out_name])
+    in_shape, out_shape = _source_shape(graph, in_name), _source_shape(graph, out_name)
+    in_scale, in_zp = _end_quant(graph, in_name)
+    out_scale, out_zp = _end_quant(graph, out_name)
+    layer_names = [c.node.name for c in calls]
+    values = {
+        "model_name": _comment_safe(graph.name),
+        "version": __version__,
+        "command_line": _comment_safe(command_line or "(generated from Python)"),
+        "prefix": prefix,
+        "PREFIX": prefix.upper(),
+        "guard": f"{prefix.upper()}MODEL_H",
+        "input_ctype": CTYPES[graph.tensors[in_name].dtype],
+        "output_ctype": CTYPES[graph.tensors[out_name].dtype],
+        "static_arena_bytes": plan.size,
+        "arena_bytes": plan.size + io_bytes,
+        "weights_bytes": em.weights_bytes,
+        "input_size": math.prod(in_shape),
+        "output_size": math.prod(out_shape),
+        "input_rank": len(in_shape),
+        "output_rank": len(out_shape),
+        "input_shape": ", ".join(map(str, in_shape)),
+        "output_shape": ", ".join(map(str, out_shape)),
+        "source_layout": graph.source_layout,
+        "channels_first": int(not graph.source_layout.endswith("C")),
+        "input_is_int8": int(graph.tensors[in_name].dtype == "int8"),
+        "output_is_int8": int(graph.tensors[out_name].dtype == "int8"),
+        "input_scale": in_scale,
+        "input_zp": in_zp,
+        "output_scale": out_scale,
+        "output_zp": out_zp,
+        "layer_count": len(calls),
+        "layer_count_decl": max(len(calls), 1),
+        "layer_names": ",\n".join(f"    {_c_string(n)}" for n in layer_names) or '    ""',
+        "definitions": "\n".join(em.definitions),
+        "arena_decl": max(plan.size, 16),
+        "body": _body(graph, em, calls, storage, plan, scratch),
+        "kernel_list": ", ".join(kernels),
+        "kernel_names": " ".join(kernels),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for template, target in (("model.h.tmpl", "model.h"), ("model.c.tmpl", "model.c"),
+                             ("Makefile.tmpl", "Makefile"), ("CMakeLists.txt.tmpl", "CMakeLists.txt")):
+        (out_dir / target).write_text(_render(template, values))
+    _copy_sources(out_dir, kernels)
+    layers = tuple(LayerInfo(c.node.name, c.node.op_name, c.kernel, c.algorithm) for c in calls)
+    return CProject(out_dir=out_dir, arena_bytes=plan.size + io_bytes, static_arena_bytes=plan.size,
+                    weights_bytes=em.weights_bytes, kernels=tuple(kernels), layers=layers, prefix=prefix)
+

@@ -1,0 +1,152 @@
+"""One runtime's outputs against the reference executor's, and the verdict (DESIGN §2, §3).
+
+Policies:
+
+- ``bit-exact`` (TFLite Micro, the C runtime): every int8 output equal to the reference byte for
+  byte; every float output within ``max|a - b| <= 1e-4 * max(1, max|reference|)``.
+- ``top-1`` (LiteRT, ONNX Runtime, whose optimized kernels round differently): the first output's
+  top-1 agrees with the reference's on at least 98% of samples and, with labels, the accuracy is
+  within 1 point (0.01) of the reference's; a float model must also meet the float tolerance.
+
+``max_abs_diff`` is in LSB for int8 outputs and in float units for float outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+import numpy as np
+
+from .reference import ReferenceOutputs, top1
+
+BIT_EXACT = "bit-exact"
+TOP1 = "top-1"
+TOP1_MIN_AGREEMENT = 0.98
+ACCURACY_MAX_GAP = 0.01
+FLOAT_RTOL = 1e-4
+
+
+def float_tolerance(reference: np.ndarray) -> float:
+    return FLOAT_RTOL * max(1.0, float(np.max(np.abs(reference), initial=0.0)))
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """The first disagreement: output name, sample, element index, value expected and got."""
+
+    output: str
+    sample: int
+    index: tuple
+    expected: float
+    got: float
+
+    def describe(self) -> str:
+        where = f"sample {self.sample}" + (f", element {list(self.index)}" if self.index else "")
+        return f"output '{self.output}' at {where}: got {self.got:g}, expected {self.expected:g}"
+
+
+@dataclass
+class RuntimeRow:
+    """One row of verify.json (``runtimes[NAME]``)."""
+
+    runtime: str
+    version: Optional[str]
+    artifact: str
+    policy: str
+    passed: bool
+    bit_exact: Optional[bool] = None
+    max_abs_diff: Optional[float] = None
+    max_abs_diff_unit: Optional[str] = None
+    top1_agreement: Optional[float] = None
+    accuracy: Optional[float] = None
+    latency_ms: Optional[float] = None
+    samples: int = 0
+    first_mismatch: Optional[Mismatch] = None
+    error: Optional[str] = None
+
+    def to_json(self) -> dict:
+        row = asdict(self)
+        if self.first_mismatch is not None:
+            row["first_mismatch"] = {**asdict(self.first_mismatch), "index": list(self.first_mismatch.index)}
+        return row
+
+    def failure(self, name: str) -> str:
+        if self.error is not None:
+            return f"{name} could not run {self.artifact}: {self.error}"
+        text = f"{name} disagrees with the reference executor ({self.policy})"
+        return text + (f": {self.first_mismatch.describe()}" if self.first_mismatch else "")
+
+
+@dataclass(frozen=True)
+class OutputComparison:
+    name: str
+    unit: str  # "lsb" or "float"
+    bit_exact: bool
+    max_abs_diff: float
+    within_tolerance: bool
+    first_mismatch: Optional[Mismatch]
+
+
+def compare_output(name: str, got: np.ndarray, reference: np.ndarray) -> OutputComparison:
+    if got.shape != reference.shape:
+        raise ValueError(f"output '{name}' has shape {got.shape}, the reference {reference.shape}")
+    unit = "lsb" if reference.dtype == np.int8 else "float"
+    diff = np.abs(got.astype(np.float64) - reference.astype(np.float64))
+    max_diff = float(diff.max(initial=0.0))
+    tolerance = 0.0 if unit == "lsb" else float_tolerance(reference)
+    mismatch = None
+    bad = np.argwhere(diff > tolerance)
+    if len(bad):
+        where = tuple(int(i) for i in bad[0])
+        mismatch = Mismatch(name, where[0], where[1:], float(reference[where]), float(got[where]))
+    return OutputComparison(name, unit, bool(np.array_equal(got, reference)),
+                            int(max_diff) if unit == "lsb" else max_diff, mismatch is None, mismatch)
+
+
+def _top1_mismatch(name: str, got: np.ndarray, reference: np.ndarray) -> Optional[Mismatch]:
+    disagree = np.flatnonzero(top1(got) != top1(reference))
+    if not len(disagree):
+        return None
+    i = int(disagree[0])
+    return Mismatch(name, i, (), float(top1(reference)[i]), float(top1(got)[i]))
+
+
+def judge(name: str, version: Optional[str], artifact: str, policy: str, outputs: list,
+          reference: ReferenceOutputs, y: Optional[np.ndarray], float_model: bool) -> RuntimeRow:
+    """Compare ``outputs`` (one per graph output) with the reference and apply ``policy``."""
+    if len(outputs) != len(reference.names):
+        raise ValueError(f"{len(outputs)} outputs for a model with {len(reference.names)}")
+    comparisons, compared_to = [], []
+    for out_name, got, ref_float, ref_int8 in zip(reference.names, outputs, reference.float_outputs,
+                                                 reference.int8_outputs):
+        got = np.asarray(got)
+        if got.dtype == np.int8:
+            if ref_int8 is None:
+                raise ValueError(f"output '{out_name}' is int8 but the reference output is float")
+            ref = ref_int8
+        else:
+            ref = ref_float
+        comparisons.append(compare_output(out_name, got, ref))
+        compared_to.append(ref)
+    first_got, first_ref = np.asarray(outputs[0]), compared_to[0]
+    agreement = float(np.mean(top1(first_got) == top1(first_ref)))
+    accuracy = None if y is None else float(np.mean(top1(first_got) == y))
+    row = RuntimeRow(name, version, artifact, policy, passed=False,
+                     bit_exact=all(c.bit_exact for c in comparisons),
+                     max_abs_diff=max(c.max_abs_diff for c in comparisons),
+                     max_abs_diff_unit=comparisons[0].unit if len({c.unit for c in comparisons}) == 1 else "mixed",
+                     top1_agreement=agreement, accuracy=accuracy, samples=int(first_got.shape[0]))
+    exact_mismatch = next((c.first_mismatch for c in comparisons if c.first_mismatch), None)
+    if policy == BIT_EXACT:
+        row.passed = exact_mismatch is None
+        row.first_mismatch = exact_mismatch
+        return row
+    reference_accuracy = reference.accuracy(y)
+    accuracy_ok = accuracy is None or abs(accuracy - reference_accuracy) <= ACCURACY_MAX_GAP + 1e-12
+    float_ok = not float_model or exact_mismatch is None
+    row.passed = agreement >= TOP1_MIN_AGREEMENT and accuracy_ok and float_ok
+    if not row.passed:
+        row.first_mismatch = (exact_mismatch if not float_ok
+                              else _top1_mismatch(reference.names[0], first_got, first_ref))
+    return row

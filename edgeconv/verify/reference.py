@@ -1,0 +1,55 @@
+"""What the reference executor says for the verification inputs.
+
+For each graph output the float value and, when the .tflite's output is the int8 tensor before the
+output's Dequantize node (a quantized model), that int8 tensor: runtimes returning int8 are
+compared with it in LSB, runtimes returning float with the float output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from ..backends.tflite import model_io
+from ..ir import Graph
+from ..quant.activation_range import round_half_away
+from ..reference import executor, int_kernels  # noqa: F401  (int_kernels registers the integer kernels)
+from .inputs import VerifyInputs
+
+
+@dataclass(frozen=True)
+class ReferenceOutputs:
+    names: tuple
+    float_outputs: list
+    int8_outputs: list  # per output: the int8 tensor the .tflite returns, or None
+
+    def accuracy(self, y: Optional[np.ndarray]) -> Optional[float]:
+        if y is None:
+            return None
+        return float(np.mean(top1(self.float_outputs[0]) == y))
+
+
+def top1(output: np.ndarray) -> np.ndarray:
+    """Index of the largest value of each sample (over all of its non-batch elements)."""
+    return output.reshape(output.shape[0], -1).argmax(axis=1)
+
+
+def quantize_codes(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """float -> int8 as TFLite's QUANTIZE: ``clamp(zp + round_half_away(f32(x) / f32(s)))``."""
+    ratio = x.astype(np.float32) / np.float32(scale)
+    return np.clip(round_half_away(ratio) + zero_point, -128, 127).astype(np.int8)
+
+
+def reference_outputs(graph: Graph, inputs: VerifyInputs) -> ReferenceOutputs:
+    feeds = {}
+    for name, x in zip(graph.inputs, inputs.x):
+        t = graph.tensors[name]
+        if t.dtype == "int8":
+            x = quantize_codes(x, float(t.quant.scale[0]), int(t.quant.zero_point[0]))
+        feeds[name] = x
+    values = executor.run(graph, feeds, keep=True)
+    io = model_io(graph)
+    int8 = [values[name] if graph.tensors[name].dtype == "int8" else None for name in io.outputs]
+    return ReferenceOutputs(tuple(graph.outputs), [values[n] for n in graph.outputs], int8)
