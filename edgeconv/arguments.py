@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Optional, Sequence, Union
 
 from .errors import UserError
-from .quant.precision import parse_precision
 
 EMIT_KINDS = ("onnx", "tflite", "c")
 CALIBRATION_METHODS = ("minmax", "percentile", "mse")
@@ -34,6 +33,9 @@ def _items(value: TextOrValues) -> list:
 
 def precisions(value: TextOrValues) -> tuple:
     """``--precisions``: a comma list of fp32, int8, wKaM (K 1..7, M 1..8), w1a1 -> canonical names."""
+    # Imported here: the quant package loads torch, which commands like `targets` do not need.
+    from .quant.precision import parse_precision
+
     names = []
     for item in _items(value):
         name = parse_precision(item).name

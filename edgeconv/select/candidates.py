@@ -16,6 +16,7 @@ once and replaced per board by a measured table (``edgeconv profile``):
 - GEMM-shaped kernels (1x1 conv, im2col + GEMM) reach 50-80% of peak in tuned libraries (ruy,
   XNNPACK); a portable-plus-NEON C kernel is assumed at the lower end.
 - The sliding-window conv avoids the im2col buffer but reuses registers less: below im2col.
+  The fp32 direct conv is assumed at the same share of the fp32 peak.
 - Depthwise convs do K*K MACs per loaded input, per channel: far below peak (memory and
   shuffle bound).
 - Fully connected layers at batch 1 are matrix-vector products: every weight is used once.
@@ -78,6 +79,8 @@ class LayerGeometry:
     groups: int
     kernel: tuple
     stride: tuple
+    pads: tuple
+    dilation: tuple
     in_spatial: tuple
     out_spatial: tuple
     has_bias: bool
@@ -105,7 +108,11 @@ class LayerGeometry:
 
     @property
     def is_pointwise(self) -> bool:
-        return self.op == "Conv" and self.groups == 1 and all(k == 1 for k in self.kernel)
+        """1x1, stride 1, no padding, groups 1: a plain GEMM over positions."""
+        return (
+            self.op == "Conv" and self.groups == 1 and all(k == 1 for k in self.kernel)
+            and all(s == 1 for s in self.stride) and not any(self.pads)
+        )
 
     @property
     def in_numel(self) -> int:
@@ -123,12 +130,13 @@ def geometry(graph: Graph, node: Node) -> LayerGeometry:
     out = graph.tensors[node.output].shape
     has_bias = len(node.inputs) > 2 and node.inputs[2] is not None
     if node.op_name == "Linear":
-        return LayerGeometry("Linear", w[1], w[0], 1, (1, 1), (1, 1), (1, 1), (1, 1), has_bias)
+        return LayerGeometry("Linear", w[1], w[0], 1, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), (1, 1), (1, 1), has_bias)
     if node.op_name != "Conv":
         raise ValueError(f"node {node.name} ({node.op_name}) has no weights")
     op = node.op
     return LayerGeometry(
-        "Conv", x[1], w[0], op.groups, tuple(w[2:]), tuple(op.stride), tuple(x[2:]), tuple(out[2:]), has_bias,
+        "Conv", x[1], w[0], op.groups, tuple(w[2:]), tuple(op.stride), tuple(op.pads), tuple(op.dilation),
+        tuple(x[2:]), tuple(out[2:]), has_bias,
     )
 
 
@@ -147,9 +155,10 @@ class KernelVariant:
     efficiency: float       # share of that peak reached (module docstring)
     fits: Callable[[LayerGeometry], bool]
     scratch_bytes: Callable[[LayerGeometry, Precision], int]
+    max_weight_bits: int = 32
 
     def serves(self, precision: Precision, geo: LayerGeometry) -> bool:
-        return precision.kind in self.kinds and self.fits(geo)
+        return precision.kind in self.kinds and precision.weight_bits <= self.max_weight_bits and self.fits(geo)
 
 
 def _no_scratch(geo: LayerGeometry, precision: Precision) -> int:
@@ -175,25 +184,27 @@ def _dense_conv(geo: LayerGeometry) -> bool:
     return geo.op == "Conv" and not geo.is_depthwise
 
 
-def _ungrouped(geo: LayerGeometry) -> bool:
+def _ungrouped_conv(geo: LayerGeometry) -> bool:
     """Bit-packed kernels pack all input channels of a position together: groups = 1 only."""
-    return geo.groups == 1
+    return geo.op == "Conv" and geo.groups == 1
 
 
+def _depthwise_3x3(geo: LayerGeometry) -> bool:
+    return geo.is_depthwise and geo.kernel == (3, 3) and all(d == 1 for d in geo.dilation)
+
+
+# Names, ops and shape limits follow the C backend's variant list (edgeconv/backends/c/variants.py).
 _VARIANT_LIST = (
-    KernelVariant("ec_f32_conv2d_im2col", ("fp32",), "fp32", 0.45, _is_conv, _im2col_bytes(4)),
+    KernelVariant("ec_f32_conv2d_direct", ("fp32",), "fp32", 0.30, _is_conv, _no_scratch),
     KernelVariant("ec_f32_fully_connected", ("fp32",), "fp32", 0.35, lambda g: g.op == "Linear", _no_scratch),
     KernelVariant("ec_s8_conv2d_slidingwin", INT8_KINDS, "int8", 0.30, _dense_conv, _no_scratch),
-    KernelVariant("ec_s8_conv2d_im2col", INT8_KINDS, "int8", 0.45, _dense_conv, _im2col_bytes(1)),
+    KernelVariant("ec_s8_conv2d_im2col", INT8_KINDS, "int8", 0.45, _ungrouped_conv, _im2col_bytes(1)),
     KernelVariant("ec_s8_conv2d_1x1", INT8_KINDS, "int8", 0.55, lambda g: g.is_pointwise, _no_scratch),
-    KernelVariant(
-        "ec_s8_dwconv2d_3x3", INT8_KINDS, "int8", 0.25,
-        lambda g: g.is_depthwise and g.kernel == (3, 3), _no_scratch,
-    ),
+    KernelVariant("ec_s8_dwconv2d_3x3", INT8_KINDS, "int8", 0.25, _depthwise_3x3, _no_scratch),
     KernelVariant("ec_s8_dwconv2d_generic", INT8_KINDS, "int8", 0.15, lambda g: g.is_depthwise, _no_scratch),
     KernelVariant("ec_s8_fully_connected", INT8_KINDS, "int8", 0.35, lambda g: g.op == "Linear", _no_scratch),
-    KernelVariant("ec_b1_conv2d_xnor", ("xnor",), "binary", 0.45, _ungrouped, _bitplane_bytes),
-    KernelVariant("ec_s8_conv2d_bitserial", ("dorefa",), "binary", 0.40, _ungrouped, _bitplane_bytes),
+    KernelVariant("ec_b1_conv2d_xnor", ("xnor",), "binary", 0.45, _ungrouped_conv, _bitplane_bytes),
+    KernelVariant("ec_s8_conv2d_bitserial", ("dorefa",), "binary", 0.40, _ungrouped_conv, _bitplane_bytes, max_weight_bits=4),
 )
 
 KERNEL_VARIANTS: dict = {v.name: v for v in _VARIANT_LIST}

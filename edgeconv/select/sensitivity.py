@@ -6,9 +6,9 @@ precision) -> graph``, the model is run on calibration data with ``run(graph, x)
 the outputs are compared with the float model's:
 
 - ``kl`` (default): mean over samples of ``KL(p_float || p_quant) = sum_c p_f[c] * (log p_f[c] -
-  log p_q[c])`` in nats, with ``p = softmax(logits)`` over the last axis (the outputs are taken as
-  probabilities already when the graph ends in a Softmax node; they are clipped at 1e-12 before
-  the log);
+  log p_q[c])`` in nats, with ``log p = log_softmax(logits)`` over the last axis, computed stably
+  (the outputs are taken as probabilities already when the graph ends in a Softmax node; they are
+  clipped at 1e-12 before the log);
 - ``top1``: the drop in top-1 accuracy in percentage points (needs labels); it may be negative.
 
 ``fp32`` costs 0 by definition. Summing the per-layer costs is the selector's estimate of the cost
@@ -62,20 +62,20 @@ class SensitivityTable:
         return cls(data["metric"], {k: {p: float(c) for p, c in v.items()} for k, v in data["costs"].items()})
 
 
-def _probabilities(outputs: np.ndarray, already_probabilities: bool) -> np.ndarray:
+def _log_probabilities(outputs: np.ndarray, already_probabilities: bool) -> np.ndarray:
+    """``log softmax`` over the last axis (stable: ``x - max - log sum exp``), or the clipped log."""
     x = np.asarray(outputs, dtype=np.float64).reshape(len(outputs), -1)
     if already_probabilities:
-        return np.clip(x, _PROB_FLOOR, None)
+        return np.log(np.clip(x, _PROB_FLOOR, None))
     shifted = x - x.max(axis=1, keepdims=True)
-    e = np.exp(shifted)
-    return np.clip(e / e.sum(axis=1, keepdims=True), _PROB_FLOOR, None)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
 def kl_divergence(reference: np.ndarray, other: np.ndarray, probabilities: bool = False) -> float:
     """Mean over samples of KL(softmax(reference) || softmax(other)), in nats."""
-    p = _probabilities(reference, probabilities)
-    q = _probabilities(other, probabilities)
-    return float(np.mean(np.sum(p * (np.log(p) - np.log(q)), axis=1)))
+    log_p = _log_probabilities(reference, probabilities)
+    log_q = _log_probabilities(other, probabilities)
+    return float(np.mean(np.sum(np.exp(log_p) * (log_p - log_q), axis=1)))
 
 
 def top1_accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:

@@ -8,7 +8,7 @@ import pytest
 from edgeconv.errors import UserError
 from edgeconv.ir import Graph, Node, Tensor, verify
 from edgeconv.ir.ops import Clip, Conv, GlobalAvgPool, Linear, MaxPool, Reshape
-from edgeconv.select.candidates import KERNEL_VARIANTS, geometry, parse_precision
+from edgeconv.select.candidates import KERNEL_VARIANTS, geometry, parse_precision, variants_for
 from edgeconv.select.latency import (
     ANALYTICAL, MEASURED, fastest_algorithm, predict_graph_ms, predict_layer, predict_layer_ms, predict_layers,
     warnings_for,
@@ -70,7 +70,7 @@ def test_conv_roofline_by_hand(rpi4):
 def test_precisions_and_algorithms_order_as_the_hardware_says(rpi4):
     g = conv_net(c=64, hw=32)
     pw = g.node("pw")
-    fp32 = predict_layer_ms(rpi4, g, pw, "fp32", "ec_f32_conv2d_im2col")
+    fp32 = predict_layer_ms(rpi4, g, pw, "fp32", "ec_f32_conv2d_direct")
     int8 = predict_layer_ms(rpi4, g, pw, "int8", "ec_s8_conv2d_1x1")
     w2a2 = predict_layer_ms(rpi4, g, pw, "w2a2", "ec_s8_conv2d_bitserial")
     w4a4 = predict_layer_ms(rpi4, g, pw, "w4a4", "ec_s8_conv2d_bitserial")
@@ -223,8 +223,16 @@ def test_variant_table_covers_the_kernel_names():
     assert set(KERNEL_VARIANTS) == {
         "ec_s8_conv2d_slidingwin", "ec_s8_conv2d_im2col", "ec_s8_conv2d_1x1", "ec_s8_dwconv2d_3x3",
         "ec_s8_dwconv2d_generic", "ec_b1_conv2d_xnor", "ec_s8_conv2d_bitserial", "ec_s8_fully_connected",
-        "ec_f32_conv2d_im2col", "ec_f32_fully_connected",
+        "ec_f32_conv2d_direct", "ec_f32_fully_connected",
     }
+    from edgeconv.backends.c.variants import BY_NAME  # the C backend's list: same names, same ops
+    for name in KERNEL_VARIANTS:
+        assert name in BY_NAME, name
+        assert BY_NAME[name].op == ("Linear" if "fully_connected" in name else "Conv")
     assert parse_precision("w1a1").kind == "xnor" and parse_precision("w2a8").act_bits == 8
+    g = conv_net()
+    # bit-serial takes weights of at most 4 bits; the 1x1 GEMM no padding or stride
+    assert "ec_s8_conv2d_bitserial" not in [v.name for v in variants_for(geometry(g, g.node("pw")), parse_precision("w5a5"))]
+    assert "ec_s8_conv2d_1x1" not in [v.name for v in variants_for(geometry(g, g.node("conv1")), parse_precision("int8"))]
     with pytest.raises(UserError):
         parse_precision("w8a8x")
