@@ -21,14 +21,19 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 from . import arguments, progress
 from .data import Dataset, load_data
 from .errors import UserError, VerificationFailed
 from .outdir import check_free, staged_directory, staged_file
 
+if TYPE_CHECKING:
+    from .ir.graph import Graph
+    from .targets import Target
+
 PathLike = Union[str, Path]
+TargetLike = Union[str, Path, "Target"]  # a name, a board TOML, or a loaded Target
 
 DEFAULT_OUT_ROOT = Path("edgeconv-out")
 REPORT_FILE = "report.json"
@@ -48,7 +53,7 @@ class CompressRequest:
     imported ``.tflite`` keeps its own quantization; other models get the DESIGN default."""
 
     model: Path
-    target: Any
+    target: "Target"
     out: Path
     latency_ms: Optional[float]
     memory_kb: Optional[float]
@@ -73,7 +78,7 @@ class CompressRequest:
 @dataclass(frozen=True)
 class BuildRequest:
     out: Path
-    target: Any
+    target: "Target"
     cc: Optional[str]
     report: dict
 
@@ -83,7 +88,7 @@ class VerifyRequest:
     """``runner`` None: ``local`` for the host, ``qemu`` for ARM targets."""
 
     out: Path
-    target: Any
+    target: "Target"
     runner: Optional[str]
     data: Optional[Path]
     report: dict
@@ -91,7 +96,7 @@ class VerifyRequest:
 
 @dataclass(frozen=True)
 class ProfileRequest:
-    target: Any
+    target: "Target"
     runner: Optional[str]
     model: Optional[Path]
     out: Path
@@ -130,7 +135,7 @@ def _pipeline_step(verb: str):
     return step
 
 
-def load_target(target: Union[str, Path, Any]):
+def load_target(target: TargetLike):
     """A target from its name in ``edgeconv targets`` or a path to a board TOML."""
     from .targets import load_target as load
 
@@ -139,7 +144,7 @@ def load_target(target: Union[str, Path, Any]):
     return load(str(target))
 
 
-def default_out(model: Path, target: Any) -> Path:
+def default_out(model: Path, target: "Target") -> Path:
     """``./edgeconv-out/<model-stem>-<target>/``."""
     return DEFAULT_OUT_ROOT / f"{model.stem}-{target.name}"
 
@@ -161,7 +166,7 @@ def _read_report(out: PathLike) -> tuple:
     return out, report
 
 
-def _target_of_report(target: Optional[Union[str, Path]], report: dict, out: Path):
+def _target_of_report(target: Optional[TargetLike], report: dict, out: Path) -> "Target":
     if target is not None:
         return load_target(target)
     if not report.get("target"):
@@ -183,7 +188,7 @@ def targets() -> list:
 def inspect(
     model: PathLike,
     input_shape: Optional[Union[str, Sequence[int]]] = None,
-    target: Optional[Union[str, Path, Any]] = None,
+    target: Optional[TargetLike] = None,
     trust_pickle: bool = False,
 ) -> dict:
     """Layers of ``model`` (name, op, output shape, params, MACs), totals, and predicted ms on ``target``."""
@@ -193,8 +198,8 @@ def inspect(
     model = arguments.readable_file("MODEL", model)
     shape = arguments.input_shape(input_shape) if input_shape is not None else None
     board = load_target(target) if target is not None else None
-    progress.note(f"loading {model}")
-    graph = load_model(model, input_shape=shape, trust_pickle=trust_pickle)
+    with progress.task(f"loading {model.name}"):
+        graph = load_model(model, input_shape=shape, trust_pickle=trust_pickle)
     layers = [to_jsonable(info) for info in layer_table(graph)]
     result = {
         "model": str(model),
@@ -212,7 +217,7 @@ def inspect(
     return result
 
 
-def _add_predictions(result: dict, board: Any, graph) -> None:
+def _add_predictions(result: dict, board: "Target", graph: "Graph") -> None:
     """Predicted ms per layer and in total: from the user's measured table where it has the layer."""
     from .select.latency import predict_graph_ms, predict_layers
     from .select.latency_table import user_table
@@ -227,16 +232,16 @@ def _add_predictions(result: dict, board: Any, graph) -> None:
     result["latency_source"] = total.source
 
 
-def _load_dataset(option: str, path: Optional[Path], graph, mean, std) -> Optional[Dataset]:
+def _load_dataset(option: str, path: Optional[Path], graph: "Graph", mean, std) -> Optional[Dataset]:
     if path is None:
         return None
-    progress.note(f"reading {option} {path}")
-    return load_data(path, graph, mean=mean, std=std)
+    with progress.task(f"reading {option} {path}"):
+        return load_data(path, graph, mean=mean, std=std)
 
 
 def compress(
     model: PathLike,
-    target: Union[str, Path, Any],
+    target: TargetLike,
     *,
     latency_ms: Optional[float] = None,
     memory_kb: Optional[float] = None,
@@ -291,17 +296,17 @@ def compress(
         trust_pickle=trust_pickle, calibration=arguments.calibration(calibration),
         batch_size=batch_size, lr=lr, command_line=command_line,
     )  # fmt: skip
-    progress.note(f"loading {model}")
-    graph = load_model(model, input_shape=shape, trust_pickle=trust_pickle)
+    with progress.task(f"loading {model.name}"):
+        graph = load_model(model, input_shape=shape, trust_pickle=trust_pickle)
     dataset = _load_dataset("--data", data_file, graph, means, stds)
     val_dataset = _load_dataset("--val-data", val_file, graph, means, stds)
     run = _pipeline_step("compress")
-    with staged_directory(out_dir, force) as staging:
+    with staged_directory(out_dir, force) as staging, progress.task(f"compressing {model.name} for {board.name}"):
         report = run(request, graph, dataset, val_dataset, staging)
     return {**to_jsonable(report), "out": str(out_dir)}
 
 
-def build(out: PathLike, target: Optional[Union[str, Path, Any]] = None, cc: Optional[str] = None) -> dict:
+def build(out: PathLike, target: Optional[TargetLike] = None, cc: Optional[str] = None) -> dict:
     """Build ``OUT/build/<target>/edgeconv_run`` (replaced all or nothing); return its build record."""
     out, report = _read_report(out)
     board = _target_of_report(target, report, out)
@@ -309,14 +314,14 @@ def build(out: PathLike, target: Optional[Union[str, Path, Any]] = None, cc: Opt
         raise UserError(f"--cc {cc} is not an executable compiler on this machine")
     run = _pipeline_step("build")
     request = BuildRequest(out=out, target=board, cc=cc, report=report)
-    with staged_directory(out / "build" / board.name, force=True) as staging:
+    with staged_directory(out / "build" / board.name, force=True) as staging, progress.task(f"building for {board.name}"):
         record = run(request, staging)
     return to_jsonable(record)
 
 
 def verify(
     out: PathLike,
-    target: Optional[Union[str, Path, Any]] = None,
+    target: Optional[TargetLike] = None,
     runner: Optional[str] = None,
     data: Optional[PathLike] = None,
 ) -> dict:
@@ -332,7 +337,8 @@ def verify(
         out=out, target=board, runner=arguments.runner(runner), data=arguments.data_path("--data", data), report=report
     )
     run = _pipeline_step("verify")
-    result = to_jsonable(run(request))
+    with progress.task(f"verifying {out}"):
+        result = to_jsonable(run(request))
     with staged_file(out / VERIFY_FILE) as temporary:
         temporary.write_text(json.dumps(result, indent=2) + "\n")
     failed = sorted(name for name, row in result["runtimes"].items() if not row["passed"])
@@ -342,7 +348,7 @@ def verify(
 
 
 def profile(
-    target: Union[str, Path, Any],
+    target: TargetLike,
     runner: Optional[str] = None,
     model: Optional[PathLike] = None,
     out: Optional[PathLike] = None,
@@ -355,6 +361,6 @@ def profile(
     table = Path(out) if out is not None else user_table_path(board.name)
     request = ProfileRequest(target=board, runner=arguments.runner(runner), model=model_file, out=table)
     run = _pipeline_step("profile")
-    with staged_file(table) as temporary:
+    with staged_file(table) as temporary, progress.task(f"profiling {board.name}"):
         summary = run(request, temporary)
     return to_jsonable(summary)

@@ -135,15 +135,35 @@ def compress(as_json: bool, **options: Any) -> None:
     report = api.compress(options.pop("model"), options.pop("target"), command_line=command_line, **options)
     if as_json:
         _print_json(report)
-        return
-    accuracy = report.get("accuracy") or {}
+    else:
+        _print_compress_summary(report)
+
+
+def _percent(value: Optional[float]) -> str:
+    return "not measured" if value is None else f"{100 * value:.2f}%"
+
+
+def _print_compress_summary(report: dict) -> None:
     console = _stdout()
+    budget = report.get("latency_budget_ms")
+    budget_text = "no latency budget" if budget is None else f"budget {_millis(budget)} ms"
+    accuracy = report.get("accuracy") or {}
     console.print(f"wrote {report['out']}")
     console.print(
         f"predicted {_millis(report.get('predicted_latency_ms'))} ms on {report.get('target')} "
-        f"(budget {_millis(report.get('latency_budget_ms'))} ms, {report.get('latency_source')}); "
-        f"accuracy {accuracy.get('float')} float -> {accuracy.get('compressed')} compressed ({accuracy.get('data')})"
+        f"({budget_text}; {report.get('latency_source')} latency model)"
     )
+    if accuracy.get("data") is None:
+        console.print("accuracy not measured (no labelled data)")
+    else:
+        console.print(
+            f"accuracy (top-1 on --{accuracy['data']}): "
+            f"float {_percent(accuracy.get('float'))}, compressed {_percent(accuracy.get('compressed'))}"
+        )
+    console.print(f"activation arena {report.get('arena_bytes')} bytes, weights {report.get('weights_bytes')} bytes")
+    artifacts = report.get("artifacts") or {}
+    folders = {"c"}  # artifacts that are directories
+    console.print("artifacts: " + ", ".join(f"{path}/" if kind in folders else path for kind, path in artifacts.items() if path))
 
 
 @cli.command()

@@ -72,13 +72,32 @@ class Task:
             self._bar.update(self._task_id, description=description)
 
 
+_active: Optional[Progress] = None  # the live display; nested tasks add rows to it
+
+
 @contextmanager
 def task(description: str, total: Optional[float] = None) -> Iterator[Task]:
-    """A bar of ``total`` steps (a spinner when ``total`` is None), removed when the work ends."""
+    """A bar of ``total`` steps (a spinner when ``total`` is None), removed when the work ends.
+
+    Tasks nest: a task opened inside another adds a row under it in the same display (rich
+    allows one live display at a time).
+    """
+    global _active
     note(description)
     if not _bars_enabled():
         yield Task(None, None)
         return
+    if _active is not None:
+        task_id = _active.add_task(description, total=total)
+        try:
+            yield Task(_active, task_id)
+        finally:
+            _active.remove_task(task_id)
+        return
     columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=_console(), transient=True) as bar:
-        yield Task(bar, bar.add_task(description, total=total))
+        _active = bar
+        try:
+            yield Task(bar, bar.add_task(description, total=total))
+        finally:
+            _active = None

@@ -124,6 +124,15 @@ class Target:
     def is_host(self) -> bool:
         return self.qemu is None
 
+    @property
+    def qemu_binary(self) -> Optional[str]:
+        """``qemu-aarch64`` / ``qemu-arm``, or None for the build machine."""
+        return self.qemu.binary if self.qemu else None
+
+    @property
+    def qemu_cpu(self) -> Optional[str]:
+        return self.qemu.cpu if self.qemu else None
+
     def to_dict(self) -> dict:
         data = asdict(self)
         data["path"] = str(self.path)

@@ -34,8 +34,7 @@ from tflite.Padding import Padding
 from tflite.TensorType import TensorType
 
 from ..errors import UserError
-from ..ir import Graph, GraphError, Node, QuantParams, Tensor, verify
-from ..ir import ops
+from ..ir import Graph, GraphError, Node, QuantParams, Tensor, ops, verify
 
 OPERATOR_NAMES = {v: k for k, v in vars(BuiltinOperator).items() if not k.startswith("_")}
 
@@ -103,8 +102,9 @@ class _Reader:
     def name_of(self, index: int) -> str:
         if index not in self.names:
             raw = self.tensor(index).Name()
-            base = raw.decode("utf-8", "replace") if raw else f"t{index}"
-            self.names[index] = self.graph.unique_name(base)
+            # The converter joins the names of fused ops with ';': the last one names the layer.
+            base = raw.decode("utf-8", "replace").split(";")[-1] if raw else ""
+            self.names[index] = self.graph.unique_name(base or f"t{index}")
         return self.names[index]
 
     def activation(self, index: int) -> str:
@@ -219,16 +219,31 @@ def _depthwise_conv_2d(reader: _Reader, op, where: str) -> _Emitted:
 
 def _fully_connected(reader: _Reader, op, where: str) -> _Emitted:
     o = _options(op, tflite.FullyConnectedOptions)
-    in_shape = reader.shape(op.Inputs(0))
-    if len(in_shape) != 2:
-        raise UserError(f"{where}: FULLY_CONNECTED on a rank-{len(in_shape)} input is not supported (reshape to 2-D first)")
     w_index = op.Inputs(1)
     w = reader.buffer(w_index)
     if w is None:
         raise UserError(f"{where}: FULLY_CONNECTED weights must be constant")
+    x = reader.activation(op.Inputs(0))
+    in_shape = reader.shape(op.Inputs(0))
+    if len(in_shape) != 2:
+        # TFLite flattens the input to (-1, in_features): the same as the IR's per-sample
+        # flatten when the batch is kept and the NHWC order agrees with NCHW.
+        if o.KeepNumDims() or int(np.prod(in_shape[1:])) != w.shape[1] or not _order_preserved(in_shape):
+            raise UserError(f"{where}: FULLY_CONNECTED on a {in_shape} input is not supported (flatten it first)")
+        x = _flatten(reader.graph, x, where)
     weight = reader.constant(w_index, w, reader.quant(w_index))
     linear = ops.Linear(clamp=_fused(o.FusedActivationFunction(), where))
-    return _Emitted(linear, [reader.activation(op.Inputs(0)), weight, _bias(reader, op, 2)])
+    return _Emitted(linear, [x, weight, _bias(reader, op, 2)])
+
+
+def _flatten(graph: Graph, name: str, where: str) -> str:
+    """Add a Reshape of activation ``name`` to ``(N, features)``; return the flat tensor's name."""
+    t = graph.tensors[name]
+    flat = Tensor(graph.unique_name(name + "/flat"), (t.shape[0], int(np.prod(t.shape[1:]))), t.dtype, quant=t.quant)
+    graph.add_tensor(flat)
+    graph.add_node(Node(graph.unique_name(flat.name), ops.Reshape(shape=(flat.shape[1],)), [name], flat.name,
+                        precision="fp32" if t.dtype == "float32" else "int8", source=where))
+    return flat.name
 
 
 def _binary(op_class, options_class):
@@ -404,8 +419,10 @@ def load_tflite(path) -> Graph:
         where = f"{path.name}: operator {i} {OPERATOR_NAMES[code]}"
         emitted = HANDLERS[code](reader, op, where)
         output = reader.activation(op.Outputs(0))
-        node = Node(output, emitted.op, emitted.inputs, output, precision=_precision(graph, output),
-                    source=f"{path.name}:{i} {OPERATOR_NAMES[code]}")
+        raw_name = reader.tensor(op.Outputs(0)).Name()
+        node = Node(graph.unique_name(f"{OPERATOR_NAMES[code].lower()}_{i}"), emitted.op, emitted.inputs, output,
+                    precision=_precision(graph, output),
+                    source=f"{path.name} operator {i} {OPERATOR_NAMES[code]} ({(raw_name or b'').decode('utf-8', 'replace')})")
         graph.add_node(node)
         if emitted.clamp_after != (None, None):
             _add_clamp(graph, node, emitted.clamp_after)

@@ -14,6 +14,15 @@ from .ops import Op
 from .tensor import Tensor
 
 
+def _first_free(base: str, taken: set) -> str:
+    if base not in taken:
+        return base
+    i = 1
+    while f"{base}_{i}" in taken:
+        i += 1
+    return f"{base}_{i}"
+
+
 @dataclass
 class Node:
     """One operator application with a single output tensor.
@@ -92,13 +101,16 @@ class Graph:
         return (t for t in self.tensors.values() if t.is_constant)
 
     def unique_name(self, base: str) -> str:
-        taken = set(self.tensors) | {n.name for n in self.nodes}
-        if base not in taken:
-            return base
-        i = 1
-        while f"{base}_{i}" in taken:
-            i += 1
-        return f"{base}_{i}"
+        """``base``, or ``base_<i>``, free among both tensor and node names."""
+        return _first_free(base, set(self.tensors) | {n.name for n in self.nodes})
+
+    def unique_tensor_name(self, base: str) -> str:
+        """``base``, or ``base_<i>``, free among tensor names (nodes may share it)."""
+        return _first_free(base, set(self.tensors))
+
+    def unique_node_name(self, base: str) -> str:
+        """``base``, or ``base_<i>``, free among node names (tensors may share it)."""
+        return _first_free(base, {n.name for n in self.nodes})
 
     def prune(self) -> "Graph":
         """Drop tensors no node or graph end refers to."""

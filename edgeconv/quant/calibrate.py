@@ -21,7 +21,6 @@ import torch
 
 from ..errors import UserError
 from ..ir import Graph
-from ..torchexec import build_module
 from .quantizers import asymmetric_params, round_half_away
 
 SAMPLE_CAP = 1 << 20
@@ -99,6 +98,8 @@ def calibrate(graph: Graph, calib_x: np.ndarray, method: str = "minmax", batch_s
     calib_x = np.asarray(calib_x, dtype=np.float32)
     if calib_x.ndim == 0 or len(calib_x) == 0:
         raise UserError("calibration data is empty")
+    from ..torchexec import build_module  # the torch executor imports this package: import late
+
     module = build_module(graph).eval()
     rng = np.random.default_rng(seed)
     samples = {}

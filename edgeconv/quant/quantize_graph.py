@@ -156,14 +156,16 @@ class _Quantizer:
     # -- tensors ----------------------------------------------------------------------------------
 
     def _add(self, base: str, like: Tensor, dtype: str, quant=None, data=None) -> str:
-        name = self.out.unique_name(base)
+        if dtype != "float32" and base in self.src.outputs:
+            base = f"{base}_q"  # the float graph output written by the final Dequantize keeps the name
+        name = self.out.unique_tensor_name(base)
         shape = like.shape if data is None else data.shape
         self.out.add_tensor(Tensor(name, shape, dtype, like.layout, quant, data))
         return name
 
     def _emit(self, name: str, op, inputs: list, output: str, precision: str, src: Optional[Node] = None) -> None:
         self.out.add_node(Node(
-            self.out.unique_name(name), op, inputs, output, precision,
+            self.out.unique_node_name(name), op, inputs, output, precision,
             algorithm=None if src is None else src.algorithm,
             merged_from=() if src is None else src.merged_from,
             source=None if src is None else src.source,

@@ -92,9 +92,9 @@ void ec_s8_maxpool2d(const int8_t *in, const ec_window_t *win, int32_t act_min, 
 void ec_s8_avgpool2d(const int8_t *in, const ec_window_t *win, int32_t count_include_pad,
                      int32_t pad_value, int32_t act_min, int32_t act_max, int8_t *out);
 
-/* Mean over H x W per channel (TFLite MEAN over axes 1, 2):
- * acc = sum (x - in_zp); acc = ec_requantize(acc, mult, shift) with mult/shift of s_in / s_out;
- * acc = acc / count rounded half away from zero; out = clamp(acc + out_zp, act_min, act_max). */
+/* Mean over H x W per channel (TFLite MEAN, QuantizedMeanOrSum): acc = sum (x - in_zp);
+ * out = clamp(ec_requantize(acc, mult, shift) + out_zp, act_min, act_max), mult/shift being the
+ * multiplier of s_in / (s_out * H * W) as TFLite derives it (the division folded in). */
 void ec_s8_global_avgpool(const int8_t *in, int32_t hw, int32_t c, int32_t mult, int32_t shift,
                           const ec_qparams_t *q, int8_t *out);
 

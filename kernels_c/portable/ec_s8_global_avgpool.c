@@ -1,4 +1,5 @@
-/* ec_s8_global_avgpool: TFLite int8 MEAN over H and W (formula in ec_s8.h). */
+/* ec_s8_global_avgpool: TFLite int8 MEAN over H and W (formula in ec_s8.h); the
+ * division by H*W is folded into mult/shift by the code generator. */
 #include "ec_s8.h"
 
 void ec_s8_global_avgpool(const int8_t *in, int32_t hw, int32_t c, int32_t mult, int32_t shift,
@@ -11,7 +12,6 @@ void ec_s8_global_avgpool(const int8_t *in, int32_t hw, int32_t c, int32_t mult,
             acc += (int32_t)in[(size_t)p * c + ch] - q->in_zp;
         }
         acc = ec_requantize(acc, mult, shift);
-        acc = acc > 0 ? (acc + hw / 2) / hw : (acc - hw / 2) / hw;
         out[ch] = (int8_t)ec_clamp_i32(acc + q->out_zp, q->act_min, q->act_max);
     }
 }

@@ -23,8 +23,10 @@ from tflite.TensorType import TensorType
 import edgeconv.reference.int_kernels  # noqa: F401  (registers the integer kernels)
 from edgeconv.errors import UserError
 from edgeconv.frontend.tflite import load_tflite
-from edgeconv.reference import run
-from edgeconv.runtimes import tflm
+from edgeconv.ir import Graph, Node, QuantParams, Tensor, ops
+from edgeconv.quant.lut import build_lut
+from edgeconv.reference import float_kernels, run
+from edgeconv.runtimes import litert, tflm
 
 NUMPY_OF = {TensorType.INT8: np.int8, TensorType.INT32: np.int32, TensorType.FLOAT32: np.float32}
 
@@ -256,6 +258,26 @@ def test_fully_connected_matches_tflm(tmp_path, per_channel):
     assert_matches_tflm(tmp_path, tensors, [op], [0], [3])
 
 
+@pytest.mark.parametrize("in_shape", [(1, 1, 1, 12), (1, 3, 4, 1)])
+def test_fully_connected_on_a_rank4_input_flattens_first(tmp_path, in_shape):
+    rng = np.random.default_rng(8)
+    w = int8_weights(rng, (5, 12), 0)
+    tensors = [act(in_shape, 0.07, 11), w, bias(rng, 5, 0.07, w.scale), act((1, 5), 0.13, -4)]
+    graph = assert_matches_tflm(tmp_path, tensors, [O(Op.FULLY_CONNECTED, [0, 1, 2], [3], "FullyConnectedOptions", {})],
+                                [0], [3])
+    assert [n.op_name for n in graph.nodes] == ["Reshape", "Linear"]
+
+
+def test_fully_connected_on_a_spatial_input_is_refused(tmp_path):
+    rng = np.random.default_rng(8)
+    w = int8_weights(rng, (5, 12), 0)
+    tensors = [act((1, 2, 2, 3), 0.07, 11), w, bias(rng, 5, 0.07, w.scale), act((1, 5), 0.13, -4)]
+    path = tmp_path / "model.tflite"
+    path.write_bytes(build_model(tensors, [O(Op.FULLY_CONNECTED, [0, 1, 2], [3], "FullyConnectedOptions", {})], [0], [3]))
+    with pytest.raises(UserError, match="FULLY_CONNECTED"):
+        load_tflite(path)
+
+
 # --- elementwise ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("code,options,activation", [
@@ -450,3 +472,32 @@ def test_not_a_tflite_file_is_a_user_error(tmp_path):
     path.write_bytes(b"this is not a flatbuffer")
     with pytest.raises(UserError, match="broken.tflite"):
         load_tflite(path)
+
+
+# --- the builtin-op form of the lookup-table activations ------------------------------------------
+
+@pytest.mark.parametrize("name", ["SiLU", "Hardsigmoid"])
+def test_lookup_table_chain_runs_exactly_on_tflm_and_litert(tmp_path, name):
+    """CAST(int8->int32), ADD 128, GATHER(table) reproduces the SiLU/Hardsigmoid int8 kernels."""
+    in_q = QuantParams(np.array([0.05]), np.array([-3]))
+    out_q = QuantParams(np.array([0.03]), np.array([-20]))
+    fn = {"SiLU": float_kernels.silu, "Hardsigmoid": float_kernels.hardsigmoid}[name]
+    table = build_lut(lambda v: fn(None, v), in_q, out_q)
+    tensors = [act((1, 256), 0.05, -3), T((1, 256), TensorType.INT32),
+               T((1,), TensorType.INT32, data=np.array([128], dtype=np.int32)), T((1, 256), TensorType.INT32),
+               T((256,), TensorType.INT8, [0.03], [-20], 0, table), act((1, 256), 0.03, -20)]
+    operators = [O(Op.CAST, [0], [1]), O(Op.ADD, [1, 2], [3], "AddOptions", {}),
+                 O(Op.GATHER, [4, 3], [5], "GatherOptions", dict(Axis=0))]
+    path = tmp_path / "lut.tflite"
+    path.write_bytes(build_model(tensors, operators, [0], [5]))
+
+    g = Graph(name="lut")
+    g.add_tensor(Tensor("x", (1, 256), "int8", quant=in_q))
+    g.add_tensor(Tensor("y", (1, 256), "int8", quant=out_q))
+    g.add_node(Node("act", ops.OPS[name](), ["x"], "y", precision="int8"))
+    g.inputs, g.outputs = ["x"], ["y"]
+    x = np.arange(-128, 128, dtype=np.int8).reshape(1, 256)
+    ours = run(g, x)["y"]
+    np.testing.assert_array_equal(tflm.run(path, x), ours)
+    for op_resolver in litert.OP_RESOLVERS:
+        np.testing.assert_array_equal(litert.run(path, x, op_resolver=op_resolver), ours)

@@ -90,8 +90,10 @@ def prefix_of(c_dir: Path) -> str:
 
 
 def build_host(c_dir, out_path, cc: str | None = None, flags: tuple = (), isa: str | None = None,
-               profile: bool = True) -> BuildInfo:
-    """Compile ``c_dir`` (a generated project) and its runner into ``out_path``."""
+               profile: bool = True) -> tuple:
+    """Compile ``c_dir`` (a generated project) and its runner into ``out_path``.
+
+    Returns ``(binary path, build info dict)`` (compiler, version, flags, isa, sources)."""
     c_dir, out_path = Path(c_dir), Path(out_path)
     if not (c_dir / "model.c").is_file():
         raise UserError(f"{c_dir} has no model.c: generate the C project first")
@@ -106,5 +108,6 @@ def build_host(c_dir, out_path, cc: str | None = None, flags: tuple = (), isa: s
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         raise UserError(f"compiling {c_dir} failed:\n{result.stderr.strip()}")
-    return BuildInfo(binary=out_path, compiler=compiler, compiler_version=compiler_version(compiler),
+    info = BuildInfo(binary=out_path, compiler=compiler, compiler_version=compiler_version(compiler),
                      flags=tuple(all_flags), isa=isa, sources=tuple(str(s.relative_to(c_dir)) for s in sources))
+    return out_path, info.as_dict()

@@ -19,7 +19,8 @@ import numpy as np
 
 from ...ir import Graph, Node, Tensor, ops
 from ...quant.activation_range import activation_range, quantize_scalar
-from ...quant.fixedpoint import quantize_multiplier, quantize_multipliers
+from ...quant.fixedpoint import quantize_multiplier
+from ...reference.int_kernels import softmax_params, weighted_requantization
 from .layout import c_axis, c_dims, hwc3, is_layout_trivial, sample_bytes, to_c_order
 from .variants import BY_NAME
 
@@ -133,8 +134,11 @@ def _require(cond: bool, message: str) -> None:
         raise Unsupported(message)
 
 
-def _requant_arrays(em: Emitter, name: str, real: np.ndarray) -> tuple:
-    q, shift = quantize_multipliers(real)
+def _requant_arrays(em: Emitter, name: str, node: Node, channels: int) -> tuple:
+    """Per-channel multiplier and shift arrays, derived by the integer reference itself."""
+    rq = weighted_requantization(node, em.graph)
+    q = np.broadcast_to(rq.multiplier, (channels,))
+    shift = np.broadcast_to(rq.shift, (channels,))
     return em.array(f"{name}_mult", "int32_t", q), em.array(f"{name}_shift", "int32_t", shift)
 
 
@@ -210,7 +214,7 @@ def _bitserial_bits(node: Node, x: Tensor, w: np.ndarray, op: ops.Conv) -> Optio
     return m_bits, k_bits
 
 
-def _pack_bits(bits: np.ndarray) -> np.ndarray:
+def pack_bits(bits: np.ndarray) -> np.ndarray:
     """Pack the last axis of a 0/1 array into little-endian uint32 words (channel c -> bit c%32
     of word c//32), zero-filling the last word."""
     n = bits.shape[-1]
@@ -220,6 +224,20 @@ def _pack_bits(bits: np.ndarray) -> np.ndarray:
     weights = (np.uint64(1) << np.arange(32, dtype=np.uint64))
     grouped = padded.reshape(bits.shape[:-1] + (words, 32))
     return (grouped * weights).sum(axis=-1).astype(np.uint32)
+
+
+def pack_xnor_weights(w: np.ndarray) -> np.ndarray:
+    """OIHW weights in {-1, +1} -> uint32 words (C_out, k_h * k_w, words): bit set <=> -1."""
+    w_ohwi = np.moveaxis(w, 1, -1).reshape(w.shape[0], -1, w.shape[1])
+    return pack_bits((w_ohwi < 0).astype(np.uint64))
+
+
+def pack_bitserial_weights(w: np.ndarray, k_bits: int) -> np.ndarray:
+    """OIHW odd weights w = 2i - (2^K - 1) -> the K bit planes of i as uint32 words
+    (C_out, k_h * k_w, K, words)."""
+    codes = (np.moveaxis(w, 1, -1).reshape(w.shape[0], -1, w.shape[1]).astype(np.int64) + (1 << k_bits) - 1) // 2
+    planes = np.stack([(codes >> k) & 1 for k in range(k_bits)], axis=2)
+    return pack_bits(planes.astype(np.uint64))
 
 
 def lower_conv(em: Emitter, node: Node, fused_pad: Optional[Node] = None) -> LayerCall:
@@ -250,8 +268,7 @@ def lower_conv(em: Emitter, node: Node, fused_pad: Optional[Node] = None) -> Lay
     kernel = _conv_choice(node, x, w, y, op)
     qlo, qhi = _activation_bounds(op.clamp, y)
     base = node.name
-    s_w = np.broadcast_to(wt.quant.scale, (w.shape[0],))
-    mult, shift = _requant_arrays(em, base, s_in * s_w / s_out)
+    mult, shift = _requant_arrays(em, base, node, w.shape[0])
     bias_sym = em.array(f"{base}_bias", "int32_t", bias)
     win = em.struct(f"{base}_win", "ec_window_t", win_fields)
     qp = em.struct(f"{base}_q", "ec_qparams_t", [zp_in, zp_out, qlo, qhi])
@@ -270,17 +287,14 @@ def lower_conv(em: Emitter, node: Node, fused_pad: Optional[Node] = None) -> Lay
         call = f"{kernel}({xin}, {w_sym}, {bias_sym}, {mult}, {shift}, &{win}, &{qp}, {yout});"
     elif kernel == "ec_b1_conv2d_xnor":
         _require(_fits_xnor(node, x, w, op), "XNOR kernel needs a w1a1 layer with +-1 weights and a Sign input")
-        w_ohwi = np.moveaxis(w, 1, -1).reshape(w.shape[0], -1, c_in)
-        w_sym = em.array(f"{base}_weights", "uint32_t", _pack_bits((w_ohwi < 0).astype(np.uint64)))
+        w_sym = em.array(f"{base}_weights", "uint32_t", pack_xnor_weights(w))
         scratch_bytes = ext_h * ext_w * words * 4
         call = f"{kernel}({xin}, {w_sym}, {bias_sym}, {mult}, {shift}, &{win}, &{qp}, (uint32_t *)${{scratch}}, {yout});"
     elif kernel == "ec_s8_conv2d_bitserial":
         bits = _bitserial_bits(node, x, w, op)
         _require(bits is not None, "bit-serial kernel needs a DoReFa layer with K <= 4 weight bits")
         m_bits, k_bits = bits
-        codes = (np.moveaxis(w, 1, -1).reshape(w.shape[0], -1, c_in) + (1 << k_bits) - 1) // 2  # O taps C
-        planes = np.stack([(codes >> kk) & 1 for kk in range(k_bits)], axis=2)  # O taps K C
-        w_sym = em.array(f"{base}_weights", "uint32_t", _pack_bits(planes.astype(np.uint64)))
+        w_sym = em.array(f"{base}_weights", "uint32_t", pack_bitserial_weights(w, k_bits))
         scratch_bytes = ext_h * ext_w * m_bits * words * 4
         extra = f"w{k_bits}a{m_bits}, "
         call = (f"{kernel}({xin}, {w_sym}, {bias_sym}, {mult}, {shift}, &{win}, &{qp}, {m_bits}, {k_bits}, "
@@ -336,8 +350,7 @@ def lower_linear(em: Emitter, node: Node) -> LayerCall:
     w = wt.data.astype(np.int64)
     bias = b.data.astype(np.int64) if b is not None else np.zeros(n_out, dtype=np.int64)
     _require(n_in * 255 * 127 + int(np.abs(bias).max(initial=0)) <= INT32_MAX, "accumulator bound exceeds int32")
-    s_w = np.broadcast_to(wt.quant.scale, (n_out,))
-    mult, shift = _requant_arrays(em, node.name, s_in * s_w / s_out)
+    mult, shift = _requant_arrays(em, node.name, node, n_out)
     qlo, qhi = _activation_bounds(op.clamp, y)
     w_sym = em.array(f"{node.name}_weights", "int8_t", w)
     bias_sym = em.array(f"{node.name}_bias", "int32_t", bias)
@@ -454,6 +467,15 @@ def lower_avgpool(em: Emitter, node: Node) -> LayerCall:
     return _lower_pool(em, node, "avg")
 
 
+def mean_multiplier(real: float, count: int) -> tuple:
+    """TFLite's MEAN multiplier with the division by ``count`` folded in (``QuantizedMeanOrSum``):
+    ``(q, shift) = QM(real)``, ``k = min(floor(log2 count), 32, 31 + shift)``,
+    ``q' = (q << k) // count``, ``shift' = shift - k``."""
+    q, shift = quantize_multiplier(real)
+    k = min(count.bit_length() - 1, 32, 31 + shift)
+    return (q << k) // count, shift - k
+
+
 def lower_global_avgpool(em: Emitter, node: Node) -> LayerCall:
     g = em.graph
     x, y = g.tensors[node.inputs[0]], g.tensors[node.output]
@@ -464,7 +486,7 @@ def lower_global_avgpool(em: Emitter, node: Node) -> LayerCall:
                          f"ec_f32_global_avgpool({xin}, {h * w}, {c}, {yout});", [node.inputs[0]])
     s_in, zp_in = _per_tensor(x, "input")
     s_out, zp_out = _per_tensor(y, "output")
-    mult, shift = quantize_multiplier(s_in / s_out)
+    mult, shift = mean_multiplier(s_in / s_out, h * w)
     qp = em.struct(f"{node.name}_q", "ec_qparams_t", [zp_in, zp_out, y.quant.qmin, y.quant.qmax])
     call = f"ec_s8_global_avgpool({xin}, {h * w}, {c}, {mult}, {shift}, &{qp}, {yout});"
     return LayerCall(node, "ec_s8_global_avgpool", "int8", call, [node.inputs[0]])
@@ -611,10 +633,7 @@ def lower_softmax(em: Emitter, node: Node) -> LayerCall:
     s_in, _ = _per_tensor(x, "input")
     s_out, zp_out = _per_tensor(y, "output")
     _require(abs(s_out - 1 / 256) < 1e-12 and zp_out == -128, "int8 softmax output must have scale 1/256, zero point -128")
-    real = min(float(np.float32(node.op.beta)) * s_in * (1 << 26), 2.0**31 - 1.0)
-    mult, left_shift = quantize_multiplier(real)
-    _require(left_shift >= 0, "softmax input scale too small")
-    diff_min = -int(math.floor(31.0 * (1 << 26) / (1 << left_shift)))
+    mult, left_shift, diff_min = softmax_params(s_in, node.op.beta)
     call = f"ec_s8_softmax({xin}, {outer}, {depth}, {mult}, {left_shift}, {diff_min}, {yout});"
     return LayerCall(node, "ec_s8_softmax", "int8, fixed point", call, [node.inputs[0]])
 

@@ -1,0 +1,178 @@
+"""`edgeconv compress`: select -> fold -> quantize -> fine-tune -> emit -> report.
+
+Everything is written into ``staging`` (a temporary directory that ``edgeconv.api`` renames to OUT
+only when this returns), so a failure leaves nothing behind. An impossible budget is refused
+during selection, before any training.
+
+An imported full-integer ``.tflite`` without ``--precisions`` keeps its own quantization exactly:
+no data needed, nothing re-quantized, the same bytes out of every artifact.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .. import __version__
+from ..analysis import layer_table
+from ..errors import UserError
+from ..ir import WEIGHTED_OPS, Graph
+from ..passes.pipeline import prepare
+from ..quant import parse_precision
+from ..quant.finetune import finetune
+from ..report import LayerReport, Report, write_html, write_json
+from ..report.model import Accuracy, ParetoPoint
+from ..select.latency import predict_graph_ms, predict_layer_ms, predict_layers
+from ..select.latency_table import load_table, user_table
+from ..verify.inputs import to_ir_layout
+from ..verify.reference import quantize_codes, top1
+from ..reference import run_single
+from .selection import pareto_points, plan_precisions
+
+DEFAULT_LR = 1e-3
+LOW_BIT_EPOCHS = 3
+ARTIFACT_FILES = {"onnx": "model.onnx", "tflite": "model.tflite", "c": "c"}
+
+
+def _is_quantized(graph: Graph) -> bool:
+    return any(t.quant is not None for t in graph.tensors.values())
+
+
+def _default_epochs(precisions: dict) -> int:
+    """0 when every layer ends at 8 bits or more (post-training quantization), else 3."""
+    low_bit = any(parse_precision(p).low_bit for p in precisions.values())
+    return LOW_BIT_EPOCHS if low_bit else 0
+
+
+def _model_inputs(graph: Graph, x: np.ndarray) -> np.ndarray:
+    """Data in the source model's layout -> the reference executor's input (IR layout, dtype)."""
+    x = to_ir_layout(x, graph.source_layout)
+    t = graph.tensors[graph.inputs[0]]
+    if t.dtype == "int8" and x.dtype != np.int8:
+        x = quantize_codes(x, float(t.quant.scale[0]), int(t.quant.zero_point[0]))
+    return x
+
+
+def _accuracy(graph: Graph, x: np.ndarray, y: np.ndarray, batch: int = 512) -> float:
+    feeds = _model_inputs(graph, x)
+    hits = 0
+    for start in range(0, len(feeds), batch):
+        out = run_single(graph, feeds[start:start + batch])
+        hits += int(np.sum(top1(out) == y[start:start + batch]))
+    return hits / len(feeds)
+
+
+def _evaluation_set(dataset, val_dataset):
+    if val_dataset is not None and val_dataset.y is not None:
+        return val_dataset, "val-data"
+    if dataset is not None and dataset.y is not None:
+        return dataset, "data"
+    return None, None
+
+
+def _latency_table(request):
+    if request.latency_table is not None:
+        return load_table(request.latency_table)
+    return user_table(request.target.name)
+
+
+def _emit(request, graph: Graph, staging: Path, metadata: dict):
+    """Write each requested artifact; return (artifact paths relative to OUT, C project or None)."""
+    artifacts, project = {}, None
+    if "onnx" in request.emit:
+        from ..backends.onnx import write_onnx
+
+        write_onnx(graph, staging / ARTIFACT_FILES["onnx"], metadata)
+        artifacts["onnx"] = ARTIFACT_FILES["onnx"]
+    if "tflite" in request.emit:
+        from ..backends.tflite import write_tflite
+
+        write_tflite(graph, staging / ARTIFACT_FILES["tflite"], metadata)
+        artifacts["tflite"] = ARTIFACT_FILES["tflite"]
+    if "c" in request.emit:
+        from ..backends.c import generate
+
+        project = generate(graph, staging / ARTIFACT_FILES["c"], request.c_prefix, metadata["command"])
+        artifacts["c"] = ARTIFACT_FILES["c"]
+    return artifacts, project
+
+
+def _layer_reports(target, graph: Graph, table, allowed: tuple) -> list:
+    macs = {info.name: info.macs for info in layer_table(graph)}
+    predicted = {p.name: p.ms for p in predict_layers(target, graph, table)}
+    layers = []
+    for node in graph.nodes:
+        if node.op_name not in WEIGHTED_OPS:
+            continue
+        by_precision = {p: predict_layer_ms(target, graph, node, p, table=table) for p in allowed}
+        layers.append(LayerReport(node.name, node.op_name, node.precision, node.algorithm, int(macs.get(node.name, 0)),
+                                  predicted.get(node.name), list(node.merged_from), by_precision))
+    return layers
+
+
+def _command(request) -> str:
+    return request.command_line or "edgeconv compress " + shlex.quote(str(request.model))
+
+
+def compress(request, graph: Graph, dataset, val_dataset, staging: Path) -> Report:
+    target = request.target
+    table = _latency_table(request)
+    notes, pareto = [], []
+    float_graph: Optional[Graph] = None
+    keep_own = _is_quantized(graph) and request.precisions is None
+    if keep_own:
+        final = graph
+        allowed = ("int8",)
+        notes.append("imported full-integer model: its own quantization is kept exactly")
+        if request.latency_ms is not None:
+            predicted = predict_graph_ms(target, final, table).ms
+            if predicted > request.latency_ms:
+                raise UserError(f"the latency budget of {request.latency_ms:g} ms cannot be met on {target.name}: "
+                                f"the imported model is predicted at {predicted:.3f} ms")
+    else:
+        if _is_quantized(graph):
+            raise UserError(f"{request.model.name} is already quantized: re-quantizing an imported int8 model with "
+                            f"--precisions is not supported; drop --precisions to keep its own quantization")
+        allowed = tuple(request.precisions)
+        float_graph = prepare(graph)
+        x = _model_inputs(float_graph, dataset.x)
+        plan = plan_precisions(target, float_graph, allowed, x, request.latency_ms, request.memory_kb, table,
+                               request.calibration, request.seed)
+        notes.extend(plan.warnings)
+        if any(parse_precision(p).low_bit for p in allowed) and len(allowed) == 1:
+            notes.append("the first conv and the last linear layer stay int8 (standard practice for low-bit nets)")
+        epochs = request.epochs if request.epochs is not None else _default_epochs(plan.precisions)
+        final = finetune(float_graph, plan.precisions, x, dataset.y, epochs=epochs, batch_size=request.batch_size,
+                         lr=request.lr or DEFAULT_LR, seed=request.seed, method=request.calibration)
+        for node in final.nodes:
+            if node.name in plan.algorithms:
+                node.algorithm = plan.algorithms[node.name]
+        pareto = [ParetoPoint(ms, cost, chosen) for ms, cost, chosen in pareto_points(plan)]
+        notes.append(f"fine-tuned for {epochs} epoch(s)" if epochs else "post-training quantization (no fine-tuning)")
+    command = _command(request)
+    metadata = {"edgeconv_version": __version__, "command": command, "target": target.name,
+                "precisions": ",".join(allowed), "calibration": request.calibration}
+    final.metadata = {**final.metadata, **metadata}
+    from ..backends.irfile import IR_FILE_NAME, save_graph
+
+    save_graph(final, staging / IR_FILE_NAME)
+    artifacts, project = _emit(request, final, staging, metadata)
+    evaluation, which = _evaluation_set(dataset, val_dataset)
+    accuracy = Accuracy(None, None, "top1", which)
+    if evaluation is not None:
+        accuracy.compressed = _accuracy(final, evaluation.x, evaluation.y)
+        accuracy.float = _accuracy(float_graph, evaluation.x, evaluation.y) if float_graph is not None else None
+    prediction = predict_graph_ms(target, final, table)
+    report = Report(
+        edgeconv_version=__version__, target=target.name, latency_budget_ms=request.latency_ms,
+        memory_budget_kb=request.memory_kb, predicted_latency_ms=prediction.ms, latency_source=prediction.source,
+        arena_bytes=project.arena_bytes if project else None, weights_bytes=project.weights_bytes if project else None,
+        accuracy=accuracy, layers=_layer_reports(target, final, table, allowed), artifacts=artifacts,
+        command=command, precisions_allowed=list(allowed), notes=notes, pareto=pareto,
+    )
+    write_json(report, staging / "report.json")
+    write_html(report, staging / "report.html")
+    return report

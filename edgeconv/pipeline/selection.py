@@ -1,0 +1,90 @@
+"""Choosing each layer's precision and kernel for `compress`.
+
+One allowed precision: every layer takes it (with the low-bit rule of ``quant.precision``: the first
+conv and the last linear stay int8) and its fastest kernel. Several: the sensitivity of each layer
+at each precision is measured on calibration data (KL divergence of the outputs, each layer
+quantized alone) and the selector solves the multiple-choice knapsack under the latency and memory
+budgets; without a latency budget the least-cost (most accurate) assignment is taken.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from ..errors import UserError
+from ..ir import WEIGHTED_OPS, Graph
+from ..quant import calibrate, quantize_graph, uniform_precisions
+from ..reference import run_single
+from ..select import Selection, frontier, select
+from ..select.latency import fastest_algorithm, predict_graph_ms, warnings_for
+from ..select.sensitivity import measure
+
+SENSITIVITY_SAMPLES = 256
+
+
+@dataclass
+class Plan:
+    precisions: dict       # node name -> precision name
+    algorithms: dict       # weighted node name -> kernel variant name
+    selection: Optional[Selection]
+    warnings: tuple
+
+
+def _quantize_one_factory(graph: Graph, calib_x: np.ndarray, method: str):
+    ranges = calibrate(graph, calib_x, method)
+
+    def quantize_one(g: Graph, layer: str, precision: str) -> Graph:
+        chosen = {n.name: "fp32" for n in g.nodes if n.op_name in WEIGHTED_OPS}
+        chosen[layer] = precision
+        return quantize_graph(g, precisions=chosen, method=method, ranges=ranges)
+
+    return quantize_one
+
+
+def _uniform(target, graph: Graph, precision: str, latency_ms, table) -> Plan:
+    chosen = uniform_precisions(graph, precision)
+    algorithms = {
+        n.name: fastest_algorithm(target, graph, n, chosen[n.name]) for n in graph.nodes if n.op_name in WEIGHTED_OPS
+    }
+    if latency_ms is not None:
+        trial = graph.copy()
+        for node in trial.nodes:
+            node.precision = chosen[node.name]
+            node.algorithm = algorithms.get(node.name)
+        predicted = predict_graph_ms(target, trial, table).ms
+        if predicted > latency_ms:
+            raise UserError(
+                f"the latency budget of {latency_ms:g} ms cannot be met on {target.name}: the fastest predicted "
+                f"latency at {precision} is {predicted:.3f} ms; allow more precisions or raise --latency-ms"
+            )
+    return Plan(chosen, algorithms, None, tuple(warnings_for(target, [precision])))
+
+
+def plan_precisions(target, graph: Graph, precisions: tuple, calib_x: np.ndarray, latency_ms, memory_kb,
+                    table, method: str, seed: int) -> Plan:
+    """Per-node precision and per-layer kernel for a prepared float graph."""
+    if len(precisions) == 1:
+        return _uniform(target, graph, precisions[0], latency_ms, table)
+    rng = np.random.default_rng(seed)
+    sample = calib_x[rng.permutation(len(calib_x))[:SENSITIVITY_SAMPLES]]
+    sensitivity = measure(graph, sample, precisions, _quantize_one_factory(graph, sample, method), run_single,
+                          label=f"edgeconv-{method}")
+    memory_budget = int(memory_kb * 1024) if memory_kb is not None else None
+    selection = select(target, graph, precisions, sensitivity, latency_ms, memory_budget, table)
+    assignment = selection.assignment()
+    chosen = {name: precision for name, (precision, _) in assignment.items()}
+    algorithms = {name: algorithm for name, (_, algorithm) in assignment.items()}
+    return Plan(chosen, algorithms, selection, selection.warnings)
+
+
+def pareto_points(plan: Plan) -> list:
+    """(predicted ms, estimated cost, chosen) points of the selector's frontier, for the report."""
+    if plan.selection is None:
+        return []
+    chosen = plan.selection.solution
+    points = [(s.latency_ms, s.cost, False) for s in frontier(plan.selection.problem)]
+    points.append((chosen.latency_ms, chosen.cost, True))
+    return points

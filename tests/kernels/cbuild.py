@@ -1,0 +1,101 @@
+"""Compile the C kernels into a shared library for ctypes, once per (instruction set, flags)."""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from edgeconv.backends.c.build import host_isa
+from edgeconv.backends.c.variants import VARIANTS, sources_for
+from edgeconv.resources import kernels_dir
+
+STRICT = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic")
+ISA_FLAGS = {"portable": (), "x86": ("-mavx2", "-mfma", "-mpopcnt")}
+
+# A shim exporting the header's inline fixed-point routines so tests can call them.
+SHIM = r"""
+#include "ec_common.h"
+int32_t ec_test_requantize(int32_t x, int32_t mult, int32_t shift) { return ec_requantize(x, mult, shift); }
+int32_t ec_test_srdhm(int32_t a, int32_t b) { return ec_srdhm(a, b); }
+int32_t ec_test_rdivpot(int32_t x, int32_t e) { return ec_rounding_divide_by_pot(x, (int)e); }
+int32_t ec_test_popcount(uint32_t x) { return ec_popcount32(x); }
+"""
+
+
+def isas_to_test() -> list:
+    """Instruction sets to test on this machine: portable always, x86 when the CPU has AVX2."""
+    return ["portable"] + (["x86"] if host_isa() == "x86" else [])
+
+
+@functools.lru_cache(maxsize=None)
+def kernel_library(isa: str = "portable") -> ctypes.CDLL:
+    build = Path(tempfile.mkdtemp(prefix=f"ec_kernels_{isa}_"))
+    shim = build / "shim.c"
+    shim.write_text(SHIM)
+    sources = [str(s) for s in sources_for([v.name for v in VARIANTS], isa)] + [str(shim)]
+    out = build / "libeckernels.so"
+    cmd = ["cc", *STRICT, "-O2", *ISA_FLAGS[isa], "-shared", "-fPIC", f"-I{kernels_dir() / 'include'}",
+           *sources, "-lm", "-o", str(out)]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return ctypes.CDLL(str(out))
+
+
+class Window(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_int32) for n in (
+        "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w", "stride_h", "stride_w",
+        "pad_top", "pad_left", "pad_bottom", "pad_right", "dil_h", "dil_w", "groups")]
+
+
+class QParams(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_int32) for n in ("in_zp", "out_zp", "act_min", "act_max")]
+
+
+class Broadcast(ctypes.Structure):
+    _fields_ = [("dims", ctypes.c_int32 * 3), ("a_strides", ctypes.c_int32 * 3), ("b_strides", ctypes.c_int32 * 3)]
+
+
+class AddParams(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_int32) for n in (
+        "a_offset", "a_mult", "a_shift", "b_offset", "b_mult", "b_shift", "left_shift", "out_mult",
+        "out_shift", "out_zp", "act_min", "act_max")]
+
+
+class MulParams(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_int32) for n in ("a_offset", "b_offset", "out_mult", "out_shift", "out_zp", "act_min", "act_max")]
+
+
+def ptr(a: np.ndarray):
+    assert a.flags["C_CONTIGUOUS"]
+    return a.ctypes.data_as(ctypes.c_void_p)
+
+
+def window(x_hwc: tuple, out_hwc: tuple, k: tuple, stride: tuple, pads: tuple, dilation: tuple, groups: int = 1) -> Window:
+    """pads = (top, left, bottom, right)."""
+    return Window(*x_hwc, *out_hwc, *k, *stride, *pads, *dilation, groups)
+
+
+def nchw_to_hwc(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.moveaxis(x[0], 0, -1))
+
+
+def hwc_to_nchw(y: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.moveaxis(y, -1, 0))[None]
+
+
+def cross_compiler(name: str) -> str | None:
+    return shutil.which(name)
+
+
+def kernel_names_in(isa: str) -> list:
+    return sorted(p.stem for p in (kernels_dir() / isa).glob("*.c"))
+
+
+def strip_comments(text: str) -> str:
+    return re.sub(r"/\*.*?\*/", "", text, flags=re.S)

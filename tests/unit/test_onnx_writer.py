@@ -1,0 +1,113 @@
+"""The ONNX writer: float and QDQ models that pass the full checker and agree with the reference
+executor when ONNX Runtime runs them (float: the float tolerance; quantized: top-1)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto
+
+from edgeconv import __version__
+from edgeconv.backends.onnx import OPSET, build_onnx, write_onnx
+from edgeconv.errors import UserError
+from edgeconv.quant.quantize_graph import quantize_graph
+from edgeconv.reference import executor, int_kernels  # noqa: F401  (registers the integer kernels)
+from runtimes import onnxruntime as ort_adapter
+from tests.unit.test_tflite_writer import (QUANTIZED, GraphBuilder, activation_net, calibration, conv1d_net,
+                                           convnet, residual_net)
+
+FLOAT_RTOL = 1e-4
+MODELS = [convnet, residual_net, conv1d_net, activation_net]
+
+
+def _checked(graph, tmp_path, metadata=None):
+    path = write_onnx(graph, tmp_path / "model.onnx", metadata or {})
+    model = onnx.load(path)
+    onnx.checker.check_model(model, full_check=True)
+    onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+    return path, model
+
+
+def _run(path, x):
+    return np.asarray(ort_adapter.run(path, x))
+
+
+@pytest.mark.parametrize("build", MODELS)
+def test_float_model_matches_reference(tmp_path, build):
+    graph = build()
+    path, model = _checked(graph, tmp_path)
+    x = calibration(graph, 16, seed=3)
+    reference = executor.run_single(graph, x)
+    got = _run(path, x)
+    assert np.abs(got - reference).max() <= FLOAT_RTOL * max(1.0, float(np.abs(reference).max()))
+    assert not any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node)
+
+
+@pytest.mark.parametrize("precision", QUANTIZED)
+@pytest.mark.parametrize("build", [convnet, residual_net, conv1d_net])
+def test_qdq_model_agrees_on_top1(tmp_path, build, precision):
+    float_graph = build()
+    graph = quantize_graph(float_graph, calibration(float_graph), precision)
+    path, model = _checked(graph, tmp_path)
+    x = calibration(graph, 64, seed=3)
+    reference = executor.run_single(graph, x)
+    got = _run(path, x)
+    assert got.dtype == np.float32 and got.shape == reference.shape
+    agreement = np.mean(got.argmax(axis=1) == reference.argmax(axis=1))
+    assert agreement >= 0.95, f"top-1 agreement {agreement}"
+
+
+def test_int8_activations_model_agrees_on_top1(tmp_path):
+    float_graph = activation_net()
+    graph = quantize_graph(float_graph, calibration(float_graph), "int8")
+    path, _ = _checked(graph, tmp_path)
+    x = calibration(graph, 64, seed=3)
+    reference = executor.run_single(graph, x)
+    assert np.mean(_run(path, x).argmax(axis=1) == reference.argmax(axis=1)) >= 0.95
+
+
+def _initializers(model) -> dict:
+    return {i.name: i for i in model.graph.initializer}
+
+
+def test_qdq_structure(tmp_path):
+    """Opset 21, float ends, per-channel int8 weights (axis 0) and int32 biases behind
+    DequantizeLinear, metadata_props with the version and settings."""
+    float_graph = convnet()
+    graph = quantize_graph(float_graph, calibration(float_graph), "int8")
+    _, model = _checked(graph, tmp_path, {"precisions": "int8"})
+    assert model.opset_import[0].version == OPSET >= 21
+    assert model.graph.input[0].type.tensor_type.elem_type == TensorProto.FLOAT
+    assert model.graph.output[0].type.tensor_type.elem_type == TensorProto.FLOAT
+    inits = _initializers(model)
+    dequantized_weights = [n for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits]
+    kinds = {inits[n.input[0]].data_type for n in dequantized_weights}
+    assert kinds == {TensorProto.INT8, TensorProto.INT32}
+    for n in dequantized_weights:
+        scale = inits[n.input[1]]
+        if len(scale.dims) == 1 and scale.dims[0] > 1:
+            assert [a.i for a in n.attribute if a.name == "axis"] == [0]
+    props = {p.key: p.value for p in model.metadata_props}
+    assert json.loads(props["edgeconv"]) == {"edgeconv_version": __version__, "precisions": "int8"}
+
+
+@pytest.mark.parametrize("precision,int4", [("w2a2", True), ("w1a1", True), ("w4a4", False), ("int8", False)])
+def test_int4_weights_only_where_values_fit(tmp_path, precision, int4):
+    """DoReFa K <= 3 and binary weights fit int4 exactly; K = 4 odd codes reach +-15 and stay int8."""
+    float_graph = convnet(depthwise=False)
+    graph = quantize_graph(float_graph, calibration(float_graph), precision)
+    _, model = _checked(graph, tmp_path)
+    kinds = {i.data_type for i in model.graph.initializer}
+    assert (TensorProto.INT4 in kinds) == int4
+
+
+def test_unsupported_op_is_refused_by_name():
+    g = GraphBuilder((1, 3, 4, 4))
+    g.conv(4)
+    graph = g.finish()
+    graph.nodes[0].op = type("Custom", (), {"NAME": "Custom"})()
+    with pytest.raises(UserError, match="Custom"):
+        build_onnx(graph)
