@@ -1,7 +1,8 @@
 # edgeconv: two commands on a fresh Debian/Ubuntu machine.
 #
 #   make demo   set up, then compress, build and verify the bundled demo model for rpi4
-#   make test   set up, then run the whole test suite (slow end-to-end tests included)
+#   make test   set up, then run the whole test suite (slow end-to-end tests included);
+#               `make test TESTS=tests/unit/test_cli.py` runs a part of it
 #
 # Setup is done once and remembered: system packages are checked (and installed with apt-get
 # when missing), .venv is created with torch pinned and edgeconv installed in editable mode.
@@ -14,6 +15,7 @@ VENV := .venv
 VENV_PYTHON := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
+TESTS ?= tests/
 
 # Quiet, reproducible, single-threaded numerics per test worker (2 workers on 2 cores).
 export OMP_NUM_THREADS := 1
@@ -28,7 +30,7 @@ demo: setup
 	$(VENV_PYTHON) -m edgeconv.zoo.demo
 
 test: setup
-	$(VENV_PYTHON) -m pytest -n $(PYTEST_WORKERS) --durations=15 tests/
+	$(VENV_PYTHON) -m pytest -n $(PYTEST_WORKERS) --durations=15 $(TESTS)
 
 setup: system-deps $(INSTALLED)
 

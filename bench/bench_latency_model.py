@@ -13,12 +13,22 @@ time: the error of "whole model = sum over layers" itself.
     python bench/bench_latency_model.py --target rpi4 --measured times.json   # {"resnet8": 3.2, ...}
 
 With ``--measured`` the end-to-end times come from a JSON file instead of the runner.
+
+``--kernels`` calibrates the analytical model's figures for the portable C kernels instead: it
+builds one-layer models over a grid of shapes for every kernel variant, times the layer with the
+runner's per-layer profile (``-DEC_PROFILE``) on this machine, and fits per variant
+``cycles = cycles_per_mac * MACs * passes + cycles_per_output * outputs`` (non-negative least
+squares; ``passes`` = K*M for bit-serial). It prints the fit and its error per shape; the
+figures in ``edgeconv/select/candidates.py`` (``PORTABLE_COST``) come from this mode.
+
+    python bench/bench_latency_model.py --kernels
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -98,6 +108,141 @@ def bench(models: list, target: str, runner: str, measured_file: Optional[Path],
     return rows
 
 
+# ---- kernel calibration ---------------------------------------------------------------------
+
+# (variant, precision, kind, c_in, c_out, kernel, hw, pad): kind "conv", "dw" (depthwise) or "fc".
+KERNEL_GRID = [
+    *[("ec_s8_conv2d_slidingwin", "int8", "conv", ci, co, 3, hw, 1) for ci, co, hw in ((8, 16, 28), (16, 32, 16), (32, 32, 28), (64, 64, 14))],
+    *[("ec_s8_conv2d_im2col", "int8", "conv", ci, co, 3, hw, 1) for ci, co, hw in ((8, 16, 28), (16, 32, 16), (32, 32, 28), (64, 64, 14))],
+    *[("ec_s8_conv2d_1x1", "int8", "conv", ci, co, 1, hw, 0) for ci, co, hw in ((16, 32, 28), (32, 64, 14), (64, 64, 28), (128, 128, 7))],
+    *[("ec_s8_dwconv2d_3x3", "int8", "dw", c, c, 3, hw, 1) for c, hw in ((16, 28), (32, 14), (64, 28), (128, 7))],
+    *[("ec_s8_dwconv2d_generic", "int8", "dw", c, c, 5, hw, 2) for c, hw in ((16, 28), (32, 14), (64, 28), (128, 7))],
+    *[("ec_s8_fully_connected", "int8", "fc", ci, co, 1, 1, 0) for ci, co in ((256, 64), (1024, 128), (3136, 64), (64, 10))],
+    *[("ec_f32_conv2d_direct", "fp32", "conv", ci, co, k, hw, k // 2) for ci, co, k, hw in ((8, 16, 3, 28), (32, 32, 3, 16), (64, 64, 1, 14), (16, 32, 3, 14))],
+    *[("ec_f32_conv2d_direct", "fp32", "dw", c, c, 3, hw, 1) for c, hw in ((32, 14), (64, 28))],
+    *[("ec_f32_fully_connected", "fp32", "fc", ci, co, 1, 1, 0) for ci, co in ((256, 64), (1024, 128), (3136, 64))],
+    *[("ec_b1_conv2d_xnor", "w1a1", "conv", ci, co, 3, hw, 0) for ci, co, hw in ((32, 32, 16), (64, 64, 14), (128, 64, 9), (64, 128, 28))],
+    *[("ec_s8_conv2d_bitserial", p, "conv", ci, co, 3, hw, 1) for p in ("w2a2", "w4a4") for ci, co, hw in ((16, 32, 16), (64, 64, 14))],
+]
+
+
+def one_layer_graph(kind: str, c_in: int, c_out: int, k: int, hw: int, pad: int, rng):
+    """``x -> pre (1x1 conv, or nothing for fc) -> layer``: the timed layer reads an activation
+    that a quantized layer produced (the binary kernels need a binarized input)."""
+    from edgeconv.ir import Graph, Node, Tensor, verify
+    from edgeconv.ir.ops import Conv, Linear
+
+    g = Graph(name="one_layer")
+    x_shape = (1, c_in) if kind == "fc" else (1, c_in, hw, hw)
+    g.add_tensor(Tensor("x", x_shape))
+    g.inputs = ["x"]
+
+    def const(name, shape, scale):
+        g.add_tensor(Tensor(name, shape, data=(scale * rng.normal(size=shape)).astype(np.float32)))
+        return name
+
+    source = "x"
+    if kind != "fc":
+        g.add_tensor(Tensor("h", x_shape))
+        g.add_node(Node("pre", Conv(pads=(0,) * 4), ["x", const("wp", (c_in, c_in, 1, 1), 0.3), const("bp", (c_in,), 0.1)], "h"))
+        source = "h"
+    groups = c_in if kind == "dw" else 1
+    w_shape = (c_out, c_in) if kind == "fc" else (c_out, c_in // groups, k, k)
+    if kind == "fc":
+        op, y_shape = Linear(), (1, c_out)
+    else:
+        out = hw + 2 * pad - k + 1
+        op, y_shape = Conv(pads=(pad,) * 4, groups=groups), (1, c_out, out, out)
+    g.add_tensor(Tensor("y", y_shape))
+    g.add_node(Node("layer", op, [source, const("w", w_shape, 0.2), const("b", (c_out,), 0.1)], "y"))
+    g.outputs = ["y"]
+    return verify(g)
+
+
+def time_layer(case, workdir: Path, rng, repeat: int = 30) -> tuple:
+    """(graph, node, measured ms of the layer) for one grid case, built for this machine."""
+    import subprocess
+
+    from edgeconv.backends.c import generate
+    from edgeconv.quant import quantize_graph
+
+    variant, precision, kind, c_in, c_out, k, hw, pad = case
+    graph = one_layer_graph(kind, c_in, c_out, k, hw, pad, rng)
+    x = rng.normal(size=(8,) + graph.tensors["x"].shape[1:]).astype(np.float32)
+    precisions = {n.name: ("int8" if n.name == "pre" else precision) for n in graph.nodes}
+    q = quantize_graph(graph, x, precisions) if precision != "fp32" else graph
+    node = q.node("layer")
+    node.algorithm = variant
+    node.precision = precision
+    c_dir = workdir / "c"
+    generate(q, c_dir)
+    subprocess.run(["make", "-s", "-C", str(c_dir), "CFLAGS=-O2 -march=native -DEC_PROFILE"], check=True, capture_output=True)
+    np.save(workdir / "in.npy", x[:2])
+    return q, node, layer_cpu_ms(c_dir / "edgeconv_run", workdir, node.name, samples=2, repeat=repeat)
+
+
+def _child_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def layer_cpu_ms(binary: Path, workdir: Path, layer: str, samples: int, repeat: int) -> float:
+    """CPU milliseconds of one call of ``layer``, robust to other processes sharing the cores.
+
+    Wall-clock times are inflated when the machine is loaded; CPU time is not. The runner is run
+    with 1 and with ``repeat`` repetitions: the difference of their CPU times, per sample, is one
+    model call without the start-up; the layer's share of it is its share of the per-layer
+    (wall-clock) profile.
+    """
+    import subprocess
+
+    def run(n: int) -> tuple:
+        before = _child_cpu_seconds()
+        subprocess.run([str(binary), "--repeat", str(n), "--timing", str(workdir / "t.json"),
+                        str(workdir / "in.npy"), str(workdir / "out.npy")], check=True)
+        return _child_cpu_seconds() - before, json.loads((workdir / "t.json").read_text())
+
+    base, _ = run(1)
+    total, timing = run(repeat)
+    per_call_ms = 1e3 * max(total - base, 0.0) / ((repeat - 1) * samples)
+    per_layer = timing["per_layer_ms"]
+    share = per_layer[layer] / max(sum(per_layer.values()), 1e-12)
+    return per_call_ms * share
+
+
+def calibrate_kernels() -> str:
+    from scipy.optimize import nnls
+
+    from edgeconv.errors import UserError
+    from edgeconv.select.candidates import geometry, parse_precision, popcount_passes, variant
+    from edgeconv.targets import load_target
+
+    host = load_target("host")
+    rng = np.random.default_rng(0)
+    samples: dict = {}
+    for case in KERNEL_GRID:
+        with tempfile.TemporaryDirectory(prefix="edgeconv-kernel-") as tmp:
+            try:
+                graph, node, ms = time_layer(case, Path(tmp), rng)
+            except UserError as err:
+                print(f"skipped {case}: {err}", file=sys.stderr)
+                continue
+        geo = geometry(graph, node)
+        passes = popcount_passes(parse_precision(case[1]), variant(case[0]))
+        cycles = ms * 1e-3 * host.cpu.clock_ghz * 1e9 - host.latency.layer_overhead_cycles
+        samples.setdefault(case[0], []).append((case, geo.macs * passes, geo.out_numel, cycles, ms))
+    lines = [f"host: {host.cpu.model}, {host.cpu.clock_ghz:.2f} GHz; cycles = a * MACs * passes + b * outputs"]
+    for name, rows in samples.items():
+        a_matrix = np.array([[r[1], r[2]] for r in rows], dtype=np.float64)
+        target = np.array([max(r[3], 0.0) for r in rows])
+        (a, b), _ = nnls(a_matrix, target)
+        lines.append(f"{name:<26} cycles_per_mac={a:.3f} cycles_per_output={b:.1f}")
+        for case, macs, outs, cycles, ms in rows:
+            fit_ms = (a * macs + b * outs + host.latency.layer_overhead_cycles) / (host.cpu.clock_ghz * 1e6)
+            lines.append(f"    {str(case[1:]):<40} measured {ms:8.4f} ms  fit {fit_ms:8.4f} ms  ({100 * (fit_ms / ms - 1):+.0f}%)")
+    return "\n".join(lines)
+
+
 def format_rows(rows: list) -> str:
     lines = [f"{'model':<14}{'predicted ms':>14}{'measured ms':>13}{'error':>9}{'layer sum ms':>14}  source"]
     for r in rows:
@@ -124,7 +269,11 @@ def main(argv=None) -> int:
     parser.add_argument("--measured", type=Path, default=None, help="JSON {model: measured end-to-end ms}")
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--kernels", action="store_true", help="calibrate the portable kernels' figures on this machine")
     args = parser.parse_args(argv)
+    if args.kernels:
+        print(calibrate_kernels())
+        return 0
     if args.runner == "qemu" and args.measured is None:
         parser.error("qemu does not measure real latency: use local, ssh://..., or --measured")
     rows = bench(args.models.split(","), args.target, args.runner, args.measured, args.precisions,

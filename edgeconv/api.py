@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import shlex
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -307,16 +308,21 @@ def compress(
 
 
 def build(out: PathLike, target: Optional[TargetLike] = None, cc: Optional[str] = None) -> dict:
-    """Build ``OUT/build/<target>/edgeconv_run`` (replaced all or nothing); return its build record."""
+    """Build ``OUT/build/<target>/edgeconv_run`` (replaced all or nothing).
+
+    ``cc`` is a compiler command (``clang``, ``zig cc``) replacing the target's cross compiler.
+    Returns the pipeline's build record (``build.json``) and ``build_dir``.
+    """
     out, report = _read_report(out)
     board = _target_of_report(target, report, out)
-    if cc is not None and shutil.which(cc) is None:
-        raise UserError(f"--cc {cc} is not an executable compiler on this machine")
+    if cc is not None and (not shlex.split(cc) or shutil.which(shlex.split(cc)[0]) is None):
+        raise UserError(f"--cc {cc!r} is not a compiler command found on this machine")
     run = _pipeline_step("build")
     request = BuildRequest(out=out, target=board, cc=cc, report=report)
-    with staged_directory(out / "build" / board.name, force=True) as staging, progress.task(f"building for {board.name}"):
+    build_dir = out / "build" / board.name
+    with staged_directory(build_dir, force=True) as staging, progress.task(f"building for {board.name}"):
         record = run(request, staging)
-    return to_jsonable(record)
+    return {**to_jsonable(record), "build_dir": str(build_dir)}
 
 
 def verify(
@@ -353,7 +359,10 @@ def profile(
     model: Optional[PathLike] = None,
     out: Optional[PathLike] = None,
 ) -> dict:
-    """Measure a latency table for ``target`` and store it (default: the user's cache)."""
+    """Measure a latency table for ``target`` and store it (default: the user's cache).
+
+    Returns the pipeline's summary and ``table``, the path of the stored table.
+    """
     from .select.latency_table import user_table_path
 
     board = load_target(target)
@@ -363,4 +372,4 @@ def profile(
     run = _pipeline_step("profile")
     with staged_file(table) as temporary, progress.task(f"profiling {board.name}"):
         summary = run(request, temporary)
-    return to_jsonable(summary)
+    return {**to_jsonable(summary), "table": str(table)}

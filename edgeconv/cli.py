@@ -5,7 +5,7 @@ option value: one message on stderr, no traceback); 3 ``verify`` found an artifa
 (:class:`~edgeconv.errors.VerificationFailed`); 1 a bug (Python's traceback, exit 1).
 
 Results go to stdout (a table, or JSON with ``--json``); progress bars and ``--verbose`` notes go
-to stderr, and ``--quiet`` / ``--json`` silence them.
+to stderr; ``--quiet`` silences both, ``--json`` the bars.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def _output_options(command: Callable) -> Callable:
         settings = click.get_current_context().find_root().params
         verbose = verbose if verbose is not None else settings.get("verbose", False)
         quiet = quiet if quiet is not None else settings.get("quiet", False)
-        progress.configure(quiet=bool(quiet) or as_json, verbose=bool(verbose))
+        progress.configure(quiet=bool(quiet), verbose=bool(verbose), bars=False if as_json else None)
         return command(*args, as_json=as_json, **kwargs)
 
     return wrapper
@@ -169,7 +169,7 @@ def _print_compress_summary(report: dict) -> None:
 @cli.command()
 @click.argument("out", type=click.Path(exists=True, file_okay=False))
 @click.option("--target", "-t", help="Board name or TOML (default: the target of OUT/report.json).")
-@click.option("--cc", help="C compiler to use instead of the target's cross compiler.")
+@click.option("--cc", help="C compiler command to use instead of the target's cross compiler (e.g. 'zig cc').")
 @_output_options
 def build(out: str, target: Optional[str], cc: Optional[str], as_json: bool) -> None:
     """Build the on-device runner OUT/build/<target>/edgeconv_run."""
@@ -177,7 +177,7 @@ def build(out: str, target: Optional[str], cc: Optional[str], as_json: bool) -> 
     if as_json:
         _print_json(record)
     else:
-        _stdout().print(f"built {record.get('binary', out)}")
+        _stdout().print(f"built the runner in {record['build_dir']}")
 
 
 def _verify_table(result: dict) -> Table:
@@ -218,7 +218,7 @@ def profile(target: str, runner: Optional[str], model: Optional[str], out: Optio
     if as_json:
         _print_json(summary)
     else:
-        _stdout().print(f"measured table written to {summary.get('table', out)}")
+        _stdout().print(f"measured latency table written to {summary['table']}")
 
 
 def _inspect_table(result: dict) -> Table:

@@ -8,8 +8,8 @@ this module only, so one switch quiets them all::
             ...
             bar.advance()
 
-The command line calls :func:`configure` from ``--quiet`` / ``--verbose`` / ``--json``; Python
-callers get bars only when stderr is a terminal. Output never goes to stdout, which carries the
+The command line calls :func:`configure` from ``--quiet`` / ``--verbose`` / ``--json`` (no bars,
+notes only with ``--verbose``); Python callers get bars only when stderr is a terminal. Output never goes to stdout, which carries the
 command's result (a table or JSON).
 """
 
@@ -33,9 +33,12 @@ class _Settings:
 _settings = _Settings()
 
 
-def configure(*, quiet: bool = False, verbose: bool = False) -> None:
-    """Bars and notes off with ``quiet``; notes on with ``verbose`` (bars follow the terminal)."""
-    _settings.enabled = False if quiet else None
+def configure(*, quiet: bool = False, verbose: bool = False, bars: Optional[bool] = None) -> None:
+    """Bars and notes off with ``quiet``; notes on with ``verbose``.
+
+    ``bars`` None: bars when stderr is a terminal; False: never (``--json``, for clean logs).
+    """
+    _settings.enabled = False if quiet else bars
     _settings.verbose = verbose and not quiet
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from ..ir import OPS, Graph, Node, QuantParams, Tensor
 FORMAT = "edgeconv-ir"
 FORMAT_VERSION = 1
 IR_FILE_NAME = "model.ir.npz"
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
 def _tuples(value):
@@ -29,6 +31,13 @@ def _tuples(value):
     if isinstance(value, list):
         return tuple(_tuples(v) for v in value)
     return value
+
+
+def _json_scalar(value):
+    """numpy scalars (an attribute computed with numpy) as plain JSON numbers."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot store {type(value).__name__} in an IR file")
 
 
 def _quant_to_json(q: QuantParams | None):
@@ -60,7 +69,7 @@ def graph_to_arrays(graph: Graph) -> dict:
     doc = {"format": FORMAT, "version": FORMAT_VERSION, "name": graph.name, "inputs": list(graph.inputs),
            "outputs": list(graph.outputs), "source_layout": graph.source_layout, "metadata": graph.metadata,
            "tensors": tensors, "nodes": nodes}
-    arrays["graph.json"] = np.array(json.dumps(doc))
+    arrays["graph.json"] = np.array(json.dumps(doc, default=_json_scalar))
     return arrays
 
 
@@ -81,13 +90,24 @@ def graph_from_arrays(arrays) -> Graph:
     return graph
 
 
+def _npz_bytes(arrays: dict) -> bytes:
+    """An .npz archive (what ``np.load`` reads) with fixed timestamps, so equal graphs give equal
+    bytes (``np.savez`` stamps each member with the current time)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, array in arrays.items():
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.asarray(array), allow_pickle=False)
+            archive.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=ZIP_EPOCH), member.getvalue())
+    return buffer.getvalue()
+
+
 def save_graph(graph: Graph, path) -> Path:
     """Write ``graph`` to ``path`` (atomically); ``graph.metadata`` must be JSON-serializable."""
     path = Path(path)
-    buffer = io.BytesIO()
-    np.savez(buffer, **graph_to_arrays(graph))
+    data = _npz_bytes(graph_to_arrays(graph))
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(buffer.getvalue())
+    tmp.write_bytes(data)
     os.replace(tmp, path)
     return path
 

@@ -4,6 +4,8 @@
 ``build(request, staging) -> dict`` · ``verify(request) -> dict`` · ``profile(request, path) -> dict``.
 """
 
+from .build import build
 from .compress import compress
+from .verify import verify
 
-__all__ = ["compress"]
+__all__ = ["build", "compress", "verify"]

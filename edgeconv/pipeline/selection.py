@@ -23,6 +23,9 @@ from ..select.latency import fastest_algorithm, predict_graph_ms, warnings_for
 from ..select.sensitivity import measure
 
 SENSITIVITY_SAMPLES = 256
+# Selections tried while tightening the budget by the cost of inserted Quantize/Dequantize nodes.
+BUDGET_ROUNDS = 8
+BUDGET_STEP = 0.02  # least tightening per round, as a fraction of the budget
 
 
 @dataclass
@@ -33,9 +36,7 @@ class Plan:
     warnings: tuple
 
 
-def _quantize_one_factory(graph: Graph, calib_x: np.ndarray, method: str):
-    ranges = calibrate(graph, calib_x, method)
-
+def _quantize_one_factory(graph: Graph, ranges, method: str):
     def quantize_one(g: Graph, layer: str, precision: str) -> Graph:
         chosen = {n.name: "fp32" for n in g.nodes if n.op_name in WEIGHTED_OPS}
         chosen[layer] = precision
@@ -70,14 +71,42 @@ def plan_precisions(target, graph: Graph, precisions: tuple, calib_x: np.ndarray
         return _uniform(target, graph, precisions[0], latency_ms, table)
     rng = np.random.default_rng(seed)
     sample = calib_x[rng.permutation(len(calib_x))[:SENSITIVITY_SAMPLES]]
-    sensitivity = measure(graph, sample, precisions, _quantize_one_factory(graph, sample, method), run_single,
+    ranges = calibrate(graph, sample, method)
+    sensitivity = measure(graph, sample, precisions, _quantize_one_factory(graph, ranges, method), run_single,
                           label=f"edgeconv-{method}")
     memory_budget = int(memory_kb * 1024) if memory_kb is not None else None
-    selection = select(target, graph, precisions, sensitivity, latency_ms, memory_budget, table)
+    budget = latency_ms
+    for _ in range(BUDGET_ROUNDS):
+        selection = select(target, graph, precisions, sensitivity, budget, memory_budget, table)
+        plan = _plan_of(selection)
+        if latency_ms is None:
+            return plan
+        # The selector does not see the Quantize/Dequantize nodes placed where precisions change:
+        # predict the quantized graph itself and tighten the budget by the excess.
+        predicted = _predict_plan(target, graph, plan, ranges, method, table)
+        if predicted <= latency_ms:
+            return plan
+        budget -= max(predicted - latency_ms, BUDGET_STEP * latency_ms)
+        if budget <= 0:
+            break
+    raise UserError(
+        f"the latency budget of {latency_ms:g} ms cannot be met on {target.name}: the closest plan found is "
+        f"predicted at {predicted:.4f} ms once precision changes are counted; raise --latency-ms or allow lower precisions"
+    )
+
+
+def _plan_of(selection: Selection) -> Plan:
     assignment = selection.assignment()
     chosen = {name: precision for name, (precision, _) in assignment.items()}
     algorithms = {name: algorithm for name, (_, algorithm) in assignment.items()}
     return Plan(chosen, algorithms, selection, selection.warnings)
+
+
+def _predict_plan(target, graph: Graph, plan: Plan, ranges, method: str, table) -> float:
+    quantized = quantize_graph(graph, precisions=plan.precisions, method=method, ranges=ranges)
+    for node in quantized.nodes:
+        node.algorithm = plan.algorithms.get(node.name, node.algorithm)
+    return predict_graph_ms(target, quantized, table).ms
 
 
 def pareto_points(plan: Plan) -> list:

@@ -493,11 +493,15 @@ def _lut_kernel(float_fn):
 def quantize(node, graph, x):
     """QUANTIZE. float32 -> int8 (``AffineQuantize``): ``clamp(zp + round(f32(x / s)), qmin, qmax)``,
     the division in float32, round half away from zero; int8 -> int8: ``requantize_int8``.
-    The clamp is the tensor's ``[qmin, qmax]`` (all of int8 for an ordinary tensor)."""
+    The clamp is the tensor's ``[qmin, qmax]`` (all of int8 for an ordinary tensor). Values whose
+    quotient leaves the int32 range (and ±inf) saturate to ``qmin``/``qmax``; NaN gives ``qmin``
+    (TFLite leaves both undefined: a C float -> int conversion)."""
     q_out = _quant(graph, node.output)
     if x.dtype.kind == "f":
         ratio = x.astype(np.float32) / _f32(q_out.scale[0])
-        out = round_half_away(ratio) + _zp(q_out)
+        nan = np.isnan(ratio)
+        bounded = np.clip(np.where(nan, 0.0, ratio).astype(np.float64), -2.0**31, 2.0**31 - 1)
+        out = np.where(nan, q_out.qmin, round_half_away(bounded) + _zp(q_out))
         return np.clip(out, q_out.qmin, q_out.qmax).astype(np.int8)
     return requantize_int8(x, _quant(graph, node.inputs[0]), q_out)
 

@@ -52,11 +52,11 @@ class ResidualBlock(nn.Module):
 
 
 class ResNet8(nn.Module):
-    """ResNet-8 (MLPerf Tiny image-classification layout, 16-32-64 channels)."""
+    """ResNet-8 (the MLPerf Tiny image-classification layout at half width, strided stem)."""
 
-    def __init__(self, widths: tuple = (16, 32, 64)):
+    def __init__(self, widths: tuple = (8, 16, 32)):
         super().__init__()
-        self.stem = nn.Sequential(*conv_bn(1, widths[0]), nn.ReLU())
+        self.stem = nn.Sequential(*conv_bn(1, widths[0], 3, 2), nn.ReLU())
         self.layer1 = ResidualBlock(widths[0], widths[0], 1)
         self.layer2 = ResidualBlock(widths[0], widths[1], 2)
         self.layer3 = ResidualBlock(widths[1], widths[2], 2)
@@ -71,12 +71,12 @@ class ResNet8(nn.Module):
 class DSCNN(nn.Module):
     """DS-CNN: a strided stem conv, then depthwise 3x3 + pointwise 1x1 blocks, mean pooling."""
 
-    def __init__(self, width: int = 32, blocks: int = 3):
+    def __init__(self, width: int = 24, strides: tuple = (1, 2, 1)):
         super().__init__()
         self.stem = nn.Sequential(*conv_bn(1, width, 3, 2), nn.ReLU())
         layers = []
-        for _ in range(blocks):
-            layers += [*conv_bn(width, width, 3, 1, groups=width), nn.ReLU(), *conv_bn(width, width, 1), nn.ReLU()]
+        for stride in strides:
+            layers += [*conv_bn(width, width, 3, stride, groups=width), nn.ReLU(), *conv_bn(width, width, 1), nn.ReLU()]
         self.blocks = nn.Sequential(*layers)
         self.dropout = nn.Dropout(0.1)
         self.fc = nn.Linear(width, NUM_CLASSES)
@@ -125,7 +125,7 @@ class MobileNetV2(nn.Module):
         super().__init__()
         self.stem = nn.Sequential(*conv_bn(1, 16, 3, 2), nn.ReLU6())
         self.blocks = nn.Sequential(
-            InvertedResidual(16, 16, 1, 2, False),
+            InvertedResidual(16, 16, 1, 1, False),
             InvertedResidual(16, 24, 2, 4, True),
             InvertedResidual(24, 24, 1, 4, False),
         )
@@ -145,11 +145,11 @@ class BinaryNet(nn.Module):
     def __init__(self):
         super().__init__()
         self.features = nn.Sequential(
-            *conv_bn(1, 32), nn.Hardtanh(),
-            *conv_bn(32, 64), nn.Hardtanh(), nn.MaxPool2d(2),
-            *conv_bn(64, 64), nn.Hardtanh(), nn.MaxPool2d(2),
+            *conv_bn(1, 16), nn.Hardtanh(), nn.MaxPool2d(2),
+            *conv_bn(16, 32), nn.Hardtanh(), nn.MaxPool2d(2),
+            *conv_bn(32, 48), nn.Hardtanh(),
         )
-        self.classifier = nn.Sequential(nn.Linear(64 * 7 * 7, 64), nn.BatchNorm1d(64), nn.Hardtanh(),
+        self.classifier = nn.Sequential(nn.Linear(48 * 7 * 7, 64), nn.BatchNorm1d(64), nn.Hardtanh(),
                                         nn.Linear(64, NUM_CLASSES))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

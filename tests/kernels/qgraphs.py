@@ -56,8 +56,11 @@ class GraphBuilder:
         acc = self._float_output(op, inputs)
         lo, hi = float(min(acc.min(), 0.0)), float(max(acc.max(), 1e-3))
         levels = qrange[1] - qrange[0]
-        scale = max(hi - lo, 1e-3) / levels * 0.9
-        zp = int(np.clip(round(qrange[0] - lo / scale), qrange[0], qrange[1]))
+        if levels < 255:  # a DoReFa activation: clip(x, 0, max) on few levels, zero point at qmin
+            scale, zp = hi / levels, qrange[0]
+        else:
+            scale = max(hi - lo, 1e-3) / levels * 0.9
+            zp = int(np.clip(round(qrange[0] - lo / scale), qrange[0], qrange[1]))
         self.g.tensors[name].quant = QuantParams(scale, zp, qmin=qrange[0], qmax=qrange[1])
 
     def _float_output(self, op, inputs) -> np.ndarray:

@@ -111,6 +111,15 @@ def test_inspect_json_counts_layers_and_macs(tiny_onnx_model):
     assert report["target"] is None and report["predicted_ms"] is None
 
 
+def test_output_flags_before_or_after_the_verb(tiny_onnx_model):
+    for args in (("--verbose", "inspect", tiny_onnx_model, "--json"), ("inspect", "-v", tiny_onnx_model, "--json")):
+        result = invoke(*args)
+        assert result.exit_code == 0 and "loading tiny.onnx" in result.stderr
+        json.loads(result.stdout)
+    quiet = invoke("--verbose", "inspect", tiny_onnx_model, "--json", "--quiet")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
 def test_inspect_with_target_predicts_milliseconds(tiny_onnx_model):
     report = json.loads(invoke("inspect", tiny_onnx_model, "--target", "rpi4", "--json").stdout)
     assert report["target"] == "rpi4" and report["latency_source"] == "analytical"
@@ -338,3 +347,30 @@ def test_console_script_in_a_subprocess(tmp_path, tiny_onnx_model):
         f"edgeconv: error: data {bad}: x has shape (3, 1, 7, 7), the model takes (N, 1, 8, 8)"
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["calib.npz"]
+
+
+# ---- a whole compress run: the output directory appears complete, once ---------------------
+
+
+def test_compress_writes_out_then_refuses_it_then_replaces_it_with_force(tmp_path, tiny_onnx_model):
+    data = tmp_path / "calib.npz"
+    rng = np.random.default_rng(3)
+    np.savez(data, x=rng.random((16, *TINY_INPUT_SHAPE[1:]), dtype=np.float32), y=rng.integers(0, TINY_CLASSES, 16))
+    out = tmp_path / "out"
+    args = ("compress", tiny_onnx_model, "--target", "rpi4", "--data", data, "--precisions", "int8", "--out", out)
+
+    first = invoke(*args, "--json", "--verbose")
+    assert first.exit_code == 0, first.output
+    report = json.loads(first.stdout)  # stdout is pure JSON; notes went to stderr
+    assert report["out"] == str(out) and report["target"] == "rpi4"
+    assert f"loading {tiny_onnx_model.name}" in first.stderr
+    written = json.loads((out / "report.json").read_text())
+    assert written["accuracy"]["data"] == "data"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["calib.npz", "out"]  # no staging left
+
+    assert_user_error(invoke(*args), "already exists")
+    (out / "stale.txt").write_text("from an earlier run")
+    again = invoke(*args, "--force", "--quiet")
+    assert again.exit_code == 0, again.output
+    assert again.stderr == "" and f"wrote {out}" in again.stdout
+    assert not (out / "stale.txt").exists() and (out / "report.json").is_file()

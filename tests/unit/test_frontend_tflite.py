@@ -206,7 +206,7 @@ CONV_CASES = [
 @pytest.mark.parametrize("case", CONV_CASES, ids=[f"conv{i}" for i in range(len(CONV_CASES))])
 def test_conv_2d_matches_tflm(tmp_path, case):
     shape, cout, kernel, stride, dilation, padding, activation = case
-    rng = np.random.default_rng(len(tmp_path.name))
+    rng = np.random.default_rng(CONV_CASES.index(case))
     cin = shape[3]
     w = int8_weights(rng, (cout, *kernel, cin), 0)
     out_h = -(-shape[1] // stride[0]) if padding == Padding.SAME else (shape[1] - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1
@@ -216,6 +216,32 @@ def test_conv_2d_matches_tflm(tmp_path, case):
                   DilationWFactor=dilation[1], FusedActivationFunction=activation)
     graph = assert_matches_tflm(tmp_path, tensors, [O(Op.CONV_2D, [0, 1, 2], [3], "Conv2DOptions", fields)], [0], [3])
     assert graph.tensors[graph.nodes[0].inputs[1]].shape == (cout, cin, *kernel)  # OHWI -> OIHW
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_conv_configurations_match_tflm(tmp_path, seed):
+    """Seeded random mixes of shape, kernel, stride, dilation, padding, groups and activation."""
+    rng = np.random.default_rng(1000 + seed)
+    groups = int(rng.choice([1, 1, 2, 3]))
+    cin, cout = groups * int(rng.integers(1, 5)), groups * int(rng.integers(1, 5))
+    kernel = tuple(int(k) for k in rng.integers(1, 4, 2))
+    stride = tuple(int(v) for v in rng.integers(1, 4, 2))
+    dilation = tuple(int(v) for v in rng.integers(1, 3, 2)) if stride == (1, 1) else (1, 1)
+    padding = int(rng.choice([Padding.SAME, Padding.VALID]))
+    activation = int(rng.choice([Act.NONE, Act.RELU, Act.RELU6]))
+    h, w_ = (int(v) for v in rng.integers(6, 12, 2))
+    span = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    if padding == Padding.SAME:
+        out = [-(-size // s_) for size, s_ in zip((h, w_), stride)]
+    else:
+        out = [(size - sp) // s_ + 1 for size, sp, s_ in zip((h, w_), span, stride)]
+    weights = int8_weights(rng, (cout, *kernel, cin // groups), 0)
+    in_scale, out_scale = float(rng.uniform(0.01, 0.1)), float(rng.uniform(0.02, 0.3))
+    tensors = [act((1, h, w_, cin), in_scale, int(rng.integers(-128, 128))), weights,
+               bias(rng, cout, in_scale, weights.scale), act((1, *out, cout), out_scale, int(rng.integers(-128, 128)))]
+    fields = dict(Padding=padding, StrideH=stride[0], StrideW=stride[1], DilationHFactor=dilation[0],
+                  DilationWFactor=dilation[1], FusedActivationFunction=activation)
+    assert_matches_tflm(tmp_path, tensors, [O(Op.CONV_2D, [0, 1, 2], [3], "Conv2DOptions", fields)], [0], [3], seed=seed)
 
 
 def test_grouped_conv_2d_matches_tflm(tmp_path):

@@ -392,6 +392,12 @@ def test_quantize_rounds_half_away_from_zero_and_clamps_to_qmin_qmax():
     np.testing.assert_array_equal(run_graph(g, x), [[-1, -3, 0, -4, 60, -128, -2, -1]])
 
 
+def test_quantize_saturates_out_of_range_values_and_maps_nan_to_qmin():
+    x = np.array([[np.inf, -np.inf, 1e30, -1e30, np.nan, 3e9]], dtype=np.float32)
+    g = graph_of(ops.Quantize(), [Tensor("x", (1, 6), "float32")], Tensor("y", (1, 6), "int8", quant=q(0.07, -3)))
+    np.testing.assert_array_equal(run_graph(g, x), [[127, -128, 127, -128, -128, 127]])
+
+
 def test_dequantize_is_scale_times_code_minus_zero_point():
     g = graph_of(ops.Dequantize(), [Tensor("x", (1, 256), "int8", quant=q(0.037, 11))], Tensor("y", (1, 256), "float32"))
     expected = (float(np.float32(0.037)) * (CODES.astype(np.float64) - 11)).astype(np.float32)

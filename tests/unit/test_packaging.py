@@ -51,10 +51,15 @@ def _in_wheel_name(name: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
+def project_files() -> list:
+    return _project_files()
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory, project_files) -> Path:
     """A wheel built from a copy of the project's files (the checkout stays free of build output)."""
     source = tmp_path_factory.mktemp("source")
-    for name in [*PROJECT_FILES, *_project_files()]:
+    for name in [*PROJECT_FILES, *project_files]:
         (source / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, source / name)
     dist = tmp_path_factory.mktemp("dist")
@@ -67,13 +72,13 @@ def wheel(tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
-def test_wheel_holds_every_project_file(wheel):
+def test_wheel_holds_every_project_file(wheel, project_files):
     names = set(zipfile.ZipFile(wheel).namelist())
     for required in REQUIRED_IN_WHEEL:
         assert required in names, required
     assert any(n.startswith("edgeconv/_bundled/kernels_c/portable/") and n.endswith(".c") for n in names)
     assert any(n.startswith("edgeconv/_bundled/kernels_c/include/") and n.endswith(".h") for n in names)
-    missing = [name for name in _project_files() if _in_wheel_name(name) not in names]
+    missing = [name for name in project_files if _in_wheel_name(name) not in names]
     assert missing == [], f"files left out of the wheel (add their pattern to DATA_FILES in setup.py): {missing}"
     licences = {n.rsplit("/", 1)[-1] for n in names if ".dist-info/" in n}
     assert {"LICENSE", "NOTICE"} <= licences

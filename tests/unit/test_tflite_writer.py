@@ -286,3 +286,8 @@ def test_grouped_conv_is_refused_by_name(tmp_path):
     g.conv(4, groups=2)
     with pytest.raises(UserError, match="conv"):
         build_tflite(g.finish())
+
+
+def test_same_graph_same_bytes():
+    graph = quantize_graph(activation_net(), calibration(activation_net()), "int8")
+    assert build_tflite(graph, {"seed": 0}) == build_tflite(graph.copy(), {"seed": 0})

@@ -47,7 +47,7 @@ class Emitter:
 
     def initializer(self, base: str, array: np.ndarray) -> str:
         name = self.unique(base)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        self.initializers.append(numpy_helper.from_array(np.asarray(array), name))
         return name
 
     def int4_initializer(self, base: str, array: np.ndarray) -> str:

@@ -17,7 +17,7 @@ from tflite.TensorType import TensorType
 
 from ...errors import UserError
 from ...ir import Node, ops
-from ...quant.activation_range import activation_range
+from ...quant.activation_range import activation_range, quantize_scalar
 from ...quant.lut import build_lut
 from ...reference import float_kernels
 from . import activation
@@ -162,8 +162,7 @@ def write_sign(lower: Lowering, node: Node) -> None:
     threshold = lower.constant(node.name + "_zero", np.array([zero], dtype=np.dtype(x.dtype)), lower.quant_of(src))
     cond = lower.temporary(node.output + "_nonnegative", lower.shape_of(src), "bool", None)
     lower.op(B.GREATER_EQUAL, [src, threshold], [cond])
-    one, minus_one = (1.0, -1.0) if y.quant is None else (
-        int(y.quant.zero_point[0]) + round(1.0 / y.quant.scale[0]), int(y.quant.zero_point[0]) - round(1.0 / y.quant.scale[0]))
+    one, minus_one = (1.0, -1.0) if y.quant is None else (quantize_scalar(1.0, y.quant), quantize_scalar(-1.0, y.quant))
     plus = lower.constant(node.name + "_plus_one", np.array([one], dtype=np.dtype(y.dtype)), lower.quant_of(out))
     minus = lower.constant(node.name + "_minus_one", np.array([minus_one], dtype=np.dtype(y.dtype)), lower.quant_of(out))
     lower.op(B.SELECT_V2, [cond, plus, minus], [out], version=1)

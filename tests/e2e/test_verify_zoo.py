@@ -1,0 +1,60 @@
+"""The zoo table: every zoo model at fp32, int8, w4a4, w2a2 and w1a1, written as .tflite and .onnx
+and verified on LiteRT, TFLite Micro and ONNX Runtime against the reference executor on labelled
+validation digits (post-training quantization, no fine-tuning)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from rich.console import Console
+
+from edgeconv.backends.irfile import IR_FILE_NAME, save_graph
+from edgeconv.backends.onnx import write_onnx
+from edgeconv.backends.tflite import write_tflite
+from edgeconv.frontend import load_model
+from edgeconv.passes.pipeline import prepare
+from edgeconv.quant.quantize_graph import quantize_graph
+from edgeconv.verify import verify_dir, verify_table
+from edgeconv.zoo import training
+
+PRECISIONS = ("fp32", "int8", "w4a4", "w2a2", "w1a1")
+CALIBRATION_SAMPLES = 256
+VALIDATION_SAMPLES = 200
+
+
+@pytest.fixture(scope="module")
+def digits():
+    x_train, _, x_val, y_val = training.digits_dataset()
+    return x_train[:CALIBRATION_SAMPLES], x_val[:VALIDATION_SAMPLES], y_val[:VALIDATION_SAMPLES]
+
+
+def float_graph(name: str, x: np.ndarray, tmp_path):
+    model = training.trained(name)
+    path = tmp_path / f"{name}.pt2"
+    torch.export.save(torch.export.export(model, (torch.from_numpy(x[:1]),)), path)
+    return prepare(load_model(path))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(training.models.MODELS))
+def test_zoo_verify_table(tmp_path, digits, name):
+    x_calib, x_val, y_val = digits
+    graph = float_graph(name, x_calib, tmp_path)
+    np.savez(tmp_path / "val.npz", x=x_val, y=y_val)
+    table = {}
+    for precision in PRECISIONS:
+        compressed = quantize_graph(graph, x_calib, precision)
+        out = tmp_path / precision
+        out.mkdir()
+        save_graph(compressed, out / IR_FILE_NAME)
+        write_tflite(compressed, out / "model.tflite", {"precisions": precision})
+        write_onnx(compressed, out / "model.onnx", {"precisions": precision})
+        result = verify_dir(out, data=tmp_path / "val.npz")
+        table[precision] = result.to_json()
+        micro = result.rows["tflite-micro"]
+        assert micro.passed and (precision == "fp32" or micro.bit_exact)
+    console = Console(width=140)
+    for precision, result in table.items():
+        console.print(f"{name} {precision}: reference accuracy {result['reference']['accuracy']}")
+        console.print(verify_table(result))

@@ -1,0 +1,199 @@
+"""int8 add/mul/pool/mean/softmax/quantize/lut/pad/layout kernels against the reference executor,
+with their parameters derived independently here from the TFLite formulas."""
+
+import ctypes
+import numpy as np
+import pytest
+
+from edgeconv.ir import ops
+from edgeconv.quant.activation_range import activation_range
+from edgeconv.quant.fixedpoint import quantize_multiplier
+from tests.kernels.cbuild import (AddParams, Broadcast, MulParams, QParams, hwc_to_nchw, isas_to_test, kernel_library,
+                                  nchw_to_hwc, ptr, window)
+from tests.kernels.onenode import q, reference
+
+ISA = isas_to_test()
+
+
+def bcast(a_shape, b_shape, out_shape):
+    """ec_broadcast_t for NCHW shapes (batch 1) in channels-last order."""
+    def hwc(shape):
+        shape = (1,) * (4 - len(shape)) + tuple(shape)
+        return [shape[2], shape[3], shape[1]]
+
+    def strides(shape):
+        dims = hwc(shape)
+        out, step = [0, 0, 0], 1
+        for i in (2, 1, 0):
+            out[i] = step if dims[i] > 1 else 0
+            step *= dims[i]
+        return out
+
+    return Broadcast((ctypes.c_int32 * 3)(*hwc(out_shape)), (ctypes.c_int32 * 3)(*strides(a_shape)),
+                     (ctypes.c_int32 * 3)(*strides(b_shape)))
+
+
+SHAPES = [((1, 5, 4, 3), (1, 5, 4, 3)), ((1, 6, 3, 3), (1, 6, 1, 1)), ((1, 1, 1, 1), (1, 7, 2, 5)),
+          ((1, 4, 5, 1), (1, 4, 5, 6))]
+
+
+@pytest.mark.parametrize("isa", ISA)
+@pytest.mark.parametrize("shapes", SHAPES, ids=lambda s: f"{'x'.join(map(str, s[0]))}_{'x'.join(map(str, s[1]))}")
+@pytest.mark.parametrize("op_name", ["add", "mul"])
+def test_add_mul_broadcast(isa, shapes, op_name):
+    rng = np.random.default_rng(len(shapes[0]) + shapes[1][1])
+    a = rng.integers(-128, 128, size=shapes[0]).astype(np.int8)
+    b = rng.integers(-128, 128, size=shapes[1]).astype(np.int8)
+    qa, qb = q(0.031, -7), q(0.017, 12)
+    qy = q(0.05 if op_name == "add" else 0.6, 3)
+    clamp = (-1.5, 4.0)
+    op = (ops.Add if op_name == "add" else ops.Mul)(clamp=clamp)
+    expected = reference(op, {"a": (a, qa), "b": (b, qb)}, qy)
+    out_shape = expected.shape
+    lo, hi = activation_range(clamp, qy)
+    if op_name == "add":
+        twice = 2 * max(qa.scale[0], qb.scale[0])
+        ma, sa = quantize_multiplier(qa.scale[0] / twice)
+        mb, sb = quantize_multiplier(qb.scale[0] / twice)
+        mo, so = quantize_multiplier(twice / ((1 << 20) * qy.scale[0]))
+        params = AddParams(7, ma, sa, -12, mb, sb, 20, mo, so, 3, lo, hi)
+    else:
+        mo, so = quantize_multiplier(qa.scale[0] * qb.scale[0] / qy.scale[0])
+        params = MulParams(7, -12, mo, so, 3, lo, hi)
+    to_c = lambda x: nchw_to_hwc(np.broadcast_to(x, x.shape))  # noqa: E731
+    out = np.zeros(out_shape[2:] + out_shape[1:2], dtype=np.int8)
+    getattr(kernel_library(isa), f"ec_s8_{op_name}")(ptr(to_c(a)), ptr(to_c(b)), ctypes.byref(bcast(a.shape, b.shape, out_shape)),
+                                                    ctypes.byref(params), ptr(out))
+    np.testing.assert_array_equal(hwc_to_nchw(out), expected)
+
+
+POOLS = [  # kernel, stride, pads (t,l,b,r), ceil, count_include_pad
+    ((2, 2), (2, 2), (0, 0, 0, 0), False, True),
+    ((3, 3), (2, 2), (1, 1, 1, 1), False, True),
+    ((3, 3), (2, 2), (1, 1, 1, 1), False, False),
+    ((3, 2), (2, 1), (1, 0, 1, 1), True, True),
+    ((2, 2), (2, 2), (0, 0, 0, 0), True, False),
+]
+
+
+@pytest.mark.parametrize("isa", ISA)
+@pytest.mark.parametrize("pool", POOLS, ids=lambda p: f"k{p[0][0]}{p[0][1]}_s{p[1][0]}{p[1][1]}_p{''.join(map(str, p[2]))}_ceil{int(p[3])}_cip{int(p[4])}")
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_pools(isa, pool, kind):
+    k, stride, pads, ceil, cip = pool
+    rng = np.random.default_rng(sum(k) + sum(pads))
+    x = rng.integers(-128, 128, size=(1, 5, 7, 9)).astype(np.int8)
+    qx = q(0.1, -4, qmin=-120, qmax=110)
+    ir_pads = (pads[0], pads[1], pads[2], pads[3])
+    if kind == "max":
+        op = ops.MaxPool(kernel=k, stride=stride, pads=ir_pads, ceil_mode=ceil)
+    else:
+        op = ops.AvgPool(kernel=k, stride=stride, pads=ir_pads, ceil_mode=ceil, count_include_pad=cip)
+    expected = reference(op, {"x": (x, qx)}, qx)
+    oh, ow = expected.shape[2:]
+    win = window((7, 9, 5), (oh, ow, 5), k, stride, pads, (1, 1))
+    out = np.zeros((oh, ow, 5), dtype=np.int8)
+    lib = kernel_library(isa)
+    if kind == "max":
+        lib.ec_s8_maxpool2d(ptr(nchw_to_hwc(x)), ctypes.byref(win), -120, 110, ptr(out))
+    else:
+        lib.ec_s8_avgpool2d(ptr(nchw_to_hwc(x)), ctypes.byref(win), int(cip), -4, -120, 110, ptr(out))
+    np.testing.assert_array_equal(hwc_to_nchw(out), expected)
+
+
+@pytest.mark.parametrize("isa", ISA)
+@pytest.mark.parametrize("hw,scales", [((5, 5), (0.05, 0.02)), ((1, 1), (0.1, 0.1)), ((8, 7), (0.02, 0.05)), ((16, 16), (0.3, 0.01))])
+def test_global_avgpool_is_tflite_mean(isa, hw, scales):
+    from edgeconv.backends.c.lowering import mean_multiplier
+    rng = np.random.default_rng(hw[0])
+    x = rng.integers(-128, 128, size=(1, 9, *hw)).astype(np.int8)
+    qx, qy = q(scales[0], 5), q(scales[1], -10)
+    expected = reference(ops.GlobalAvgPool(keepdims=True), {"x": (x, qx)}, qy)
+    mult, shift = mean_multiplier(qx.scale[0] / qy.scale[0], hw[0] * hw[1])
+    out = np.zeros(9, dtype=np.int8)
+    kernel_library(isa).ec_s8_global_avgpool(ptr(nchw_to_hwc(x)), hw[0] * hw[1], 9, mult, shift,
+                                             ctypes.byref(QParams(5, -10, -128, 127)), ptr(out))
+    np.testing.assert_array_equal(out, expected.reshape(-1))
+
+
+@pytest.mark.parametrize("isa", ISA)
+@pytest.mark.parametrize("depth,scale,beta", [(10, 0.1, 1.0), (3, 0.5, 1.0), (100, 0.02, 1.0), (37, 0.25, 0.5),
+                                               (1, 0.1, 1.0), (256, 0.05, 2.0), (17, 1.0 / 16, 1.0)])
+def test_softmax_is_tflite_fixed_point(isa, depth, scale, beta):
+    from edgeconv.reference.int_kernels import softmax_params
+    rng = np.random.default_rng(depth)
+    x = rng.integers(-128, 128, size=(6, depth)).astype(np.int8)
+    x[0] = 127  # a row of equal values
+    x[1, 0] = -128
+    x[1, 1:] = 127
+    expected = reference(ops.Softmax(axis=1, beta=beta), {"x": (x, q(scale, 0))}, q(1 / 256, -128))
+    mult, left_shift, diff_min = softmax_params(scale, beta)
+    out = np.zeros_like(x)
+    kernel_library(isa).ec_s8_softmax(ptr(x), 6, depth, mult, left_shift, diff_min, ptr(out))
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("isa", ISA)
+@pytest.mark.parametrize("qrange", [(-128, 127), (-128, -125), (-1, 1)])
+def test_quantize_and_dequantize(isa, qrange):
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.uniform(-10, 10, 500), [0.0, 0.5 * 0.07, -0.5 * 0.07, 1.5 * 0.07, -2.5 * 0.07, 1e6,
+                                                   -1e6]]).astype(np.float32)
+    qy = q(0.07, -3 if qrange[0] == -128 else 0, *qrange)
+    expected = reference(ops.Quantize(), {"x": (x.reshape(1, -1), None)}, qy)
+    out = np.zeros(x.size, dtype=np.int8)
+    lib = kernel_library(isa)
+    lib.ec_s8_quantize(ptr(x), x.size, ctypes.c_float(np.float32(0.07)), int(qy.zero_point[0]), qrange[0], qrange[1], ptr(out))
+    np.testing.assert_array_equal(out, expected.reshape(-1))
+    # Values too large for any integer saturate (NaN goes to qmin): defined behaviour in C.
+    extremes = np.array([1e30, -1e30, np.inf, -np.inf, np.nan], dtype=np.float32)
+    sat = np.zeros(5, dtype=np.int8)
+    lib.ec_s8_quantize(ptr(extremes), 5, ctypes.c_float(np.float32(0.07)), 0, qrange[0], qrange[1], ptr(sat))
+    np.testing.assert_array_equal(sat, [qrange[1], qrange[0], qrange[1], qrange[0], qrange[0]])
+    codes = np.arange(-128, 128, dtype=np.int8)
+    back = np.zeros(256, dtype=np.float32)
+    lib.ec_s8_dequantize(ptr(codes), 256, ctypes.c_double(qy.scale[0]), int(qy.zero_point[0]), ptr(back))
+    expected_back = reference(ops.Dequantize(), {"x": (codes.reshape(1, -1), qy)}, None, out_dtype="float32")
+    np.testing.assert_array_equal(back, expected_back.reshape(-1))
+
+
+@pytest.mark.parametrize("isa", ISA)
+@pytest.mark.parametrize("op", [ops.Hardswish(), ops.Sigmoid(), ops.LeakyRelu(alpha=0.1), ops.Clip(lo=0.0, hi=6.0),
+                                ops.SiLU(), ops.Hardsigmoid()], ids=lambda o: o.NAME)
+def test_lut_kernel_applies_the_reference_table_in_place(isa, op):
+    from edgeconv.backends.c.lowering import int8_table
+    from tests.kernels.onenode import one_node
+    out_q = q(1 / 256, -128) if op.NAME == "Sigmoid" else q(0.045, -20)
+    codes = np.arange(-128, 128, dtype=np.int8).reshape(1, 256)
+    g, node = one_node(op, {"x": (codes, q(0.05, 6))}, (1, 256), out_q)
+    table = np.ascontiguousarray(int8_table(g, node))
+    x = np.random.default_rng(1).integers(-128, 128, size=1000).astype(np.int8)
+    from edgeconv.reference.executor import INT_KERNELS
+    expected = INT_KERNELS[op.NAME](node, g, x.reshape(1, -1)).reshape(-1)
+    buf = x.copy()
+    kernel_library(isa).ec_s8_lut(ptr(buf), ptr(table), buf.size, ptr(buf))
+    np.testing.assert_array_equal(buf, expected)
+
+
+@pytest.mark.parametrize("isa", ISA)
+def test_pad_and_layout_copies(isa):
+    lib = kernel_library(isa)
+    x = np.random.default_rng(3).integers(-128, 128, size=(1, 3, 4, 5)).astype(np.int8)
+    pads = np.array([1, 2, 0, 3], dtype=np.int32)
+    out = np.zeros((5, 10, 3), dtype=np.int8)
+    lib.ec_s8_pad(ptr(nchw_to_hwc(x)), 4, 5, 3, ptr(pads), 9, ptr(out))
+    expected = reference(ops.Pad(pads=(1, 2, 0, 3), value=0.9), {"x": (x, q(0.1, 0))}, q(0.1, 0))
+    np.testing.assert_array_equal(hwc_to_nchw(out), expected)
+    chw = np.zeros(60, dtype=np.int8)
+    lib.ec_hwc_to_chw(ptr(nchw_to_hwc(x)), 20, 3, 1, ptr(chw))
+    np.testing.assert_array_equal(chw, x.reshape(-1))
+    hwc = np.zeros(60, dtype=np.int8)
+    lib.ec_chw_to_hwc(ptr(chw), 20, 3, 1, ptr(hwc))
+    np.testing.assert_array_equal(hwc, nchw_to_hwc(x).reshape(-1))
+    a = np.arange(12, dtype=np.int8).reshape(3, 4)
+    b = np.arange(100, 106, dtype=np.int8).reshape(3, 2)
+    parts = (ctypes.c_void_p * 2)(a.ctypes.data, b.ctypes.data)
+    inner = np.array([4, 2], dtype=np.int32)
+    cat = np.zeros((3, 6), dtype=np.int8)
+    lib.ec_concat(parts, ptr(inner), 2, 3, ptr(cat))
+    np.testing.assert_array_equal(cat, np.concatenate([a, b], axis=1))
