@@ -19,9 +19,9 @@ builds one-layer models over a grid of shapes for every kernel variant, times th
 runner's per-layer profile (``-DEC_PROFILE``) on this machine, and fits per variant
 ``cycles = cycles_per_mac * MACs * passes + cycles_per_output * outputs`` (non-negative least
 squares; ``passes`` = K*M for bit-serial). It prints the fit and its error per shape; the
-figures in ``edgeconv/select/candidates.py`` (``PORTABLE_COST``) come from this mode.
+figures in ``edgeconv/select/candidates.py`` (``PortableCost``, ``SimdCost``) come from this mode.
 
-    python bench/bench_latency_model.py --kernels
+    python bench/bench_latency_model.py --kernels portable     # or --kernels x86 (AVX2 versions)
 """
 
 from __future__ import annotations
@@ -77,16 +77,24 @@ def compress_zoo_model(name: str, target: str, workdir: Path, precisions: str, t
 
 
 def measure(out: Path, target: str, runner_spec: str, repeat: int) -> tuple:
-    """(median ms, sum of per-layer medians or None) of OUT's C model, measured by ``edgeconv_run``."""
+    """(ms per sample, sum of the per-layer times or None) of OUT's C model.
+
+    The runner is built by ``edgeconv build``. On this machine (``host``, ``local``) the time is CPU
+    time, see :func:`cpu_profile`; elsewhere the runner's wall-clock median on the board.
+    """
     from edgeconv import api
     from edgeconv.runtimes.runner import parse_runner
     from edgeconv.targets import load_target
     from edgeconv.zoo.training import digits_dataset
 
-    api.build(out, target)
     board = load_target(target)
-    binary = out / "build" / board.name / "edgeconv_run"
     x = digits_dataset()[2][:8]
+    api.build(out, target)
+    binary = out / "build" / board.name / "edgeconv_run"
+    if board.is_host and runner_spec == "local":
+        np.save(out / "in.npy", x)
+        per_call_ms, shares = cpu_profile(binary, out, samples=len(x), repeat=repeat)
+        return per_call_ms, (per_call_ms * sum(shares.values()) if shares else None)
     result = parse_runner(runner_spec, board).run(binary, x, repeat=repeat, timing=True)
     per_layer = result.timing.get("per_layer_ms") or {}
     return float(result.timing["median_ms"]), (float(sum(per_layer.values())) if per_layer else None)
@@ -159,7 +167,10 @@ def one_layer_graph(kind: str, c_in: int, c_out: int, k: int, hw: int, pad: int,
     return verify(g)
 
 
-def time_layer(case, workdir: Path, rng, repeat: int = 30) -> tuple:
+ISA_FLAGS = {"portable": "-O2 -march=native", "x86": "-O2 -mavx2 -mfma -mpopcnt"}
+
+
+def time_layer(case, workdir: Path, rng, isa: str, repeat: int = 30) -> tuple:
     """(graph, node, measured ms of the layer) for one grid case, built for this machine."""
     import subprocess
 
@@ -176,9 +187,11 @@ def time_layer(case, workdir: Path, rng, repeat: int = 30) -> tuple:
     node.precision = precision
     c_dir = workdir / "c"
     generate(q, c_dir)
-    subprocess.run(["make", "-s", "-C", str(c_dir), "CFLAGS=-O2 -march=native -DEC_PROFILE"], check=True, capture_output=True)
+    subprocess.run(["make", "-s", "-C", str(c_dir), f"ISA={isa}", f"CFLAGS={ISA_FLAGS[isa]} -DEC_PROFILE"],
+                   check=True, capture_output=True)
     np.save(workdir / "in.npy", x[:2])
-    return q, node, layer_cpu_ms(c_dir / "edgeconv_run", workdir, node.name, samples=2, repeat=repeat)
+    per_call_ms, shares = cpu_profile(c_dir / "edgeconv_run", workdir, samples=2, repeat=repeat)
+    return q, node, per_call_ms * shares[node.name] / max(sum(shares.values()), 1e-12)
 
 
 def _child_cpu_seconds() -> float:
@@ -186,13 +199,13 @@ def _child_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def layer_cpu_ms(binary: Path, workdir: Path, layer: str, samples: int, repeat: int) -> float:
-    """CPU milliseconds of one call of ``layer``, robust to other processes sharing the cores.
+def cpu_profile(binary: Path, workdir: Path, samples: int, repeat: int) -> tuple:
+    """(CPU ms of one model call, {layer: share of the call}), robust to a loaded machine.
 
-    Wall-clock times are inflated when the machine is loaded; CPU time is not. The runner is run
-    with 1 and with ``repeat`` repetitions: the difference of their CPU times, per sample, is one
-    model call without the start-up; the layer's share of it is its share of the per-layer
-    (wall-clock) profile.
+    Wall-clock times are inflated when other processes share the cores; CPU time is not. The
+    runner is run on ``workdir/in.npy`` with 1 and with ``repeat`` repetitions: the difference of
+    their CPU times, per sample, is one model call without the start-up. A layer's share of the
+    call is its median (wall-clock) time in the runner's per-layer profile over the median call.
     """
     import subprocess
 
@@ -205,12 +218,11 @@ def layer_cpu_ms(binary: Path, workdir: Path, layer: str, samples: int, repeat: 
     base, _ = run(1)
     total, timing = run(repeat)
     per_call_ms = 1e3 * max(total - base, 0.0) / ((repeat - 1) * samples)
-    per_layer = timing["per_layer_ms"]
-    share = per_layer[layer] / max(sum(per_layer.values()), 1e-12)
-    return per_call_ms * share
+    median = max(float(timing["median_ms"]), 1e-12)
+    return per_call_ms, {layer: ms / median for layer, ms in (timing.get("per_layer_ms") or {}).items()}
 
 
-def calibrate_kernels() -> str:
+def calibrate_kernels(isa: str) -> str:
     from scipy.optimize import nnls
 
     from edgeconv.errors import UserError
@@ -220,10 +232,14 @@ def calibrate_kernels() -> str:
     host = load_target("host")
     rng = np.random.default_rng(0)
     samples: dict = {}
+    from edgeconv.backends.c.variants import isas_of
+
     for case in KERNEL_GRID:
+        if isa not in isas_of(case[0]):
+            continue
         with tempfile.TemporaryDirectory(prefix="edgeconv-kernel-") as tmp:
             try:
-                graph, node, ms = time_layer(case, Path(tmp), rng)
+                graph, node, ms = time_layer(case, Path(tmp), rng, isa)
             except UserError as err:
                 print(f"skipped {case}: {err}", file=sys.stderr)
                 continue
@@ -231,12 +247,13 @@ def calibrate_kernels() -> str:
         passes = popcount_passes(parse_precision(case[1]), variant(case[0]))
         cycles = ms * 1e-3 * host.cpu.clock_ghz * 1e9 - host.latency.layer_overhead_cycles
         samples.setdefault(case[0], []).append((case, geo.macs * passes, geo.out_numel, cycles, ms))
-    lines = [f"host: {host.cpu.model}, {host.cpu.clock_ghz:.2f} GHz; cycles = a * MACs * passes + b * outputs"]
+    lines = [f"host: {host.cpu.model}, {host.cpu.clock_ghz:.2f} GHz, {isa} kernels; cycles = a * MACs * passes + b * outputs"]
     for name, rows in samples.items():
         a_matrix = np.array([[r[1], r[2]] for r in rows], dtype=np.float64)
         target = np.array([max(r[3], 0.0) for r in rows])
         (a, b), _ = nnls(a_matrix, target)
-        lines.append(f"{name:<26} cycles_per_mac={a:.3f} cycles_per_output={b:.1f}")
+        peak = host.peak(variant(name).peak).mac_per_cycle
+        lines.append(f"{name:<26} cycles_per_mac={a:.3f} cycles_per_output={b:.1f} (share of the {peak:g} MAC/cycle peak: {1 / (a * peak) if a else float('inf'):.3f})")
         for case, macs, outs, cycles, ms in rows:
             fit_ms = (a * macs + b * outs + host.latency.layer_overhead_cycles) / (host.cpu.clock_ghz * 1e6)
             lines.append(f"    {str(case[1:]):<40} measured {ms:8.4f} ms  fit {fit_ms:8.4f} ms  ({100 * (fit_ms / ms - 1):+.0f}%)")
@@ -269,10 +286,11 @@ def main(argv=None) -> int:
     parser.add_argument("--measured", type=Path, default=None, help="JSON {model: measured end-to-end ms}")
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--kernels", action="store_true", help="calibrate the portable kernels' figures on this machine")
+    parser.add_argument("--kernels", choices=("portable", "x86"), default=None,
+                        help="calibrate the cost figures of the portable or x86 kernels on this machine")
     args = parser.parse_args(argv)
     if args.kernels:
-        print(calibrate_kernels())
+        print(calibrate_kernels(args.kernels))
         return 0
     if args.runner == "qemu" and args.measured is None:
         parser.error("qemu does not measure real latency: use local, ssh://..., or --measured")

@@ -96,6 +96,7 @@ class LatencyParams:
     layer_overhead_cycles: float
     parallel_efficiency: float
     source: str
+    portable_cycle_scale: float = 1.0  # cycles of portable C code relative to the calibration machine
 
 
 @dataclass(frozen=True)
@@ -283,6 +284,7 @@ def _parse(raw: dict, path: Path) -> Target:
         layer_overhead_cycles=latency_t.number("layer_overhead_cycles", positive=False),
         parallel_efficiency=latency_t.number("parallel_efficiency", upper=1.0),
         source=latency_t.text("source"),
+        portable_cycle_scale=latency_t.number("portable_cycle_scale", upper=100.0) if "portable_cycle_scale" in latency_t.data else 1.0,
     )
     target = Target(
         name=top.text("name"),

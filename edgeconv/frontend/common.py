@@ -2,9 +2,10 @@
 
 A frontend walks its model once, in order, and turns each source op into IR nodes through a
 ``GraphBuilder``. An op it cannot map is not fatal at once: the builder records it (op name, node
-name, source location, reason) and marks its result as unavailable, the walk goes on, and
-``finish`` reports every unsupported op of the model in one ``UserError``. Nodes fed only by
-unavailable values are skipped silently, so each fault is reported once, where it starts.
+name, source location, reason) and, when the op's output shape is known, stands a placeholder tensor of that shape in for its
+result, so the walk goes on and checks the ops after it too; ``finish`` then reports every
+unsupported op of the model in one ``UserError``. When the shape is unknown the result is marked
+unavailable and the nodes fed only by it are skipped, so no fault is reported twice.
 """
 
 from __future__ import annotations
@@ -135,9 +136,16 @@ class GraphBuilder:
         return Activation(name)
 
     # -- problems -------------------------------------------------------------------------
-    def report(self, op: str, node: str, source: Optional[str], reason: Optional[str] = None) -> Unavailable:
+    def report(self, op: str, node: str, source: Optional[str], reason: Optional[str] = None,
+               shape: Optional[tuple] = None):
+        """Record an unsupported op. When its output shape is known, return a stand-in tensor of
+        that shape so the ops after it are still checked (and reported) in the same pass."""
         self.issues.append(Issue(op, node, source, reason))
-        return UNAVAILABLE
+        if shape is None or any(not isinstance(d, int) or d < 0 for d in shape):
+            return UNAVAILABLE
+        name = self.graph.unique_name(f"{node}.unsupported")
+        self.graph.add_tensor(Tensor(name, (1, *shape[1:]) if shape else ()))
+        return Activation(name)
 
     def finish(self, outputs: list) -> Graph:
         """Name the graph outputs, refuse the model if any op was unsupported, verify."""

@@ -380,6 +380,9 @@ FOLDERS: dict = {
     "Transpose": lambda attrs, x: np.transpose(x, attrs.get("perm")),
     "ConstantOfShape": lambda attrs, s: np.full([int(d) for d in s], np.asarray(attrs.get("value", np.zeros(1, np.float32))).reshape(-1)[0]),
     "Range": lambda attrs, a, b, d: np.arange(a, b, d),
+    "Equal": lambda attrs, a, b: np.equal(a, b),
+    "Where": lambda attrs, c, a, b: np.where(c, a, b),
+    "Expand": lambda attrs, x, s: x * np.ones([int(d) for d in s], dtype=x.dtype),
 }
 
 
@@ -443,6 +446,33 @@ class _Converter:
                 raise UserError(f"{self.builder.path}: input {value.name} has dynamic dims; pass --input-shape 1,C,H,W")
             self.values[value.name] = self.builder.add_input(value.name, shape)
 
+    def _probe_shape(self, node, inputs) -> Optional[tuple]:
+        """Output shape of ``node`` by ONNX shape inference on the node alone (batch as 1).
+
+        Used only to keep checking the nodes after an unsupported one; None when unknown.
+        """
+        helper, numpy_helper = self.onnx.helper, self.onnx.numpy_helper
+        graph_inputs, initializers = [], []
+        for name, value in zip(node.input, inputs):
+            if isinstance(value, Activation):
+                graph_inputs.append(helper.make_tensor_value_info(name, self.onnx.TensorProto.FLOAT, self.builder.shape(value)))
+            elif isinstance(value, np.ndarray):
+                initializers.append(numpy_helper.from_array(value, name))
+        probe = helper.make_model(helper.make_graph([node], "probe", graph_inputs, [], initializer=initializers),
+                                  opset_imports=self.model.opset_import)
+        try:
+            inferred = self.onnx.shape_inference.infer_shapes(probe, data_prop=True)
+        except Exception:  # noqa: BLE001 - an op shape inference does not know
+            return None
+        for value in inferred.graph.value_info:
+            if value.name == node.output[0]:
+                dims = [d.dim_value if d.HasField("dim_value") else -1 for d in value.type.tensor_type.shape.dim]
+                return (1, *dims[1:]) if dims else None
+        return None
+
+    def _report(self, node, name, source, inputs, reason=None):
+        return self.builder.report(node.op_type, node.name or name, source, reason, self._probe_shape(node, inputs))
+
     def _attrs(self, node) -> dict:
         attrs = {}
         for a in node.attribute:
@@ -486,13 +516,13 @@ class _Converter:
             return
         handler = HANDLERS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
         if handler is None:
-            self._set(node, self.builder.report(node.op_type, node.name or name, source))
+            self._set(node, self._report(node, name, source, inputs))
             return
         call = OnnxCall(name, source, self.builder, node.op_type, attrs, inputs)
         try:
             self._set(node, handler(call))
         except UnsupportedOp as exc:
-            self._set(node, self.builder.report(node.op_type, node.name or name, source, str(exc)))
+            self._set(node, self._report(node, name, source, inputs, str(exc)))
 
     def _set(self, node, value) -> None:
         self.values[node.output[0]] = value

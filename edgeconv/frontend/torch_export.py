@@ -146,7 +146,7 @@ def _batch_norm_no_training(call: Call) -> tuple:
 
 
 def _linear(call: Call, weight: torch.Tensor, bias) -> Activation:
-    x = call.act("input" if "input" in call.args else "mat1")
+    x = call.act(next(k for k in ("input", "mat1", "self") if k in call.args))
     if len(call.builder.shape(x)) != 2:
         raise UnsupportedOp(f"linear layer on a rank-{len(call.builder.shape(x))} input (flatten it first)")
     b = call.builder
@@ -466,6 +466,14 @@ def _names(node: torch.fx.Node, param_names: dict) -> tuple:
     return name, source
 
 
+def _traced_shape(node: torch.fx.Node) -> Optional[tuple]:
+    """The output shape torch.export recorded for ``node`` (dynamic dims as -1), if a tensor."""
+    val = node.meta.get("val")
+    if not isinstance(val, torch.Tensor) or val.dim() == 0:
+        return None
+    return (1, *(d if isinstance(d, int) else -1 for d in val.shape[1:]))
+
+
 def _op_label(target) -> str:
     return str(target).removesuffix(".default")
 
@@ -567,12 +575,12 @@ class _Converter:
                 return node.target(*args, **kwargs)
         handler = HANDLERS.get(schema.name)
         if handler is None:
-            return self.builder.report(_op_label(node.target), node.name, source)
+            return self.builder.report(_op_label(node.target), node.name, source, shape=_traced_shape(node))
         call = Call(name, source, self.builder, _bind(node.target, args, kwargs))
         try:
             return handler(call)
         except UnsupportedOp as exc:
-            return self.builder.report(_op_label(node.target), node.name, source, str(exc))
+            return self.builder.report(_op_label(node.target), node.name, source, str(exc), _traced_shape(node))
 
     def _getitem(self, node, args, name, source):
         container, index = args

@@ -6,6 +6,7 @@
 
 from .build import build
 from .compress import compress
+from .profile import profile
 from .verify import verify
 
-__all__ = ["build", "compress", "verify"]
+__all__ = ["build", "compress", "profile", "verify"]

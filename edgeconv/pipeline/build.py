@@ -11,7 +11,7 @@ compiled (the instruction set, "ISA"):
   ``vaddvq_s32`` do not exist in AArch32); otherwise ``portable``, and the reason is recorded
   in ``build.json`` (``isa_note``).
 
-Per-layer timing hooks are compiled in (``-DEC_PROFILE``): ``edgeconv_run --timing`` then reports
+Floating-point contraction is off (``-ffp-contract=off``, see ``NUMERIC_FLAGS``). Per-layer timing hooks are compiled in (``-DEC_PROFILE``): ``edgeconv_run --timing`` then reports
 per-layer medians, which ``edgeconv profile`` reads. ARM runners are linked statically when the
 target says so (``[toolchain] static``), so they run on any board's libc.
 
@@ -39,6 +39,11 @@ BUILD_RECORD = "build.json"
 C_DIR = "c"
 COMPILE_TIMEOUT_S = 600
 PROFILE_FLAG = "-DEC_PROFILE"
+# No fused multiply-add contraction: C99 lets a compiler turn ``a * b + c`` into one FMA, which
+# rounds once instead of twice. clang (``zig cc``) does so by default on AArch64 and then the float
+# steps of the model (quantization of float inputs, float layers) no longer match the reference
+# executor bit for bit; GCC in ISO mode (-std=c99) does not contract. Both accept the flag.
+NUMERIC_FLAGS = ("-ffp-contract=off",)
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,19 @@ def _compile(command: list, what: str) -> None:
         raise UserError(f"{what} failed:\n{proc.stderr.strip()}")
 
 
+def zig_cpu_spelling(flags) -> list:
+    """``-mcpu=cortex-a72`` -> ``-mcpu=cortex_a72`` for ``zig cc``.
+
+    zig reads ``-mcpu`` as ``cpu[+feature][-feature]``, so GCC's dashed CPU names parse as a CPU
+    ``cortex`` minus feature ``a72``; zig spells the same CPUs with underscores.
+    """
+    return [f"-mcpu={f[len('-mcpu='):].replace('-', '_')}" if f.startswith("-mcpu=") else f for f in flags]
+
+
+def _compiler_flags(compiler: Compiler) -> list:
+    return zig_cpu_spelling(compiler.cflags) if compiler.kind == "zig" else list(compiler.cflags)
+
+
 def _is_aarch64(target: Target) -> bool:
     return target.toolchain.triple.startswith("aarch64")
 
@@ -82,7 +100,7 @@ def _neon_failure(c_dir: Path, compiler: Compiler) -> Optional[str]:
     neon = sorted((c_dir / "kernels" / "arm").glob("*.c"))
     with tempfile.TemporaryDirectory(prefix="edgeconv-neon-probe-") as tmp:
         for source in neon:
-            command = [*compiler.command, *BASE_FLAGS, *compiler.cflags, f"-I{c_dir / 'include'}", "-c",
+            command = [*compiler.command, *BASE_FLAGS, *_compiler_flags(compiler), f"-I{c_dir / 'include'}", "-c",
                        str(source), "-o", str(Path(tmp) / f"{source.stem}.o")]
             proc = subprocess.run(command, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
             if proc.returncode != 0:
@@ -111,7 +129,7 @@ def build_runner(c_dir: Path, target: Target, compiler: Compiler, dest: Path) ->
     isa, note = choose_isa(target, c_dir, compiler)
     sources = [c_dir / "model.c", *kernel_sources(c_dir, isa), c_dir / "runner" / "edgeconv_run.c",
                c_dir / "runner" / "npy.c"]
-    cflags = [*BASE_FLAGS, *compiler.cflags, *ISA_FLAGS[isa], PROFILE_FLAG,
+    cflags = [*BASE_FLAGS, *NUMERIC_FLAGS, *_compiler_flags(compiler), *ISA_FLAGS[isa], PROFILE_FLAG,
               f"-DEC_MODEL_PREFIX={prefix_of(c_dir)}"]
     ldflags = [*compiler.ldflags, "-lm"]
     dest.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ no data needed, nothing re-quantized, the same bytes out of every artifact.
 from __future__ import annotations
 
 import shlex
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from .. import __version__
 from ..analysis import layer_table
+from ..backends.irfile import IR_FILE_NAME, save_graph
 from ..errors import UserError
 from ..ir import WEIGHTED_OPS, Graph
 from ..passes.pipeline import prepare
@@ -28,8 +30,8 @@ from ..report.model import Accuracy, ParetoPoint
 from ..select.latency import predict_graph_ms, predict_layer_ms, predict_layers
 from ..select.latency_table import load_table, user_table
 from ..verify.inputs import to_ir_layout
-from ..verify.reference import quantize_codes, top1
 from ..reference import run_single
+from ..verify.reference import quantize_codes, top1
 from .selection import pareto_points, plan_precisions
 
 DEFAULT_LR = 1e-3
@@ -117,61 +119,84 @@ def _command(request) -> str:
     return request.command_line or "edgeconv compress " + shlex.quote(str(request.model))
 
 
-def compress(request, graph: Graph, dataset, val_dataset, staging: Path) -> Report:
-    target = request.target
-    table = _latency_table(request)
-    notes, pareto = [], []
-    float_graph: Optional[Graph] = None
-    keep_own = _is_quantized(graph) and request.precisions is None
-    if keep_own:
-        final = graph
-        allowed = ("int8",)
-        notes.append("imported full-integer model: its own quantization is kept exactly")
-        if request.latency_ms is not None:
-            predicted = predict_graph_ms(target, final, table).ms
-            if predicted > request.latency_ms:
-                raise UserError(f"the latency budget of {request.latency_ms:g} ms cannot be met on {target.name}: "
-                                f"the imported model is predicted at {predicted:.3f} ms")
-    else:
-        if _is_quantized(graph):
-            raise UserError(f"{request.model.name} is already quantized: re-quantizing an imported int8 model with "
-                            f"--precisions is not supported; drop --precisions to keep its own quantization")
-        allowed = tuple(request.precisions)
-        float_graph = prepare(graph)
-        x = _model_inputs(float_graph, dataset.x)
-        plan = plan_precisions(target, float_graph, allowed, x, request.latency_ms, request.memory_kb, table,
-                               request.calibration, request.seed)
-        notes.extend(plan.warnings)
-        if any(parse_precision(p).low_bit for p in allowed) and len(allowed) == 1:
-            notes.append("the first conv and the last linear layer stay int8 (standard practice for low-bit nets)")
-        epochs = request.epochs if request.epochs is not None else _default_epochs(plan.precisions)
-        final = finetune(float_graph, plan.precisions, x, dataset.y, epochs=epochs, batch_size=request.batch_size,
-                         lr=request.lr or DEFAULT_LR, seed=request.seed, method=request.calibration)
-        for node in final.nodes:
-            if node.name in plan.algorithms:
-                node.algorithm = plan.algorithms[node.name]
-        pareto = [ParetoPoint(ms, cost, chosen) for ms, cost, chosen in pareto_points(plan)]
-        notes.append(f"fine-tuned for {epochs} epoch(s)" if epochs else "post-training quantization (no fine-tuning)")
-    command = _command(request)
-    metadata = {"edgeconv_version": __version__, "command": command, "target": target.name,
-                "precisions": ",".join(allowed), "calibration": request.calibration}
-    final.metadata = {**final.metadata, **metadata}
-    from ..backends.irfile import IR_FILE_NAME, save_graph
+@dataclass
+class Compressed:
+    """The graph that ships, the float graph it came from (None for an imported int8 model), the
+    precisions that were allowed, the selector's frontier and notes for the report."""
 
-    save_graph(final, staging / IR_FILE_NAME)
-    artifacts, project = _emit(request, final, staging, metadata)
+    final: Graph
+    float_graph: Optional[Graph]
+    allowed: tuple
+    pareto: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+
+def _keep_imported(request, graph: Graph, table) -> Compressed:
+    if request.latency_ms is not None:
+        predicted = predict_graph_ms(request.target, graph, table).ms
+        if predicted > request.latency_ms:
+            raise UserError(f"the latency budget of {request.latency_ms:g} ms cannot be met on {request.target.name}: "
+                            f"the imported model is predicted at {predicted:.3f} ms")
+    return Compressed(graph, None, ("int8",), notes=["imported full-integer model: its own quantization is kept exactly"])
+
+
+def _quantize(request, graph: Graph, dataset, table) -> Compressed:
+    if _is_quantized(graph):
+        raise UserError(f"{request.model.name} is already quantized: re-quantizing an imported int8 model with "
+                        f"--precisions is not supported; drop --precisions to keep its own quantization")
+    allowed = tuple(request.precisions)
+    float_graph = prepare(graph)
+    x = _model_inputs(float_graph, dataset.x)
+    plan = plan_precisions(request.target, float_graph, allowed, x, request.latency_ms, request.memory_kb, table,
+                           request.calibration, request.seed)
+    notes = list(plan.warnings)
+    if len(allowed) == 1 and parse_precision(allowed[0]).low_bit:
+        notes.append("the first conv and the last linear layer stay int8 (standard practice for low-bit nets)")
+    if plan.graph is not float_graph:
+        notes.append("layers merged to meet the budget: " + "; ".join(
+            f"{n.name} <- {', '.join(n.merged_from)}" for n in plan.graph.nodes if n.merged_from))
+    epochs = request.epochs if request.epochs is not None else _default_epochs(plan.precisions)
+    final = finetune(plan.graph, plan.precisions, x, dataset.y, epochs=epochs, batch_size=request.batch_size,
+                     lr=request.lr or DEFAULT_LR, seed=request.seed, method=request.calibration)
+    for node in final.nodes:
+        node.algorithm = plan.algorithms.get(node.name, node.algorithm)
+    notes.append(f"fine-tuned for {epochs} epoch(s)" if epochs else "post-training quantization (no fine-tuning)")
+    pareto = [ParetoPoint(ms, cost, chosen) for ms, cost, chosen in pareto_points(plan)]
+    return Compressed(final, float_graph, allowed, pareto, notes)
+
+
+def _measure_accuracy(result: Compressed, dataset, val_dataset) -> Accuracy:
     evaluation, which = _evaluation_set(dataset, val_dataset)
     accuracy = Accuracy(None, None, "top1", which)
     if evaluation is not None:
-        accuracy.compressed = _accuracy(final, evaluation.x, evaluation.y)
-        accuracy.float = _accuracy(float_graph, evaluation.x, evaluation.y) if float_graph is not None else None
+        accuracy.compressed = _accuracy(result.final, evaluation.x, evaluation.y)
+        if result.float_graph is not None:
+            accuracy.float = _accuracy(result.float_graph, evaluation.x, evaluation.y)
+    return accuracy
+
+
+def compress(request, graph: Graph, dataset, val_dataset, staging: Path) -> Report:
+    target = request.target
+    table = _latency_table(request)
+    if _is_quantized(graph) and request.precisions is None:
+        result = _keep_imported(request, graph, table)
+    else:
+        result = _quantize(request, graph, dataset, table)
+    command = _command(request)
+    metadata = {"edgeconv_version": __version__, "command": command, "target": target.name,
+                "precisions": ",".join(result.allowed), "calibration": request.calibration}
+    final = result.final
+    final.metadata = {**final.metadata, **metadata}
+    save_graph(final, staging / IR_FILE_NAME)
+    artifacts, project = _emit(request, final, staging, metadata)
     prediction = predict_graph_ms(target, final, table)
     report = Report(
         edgeconv_version=__version__, target=target.name, latency_budget_ms=request.latency_ms,
         memory_budget_kb=request.memory_kb, predicted_latency_ms=prediction.ms, latency_source=prediction.source,
         arena_bytes=project.arena_bytes if project else None, weights_bytes=project.weights_bytes if project else None,
-        accuracy=accuracy, layers=_layer_reports(target, final, table, allowed), artifacts=artifacts,
-        command=command, precisions_allowed=list(allowed), notes=notes, pareto=pareto,
+        accuracy=_measure_accuracy(result, dataset, val_dataset),
+        layers=_layer_reports(target, final, table, result.allowed), artifacts=artifacts,
+        command=command, precisions_allowed=list(result.allowed), notes=result.notes, pareto=result.pareto,
     )
     write_json(report, staging / "report.json")
     write_html(report, staging / "report.html")

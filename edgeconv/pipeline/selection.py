@@ -9,6 +9,7 @@ budgets; without a latency budget the least-cost (most accurate) assignment is t
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional
 
@@ -18,25 +19,29 @@ from ..errors import UserError
 from ..ir import WEIGHTED_OPS, Graph
 from ..quant import calibrate, quantize_graph, uniform_precisions
 from ..reference import run_single
-from ..select import Selection, frontier, select
+from ..select import BudgetInfeasible, Selection, frontier, select
 from ..select.latency import fastest_algorithm, predict_graph_ms, warnings_for
 from ..select.sensitivity import measure
+from .merging import merge_to_fit
 
 SENSITIVITY_SAMPLES = 256
 # Selections tried while tightening the budget by the cost of inserted Quantize/Dequantize nodes.
 BUDGET_ROUNDS = 8
 BUDGET_STEP = 0.02  # least tightening per round, as a fraction of the budget
+# The solver rounds latencies up on its grid: its own fastest latency needs a hair of slack.
+FASTEST_SLACK = 1.001
 
 
 @dataclass
 class Plan:
+    graph: Graph           # the prepared float graph the plan is for (merged when merging was needed)
     precisions: dict       # node name -> precision name
     algorithms: dict       # weighted node name -> kernel variant name
     selection: Optional[Selection]
     warnings: tuple
 
 
-def _quantize_one_factory(graph: Graph, ranges, method: str):
+def _quantize_one_factory(ranges, method: str):
     def quantize_one(g: Graph, layer: str, precision: str) -> Graph:
         chosen = {n.name: "fp32" for n in g.nodes if n.op_name in WEIGHTED_OPS}
         chosen[layer] = precision
@@ -61,7 +66,7 @@ def _uniform(target, graph: Graph, precision: str, latency_ms, table) -> Plan:
                 f"the latency budget of {latency_ms:g} ms cannot be met on {target.name}: the fastest predicted "
                 f"latency at {precision} is {predicted:.3f} ms; allow more precisions or raise --latency-ms"
             )
-    return Plan(chosen, algorithms, None, tuple(warnings_for(target, [precision])))
+    return Plan(graph, chosen, algorithms, None, tuple(warnings_for(target, [precision])))
 
 
 def plan_precisions(target, graph: Graph, precisions: tuple, calib_x: np.ndarray, latency_ms, memory_kb,
@@ -71,35 +76,67 @@ def plan_precisions(target, graph: Graph, precisions: tuple, calib_x: np.ndarray
         return _uniform(target, graph, precisions[0], latency_ms, table)
     rng = np.random.default_rng(seed)
     sample = calib_x[rng.permutation(len(calib_x))[:SENSITIVITY_SAMPLES]]
-    ranges = calibrate(graph, sample, method)
-    sensitivity = measure(graph, sample, precisions, _quantize_one_factory(graph, ranges, method), run_single,
-                          label=f"edgeconv-{method}")
     memory_budget = int(memory_kb * 1024) if memory_kb is not None else None
-    budget = latency_ms
+
+    def sensitivity_of(g: Graph):
+        return measure(g, sample, precisions, _quantize_one_factory(calibrate(g, sample, method), method),
+                       run_single, label=f"edgeconv-{method}")
+
+    if latency_ms is None:
+        return _plan_of(graph, select(target, graph, precisions, sensitivity_of(graph), None, memory_budget, table))
+
+    def predicted_ms(g: Graph, plan: Plan) -> float:
+        return _predict_plan(target, g, plan, calibrate(g, sample, method), method, table)
+
+    budget, closest = latency_ms, math.inf
     for _ in range(BUDGET_ROUNDS):
-        selection = select(target, graph, precisions, sensitivity, budget, memory_budget, table)
-        plan = _plan_of(selection)
-        if latency_ms is None:
-            return plan
+        try:
+            graph, selection = _select_or_merge(target, graph, precisions, sensitivity_of, budget, memory_budget,
+                                                table, sample)
+        except BudgetInfeasible as infeasible:
+            if infeasible.binding != "latency" or infeasible.fastest_ms is None:
+                raise
+            fastest = select(target, graph, precisions, sensitivity_of(graph), infeasible.fastest_ms * FASTEST_SLACK,
+                             memory_budget, table)
+            raise _impossible(latency_ms, target, min(closest, predicted_ms(graph, _plan_of(graph, fastest)))) from None
+        plan = _plan_of(graph, selection)
         # The selector does not see the Quantize/Dequantize nodes placed where precisions change:
         # predict the quantized graph itself and tighten the budget by the excess.
-        predicted = _predict_plan(target, graph, plan, ranges, method, table)
+        predicted = predicted_ms(graph, plan)
         if predicted <= latency_ms:
             return plan
+        closest = min(closest, predicted)
         budget -= max(predicted - latency_ms, BUDGET_STEP * latency_ms)
         if budget <= 0:
             break
-    raise UserError(
-        f"the latency budget of {latency_ms:g} ms cannot be met on {target.name}: the closest plan found is "
-        f"predicted at {predicted:.4f} ms once precision changes are counted; raise --latency-ms or allow lower precisions"
+    raise _impossible(latency_ms, target, closest)
+
+
+def _impossible(latency_ms: float, target, fastest_ms: float) -> UserError:
+    return UserError(
+        f"the latency budget of {latency_ms:g} ms cannot be met on {target.name}: the fastest predicted latency "
+        f"reachable is {fastest_ms:.4f} ms; raise --latency-ms or allow lower precisions"
     )
 
 
-def _plan_of(selection: Selection) -> Plan:
+def _plan_of(graph: Graph, selection: Selection) -> Plan:
     assignment = selection.assignment()
     chosen = {name: precision for name, (precision, _) in assignment.items()}
     algorithms = {name: algorithm for name, (_, algorithm) in assignment.items()}
-    return Plan(chosen, algorithms, selection, selection.warnings)
+    return Plan(graph, chosen, algorithms, selection, selection.warnings)
+
+
+def _select_or_merge(target, graph: Graph, precisions, sensitivity_of, budget, memory_budget, table, calib_x):
+    """Select precisions; when even the fastest assignment misses the budget, merge layers and retry."""
+    try:
+        return graph, select(target, graph, precisions, sensitivity_of(graph), budget, memory_budget, table)
+    except BudgetInfeasible as infeasible:
+        if infeasible.binding != "latency" or infeasible.fastest_ms is None:
+            raise
+        merged = merge_to_fit(target, graph, calib_x, infeasible.fastest_ms - budget, table)
+        if merged is graph:
+            raise
+        return merged, select(target, merged, precisions, sensitivity_of(merged), budget, memory_budget, table)
 
 
 def _predict_plan(target, graph: Graph, plan: Plan, ranges, method: str, table) -> float:

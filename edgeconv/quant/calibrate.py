@@ -63,18 +63,21 @@ OBSERVERS = {"minmax": minmax_range, "percentile": percentile_range, "mse": mse_
 
 
 class _Samples:
-    """Running min/max plus a bounded, seeded subsample of one tensor's values."""
+    """Running min/max, plus (``keep``) a bounded, seeded subsample of one tensor's values."""
 
-    def __init__(self, rng: np.random.Generator):
+    def __init__(self, rng: np.random.Generator, keep: bool):
         self.rng = rng
+        self.keep = keep
         self.chunks = []
         self.count = 0
         self.lo, self.hi = np.inf, -np.inf
 
     def add(self, values: np.ndarray) -> None:
-        values = values.ravel().astype(np.float64)
         self.lo = min(self.lo, float(values.min()))
         self.hi = max(self.hi, float(values.max()))
+        if not self.keep:
+            return
+        values = values.ravel().astype(np.float64)
         if values.size > SAMPLE_CAP:
             values = self.rng.choice(values, SAMPLE_CAP, replace=False)
         self.chunks.append(values)
@@ -109,7 +112,7 @@ def calibrate(graph: Graph, calib_x: np.ndarray, method: str = "minmax", batch_s
             for name, value in values.items():
                 if graph.tensors[name].is_constant:
                     continue
-                samples.setdefault(name, _Samples(rng)).add(value.numpy())
+                samples.setdefault(name, _Samples(rng, method != "minmax")).add(value.numpy())
     observer = OBSERVERS[method]
     if method == "minmax":
         return {name: Range(s.lo, s.hi) for name, s in samples.items()}

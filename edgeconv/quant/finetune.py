@@ -2,8 +2,8 @@
 
 ``finetune(graph, precisions, x, y, epochs, batch_size, lr, seed)``:
 
-1. calibrate the float graph and derive the quantized graph (``quantize_graph``); with
-   ``epochs == 0`` that is the result (post-training quantization);
+1. calibrate the float graph and derive the quantized graph (``prepare_for_quantization``,
+   ``quantize_graph``); with ``epochs == 0`` that is the result (post-training quantization);
 2. build the fake-quantized student from the quantized graph with the *float* weights as latent
    parameters (``torchexec``: weights fake-quantized by their layer's quantizer every step,
    activations on the quantized graph's fixed grids, straight-through gradients), and the float
@@ -35,8 +35,7 @@ import torch.nn.functional as F
 from ..errors import UserError
 from ..ir import WEIGHTED_OPS, Graph
 from ..torchexec import build_module
-from .calibrate import calibrate
-from .quantize_graph import quantize_graph, rescale_for_dorefa
+from .quantize_graph import prepare_for_quantization, quantize_graph
 from .precision import resolve_precisions
 
 CALIBRATION_SAMPLES = 1024
@@ -128,19 +127,19 @@ def finetune(graph: Graph, precisions: Union[str, Mapping[str, str]], x: np.ndar
     resolved = resolve_precisions(graph, precisions)
     names = {k: v.name for k, v in resolved.items()}
     calib = x[np.random.default_rng(seed).permutation(len(x))[:CALIBRATION_SAMPLES]]
-    ranges = calibrate(graph, calib, method)
-    graph, ranges = rescale_for_dorefa(graph, ranges, resolved)
-    quantized = quantize_graph(graph, precisions=names, method=method, ranges=ranges)
+    student_float, ranges = prepare_for_quantization(graph, calib, resolved, method)
+    quantized = quantize_graph(student_float, precisions=names, method=method, ranges=ranges)
     if epochs == 0:
         return quantized
-    latent = _train(graph, quantized, x, y, epochs, batch_size, lr, seed, progress)
-    return quantize_graph(_with_weights(graph, latent), precisions=names, method=method, ranges=ranges)
+    latent = _train(graph, student_float, quantized, x, y, epochs, batch_size, lr, seed, progress)
+    return quantize_graph(_with_weights(student_float, latent), precisions=names, method=method, ranges=ranges)
 
 
-def _train(graph: Graph, quantized: Graph, x, y, epochs, batch_size, lr, seed, progress) -> dict:
+def _train(graph: Graph, student_float: Graph, quantized: Graph, x, y, epochs, batch_size, lr, seed,
+           progress) -> dict:
     world = _world()
     torch.manual_seed(seed)
-    student = build_module(quantized, _float_latents(graph)).train()
+    student = build_module(quantized, _float_latents(student_float)).train()
     teacher = build_module(graph).eval()
     model = student
     if world.size > 1:

@@ -23,6 +23,11 @@ layer reads it), else asymmetric int8 over the union of its members' calibrated 
 produced with a fused clamp has its range clipped by the clamp, and a fully bounded clamp
 (ReLU6, Hardtanh) gives the range exactly (ReLU6 -> [0, 6]).
 
+Before the integer graph is built (``prepare_for_quantization``), two float rewrites adapt the
+model to its low-bit layers: a ReLU read only by XNOR layers gives way to their sign
+(``binarize_relu_inputs``), and activations read by DoReFa layers are rescaled into ``[0, 1]``
+without changing the float function (``rescale_for_dorefa``).
+
 XNOR and folded BatchNorm: binarizing a folded weight ``w'_c = k_c * w_c`` gives
 ``sign(w'_c) * mean|w'_c| = k_c * sign(w_c) * mean|w_c|``, i.e. the BatchNorm scale goes into the
 per-channel scale ``alpha_c`` (a negative ``k_c`` flips the channel's signs) and its shift into the
@@ -380,15 +385,51 @@ def rescale_for_dorefa(graph: Graph, ranges: Mapping[str, Range], precisions: Ma
     return out, new_ranges
 
 
+def binarize_relu_inputs(graph: Graph, precisions: Mapping[str, Precision]) -> Graph:
+    """Drop the ReLU-type clamp of a layer whose output only XNOR layers binarize.
+
+    ``sign(relu(x))`` is +1 everywhere (``relu(x) >= 0``), so a binary layer reading a ReLU output
+    would see a constant. As in binary-net practice the sign takes the activation's place:
+    ``sign(x) = +1`` exactly where ``relu(x) > 0`` or ``x = 0``, which keeps the information the
+    ReLU carried. This applies when the producer (a Conv/Linear with clamp ``lo == 0``) reaches,
+    through max/avg pools and reshapes only, nothing but ``w1a1`` layers. The float function
+    changes: fine-tuning recovers the accuracy (the unmodified graph stays the teacher).
+    """
+    out = graph.copy()
+    for producer in out.nodes:
+        clamp = getattr(producer.op, "clamp", (None, None))
+        if producer.op_name not in WEIGHTED_OPS or clamp[0] != 0.0:
+            continue
+        found = _rescalable_chain(out, producer)
+        if found is None or not found[1] or any(precisions[n.name].kind != "xnor" for n in found[1]):
+            continue
+        producer.op = dataclasses.replace(producer.op, clamp=(None, None))
+    return out
+
+
+def prepare_for_quantization(graph: Graph, calib_x: np.ndarray, precisions: Mapping[str, Precision],
+                             method: str = "minmax") -> tuple:
+    """The float graph the quantized one is derived from, and its calibrated ranges.
+
+    ``binarize_relu_inputs``, calibration on ``calib_x``, then ``rescale_for_dorefa``. Returns
+    ``(float graph, ranges)``; these two, given back to :func:`quantize_graph`, re-derive the
+    integer graph after its weights are fine-tuned.
+    """
+    graph = binarize_relu_inputs(graph, precisions)
+    ranges = calibrate(graph, calib_x, method)
+    return rescale_for_dorefa(graph, ranges, precisions)
+
+
 def quantize_graph(graph: Graph, calib_x: Optional[np.ndarray] = None,
                    precisions: Union[str, Precision, Mapping[str, str]] = "int8", method: str = "minmax",
                    ranges: Optional[Mapping[str, Range]] = None) -> Graph:
     """Quantize a prepared float graph; see the module docstring for the rules.
 
     ``precisions``: one precision for the whole model or a map node name -> precision
-    (``quant/precision.py``). ``ranges`` (from :func:`~edgeconv.quant.calibrate.calibrate`)
-    replaces calibration on ``calib_x`` when given, so a graph can be re-derived with the
-    activation grids it was trained with.
+    (``quant/precision.py``). Without ``ranges`` the graph goes through
+    :func:`prepare_for_quantization` with ``calib_x``; with ``ranges``, ``graph`` and ``ranges``
+    must be what that function returned (so a fine-tuned graph is re-derived on the activation
+    grids it was trained with).
     """
     verify(graph)
     leftover = [n.name for n in graph.nodes if n.op_name == "BatchNorm"]
@@ -403,8 +444,7 @@ def quantize_graph(graph: Graph, calib_x: Optional[np.ndarray] = None,
     if ranges is None:
         if calib_x is None:
             raise UserError("quantization needs calibration data")
-        ranges = calibrate(graph, calib_x, method)
-    graph, ranges = rescale_for_dorefa(graph, ranges, resolved)
+        graph, ranges = prepare_for_quantization(graph, calib_x, resolved, method)
     result = _Quantizer(graph, resolved, ranges).build()
     result.metadata = {**result.metadata, "calibration": method}
     return result

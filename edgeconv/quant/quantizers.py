@@ -12,11 +12,11 @@ Rounding is half away from zero everywhere (``std::round``, as TFLite's converte
 Weight grids (``w`` one output channel or the whole layer, as stated):
 
 * int8: ``s_c = max|w_c| / 127``, ``q = clip(round(w / s_c), -127, 127)``; per channel.
-* DoReFa K bits, ``n = 2^K - 1``: one layer scale ``s = max|w|`` (DoReFa-Net normalises with
-  ``tanh(w) / max|tanh w|``; the linear form is used because the layer carries a scale once
-  BatchNorm is folded in, so weight magnitudes matter), ``i = round((w/s + 1)/2 * n)`` in
-  ``[0, n]``, ``q = 2i - n`` (odd integers in ``[-n, n]``), real ``q * s/n``. The stored scale is
-  ``s/n``, repeated per channel.
+* DoReFa K bits, ``n = 2^K - 1``: one layer scale ``s`` (the MSE-best clipping of ``max|w|``,
+  see the class; DoReFa-Net normalises with ``tanh(w) / max|tanh w|`` instead, but here the layer
+  carries a scale once BatchNorm is folded in, so weight magnitudes matter),
+  ``i = clip(round((w/s + 1)/2 * n), 0, n)``, ``q = 2i - n`` (odd integers in ``[-n, n]``), real
+  ``q * s/n``. The stored scale is ``s/n``, repeated per channel.
 * XNOR: ``q = +1`` where ``w >= 0`` else ``-1``, ``alpha_c = mean|w_c|``, real ``alpha_c * q``.
 
 Activation grids: int8 asymmetric from a calibrated range (real 0 exactly representable), the
@@ -90,28 +90,49 @@ class Int8WeightQuantizer:
 
 @dataclass(frozen=True)
 class DoReFaWeightQuantizer:
-    """K-bit DoReFa weights: odd integers ``2i - (2^K - 1)`` times one scale for the layer."""
+    """K-bit DoReFa weights: odd integers ``2i - (2^K - 1)`` times one scale for the layer.
+
+    The grid spans ``[-peak, peak]`` with ``peak = f * max|w|``, ``f`` the factor of
+    ``PEAK_FACTORS`` with the least squared error ``||w - Q(w)||^2`` (weights beyond the peak clip to
+    the end levels). At 2 bits the end levels at ``max|w|`` would leave most weights between the two
+    inner levels; the search places them where the weights are. The search runs in numpy on the
+    detached weights for both views, so training and the stored integers use the same peak; on an
+    already quantized weight ``f = 1`` reproduces it exactly, so the quantizer is idempotent.
+    """
 
     bits: int
+
+    PEAK_FACTORS: ClassVar[np.ndarray] = np.linspace(1.0, 0.2, 33)
 
     @property
     def levels(self) -> int:
         return (1 << self.bits) - 1
 
-    def _grid(self, w, peak, floor, clip):
-        n = self.levels
-        i = clip(floor((w / peak + 1.0) * 0.5 * n + 0.5), 0, n)
-        return 2 * i - n
+    def _index(self, w, peak, floor, clip):
+        """Grid index ``i = clip(round((w/peak + 1)/2 * n), 0, n)`` (round half up, w/peak+1 >= 0)."""
+        return clip(floor((w / peak + 1.0) * 0.5 * self.levels + 0.5), 0, self.levels)
+
+    def peak(self, w: np.ndarray) -> float:
+        w = np.asarray(w, np.float64).ravel()
+        top = float(np.abs(w).max())
+        if top == 0.0:
+            return _TINY_SCALE * self.levels
+        errors = []
+        for f in self.PEAK_FACTORS:
+            p = f * top
+            real = (2 * self._index(w, p, np.floor, np.clip) - self.levels) * (p / self.levels)
+            errors.append(float(np.sum((real - w) ** 2)))
+        return float(self.PEAK_FACTORS[int(np.argmin(errors))] * top)
 
     def integer(self, w: np.ndarray) -> IntegerWeight:
         w = np.asarray(w, np.float64)
-        peak = float(np.abs(w).max()) or _TINY_SCALE * self.levels
-        q = self._grid(w, peak, np.floor, np.clip)
+        peak = self.peak(w)
+        q = 2 * self._index(w, peak, np.floor, np.clip) - self.levels
         step = np.float64(np.float32(peak / self.levels))
         return IntegerWeight(q.astype(np.int8), np.full(w.shape[0], step))
 
     def fake(self, w: torch.Tensor) -> tuple:
-        peak = w.detach().abs().max().clamp_min(_TINY_SCALE * self.levels)
+        peak = torch.tensor(self.peak(w.detach().cpu().numpy()), dtype=w.dtype)
         x = (w / peak + 1.0) * 0.5 * self.levels
         i = torch.clamp(x + (torch.floor(x + 0.5) - x).detach(), 0, self.levels)
         step = peak / self.levels

@@ -9,19 +9,20 @@ Precisions (DESIGN §3): ``fp32``; ``int8``; ``wKaM`` DoReFa (K-bit weights, M-b
 every int8 kernel runs it exactly, at int8 speed; the bit-serial and XNOR kernels compute the same
 int32 accumulators from bit planes with popcounts.
 
-Efficiencies: the share of the precision's peak MAC rate (targets/*.toml ``[[peak]]``) that a
-kernel reaches on layers large enough to amortize its set-up. They are assumptions, stated here
-once and replaced per board by a measured table (``edgeconv profile``):
+Each variant has two cost models. ``portable`` is the measured cost of its portable C version
+(always built; see :class:`PortableCost`). ``simd`` applies when a SIMD version exists for the
+target's instruction set (``kernels_c/arm`` or ``kernels_c/x86``): a share of the precision's
+peak MAC rate (targets/*.toml ``[[peak]]``) plus a per-output cost (:class:`SimdCost`). The
+int8 and XNOR shares are measured on the AVX2 versions; the others, for kernels without a SIMD
+version yet, are assumptions:
 
-- GEMM-shaped kernels (1x1 conv, im2col + GEMM) reach 50-80% of peak in tuned libraries (ruy,
-  XNNPACK); a portable-plus-NEON C kernel is assumed at the lower end.
-- The sliding-window conv avoids the im2col buffer but reuses registers less: below im2col.
-  The fp32 direct conv is assumed at the same share of the fp32 peak.
-- Depthwise convs do K*K MACs per loaded input, per channel: far below peak (memory and
-  shuffle bound).
-- Fully connected layers at batch 1 are matrix-vector products: every weight is used once.
-- Binary and bit-serial kernels spend extra instructions on packing activations into bit planes
-  and on the accumulator correction ``K - 2*popcount``.
+- fp32 direct conv 30% and fully connected 35% of the fp32 peak (below the 50-80% of tuned GEMM
+  libraries such as ruy or XNNPACK);
+- generic depthwise 5% of the int8 peak (depthwise does K*K MACs per loaded input; the measured
+  3x3 version reaches 2.6%);
+- bit-serial 40% of the binary peak, as XNOR (same popcount loop, K*M passes).
+
+A measured table for the board (``edgeconv profile``) replaces all of these.
 """
 
 from __future__ import annotations
@@ -146,13 +147,45 @@ INT8_KINDS = ("int8", "dorefa", "xnor")  # every quantized layer runs exactly on
 
 
 @dataclass(frozen=True)
+class PortableCost:
+    """Cycles of the portable C kernel: ``cycles_per_mac * MACs * passes + cycles_per_output * outputs``.
+
+    Measured, not assumed: ``bench/bench_latency_model.py --kernels portable`` fits both figures
+    per variant by non-negative least squares over one-layer models timed (CPU time) on the build
+    machine: AMD EPYC x86-64 at 2.6 GHz, gcc 12.2 ``-O2 -march=native``, 2026-11-21. Other cores
+    scale them by their ``[latency] portable_cycle_scale``.
+    """
+
+    cycles_per_mac: float
+    cycles_per_output: float
+
+
+@dataclass(frozen=True)
+class SimdCost:
+    """A SIMD version's cycles: ``MACs * passes / (peak * share_of_peak) + cycles_per_output * outputs``.
+
+    ``peak`` is the target's ``[[peak]]`` figure for the kernel's class; ``cycles_per_output`` (the
+    scalar requantization and store) is scaled by ``portable_cycle_scale``. ``measured``: both
+    figures come from ``bench/bench_latency_model.py --kernels x86`` on the build machine (AVX2
+    kernels against the AVX2 peak, same machine and date as :class:`PortableCost`) and the share is
+    assumed to carry over to the NEON version; otherwise they are assumptions (module docstring).
+    """
+
+    share_of_peak: float
+    cycles_per_output: float
+    measured: bool
+
+
+@dataclass(frozen=True)
 class KernelVariant:
-    """One C kernel: the layer precisions it serves, its peak class and assumed efficiency."""
+    """One C kernel: the layer precisions it serves, its peak class, and the cost of its portable
+    and SIMD versions."""
 
     name: str
     kinds: tuple            # precision kinds it runs (see Precision.kind)
     peak: str               # "fp32" | "int8" | "binary": which [[peak]] figure bounds it
-    efficiency: float       # share of that peak reached (module docstring)
+    portable: PortableCost  # the portable C version, measured
+    simd: SimdCost          # a SIMD version (used where kernels_c/<isa>/<name>.c exists)
     fits: Callable[[LayerGeometry], bool]
     scratch_bytes: Callable[[LayerGeometry, Precision], int]
     max_weight_bits: int = 32
@@ -195,16 +228,26 @@ def _depthwise_3x3(geo: LayerGeometry) -> bool:
 
 # Names, ops and shape limits follow the C backend's variant list (edgeconv/backends/c/variants.py).
 _VARIANT_LIST = (
-    KernelVariant("ec_f32_conv2d_direct", ("fp32",), "fp32", 0.30, _is_conv, _no_scratch),
-    KernelVariant("ec_f32_fully_connected", ("fp32",), "fp32", 0.35, lambda g: g.op == "Linear", _no_scratch),
-    KernelVariant("ec_s8_conv2d_slidingwin", INT8_KINDS, "int8", 0.30, _dense_conv, _no_scratch),
-    KernelVariant("ec_s8_conv2d_im2col", INT8_KINDS, "int8", 0.45, _ungrouped_conv, _im2col_bytes(1)),
-    KernelVariant("ec_s8_conv2d_1x1", INT8_KINDS, "int8", 0.55, lambda g: g.is_pointwise, _no_scratch),
-    KernelVariant("ec_s8_dwconv2d_3x3", INT8_KINDS, "int8", 0.25, _depthwise_3x3, _no_scratch),
-    KernelVariant("ec_s8_dwconv2d_generic", INT8_KINDS, "int8", 0.15, lambda g: g.is_depthwise, _no_scratch),
-    KernelVariant("ec_s8_fully_connected", INT8_KINDS, "int8", 0.35, lambda g: g.op == "Linear", _no_scratch),
-    KernelVariant("ec_b1_conv2d_xnor", ("xnor",), "binary", 0.45, _ungrouped_conv, _bitplane_bytes),
-    KernelVariant("ec_s8_conv2d_bitserial", ("dorefa",), "binary", 0.40, _ungrouped_conv, _bitplane_bytes, max_weight_bits=4),
+    KernelVariant("ec_f32_conv2d_direct", ("fp32",), "fp32", PortableCost(1.47, 74.0), SimdCost(0.30, 74.0, False),
+                  _is_conv, _no_scratch),
+    KernelVariant("ec_f32_fully_connected", ("fp32",), "fp32", PortableCost(2.12, 0.0), SimdCost(0.35, 0.0, False),
+                  lambda g: g.op == "Linear", _no_scratch),
+    KernelVariant("ec_s8_conv2d_slidingwin", INT8_KINDS, "int8", PortableCost(1.78, 45.0), SimdCost(0.48, 10.0, True),
+                  _dense_conv, _no_scratch),
+    KernelVariant("ec_s8_conv2d_im2col", INT8_KINDS, "int8", PortableCost(1.92, 0.0), SimdCost(0.52, 12.0, True),
+                  _ungrouped_conv, _im2col_bytes(1)),
+    KernelVariant("ec_s8_conv2d_1x1", INT8_KINDS, "int8", PortableCost(1.70, 13.0), SimdCost(0.60, 7.0, True),
+                  lambda g: g.is_pointwise, _no_scratch),
+    KernelVariant("ec_s8_dwconv2d_3x3", INT8_KINDS, "int8", PortableCost(1.20, 0.0), SimdCost(0.026, 0.0, True),
+                  _depthwise_3x3, _no_scratch),
+    KernelVariant("ec_s8_dwconv2d_generic", INT8_KINDS, "int8", PortableCost(7.09, 0.0), SimdCost(0.05, 0.0, False),
+                  lambda g: g.is_depthwise, _no_scratch),
+    KernelVariant("ec_s8_fully_connected", INT8_KINDS, "int8", PortableCost(1.69, 0.0), SimdCost(0.69, 20.0, True),
+                  lambda g: g.op == "Linear", _no_scratch),
+    KernelVariant("ec_b1_conv2d_xnor", ("xnor",), "binary", PortableCost(0.082, 38.0), SimdCost(0.49, 26.0, True),
+                  _ungrouped_conv, _bitplane_bytes),
+    KernelVariant("ec_s8_conv2d_bitserial", ("dorefa",), "binary", PortableCost(0.063, 184.0),
+                  SimdCost(0.40, 184.0, False), _ungrouped_conv, _bitplane_bytes, max_weight_bits=4),
 )
 
 KERNEL_VARIANTS: dict = {v.name: v for v in _VARIANT_LIST}

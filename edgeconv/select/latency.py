@@ -7,16 +7,24 @@ is the prediction.
 **Analytical otherwise**, a roofline per layer::
 
     t = max(t_compute, t_memory) + overhead_cycles / clock
-    t_compute = MACs / (peak MAC/cycle/core[precision class] / passes * efficiency[kernel] * clock * speedup(threads))
     t_memory  = (input + output activations + stored weights + 2 * scratch) bytes / memory bandwidth
     speedup(threads) = 1 + (threads - 1) * parallel_efficiency
 
-``peak`` is the target's best ``[[peak]]`` figure for the kernel's class (fp32, int8 or binary
-popcount) that its ISA features allow; ``passes`` is K*M for bit-serial DoReFa kernels (one popcount
-pass per pair of weight and activation bit planes) and 1 otherwise; ``efficiency`` is the kernel
-variant's assumed share of peak (``candidates.KERNEL_VARIANTS``). Scratch (im2col columns, packed
-bit planes) is written once and read once. Memory traffic is charged at DRAM bandwidth even when a
-layer's data fits in cache: an upper bound that matters only for memory-bound layers.
+with ``t_compute`` depending on the kernel the build uses for the target:
+
+- a SIMD version (``kernels_c/arm`` for ARM targets, ``kernels_c/x86`` for an AVX2 host):
+  ``t_compute = (MACs * passes / (peak * share_of_peak[kernel]) + cycles_per_output[kernel] *
+  outputs * portable_cycle_scale) / (clock * speedup(threads))``, where ``peak`` is the target's
+  best ``[[peak]]`` MAC/cycle/core figure for the kernel's class (fp32, int8 or binary popcount)
+  that its ISA features allow (``candidates.SimdCost``);
+- the portable C version costs what it was measured to cost (``candidates.PortableCost``):
+  ``t_compute = (cycles_per_mac * MACs * passes + cycles_per_output * outputs) *
+  portable_cycle_scale / (clock * speedup(threads))``.
+
+``passes`` is K*M for bit-serial DoReFa kernels (one popcount pass per pair of weight and
+activation bit planes) and 1 otherwise. Scratch (im2col columns, packed bit planes) is written
+once and read once. Memory traffic is charged at DRAM bandwidth even when a layer's data fits in
+cache: an upper bound that matters only for memory-bound layers.
 
 Ops without MACs cost their element work or their memory traffic, whichever is larger:
 ``max(elements * cycles_per_element[op] / clock, bytes / bandwidth) + overhead``. ``Reshape`` is a
@@ -31,6 +39,7 @@ use their measured time).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import NamedTuple, Optional
@@ -39,8 +48,8 @@ from ..errors import UserError
 from ..ir import WEIGHTED_OPS, Graph, Node
 from ..targets import Target
 from .candidates import (
-    Precision, activation_bytes, geometry, parse_precision, popcount_passes, variant, variants_for,
-    weight_bytes,
+    KernelVariant, LayerGeometry, Precision, activation_bytes, geometry, parse_precision, popcount_passes, variant,
+    variants_for, weight_bytes,
 )
 from .latency_table import LatencyKey, LatencyTable, shape_signature, timing_precision
 
@@ -123,14 +132,50 @@ def _check_threads(target: Target, threads: int) -> None:
         raise UserError(f"threads must be 1..{target.cpu.cores} on target {target.name}, got {threads}")
 
 
+def simd_isa(target: Target) -> str:
+    """The kernels_c folder the build uses for the target: ``arm`` (NEON) on ARM boards, ``x86``
+    (AVX2) on an x86-64 host with AVX2, FMA and POPCNT, else ``portable``."""
+    if target.toolchain.triple.startswith(("x86_64", "i686")):
+        return "x86" if all(target.cpu.has(f) for f in ("avx2", "fma", "popcnt")) else "portable"
+    return "arm"
+
+
+@functools.lru_cache(maxsize=None)
+def _isas_of(kernel_name: str) -> tuple:
+    try:
+        from ..backends.c.variants import isas_of
+    except ImportError:  # a build without the C backend: only the portable kernels exist
+        return ("portable",)
+    return isas_of(kernel_name)
+
+
+def kernel_implementation(kernel: KernelVariant, target: Target) -> str:
+    """``simd`` when the kernel has a version for the target's SIMD folder, else ``portable``."""
+    isa = simd_isa(target)
+    return "simd" if isa != "portable" and isa in _isas_of(kernel.name) else "portable"
+
+
+def compute_seconds(target: Target, geo: LayerGeometry, precision: Precision, kernel: KernelVariant,
+                    threads: int = 1, implementation: Optional[str] = None) -> float:
+    """Time of the layer's arithmetic alone (see the module docstring for both formulas)."""
+    implementation = implementation or kernel_implementation(kernel, target)
+    passes = popcount_passes(precision, kernel)
+    scale = target.latency.portable_cycle_scale
+    if implementation == "simd":
+        peak = target.peak(kernel.peak).mac_per_cycle
+        cycles = geo.macs * passes / (peak * kernel.simd.share_of_peak) + kernel.simd.cycles_per_output * geo.out_numel * scale
+    else:
+        cost = kernel.portable
+        cycles = (cost.cycles_per_mac * geo.macs * passes + cost.cycles_per_output * geo.out_numel) * scale
+    return _seconds(cycles, target) / _speedup(target, threads)
+
+
 def _weighted_ms(target: Target, graph: Graph, node: Node, precision: Precision, algorithm: str, threads: int) -> float:
     geo = geometry(graph, node)
     kernel = variant(algorithm)
     if not kernel.serves(precision, geo):
         raise UserError(f"kernel {algorithm} cannot run layer {node.name} ({node.op_name}) at {precision.name}")
-    peak = target.peak(kernel.peak).mac_per_cycle / popcount_passes(precision, kernel)
-    macs_per_second = peak * kernel.efficiency * target.cpu.clock_ghz * 1e9 * _speedup(target, threads)
-    compute = geo.macs / macs_per_second
+    compute = compute_seconds(target, geo, precision, kernel, threads)
     element = activation_bytes(precision)
     traffic = (geo.in_numel + geo.out_numel) * element + weight_bytes(geo, precision, kernel)
     traffic += 2 * kernel.scratch_bytes(geo, precision)
@@ -239,11 +284,18 @@ def predict_graph_ms(target: Target, graph: Graph, table: Optional[LatencyTable]
     return GraphPrediction(sum(p.ms for p in layers), MEASURED if covered else ANALYTICAL)
 
 
-def kernel_throughput(target: Target, precision: str, algorithm: str) -> float:
-    """Effective MACs per cycle per core of ``algorithm`` at ``precision``: peak * efficiency / passes."""
+def kernel_throughput(target: Target, precision: str, algorithm: str, implementation: Optional[str] = None) -> float:
+    """Effective MACs per cycle per core of ``algorithm`` at ``precision`` on large layers.
+
+    SIMD kernels: ``peak * share_of_peak / passes``; portable kernels: ``1 / (cycles_per_mac * passes
+    * portable_cycle_scale)``. ``implementation`` defaults to what the build uses for the target.
+    """
     spec = parse_precision(precision)
     kernel = variant(algorithm)
-    return target.peak(kernel.peak).mac_per_cycle * kernel.efficiency / popcount_passes(spec, kernel)
+    passes = popcount_passes(spec, kernel)
+    if (implementation or kernel_implementation(kernel, target)) == "simd":
+        return target.peak(kernel.peak).mac_per_cycle * kernel.simd.share_of_peak / passes
+    return 1.0 / (kernel.portable.cycles_per_mac * passes * target.latency.portable_cycle_scale)
 
 
 # The kernel a dense conv uses at each precision kind, to compare precisions on a target.
@@ -255,29 +307,30 @@ _DENSE_CONV_KERNEL = {
 }
 
 
-def warnings_for(target: Target, precisions) -> list:
-    """Sentences warning where a 'cheaper' precision is not faster than int8 on this target.
+def warnings_for(target: Target, precisions, implementation: Optional[str] = None) -> list:
+    """Sentences warning where a 'cheaper' precision is not faster on this target.
 
     Compares the effective MAC rate of a dense conv (``kernel_throughput``) at each precision with
     int8's: bit-serial DoReFa pays K*M popcount passes and loses to int8 once K*M is large enough
-    for the core's popcount rate; int8 itself can lose to fp32 where the int8 peak is low.
+    for the core's popcount rate; int8 itself can lose to fp32 where its kernel is slower.
     """
+    def rate(precision: str, kind: str) -> float:
+        return kernel_throughput(target, precision, _DENSE_CONV_KERNEL[kind], implementation)
+
     out = []
-    int8_rate = kernel_throughput(target, "int8", _DENSE_CONV_KERNEL["int8"])
-    fp32_rate = kernel_throughput(target, "fp32", _DENSE_CONV_KERNEL["fp32"])
+    int8_rate, fp32_rate = rate("int8", "int8"), rate("fp32", "fp32")
     for name in precisions:
         spec = parse_precision(name)
         if spec.kind == "int8" and int8_rate <= fp32_rate:
             out.append(
-                f"on {target.name} int8 convolutions reach {int8_rate:.1f} MAC/cycle against {fp32_rate:.1f} for fp32: "
+                f"on {target.name} int8 convolutions reach {int8_rate:.2f} MAC/cycle against {fp32_rate:.2f} for fp32: "
                 "int8 is not faster there"
             )
         if spec.kind in ("dorefa", "xnor"):
-            kernel = _DENSE_CONV_KERNEL[spec.kind]
-            rate = kernel_throughput(target, name, kernel)
-            if rate <= int8_rate:
+            low = rate(name, spec.kind)
+            if low <= int8_rate:
                 out.append(
-                    f"on {target.name} {name} convolutions with {kernel} reach {rate:.1f} MAC/cycle against "
-                    f"{int8_rate:.1f} for int8: {name} layers are no faster than int8 and will run on int8 kernels"
+                    f"on {target.name} {name} convolutions with {_DENSE_CONV_KERNEL[spec.kind]} reach {low:.2f} MAC/cycle "
+                    f"against {int8_rate:.2f} for int8: {name} layers are no faster than int8 and will run on int8 kernels"
                 )
     return out

@@ -15,9 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from .. import api
 from ..errors import UserError
 from ..frontend import load_model
@@ -25,7 +22,8 @@ from ..passes.pipeline import prepare
 from ..quant import uniform_precisions
 from ..select.latency import predict_graph_ms
 from ..targets import load_target
-from .training import digits_dataset, trained
+from .export import export, save_npz
+from .training import digits_dataset
 
 DEMO_MODEL = "resnet8"
 DEMO_TARGET = "rpi4"
@@ -44,13 +42,10 @@ def _int8_prediction_ms(model_path: Path, target_name: str) -> float:
 def prepare_inputs(work: Path) -> tuple:
     """Export the trained demo model and its data into ``work``; return (model, calib, val) paths."""
     work.mkdir(parents=True, exist_ok=True)
-    model = trained(DEMO_MODEL).eval()
-    model_path = work / f"{DEMO_MODEL}.pt2"
-    torch.export.save(torch.export.export(model, (torch.zeros(1, 1, 28, 28),)), model_path)
+    model_path = export(DEMO_MODEL, work / f"{DEMO_MODEL}.pt2")
     x_train, y_train, x_val, y_val = digits_dataset()
-    np.savez(work / "calib.npz", x=x_train[:CALIBRATION_SAMPLES], y=y_train[:CALIBRATION_SAMPLES])
-    np.savez(work / "val.npz", x=x_val, y=y_val)
-    return model_path, work / "calib.npz", work / "val.npz"
+    calib = save_npz(work / "calib.npz", x_train[:CALIBRATION_SAMPLES], y_train[:CALIBRATION_SAMPLES])
+    return model_path, calib, save_npz(work / "val.npz", x_val, y_val)
 
 
 def main(root: Path = Path("edgeconv-out")) -> int:

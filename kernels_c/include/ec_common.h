@@ -93,6 +93,16 @@ EC_INLINE int32_t ec_popcount32(uint32_t x)
 }
 #endif
 
+/* Population count of a 64-bit word. */
+#if defined(__GNUC__) || defined(__clang__)
+#define ec_popcount64(x) ((int32_t)__builtin_popcountll((unsigned long long)(x)))
+#else
+EC_INLINE int32_t ec_popcount64(uint64_t x)
+{
+    return ec_popcount32((uint32_t)x) + ec_popcount32((uint32_t)(x >> 32));
+}
+#endif
+
 /* Geometry of a 2-D convolution or pooling window over an H x W x C input (one sample). */
 typedef struct {
     int32_t in_h, in_w, in_c;

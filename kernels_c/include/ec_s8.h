@@ -23,7 +23,10 @@ void ec_s8_conv2d_slidingwin(const int8_t *in, const int8_t *w, const int32_t *b
                              const ec_qparams_t *q, int8_t *out);
 
 /* im2col + GEMM (groups == 1): one output row at a time is unfolded into `scratch`
- * (out_w * k_h * k_w * C_in bytes, padding filled with in_zp), then multiplied by the weights. */
+ * (out_w * K16 bytes, padding filled with in_zp), then multiplied by the weights. Its weights are
+ * OHWI with each output channel's K = k_h * k_w * C_in bytes padded with zeros to
+ * K16 = EC_IM2COL_K16(K), so SIMD versions need no tail loop. */
+#define EC_IM2COL_K16(k) ((((k) + 15) / 16) * 16)
 void ec_s8_conv2d_im2col(const int8_t *in, const int8_t *w, const int32_t *bias,
                          const int32_t *mult, const int32_t *shift, const ec_window_t *win,
                          const ec_qparams_t *q, int8_t *scratch, int8_t *out);

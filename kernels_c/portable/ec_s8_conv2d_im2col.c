@@ -1,8 +1,9 @@
 /* ec_s8_conv2d_im2col: int8 convolution as im2col + GEMM (groups == 1; formula in ec_s8.h).
  *
  * One output row at a time is unfolded into `scratch`: out_w patches of K = k_h * k_w * C_in
- * bytes in the OHWI order of the weights, padded taps filled with in_zp (they then contribute
- * (in_zp - in_zp) * w = 0). The GEMM multiplies the out_w x K patches by the C_out x K weights. */
+ * bytes in the OHWI order of the weights, each patch padded to K16 = K rounded up to 16 bytes;
+ * padded taps and the tail are filled with in_zp (they then contribute (in_zp - in_zp) * w = 0).
+ * The GEMM multiplies the out_w x K16 patches by the C_out x K16 weights (zero beyond K). */
 #include <string.h>
 
 #include "ec_s8.h"
@@ -10,7 +11,8 @@
 static void unfold_row(const int8_t *in, const ec_window_t *win, int32_t oy, int8_t fill,
                        int8_t *cols)
 {
-    const size_t patch = (size_t)win->k_h * win->k_w * win->in_c;
+    const size_t k = (size_t)win->k_h * win->k_w * win->in_c;
+    const size_t patch = EC_IM2COL_K16(k);
     int32_t ox, ky, kx;
     for (ox = 0; ox < win->out_w; ++ox) {
         int8_t *dst = cols + (size_t)ox * patch;
@@ -26,6 +28,7 @@ static void unfold_row(const int8_t *in, const ec_window_t *win, int32_t oy, int
                 dst += win->in_c;
             }
         }
+        memset(dst, fill, patch - k);
     }
 }
 
@@ -33,7 +36,7 @@ void ec_s8_conv2d_im2col(const int8_t *in, const int8_t *w, const int32_t *bias,
                          const int32_t *mult, const int32_t *shift, const ec_window_t *win,
                          const ec_qparams_t *q, int8_t *scratch, int8_t *out)
 {
-    const int32_t k = win->k_h * win->k_w * win->in_c;
+    const int32_t k = (int32_t)EC_IM2COL_K16(win->k_h * win->k_w * win->in_c);
     int32_t oy, ox, oc, i;
     for (oy = 0; oy < win->out_h; ++oy) {
         unfold_row(in, win, oy, (int8_t)q->in_zp, scratch);

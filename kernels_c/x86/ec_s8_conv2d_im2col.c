@@ -1,15 +1,18 @@
-/* ec_s8_conv2d_im2col, AVX2: the portable unfolding (one output row into `scratch`, padding
- * filled with in_zp) followed by a GEMM of four output channels per pass over each patch
- * (ec_avx2_dot4_s8); bit-exact with kernels_c/portable/ec_s8_conv2d_im2col.c. */
+/* ec_s8_conv2d_im2col, AVX2: the portable unfolding (one output row into `scratch`, patches of
+ * EC_IM2COL_K16 bytes, padding filled with in_zp) followed by a GEMM of four output channels per pass over each patch
+ * (ec_avx2_dot4_s8) and eight-lane requantization; bit-exact with kernels_c/portable/ec_s8_conv2d_im2col.c. */
 #include <string.h>
 
 #include "ec_s8.h"
 #include "ec_x86_avx2.h"
 
+enum { EC_OC_CHUNK = 256 };
+
 static void unfold_row(const int8_t *in, const ec_window_t *win, int32_t oy, int8_t fill,
                        int8_t *cols)
 {
-    const size_t patch = (size_t)win->k_h * win->k_w * win->in_c;
+    const size_t k = (size_t)win->k_h * win->k_w * win->in_c;
+    const size_t patch = EC_IM2COL_K16(k);
     int32_t ox, ky, kx;
     for (ox = 0; ox < win->out_w; ++ox) {
         int8_t *dst = cols + (size_t)ox * patch;
@@ -25,6 +28,7 @@ static void unfold_row(const int8_t *in, const ec_window_t *win, int32_t oy, int
                 dst += win->in_c;
             }
         }
+        memset(dst, fill, patch - k);
     }
 }
 
@@ -32,29 +36,27 @@ void ec_s8_conv2d_im2col(const int8_t *in, const int8_t *w, const int32_t *bias,
                          const int32_t *mult, const int32_t *shift, const ec_window_t *win,
                          const ec_qparams_t *q, int8_t *scratch, int8_t *out)
 {
-    const int32_t k = win->k_h * win->k_w * win->in_c;
+    const int32_t k = (int32_t)EC_IM2COL_K16(win->k_h * win->k_w * win->in_c);
     const int32_t cout = win->out_c;
-    int32_t oy, ox, oc, j;
+    int32_t acc[EC_OC_CHUNK];
+    int32_t oy, ox, oc, c0, c1;
     for (oy = 0; oy < win->out_h; ++oy) {
         unfold_row(in, win, oy, (int8_t)q->in_zp, scratch);
         for (ox = 0; ox < win->out_w; ++ox) {
             const int8_t *col = scratch + (size_t)ox * k;
             int8_t *o = out + ((size_t)oy * win->out_w + ox) * cout;
-            for (oc = 0; oc + 4 <= cout; oc += 4) {
-                int32_t acc[4];
-                for (j = 0; j < 4; ++j) {
-                    acc[j] = bias ? bias[oc + j] : 0;
+            for (c0 = 0; c0 < cout; c0 += EC_OC_CHUNK) {
+                c1 = cout - c0 < EC_OC_CHUNK ? cout : c0 + EC_OC_CHUNK;
+                for (oc = c0; oc < c1; ++oc) {
+                    acc[oc - c0] = bias ? bias[oc] : 0;
                 }
-                ec_avx2_dot4_s8(col, w + (size_t)oc * k, (size_t)k, k, q->in_zp, acc);
-                for (j = 0; j < 4; ++j) {
-                    const int32_t v = ec_requantize(acc[j], mult[oc + j], shift[oc + j]) + q->out_zp;
-                    o[oc + j] = (int8_t)ec_clamp_i32(v, q->act_min, q->act_max);
+                for (oc = c0; oc + 4 <= c1; oc += 4) {
+                    ec_avx2_dot4_s8(col, w + (size_t)oc * k, (size_t)k, k, q->in_zp, acc + (oc - c0));
                 }
-            }
-            for (; oc < cout; ++oc) {
-                const int32_t acc = (bias ? bias[oc] : 0) + ec_avx2_dot_s8(col, w + (size_t)oc * k, k, q->in_zp);
-                const int32_t v = ec_requantize(acc, mult[oc], shift[oc]) + q->out_zp;
-                o[oc] = (int8_t)ec_clamp_i32(v, q->act_min, q->act_max);
+                for (; oc < c1; ++oc) {
+                    acc[oc - c0] += ec_avx2_dot_s8(col, w + (size_t)oc * k, k, q->in_zp);
+                }
+                ec_avx2_requantize_row(acc, mult + c0, shift + c0, c1 - c0, q, o + c0);
             }
         }
     }

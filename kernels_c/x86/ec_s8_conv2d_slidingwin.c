@@ -1,20 +1,13 @@
 /* ec_s8_conv2d_slidingwin, AVX2: the portable algorithm (ec_s8.h, portable/ec_s8_conv2d_slidingwin.c)
  * with four output channels at a time: every contiguous window row of k_w * C_in inputs is
  * widened once and multiplied with the four weight rows, int32 lanes kept across the window rows
- * and summed once per output. Grouped or dilated layers use one channel at a time. Bit-exact
+ * and summed once per output; requantization eight channels at a time (ec_avx2_requantize8).
+ * Grouped or dilated layers use one channel at a time. Bit-exact
  * with the portable kernel (same integer sum, see ec_x86_avx2.h). */
 #include "ec_s8.h"
 #include "ec_x86_avx2.h"
 
-static void finish(int8_t *o, const int32_t *acc, const int32_t *mult, const int32_t *shift,
-                   const ec_qparams_t *q, int32_t n)
-{
-    int32_t j;
-    for (j = 0; j < n; ++j) {
-        const int32_t v = ec_requantize(acc[j], mult[j], shift[j]) + q->out_zp;
-        o[j] = (int8_t)ec_clamp_i32(v, q->act_min, q->act_max);
-    }
-}
+enum { EC_OC_CHUNK = 256 };
 
 /* Dense case (groups 1, dil_w 1): four channels oc..oc+3 of the output pixel at (iy0, ix0). */
 static void block4(const int8_t *in, const int8_t *w, const int32_t *bias, const ec_window_t *win,
@@ -99,17 +92,20 @@ void ec_s8_conv2d_slidingwin(const int8_t *in, const int8_t *w, const int32_t *b
             const int32_t kx_lo = ix0 < 0 ? -ix0 : 0;
             const int32_t kx_hi = win->in_w - ix0 < win->k_w ? win->in_w - ix0 : win->k_w;
             int8_t *o = out + ((size_t)oy * win->out_w + ox) * win->out_c;
-            int32_t acc[4];
-            oc = 0;
-            if (dense) {
-                for (; oc + 4 <= win->out_c; oc += 4) {
-                    block4(in, w, bias, win, q->in_zp, iy0, ix0, kx_lo, kx_hi, oc, acc);
-                    finish(o + oc, acc, mult + oc, shift + oc, q, 4);
+            int32_t c0;
+            for (c0 = 0; c0 < win->out_c; c0 += EC_OC_CHUNK) {
+                const int32_t c1 = win->out_c - c0 < EC_OC_CHUNK ? win->out_c : c0 + EC_OC_CHUNK;
+                int32_t acc[EC_OC_CHUNK];
+                oc = c0;
+                if (dense) {
+                    for (; oc + 4 <= c1; oc += 4) {
+                        block4(in, w, bias, win, q->in_zp, iy0, ix0, kx_lo, kx_hi, oc, acc + (oc - c0));
+                    }
                 }
-            }
-            for (; oc < win->out_c; ++oc) {
-                acc[0] = (bias ? bias[oc] : 0) + one_channel(in, w, win, q->in_zp, iy0, ix0, oc);
-                finish(o + oc, acc, mult + oc, shift + oc, q, 1);
+                for (; oc < c1; ++oc) {
+                    acc[oc - c0] = (bias ? bias[oc] : 0) + one_channel(in, w, win, q->in_zp, iy0, ix0, oc);
+                }
+                ec_avx2_requantize_row(acc, mult + c0, shift + c0, c1 - c0, q, o + c0);
             }
         }
     }

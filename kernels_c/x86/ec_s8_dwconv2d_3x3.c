@@ -55,10 +55,7 @@ void ec_s8_dwconv2d_3x3(const int8_t *in, const int8_t *w, const int32_t *bias,
                         acc[i] += sums[i];
                     }
                 }
-                for (i = 0; i < n; ++i) {
-                    const int32_t v = ec_requantize(acc[i], mult[c0 + i], shift[c0 + i]) + q->out_zp;
-                    o[c0 + i] = (int8_t)ec_clamp_i32(v, q->act_min, q->act_max);
-                }
+                ec_avx2_requantize_row(acc, mult + c0, shift + c0, n, q, o + c0);
             }
         }
     }

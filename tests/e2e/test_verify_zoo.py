@@ -1,6 +1,11 @@
 """The zoo table: every zoo model at fp32, int8, w4a4, w2a2 and w1a1, written as .tflite and .onnx
 and verified on LiteRT, TFLite Micro and ONNX Runtime against the reference executor on labelled
-validation digits (post-training quantization, no fine-tuning)."""
+validation digits (post-training quantization, no fine-tuning).
+
+TFLite Micro must be bit-exact at every precision. LiteRT and ONNX Runtime requantize with a single
+rounding where TFLite rounds twice (``MultiplyByQuantizedMultiplier``); at 8 bits and for binary
+layers that leaves top-1 intact, while at 2-4 bit activations one level is a large step and their
+agreement is measured and printed (verify.json) rather than assumed."""
 
 from __future__ import annotations
 
@@ -15,10 +20,12 @@ from edgeconv.backends.tflite import write_tflite
 from edgeconv.frontend import load_model
 from edgeconv.passes.pipeline import prepare
 from edgeconv.quant.quantize_graph import quantize_graph
-from edgeconv.verify import verify_dir, verify_table
+from edgeconv.verify import compare_artifacts, verify_table, write_verify_json
 from edgeconv.zoo import training
 
 PRECISIONS = ("fp32", "int8", "w4a4", "w2a2", "w1a1")
+# Precisions where LiteRT and ONNX Runtime are held to verify's top-1 rule in this table.
+TOP1_HELD = ("fp32", "int8", "w1a1")
 CALIBRATION_SAMPLES = 256
 VALIDATION_SAMPLES = 200
 
@@ -50,11 +57,15 @@ def test_zoo_verify_table(tmp_path, digits, name):
         save_graph(compressed, out / IR_FILE_NAME)
         write_tflite(compressed, out / "model.tflite", {"precisions": precision})
         write_onnx(compressed, out / "model.onnx", {"precisions": precision})
-        result = verify_dir(out, data=tmp_path / "val.npz")
-        table[precision] = result.to_json()
-        micro = result.rows["tflite-micro"]
-        assert micro.passed and (precision == "fp32" or micro.bit_exact)
+        result = compare_artifacts(out, data=tmp_path / "val.npz")
+        write_verify_json(out, result)
+        table[precision] = result
     console = Console(width=140)
     for precision, result in table.items():
-        console.print(f"{name} {precision}: reference accuracy {result['reference']['accuracy']}")
-        console.print(verify_table(result))
+        console.print(f"{name} {precision}: reference accuracy {result.reference_accuracy}")
+        console.print(verify_table(result.to_json()))
+    for precision, result in table.items():
+        micro = result.rows["tflite-micro"]
+        assert micro.passed and (precision == "fp32" or micro.bit_exact), (precision, micro.failure("tflite-micro"))
+        if precision in TOP1_HELD:
+            assert result.passed, (precision, result.failures())

@@ -26,6 +26,11 @@ int32_t ec_test_requantize(int32_t x, int32_t mult, int32_t shift) { return ec_r
 int32_t ec_test_srdhm(int32_t a, int32_t b) { return ec_srdhm(a, b); }
 int32_t ec_test_rdivpot(int32_t x, int32_t e) { return ec_rounding_divide_by_pot(x, (int)e); }
 int32_t ec_test_popcount(uint32_t x) { return ec_popcount32(x); }
+#ifdef __AVX2__
+#include "ec_x86_avx2.h"
+void ec_test_requantize_row(const int32_t *acc, const int32_t *mult, const int32_t *shift, int32_t n,
+                            const ec_qparams_t *q, int8_t *out) { ec_avx2_requantize_row(acc, mult, shift, n, q, out); }
+#endif
 """
 
 
@@ -43,7 +48,8 @@ def kernel_library(isa: str = "portable") -> ctypes.CDLL:
     out = build / "libeckernels.so"
     cmd = ["cc", *STRICT, "-O2", *ISA_FLAGS[isa], "-shared", "-fPIC", f"-I{kernels_dir() / 'include'}",
            *sources, "-lm", "-o", str(out)]
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 0, f"kernels do not compile for {isa}:\n{result.stderr}"
     return ctypes.CDLL(str(out))
 
 

@@ -6,6 +6,7 @@ import ctypes
 import numpy as np
 import pytest
 
+from edgeconv.backends.c.lowering import pad_im2col_weights
 from edgeconv.ir import Graph, Node, QuantParams, Tensor, ops
 from edgeconv.reference.executor import INT_KERNELS
 import edgeconv.reference.int_kernels  # noqa: F401
@@ -85,6 +86,15 @@ def executor_conv(x, wt, bias, stride, pads, dilation, groups, zp_in, zp_out, s_
     return expected, mult, shift, qlo
 
 
+def run_variant(isa, name, x, wt, bias, mult, shift, win, q):
+    """Run an OHWI-weight variant with the weight layout and scratch the code generator gives it."""
+    w_rows = np.moveaxis(wt, 1, -1).reshape(wt.shape[0], -1)
+    if name == "ec_s8_conv2d_im2col":
+        w_rows = pad_im2col_weights(w_rows)
+        return run_conv(isa, name, x, np.ascontiguousarray(w_rows), bias, mult, shift, win, q, win.out_w * w_rows.shape[1])
+    return run_conv(isa, name, x, np.ascontiguousarray(w_rows), bias, mult, shift, win, q)
+
+
 def ohwi(wt):
     return np.ascontiguousarray(np.moveaxis(wt, 1, -1))
 
@@ -117,8 +127,7 @@ def test_conv_variants_match_plain_integer_formula(isa, case):
     if expected.size > 30:
         assert len(np.unique(expected)) > 10, "test data should exercise the requantization"
     for name in general_variants(case):
-        scratch = ow * k[0] * k[1] * cin if name == "ec_s8_conv2d_im2col" else 0
-        got = run_conv(isa, name, x, ohwi(wt), bias, mult, shift, win, q, scratch)
+        got = run_variant(isa, name, x, wt, bias, mult, shift, win, q)
         np.testing.assert_array_equal(got, expected, err_msg=name)
 
 
@@ -154,8 +163,7 @@ def test_conv_matches_reference_executor(isa, groups):
     win = window((8, 7, 6), (oh, ow, 9), (3, 3), stride, pads, dilation, groups)
     names = ["ec_s8_conv2d_slidingwin"] + (["ec_s8_conv2d_im2col"] if groups == 1 else [])
     for name in names:
-        scratch = ow * 9 * 6 if name == "ec_s8_conv2d_im2col" else 0
-        got = run_conv(isa, name, x, ohwi(wt), bias, mult, shift, win, q, scratch)
+        got = run_variant(isa, name, x, wt, bias, mult, shift, win, q)
         np.testing.assert_array_equal(got, expected, err_msg=name)
 
 
@@ -173,7 +181,6 @@ def test_accumulator_extremes_do_not_overflow(isa):
     win = window((3, 3, cin), (1, 1, 4), k, (1, 1), (0, 0, 0, 0), (1, 1))
     expected = reference_conv(x, wt, bias, q, (1, 1), (0, 0, 0, 0), (1, 1), 1, mult, shift)
     for name in ("ec_s8_conv2d_slidingwin", "ec_s8_conv2d_im2col"):
-        scratch = 9 * cin if name == "ec_s8_conv2d_im2col" else 0
-        got = run_conv(isa, name, x, ohwi(wt), bias, mult, shift, win, q, scratch)
+        got = run_variant(isa, name, x, wt, bias, mult, shift, win, q)
         np.testing.assert_array_equal(got, expected, err_msg=name)
     assert expected[0, 0, 0, 0] == -128 and expected[0, 1, 0, 0] == 127

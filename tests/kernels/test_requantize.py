@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgeconv.quant import fixedpoint
-from tests.kernels.cbuild import kernel_library
+from tests.kernels.cbuild import QParams, isas_to_test, kernel_library, ptr
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 EDGE_X = [0, 1, -1, 2, -2, 127, -128, 255, -255, INT32_MAX, INT32_MIN, INT32_MIN + 1, 1 << 30, -(1 << 30),
@@ -59,3 +59,28 @@ def test_rounding_divide_by_pot_rounds_half_away(lib, exponent):
 def test_popcount(lib):
     for x in (0, 1, 0xFFFFFFFF, 0x80000000, 0x55555555, 0x12345678):
         assert lib.ec_test_popcount(x) == bin(x).count("1")
+
+
+@pytest.mark.skipif("x86" not in isas_to_test(), reason="this CPU has no AVX2")
+def test_avx2_vector_requantization_equals_scalar_rule():
+    """ec_avx2_requantize_row: eight lanes at a time, per-lane multipliers and shifts."""
+    lib = kernel_library("x86")
+    rng = np.random.default_rng(7)
+    n = 8 * 300 + 5
+    acc = np.concatenate([np.array(EDGE_X * 4, dtype=np.int64)[:64],
+                          rng.integers(-(1 << 26), 1 << 26, n - 64)]).astype(np.int32)
+    reals = np.concatenate([rng.uniform(1e-7, 1e-3, n // 3), rng.uniform(1e-3, 0.999, n // 3),
+                            rng.uniform(1.0, 30.0, n - 2 * (n // 3))])
+    rng.shuffle(reals)
+    mult, shift = fixedpoint.quantize_multipliers(reals)
+    mult, shift = mult.astype(np.int32), shift.astype(np.int32)
+    out = np.zeros(n, dtype=np.int8)
+    q = QParams(0, -3, -128, 127)
+    lib.ec_test_requantize_row(ptr(acc), ptr(mult), ptr(shift), n, ctypes.byref(q), ptr(out))
+    expected = np.clip(fixedpoint.multiply_by_quantized_multiplier(acc.astype(np.int64), mult, shift) - 3, -128, 127)
+    np.testing.assert_array_equal(out, expected)
+    # unclamped lanes: compare the raw values through a wide clamp on small accumulators
+    small = (acc.astype(np.int64) % 2000 - 1000).astype(np.int32)
+    lib.ec_test_requantize_row(ptr(small), ptr(mult), ptr(shift), n, ctypes.byref(q), ptr(out))
+    expected = np.clip(fixedpoint.multiply_by_quantized_multiplier(small.astype(np.int64), mult, shift) - 3, -128, 127)
+    np.testing.assert_array_equal(out, expected)

@@ -70,7 +70,7 @@ def test_int8_net_bit_exact_under_sanitizers(tmp_path):
     assert set(kernels.values()) >= {"ec_s8_conv2d_slidingwin", "ec_s8_dwconv2d_3x3", "ec_s8_conv2d_1x1",
                                      "ec_s8_conv2d_im2col", "ec_s8_dwconv2d_generic", "ec_s8_add", "ec_s8_lut",
                                      "ec_s8_softmax", "ec_s8_global_avgpool", "ec_s8_fully_connected"}
-    assert project.arena_bytes > project.static_arena_bytes > 0
+    assert project.arena_bytes >= 3 * 12 * 11 * 4 + 8 * 12 * 11  # float input and a conv output live together
     assert project.weights_bytes > 0
 
 

@@ -1,6 +1,7 @@
 """Latency model: the analytical roofline per layer, measured tables, sums over the model, warnings."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,14 +9,15 @@ import pytest
 from edgeconv.errors import UserError
 from edgeconv.ir import Graph, Node, Tensor, verify
 from edgeconv.ir.ops import Clip, Conv, GlobalAvgPool, Linear, MaxPool, Reshape
-from edgeconv.select.candidates import KERNEL_VARIANTS, geometry, parse_precision, variants_for
+from edgeconv.select.candidates import KERNEL_VARIANTS, LayerGeometry, geometry, parse_precision, variants_for
 from edgeconv.select.latency import (
-    ANALYTICAL, MEASURED, fastest_algorithm, predict_graph_ms, predict_layer, predict_layer_ms, predict_layers,
+    ANALYTICAL, MEASURED, compute_seconds, fastest_algorithm, kernel_implementation, kernel_throughput, predict_graph_ms, predict_layer, predict_layer_ms, predict_layers,
     warnings_for,
 )
 from edgeconv.select.latency_table import (
     LatencyKey, LatencyTable, load_table, save_table, shape_signature, timing_precision, user_table, user_table_path,
 )
+from edgeconv.resources import kernels_dir
 from edgeconv.targets import load_target
 
 RNG = np.random.default_rng(7)
@@ -57,30 +59,68 @@ def rpi4():
 def test_conv_roofline_by_hand(rpi4):
     g = conv_net()
     conv1 = g.node("conv1")
-    ms = predict_layer_ms(rpi4, g, conv1, "int8", "ec_s8_conv2d_slidingwin")
+    geo = geometry(g, conv1)
     macs = 16 * 32 * 32 * 3 * 3 * 3                       # C_out * H * W * C_in * K * K
-    compute_s = macs / (8.0 * 0.30 * 1.5e9)               # int8 peak 8 MAC/cycle, slidingwin 30 %
+    assert geo.macs == macs
+    kernel = KERNEL_VARIANTS["ec_s8_conv2d_slidingwin"]
+    int8 = parse_precision("int8")
+    # SIMD version: its share of the int8 peak (8 MAC/cycle), plus per-output cycles scaled for the A72
+    simd_s = compute_seconds(rpi4, geo, int8, kernel, implementation="simd")
+    simd_cycles = macs / (8.0 * kernel.simd.share_of_peak) + kernel.simd.cycles_per_output * 16 * 32 * 32 * 1.5
+    assert simd_s == pytest.approx(simd_cycles / 1.5e9, rel=1e-12)
+    # portable version: measured cycles per MAC and per output, scaled for the A72
+    portable_s = compute_seconds(rpi4, geo, int8, kernel, implementation="portable")
+    cycles = kernel.portable.cycles_per_mac * macs + kernel.portable.cycles_per_output * 16 * 32 * 32
+    assert portable_s == pytest.approx(cycles * 1.5 / 1.5e9, rel=1e-12)
+    assert compute_seconds(rpi4, geo, int8, kernel, threads=3, implementation="portable") == pytest.approx(portable_s / 2.7)
+    # the layer: max(compute, memory) + overhead
+    compute_s = compute_seconds(rpi4, geo, int8, kernel)
+    assert compute_s in (simd_s, portable_s)
     bytes_moved = 3 * 32 * 32 + 16 * 32 * 32 + 16 * 27 + 16 * (4 + 8)
-    memory_s = bytes_moved / 5.5e9
-    overhead_s = 3000 / 1.5e9
-    assert ms == pytest.approx(1e3 * (max(compute_s, memory_s) + overhead_s), rel=1e-12)
-    assert geometry(g, conv1).macs == macs
+    expected = 1e3 * (max(compute_s, bytes_moved / 5.5e9) + 3000 / 1.5e9)
+    assert predict_layer_ms(rpi4, g, conv1, "int8", "ec_s8_conv2d_slidingwin") == pytest.approx(expected, rel=1e-12)
 
 
-def test_precisions_and_algorithms_order_as_the_hardware_says(rpi4):
+def test_portable_figures_are_the_measured_ones():
+    # bench/bench_latency_model.py --kernels (x86-64 build machine, gcc -O2): binary kernels do
+    # many MACs per cycle; int8 kernels cost about as much per MAC as fp32 ones in portable C.
+    cost = {name: v.portable for name, v in KERNEL_VARIANTS.items()}
+    assert cost["ec_b1_conv2d_xnor"].cycles_per_mac < 0.1 < cost["ec_s8_conv2d_1x1"].cycles_per_mac
+    assert all(c.cycles_per_mac > 0 and c.cycles_per_output >= 0 for c in cost.values())
+
+
+@pytest.mark.parametrize("implementation", ["portable", "simd"])
+def test_precisions_order_as_the_kernels_say(rpi4, implementation):
+    # 3x3 conv, 128 -> 128 channels on 16x16: 1152 products per output
+    geo = LayerGeometry("Conv", 128, 128, 1, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), (16, 16), (16, 16), True)
+
+    def seconds(precision, kernel):
+        return compute_seconds(rpi4, geo, parse_precision(precision), KERNEL_VARIANTS[kernel], implementation=implementation)
+
+    xnor = seconds("w1a1", "ec_b1_conv2d_xnor")
+    int8 = seconds("int8", "ec_s8_conv2d_slidingwin")
+    fp32 = seconds("fp32", "ec_f32_conv2d_direct")
+    assert xnor < int8 and xnor < fp32
+    assert seconds("w4a4", "ec_s8_conv2d_bitserial") > seconds("w2a2", "ec_s8_conv2d_bitserial")  # 16 vs 4 passes
+    if implementation == "simd":
+        assert int8 < fp32
+        assert seconds("w4a4", "ec_s8_conv2d_bitserial") > int8  # 16 popcount passes per MAC lose on the A72
+    else:
+        assert int8 > fp32  # measured: the portable int8 loop costs more per MAC than the float one
+
+
+def test_prediction_follows_the_kernel_each_layer_runs(rpi4):
     g = conv_net(c=64, hw=32)
     pw = g.node("pw")
-    fp32 = predict_layer_ms(rpi4, g, pw, "fp32", "ec_f32_conv2d_direct")
     int8 = predict_layer_ms(rpi4, g, pw, "int8", "ec_s8_conv2d_1x1")
-    w2a2 = predict_layer_ms(rpi4, g, pw, "w2a2", "ec_s8_conv2d_bitserial")
-    w4a4 = predict_layer_ms(rpi4, g, pw, "w4a4", "ec_s8_conv2d_bitserial")
-    xnor = predict_layer_ms(rpi4, g, pw, "w1a1", "ec_b1_conv2d_xnor")
-    assert xnor < w2a2 < int8 < fp32
-    assert w4a4 > int8  # 16 popcount passes per MAC lose to int8 on the A72
     # A DoReFa layer on an int8 kernel runs at int8 speed.
     assert predict_layer_ms(rpi4, g, pw, "w4a4", "ec_s8_conv2d_1x1") == int8
-    assert fastest_algorithm(rpi4, g, pw, "int8") == "ec_s8_conv2d_1x1"
-    assert fastest_algorithm(rpi4, g, g.node("dw"), "int8") == "ec_s8_dwconv2d_3x3"
+    assert predict_layer_ms(rpi4, g, pw, "w4a4", "ec_s8_conv2d_bitserial") > predict_layer_ms(
+        rpi4, g, pw, "w2a2", "ec_s8_conv2d_bitserial")
+    assert fastest_algorithm(rpi4, g, g.node("dw"), "int8") in ("ec_s8_dwconv2d_3x3", "ec_s8_dwconv2d_generic")
+    kernel = KERNEL_VARIANTS["ec_s8_conv2d_1x1"]
+    isa_file = Path(kernels_dir()) / "arm" / "ec_s8_conv2d_1x1.c"
+    assert kernel_implementation(kernel, rpi4) == ("simd" if isa_file.is_file() else "portable")
 
 
 def test_faster_board_and_more_threads_predict_less(rpi4):
@@ -212,11 +252,18 @@ def test_malformed_table_names_file_and_key(tmp_path, mutate, named):
 
 def test_warnings_where_a_cheaper_precision_is_slower():
     rpi4 = load_target("rpi4")
-    warnings = warnings_for(rpi4, ["fp32", "int8", "w4a4", "w2a2", "w1a1"])
-    assert len(warnings) == 1 and "w4a4" in warnings[0] and "no faster than int8" in warnings[0]
+    simd = warnings_for(rpi4, ["fp32", "int8", "w4a4", "w2a2", "w1a1"], implementation="simd")
+    assert len(simd) == 1 and "w4a4" in simd[0] and "no faster than int8" in simd[0]
     rpi5 = load_target("rpi5")  # SDOT makes int8 fast: even w2a2 bit-serial loses there
-    assert any("w2a2" in w for w in warnings_for(rpi5, ["w2a2"]))
-    assert warnings_for(rpi4, ["w1a1", "w2a2"]) == []
+    assert any("w2a2" in w for w in warnings_for(rpi5, ["w2a2"], implementation="simd"))
+    # Portable C: the int8 GEMM costs more cycles per MAC than the float direct conv.
+    portable = warnings_for(rpi4, ["int8", "w1a1"], implementation="portable")
+    assert len(portable) == 1 and "int8 is not faster" in portable[0]
+    # As built: a precision is named exactly when its conv kernel is no faster than int8's.
+    built = warnings_for(rpi4, ["w4a4", "w2a2", "w1a1"])
+    int8_rate = kernel_throughput(rpi4, "int8", "ec_s8_conv2d_im2col")
+    for name, kernel in (("w4a4", "ec_s8_conv2d_bitserial"), ("w2a2", "ec_s8_conv2d_bitserial"), ("w1a1", "ec_b1_conv2d_xnor")):
+        assert any(name in w for w in built) == (kernel_throughput(rpi4, name, kernel) <= int8_rate)
 
 
 def test_variant_table_covers_the_kernel_names():

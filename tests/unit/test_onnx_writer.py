@@ -15,7 +15,7 @@ from edgeconv.backends.onnx import OPSET, build_onnx, write_onnx
 from edgeconv.errors import UserError
 from edgeconv.quant.quantize_graph import quantize_graph
 from edgeconv.reference import executor, int_kernels  # noqa: F401  (registers the integer kernels)
-from runtimes import onnxruntime as ort_adapter
+from edgeconv.runtimes import onnxruntime as ort_adapter
 from tests.unit.test_tflite_writer import (QUANTIZED, GraphBuilder, activation_net, calibration, conv1d_net,
                                            convnet, residual_net)
 

@@ -227,3 +227,11 @@ def test_batchnorm_left_in_the_graph_is_refused():
     b.node("bn", ops.BatchNorm(), consts=consts)
     with pytest.raises(UserError, match="BatchNorm"):
         quantize_graph(b.done(), X[:4, :, :4, :4], "int8")
+
+
+def test_relu_before_a_binary_layer_gives_way_to_the_sign():
+    q = quantize_graph(cnn(), X, {"conv1": "int8", "conv2": "w1a1", "dw3": "int8", "fc": "int8"})
+    assert q.node("conv1").op.clamp == (None, None)  # read (through the pool) by conv2 only
+    assert q.node("conv2").op.clamp == (0.0, 6.0)  # read by dw3 and add3, int8: kept
+    signs = executor.run(q, X[:20], keep=True)[q.node("binarize_pool1.out").output]
+    assert set(np.unique(signs)) == {-1, 1}

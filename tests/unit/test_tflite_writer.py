@@ -8,6 +8,7 @@ TFLM's int8 output equals the reference executor's byte for byte; LiteRT agrees 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,12 +18,14 @@ from tflite.BuiltinOperator import BuiltinOperator as B
 from edgeconv import __version__
 from edgeconv.backends.tflite import build_tflite, model_io, to_channels_first, to_channels_last
 from edgeconv.errors import UserError
+from edgeconv.frontend.tflite import load_tflite
 from edgeconv.ir import Graph, Node, Tensor, ops
 from edgeconv.quant.quantize_graph import quantize_graph
 from edgeconv.reference import executor, int_kernels  # noqa: F401  (registers the integer kernels)
-from runtimes import litert, tflm
+from edgeconv.runtimes import litert, tflm
 
 QUANTIZED = ("int8", "w4a4", "w2a2", "w1a1")
+MLPERF = Path(__file__).resolve().parents[1] / "data" / "mlperf_tiny"
 FLOAT_RTOL = 1e-4
 
 
@@ -291,3 +294,17 @@ def test_grouped_conv_is_refused_by_name(tmp_path):
 def test_same_graph_same_bytes():
     graph = quantize_graph(activation_net(), calibration(activation_net()), "int8")
     assert build_tflite(graph, {"seed": 0}) == build_tflite(graph.copy(), {"seed": 0})
+
+
+@pytest.mark.parametrize("name", ["ic_resnet8_int8", "kws_dscnn_int8", "ad_fc_autoencoder_int8"])
+def test_imported_mlperf_model_rewritten_exactly(tmp_path, name):
+    """An imported full-integer .tflite written back: TFLM gives the reference's (and the original
+    file's) bytes, with int8 model ends as in the original."""
+    original = MLPERF / f"{name}.tflite"
+    graph = load_tflite(original)
+    x = np.random.default_rng(3).integers(-128, 128, size=(3, *graph.tensors[graph.inputs[0]].shape[1:])).astype(np.int8)
+    reference = executor.run_single(graph, x)
+    path = write(graph, tmp_path)
+    got = to_channels_first(np.asarray(tflm.run(path, to_channels_last(x))))
+    np.testing.assert_array_equal(got, reference)
+    np.testing.assert_array_equal(to_channels_first(np.asarray(tflm.run(original, to_channels_last(x)))), reference)

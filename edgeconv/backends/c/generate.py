@@ -41,13 +41,13 @@ class LayerInfo:
 class CProject:
     """What :func:`generate` wrote, and its memory figures.
 
-    ``arena_bytes`` is all activation RAM: the static arena (intermediates and scratch) plus the
-    caller's input and output buffers; ``static_arena_bytes`` the arena alone.
+    ``arena_bytes`` is all activation RAM: the one static arena holds the input, the output, every
+    intermediate tensor and every kernel's scratch (a caller may fill the input in place through
+    ``<prefix>input_buffer()`` and read ``<prefix>output_buffer()``, copying nothing).
     """
 
     out_dir: Path
     arena_bytes: int
-    static_arena_bytes: int
     weights_bytes: int
     kernels: tuple
     layers: tuple
@@ -98,35 +98,40 @@ def _lower_all(graph: Graph, em: Emitter) -> list:
 
 
 def _plan(graph: Graph, calls: list) -> tuple:
-    """Storage of every activation tensor: graph ends -> caller buffers, others -> arena buffers.
+    """Arena buffer of every activation tensor (graph ends included) and of every scratch.
 
-    Returns (tensor -> storage key, arena.ArenaPlan, scratch buffer key per call index)."""
-    ends = {graph.inputs[0]: "in", graph.outputs[0]: "out"}
-    storage: dict = dict(ends)
+    The graph input lives from before the first layer (``run`` copies it in unless the caller
+    filled the arena copy directly) to its last reader; the output from its producer to after the
+    last layer (``run`` copies it out). Returns (tensor -> buffer key, arena.ArenaPlan, scratch
+    buffer key per call index)."""
+    storage: dict = {}
     buffers: dict = {}
     last_read: dict = {}
     for i, call in enumerate(calls):
         for name in call.reads:
             last_read[name] = i
+    end = len(calls)
+    out_name = graph.outputs[0]
+
+    def lifetime_end(name: str, default: int) -> int:
+        return end if name == out_name else last_read.get(name, default)
+
+    in_name = graph.inputs[0]
+    storage[in_name] = "b0"
+    buffers["b0"] = arena.Buffer("b0", sample_bytes(graph.tensors[in_name]), -1, last_read.get(in_name, -1), [in_name])
     for i, call in enumerate(calls):
         out = call.node.output
-        if out in ends:
-            continue
         share = call.alias_of or call.inplace_of
-        if call.alias_of is not None and storage.get(share) == "in":
-            storage[out] = "in"  # a reshape of the read-only input: read it where it is
-            continue
-        if share is not None and share in storage and storage[share] not in ("in", "out") \
-                and last_read.get(share) == i:
+        if share is not None and last_read.get(share) == i and share != out_name:
             key = storage[share]
             buf = buffers[key]
             buf.size = max(buf.size, sample_bytes(graph.tensors[out]))
-            buf.last = max(buf.last, last_read.get(out, i))
+            buf.last = max(buf.last, lifetime_end(out, i))
             buf.members.append(out)
             storage[out] = key
             continue
         key = f"b{len(buffers)}"
-        buffers[key] = arena.Buffer(key, sample_bytes(graph.tensors[out]), i, last_read.get(out, i), [out])
+        buffers[key] = arena.Buffer(key, sample_bytes(graph.tensors[out]), i, lifetime_end(out, i), [out])
         storage[out] = key
     scratch = {}
     for i, call in enumerate(calls):
@@ -139,10 +144,7 @@ def _plan(graph: Graph, calls: list) -> tuple:
 
 def _pointer(graph: Graph, name: str, storage: dict, plan: arena.ArenaPlan) -> str:
     ctype = CTYPES[graph.tensors[name].dtype]
-    key = storage[name]
-    if key in ("in", "out"):
-        return f"(({'const ' if key == 'in' else ''}{ctype} *){key})"
-    return f"(({ctype} *)(arena + {plan.offsets[key]}))"
+    return f"(({ctype} *)(arena + {plan.offsets[storage[name]]}))"
 
 
 def _body(graph: Graph, em: Emitter, calls: list, storage: dict, plan: arena.ArenaPlan, scratch: dict) -> str:
@@ -221,7 +223,6 @@ def generate(graph: Graph, out_dir, prefix: str = "ec_model_", command_line: str
     storage, plan, scratch = _plan(graph, calls)
     kernels = sorted({c.kernel for c in calls})
     in_name, out_name = graph.inputs[0], graph.outputs[0]
-    io_bytes = sample_bytes(graph.tensors[in_name]) + sample_bytes(graph.tensors[out_name])
     in_shape, out_shape = _source_shape(graph, in_name), _source_shape(graph, out_name)
     in_scale, in_zp = _end_quant(graph, in_name)
     out_scale, out_zp = _end_quant(graph, out_name)
@@ -235,8 +236,11 @@ def generate(graph: Graph, out_dir, prefix: str = "ec_model_", command_line: str
         "guard": f"{prefix.upper()}MODEL_H",
         "input_ctype": CTYPES[graph.tensors[in_name].dtype],
         "output_ctype": CTYPES[graph.tensors[out_name].dtype],
-        "static_arena_bytes": plan.size,
-        "arena_bytes": plan.size + io_bytes,
+        "arena_bytes": plan.size,
+        "input_offset": plan.offsets[storage[in_name]],
+        "output_offset": plan.offsets[storage[out_name]],
+        "input_bytes": sample_bytes(graph.tensors[in_name]),
+        "output_bytes": sample_bytes(graph.tensors[out_name]),
         "weights_bytes": em.weights_bytes,
         "input_size": math.prod(in_shape),
         "output_size": math.prod(out_shape),
@@ -267,6 +271,5 @@ def generate(graph: Graph, out_dir, prefix: str = "ec_model_", command_line: str
         (out_dir / target).write_text(_render(template, values))
     _copy_sources(out_dir, kernels)
     layers = tuple(LayerInfo(c.node.name, c.node.op_name, c.kernel, c.algorithm) for c in calls)
-    return CProject(out_dir=out_dir, arena_bytes=plan.size + io_bytes, static_arena_bytes=plan.size,
-                    weights_bytes=em.weights_bytes, kernels=tuple(kernels), layers=layers, prefix=prefix)
+    return CProject(out_dir=out_dir, arena_bytes=plan.size, weights_bytes=em.weights_bytes, kernels=tuple(kernels), layers=layers, prefix=prefix)
 

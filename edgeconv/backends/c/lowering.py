@@ -184,7 +184,9 @@ def _conv_choice(node: Node, x: Tensor, w: np.ndarray, y: Tensor, op: ops.Conv) 
         return "ec_s8_conv2d_bitserial"
     if op.groups == 1 and all(d == 1 for d in k) and all(s == 1 for s in op.stride) and not any(op.pads):
         return "ec_s8_conv2d_1x1"
-    if requested == "im2col" and op.groups == 1:
+    if op.groups == 1 and (requested == "im2col" or k[-1] * c_in < 16):
+        # Window rows shorter than one 16-byte SIMD step (first layers, C_in 1 to 3) vectorize
+        # better as one padded im2col patch.
         return "ec_s8_conv2d_im2col"
     return "ec_s8_conv2d_slidingwin"
 
@@ -226,6 +228,13 @@ def pack_bits(bits: np.ndarray) -> np.ndarray:
     return (grouped * weights).sum(axis=-1).astype(np.uint32)
 
 
+def pad_im2col_weights(w_rows: np.ndarray) -> np.ndarray:
+    """(C_out, K) OHWI rows zero-padded to K16 = K rounded up to 16 (``EC_IM2COL_K16``)."""
+    k = w_rows.shape[1]
+    k16 = (k + 15) // 16 * 16
+    return np.pad(w_rows, ((0, 0), (0, k16 - k)))
+
+
 def pack_xnor_weights(w: np.ndarray) -> np.ndarray:
     """OIHW weights in {-1, +1} -> uint32 words (C_out, k_h * k_w, words): bit set <=> -1."""
     w_ohwi = np.moveaxis(w, 1, -1).reshape(w.shape[0], -1, w.shape[1])
@@ -234,9 +243,9 @@ def pack_xnor_weights(w: np.ndarray) -> np.ndarray:
 
 def pack_bitserial_weights(w: np.ndarray, k_bits: int) -> np.ndarray:
     """OIHW odd weights w = 2i - (2^K - 1) -> the K bit planes of i as uint32 words
-    (C_out, k_h * k_w, K, words)."""
+    (C_out, K, k_h * k_w, words)."""
     codes = (np.moveaxis(w, 1, -1).reshape(w.shape[0], -1, w.shape[1]).astype(np.int64) + (1 << k_bits) - 1) // 2
-    planes = np.stack([(codes >> k) & 1 for k in range(k_bits)], axis=2)
+    planes = np.stack([(codes >> k) & 1 for k in range(k_bits)], axis=1)
     return pack_bits(planes.astype(np.uint64))
 
 
@@ -288,22 +297,25 @@ def lower_conv(em: Emitter, node: Node, fused_pad: Optional[Node] = None) -> Lay
     elif kernel == "ec_b1_conv2d_xnor":
         _require(_fits_xnor(node, x, w, op), "XNOR kernel needs a w1a1 layer with +-1 weights and a Sign input")
         w_sym = em.array(f"{base}_weights", "uint32_t", pack_xnor_weights(w))
-        scratch_bytes = ext_h * ext_w * words * 4
+        scratch_bytes = (ext_h * ext_w + win_fields[6] * win_fields[7]) * words * 4
         call = f"{kernel}({xin}, {w_sym}, {bias_sym}, {mult}, {shift}, &{win}, &{qp}, (uint32_t *)${{scratch}}, {yout});"
     elif kernel == "ec_s8_conv2d_bitserial":
         bits = _bitserial_bits(node, x, w, op)
         _require(bits is not None, "bit-serial kernel needs a DoReFa layer with K <= 4 weight bits")
         m_bits, k_bits = bits
         w_sym = em.array(f"{base}_weights", "uint32_t", pack_bitserial_weights(w, k_bits))
-        scratch_bytes = ext_h * ext_w * m_bits * words * 4
+        scratch_bytes = (ext_h * ext_w + win_fields[6] * win_fields[7]) * m_bits * words * 4
         extra = f"w{k_bits}a{m_bits}, "
         call = (f"{kernel}({xin}, {w_sym}, {bias_sym}, {mult}, {shift}, &{win}, &{qp}, {m_bits}, {k_bits}, "
                 f"(uint32_t *)${{scratch}}, {yout});")
     else:
         _require(op.groups == 1 or kernel == "ec_s8_conv2d_slidingwin", f"{kernel} needs groups == 1")
-        w_sym = em.array(f"{base}_weights", "int8_t", np.moveaxis(w, 1, -1).reshape(-1))  # OHWI
+        w_ohwi = np.moveaxis(w, 1, -1).reshape(w.shape[0], -1)
         if kernel == "ec_s8_conv2d_im2col":
-            scratch_bytes = out_w * k_total
+            w_ohwi = pad_im2col_weights(w_ohwi)
+            scratch_bytes = out_w * w_ohwi.shape[1]
+        w_sym = em.array(f"{base}_weights", "int8_t", w_ohwi)
+        if kernel == "ec_s8_conv2d_im2col":
             call = f"{kernel}({xin}, {w_sym}, {bias_sym}, {mult}, {shift}, &{win}, &{qp}, (int8_t *)${{scratch}}, {yout});"
         else:
             call = f"{kernel}({xin}, {w_sym}, {bias_sym}, {mult}, {shift}, &{win}, &{qp}, {yout});"

@@ -10,6 +10,8 @@ and XNOR layers are such int8 layers whose weights and activations occupy few le
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 from tflite.BuiltinOperator import BuiltinOperator as B
 
@@ -53,8 +55,9 @@ def _as_2d_input(lower: Lowering, node: Node) -> int:
     return lower.reshape(src, (n, 1, length, c))
 
 
-def _as_2d_output(lower: Lowering, node: Node, write) -> None:
-    """Run ``write(dst)`` into the node's output, through a height-1 view for 1-D convs."""
+def _as_2d_output(lower: Lowering, write: Callable[[int, int], None]) -> Callable[[int, int], None]:
+    """``write(dst, fused)`` made to accept a rank-3 ``dst``: the 2-D op writes a height-1 view,
+    reshaped into ``dst``."""
     def write_node_output(dst: int, fused: int) -> None:
         shape = lower.shape_of(dst)
         if len(shape) == 4:
@@ -98,7 +101,7 @@ def write_conv(lower: Lowering, node: Node) -> None:
                            FusedActivationFunction=fused, DilationWFactor=dw, DilationHFactor=dh)
             lower.op(B.CONV_2D, [src, weight, bias], [dst], opts)
 
-    activation.emit(lower, node, op.clamp, _as_2d_output(lower, node, write))
+    activation.emit(lower, node, op.clamp, _as_2d_output(lower, write))
 
 
 def write_linear(lower: Lowering, node: Node) -> None:

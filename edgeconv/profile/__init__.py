@@ -1,0 +1,83 @@
+"""``edgeconv profile``: measure a latency table for a board (DESIGN §4).
+
+A micro-benchmark over the kernel variants and the layer shapes that matter (``cases``), or, with
+``--model``, over that model's own layers at each precision and kernel variant (``model_layers``).
+Every graph is compiled for the board and timed by the runner (``measure``); the per-layer medians
+become a :class:`~edgeconv.select.latency_table.LatencyTable` that the latency model uses from then
+on (``latency_source: "measured-table"``).
+
+Bounded in time: graphs are measured in order until ``budget_s`` seconds have passed; the rest are
+left out and counted in the summary (the latency model stays analytical for what was not measured).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Optional
+
+from .. import progress
+from ..runtimes.runner import Runner
+from ..select.latency_table import LatencyTable
+from ..targets import Target
+from ..toolchain import Compiler
+from .cases import LayerCase, case_graph, default_cases
+from .measure import measure_graph, median_table
+from .model_layers import load_prepared, model_graphs
+
+DEFAULT_BUDGET_S = 240.0
+
+
+@dataclass
+class ProfileSummary:
+    target: str
+    runner: str
+    compiler: str
+    source: str                     # "micro-benchmark" or the model file
+    measured: int = 0               # graphs timed
+    left_out: list = field(default_factory=list)  # labels of graphs not timed (time budget)
+    entries: int = 0
+    seconds: float = 0.0
+
+
+def _micro_benchmark(cases: Iterable[LayerCase]) -> Iterable[tuple]:
+    for case in cases:
+        yield case.label, lambda case=case: case_graph(case)
+
+
+def _model(target: Target, model: Path) -> Iterable[tuple]:
+    graph = load_prepared(model)
+    for label, trial in model_graphs(target, graph):
+        yield label, lambda trial=trial: trial
+
+
+def profile_target(target: Target, runner: Runner, compiler: Compiler, model: Optional[Path] = None,
+                   cases: Optional[list] = None, budget_s: float = DEFAULT_BUDGET_S) -> tuple:
+    """``(LatencyTable, ProfileSummary)``: measure the micro-benchmark (or ``model``'s layers)."""
+    start = time.monotonic()
+    if model is not None:
+        work = list(_model(target, model))
+        source = str(model)
+    else:
+        work = list(_micro_benchmark(cases if cases is not None else default_cases()))
+        source = "micro-benchmark"
+    summary = ProfileSummary(target.name, runner.name, compiler.version, source)
+    samples: dict = {}
+    with progress.task(f"profiling {target.name}", total=len(work)) as bar:
+        for label, make_graph in work:
+            if time.monotonic() - start > budget_s:
+                summary.left_out.append(label)
+                continue
+            bar.describe(label)
+            for key, ms in measure_graph(make_graph(), target, compiler, runner).items():
+                samples.setdefault(key, []).append(ms)
+            summary.measured += 1
+            bar.advance()
+    table = LatencyTable(target.name, target.cpu.model, datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                         compiler.version, tuple(compiler.cflags))
+    median_table(samples, table)
+    summary.entries = len(table.entries)
+    summary.seconds = round(time.monotonic() - start, 3)
+    return table, summary

@@ -1,0 +1,62 @@
+"""``profile --model``: the graphs that time a model's own layers at each precision and kernel.
+
+The model is loaded and prepared as ``compress`` does (BatchNorm folding, merges), then, for each
+precision of ``MODEL_PRECISIONS``, quantized uniformly (``quant.uniform_precisions``: a low-bit
+precision keeps the first conv and the last linear layer at int8, as compress does) on seeded
+calibration inputs in [0, 1). Each weighted layer may run on several kernel variants; round ``r``
+gives every layer its ``r``-th variant (its first when it has fewer), so ``max(variants per
+layer)`` graphs per precision cover every (layer, precision, variant). Round 0 uses the variant the
+analytical model ranks fastest, the one ``compress`` picks for a uniform precision.
+
+Node names and shapes are those of the graph ``compress`` builds from the same model, so the keys
+measured here are the keys the latency model looks up for the compressed model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+from ..ir import WEIGHTED_OPS, Graph
+from ..passes.pipeline import prepare
+from ..quant import quantize_graph, uniform_precisions
+from ..select.candidates import geometry, parse_precision, variants_for
+from ..select.latency import fastest_algorithm
+from ..targets import Target
+from .cases import calibration_inputs
+
+MODEL_PRECISIONS = ("int8", "fp32", "w4a4", "w2a2", "w1a1")
+
+
+def load_prepared(model: Path) -> Graph:
+    from ..frontend import load_model
+
+    return prepare(load_model(model))
+
+
+def _variant_rounds(target: Target, graph: Graph, precisions: dict) -> list:
+    """Per round, node name -> kernel variant; round 0 = the fastest predicted variant."""
+    per_node = {}
+    for node in graph.nodes:
+        if node.op_name not in WEIGHTED_OPS:
+            continue
+        precision = precisions[node.name]
+        fastest = fastest_algorithm(target, graph, node, precision)
+        others = [v.name for v in variants_for(geometry(graph, node), parse_precision(precision)) if v.name != fastest]
+        per_node[node.name] = [fastest, *others]
+    rounds = max((len(v) for v in per_node.values()), default=1)
+    return [{name: names[r] if r < len(names) else names[0] for name, names in per_node.items()} for r in range(rounds)]
+
+
+def model_graphs(target: Target, graph: Graph) -> Iterator[tuple]:
+    """``(label, quantized graph)`` for every precision and variant round of a prepared graph."""
+    calib = calibration_inputs(graph)
+    for precision in MODEL_PRECISIONS:
+        chosen = uniform_precisions(graph, precision)
+        quantized = quantize_graph(graph, calib, chosen)
+        for r, algorithms in enumerate(_variant_rounds(target, graph, chosen)):
+            trial = quantized.copy()
+            for node in trial.nodes:
+                if node.name in algorithms:
+                    node.algorithm = algorithms[node.name]
+            yield f"{graph.name} {precision} variant set {r + 1}", trial
