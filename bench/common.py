@@ -250,7 +250,10 @@ def _ms(t: Optional[Timing]) -> str:
 
 
 def _x(value: Optional[float]) -> str:
-    return "—" if value is None else f"{value:.2f}×"
+    """A ratio: two decimals, three significant digits below 0.1 (0.00486× stays readable)."""
+    if value is None:
+        return "—"
+    return f"{value:.2f}×" if value >= 0.1 else f"{value:.3g}×"
 
 
 def _kib(value: Optional[int]) -> str:

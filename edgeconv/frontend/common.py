@@ -2,10 +2,10 @@
 
 A frontend walks its model once, in order, and turns each source op into IR nodes through a
 ``GraphBuilder``. An op it cannot map is not fatal at once: the builder records it (op name, node
-name, source location, reason) and, when the op's output shape is known, stands a placeholder tensor of that shape in for its
-result, so the walk goes on and checks the ops after it too; ``finish`` then reports every
-unsupported op of the model in one ``UserError``. When the shape is unknown the result is marked
-unavailable and the nodes fed only by it are skipped, so no fault is reported twice.
+name, source location, reason) and, when the op's output shape is known, puts a placeholder tensor
+of that shape in for its result, so the walk goes on and checks the ops after it too. ``finish``
+then reports every unsupported op of the model in one ``UserError``. When the shape is unknown the
+result is marked unavailable and the nodes fed only by it are skipped, so no fault is reported twice.
 """
 
 from __future__ import annotations

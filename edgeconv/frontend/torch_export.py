@@ -455,8 +455,8 @@ def _names(node: torch.fx.Node, param_names: dict) -> tuple:
     path, cls, is_layer = _module_of(node)
     if is_layer and path:
         name = path
-    elif path:
-        name = f"{path}.{node.name}"
+    elif path:  # the op's own name without torch's counter; the builder numbers repeats
+        name = f"{path}.{re.sub(r'_[0-9]+$', '', node.name)}"
     else:
         weights = [param_names[n.name] for n in node.all_input_nodes if n.name in param_names]
         layer = next((w[: -len(".weight")] for w in weights if w.endswith(".weight")), None)

@@ -8,6 +8,7 @@ weights (``layer1.0.conv1``) because TorchScript keeps no module stack per op.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -30,7 +31,9 @@ def load_torchscript(path: Path, input_shape: Optional[tuple] = None):
     try:
         from torch._export.converter import TS2EPConverter
 
-        program = TS2EPConverter(module, example).convert()
+        with warnings.catch_warnings():  # it notes every unused BatchNorm counter it copies
+            warnings.simplefilter("ignore", UserWarning)
+            program = TS2EPConverter(module, example).convert()
     except Exception as exc:  # noqa: BLE001 - the converter refuses constructs it cannot express
         raise UserError(f"{path}: the TorchScript model cannot be converted for input shape "
                         f"{tuple(input_shape)} ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None

@@ -11,7 +11,7 @@ compiled (the instruction set, "ISA"):
   ``vaddvq_s32`` do not exist in AArch32); otherwise ``portable``, and the reason is recorded
   in ``build.json`` (``isa_note``).
 
-Floating-point contraction is off (``-ffp-contract=off``, see ``NUMERIC_FLAGS``). Per-layer timing hooks are compiled in (``-DEC_PROFILE``): ``edgeconv_run --timing`` then reports
+Per-layer timing hooks are compiled in (``-DEC_PROFILE``): ``edgeconv_run --timing`` then reports
 per-layer medians, which ``edgeconv profile`` reads. ARM runners are linked statically when the
 target says so (``[toolchain] static``), so they run on any board's libc.
 
@@ -39,11 +39,6 @@ BUILD_RECORD = "build.json"
 C_DIR = "c"
 COMPILE_TIMEOUT_S = 600
 PROFILE_FLAG = "-DEC_PROFILE"
-# No fused multiply-add contraction: C99 lets a compiler turn ``a * b + c`` into one FMA, which
-# rounds once instead of twice. clang (``zig cc``) does so by default on AArch64 and then the float
-# steps of the model (quantization of float inputs, float layers) no longer match the reference
-# executor bit for bit; GCC in ISO mode (-std=c99) does not contract. Both accept the flag.
-NUMERIC_FLAGS = ("-ffp-contract=off",)
 
 
 @dataclass(frozen=True)
@@ -129,7 +124,7 @@ def build_runner(c_dir: Path, target: Target, compiler: Compiler, dest: Path) ->
     isa, note = choose_isa(target, c_dir, compiler)
     sources = [c_dir / "model.c", *kernel_sources(c_dir, isa), c_dir / "runner" / "edgeconv_run.c",
                c_dir / "runner" / "npy.c"]
-    cflags = [*BASE_FLAGS, *NUMERIC_FLAGS, *_compiler_flags(compiler), *ISA_FLAGS[isa], PROFILE_FLAG,
+    cflags = [*BASE_FLAGS, *_compiler_flags(compiler), *ISA_FLAGS[isa], PROFILE_FLAG,
               f"-DEC_MODEL_PREFIX={prefix_of(c_dir)}"]
     ldflags = [*compiler.ldflags, "-lm"]
     dest.mkdir(parents=True, exist_ok=True)

@@ -7,11 +7,14 @@ become a :class:`~edgeconv.select.latency_table.LatencyTable` that the latency m
 on (``latency_source: "measured-table"``).
 
 Bounded in time: graphs are measured in order until ``budget_s`` seconds have passed; the rest are
-left out and counted in the summary (the latency model stays analytical for what was not measured).
+left out and listed in the summary (the latency model stays analytical for what was not measured).
+A graph that cannot be built or run (a precision the model's ops cannot take) is listed as failed
+and the others still count; nothing measured at all is a UserError.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from .. import progress
+from ..errors import UserError
 from ..runtimes.runner import Runner
 from ..select.latency_table import LatencyTable
 from ..targets import Target
@@ -38,19 +42,18 @@ class ProfileSummary:
     source: str                     # "micro-benchmark" or the model file
     measured: int = 0               # graphs timed
     left_out: list = field(default_factory=list)  # labels of graphs not timed (time budget)
+    failed: list = field(default_factory=list)    # "label: reason" of graphs that could not be built or run
     entries: int = 0
     seconds: float = 0.0
 
 
 def _micro_benchmark(cases: Iterable[LayerCase]) -> Iterable[tuple]:
     for case in cases:
-        yield case.label, lambda case=case: case_graph(case)
+        yield case.label, functools.partial(case_graph, case)
 
 
 def _model(target: Target, model: Path) -> Iterable[tuple]:
-    graph = load_prepared(model)
-    for label, trial in model_graphs(target, graph):
-        yield label, lambda trial=trial: trial
+    return model_graphs(target, load_prepared(model))
 
 
 def profile_target(target: Target, runner: Runner, compiler: Compiler, model: Optional[Path] = None,
@@ -71,10 +74,18 @@ def profile_target(target: Target, runner: Runner, compiler: Compiler, model: Op
                 summary.left_out.append(label)
                 continue
             bar.describe(label)
-            for key, ms in measure_graph(make_graph(), target, compiler, runner).items():
+            try:
+                measured = measure_graph(make_graph(), target, compiler, runner)
+            except UserError as err:  # e.g. a precision the model's ops cannot take: the others still count
+                summary.failed.append(f"{label}: {err}")
+                continue
+            finally:
+                bar.advance()
+            for key, ms in measured.items():
                 samples.setdefault(key, []).append(ms)
             summary.measured += 1
-            bar.advance()
+    if summary.measured == 0 and summary.failed:
+        raise UserError(f"nothing could be profiled on {target.name}: {summary.failed[0]}")
     table = LatencyTable(target.name, target.cpu.model, datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                          compiler.version, tuple(compiler.cflags))
     median_table(samples, table)

@@ -14,6 +14,7 @@ measured here are the keys the latency model looks up for the compressed model.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Iterator
 
@@ -49,14 +50,22 @@ def _variant_rounds(target: Target, graph: Graph, precisions: dict) -> list:
 
 
 def model_graphs(target: Target, graph: Graph) -> Iterator[tuple]:
-    """``(label, quantized graph)`` for every precision and variant round of a prepared graph."""
+    """``(label, make_graph)`` for every precision and variant round of a prepared graph.
+
+    ``make_graph()`` quantizes and returns the trial graph, so a precision the model cannot take
+    fails its own items only.
+    """
     calib = calibration_inputs(graph)
     for precision in MODEL_PRECISIONS:
         chosen = uniform_precisions(graph, precision)
-        quantized = quantize_graph(graph, calib, chosen)
+        quantized = functools.lru_cache(maxsize=1)(lambda chosen=chosen: quantize_graph(graph, calib, chosen))
         for r, algorithms in enumerate(_variant_rounds(target, graph, chosen)):
-            trial = quantized.copy()
-            for node in trial.nodes:
-                if node.name in algorithms:
-                    node.algorithm = algorithms[node.name]
-            yield f"{graph.name} {precision} variant set {r + 1}", trial
+            yield f"{graph.name} {precision} variant set {r + 1}", functools.partial(_with_algorithms, quantized, algorithms)
+
+
+def _with_algorithms(quantized, algorithms: dict) -> Graph:
+    trial = quantized().copy()
+    for node in trial.nodes:
+        if node.name in algorithms:
+            node.algorithm = algorithms[node.name]
+    return trial

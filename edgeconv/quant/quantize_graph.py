@@ -10,8 +10,9 @@ data (or precomputed ranges) and a precision per node. Output: a new graph where
 * Conv/Linear weights are int8 per output channel (zero point 0) from the precision's weight
   quantizer, the bias int32 ``round(b / (s_in * s_w[c]))`` with scale ``s_in * s_w[c]``;
 * a ``wKaM`` layer's input tensor is on the DoReFa grid (scale ``1/(2^M-1)``, zp -128, qmax
-  ``-128 + 2^M - 1``): the producer requantizes straight into it when it can, else a Quantize node
-  (int8 -> int8) is inserted;
+  ``-128 + 2^M - 1``): the producer requantizes straight into it when only such layers read it
+  (through pools and reshapes), else a Quantize node (int8 -> int8) makes the DoReFa copy and the
+  other readers (e.g. a residual Add) keep the int8 tensor;
 * a ``w1a1`` layer reads the output of a Sign node (binary grid); a conv with padding reads it
   through an explicit ``Pad(value=+1)`` and has zero pads itself (one-padding).
 
@@ -141,12 +142,24 @@ class _Quantizer:
             if node.op_name in PROBABILITY_OPS:
                 fixed[node.output] = probability_params()
             precision = self.prec[node.name]
-            if precision.kind == "dorefa":
-                dorefa_bits.setdefault(node.inputs[0], precision.act_bits)
+            if precision.kind == "dorefa" and self._only_dorefa_readers(node.inputs[0], precision.act_bits):
+                dorefa_bits[node.inputs[0]] = precision.act_bits
         params = {}
         for root, members in groups.members().items():
             params.update({m: self._params_for(members, fixed, dorefa_bits) for m in members})
         return params
+
+    def _only_dorefa_readers(self, name: str, act_bits: int) -> bool:
+        """True when every reader of ``name`` is a DoReFa layer with ``act_bits``-bit inputs or an
+        op that shares its params; a tensor other layers also read (a residual stream) keeps its
+        int8 grid and the DoReFa layer reads a requantized copy of it."""
+        for reader in self.src.consumers(name):
+            if reader.op_name in SAME_PARAMS_OPS:
+                continue
+            p = self.prec[reader.name]
+            if p.kind != "dorefa" or p.act_bits != act_bits:
+                return False
+        return True
 
     def _params_for(self, members: list, fixed: dict, dorefa_bits: dict) -> QuantParams:
         for m in members:

@@ -232,7 +232,7 @@ _VARIANT_LIST = (
                   _is_conv, _no_scratch),
     KernelVariant("ec_f32_fully_connected", ("fp32",), "fp32", PortableCost(2.12, 0.0), SimdCost(0.35, 0.0, False),
                   lambda g: g.op == "Linear", _no_scratch),
-    KernelVariant("ec_s8_conv2d_slidingwin", INT8_KINDS, "int8", PortableCost(1.78, 45.0), SimdCost(0.48, 10.0, True),
+    KernelVariant("ec_s8_conv2d_slidingwin", INT8_KINDS, "int8", PortableCost(1.78, 45.0), SimdCost(0.48, 20.0, True),
                   _dense_conv, _no_scratch),
     KernelVariant("ec_s8_conv2d_im2col", INT8_KINDS, "int8", PortableCost(1.92, 0.0), SimdCost(0.52, 12.0, True),
                   _ungrouped_conv, _im2col_bytes(1)),

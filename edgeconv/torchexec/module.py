@@ -56,7 +56,6 @@ class GraphModule(nn.Module):
         latent = dict(latent or {})
         self.weights = nn.ParameterDict()
         self._slots = {}  # (node name, input slot index) -> ("param" | "buffer", key)
-        consts = {}
         for index, node in enumerate(graph.nodes):
             for slot, name in enumerate(node.inputs):
                 if name is None or not graph.tensors[name].is_constant:
@@ -69,7 +68,6 @@ class GraphModule(nn.Module):
                     self.weights[key] = nn.Parameter(torch.from_numpy(value.copy()))
                     self._slots[(node.name, slot)] = ("param", key)
                 else:
-                    consts[key] = value
                     self.register_buffer(key, torch.from_numpy(value.copy()), persistent=False)
                     self._slots[(node.name, slot)] = ("buffer", key)
 
@@ -98,9 +96,9 @@ class GraphModule(nn.Module):
         g = self.graph
         x = args[0]
         w_fake, s_w = weight_quantizer(parse_precision(node.precision)).fake(args[1])
-        b_fake = None
         s_in = float(g.tensors[node.inputs[0]].quant.scale[0])
         out_q = g.tensors[node.output].quant
+        b_fake = None
         if len(args) > 2 and args[2] is not None:
             bias_scale = (s_in * s_w.detach()).to(args[2].dtype)
             b_fake = round_ste(args[2] / bias_scale) * bias_scale

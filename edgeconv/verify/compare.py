@@ -74,7 +74,12 @@ class RuntimeRow:
     def failure(self, name: str) -> str:
         if self.error is not None:
             return f"{name} could not run {self.artifact}: {self.error}"
-        text = f"{name} disagrees with the reference executor ({self.policy})"
+        text = f"{name} disagrees with the reference executor ({self.policy}"
+        if self.policy == TOP1:
+            text += f", top-1 agreement {self.top1_agreement:.3f}"
+            if self.accuracy is not None:
+                text += f", accuracy {self.accuracy:.3f}"
+        text += ")"
         return text + (f": {self.first_mismatch.describe()}" if self.first_mismatch else "")
 
 

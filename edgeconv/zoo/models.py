@@ -71,7 +71,7 @@ class ResNet8(nn.Module):
 class DSCNN(nn.Module):
     """DS-CNN: a strided stem conv, then depthwise 3x3 + pointwise 1x1 blocks, mean pooling."""
 
-    def __init__(self, width: int = 24, strides: tuple = (1, 2, 1)):
+    def __init__(self, width: int = 32, strides: tuple = (1, 2, 1)):
         super().__init__()
         self.stem = nn.Sequential(*conv_bn(1, width, 3, 2), nn.ReLU())
         layers = []

@@ -9,6 +9,7 @@ exactly, for int8, DoReFa w2a2 and XNOR w1a1 models.
 from __future__ import annotations
 
 import json
+import os
 import struct
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from edgeconv.toolchain import zig_compiler
 from edgeconv.verify.inputs import random_inputs
 from edgeconv.verify.verify_dir import compare_artifacts
 from edgeconv.zoo import models, training
+from tests.conftest import require_tool
 
 PRECISIONS = ("int8", "w2a2", "w1a1")
 EM_ARM, EM_AARCH64 = 40, 183
@@ -82,6 +84,9 @@ def reference_and_c(out: Path, binary: Path, target_name: str) -> tuple:
 @pytest.mark.parametrize("target_name", ["rpi4", "rpi3"])
 @pytest.mark.parametrize("precision", PRECISIONS)
 def test_cross_build_runs_bit_exact_under_qemu(compressed, precision, target_name):
+    target = load_target(target_name)
+    require_tool(f"{target.toolchain.triple}-gcc")
+    require_tool(target.qemu_binary)
     out = compressed[precision]
     record = api.build(out, target=target_name)
     binary = out / "build" / target_name / "edgeconv_run"
@@ -98,15 +103,20 @@ def test_cross_build_runs_bit_exact_under_qemu(compressed, precision, target_nam
     np.testing.assert_array_equal(got, expected)
 
     row_name = f"c-qemu-{target_name}"
-    result = compare_artifacts(out, None, load_target(target_name), "qemu", runtimes=[row_name]).to_json()
+    result = compare_artifacts(out, None, target, "qemu", runtimes=[row_name]).to_json()
     row = result["runtimes"][row_name]
     assert row["passed"] and row["bit_exact"] and row["max_abs_diff"] == 0
     assert row["latency_ms"] is None, "timings under emulation are not the board's"
 
 
 @pytest.mark.slow
-def test_zig_build_for_rpi4_runs_bit_exact_under_qemu(compressed, tmp_path):
-    out = compressed["w1a1"]
+def test_zig_build_for_rpi4_runs_bit_exact_under_qemu(compressed, tmp_path, monkeypatch):
+    require_tool("qemu-aarch64")
+    # zig keeps the musl libc it builds per target in its global cache (minutes to build); the test
+    # suite moves XDG_CACHE_HOME to a fresh folder, so name zig's own cache folder explicitly.
+    monkeypatch.setenv("ZIG_GLOBAL_CACHE_DIR", os.environ.get("ZIG_GLOBAL_CACHE_DIR",
+                                                              str(Path.home() / ".cache" / "zig")))
+    out = compressed["w2a2"]
     target = load_target("rpi4")
     record = build_runner(out / "c", target, zig_compiler(target), tmp_path)
     binary = tmp_path / "edgeconv_run"
@@ -117,8 +127,10 @@ def test_zig_build_for_rpi4_runs_bit_exact_under_qemu(compressed, tmp_path):
     np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.slow
 def test_32bit_arm_build_records_its_kernel_set(compressed):
     """rpi3 builds the NEON kernels only where they compile for AArch32, and says which it used."""
+    require_tool("arm-linux-gnueabihf-gcc")
     record = api.build(compressed["int8"], target="rpi3")
     assert record["isa"] in ("arm", "portable")
     assert (record["isa"] == "portable") == (record["isa_note"] is not None)

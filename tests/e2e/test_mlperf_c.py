@@ -16,6 +16,7 @@ import functools
 import json
 import struct
 from pathlib import Path
+from typing import Callable, Optional
 
 import numpy as np
 import pytest
@@ -69,15 +70,34 @@ def ir_to_nhwc(x: np.ndarray) -> np.ndarray:
     return x.transpose(0, 2, 3, 1) if x.ndim == 4 else x
 
 
-def assert_bytes_equal(ours: np.ndarray, expected: np.ndarray, what: str) -> None:
-    """Same shape, dtype and bytes; on failure name the first differing sample and element."""
+def assert_bytes_equal(ours: np.ndarray, expected: np.ndarray, what: str,
+                       explain: Optional[Callable[[int], str]] = None) -> None:
+    """Same shape, dtype and bytes; on failure name the first differing sample and element, and
+    what ``explain(sample index)`` says about it."""
     assert ours.shape == expected.shape and ours.dtype == expected.dtype, (what, ours.shape, ours.dtype,
                                                                           expected.shape, expected.dtype)
     differ = np.argwhere(ours != expected)
     if differ.size:
         first = tuple(int(i) for i in differ[0])
+        detail = f"; {explain(first[0])}" if explain is not None else ""
         pytest.fail(f"{what}: {len(differ)} elements differ; first at {first}: "
-                    f"{int(ours[first])} != {int(expected[first])}")
+                    f"{int(ours[first])} != {int(expected[first])}{detail}")
+
+
+def first_differing_layer(path: Path, graph, sample: np.ndarray) -> str:
+    """The first node whose output differs between the reference executor and TFLM on one sample."""
+    theirs = tflm.tensors(path, sample[None])
+    ours = run(graph, nhwc_to_ir(sample[None]), keep=True)
+    index_of = graph.metadata["tflite_tensors"]
+    for node in graph.nodes:
+        mine = ir_to_nhwc(ours[node.output])
+        other = theirs[index_of[node.output]].reshape(mine.shape)
+        differ = np.argwhere(mine != other)
+        if differ.size:
+            at = tuple(int(i) for i in differ[0])
+            return (f"first differing layer: {node.name} ({node.op_name}, {node.source}), {len(differ)} element(s), "
+                    f"first at {at}: reference {int(mine[at])}, TFLM {int(other[at])}")
+    return "no intermediate tensor differs"
 
 
 def elf_header(binary: Path) -> tuple:
@@ -126,6 +146,16 @@ def test_host_c_runner_equals_tflm_and_reference(case):
     assert_bytes_equal(ours, case.reference, f"{case.name}: C runner (host) vs reference executor")
 
 
+def test_host_c_runner_quantizes_float_inputs_like_tflite(case):
+    """The runner also takes float32 in the model's layout (DESIGN §3) and quantizes it as
+    TFLite's QUANTIZE does: the real values of the int8 inputs give the same output bytes."""
+    quant = case.graph.tensors[case.graph.inputs[0]].quant
+    scale, zero_point = np.float32(quant.scale[0]), int(quant.zero_point[0])
+    real = (scale * (case.x.astype(np.float32) - zero_point)).astype(np.float32)
+    ours = LocalRunner().run(case.host_binary, real).outputs
+    assert_bytes_equal(ours, case.tflm, f"{case.name}: C runner (host, float32 input) vs TFLM")
+
+
 @pytest.mark.slow
 def test_host_c_runner_equals_tflm_on_many_inputs(case):
     """Many more seeded samples: rare accumulators that sit next to a rounding boundary of the
@@ -134,7 +164,8 @@ def test_host_c_runner_equals_tflm_on_many_inputs(case):
     x = random_inputs(case.graph, MANY_SAMPLES[case.name], MANY_SEED)
     expected = tflm.run(case.path, x)
     reference = ir_to_nhwc(run(case.graph, nhwc_to_ir(x))[case.graph.outputs[0]])
-    assert_bytes_equal(reference, expected, f"{case.name}: reference executor vs TFLM")
+    assert_bytes_equal(reference, expected, f"{case.name}: reference executor vs TFLM",
+                       lambda sample: first_differing_layer(case.path, case.graph, x[sample]))
     ours = LocalRunner().run(case.host_binary, x).outputs
     assert_bytes_equal(ours, expected, f"{case.name}: C runner (host) vs TFLM")
 
@@ -142,8 +173,7 @@ def test_host_c_runner_equals_tflm_on_many_inputs(case):
 @pytest.mark.slow
 def test_rpi4_static_binary_under_qemu_equals_tflm_and_reference(case):
     target = load_target(CROSS_TARGET)
-    require_tool(target.toolchain.triple + "-gcc")
-    require_tool(target.qemu_binary)
+    require_tool(target.qemu_binary)  # the compiler: Debian's cross gcc, else zig cc (edgeconv build picks)
     build = api.build(case.out, CROSS_TARGET)
     binary = Path(build["build_dir"]) / "edgeconv_run"
     machine, dynamic = elf_header(binary)

@@ -42,13 +42,13 @@ def check_exact(graph, tmp_path, x, sanitize=True):
 def int8_net() -> GraphBuilder:
     b = GraphBuilder((1, 3, 12, 11), seed=1)
     b.quantize()
-    b.conv(8, clamp=(0.0, None))                                   # sliding window 3x3
+    b.conv(8, clamp=(0.0, None))                                   # C_in 3: im2col
     skip = b.current
     b.conv(8, groups=8)                                            # depthwise 3x3
     b.conv(8, k=(1, 1), pads=(0, 0, 0, 0), clamp=(0.0, 6.0))        # 1x1, ReLU6
     b.binary(ops.Add, skip)                                        # residual add
     b.lut(ops.Hardswish())
-    b.conv(12, stride=(2, 2), algorithm="im2col")                  # im2col
+    b.conv(12, stride=(2, 2))                                      # sliding window 3x3
     b.conv(24, k=(5, 5), stride=(2, 2), pads=(2, 2, 2, 2), groups=12)  # depthwise generic, multiplier 2
     b.same_quant(ops.MaxPool(kernel=(2, 2), stride=(1, 1), pads=(0, 0, 1, 1)))
     b.same_quant(ops.AvgPool(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), count_include_pad=False))

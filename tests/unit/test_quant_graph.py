@@ -112,7 +112,7 @@ def test_every_calibration_method_quantizes(method):
     assert executor.run_single(q, X[:4]).shape == (4, 5)
 
 
-def test_dorefa_layer_input_is_on_the_dorefa_grid_without_extra_nodes():
+def test_dorefa_layer_input_is_on_the_dorefa_grid_and_a_shared_tensor_keeps_int8():
     g = cnn()
     q = quantize_graph(g, X, {"conv1": "int8", "conv2": "w4a4", "dw3": "w2a4", "fc": "int8"})
     conv2, dw3 = q.node("conv2"), q.node("dw3")
@@ -122,7 +122,11 @@ def test_dorefa_layer_input_is_on_the_dorefa_grid_without_extra_nodes():
     assert q.tensors[dw3.inputs[0]].quant == dorefa_params(4)
     weights = q.tensors[dw3.inputs[1]].data.astype(int)
     assert set(np.unique(weights)) <= {-3, -1, 1, 3}
-    assert [n.op_name for n in q.nodes].count("Quantize") == 1  # only the graph input
+    # conv1 -> pool1 is read by conv2 only: conv1 requantizes straight onto the grid. conv2's
+    # output is also read by the Add: it stays int8 and dw3 reads a requantized copy.
+    requants = [n for n in q.nodes if n.op_name == "Quantize" and q.tensors[n.inputs[0]].dtype == "int8"]
+    assert [n.inputs[0] for n in requants] == ["conv2.out"] and requants[0].output == dw3.inputs[0]
+    assert q.tensors["conv2.out"].quant.levels == 256
     codes = executor.run(q, X, keep=True)["conv1.out"]
     assert codes.min() >= -128 and codes.max() <= -128 + 15
 

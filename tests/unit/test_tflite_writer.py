@@ -19,7 +19,7 @@ from edgeconv import __version__
 from edgeconv.backends.tflite import build_tflite, model_io, to_channels_first, to_channels_last
 from edgeconv.errors import UserError
 from edgeconv.frontend.tflite import load_tflite
-from edgeconv.ir import Graph, Node, Tensor, ops
+from edgeconv.ir import Graph, Node, QuantParams, Tensor, ops
 from edgeconv.quant.quantize_graph import quantize_graph
 from edgeconv.reference import executor, int_kernels  # noqa: F401  (registers the integer kernels)
 from edgeconv.runtimes import litert, tflm
@@ -260,7 +260,7 @@ def test_int8_model_structure(tmp_path):
 
 
 def test_xnor_uses_builtins_only(tmp_path):
-    """Sign as GREATER_EQUAL + SELECT_V2, one-padding as PADV2 with +1 before a VALID conv."""
+    """Sign as CAST + GREATER_EQUAL + SELECT_V2, one-padding as PADV2 with +1 before a VALID conv."""
     float_graph = convnet(depthwise=False)
     graph = quantize_graph(float_graph, calibration(float_graph), "w1a1")
     model = _model(write(graph, tmp_path))
@@ -308,3 +308,19 @@ def test_imported_mlperf_model_rewritten_exactly(tmp_path, name):
     got = to_channels_first(np.asarray(tflm.run(path, to_channels_last(x))))
     np.testing.assert_array_equal(got, reference)
     np.testing.assert_array_equal(to_channels_first(np.asarray(tflm.run(original, to_channels_last(x)))), reference)
+
+
+@pytest.mark.parametrize("scale", [4.0, 1.0, 1e-3])
+def test_sign_is_exact_for_any_input_scale(tmp_path, scale):
+    """x >= zp on the raw codes, also where int8 comparisons would rescale (scale >= 1 aborts
+    TFLite Micro's GREATER_EQUAL, a tiny scale merges neighbouring codes)."""
+    graph = Graph(name="sign")
+    graph.add_tensor(Tensor("x", (1, 3, 4, 4), "int8", quant=QuantParams([scale], [5])))
+    graph.add_tensor(Tensor("y", (1, 3, 4, 4), "int8", quant=QuantParams([1.0], [0], qmin=-1, qmax=1)))
+    graph.add_node(Node("binarize", ops.Sign(), ["x"], "y", precision="w1a1"))
+    graph.inputs, graph.outputs = ["x"], ["y"]
+    x = np.arange(-48, 48, dtype=np.int8).reshape(2, 3, 4, 4)
+    reference = executor.run_single(graph, x)
+    got = to_channels_first(np.asarray(tflm.run(write(graph, tmp_path), to_channels_last(x))))
+    np.testing.assert_array_equal(got, reference)
+    assert set(np.unique(got)) == {-1, 1}

@@ -21,7 +21,7 @@ from ...ir.verify import GraphError
 from ...resources import kernels_dir, runtimes_c_dir
 from . import arena
 from .layout import sample_bytes
-from .lowering import LOWERINGS, Emitter, LayerCall, Unsupported, xnor_pad_fusions
+from .lowering import LOWERINGS, Emitter, Unsupported, xnor_pad_fusions
 from .variants import HEADERS, ISAS
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 
@@ -168,25 +168,41 @@ def _activation_bounds(node_clamp: tuple, out: Tensor) -> tuple:
 # Convolution
 
 
+def _variant_fits(name: str, node: Node, x: Tensor, w: np.ndarray, op: ops.Conv) -> bool:
+    """Whether conv variant ``name`` can run this layer exactly."""
+    k = tuple(w.shape[2:])
+    depthwise = op.groups == x.shape[1] and op.groups > 1
+    checks = {
+        "ec_s8_conv2d_slidingwin": lambda: True,
+        "ec_s8_conv2d_im2col": lambda: op.groups == 1,
+        "ec_s8_conv2d_1x1": lambda: (op.groups == 1 and all(d == 1 for d in k) and all(s == 1 for s in op.stride)
+                                     and not any(op.pads)),
+        "ec_s8_dwconv2d_3x3": lambda: (depthwise and len(k) == 2 and k == (3, 3) and w.shape[0] == x.shape[1]
+                                       and tuple(op.dilation) == (1, 1)),
+        "ec_s8_dwconv2d_generic": lambda: depthwise,
+        "ec_b1_conv2d_xnor": lambda: _fits_xnor(node, x, w, op),
+        "ec_s8_conv2d_bitserial": lambda: _bitserial_bits(node, x, w, op) is not None,
+    }
+    return name in checks and checks[name]()
+
+
+# Conv algorithm names (report.json, latency model) -> integer conv variants.
+CONV_ALGORITHMS = {v.algorithm: v.name for v in BY_NAME.values() if v.op == "Conv" and v.dtype in ("s8", "b1")}
+
+
 def _conv_choice(node: Node, x: Tensor, w: np.ndarray, y: Tensor, op: ops.Conv) -> str:
-    k = w.shape[2:]
-    c_in = x.shape[1]
-    depthwise = op.groups == c_in and op.groups > 1
-    requested = node.algorithm
-    if requested in BY_NAME and BY_NAME[requested].op == "Conv":
+    """The variant the node asks for (by variant or algorithm name) when it fits, else the
+    fastest that fits: binary and bit-serial kernels for low-bit layers, the depthwise and 1x1
+    specializations, im2col for window rows shorter than one 16-byte SIMD step (first layers,
+    C_in 1 to 3), else the sliding window."""
+    requested = CONV_ALGORITHMS.get(node.algorithm, node.algorithm)
+    if requested and _variant_fits(requested, node, x, w, op):
         return requested
-    if depthwise:
-        square3 = len(k) == 2 and tuple(k) == (3, 3) and w.shape[0] == c_in and tuple(op.dilation) == (1, 1)
-        return "ec_s8_dwconv2d_3x3" if square3 else "ec_s8_dwconv2d_generic"
-    if _fits_xnor(node, x, w, op):
-        return "ec_b1_conv2d_xnor"
-    if _bitserial_bits(node, x, w, op) is not None:
-        return "ec_s8_conv2d_bitserial"
-    if op.groups == 1 and all(d == 1 for d in k) and all(s == 1 for s in op.stride) and not any(op.pads):
-        return "ec_s8_conv2d_1x1"
-    if op.groups == 1 and (requested == "im2col" or k[-1] * c_in < 16):
-        # Window rows shorter than one 16-byte SIMD step (first layers, C_in 1 to 3) vectorize
-        # better as one padded im2col patch.
+    for name in ("ec_b1_conv2d_xnor", "ec_s8_conv2d_bitserial", "ec_s8_dwconv2d_3x3", "ec_s8_dwconv2d_generic",
+                 "ec_s8_conv2d_1x1"):
+        if _variant_fits(name, node, x, w, op):
+            return name
+    if op.groups == 1 and w.shape[-1] * x.shape[1] < 16:
         return "ec_s8_conv2d_im2col"
     return "ec_s8_conv2d_slidingwin"
 
@@ -713,5 +729,3 @@ def xnor_pad_fusions(graph: Graph) -> dict:
         fused[node.name] = pad
     return fused
 
-
-LowerFn = Callable[[Emitter, Node], LayerCall]

@@ -4,7 +4,7 @@ int8 ADD/MUL follow TFLite's rescaling (each operand to a common scale with a 20
 for ADD, product requantized for MUL); their fused clamp is handled by ``activation``.
 
 Sign (int8): ``x >= 0`` in real units is ``q >= zero_point`` on the raw values, so it is written
-``GREATER_EQUAL(x, zp constant with x's quantization)`` -> bool, then
+``CAST(x) -> int32`` (raw codes), ``GREATER_EQUAL(codes, zp)`` -> bool, then
 ``SELECT_V2(cond, +1, -1)`` between int8 constants with the output's quantization (scale 1, zp 0):
 exact, builtin ops only.
 """
@@ -156,12 +156,18 @@ def write_batch_norm(lower: Lowering, node: Node) -> None:
 
 def write_sign(lower: Lowering, node: Node) -> None:
     src, out = lower.activation(node.input("x")), lower.output(node)
-    x = lower.ir(node.input("x"))
-    y = lower.ir(node.output)
-    zero = 0.0 if x.quant is None else int(x.quant.zero_point[0])
-    threshold = lower.constant(node.name + "_zero", np.array([zero], dtype=np.dtype(x.dtype)), lower.quant_of(src))
+    x, y = lower.ir(node.input("x")), lower.ir(node.output)
+    if x.quant is None:
+        compared, threshold = src, lower.constant(node.name + "_zero", np.array([0.0], dtype=np.float32))
+    else:
+        # int8 comparisons rescale both operands by the input scale (and TFLite Micro refuses
+        # scales >= 1); the raw codes widened to int32 compare exactly.
+        compared = lower.temporary(node.output + "_codes", lower.shape_of(src), "int32", None)
+        lower.op(B.CAST, [src], [compared],
+                 options("CastOptions", InDataType=TensorType.INT8, OutDataType=TensorType.INT32), version=1)
+        threshold = lower.int32_vector(node.name + "_zero_point", [int(x.quant.zero_point[0])])
     cond = lower.temporary(node.output + "_nonnegative", lower.shape_of(src), "bool", None)
-    lower.op(B.GREATER_EQUAL, [src, threshold], [cond])
+    lower.op(B.GREATER_EQUAL, [compared, threshold], [cond], version=1)
     one, minus_one = (1.0, -1.0) if y.quant is None else (quantize_scalar(1.0, y.quant), quantize_scalar(-1.0, y.quant))
     plus = lower.constant(node.name + "_plus_one", np.array([one], dtype=np.dtype(y.dtype)), lower.quant_of(out))
     minus = lower.constant(node.name + "_minus_one", np.array([minus_one], dtype=np.dtype(y.dtype)), lower.quant_of(out))
