@@ -74,13 +74,18 @@ def find_compiler(target: Target, cc: str = None) -> Compiler:
     )
 
 
+def _zig_cpu_spelling(flag: str) -> str:
+    return f"-mcpu={flag[len('-mcpu='):].replace('-', '_')}" if flag.startswith("-mcpu=") else flag
+
+
 def zig_compiler(target: Target) -> Compiler:
     """The zig path explicitly (used to test it even where a Debian cross compiler exists)."""
     if importlib.util.find_spec("ziglang") is None:
         raise UserError("zig is not installed: run `pip install ziglang`")
     tc = target.toolchain
     command = _zig_command(target)
-    # zig's clang does not know GCC's -mfpu spellings for 32-bit ARM; its target triple and
-    # -mcpu carry the same information.
-    flags = tuple(f for f in tc.cflags if not f.startswith(("-mfpu", "-mfloat-abi")))
+    # zig's clang does not know GCC's -mfpu spellings for 32-bit ARM (its target triple and -mcpu
+    # carry the same information), and it reads -mcpu as cpu[+feature][-feature]: GCC's
+    # "cortex-a72" would parse as CPU "cortex" minus feature "a72"; zig spells it "cortex_a72".
+    flags = tuple(_zig_cpu_spelling(f) for f in tc.cflags if not f.startswith(("-mfpu", "-mfloat-abi")))
     return Compiler(command, "zig", _version(command[:-2]), flags, ("-static",) if tc.static else ())

@@ -73,19 +73,6 @@ def _compile(command: list, what: str) -> None:
         raise UserError(f"{what} failed:\n{proc.stderr.strip()}")
 
 
-def zig_cpu_spelling(flags) -> list:
-    """``-mcpu=cortex-a72`` -> ``-mcpu=cortex_a72`` for ``zig cc``.
-
-    zig reads ``-mcpu`` as ``cpu[+feature][-feature]``, so GCC's dashed CPU names parse as a CPU
-    ``cortex`` minus feature ``a72``; zig spells the same CPUs with underscores.
-    """
-    return [f"-mcpu={f[len('-mcpu='):].replace('-', '_')}" if f.startswith("-mcpu=") else f for f in flags]
-
-
-def _compiler_flags(compiler: Compiler) -> list:
-    return zig_cpu_spelling(compiler.cflags) if compiler.kind == "zig" else list(compiler.cflags)
-
-
 def _is_aarch64(target: Target) -> bool:
     return target.toolchain.triple.startswith("aarch64")
 
@@ -95,7 +82,7 @@ def _neon_failure(c_dir: Path, compiler: Compiler) -> Optional[str]:
     neon = sorted((c_dir / "kernels" / "arm").glob("*.c"))
     with tempfile.TemporaryDirectory(prefix="edgeconv-neon-probe-") as tmp:
         for source in neon:
-            command = [*compiler.command, *BASE_FLAGS, *_compiler_flags(compiler), f"-I{c_dir / 'include'}", "-c",
+            command = [*compiler.command, *BASE_FLAGS, *compiler.cflags, f"-I{c_dir / 'include'}", "-c",
                        str(source), "-o", str(Path(tmp) / f"{source.stem}.o")]
             proc = subprocess.run(command, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
             if proc.returncode != 0:
@@ -124,7 +111,7 @@ def build_runner(c_dir: Path, target: Target, compiler: Compiler, dest: Path) ->
     isa, note = choose_isa(target, c_dir, compiler)
     sources = [c_dir / "model.c", *kernel_sources(c_dir, isa), c_dir / "runner" / "edgeconv_run.c",
                c_dir / "runner" / "npy.c"]
-    cflags = [*BASE_FLAGS, *_compiler_flags(compiler), *ISA_FLAGS[isa], PROFILE_FLAG,
+    cflags = [*BASE_FLAGS, *compiler.cflags, *ISA_FLAGS[isa], PROFILE_FLAG,
               f"-DEC_MODEL_PREFIX={prefix_of(c_dir)}"]
     ldflags = [*compiler.ldflags, "-lm"]
     dest.mkdir(parents=True, exist_ok=True)

@@ -60,7 +60,8 @@ def model_graphs(target: Target, graph: Graph) -> Iterator[tuple]:
         chosen = uniform_precisions(graph, precision)
         quantized = functools.lru_cache(maxsize=1)(lambda chosen=chosen: quantize_graph(graph, calib, chosen))
         for r, algorithms in enumerate(_variant_rounds(target, graph, chosen)):
-            yield f"{graph.name} {precision} variant set {r + 1}", functools.partial(_with_algorithms, quantized, algorithms)
+            label = f"{graph.name} {precision} variant set {r + 1}"
+            yield label, functools.partial(_with_algorithms, quantized, algorithms)
 
 
 def _with_algorithms(quantized, algorithms: dict) -> Graph:

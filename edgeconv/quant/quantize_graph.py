@@ -398,26 +398,49 @@ def rescale_for_dorefa(graph: Graph, ranges: Mapping[str, Range], precisions: Ma
     return out, new_ranges
 
 
+def _is_xnor_reader(node: Node, name: str, precisions: Mapping[str, Precision]) -> bool:
+    return node.op_name in WEIGHTED_OPS and node.inputs[0] == name and precisions[node.name].kind == "xnor"
+
+
 def binarize_relu_inputs(graph: Graph, precisions: Mapping[str, Precision]) -> Graph:
-    """Drop the ReLU-type clamp of a layer whose output only XNOR layers binarize.
+    """Let XNOR layers binarize the pre-activation of a ReLU-type clamp, not its output.
 
     ``sign(relu(x))`` is +1 everywhere (``relu(x) >= 0``), so a binary layer reading a ReLU output
     would see a constant. As in binary-net practice the sign takes the activation's place:
     ``sign(x) = +1`` exactly where ``relu(x) > 0`` or ``x = 0``, which keeps the information the
-    ReLU carried. This applies when the producer (a Conv/Linear with clamp ``lo == 0``) reaches,
-    through max/avg pools and reshapes only, nothing but ``w1a1`` layers. The float function
-    changes: fine-tuning recovers the accuracy (the unmodified graph stays the teacher).
+    ReLU carried. For a producer with a fused clamp ``lo == 0`` (Conv, Linear, Add, Mul):
+
+    * when it reaches, through max/avg pools and reshapes only, nothing but ``w1a1`` layers, its
+      clamp is dropped;
+    * else, when ``w1a1`` layers read it directly, it writes its pre-activation, which they read,
+      and an explicit Clip node restores the ReLU output for its other readers (a residual stream).
+
+    The float function changes: fine-tuning recovers the accuracy (the unmodified graph stays the
+    teacher).
     """
     out = graph.copy()
-    for producer in out.nodes:
+    for producer in list(out.nodes):
         clamp = getattr(producer.op, "clamp", (None, None))
-        if producer.op_name not in WEIGHTED_OPS or clamp[0] != 0.0:
+        if clamp[0] != 0.0 or producer.output in out.outputs:
             continue
         found = _rescalable_chain(out, producer)
-        if found is None or not found[1] or any(precisions[n.name].kind != "xnor" for n in found[1]):
+        if found is not None and found[1] and all(precisions[n.name].kind == "xnor" for n in found[1]):
+            producer.op = dataclasses.replace(producer.op, clamp=(None, None))
             continue
+        binary_readers = [n for n in out.consumers(producer.output) if _is_xnor_reader(n, producer.output, precisions)]
+        if not binary_readers:
+            continue
+        post = out.tensors[producer.output]
+        pre = out.unique_name(f"{producer.output}_preact")
+        out.add_tensor(Tensor(pre, post.shape, post.dtype, post.layout))
+        relu = Node(out.unique_name(f"{producer.name}_relu"), ops.Clip(lo=0.0, hi=clamp[1]), [pre], post.name,
+                    source=producer.source)
         producer.op = dataclasses.replace(producer.op, clamp=(None, None))
-    return out
+        producer.output = pre
+        out.nodes.insert(out.nodes.index(producer) + 1, relu)
+        for reader in binary_readers:
+            reader.inputs[0] = pre
+    return verify(out)
 
 
 def prepare_for_quantization(graph: Graph, calib_x: np.ndarray, precisions: Mapping[str, Precision],
@@ -458,6 +481,7 @@ def quantize_graph(graph: Graph, calib_x: Optional[np.ndarray] = None,
         if calib_x is None:
             raise UserError("quantization needs calibration data")
         graph, ranges = prepare_for_quantization(graph, calib_x, resolved, method)
+        resolved = resolve_precisions(graph, precisions)  # nodes the rewrites added inherit theirs
     result = _Quantizer(graph, resolved, ranges).build()
     result.metadata = {**result.metadata, "calibration": method}
     return result

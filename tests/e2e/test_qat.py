@@ -1,6 +1,8 @@
 """Quantization-aware fine-tuning on the zoo's digits models, accuracy measured by the reference
 executor on the held-out split (DESIGN §2; goals of the compression issue)."""
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -12,7 +14,9 @@ from edgeconv.zoo import models
 from edgeconv.zoo.training import digits_dataset, trained
 
 
+@functools.cache
 def zoo_graph(name):
+    """The prepared float graph of a trained zoo model (passes never modify their argument)."""
     return prepare(convert_module(trained(name).eval(), models.INPUT_SHAPE, name, name))
 
 
@@ -25,6 +29,7 @@ def constants(graph):
     return {name: t.data for name, t in graph.tensors.items() if t.is_constant}
 
 
+@pytest.mark.slow
 def test_finetuning_is_reproducible_and_changes_the_weights(digits):
     x, y = digits[0][:384], digits[1][:384]
     g = zoo_graph("tinycnn")
@@ -40,6 +45,7 @@ def test_finetuning_is_reproducible_and_changes_the_weights(digits):
     assert len(seen) == 2 * 6 and seen[-1][:3] == (0, 5, 6) and np.isfinite(seen[-1][3])
 
 
+@pytest.mark.slow
 def test_finetuned_graph_follows_the_quantized_convention(digits):
     x, y = digits[0][:256], digits[1][:256]
     q = finetune(zoo_graph("binarynet"), "w1a1", x, y, epochs=1, batch_size=64, seed=0)

@@ -131,7 +131,7 @@ def test_dorefa_layer_input_is_on_the_dorefa_grid_and_a_shared_tensor_keeps_int8
     assert codes.min() >= -128 and codes.max() <= -128 + 15
 
 
-def test_conflicting_dorefa_bits_insert_a_requantization():
+def test_conflicting_dorefa_bits_insert_requantizations():
     b = Builder((1, 2, 6, 6))
     h = b.conv("c1", 4, clamp=(0.0, None))
     a = b.conv("c2", 4, src=h)
@@ -139,7 +139,7 @@ def test_conflicting_dorefa_bits_insert_a_requantization():
     b.node("sum", ops.Add(), [a, c])
     q = quantize_graph(b.done(), X[:50, :, :6, :6], {"c1": "int8", "c2": "w2a2", "c3": "w4a4"})
     requant = [n for n in q.nodes if n.op_name == "Quantize" and q.tensors[n.inputs[0]].dtype == "int8"]
-    assert len(requant) == 1
+    assert len(requant) == 2 and q.tensors["c1.out"].quant.levels == 256
     assert {q.tensors[q.node(n).inputs[0]].quant.levels for n in ("c2", "c3")} == {4, 16}
     assert executor.run_single(q, X[:3, :, :6, :6]).shape == (3, 4, 6, 6)
 
@@ -239,3 +239,19 @@ def test_relu_before_a_binary_layer_gives_way_to_the_sign():
     assert q.node("conv2").op.clamp == (0.0, 6.0)  # read by dw3 and add3, int8: kept
     signs = executor.run(q, X[:20], keep=True)[q.node("binarize_pool1.out").output]
     assert set(np.unique(signs)) == {-1, 1}
+
+
+def test_a_relu_output_shared_with_other_readers_is_split_for_binary_layers():
+    b = Builder((1, 2, 6, 6))
+    h = b.conv("c1", 4, clamp=(0.0, None))
+    a = b.conv("c2", 4, src=h)
+    b.node("sum", ops.Add(clamp=(0.0, None)), [a, h])
+    g = b.done()
+    x = X[:50, :, :6, :6]
+    q = quantize_graph(g, x, {"c1": "int8", "c2": "w1a1"})
+    relu = q.producer("c1.out")
+    assert relu.op_name == "Clip" and relu.inputs[0] == "c1.out_preact" and relu.precision == "int8"
+    assert q.node("c1").op.clamp == (None, None)
+    assert q.producer(q.producer(q.node("c2").inputs[0]).inputs[0]).inputs[0] == "c1.out_preact"
+    assert q.node("sum").inputs[1] == "c1.out"
+    assert executor.run_single(q, x).shape == (50, 4, 6, 6)
