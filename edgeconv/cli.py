@@ -290,3 +290,7 @@ def targets(as_json: bool) -> None:
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="edgeconv")
+
+
+if __name__ == "__main__":
+    main()

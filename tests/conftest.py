@@ -37,9 +37,17 @@ def require_tool(name: str) -> str:
     pytest.skip(message)
 
 
+_USER_ZOO_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgeconv" / "zoo"
+
+
 @pytest.fixture(autouse=True)
 def _isolated_user_cache(tmp_path_factory, monkeypatch):
-    """Keep tests away from the user's cache (measured latency tables live there)."""
+    """Keep tests away from the user's cache (measured latency tables live there).
+
+    Trained zoo weights are the exception: they depend only on the code and data that make them
+    (their cache key hashes both), so every test shares the user's copy instead of retraining.
+    """
+    monkeypatch.setenv("EDGECONV_ZOO_CACHE", str(_USER_ZOO_CACHE))
     cache = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
     monkeypatch.delenv("EDGECONV_CACHE_DIR", raising=False)

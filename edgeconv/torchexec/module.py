@@ -116,6 +116,15 @@ class GraphModule(nn.Module):
         y = float_ops.global_avg_pool(node.op, x)
         return fake_requantize(y, out_q, (None, None), multiplier)
 
+    def _quantize(self, node: Node, args: list) -> torch.Tensor:
+        g = self.graph
+        source, out_q = g.tensors[node.inputs[0]], g.tensors[node.output].quant
+        if source.quant is None:  # float32 -> int8
+            return fake_quantize(args[0], out_q)
+        # int8 -> int8 requantization: multiplier s_in / s_out with TFLite's double rounding.
+        multiplier = torch.tensor([float(source.quant.scale[0]) / float(out_q.scale[0])], dtype=torch.float64)
+        return fake_requantize(args[0], out_q, (None, None), multiplier)
+
     def _default_quantized(self, node: Node, args: list) -> torch.Tensor:
         out = self.graph.tensors[node.output].quant
         clamp = getattr(node.op, "clamp", (None, None))
@@ -126,7 +135,7 @@ class GraphModule(nn.Module):
         "Linear": _weighted_quantized,
         "GlobalAvgPool": _global_avg_pool_quantized,
         "Sign": lambda self, node, args: sign_ste(args[0]),
-        "Quantize": lambda self, node, args: fake_quantize(args[0], self.graph.tensors[node.output].quant),
+        "Quantize": _quantize,
     }
 
     def _quantized(self, node: Node, args: list) -> torch.Tensor:

@@ -92,6 +92,9 @@ def train(name: str, epochs: int | None = None, seed: int = 0) -> nn.Module:
 
 
 def cache_dir() -> Path:
+    """Where trained zoo weights are kept: ``$EDGECONV_ZOO_CACHE``, else the user cache."""
+    if os.environ.get("EDGECONV_ZOO_CACHE"):
+        return Path(os.environ["EDGECONV_ZOO_CACHE"])
     root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(root) / "edgeconv" / "zoo"
 

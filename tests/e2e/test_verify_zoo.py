@@ -2,10 +2,11 @@
 and verified on LiteRT, TFLite Micro and ONNX Runtime against the reference executor on labelled
 validation digits (post-training quantization, no fine-tuning).
 
-TFLite Micro must be bit-exact at every precision. LiteRT and ONNX Runtime requantize with a single
-rounding where TFLite rounds twice (``MultiplyByQuantizedMultiplier``); at 8 bits and for binary
-layers that leaves top-1 intact, while at 2-4 bit activations one level is a large step and their
-agreement is measured and printed (verify.json) rather than assumed."""
+TFLite Micro must be bit-exact at every precision. LiteRT's XNNPACK and ONNX Runtime requantize
+with a single rounding where TFLite rounds twice (``MultiplyByQuantizedMultiplier``). At 8 bits
+that leaves top-1 intact; at 2-4 bit activations one level is a large step, a binary layer turns a
+1-LSB difference at zero into a flipped sign, and without fine-tuning these models' logits nearly
+tie, so their agreement is measured and printed (verify.json) rather than assumed."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from edgeconv.zoo import training
 
 PRECISIONS = ("fp32", "int8", "w4a4", "w2a2", "w1a1")
 # Precisions where LiteRT and ONNX Runtime are held to verify's top-1 rule in this table.
-TOP1_HELD = ("fp32", "int8", "w1a1")
+TOP1_HELD = ("fp32", "int8")
 CALIBRATION_SAMPLES = 256
 VALIDATION_SAMPLES = 200
 
