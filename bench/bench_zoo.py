@@ -101,13 +101,15 @@ def binary_vs_int8_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def _payload(info: dict, results: dict, complete: bool) -> dict:
+def _payload(info: dict, results: dict, failures: dict, complete: bool) -> dict:
     return {"machine": info, "note": load_note(info), "complete": complete,
+            "compress_failures": {f"{name} {precision}": message for (name, precision), message in failures.items()},
             "models": [{**result.to_dict(), "accuracy": {"float": c.accuracy_float, "compressed": c.accuracy}}
                        for result, c in results.values()]}
 
 
 def main(argv=None) -> int:
+    from edgeconv.errors import UserError
     from edgeconv.zoo.models import MODELS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -115,15 +117,18 @@ def main(argv=None) -> int:
     parser.add_argument("--precisions", default=",".join(PRECISIONS), help="comma-separated precisions")
     args = parser.parse_args(argv)
     info = machine()
-    results = {}
+    results, failures = {}, {}
     with tempfile.TemporaryDirectory(prefix="edgeconv-bench-zoo-") as tmp:
         for name in args.models.split(","):
             work = Path(tmp) / name
             work.mkdir()
             for precision in args.precisions.split(","):
-                results[(name, precision)] = bench_model(name, precision, work)
-                write_results("zoo", _payload(info, results, complete=False))  # partial results survive a stop
-                print(f"{name} {precision}: done", file=sys.stderr)
+                try:
+                    results[(name, precision)] = bench_model(name, precision, work)
+                except UserError as err:  # edgeconv refused this model: reported, the others still run
+                    failures[(name, precision)] = str(err)
+                write_results("zoo", _payload(info, results, failures, complete=False))  # survives a stop
+                print(f"{name} {precision}: {failures.get((name, precision), 'done')}", file=sys.stderr)
     rows = [result for result, _ in results.values()]
     print(f"Machine: {load_note(info)}\n")
     print("Time per inference (batch 1, single thread, median); ratio = ours / theirs (below 1 = we are faster):\n")
@@ -134,7 +139,9 @@ def main(argv=None) -> int:
     print(binary_vs_int8_table(results))
     if errors_text(rows):
         print("\nRuntimes that could not run a model:\n" + errors_text(rows))
-    path = write_results("zoo", _payload(info, results, complete=True))
+    for (name, precision), message in failures.items():
+        print(f"\ncompress failed for {name} {precision}: {message}")
+    path = write_results("zoo", _payload(info, results, failures, complete=True))
     print(f"\nwritten {path}", file=sys.stderr)
     return 0
 
