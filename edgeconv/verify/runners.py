@@ -89,9 +89,11 @@ def _as_list(outputs) -> list:
 
 def _tflite_runner(module: str):
     def run(out_dir: Path, x: list) -> list:
+        # In a child process: a model the C++ interpreter rejects may abort instead of raising,
+        # and that must be a failed row, not the end of verify.
         path = Path(out_dir) / TFLITE_FILE
-        outputs = adapter(module).run(path, _tflite_feeds(path, x))
-        return [to_channels_first(np.asarray(o)) for o in _as_list(outputs)]
+        outputs = adapter("isolated").run_isolated(module, path, _tflite_feeds(path, x))
+        return [to_channels_first(np.asarray(o)) for o in outputs]
     return run
 
 
