@@ -14,10 +14,21 @@ import numpy as np
 from ..ir import QuantParams
 
 
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
 def round_half_away(value) -> np.ndarray:
-    """``std::round``: to the nearest integer, halves away from zero (float in, int64 out)."""
+    """``std::round``: to the nearest integer, halves away from zero (float in, int64 out).
+
+    Saturating: the value is clamped to ``[-2**31, 2**31 - 1]`` in float *before* the integer cast,
+    NaN taken as ``-2**31``, so huge magnitudes and infinities never overflow the cast. After
+    ``+ zero_point`` and the clamp to ``[qmin, qmax]`` that every caller applies, ``-inf`` and
+    ``-1e30`` give ``qmin``, ``+inf`` gives ``qmax`` and NaN gives ``qmin``, as the C kernel
+    ``ec_s8_quantize`` does.
+    """
     value = np.asarray(value, dtype=np.float64)
-    return (np.sign(value) * np.floor(np.abs(value) + 0.5)).astype(np.int64)
+    bounded = np.clip(np.where(np.isnan(value), float(INT32_MIN), value), float(INT32_MIN), float(INT32_MAX))
+    return (np.sign(bounded) * np.floor(np.abs(bounded) + 0.5)).astype(np.int64)
 
 
 def quantize_scalar(value: float, quant: QuantParams) -> int:

@@ -17,7 +17,8 @@ data (or precomputed ranges) and a precision per node. Output: a new graph where
   through an explicit ``Pad(value=+1)`` and has zero pads itself (one-padding).
 
 Activation params. Ops whose int8 kernels need the same params on input and output (MaxPool,
-AvgPool, GlobalAvgPool, Reshape, Pad, Concat — TFLite's rule) tie their tensors into one group
+AvgPool, GlobalAvgPool, Reshape, Pad, Concat — TFLite's rule) and a standalone Clip (a clamp of
+raw int8 values, exact on every runtime) tie their tensors into one group
 that shares a single QuantParams. A group's params are, in order of priority: binary (it holds a
 Sign output), probability (a Softmax/Sigmoid output: scale 1/256, zp -128), DoReFa (a ``wKaM``
 layer reads it), else asymmetric int8 over the union of its members' calibrated ranges. A member
@@ -60,6 +61,10 @@ INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 # Ops whose integer kernels keep the input's quantization on the output (all inputs for Concat).
 SAME_PARAMS_OPS = ("MaxPool", "AvgPool", "GlobalAvgPool", "Reshape", "Pad", "Concat")
+# A standalone int8 Clip also keeps its input's params: it is then a clamp of raw values (exact on
+# every runtime: MAXIMUM/MINIMUM, TFLite's RELU6 kernel), where differing params would need TFLite's
+# requantizing RELU, which only some clamp ranges have.
+CLAMP_OPS = ("Clip",)
 # Ops whose int8 output grid is fixed by the TFLite spec.
 PROBABILITY_OPS = ("Softmax", "Sigmoid")
 
@@ -134,7 +139,7 @@ class _Quantizer:
             acts = [i for i in node.inputs if i is not None and not self.src.tensors[i].is_constant]
             for name in acts + [node.output]:
                 groups.find(name)
-            if node.op_name in SAME_PARAMS_OPS:
+            if node.op_name in SAME_PARAMS_OPS + CLAMP_OPS:
                 for name in acts:
                     groups.union(name, node.output)
             if node.op_name == "Sign":

@@ -99,11 +99,18 @@ def _pool_input(x, op, value):
     return pad_spatial(x, tuple(pads), value), tuple(pads)
 
 
+def _crop_to_infer(op, x, y):
+    """Ceil mode may add a window that starts in the end padding; PyTorch (and ``op.infer``)
+    drop it."""
+    out = op.infer([x.shape])
+    return y[tuple(slice(0, d) for d in out)]
+
+
 def max_pool(op: ops.MaxPool, x):
     xp, _ = _pool_input(x.astype(np.float64), op, -np.inf)
     win = windows(xp, op.kernel, op.stride, op.dilation)
     r = len(op.kernel)
-    return win.max(axis=tuple(range(-r, 0)))
+    return _crop_to_infer(op, x, win.max(axis=tuple(range(-r, 0))))
 
 
 def avg_pool(op: ops.AvgPool, x):
@@ -116,7 +123,7 @@ def avg_pool(op: ops.AvgPool, x):
     mask = pad_spatial(mask, tuple(p - q for p, q in zip(pads, op.pads)), 0.0) if pads != tuple(op.pads) else mask
     sums = windows(xp, op.kernel, op.stride, (1,) * r).sum(axis=tuple(range(-r, 0)))
     counts = windows(mask, op.kernel, op.stride, (1,) * r).sum(axis=tuple(range(-r, 0)))
-    return sums / counts
+    return _crop_to_infer(op, x, sums) / _crop_to_infer(op, x, counts)
 
 
 def global_avg_pool(op: ops.GlobalAvgPool, x):

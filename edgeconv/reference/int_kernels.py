@@ -91,20 +91,19 @@ def _require_same_quant(node, graph: Graph, input_name: str) -> QuantParams:
 def weighted_requantization(node, graph: Graph) -> Requantization:
     """Requantization of a quantized Conv or Linear node, exactly as TFLite Micro derives it.
 
-    Per-channel weights (more than one scale): ``QM(s_in * s_w[c] / s_out)`` in double
-    (``PopulateConvolutionQuantizationParams``), also for a Conv with one weight scale.
-    A Linear with one weight scale takes TFLite's per-tensor FULLY_CONNECTED rule:
-    ``QM(double(f32(s_in * s_w)) / s_out)`` (``GetQuantizedConvolutionMultipler``).
+    ``QM(double(s_in) * double(s_w[c]) / double(s_out))``: each float32 scale is widened to double
+    *before* the product, for every Conv (``PopulateConvolutionQuantizationParams``) and for a
+    FULLY_CONNECTED with one weight scale too (``GetQuantizedConvolutionMultipler`` multiplies the
+    scales as doubles). Rounding the product to float32 first moves ``q`` by tens of units and the
+    output by one LSB on some accumulators, so no float32 step appears here. The generated C takes
+    its multipliers from this function, so C, TFLite Micro and this reference agree.
     """
     x_q = _quant(graph, node.inputs[0])
     w_q = _quant(graph, node.inputs[1])
     out_q = _quant(graph, node.output)
-    s_in, s_out = x_q.scale[0], out_q.scale[0]
-    if node.op_name == "Linear" and w_q.scale.size == 1:
-        product = float(_f32(s_in) * _f32(w_q.scale[0]))
-        q, shift = quantize_multipliers([product / s_out])
-    else:
-        q, shift = quantize_multipliers(s_in * w_q.scale / s_out)
+    s_in = np.float64(x_q.scale[0])
+    s_out = np.float64(out_q.scale[0])
+    q, shift = quantize_multipliers(s_in * w_q.scale.astype(np.float64) / s_out)
     qlo, qhi = activation_range(node.op.clamp, out_q)
     return Requantization(q.astype(np.int64), shift.astype(np.int64), _zp(out_q), qlo, qhi)
 

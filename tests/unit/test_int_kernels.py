@@ -17,11 +17,13 @@ import pytest
 
 import edgeconv.reference.int_kernels as K
 from edgeconv.ir import Graph, GraphError, Node, QuantParams, Tensor, ops
-from edgeconv.quant.activation_range import activation_range
+from edgeconv.backends.tflite import write_tflite
+from edgeconv.quant.activation_range import activation_range, quantize_scalar, round_half_away
 from edgeconv.quant.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, requantize
 from edgeconv.reference import run
 from edgeconv.reference.executor import INT_KERNELS
 from edgeconv.reference.int_fixedpoint_math import count_leading_zeros32
+from edgeconv.runtimes import tflm
 
 
 def q(scale, zp, axis=None, qmin=-128, qmax=127):
@@ -164,10 +166,8 @@ def test_linear_matches_loop_reference_with_tflite_multiplier_rule(per_channel):
                  [x_t, Tensor("w", w.shape, "int8", quant=w_q, data=w), Tensor("b", (6,), "int32", data=b)],
                  Tensor("y", (1, 6), "int8", quant=q(0.17, -30)))
     s_in, s_out = np.float32(0.061), np.float32(0.17)
-    if per_channel:  # double(s_in) * double(s_w) / double(s_out)
-        reals = [float(s_in) * float(np.float32(s)) / float(s_out) for s in w_scales]
-    else:  # double(float32(s_in * s_w)) / double(s_out)
-        reals = [float(s_in * np.float32(w_scales[0])) / float(s_out)] * 6
+    # double(s_in) * double(s_w) / double(s_out), per-tensor and per-channel alike
+    reals = [float(s_in) * float(np.float32(s)) / float(s_out) for s in np.resize(w_scales, 6)]
     mult, shift = zip(*[quantize_multiplier(r) for r in reals])
     expected = requantize(loop_linear(x, w, b, -9), np.array(mult), np.array(shift), -30, -30, 127)
     np.testing.assert_array_equal(run_graph(g, x), expected)
@@ -184,8 +184,44 @@ def test_linear_accumulator_wraps_like_int32_past_its_bound():
     x_t = Tensor("x", (1, features), "int8", quant=q(1.0, 127))
     g = graph_of(ops.Linear(), [x_t, Tensor("w", w.shape, "int8", quant=q(1e-6, 0), data=w), None],
                  Tensor("y", (1, 1), "int8", quant=q(1.0, 0)))
-    m, s = quantize_multiplier(float(np.float32(1.0) * np.float32(1e-6)) / 1.0)
+    m, s = quantize_multiplier(1.0 * float(np.float32(1e-6)) / 1.0)
     np.testing.assert_array_equal(run_graph(g, x), requantize(np.array([[wrapped]]), m, s, 0, -128, 127))
+
+
+def test_per_tensor_linear_multiplier_widens_scales_before_the_product_as_tflm(tmp_path):
+    """One-element FULLY_CONNECTED whose accumulator -88337 sits next to a rounding boundary.
+
+    With these float32 scales, rounding ``s_in * s_w`` to float32 before the division gives
+    ``q = 1462485078`` and output -22; TFLite Micro multiplies the scales as doubles
+    (``q = 1462485049``) and outputs -21. The reference must give TFLite Micro's bytes.
+    """
+    s_in, s_w, s_out = 0.02479089, 0.019556683, 0.36449847  # float32 scales of a real model layer
+    x = np.array([[127]], dtype=np.int8)
+    w = np.array([[-127]], dtype=np.int8)
+    b = np.array([-88337 - (127 + 128) * -127], dtype=np.int32)
+    g = graph_of(ops.Linear(), [Tensor("x", (1, 1), "int8", quant=q(s_in, -128)),
+                                Tensor("w", (1, 1), "int8", quant=q(s_w, 0, axis=0), data=w),
+                                Tensor("b", (1,), "int32", quant=q(s_in * s_w, 0, axis=0), data=b)],
+                 Tensor("y", (1, 1), "int8", quant=q(s_out, 96)))
+    rounded_first = float(np.float32(s_in) * np.float32(s_w)) / float(np.float32(s_out))
+    assert quantize_multiplier(rounded_first)[0] == 1462485078
+    path = write_tflite(g, tmp_path / "fc.tflite")
+    expected = tflm.run(path, x)
+    np.testing.assert_array_equal(expected, [[-21]])
+    np.testing.assert_array_equal(run_graph(g, x), expected)
+    assert int(K.weighted_requantization(g.nodes[0], g).multiplier[0]) == 1462485049
+
+
+def test_round_half_away_saturates_huge_values_infinities_and_nan():
+    """Clamped in float before the integer cast: no overflow, and after ``+ zp`` and the clamp to
+    ``[qmin, qmax]``, -inf/-1e30/NaN give qmin and +inf/1e30 give qmax (as ``ec_s8_quantize``)."""
+    values = np.array([-np.inf, -1e30, np.nan, np.inf, 1e30, -2.5, 2.5, 2147483646.6], dtype=np.float64)
+    rounded = round_half_away(values)
+    np.testing.assert_array_equal(rounded, [-(2**31), -(2**31), -(2**31), 2**31 - 1, 2**31 - 1, -3, 3, 2**31 - 1])
+    quant = q(0.5, 3, qmin=-100, qmax=90)
+    codes = [quantize_scalar(v, quant) for v in (-1e30, float("-inf"), float("nan"), float("inf"), 1e30)]
+    np.testing.assert_array_equal(np.clip(codes, quant.qmin, quant.qmax), [-100, -100, -100, 90, 90])
+    assert activation_range((float("-inf"), float("inf")), quant) == (-100, 90)
 
 
 # --- elementwise ----------------------------------------------------------------------------------
@@ -435,5 +471,5 @@ def test_requantization_record_is_exposed_for_backends():
     g = graph_of(ops.Linear(), [x_t, Tensor("w", w.shape, "int8", quant=q(0.0123, 0), data=w), None],
                  Tensor("y", (1, 2), "int8", quant=q(0.17, -30)))
     r = K.weighted_requantization(g.nodes[0], g)
-    expected = quantize_multiplier(float(np.float32(0.061) * np.float32(0.0123)) / float(np.float32(0.17)))
+    expected = quantize_multiplier(float(np.float32(0.061)) * float(np.float32(0.0123)) / float(np.float32(0.17)))
     assert (int(r.multiplier[0]), int(r.shift[0])) == expected and (r.qmin, r.qmax, r.zero_point) == (-128, 127, -30)

@@ -38,9 +38,9 @@ def test_training_is_deterministic_for_a_seed():
 
 
 def test_trained_weights_are_cached(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("EDGECONV_ZOO_CACHE", str(tmp_path))
     model = trained("tinycnn", epochs=1, seed=5)
-    files = list((tmp_path / "edgeconv" / "zoo").glob("tinycnn-*.pt"))
+    files = list(tmp_path.glob("tinycnn-*.pt"))
     assert len(files) == 1
 
     def no_training(*args, **kwargs):

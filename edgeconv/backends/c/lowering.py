@@ -86,7 +86,7 @@ class Emitter:
         body = _format_values(values, ctype)
         self.definitions.append(f"static EC_ALIGN16 const {ctype} {sym}[{max(values.size, 1)}] = {{\n{body}\n}};")
         if weights:
-            self.weights_bytes += values.size * values.dtype.itemsize
+            self.weights_bytes += values.size * C_TYPE_BYTES[ctype]
         return sym
 
     def struct(self, base: str, ctype: str, fields: list) -> str:
@@ -94,6 +94,10 @@ class Emitter:
         sym = self._symbol(base)
         self.definitions.append(f"static const {ctype} {sym} = {{{', '.join(str(f) for f in fields)}}};")
         return sym
+
+
+# Bytes of each C element type the generator stores (the numpy copy may be wider).
+C_TYPE_BYTES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int32_t": 4, "uint32_t": 4, "float": 4}
 
 
 def _format_values(values: np.ndarray, ctype: str) -> str:
@@ -707,11 +711,14 @@ LOWERINGS: dict = {
 
 def xnor_pad_fusions(graph: Graph) -> dict:
     """Conv node name -> the Pad node it absorbs: a +1 Pad on a {-1,+1} tensor read only by a
-    zero-padded XNOR conv becomes the conv's one-padding (no padded copy in memory)."""
+    zero-padded conv that runs the XNOR kernel becomes the conv's one-padding (no padded copy)."""
     fused = {}
     for node in graph.nodes:
         if node.op_name != "Conv" or node.precision != "w1a1" or any(node.op.pads) or node.op.rank != 2:
             continue
+        requested = CONV_ALGORITHMS.get(node.algorithm, node.algorithm)
+        if requested not in (None, "ec_b1_conv2d_xnor"):
+            continue  # an int8 kernel was chosen for this layer: it needs the padded copy
         pad = graph.producer(node.inputs[0])
         if pad is None or pad.op_name != "Pad" or len(pad.op.pads) != 4:
             continue
