@@ -102,6 +102,19 @@ def _emit(request, graph: Graph, staging: Path, metadata: dict):
     return artifacts, project
 
 
+def _check_memory(request, project) -> None:
+    """``--memory-kb`` bounds arena + weights. The selector bounds the weights it chooses; the
+    arena is known once the C project is planned, so the sum is checked here (before OUT exists)."""
+    if request.memory_kb is None or project is None:
+        return
+    needed = project.arena_bytes + project.weights_bytes
+    if needed > request.memory_kb * 1024:
+        raise UserError(
+            f"the model needs {needed / 1024:.1f} KiB (arena {project.arena_bytes} B + weights "
+            f"{project.weights_bytes} B), more than --memory-kb {request.memory_kb:g}"
+        )
+
+
 def _layer_reports(target, graph: Graph, table, allowed: tuple) -> list:
     macs = {info.name: info.macs for info in layer_table(graph)}
     predicted = {p.name: p.ms for p in predict_layers(target, graph, table)}
@@ -189,6 +202,7 @@ def compress(request, graph: Graph, dataset, val_dataset, staging: Path) -> Repo
     final.metadata = {**final.metadata, **metadata}
     save_graph(final, staging / IR_FILE_NAME)
     artifacts, project = _emit(request, final, staging, metadata)
+    _check_memory(request, project)
     prediction = predict_graph_ms(target, final, table)
     report = Report(
         edgeconv_version=__version__, target=target.name, latency_budget_ms=request.latency_ms,

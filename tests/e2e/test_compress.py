@@ -131,3 +131,11 @@ def test_layers_are_merged_when_precision_alone_cannot_meet_the_budget(tiny, tmp
     merged = [layer for layer in report["layers"] if layer["merged_from"]]
     assert [layer["merged_from"] for layer in merged] == [["c2", "c3"]]
     assert "c3" not in {layer["name"] for layer in report["layers"]}
+
+
+def test_a_memory_budget_below_arena_plus_weights_exits_2_and_writes_nothing(tiny, tmp_path):
+    out = tmp_path / "small"
+    proc = compress(tiny["model"], "--target", "rpi4", "--data", tiny["calib"], "--memory-kb", "4", "--out", out)
+    assert proc.returncode == 2, proc.stderr
+    assert "memory" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists()
