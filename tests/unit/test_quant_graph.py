@@ -251,6 +251,7 @@ def test_a_relu_output_shared_with_other_readers_is_split_for_binary_layers():
     q = quantize_graph(g, x, {"c1": "int8", "c2": "w1a1"})
     relu = q.producer("c1.out")
     assert relu.op_name == "Clip" and relu.inputs[0] == "c1.out_preact" and relu.precision == "int8"
+    assert q.tensors[relu.inputs[0]].quant == q.tensors[relu.output].quant  # a clamp of raw values
     assert q.node("c1").op.clamp == (None, None)
     assert q.producer(q.producer(q.node("c2").inputs[0]).inputs[0]).inputs[0] == "c1.out_preact"
     assert q.node("sum").inputs[1] == "c1.out"
