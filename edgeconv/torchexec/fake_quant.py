@@ -17,8 +17,8 @@ multiply), then divides by ``2^r`` rounding half away (``r = max(0, -exponent of
 ``fake_requantize`` does the same on ``y / s_out = acc * m``; this matters for low-bit layers,
 whose multipliers are large (``r`` of 1 or 2 shifts a quarter of the values by one step).
 
-Remaining differences from the integer reference (values, not structure): ``m`` is exact here,
-not rounded to 31 bits; TFLite's Add, Mul, Softmax, Logistic, Hardswish and int8 -> int8
+Conv and Linear use the Q31-rounded ``m`` the integer kernels use. Remaining differences from
+the integer reference (values, not structure): TFLite's Add, Mul, Softmax, Logistic, Hardswish and int8 -> int8
 Quantize use fixed-point approximations of their own; float accumulation may land on the other
 side of a rounding tie. Each differs by about one output step on few elements.
 """

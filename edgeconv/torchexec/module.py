@@ -28,6 +28,7 @@ from torch import nn
 from ..ir import WEIGHTED_OPS, Graph, Node
 from ..quant.precision import parse_precision
 from ..quant.quantizers import round_ste, weight_quantizer
+from ..quant.fixedpoint import quantize_multipliers
 from . import float_ops
 from .fake_quant import fake_quantize, fake_requantize, sign_ste
 
@@ -103,7 +104,14 @@ class GraphModule(nn.Module):
             bias_scale = (s_in * s_w.detach()).to(args[2].dtype)
             b_fake = round_ste(args[2] / bias_scale) * bias_scale
         y = float_ops.conv_linear(node.op, x, w_fake.to(x.dtype), None if b_fake is None else b_fake.to(x.dtype))
-        multiplier = s_in * s_w.detach().to(torch.float64) / float(out_q.scale[0])
+        exact = s_in * s_w.detach().to(torch.float64) / float(out_q.scale[0])
+        # The integer kernels apply the Q31 rounding of the multiplier: use that very value, so
+        # a float64 run lands on the same side of every rounding tie.
+        q, shift = quantize_multipliers(exact.numpy())
+        multiplier = torch.from_numpy(q.astype(np.float64) * np.exp2(shift.astype(np.float64) - 31))
+        shape = [1] * y.dim()
+        shape[1] = -1
+        y = y * (multiplier / exact).reshape(shape).to(y.dtype)
         return fake_requantize(y, out_q, node.op.clamp, multiplier)
 
     def _global_avg_pool_quantized(self, node: Node, args: list) -> torch.Tensor:
