@@ -26,9 +26,9 @@ import torch
 from torch import nn
 
 from ..ir import WEIGHTED_OPS, Graph, Node
+from ..quant.fixedpoint import quantize_multipliers
 from ..quant.precision import parse_precision
 from ..quant.quantizers import round_ste, weight_quantizer
-from ..quant.fixedpoint import quantize_multipliers
 from . import float_ops
 from .fake_quant import fake_quantize, fake_requantize, sign_ste
 
