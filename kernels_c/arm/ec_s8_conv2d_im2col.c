@@ -3,6 +3,7 @@
  * (ec_neon_dot4_s8); bit-exact with kernels_c/portable/ec_s8_conv2d_im2col.c. */
 #include <string.h>
 
+#include "ec_im2col.h"
 #include "ec_s8.h"
 #include "ec_arm_neon.h"
 
@@ -17,30 +18,6 @@ static void requantize_row(const int32_t *acc, const int32_t *mult, const int32_
     }
 }
 
-static void unfold_row(const int8_t *in, const ec_window_t *win, int32_t oy, int8_t fill,
-                       int8_t *cols)
-{
-    const size_t k = (size_t)win->k_h * win->k_w * win->in_c;
-    const size_t patch = EC_IM2COL_K16(k);
-    int32_t ox, ky, kx;
-    for (ox = 0; ox < win->out_w; ++ox) {
-        int8_t *dst = cols + (size_t)ox * patch;
-        for (ky = 0; ky < win->k_h; ++ky) {
-            const int32_t iy = oy * win->stride_h - win->pad_top + ky * win->dil_h;
-            for (kx = 0; kx < win->k_w; ++kx) {
-                const int32_t ix = ox * win->stride_w - win->pad_left + kx * win->dil_w;
-                if (iy < 0 || iy >= win->in_h || ix < 0 || ix >= win->in_w) {
-                    memset(dst, fill, (size_t)win->in_c);
-                } else {
-                    memcpy(dst, in + ((size_t)iy * win->in_w + ix) * win->in_c, (size_t)win->in_c);
-                }
-                dst += win->in_c;
-            }
-        }
-        memset(dst, fill, patch - k);
-    }
-}
-
 void ec_s8_conv2d_im2col(const int8_t *in, const int8_t *w, const int32_t *bias,
                          const int32_t *mult, const int32_t *shift, const ec_window_t *win,
                          const ec_qparams_t *q, int8_t *scratch, int8_t *out)
@@ -50,7 +27,7 @@ void ec_s8_conv2d_im2col(const int8_t *in, const int8_t *w, const int32_t *bias,
     int32_t acc[EC_OC_CHUNK];
     int32_t oy, ox, oc, c0, c1;
     for (oy = 0; oy < win->out_h; ++oy) {
-        unfold_row(in, win, oy, (int8_t)q->in_zp, scratch);
+        ec_im2col_unfold_row(in, win, oy, (int8_t)q->in_zp, scratch);
         for (ox = 0; ox < win->out_w; ++ox) {
             const int8_t *col = scratch + (size_t)ox * k;
             int8_t *o = out + ((size_t)oy * win->out_w + ox) * cout;
