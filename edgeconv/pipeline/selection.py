@@ -78,15 +78,26 @@ def plan_precisions(target, graph: Graph, precisions: tuple, calib_x: np.ndarray
     sample = calib_x[rng.permutation(len(calib_x))[:SENSITIVITY_SAMPLES]]
     memory_budget = int(memory_kb * 1024) if memory_kb is not None else None
 
+    # The budget loop revisits the same graph (a new one only after merging): calibrate and measure
+    # each graph once.
+    ranges, sensitivities = {}, {}
+
+    def ranges_of(g: Graph):
+        if id(g) not in ranges:
+            ranges[id(g)] = calibrate(g, sample, method)
+        return ranges[id(g)]
+
     def sensitivity_of(g: Graph):
-        return measure(g, sample, precisions, _quantize_one_factory(calibrate(g, sample, method), method),
-                       run_single, label=f"edgeconv-{method}")
+        if id(g) not in sensitivities:
+            sensitivities[id(g)] = measure(g, sample, precisions, _quantize_one_factory(ranges_of(g), method),
+                                           run_single, label=f"edgeconv-{method}")
+        return sensitivities[id(g)]
 
     if latency_ms is None:
         return _plan_of(graph, select(target, graph, precisions, sensitivity_of(graph), None, memory_budget, table))
 
     def predicted_ms(g: Graph, plan: Plan) -> float:
-        return _predict_plan(target, g, plan, calibrate(g, sample, method), method, table)
+        return _predict_plan(target, g, plan, ranges_of(g), method, table)
 
     budget, closest = latency_ms, math.inf
     for _ in range(BUDGET_ROUNDS):
