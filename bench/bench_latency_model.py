@@ -14,6 +14,12 @@ time: the error of "whole model = sum over layers" itself.
 
 With ``--measured`` the end-to-end times come from a JSON file instead of the runner.
 
+``--profile`` first measures each model's own layers at the compress precision on this machine
+(what ``edgeconv profile --model`` does, merged into one table in the work folder) and predicts
+from that table: the host predictor's goal (within +-15% for 80% of the models) is for this case.
+
+    python bench/bench_latency_model.py --target host --runner local --profile
+
 ``--kernels`` calibrates the analytical model's figures for the portable C kernels instead: it
 builds one-layer models over a grid of shapes for every kernel variant, times the layer with the
 runner's per-layer profile (``-DEC_PROFILE``) on this machine, and fits per variant
@@ -55,17 +61,40 @@ class Row:
         return self.predicted_ms / self.measured_ms - 1.0
 
 
-def compress_zoo_model(name: str, target: str, workdir: Path, precisions: str, table: Optional[str]) -> Path:
-    """Train (or load) zoo model ``name``, export it, and run ``compress`` for ``target``; return OUT."""
+def export_zoo_model(name: str, workdir: Path) -> Path:
+    """Train (or load) zoo model ``name`` and export it as ``workdir/<name>.pt2``."""
     import torch
 
-    from edgeconv import api
     from edgeconv.zoo.training import digits_dataset, trained
 
     model = trained(name).eval()
-    x_train, _, x_val, y_val = digits_dataset()
+    x_val = digits_dataset()[2]
     model_path = workdir / f"{name}.pt2"
     torch.export.save(torch.export.export(model, (torch.from_numpy(x_val[:1]),)), str(model_path))
+    return model_path
+
+
+def profile_model(model_path: Path, target: str, runner_spec: str, precisions: str, table: Path) -> None:
+    """Measure the model's layers at ``precisions`` on the runner and merge them into ``table``."""
+    from edgeconv.profile import profile_target
+    from edgeconv.select.latency_table import load_table, save_table
+    from edgeconv.targets import load_target
+    from edgeconv.toolchain import find_compiler
+    from edgeconv.verify.c_runners import make_runner
+
+    board = load_target(target)
+    measured, _ = profile_target(board, make_runner(runner_spec, board), find_compiler(board), model=model_path,
+                                 precisions=tuple(precisions.split(",")))
+    save_table(measured.merged_into(load_table(table)) if table.is_file() else measured, table)
+
+
+def compress_zoo_model(name: str, target: str, workdir: Path, precisions: str, table: Optional[str]) -> Path:
+    """Export zoo model ``name`` and run ``compress`` for ``target``; return OUT."""
+    from edgeconv import api
+    from edgeconv.zoo.training import digits_dataset
+
+    model_path = export_zoo_model(name, workdir)
+    x_train, _, x_val, y_val = digits_dataset()
     calib = workdir / "calib.npz"
     np.savez(calib, x=x_train[:256])
     val = workdir / "val.npz"
@@ -101,10 +130,14 @@ def measure(out: Path, target: str, runner_spec: str, repeat: int) -> tuple:
 
 
 def bench(models: list, target: str, runner: str, measured_file: Optional[Path], precisions: str,
-          table: Optional[str], repeat: int) -> list:
+          table: Optional[str], repeat: int, profile: bool = False) -> list:
     measured = json.loads(measured_file.read_text()) if measured_file else None
     rows = []
     with tempfile.TemporaryDirectory(prefix="edgeconv-bench-") as tmp:
+        if profile:
+            table = str(Path(tmp) / f"{target}-table.json")
+            for name in models:
+                profile_model(export_zoo_model(name, Path(tmp)), target, runner, precisions, Path(table))
         for name in models:
             out = compress_zoo_model(name, target, Path(tmp), precisions, table)
             report = json.loads((out / "report.json").read_text())
@@ -283,6 +316,8 @@ def main(argv=None) -> int:
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated zoo model names")
     parser.add_argument("--precisions", default="int8", help="uniform precision (or set) given to compress")
     parser.add_argument("--latency-table", default=None, help="measured table (default: the user's cache)")
+    parser.add_argument("--profile", action="store_true",
+                        help="measure each model's layers on the runner first and predict from that table")
     parser.add_argument("--measured", type=Path, default=None, help="JSON {model: measured end-to-end ms}")
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--json", action="store_true")
@@ -295,7 +330,7 @@ def main(argv=None) -> int:
     if args.runner == "qemu" and args.measured is None:
         parser.error("qemu does not measure real latency: use local, ssh://..., or --measured")
     rows = bench(args.models.split(","), args.target, args.runner, args.measured, args.precisions,
-                 args.latency_table, args.repeat)
+                 args.latency_table, args.repeat, profile=args.profile)
     if args.json:
         print(json.dumps([{**r.__dict__, "error": r.error} for r in rows], indent=1))
     else:

@@ -3,7 +3,9 @@
 Timings must come from the real machine: ``local`` for the host (the default there), an
 ``ssh://user@host[:port]`` runner for a board (required for ARM targets). ``qemu`` is refused, as
 emulated times say nothing about the board. The table is written to ``temporary_path``, which
-``edgeconv.api`` renames to the user's cache (or ``--out``) when this returns.
+``edgeconv.api`` renames to the user's cache (or ``--out``) when this returns. An existing table
+there for the same target and compiler is kept and updated (see ``LatencyTable.merged_into``), so
+profiling several models builds up one table for the board.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..errors import UserError
-from ..select.latency_table import save_table
+from ..select.latency_table import load_table, save_table
 from ..toolchain import find_compiler
 from ..verify.c_runners import make_runner
 from .verify import check_reachable
@@ -35,5 +37,8 @@ def profile(request, temporary_path: Path) -> dict:
     check_reachable(runner)
     compiler = find_compiler(request.target)
     table, summary = profile_target(request.target, runner, compiler, model=request.model)
+    if request.out.is_file():
+        table = table.merged_into(load_table(request.out))
+        summary.entries = len(table.entries)
     save_table(table, temporary_path)
     return {**asdict(summary), "table": str(request.out)}

@@ -29,7 +29,7 @@ from ..targets import Target
 from ..toolchain import Compiler
 from .cases import LayerCase, case_graph, default_cases
 from .measure import measure_graph, median_table
-from .model_layers import load_prepared, model_graphs
+from .model_layers import MODEL_PRECISIONS, load_prepared, model_graphs
 
 DEFAULT_BUDGET_S = 240.0
 
@@ -52,16 +52,18 @@ def _micro_benchmark(cases: Iterable[LayerCase]) -> Iterable[tuple]:
         yield case.label, functools.partial(case_graph, case)
 
 
-def _model(target: Target, model: Path) -> Iterable[tuple]:
-    return model_graphs(target, load_prepared(model))
+def _model(target: Target, model: Path, precisions: tuple) -> Iterable[tuple]:
+    return model_graphs(target, load_prepared(model), precisions)
 
 
 def profile_target(target: Target, runner: Runner, compiler: Compiler, model: Optional[Path] = None,
-                   cases: Optional[list] = None, budget_s: float = DEFAULT_BUDGET_S) -> tuple:
-    """``(LatencyTable, ProfileSummary)``: measure the micro-benchmark (or ``model``'s layers)."""
+                   cases: Optional[list] = None, budget_s: float = DEFAULT_BUDGET_S,
+                   precisions: tuple = MODEL_PRECISIONS) -> tuple:
+    """``(LatencyTable, ProfileSummary)``: measure the micro-benchmark (or ``model``'s layers at
+    each of ``precisions``)."""
     start = time.monotonic()
     if model is not None:
-        work = list(_model(target, model))
+        work = list(_model(target, model, precisions))
         source = str(model)
     else:
         work = list(_micro_benchmark(cases if cases is not None else default_cases()))

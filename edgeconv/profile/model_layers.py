@@ -49,14 +49,14 @@ def _variant_rounds(target: Target, graph: Graph, precisions: dict) -> list:
     return [{name: names[r] if r < len(names) else names[0] for name, names in per_node.items()} for r in range(rounds)]
 
 
-def model_graphs(target: Target, graph: Graph) -> Iterator[tuple]:
+def model_graphs(target: Target, graph: Graph, precisions: tuple = MODEL_PRECISIONS) -> Iterator[tuple]:
     """``(label, make_graph)`` for every precision and variant round of a prepared graph.
 
     ``make_graph()`` quantizes and returns the trial graph, so a precision the model cannot take
     fails its own items only.
     """
     calib = calibration_inputs(graph)
-    for precision in MODEL_PRECISIONS:
+    for precision in precisions:
         chosen = uniform_precisions(graph, precision)
         quantized = functools.lru_cache(maxsize=1)(lambda chosen=chosen: quantize_graph(graph, calib, chosen))
         for r, algorithms in enumerate(_variant_rounds(target, graph, chosen)):

@@ -1,42 +1,90 @@
 """Float32 meaning of every IR op: the numerical spec for float layers.
 
-Arithmetic is done in float64 and rounded to float32 once per op, so the reference is at least as
-accurate as any float32 runtime it is compared with (DESIGN §2 float tolerance).
+Ops made of additions, multiplications, divisions and comparisons are computed in float32, one
+IEEE rounding per operation, in the order of TFLite's reference kernels (which TFLite Micro runs)
+and of edgeconv's C kernels (compiled without floating-point contraction):
+
+- Conv (also depthwise and grouped): ``acc = 0; for ky, for kx, for ci: acc += x * w`` (a product
+  then a sum, each rounded to float32; padded positions add 0), then ``acc + bias``, then the clamp;
+- Linear: ``acc = 0; for k: acc += x[k] * w[k]``, then ``acc + bias``, then the clamp;
+- AvgPool: the window's real positions summed in (ky, kx) order, then divided by their count;
+  GlobalAvgPool: the sum over H then W (row-major), then divided by H*W;
+- Add, Mul: one operation, then the clamp; Hardswish ``(x * min(max(x + 3, 0), 6)) / 6``;
+  Hardsigmoid ``min(max(x + 3, 0), 6) * f32(1/6)`` (ADD with fused ReLU6, then MUL, as written to
+  TFLite); LeakyRelu ``x * alpha``.
+
+So a mixed-precision model, where a float layer feeds a Quantize, rounds to the same int8 values in
+the reference, in TFLite Micro and in the C runtime: a one-ulp difference before a Quantize could
+otherwise move a value across a rounding boundary. Sigmoid, SiLU and Softmax need ``exp``, which each
+math library rounds its own way: they are computed in float64 and rounded once, and are held to the
+float tolerance of DESIGN §2 only. BatchNorm is folded into the convolution before any artifact is
+written; it too is computed in float64.
+
+``hardsigmoid_math`` and ``silu_math`` (float64) define the int8 lookup tables of those ops.
 """
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from ..ir import ops
-from .window import conv_accumulate, pad_spatial, windows
+from .window import pad_spatial, windows
 
-
-def _clamp(y: np.ndarray, clamp: tuple) -> np.ndarray:
-    lo, hi = clamp
-    if lo is not None:
-        y = np.maximum(y, lo)
-    if hi is not None:
-        y = np.minimum(y, hi)
-    return y
+F32 = np.float32
 
 
 def _bias_shape(rank: int) -> tuple:
     return (1, -1) + (1,) * (rank - 2)
 
 
+def _clamp(y: np.ndarray, clamp: tuple) -> np.ndarray:
+    lo, hi = clamp
+    if lo is not None:
+        y = np.maximum(y, F32(lo))
+    if hi is not None:
+        y = np.minimum(y, F32(hi))
+    return y
+
+
+def _tap(xp: np.ndarray, offset: tuple, stride: tuple, dilation: tuple, out_sp: tuple) -> np.ndarray:
+    """The input values that kernel position ``offset`` meets at every output position: (N, C, *out)."""
+    index = tuple(slice(k * d, k * d + s * (o - 1) + 1, s) for k, d, s, o in zip(offset, dilation, stride, out_sp))
+    return xp[(slice(None), slice(None)) + index]
+
+
 def conv(op: ops.Conv, x, w, b=None):
-    acc = conv_accumulate(x.astype(np.float64), w.astype(np.float64), op.stride, op.pads, op.dilation, op.groups)
+    """float32, TFLite's order: taps (ky, kx) outer, input channels inner; bias last."""
+    x, w = x.astype(F32), w.astype(F32)
+    n, c_in = x.shape[:2]
+    c_out, cin_g = w.shape[:2]
+    groups = op.groups
+    cout_g = c_out // groups
+    out_sp = tuple(op.infer([x.shape, w.shape])[2:])
+    xp = pad_spatial(x, op.pads, 0.0)
+    wg = w.reshape(groups, cout_g, cin_g, *w.shape[2:])
+    acc = np.zeros((n, groups, cout_g) + out_sp, dtype=F32)
+    spread = (slice(None), slice(None), slice(None)) + (None,) * len(out_sp)
+    for offset in itertools.product(*(range(k) for k in w.shape[2:])):
+        tap = _tap(xp, offset, op.stride, op.dilation, out_sp).reshape(n, groups, cin_g, *out_sp)
+        for ci in range(cin_g):
+            acc += tap[:, :, ci][:, :, None] * wg[(slice(None), slice(None), ci) + offset][None][spread]
+    acc = acc.reshape(n, c_out, *out_sp)
     if b is not None:
-        acc = acc + b.astype(np.float64).reshape(_bias_shape(acc.ndim))
+        acc = acc + b.astype(F32).reshape(_bias_shape(acc.ndim))
     return _clamp(acc, op.clamp)
 
 
 def linear(op: ops.Linear, x, w, b=None):
-    y = x.astype(np.float64) @ w.astype(np.float64).T
+    """float32, ``acc += x[k] * w[k]`` in k order; bias last."""
+    x, w = x.astype(F32), w.astype(F32)
+    acc = np.zeros((x.shape[0], w.shape[0]), dtype=F32)
+    for k in range(w.shape[1]):
+        acc += x[:, k:k + 1] * w[:, k][None]
     if b is not None:
-        y = y + b
-    return _clamp(y, op.clamp)
+        acc = acc + b.astype(F32)
+    return _clamp(acc, op.clamp)
 
 
 def batch_norm(op: ops.BatchNorm, x, gamma, beta, mean, var):
@@ -46,12 +94,12 @@ def batch_norm(op: ops.BatchNorm, x, gamma, beta, mean, var):
 
 
 def clip(op: ops.Clip, x):
-    return _clamp(x.astype(np.float64), (op.lo, op.hi))
+    return _clamp(x.astype(F32), (op.lo, op.hi))
 
 
 def leaky_relu(op: ops.LeakyRelu, x):
-    x = x.astype(np.float64)
-    return np.where(x >= 0, x, x * op.alpha)
+    x = x.astype(F32)
+    return np.where(x >= 0, x, x * F32(op.alpha))
 
 
 def _sigmoid(x):
@@ -59,28 +107,41 @@ def _sigmoid(x):
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
-def hardsigmoid(op, x):
+def hardsigmoid_math(op, x):
+    """relu6(x + 3) / 6 in float64: the function the int8 lookup table samples."""
     return np.clip(x.astype(np.float64) + 3.0, 0.0, 6.0) / 6.0
 
 
+def hardsigmoid(op, x):
+    return _relu6_plus3(x.astype(F32)) * F32(1.0 / 6.0)
+
+
+def _relu6_plus3(x: np.ndarray) -> np.ndarray:
+    return np.minimum(np.maximum(x + F32(3.0), F32(0.0)), F32(6.0))
+
+
 def hardswish(op, x):
-    return x.astype(np.float64) * hardsigmoid(op, x)
+    x = x.astype(F32)
+    return (x * _relu6_plus3(x)) / F32(6.0)
 
 
 def sigmoid(op, x):
     return _sigmoid(x)
 
 
-def silu(op, x):
+def silu_math(op, x):
     return x.astype(np.float64) * _sigmoid(x)
 
 
+silu = silu_math
+
+
 def add(op: ops.Add, a, b):
-    return _clamp(a.astype(np.float64) + b, op.clamp)
+    return _clamp(a.astype(F32) + b.astype(F32), op.clamp)
 
 
 def mul(op: ops.Mul, a, b):
-    return _clamp(a.astype(np.float64) * b, op.clamp)
+    return _clamp(a.astype(F32) * b.astype(F32), op.clamp)
 
 
 def concat(op: ops.Concat, *xs):
@@ -113,22 +174,39 @@ def max_pool(op: ops.MaxPool, x):
     return _crop_to_infer(op, x, win.max(axis=tuple(range(-r, 0))))
 
 
+def _window_sum_f32(xp: np.ndarray, kernel: tuple, stride: tuple) -> np.ndarray:
+    """Sum of each window in float32, adding the window's positions in row-major order."""
+    win = windows(xp, kernel, stride, (1,) * len(kernel))
+    r = len(kernel)
+    flat = win.reshape(win.shape[:-r] + (-1,))
+    total = np.zeros(flat.shape[:-1], dtype=F32)
+    for i in range(flat.shape[-1]):
+        total += flat[..., i]
+    return total
+
+
 def avg_pool(op: ops.AvgPool, x):
-    r = len(op.kernel)
-    xp, pads = _pool_input(x.astype(np.float64), op, 0.0)
-    ones = np.ones((1, 1) + x.shape[2:])
-    # Count of positions that are real input (or explicit padding when count_include_pad).
+    """float32: the window sum (padded positions add 0) divided by the count of positions that are
+    real input (or explicit padding when ``count_include_pad``)."""
+    xp, pads = _pool_input(x.astype(F32), op, 0.0)
+    ones = np.ones((1, 1) + x.shape[2:], dtype=F32)
     mask_value_pad = 1.0 if op.count_include_pad else 0.0
     mask = pad_spatial(ones, tuple(op.pads), mask_value_pad)
     mask = pad_spatial(mask, tuple(p - q for p, q in zip(pads, op.pads)), 0.0) if pads != tuple(op.pads) else mask
-    sums = windows(xp, op.kernel, op.stride, (1,) * r).sum(axis=tuple(range(-r, 0)))
-    counts = windows(mask, op.kernel, op.stride, (1,) * r).sum(axis=tuple(range(-r, 0)))
+    sums = _window_sum_f32(xp, op.kernel, op.stride)
+    counts = _window_sum_f32(mask, op.kernel, op.stride)
     return _crop_to_infer(op, x, sums) / _crop_to_infer(op, x, counts)
 
 
 def global_avg_pool(op: ops.GlobalAvgPool, x):
-    axes = tuple(range(2, x.ndim))
-    return x.astype(np.float64).mean(axis=axes, keepdims=op.keepdims)
+    """float32: the sum over the spatial positions in row-major order, divided by their number."""
+    x = x.astype(F32)
+    flat = x.reshape(x.shape[:2] + (-1,))
+    total = np.zeros(x.shape[:2], dtype=F32)
+    for i in range(flat.shape[-1]):
+        total += flat[..., i]
+    mean = total / F32(flat.shape[-1])
+    return mean.reshape(x.shape[:2] + (1,) * (x.ndim - 2)) if op.keepdims else mean
 
 
 def reshape(op: ops.Reshape, x):

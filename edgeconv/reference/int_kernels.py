@@ -528,8 +528,8 @@ KERNELS = {
     "LeakyRelu": leaky_relu,
     "Clip": clip,
     "Sign": sign,
-    "Hardsigmoid": _lut_kernel(float_kernels.hardsigmoid),
-    "SiLU": _lut_kernel(float_kernels.silu),
+    "Hardsigmoid": _lut_kernel(float_kernels.hardsigmoid_math),
+    "SiLU": _lut_kernel(float_kernels.silu_math),
     "Quantize": quantize,
     "Dequantize": dequantize,
 }

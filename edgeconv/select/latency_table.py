@@ -124,6 +124,18 @@ class LatencyTable:
             raise ValueError(f"latency must be >= 0 ms, got {ms}")
         self.entries[key] = float(ms)
 
+    def merged_into(self, older: "LatencyTable") -> "LatencyTable":
+        """This table with ``older``'s entries added where this one has no measurement of its own.
+
+        Profiling several models for one board builds up one table: a key measured again takes
+        the new time. Tables of another target or compiler are not merged (their times do not
+        describe this build): this table is returned as it is.
+        """
+        if older.target != self.target or older.compiler != self.compiler or tuple(older.cflags) != tuple(self.cflags):
+            return self
+        merged = {**older.entries, **self.entries}
+        return LatencyTable(self.target, self.board, self.date, self.compiler, self.cflags, merged, self.path)
+
     def to_json(self) -> dict:
         entries = sorted(self.entries.items(), key=lambda kv: (kv[0].op, kv[0].shape, kv[0].precision, kv[0].algorithm or "", kv[0].threads))
         return {

@@ -27,12 +27,13 @@ void ec_f32_avgpool2d(const float *in, const ec_window_t *win, int32_t count_inc
 
 void ec_f32_global_avgpool(const float *in, int32_t hw, int32_t c, float *out);
 
-/* Elementwise activations. */
+/* Elementwise activations, float32 with one rounding per operation in the order written (the
+ * order of TFLite's kernels and of the reference executor; sigmoid and SiLU depend on expf). */
 typedef enum {
     EC_ACT_CLIP = 0,       /* min(max(x, lo), hi) */
     EC_ACT_LEAKY_RELU,     /* x >= 0 ? x : alpha * x */
-    EC_ACT_HARDSWISH,      /* x * relu6(x + 3) / 6 */
-    EC_ACT_HARDSIGMOID,    /* relu6(x + 3) / 6 */
+    EC_ACT_HARDSWISH,      /* (x * relu6(x + 3)) / 6 */
+    EC_ACT_HARDSIGMOID,    /* relu6(x + 3) * (1/6), as ADD + MUL in TFLite */
     EC_ACT_SIGMOID,        /* 1 / (1 + exp(-x)) */
     EC_ACT_SILU,           /* x * sigmoid(x) */
     EC_ACT_SIGN            /* x >= 0 ? +1 : -1 */

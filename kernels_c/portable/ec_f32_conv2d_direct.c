@@ -1,5 +1,8 @@
 /* ec_f32_conv2d_direct: float32 direct convolution, OHWI weights, zero padding, any stride,
- * dilation and groups; float accumulation, then the clamp [lo, hi]. */
+ * dilation and groups. Float accumulation in TFLite's order, one rounding per operation (built
+ * without floating-point contraction): acc = 0; for ky, kx, c: acc += x * w (taps in the padding
+ * skipped: they would add 0); then acc + bias; then the clamp [lo, hi]. The reference executor
+ * computes the same sequence, so the results are equal bit for bit. */
 #include "ec_f32.h"
 
 void ec_f32_conv2d_direct(const float *in, const float *w, const float *bias,
@@ -14,7 +17,7 @@ void ec_f32_conv2d_direct(const float *in, const float *w, const float *bias,
             for (oc = 0; oc < win->out_c; ++oc) {
                 const int32_t g = oc / cout_g;
                 const float *wo = w + (size_t)oc * win->k_h * win->k_w * cin_g;
-                float acc = bias ? bias[oc] : 0.0f;
+                float acc = 0.0f;
                 for (ky = 0; ky < win->k_h; ++ky) {
                     const int32_t iy = oy * win->stride_h - win->pad_top + ky * win->dil_h;
                     if (iy < 0 || iy >= win->in_h) {
@@ -34,7 +37,7 @@ void ec_f32_conv2d_direct(const float *in, const float *w, const float *bias,
                         }
                     }
                 }
-                o[oc] = ec_clamp_f32(acc, lo, hi);
+                o[oc] = ec_clamp_f32(bias ? acc + bias[oc] : acc, lo, hi);
             }
         }
     }

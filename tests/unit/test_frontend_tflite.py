@@ -507,7 +507,7 @@ def test_lookup_table_chain_runs_exactly_on_tflm_and_litert(tmp_path, name):
     """CAST(int8->int32), ADD 128, GATHER(table) reproduces the SiLU/Hardsigmoid int8 kernels."""
     in_q = QuantParams(np.array([0.05]), np.array([-3]))
     out_q = QuantParams(np.array([0.03]), np.array([-20]))
-    fn = {"SiLU": float_kernels.silu, "Hardsigmoid": float_kernels.hardsigmoid}[name]
+    fn = {"SiLU": float_kernels.silu_math, "Hardsigmoid": float_kernels.hardsigmoid_math}[name]
     table = build_lut(lambda v: fn(None, v), in_q, out_q)
     tensors = [act((1, 256), 0.05, -3), T((1, 256), TensorType.INT32),
                T((1,), TensorType.INT32, data=np.array([128], dtype=np.int32)), T((1, 256), TensorType.INT32),

@@ -227,6 +227,25 @@ def test_table_round_trip_and_user_cache(tmp_path, monkeypatch):
     assert again.entries == table.entries and again.compiler == "gcc" and again.cflags == ("-O2",)
 
 
+def test_new_profile_updates_the_board_table_and_keeps_other_measurements():
+    older = LatencyTable("rpi4", "b", "d1", "gcc 12", ("-O2",))
+    older.add(LatencyKey("Clip", "x=1x8", "int8", None), 0.01)
+    older.add(LatencyKey("Clip", "x=1x16", "int8", None), 0.02)
+    newer = LatencyTable("rpi4", "b", "d2", "gcc 12", ("-O2",))
+    newer.add(LatencyKey("Clip", "x=1x16", "int8", None), 0.03)
+    newer.add(LatencyKey("Add", "x=1x8;x1=1x8", "int8", None), 0.04)
+
+    merged = newer.merged_into(older)
+    assert merged.entries == {LatencyKey("Clip", "x=1x8", "int8", None): 0.01,
+                              LatencyKey("Clip", "x=1x16", "int8", None): 0.03,
+                              LatencyKey("Add", "x=1x8;x1=1x8", "int8", None): 0.04}
+    assert merged.date == "d2"
+    other_compiler = LatencyTable("rpi4", "b", "d0", "clang 16", ("-O2",), dict(older.entries))
+    assert newer.merged_into(other_compiler).entries == newer.entries
+    other_board = LatencyTable("rpi5", "b", "d0", "gcc 12", ("-O2",), dict(older.entries))
+    assert newer.merged_into(other_board).entries == newer.entries
+
+
 @pytest.mark.parametrize("mutate,named", [
     (lambda d: d.update(format="other"), "key format"),
     (lambda d: d.update(version=7), "key version"),

@@ -117,7 +117,7 @@ def write_lookup_table(lower: Lowering, node: Node, float_fn) -> None:
 def write_hardsigmoid(lower: Lowering, node: Node) -> None:
     """Float: ``relu6(x + 3) * (1/6)`` as ADD (fused RELU6) then MUL; int8: lookup table."""
     if lower.ir(node.output).dtype == "int8":
-        write_lookup_table(lower, node, float_kernels.hardsigmoid)
+        write_lookup_table(lower, node, float_kernels.hardsigmoid_math)
         return
     src, out = lower.activation(node.input("x")), lower.output(node)
     shifted = lower.like(out, node.output + "_plus3")
@@ -130,7 +130,7 @@ def write_hardsigmoid(lower: Lowering, node: Node) -> None:
 def write_silu(lower: Lowering, node: Node) -> None:
     """Float: ``x * logistic(x)``; int8: lookup table."""
     if lower.ir(node.output).dtype == "int8":
-        write_lookup_table(lower, node, float_kernels.silu)
+        write_lookup_table(lower, node, float_kernels.silu_math)
         return
     src, out = lower.activation(node.input("x")), lower.output(node)
     gate = lower.like(out, node.output + "_sigmoid")
