@@ -11,6 +11,7 @@ no data needed, nothing re-quantized, the same bytes out of every artifact.
 from __future__ import annotations
 
 import shlex
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -102,11 +103,27 @@ def _emit(request, graph: Graph, staging: Path, metadata: dict):
     return artifacts, project
 
 
-def _check_memory(request, project) -> None:
-    """``--memory-kb`` bounds arena + weights. The selector bounds the weights it chooses; the
-    arena is known once the C project is planned, so the sum is checked here (before OUT exists)."""
-    if request.memory_kb is None or project is None:
-        return
+def _memory_checked(request) -> bool:
+    return request.memory_kb is not None and "c" in request.emit
+
+
+def _post_training(request, plan, x: np.ndarray) -> Graph:
+    """The plan's graph quantized without fine-tuning, with the plan's kernels."""
+    graph = finetune(plan.graph, plan.precisions, x, epochs=0, seed=request.seed, method=request.calibration)
+    for node in graph.nodes:
+        node.algorithm = plan.algorithms.get(node.name, node.algorithm)
+    return graph
+
+
+def _check_memory(request, graph: Graph) -> None:
+    """``--memory-kb`` bounds the C model's arena + weights. Both depend on the layers' shapes,
+    precisions and kernels, not on trained values, so a compressed model is checked on its
+    post-training quantized graph before any fine-tuning: an impossible memory budget fails early,
+    and the model that ships has the same sizes."""
+    from ..backends.c import generate
+
+    with tempfile.TemporaryDirectory(prefix="edgeconv-memory-") as tmp:
+        project = generate(graph, Path(tmp) / "c", request.c_prefix, "")
     needed = project.arena_bytes + project.weights_bytes
     if needed > request.memory_kb * 1024:
         raise UserError(
@@ -150,6 +167,8 @@ def _keep_imported(request, graph: Graph, table) -> Compressed:
         if predicted > request.latency_ms:
             raise UserError(f"the latency budget of {request.latency_ms:g} ms cannot be met on {request.target.name}: "
                             f"the imported model is predicted at {predicted:.3f} ms")
+    if _memory_checked(request):
+        _check_memory(request, graph)
     return Compressed(graph, None, ("int8",), notes=["imported full-integer model: its own quantization is kept exactly"])
 
 
@@ -168,6 +187,8 @@ def _quantize(request, graph: Graph, dataset, table) -> Compressed:
     if plan.graph is not float_graph:
         notes.append("layers merged to meet the budget: " + "; ".join(
             f"{n.name} <- {', '.join(n.merged_from)}" for n in plan.graph.nodes if n.merged_from))
+    if _memory_checked(request):
+        _check_memory(request, _post_training(request, plan, x))
     epochs = request.epochs if request.epochs is not None else _default_epochs(plan.precisions)
     final = finetune(plan.graph, plan.precisions, x, dataset.y, epochs=epochs, batch_size=request.batch_size,
                      lr=request.lr or DEFAULT_LR, seed=request.seed, method=request.calibration)
@@ -202,7 +223,6 @@ def compress(request, graph: Graph, dataset, val_dataset, staging: Path) -> Repo
     final.metadata = {**final.metadata, **metadata}
     save_graph(final, staging / IR_FILE_NAME)
     artifacts, project = _emit(request, final, staging, metadata)
-    _check_memory(request, project)
     prediction = predict_graph_ms(target, final, table)
     report = Report(
         edgeconv_version=__version__, target=target.name, latency_budget_ms=request.latency_ms,

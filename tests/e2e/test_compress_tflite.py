@@ -13,6 +13,7 @@ artifact carries the same integers. Checked here:
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -129,6 +130,20 @@ def test_precisions_on_an_int8_tflite_is_refused(tmp_path):
     result = invoke("compress", DATA / f"{CLASSIFIER}.tflite", "--target", "host", "--precisions", "w4a4", "--out", out)
     assert_user_error(result, "already quantized", "not supported")
     assert not out.exists()
+
+
+def test_memory_budget_is_checked_on_an_imported_model(compressed, tmp_path):
+    report = json.loads((compressed[CLASSIFIER] / "report.json").read_text())
+    needed_kb = (report["arena_bytes"] + report["weights_bytes"]) / 1024
+    out = tmp_path / "small"
+    result = invoke("compress", DATA / f"{CLASSIFIER}.tflite", "--target", "host", "--memory-kb", f"{needed_kb - 1:.1f}",
+                    "--out", out)
+    assert_user_error(result, "--memory-kb", f"arena {report['arena_bytes']} B")
+    assert not out.exists()
+    fits = tmp_path / "fits"
+    result = invoke("compress", DATA / f"{CLASSIFIER}.tflite", "--target", "host", "--memory-kb", f"{math.ceil(10 * needed_kb) / 10}",
+                    "--out", fits)
+    assert result.exit_code == 0, result.output
 
 
 def test_truncated_tflite_is_refused_by_the_console_script(tmp_path):
