@@ -349,7 +349,8 @@ def verify(
         temporary.write_text(json.dumps(result, indent=2) + "\n")
     failed = sorted(name for name, row in result["runtimes"].items() if not row["passed"])
     if failed:
-        raise VerificationFailed(f"{', '.join(failed)} disagree(s) with the reference executor; see {out / VERIFY_FILE}")
+        raise VerificationFailed(f"{', '.join(failed)} disagree(s) with the reference executor; see {out / VERIFY_FILE}",
+                                 result)
     return result
 
 

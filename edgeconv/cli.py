@@ -199,7 +199,16 @@ def _verify_table(result: dict) -> Table:
 @_output_options
 def verify(out: str, target: Optional[str], runner: Optional[str], data: Optional[str], as_json: bool) -> None:
     """Run every artifact of OUT on its runtime and compare it with the reference executor."""
-    result = api.verify(out, target=target, runner=runner, data=data)
+    try:
+        result = api.verify(out, target=target, runner=runner, data=data)
+    except VerificationFailed as failed:  # the rows say where: show them, then exit 3
+        if failed.result is not None:
+            _show_verify(failed.result, as_json)
+        raise
+    _show_verify(result, as_json)
+
+
+def _show_verify(result: dict, as_json: bool) -> None:
     if as_json:
         _print_json(result)
     else:

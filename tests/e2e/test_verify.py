@@ -7,9 +7,11 @@ import json
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from edgeconv.backends.irfile import IR_FILE_NAME, save_graph
 from edgeconv.backends.onnx import write_onnx
+from edgeconv.cli import cli
 from edgeconv.backends.tflite import write_tflite
 from edgeconv.errors import UserError, VerificationFailed
 from edgeconv.quant.quantize_graph import quantize_graph
@@ -90,6 +92,18 @@ def test_corrupted_tflite_fails_naming_tflite_micro(tmp_path):
     assert rows["tflite-micro"]["passed"] is False and rows["tflite-micro"]["bit_exact"] is False
     assert rows["tflite-micro"]["first_mismatch"]["output"] == graph.outputs[0]
     assert rows["onnxruntime"]["passed"] is True
+
+
+def test_cli_prints_the_table_of_a_failed_verification_and_exits_3(tmp_path):
+    graph = quantized("int8")
+    out = write_out_dir(tmp_path / "out", graph, tflite_graph=_corrupted_weights(graph))
+    (out / "report.json").write_text(json.dumps({"target": "host"}))
+    result = CliRunner().invoke(cli, ["verify", str(out), "--json"])
+    assert result.exit_code == 3
+    shown = json.loads(result.stdout)
+    assert shown == json.loads((out / VERIFY_FILE).read_text())
+    assert shown["runtimes"]["tflite-micro"]["passed"] is False
+    assert "tflite-micro" in result.stderr and "Traceback" not in result.output
 
 
 def test_onnx_of_another_model_fails_naming_onnxruntime(tmp_path):
