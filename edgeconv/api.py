@@ -39,6 +39,7 @@ TargetLike = Union[str, Path, "Target"]  # a name, a board TOML, or a loaded Tar
 DEFAULT_OUT_ROOT = Path("edgeconv-out")
 REPORT_FILE = "report.json"
 VERIFY_FILE = "verify.json"
+HTML_REPORT_FILE = "report.html"
 # Model formats that carry their own quantization: no --data needed, precisions kept by default.
 SELF_QUANTIZED_FORMATS = ("tflite",)
 
@@ -325,6 +326,15 @@ def build(out: PathLike, target: Optional[TargetLike] = None, cc: Optional[str] 
     return {**to_jsonable(record), "build_dir": str(build_dir)}
 
 
+def _add_verify_to_html(out: Path, report: dict, result: dict) -> None:
+    """Re-draw OUT/report.html with the verify table (report.json itself is left as compress wrote it)."""
+    from .report import render_report_data
+
+    if (out / HTML_REPORT_FILE).is_file():
+        with staged_file(out / HTML_REPORT_FILE) as temporary:
+            temporary.write_text(render_report_data({**report, "verify": result}))
+
+
 def verify(
     out: PathLike,
     target: Optional[TargetLike] = None,
@@ -347,6 +357,7 @@ def verify(
         result = to_jsonable(run(request))
     with staged_file(out / VERIFY_FILE) as temporary:
         temporary.write_text(json.dumps(result, indent=2) + "\n")
+    _add_verify_to_html(out, report, result)
     failed = sorted(name for name, row in result["runtimes"].items() if not row["passed"])
     if failed:
         raise VerificationFailed(f"{', '.join(failed)} disagree(s) with the reference executor; see {out / VERIFY_FILE}",

@@ -24,9 +24,14 @@ def _embed_json(data: dict) -> str:
 
 
 def render_html(report: Report) -> str:
-    data = report.to_dict()
+    return render_report_data(report.to_dict())
+
+
+def render_report_data(data: dict) -> str:
+    """The page for a report as ``report.json`` holds it (plus ``verify``, verify.json's content,
+    once `verify` has run)."""
     return Template(TEMPLATE.read_text()).substitute(
-        title=html.escape(f"edgeconv report: {report.target}"),
+        title=html.escape(f"edgeconv report: {data.get('target', '')}"),
         data=_embed_json(data),
     )
 

@@ -70,6 +70,8 @@ def test_float_model_is_bit_exact_on_tflite_micro_and_the_c_runtime(float_net, t
     api.build(out, "host")
     api.verify(out, "host", data=float_net["data"])
     _assert_exact(_rows(out), ("tflite-micro", "c-host"))
+    page = (out / "report.html").read_text()  # verify re-draws the page with its table
+    assert '"verify": {"runtimes": {' in page and '"c-host": {' in page
 
 
 @pytest.mark.slow
