@@ -35,7 +35,7 @@ from ..reference import run_single
 from ..verify.reference import quantize_codes, top1
 from .selection import pareto_points, plan_precisions
 
-DEFAULT_LR = 1e-3
+DEFAULT_LR = 3e-3
 LOW_BIT_EPOCHS = 3
 ARTIFACT_FILES = {"onnx": "model.onnx", "tflite": "model.tflite", "c": "c"}
 

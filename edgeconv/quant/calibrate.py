@@ -26,6 +26,8 @@ from .quantizers import asymmetric_params, round_half_away
 SAMPLE_CAP = 1 << 20
 PERCENTILE = 99.99
 MSE_FACTORS = np.linspace(0.05, 1.0, 96)
+DOREFA_CLIP_FACTORS = np.linspace(0.05, 1.0, 96)
+DOREFA_SAMPLE_CAP = 1 << 16  # values per tensor for the clip search: its error curve is smooth
 
 
 @dataclass(frozen=True)
@@ -65,9 +67,10 @@ OBSERVERS = {"minmax": minmax_range, "percentile": percentile_range, "mse": mse_
 class _Samples:
     """Running min/max, plus (``keep``) a bounded, seeded subsample of one tensor's values."""
 
-    def __init__(self, rng: np.random.Generator, keep: bool):
+    def __init__(self, rng: np.random.Generator, keep: bool, cap: int = SAMPLE_CAP):
         self.rng = rng
         self.keep = keep
+        self.cap = cap
         self.chunks = []
         self.count = 0
         self.lo, self.hi = np.inf, -np.inf
@@ -78,14 +81,14 @@ class _Samples:
         if not self.keep:
             return
         values = values.ravel().astype(np.float64)
-        if values.size > SAMPLE_CAP:
-            values = self.rng.choice(values, SAMPLE_CAP, replace=False)
+        if values.size > self.cap:
+            values = self.rng.choice(values, self.cap, replace=False)
         self.chunks.append(values)
         self.count += values.size
-        if self.count > 2 * SAMPLE_CAP:
+        if self.count > 2 * self.cap:
             merged = np.concatenate(self.chunks)
-            self.chunks = [self.rng.choice(merged, SAMPLE_CAP, replace=False)]
-            self.count = SAMPLE_CAP
+            self.chunks = [self.rng.choice(merged, self.cap, replace=False)]
+            self.count = self.cap
 
     def values(self) -> np.ndarray:
         merged = np.concatenate(self.chunks)
@@ -93,11 +96,10 @@ class _Samples:
         return merged
 
 
-def calibrate(graph: Graph, calib_x: np.ndarray, method: str = "minmax", batch_size: int = 256,
-              seed: int = 0) -> dict:
-    """Range of every float activation tensor of ``graph`` (inputs included): name -> Range."""
-    if method not in OBSERVERS:
-        raise UserError(f"unknown calibration method {method!r}: use {', '.join(OBSERVERS)}")
+def _observe(graph: Graph, calib_x: np.ndarray, keep: bool, batch_size: int, seed: int, names=None,
+             cap: int = SAMPLE_CAP) -> dict:
+    """Run the float ``graph`` over ``calib_x``: name -> :class:`_Samples` (at most ``cap`` values
+    kept) of every activation, or of those in ``names`` when given."""
     calib_x = np.asarray(calib_x, dtype=np.float32)
     if calib_x.ndim == 0 or len(calib_x) == 0:
         raise UserError("calibration data is empty")
@@ -110,10 +112,46 @@ def calibrate(graph: Graph, calib_x: np.ndarray, method: str = "minmax", batch_s
         for start in range(0, len(calib_x), batch_size):
             values = module(torch.from_numpy(calib_x[start:start + batch_size]), keep=True)
             for name, value in values.items():
-                if graph.tensors[name].is_constant:
+                if graph.tensors[name].is_constant or (names is not None and name not in names):
                     continue
-                samples.setdefault(name, _Samples(rng, method != "minmax")).add(value.numpy())
-    observer = OBSERVERS[method]
+                samples.setdefault(name, _Samples(rng, keep, cap)).add(value.numpy())
+    return samples
+
+
+def calibrate(graph: Graph, calib_x: np.ndarray, method: str = "minmax", batch_size: int = 256,
+              seed: int = 0) -> dict:
+    """Range of every float activation tensor of ``graph`` (inputs included): name -> Range."""
+    if method not in OBSERVERS:
+        raise UserError(f"unknown calibration method {method!r}: use {', '.join(OBSERVERS)}")
+    samples = _observe(graph, calib_x, method != "minmax", batch_size, seed)
     if method == "minmax":
         return {name: Range(s.lo, s.hi) for name, s in samples.items()}
-    return {name: observer(s.values()) for name, s in samples.items()}
+    return {name: OBSERVERS[method](s.values()) for name, s in samples.items()}
+
+
+def dorefa_clip(values: np.ndarray, act_bits: int) -> float:
+    """Top ``c`` of the DoReFa activation grid with the least squared error on ``values``.
+
+    The grid is ``clip(x, 0, c)`` on ``n + 1`` levels (``n = 2^M - 1``):
+    ``Q(x) = c/n * clip(round(x * n / c), 0, n)``, round half away from zero. ``c`` is searched as
+    a fraction ``f`` of ``max(values)`` over ``DOREFA_CLIP_FACTORS``: at 2 to 4 bits the top of
+    the range leaves most of a ReLU output on the lowest levels, and clipping the tail costs less
+    (Banner et al. 2019, ACIQ; the same criterion as the ``mse`` observer).
+    """
+    values = np.asarray(values, np.float64)
+    top = float(values.max())
+    if top <= 0.0:
+        return top
+    levels = (1 << act_bits) - 1
+    errors = []
+    for f in DOREFA_CLIP_FACTORS:
+        step = f * top / levels
+        q = np.clip(round_half_away(values / step), 0, levels)
+        errors.append(float(np.mean((q * step - values) ** 2)))
+    return float(DOREFA_CLIP_FACTORS[int(np.argmin(errors))] * top)
+
+
+def dorefa_clips(graph: Graph, calib_x: np.ndarray, act_bits: dict, batch_size: int = 256, seed: int = 0) -> dict:
+    """:func:`dorefa_clip` of each activation of ``act_bits`` (name -> M) over ``calib_x``."""
+    samples = _observe(graph, calib_x, True, batch_size, seed, set(act_bits), DOREFA_SAMPLE_CAP)
+    return {name: dorefa_clip(samples[name].values(), bits) for name, bits in act_bits.items()}

@@ -27,8 +27,10 @@ produced with a fused clamp has its range clipped by the clamp, and a fully boun
 
 Before the integer graph is built (``prepare_for_quantization``), two float rewrites adapt the
 model to its low-bit layers: a ReLU read only by XNOR layers gives way to their sign
-(``binarize_relu_inputs``), and activations read by DoReFa layers are rescaled into ``[0, 1]``
-without changing the float function (``rescale_for_dorefa``).
+(``binarize_relu_inputs``), and activations read by DoReFa layers are rescaled so that their
+clip level (the least-squared-error top of the M-bit grid on the calibration data,
+``calibrate.dorefa_clip``) becomes 1, without changing the float function (``rescale_for_dorefa``;
+a residual stream is rescaled as a whole).
 
 XNOR and folded BatchNorm: binarizing a folded weight ``w'_c = k_c * w_c`` gives
 ``sign(w'_c) * mean|w'_c| = k_c * sign(w_c) * mean|w_c|``, i.e. the BatchNorm scale goes into the
@@ -46,7 +48,7 @@ import numpy as np
 from ..errors import UserError
 from ..ir import WEIGHTED_OPS, Graph, Node, QuantParams, Tensor, verify
 from ..ir import ops
-from .calibrate import Range, calibrate
+from .calibrate import Range, calibrate, dorefa_clips
 from .precision import Precision, resolve_precisions
 from .quantizers import (
     asymmetric_params,
@@ -147,23 +149,25 @@ class _Quantizer:
             if node.op_name in PROBABILITY_OPS:
                 fixed[node.output] = probability_params()
             precision = self.prec[node.name]
-            if precision.kind == "dorefa" and self._only_dorefa_readers(node.inputs[0], precision.act_bits):
+            if precision.kind == "dorefa":
                 dorefa_bits[node.inputs[0]] = precision.act_bits
         params = {}
         for root, members in groups.members().items():
             params.update({m: self._params_for(members, fixed, dorefa_bits) for m in members})
         return params
 
-    def _only_dorefa_readers(self, name: str, act_bits: int) -> bool:
-        """True when every reader of ``name`` is a DoReFa layer with ``act_bits``-bit inputs or an
-        op that shares its params; a tensor other layers also read (a residual stream) keeps its
-        int8 grid and the DoReFa layer reads a requantized copy of it."""
-        for reader in self.src.consumers(name):
-            if reader.op_name in SAME_PARAMS_OPS:
-                continue
-            p = self.prec[reader.name]
-            if p.kind != "dorefa" or p.act_bits != act_bits:
-                return False
+    def _only_dorefa_readers(self, members: list, act_bits: int) -> bool:
+        """True when every reader of every tensor of a params group is a DoReFa layer with
+        ``act_bits``-bit inputs or an op that shares its params; a group other layers also read
+        (a residual stream, the input of a squeeze-excitation's pool and multiply) keeps its int8
+        grid and the DoReFa layer reads a requantized copy of it."""
+        for name in members:
+            for reader in self.src.consumers(name):
+                if reader.op_name in SAME_PARAMS_OPS:
+                    continue
+                p = self.prec[reader.name]
+                if p.kind != "dorefa" or p.act_bits != act_bits:
+                    return False
         return True
 
     def _params_for(self, members: list, fixed: dict, dorefa_bits: dict) -> QuantParams:
@@ -171,7 +175,7 @@ class _Quantizer:
             if m in fixed:
                 return fixed[m]
         for m in members:
-            if m in dorefa_bits:
+            if m in dorefa_bits and self._only_dorefa_readers(members, dorefa_bits[m]):
                 return dorefa_params(dorefa_bits[m])
         spans = [_member_range(m, self.producers.get(m), self.ranges) for m in members]
         return asymmetric_params(min(r.lo for r in spans), max(r.hi for r in spans))
@@ -367,38 +371,137 @@ def _rescalable_chain(graph: Graph, producer: Node) -> Optional[tuple]:
     return chain, readers
 
 
-def rescale_for_dorefa(graph: Graph, ranges: Mapping[str, Range], precisions: Mapping[str, Precision]) -> tuple:
-    """Fit activations read by DoReFa layers into ``[0, 1]`` without changing the float function.
+@dataclasses.dataclass
+class ScaleGroup:
+    """Activations that one positive factor ``r`` must divide together (a residual stream).
 
-    DoReFa activations are ``clip(x, 0, 1)``. When such an input ``x`` comes from a Conv/Linear
-    with a ReLU-type clamp (``lo == 0``), through max/avg pools and reshapes only, and is read only
-    by Conv/Linear layers, the producer's weights, bias and clamp are divided by ``r`` (the top of
-    the calibrated range of ``x``) and the readers' weights multiplied by ``r``: ReLU, pools and
-    reshapes are positively homogeneous, so the float outputs are unchanged while ``x`` now spans
-    ``[0, 1]``. Returns ``(new graph, new ranges)``; the arguments are not modified.
+    ``tensors``: the members; ``producers``: the Conv/Linear nodes writing a member (their weights,
+    bias and clamp are divided by ``r``); ``joins``: Add and Mul nodes writing a member (their clamp
+    is divided); ``readers``: the Conv/Linear nodes reading a member as their input (their weights
+    are multiplied by ``r``). A node can be both a producer of one group and a reader of another.
     """
-    out, new_ranges = graph.copy(), dict(ranges)
-    for producer in out.nodes:
-        clamp = getattr(producer.op, "clamp", (None, None))
-        if producer.op_name not in WEIGHTED_OPS or clamp[0] != 0.0:
+
+    tensors: set
+    producers: list
+    joins: list
+    readers: list
+
+
+def _is_weighted_reader(node: Node, name: str) -> bool:
+    return node.op_name in WEIGHTED_OPS and node.inputs[0] == name and name not in node.inputs[1:]
+
+
+def _scaled_inputs(node: Node) -> Optional[list]:
+    """The inputs of ``node`` that share a positive factor with its output, or None.
+
+    ``RESCALE_THROUGH`` ops: their input. Add: both inputs (``clamp(a/r + b/r) = clamp(a + b)/r``
+    with the clamp's bounds divided by ``r``). Mul: its first input (``clamp(a/r * b)`` likewise),
+    unless it squares it.
+    """
+    if node.op_name in RESCALE_THROUGH:
+        return [node.inputs[0]]
+    if node.op_name == "Add":
+        return list(node.inputs)
+    if node.op_name == "Mul" and node.inputs[0] != node.inputs[1]:
+        return [node.inputs[0]]
+    return None
+
+
+def scale_group(graph: Graph, start: str) -> Optional[ScaleGroup]:
+    """The scale group of activation ``start``, or None when some member cannot be rescaled.
+
+    Members are connected through the nodes of :func:`_scaled_inputs` (an input it names and the
+    output share the factor). Every member must be produced by a Conv/Linear or by such a node,
+    and read only through such a node or as the input of a Conv/Linear; a graph input or output,
+    a constant operand or any other op stops the rescaling.
+    """
+    group = ScaleGroup(set(), [], [], [])
+    frontier = [start]
+    while frontier:
+        name = frontier.pop()
+        if name in group.tensors:
             continue
-        found = _rescalable_chain(out, producer)
-        if found is None:
-            continue
-        chain, readers = found
-        r = max(new_ranges[t].hi for t in chain)
-        if not readers or r <= 0 or r == 1.0 or not any(precisions[n.name].kind == "dorefa" for n in readers):
-            continue
+        if name in graph.outputs or graph.tensors[name].is_constant:
+            return None
+        group.tensors.add(name)
+        producer = graph.producer(name)
+        if producer is None:
+            return None
+        if producer.op_name in WEIGHTED_OPS:
+            group.producers.append(producer)
+        elif _scaled_inputs(producer) is not None:
+            frontier.extend(_scaled_inputs(producer))
+            if hasattr(producer.op, "clamp"):
+                group.joins.append(producer)
+        else:
+            return None
+        for consumer in graph.consumers(name):
+            if name in (_scaled_inputs(consumer) or ()):
+                frontier.append(consumer.output)
+            elif _is_weighted_reader(consumer, name):
+                group.readers.append(consumer)
+            else:
+                return None
+    return group
+
+
+def _is_dorefa(node: Node, precisions: Mapping[str, Precision]) -> bool:
+    """A DoReFa layer (nodes the float rewrites added have no precision of their own yet)."""
+    return node.name in precisions and precisions[node.name].kind == "dorefa"
+
+
+def _dorefa_inputs(group: ScaleGroup, precisions: Mapping[str, Precision]) -> list:
+    return [n.inputs[0] for n in group.readers if _is_dorefa(n, precisions) and n.inputs[0] in group.tensors]
+
+
+def _scaled_clamp(clamp: tuple, r: float) -> tuple:
+    return tuple(None if bound is None else bound / r for bound in clamp)
+
+
+def _rescale_group(graph: Graph, group: ScaleGroup, r: float) -> None:
+    """Divide ``group``'s activations by ``r`` in ``graph`` (in place), keeping the float function."""
+    for producer in group.producers:
         for name in producer.inputs[1:]:
             if name is not None:
-                t = out.tensors[name]
+                t = graph.tensors[name]
                 t.data = (t.data / r).astype(np.float32)
-        hi = None if clamp[1] is None else clamp[1] / r
-        producer.op = dataclasses.replace(producer.op, clamp=(0.0, hi))
-        for reader in readers:
-            t = out.tensors[reader.inputs[1]]
-            t.data = (t.data * r).astype(np.float32)
-        for t in chain:
+        producer.op = dataclasses.replace(producer.op, clamp=_scaled_clamp(producer.op.clamp, r))
+    for join in group.joins:
+        join.op = dataclasses.replace(join.op, clamp=_scaled_clamp(join.op.clamp, r))
+    for reader in group.readers:
+        t = graph.tensors[reader.inputs[1]]
+        t.data = (t.data * r).astype(np.float32)
+
+
+def rescale_for_dorefa(graph: Graph, ranges: Mapping[str, Range], precisions: Mapping[str, Precision],
+                       clips: Optional[Mapping[str, float]] = None) -> tuple:
+    """Fit activations read by DoReFa layers into ``[0, 1]`` without changing the float function.
+
+    DoReFa activations are ``clip(x, 0, 1)``. For each scale group (:func:`scale_group`) holding
+    the input of a DoReFa layer, with ``r`` the largest clip level of its DoReFa-read members
+    (``clips``, name -> level; the top of the calibrated range for a name it lacks), the
+    producers' weights, biases and clamps and the Add/Mul clamps are divided by ``r`` and the
+    readers' weights multiplied by ``r``. Conv, Linear, Add, Mul (in one input), clamps, pools
+    and reshapes are positively homogeneous (``f(x / r) = f(x) / r`` once the clamp bounds are
+    divided too), so the float outputs are unchanged while those inputs now reach 1 at ``r``; a
+    residual stream (an Add's output read by the next block's DoReFa conv and by its shortcut) is
+    rescaled as a whole. Values above ``r`` are clipped by the DoReFa grid. Returns
+    ``(new graph, new ranges)``; the arguments are not modified.
+    """
+    out, new_ranges, clips = graph.copy(), dict(ranges), dict(clips or {})
+    seen = set()
+    for node in list(out.nodes):
+        if not _is_dorefa(node, precisions) or node.inputs[0] in seen:
+            continue
+        group = scale_group(out, node.inputs[0])
+        if group is None:
+            continue
+        seen |= group.tensors
+        r = max(clips.get(t, new_ranges[t].hi) for t in _dorefa_inputs(group, precisions))
+        if r <= 0 or r == 1.0:
+            continue
+        _rescale_group(out, group, r)
+        for t in group.tensors:
             new_ranges[t] = Range(new_ranges[t].lo / r, new_ranges[t].hi / r)
     return out, new_ranges
 
@@ -458,7 +561,9 @@ def prepare_for_quantization(graph: Graph, calib_x: np.ndarray, precisions: Mapp
     """
     graph = binarize_relu_inputs(graph, precisions)
     ranges = calibrate(graph, calib_x, method)
-    return rescale_for_dorefa(graph, ranges, precisions)
+    act_bits = {n.inputs[0]: precisions[n.name].act_bits for n in graph.nodes if _is_dorefa(n, precisions)}
+    clips = dorefa_clips(graph, calib_x, act_bits) if act_bits else {}
+    return rescale_for_dorefa(graph, ranges, precisions, clips)
 
 
 def quantize_graph(graph: Graph, calib_x: Optional[np.ndarray] = None,

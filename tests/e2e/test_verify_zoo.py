@@ -1,63 +1,66 @@
-"""The zoo table: every zoo model at fp32, int8, w4a4, w2a2 and w1a1, written as .tflite and .onnx
-and verified on LiteRT, TFLite Micro and ONNX Runtime against the reference executor on labelled
-validation digits (post-training quantization, no fine-tuning).
+"""The zoo table: every zoo model at fp32, int8, w4a4, w2a2 and w1a1, as a user ships it
+(``edgeconv.zoo.compressed``: int8 post-training quantization, low-bit layers fine-tuned), written
+as .tflite and .onnx and verified on LiteRT, TFLite Micro and ONNX Runtime against the reference
+executor on the 1,000 held-out digits.
 
-TFLite Micro must be bit-exact at every precision. LiteRT's XNNPACK and ONNX Runtime requantize
-with a single rounding where TFLite rounds twice (``MultiplyByQuantizedMultiplier``). At 8 bits
-that leaves top-1 intact; at 2-4 bit activations one level is a large step, a binary layer turns a
-1-LSB difference at zero into a flipped sign, and without fine-tuning these models' logits nearly
-tie, so their agreement is measured and printed (verify.json) rather than assumed."""
+TFLite Micro is bit-exact at every precision. LiteRT and ONNX Runtime are held to verify's top-1
+rule (>= 98% agreement, accuracy within 1 point) wherever it holds: fp32 and int8 everywhere,
+w4a4 on every model but the MobileNetV2, w2a2 and w1a1 on the binary-friendly nets. Elsewhere
+their agreement is measured and printed (verify.json), for a known reason: the reference follows
+TFLite's ``MultiplyByQuantizedMultiplier``, which rounds twice (to ``2^-shift`` first), while
+XNNPACK and ONNX Runtime round ``acc * m`` once. One to twelve percent of a low-bit model's
+requantized values land one step apart (exact .5 ties: none), and on a 2-bit grid one step is a
+third of the range; after a few deep layers top-1 moves on 2% to 25% of the digits. XNNPACK's
+int8 -> int8 QUANTIZE adds a coarser error of its own (an 8-bit fixed-point multiplier,
+``lrintf(256 * s_in / s_out)``): requantizing ResNet-8's stream onto a 2-bit grid it moves 28% of
+the values. At w1a1 the nets other than the binary-friendly ones are near chance, and their
+near-tied logits flip on any difference."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from rich.console import Console
 
 from edgeconv.backends.irfile import IR_FILE_NAME, save_graph
 from edgeconv.backends.onnx import write_onnx
 from edgeconv.backends.tflite import write_tflite
-from edgeconv.frontend import load_model
-from edgeconv.passes.pipeline import prepare
-from edgeconv.quant.quantize_graph import quantize_graph
 from edgeconv.verify import compare_artifacts, verify_table, write_verify_json
 from edgeconv.zoo import training
+from edgeconv.zoo.compressed_models import compressed
 
 PRECISIONS = ("fp32", "int8", "w4a4", "w2a2", "w1a1")
-# Precisions where LiteRT and ONNX Runtime are held to verify's top-1 rule in this table.
-TOP1_HELD = ("fp32", "int8")
-CALIBRATION_SAMPLES = 256
-VALIDATION_SAMPLES = 200
+BINARY_FRIENDLY = ("binarynet", "tinycnn")
+
+
+def top1_rule_holds(name: str, precision: str) -> bool:
+    """Where LiteRT and ONNX Runtime are held to the top-1 rule (see the module docstring)."""
+    if precision in ("fp32", "int8"):
+        return True
+    if precision == "w4a4":
+        return name != "mobilenetv2"
+    return name in BINARY_FRIENDLY
 
 
 @pytest.fixture(scope="module")
 def digits():
-    x_train, _, x_val, y_val = training.digits_dataset()
-    return x_train[:CALIBRATION_SAMPLES], x_val[:VALIDATION_SAMPLES], y_val[:VALIDATION_SAMPLES]
-
-
-def float_graph(name: str, x: np.ndarray, tmp_path):
-    model = training.trained(name)
-    path = tmp_path / f"{name}.pt2"
-    torch.export.save(torch.export.export(model, (torch.from_numpy(x[:1]),)), path)
-    return prepare(load_model(path))
+    _, _, x_val, y_val = training.digits_dataset()
+    return x_val, y_val
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(training.models.MODELS))
 def test_zoo_verify_table(tmp_path, digits, name):
-    x_calib, x_val, y_val = digits
-    graph = float_graph(name, x_calib, tmp_path)
+    x_val, y_val = digits
     np.savez(tmp_path / "val.npz", x=x_val, y=y_val)
     table = {}
     for precision in PRECISIONS:
-        compressed = quantize_graph(graph, x_calib, precision)
+        graph = compressed(name, precision)
         out = tmp_path / precision
         out.mkdir()
-        save_graph(compressed, out / IR_FILE_NAME)
-        write_tflite(compressed, out / "model.tflite", {"precisions": precision})
-        write_onnx(compressed, out / "model.onnx", {"precisions": precision})
+        save_graph(graph, out / IR_FILE_NAME)
+        write_tflite(graph, out / "model.tflite", {"precisions": precision})
+        write_onnx(graph, out / "model.onnx", {"precisions": precision})
         result = compare_artifacts(out, data=tmp_path / "val.npz")
         write_verify_json(out, result)
         table[precision] = result
@@ -68,5 +71,8 @@ def test_zoo_verify_table(tmp_path, digits, name):
     for precision, result in table.items():
         micro = result.rows["tflite-micro"]
         assert micro.passed and (precision == "fp32" or micro.bit_exact), (precision, micro.failure("tflite-micro"))
-        if precision in TOP1_HELD:
-            assert result.passed, (precision, result.failures())
+        for runtime in ("tflite-litert", "onnxruntime"):
+            row = result.rows[runtime]
+            assert row.error is None and row.top1_agreement is not None, (precision, row.failure(runtime))
+            if top1_rule_holds(name, precision):
+                assert row.passed, (precision, row.failure(runtime))

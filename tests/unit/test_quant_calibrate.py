@@ -3,7 +3,7 @@ import pytest
 
 from edgeconv.errors import UserError
 from edgeconv.ir import Graph, Node, Tensor, infer_shapes, ops, verify
-from edgeconv.quant.calibrate import calibrate, minmax_range, mse_range, percentile_range
+from edgeconv.quant.calibrate import calibrate, dorefa_clip, dorefa_clips, minmax_range, mse_range, percentile_range
 
 
 def identity_conv_graph():
@@ -47,3 +47,26 @@ def test_calibration_is_reproducible_and_rejects_bad_input():
         calibrate(identity_conv_graph(), x, "histogram")
     with pytest.raises(UserError, match="empty"):
         calibrate(identity_conv_graph(), x[:0], "minmax")
+
+
+def dorefa_mse(values, clip, bits):
+    n = (1 << bits) - 1
+    step = clip / n
+    q = np.clip(np.sign(values / step) * np.floor(np.abs(values / step) + 0.5), 0, n)
+    return float(np.mean((q * step - values) ** 2))
+
+
+def test_dorefa_clip_cuts_the_tail_at_few_bits_and_keeps_the_range_at_many():
+    values = np.random.default_rng(2).exponential(1.0, 50_000)
+    two_bit = dorefa_clip(values, 2)
+    assert two_bit < 0.5 * values.max()
+    assert dorefa_mse(values, two_bit, 2) < dorefa_mse(values, values.max(), 2)
+    uniform = np.random.default_rng(3).uniform(0, 1, 50_000)
+    assert dorefa_clip(uniform, 8) > 0.98 * uniform.max()
+    assert dorefa_clip(np.zeros(10), 4) == 0.0
+
+
+def test_dorefa_clips_observe_the_named_tensors():
+    x = np.linspace(-3, 5, 64, dtype=np.float32).reshape(4, 1, 4, 4)
+    clips = dorefa_clips(identity_conv_graph(), x, {"y": 3})
+    assert list(clips) == ["y"] and 0 < clips["y"] <= 5.0

@@ -221,6 +221,84 @@ def test_rescaling_for_dorefa_keeps_the_float_function_and_fits_inputs_into_unit
     assert g.tensors["conv1.w"].data is not scaled.tensors["conv1.w"].data  # the argument is untouched
 
 
+def residual_net():
+    """stem -> [c1 -> c2] + stem (ReLU) -> c3: a residual stream read by a conv and an Add."""
+    b = Builder((1, 2, 8, 8))
+    stem = b.conv("stem", 4, clamp=(0.0, None))
+    b.conv("c1", 4, clamp=(0.0, None))
+    c2 = b.conv("c2", 4)
+    b.node("add", ops.Add(clamp=(0.0, None)), [c2, stem])
+    b.conv("c3", 3)
+    return b.done()
+
+
+def float_outputs_match(a, b):
+    ref = executor.run_single(a, X)
+    np.testing.assert_allclose(executor.run_single(b, X), ref, atol=1e-4 * max(1, np.abs(ref).max()))
+
+
+def test_a_residual_stream_read_by_dorefa_layers_is_rescaled_as_a_whole():
+    g = residual_net()
+    ranges = calibrate(g, X)
+    precisions = resolve_precisions(g, {"stem": "int8", "c1": "w4a4", "c2": "w4a4", "c3": "w4a4"})
+    scaled, new_ranges = rescale_for_dorefa(g, ranges, precisions)
+    float_outputs_match(g, scaled)
+    r = max(ranges["stem.out"].hi, ranges["add.out"].hi)  # both are DoReFa inputs, one group
+    for name in ("stem.out", "c2.out", "add.out"):
+        assert new_ranges[name].hi == pytest.approx(ranges[name].hi / r)
+    assert new_ranges["c1.out"].hi == pytest.approx(1.0)  # a group of its own
+    assert scaled.node("add").op.clamp == (0.0, None)
+
+
+def test_dorefa_clip_levels_pick_the_rescaling_factor():
+    g = residual_net()
+    ranges = calibrate(g, X)
+    precisions = resolve_precisions(g, {"stem": "int8", "c1": "w2a2", "c2": "w2a2", "c3": "w2a2"})
+    scaled, new_ranges = rescale_for_dorefa(g, ranges, precisions, {"stem.out": 0.5, "add.out": 0.25, "c1.out": 0.1})
+    float_outputs_match(g, scaled)
+    assert new_ranges["add.out"].hi == pytest.approx(ranges["add.out"].hi / 0.5)
+    assert new_ranges["c1.out"].hi == pytest.approx(ranges["c1.out"].hi / 0.1)
+
+
+def test_a_group_reaching_the_graph_output_is_left_alone():
+    g = residual_net()
+    g.outputs = ["add.out"]
+    g.nodes = [n for n in g.nodes if n.name != "c3"]
+    ranges = calibrate(g, X)
+    precisions = resolve_precisions(g, {"stem": "int8", "c1": "w4a4", "c2": "w4a4"})
+    scaled, new_ranges = rescale_for_dorefa(g, ranges, precisions)
+    assert new_ranges["add.out"] == ranges["add.out"] and new_ranges["stem.out"] == ranges["stem.out"]
+    assert new_ranges["c1.out"].hi == pytest.approx(1.0)
+
+
+def squeeze_excite_net():
+    """d = conv (ReLU6); y = d * sigmoid(conv(gap(d))); out = conv(y): d feeds a pool and a Mul."""
+    b = Builder((1, 2, 8, 8))
+    d = b.conv("d", 4, clamp=(0.0, 6.0))
+    b.node("gap", ops.GlobalAvgPool(keepdims=True), [d])
+    b.conv("reduce", 4, k=1, pads=0)
+    gate = b.node("gate", ops.Sigmoid())
+    b.node("mul", ops.Mul(), [d, gate])
+    b.conv("project", 3)
+    return b.done()
+
+
+def test_squeeze_excitation_input_keeps_int8_and_its_pool_is_rescaled_through_the_mul():
+    g = squeeze_excite_net()
+    precisions = {"d": "int8", "reduce": "w4a4", "project": "w4a4"}
+    resolved = resolve_precisions(g, precisions)
+    ranges = calibrate(g, X)
+    scaled, new_ranges = rescale_for_dorefa(g, ranges, resolved)
+    float_outputs_match(g, scaled)
+    r = max(ranges["gap.out"].hi, ranges["mul.out"].hi)
+    assert new_ranges["d.out"].hi == pytest.approx(ranges["d.out"].hi / r)
+    q = quantize_graph(g, X, precisions)
+    # the Mul reads d, so d and its pool stay int8; the DoReFa conv reads a requantized copy
+    assert q.tensors[q.node("d").output].quant.levels == 256
+    assert q.tensors[q.node("gap").output].quant.levels == 256
+    assert q.tensors[q.node("reduce").inputs[0]].quant == dorefa_params(4)
+
+
 def test_batchnorm_left_in_the_graph_is_refused():
     b = Builder((1, 2, 4, 4))
     b.conv("c", 2)

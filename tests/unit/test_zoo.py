@@ -80,3 +80,25 @@ def test_exported_trained_model_keeps_its_accuracy(suffix, tmp_path):
     graph = load_model(export("tinycnn", tmp_path / f"tinycnn{suffix}"), input_shape=INPUT_SHAPE)
     predictions = run_single(graph, x_val).argmax(1)
     assert float((predictions == y_val).mean()) == accuracy(model, x_val, y_val)
+
+
+def test_compressed_zoo_graphs_are_cached_per_precision(tmp_path, monkeypatch):
+    from edgeconv.backends.irfile import save_graph
+    from edgeconv.zoo import compressed_models as zoo_compressed
+
+    assert zoo_compressed.compressed("tinycnn", "fp32") is zoo_compressed.float_graph("tinycnn")
+    paths = {p: zoo_compressed.cache_path("tinycnn", p) for p in zoo_compressed.FINETUNE_EPOCHS}
+    assert len(set(paths.values())) == len(paths) and all(p.name.startswith("tinycnn-") for p in paths.values())
+    path = tmp_path / "tinycnn-int8.ir.npz"
+    monkeypatch.setattr(zoo_compressed, "cache_path", lambda name, precision: path)
+    first = zoo_compressed.compressed("tinycnn", "int8")
+    assert path.is_file()
+    path.write_bytes(b"damaged")  # a damaged entry is recomputed and rewritten
+    again = zoo_compressed.compressed("tinycnn", "int8")
+    cached = zoo_compressed.compressed("tinycnn", "int8")
+    for name, tensor in first.tensors.items():
+        if tensor.is_constant:
+            np.testing.assert_array_equal(again.tensors[name].data, tensor.data)
+            np.testing.assert_array_equal(cached.tensors[name].data, tensor.data)
+    save_graph(first, tmp_path / "check.ir.npz")
+    assert (tmp_path / "check.ir.npz").read_bytes() == path.read_bytes()
