@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from edgeconv.backends.c.build import ISA_FLAGS, host_isa
-from edgeconv.backends.c.lowering import pack_bitserial_weights, pack_xnor_weights, pad_im2col_weights
+from edgeconv.backends.c.lowering import (im2col_scratch_bytes, pack_bitserial_weights, pack_gemm_weights,
+                                          pack_xnor_weights)
 from edgeconv.backends.c.variants import VARIANTS, sources_for
 from edgeconv.quant.fixedpoint import quantize_multipliers
 from edgeconv.resources import kernels_dir
@@ -82,12 +83,14 @@ def bench_shape(lib, shape, repeat: int) -> dict:
     common = (p(bias), p(mult), p(shift), ctypes.byref(win), ctypes.byref(q))
     row = {"shape": f"{cin}x{h}x{w} -> {cout}, {k}x{k} s{stride}", "macs": oh * ow * cout * cin * k * k}
     row["sliding-window"] = median_ms(lambda: lib.ec_s8_conv2d_slidingwin(p(x), p(ohwi), *common, p(out)), repeat)
-    padded = np.ascontiguousarray(pad_im2col_weights(ohwi))
-    cols = np.zeros(ow * padded.shape[1], np.int8)
-    row["im2col"] = median_ms(lambda: lib.ec_s8_conv2d_im2col(p(x), p(padded), *common, p(cols), p(out)), repeat)
+    packed = np.ascontiguousarray(pack_gemm_weights(ohwi))
+    wsum = ohwi.astype(np.int32).sum(axis=1)
+    gemm_common = (p(bias), p(wsum), p(mult), p(shift), ctypes.byref(win), ctypes.byref(q))
+    cols = np.zeros(max(im2col_scratch_bytes(cin, k, k, ow), 1), np.int8)
+    row["im2col"] = median_ms(lambda: lib.ec_s8_conv2d_im2col(p(x), p(packed), *gemm_common, p(cols), p(out)), repeat)
     if k == 1 and stride == 1:
         win.pad_top = win.pad_left = win.pad_bottom = win.pad_right = 0
-        row["1x1"] = median_ms(lambda: lib.ec_s8_conv2d_1x1(p(x), p(ohwi), *common, p(out)), repeat)
+        row["1x1"] = median_ms(lambda: lib.ec_s8_conv2d_1x1(p(x), p(packed), *gemm_common, p(out)), repeat)
     signs = np.where(rng.random((h, w, cin)) < 0.5, -1, 1).astype(np.int8)
     wbits = np.ascontiguousarray(pack_xnor_weights(np.where(wt < 0, -1, 1).astype(np.int8)))
     scratch = np.zeros((ext + k * k) * words * 2, np.uint32)  # room for 2 activation planes

@@ -5,8 +5,8 @@ Every runtime runs single-threaded, one sample per call, in the same process run
 in the machine's load during the run touches all of them alike. A runtime's figure is the median
 over rounds of the per-round median time of one inference (batch 1), and the minimum seen.
 
-- ``c`` (ours): the generated C project compiled for this machine with ``-O2`` (x86 AVX2 kernels
-  when the CPU has them, no per-layer timing hooks); the runner ``edgeconv_run --repeat N --timing``
+- ``c`` (ours): the generated C project compiled for this machine with ``-O2`` (x86 kernels when
+  the CPU has AVX2, built for AVX-512 VNNI when it has that too; no per-layer timing hooks); the runner ``edgeconv_run --repeat N --timing``
   times each sample with a monotonic clock inside the binary.
 - ``litert-xnnpack`` / ``litert-builtin``: LiteRT's interpreter with its default XNNPACK delegate,
   and with ``OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES`` (builtin optimized kernels),
@@ -110,13 +110,23 @@ def machine() -> dict:
         pass
     load = os.getloadavg() if hasattr(os, "getloadavg") else (None, None, None)
     return {"cpu": model, "cores": os.cpu_count(), "loadavg_1_5_15": [round(v, 2) for v in load],
-            "python": platform.python_version()}
+            "python": platform.python_version(), "c_kernels": c_kernel_set()}
+
+
+def c_kernel_set() -> str:
+    """The kernel set our C runtime is compiled with on this machine."""
+    from edgeconv.backends.c.build import host_has_avx512_vnni, host_isa
+
+    isa = host_isa()
+    if isa == "x86":
+        return "x86 AVX-512 VNNI" if host_has_avx512_vnni() else "x86 AVX2"
+    return {"arm": "NEON"}.get(isa, "portable")
 
 
 def load_note(info: dict) -> str:
     one_minute = info["loadavg_1_5_15"][0]
     busy = one_minute is not None and one_minute > 0.5
-    return (f"{info['cpu']}, {info['cores']} cores, load average {one_minute} at start"
+    return (f"{info['cpu']}, {info['cores']} cores, our kernels {info['c_kernels']}, load average {one_minute} at start"
             + (" (machine shared with other work: absolute times are noisy; the ratios, measured interleaved "
                "in the same run, are the figures to read)" if busy else ""))
 

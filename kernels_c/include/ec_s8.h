@@ -4,12 +4,12 @@
  *   acc = bias[o] + sum_{taps t, input channels c} (x[t, c] - in_zp) * w[o, t, c]
  * where padded taps contribute nothing (they hold in_zp), then
  *   out = clamp(ec_requantize(acc, mult[o], shift[o]) + out_zp, act_min, act_max).
- * Accumulator bound: |acc| <= K * 255 * 127 + |bias| with K = k_h * k_w * C_in / groups; the code
- * generator refuses layers whose bound exceeds INT32_MAX.
+ * Accumulator bound: |acc| <= |bias[o]| + 255 * sum_{t,c} |w[o, t, c]| (|x - in_zp| <= 255); the code
+ * generator refuses layers whose bound exceeds INT32_MAX, so no partial sum overflows int32.
  *
- * Weight layouts: ordinary and grouped convolutions OHWI (C_out x k_h x k_w x C_in/groups);
- * depthwise convolutions HWO (k_h x k_w x C_out, C_out = C_in * multiplier);
- * fully connected OI (C_out x C_in).
+ * Weight layouts: the sliding-window convolution OHWI (C_out x k_h x k_w x C_in/groups);
+ * depthwise convolutions HWO (k_h x k_w x C_out, C_out = C_in * multiplier); the 1x1 and im2col
+ * convolutions and the fully connected layer packed (ec_s8_packed.h).
  */
 #ifndef EC_S8_H
 #define EC_S8_H
@@ -22,17 +22,21 @@ void ec_s8_conv2d_slidingwin(const int8_t *in, const int8_t *w, const int32_t *b
                              const int32_t *mult, const int32_t *shift, const ec_window_t *win,
                              const ec_qparams_t *q, int8_t *out);
 
-/* im2col + GEMM (groups == 1): one output row at a time is unfolded into `scratch`
- * (out_w * K16 bytes, padding filled with in_zp), then multiplied by the weights. Its weights are
- * OHWI with each output channel's K = k_h * k_w * C_in bytes padded with zeros to
- * K16 = EC_IM2COL_K16(K), so SIMD versions need no tail loop. */
-#define EC_IM2COL_K16(k) ((((k) + 15) / 16) * 16)
-void ec_s8_conv2d_im2col(const int8_t *in, const int8_t *w, const int32_t *bias,
+/* The GEMM-shaped kernels take their weights packed (ec_s8_packed.h: blocks of 16 output
+ * channels by groups of 4 K bytes, the same for every instruction set), a non-NULL bias and the
+ * per-channel weight sums `wsum` (used by the kernels that multiply unsigned bytes).
+ *
+ * im2col + GEMM (groups == 1), ec_im2col.h: layers with at most 256 input channels and at most 9
+ * taps read each tap in place (indirect; scratch unused, may be NULL); the others unfold one
+ * output row at a time into `scratch` (EC_IM2COL_SCRATCH bytes, padding filled with in_zp). */
+#define EC_IM2COL_SLACK 4
+#define EC_IM2COL_SCRATCH(out_w, k) ((size_t)(out_w) * (size_t)((((k) + 3) / 4) * 4) + EC_IM2COL_SLACK)
+void ec_s8_conv2d_im2col(const int8_t *in, const int8_t *w, const int32_t *bias, const int32_t *wsum,
                          const int32_t *mult, const int32_t *shift, const ec_window_t *win,
                          const ec_qparams_t *q, int8_t *scratch, int8_t *out);
 
 /* Pointwise convolution: 1x1 kernel, stride 1, no padding, groups == 1: a GEMM over pixels. */
-void ec_s8_conv2d_1x1(const int8_t *in, const int8_t *w, const int32_t *bias,
+void ec_s8_conv2d_1x1(const int8_t *in, const int8_t *w, const int32_t *bias, const int32_t *wsum,
                       const int32_t *mult, const int32_t *shift, const ec_window_t *win,
                       const ec_qparams_t *q, int8_t *out);
 
@@ -46,8 +50,8 @@ void ec_s8_dwconv2d_generic(const int8_t *in, const int8_t *w, const int32_t *bi
                             const int32_t *mult, const int32_t *shift, const ec_window_t *win,
                             const ec_qparams_t *q, int8_t *out);
 
-/* Fully connected: out[o] = requant(bias[o] + sum_i (x[i] - in_zp) * w[o, i]). */
-void ec_s8_fully_connected(const int8_t *in, const int8_t *w, const int32_t *bias,
+/* Fully connected: out[o] = requant(bias[o] + sum_i (x[i] - in_zp) * w[o, i]), weights packed. */
+void ec_s8_fully_connected(const int8_t *in, const int8_t *w, const int32_t *bias, const int32_t *wsum,
                            const int32_t *mult, const int32_t *shift, int32_t in_n, int32_t out_n,
                            const ec_qparams_t *q, int8_t *out);
 

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeconv.backends.c.build import host_isa
+from edgeconv.backends.c.build import X86_AVX2_FLAGS, X86_AVX512_FLAGS, host_has_avx512_vnni, host_isa
 from edgeconv.backends.c.variants import VARIANTS, sources_for
 from edgeconv.resources import kernels_dir
 
 STRICT = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic")
-ISA_FLAGS = {"portable": (), "x86": ("-mavx2", "-mfma", "-mpopcnt")}
+# Test builds: "x86" is the AVX2 build (the fallback), "x86-avx512" the same sources for AVX-512 VNNI.
+ISA_FLAGS = {"portable": (), "x86": X86_AVX2_FLAGS, "x86-avx512": X86_AVX2_FLAGS + X86_AVX512_FLAGS}
+ISA_DIRS = {"portable": "portable", "x86": "x86", "x86-avx512": "x86"}
 
 # A shim exporting the header's inline fixed-point routines so tests can call them.
 SHIM = r"""
@@ -31,6 +33,16 @@ int32_t ec_test_popcount(uint32_t x) { return ec_popcount32(x); }
 void ec_test_requantize_row(const int32_t *acc, const int32_t *mult, const int32_t *shift, int32_t n,
                             const ec_qparams_t *q, int8_t *out) { ec_avx2_requantize_row(acc, mult, shift, n, q, out); }
 #endif
+#ifdef __AVX512F__
+#include "ec_x86_avx512.h"
+#endif
+#ifdef EC_X86_AVX512
+void ec_test_requantize16(const int32_t *acc, const int32_t *mult, const int32_t *shift, int32_t *out)
+{
+    _mm512_storeu_si512((void *)out, ec_avx512_requantize16(_mm512_loadu_si512((const void *)acc),
+                        _mm512_loadu_si512((const void *)mult), _mm512_loadu_si512((const void *)shift)));
+}
+#endif
 """
 
 
@@ -39,12 +51,17 @@ def isas_to_test() -> list:
     return ["portable"] + (["x86"] if host_isa() == "x86" else [])
 
 
+def isas_with_avx512() -> list:
+    """``isas_to_test()`` plus the AVX-512 VNNI build of the x86 kernels when this CPU runs it."""
+    return isas_to_test() + (["x86-avx512"] if host_isa() == "x86" and host_has_avx512_vnni() else [])
+
+
 @functools.lru_cache(maxsize=None)
 def kernel_library(isa: str = "portable") -> ctypes.CDLL:
     build = Path(tempfile.mkdtemp(prefix=f"ec_kernels_{isa}_"))
     shim = build / "shim.c"
     shim.write_text(SHIM)
-    sources = [str(s) for s in sources_for([v.name for v in VARIANTS], isa)] + [str(shim)]
+    sources = [str(s) for s in sources_for([v.name for v in VARIANTS], ISA_DIRS[isa])] + [str(shim)]
     out = build / "libeckernels.so"
     cmd = ["cc", *STRICT, "-O2", *ISA_FLAGS[isa], "-shared", "-fPIC", f"-I{kernels_dir() / 'include'}",
            *sources, "-lm", "-o", str(out)]

@@ -34,7 +34,8 @@ def neon_net() -> GraphBuilder:
     b = GraphBuilder((1, 3, 10, 9), seed=21)
     b.quantize()
     b.conv(12, clamp=(0.0, None))                       # C_in 3: im2col
-    b.conv(17)                                           # 3x3 sliding window, 12 -> 17 (tail channels)
+    b.conv(20)                                           # 3x3 im2col GEMM read in place, 12 -> 20
+    b.conv(17, algorithm="sliding-window")               # 3x3 sliding window, 20 -> 17 (tail channels)
     b.conv(17, groups=17)                                # depthwise 3x3, 17 channels (8 + 8 + 1)
     b.conv(24, k=(1, 1), pads=(0, 0, 0, 0))              # 1x1
     b.conv(8, dilation=(2, 2), pads=(2, 2, 2, 2))       # dilated: one channel at a time

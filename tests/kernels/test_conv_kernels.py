@@ -6,11 +6,12 @@ import ctypes
 import numpy as np
 import pytest
 
-from edgeconv.backends.c.lowering import pad_im2col_weights
+from edgeconv.backends.c.lowering import im2col_indirect, im2col_scratch_bytes, im2col_weight_rows, pack_gemm_weights
 from edgeconv.ir import Graph, Node, QuantParams, Tensor, ops
 from edgeconv.reference.executor import INT_KERNELS
 import edgeconv.reference.int_kernels  # noqa: F401
-from tests.kernels.cbuild import QParams, hwc_to_nchw, kernel_library, nchw_to_hwc, ptr, isas_to_test, window
+from tests.kernels.cbuild import (QParams, hwc_to_nchw, isas_to_test, isas_with_avx512, kernel_library, nchw_to_hwc, ptr,
+                                  window)
 from tests.kernels.intref import conv_int, multipliers, requant
 
 # (C_in, H, W, C_out, k, stride, pads (t,l,b,r), dilation, groups)
@@ -24,6 +25,17 @@ GENERAL = [
     (8, 7, 7, 12, (3, 3), (2, 1), (1, 0, 1, 2), (1, 1), 4),
     (16, 4, 4, 16, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
     (7, 1, 12, 9, (1, 3), (1, 2), (0, 1, 0, 1), (1, 2), 1),
+    # at most 9 taps: the im2col GEMM reads taps in place (indirect), tiles across rows
+    (8, 9, 7, 20, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),
+    (12, 6, 5, 65, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
+    (4, 7, 7, 3, (2, 2), (1, 1), (0, 0, 1, 1), (2, 1), 1),
+    # unfolded: more than 9 taps, more than 256 channels
+    (4, 6, 6, 5, (5, 5), (1, 1), (2, 2, 2, 2), (1, 1), 1),
+    (260, 3, 3, 18, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
+    # 1x1 with C_in not a multiple of 4 and channel counts around the 16-lane blocks
+    (13, 5, 3, 49, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    (3, 4, 4, 1, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    (64, 3, 7, 64, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
 ]
 DEPTHWISE = [
     (8, 7, 7, 8, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
@@ -48,15 +60,17 @@ def make_case(seed, cin, h, w, cout, k, cin_g, zp_in=7, zp_out=-5, clamp=(-100, 
     return x, wt, bias, mult, shift, QParams(zp_in, zp_out, *clamp)
 
 
-def run_conv(isa, kernel, x, w_c, bias, mult, shift, win, q, scratch_bytes=0):
+def run_conv(isa, kernel, x, w_c, bias, mult, shift, win, q, extra=(), scratch=None):
+    """Run a conv kernel; ``extra`` are the arrays between bias and mult (the packed kernels'
+    wsum), ``scratch`` a byte count (an array of that size is passed, or NULL for 0)."""
     lib = kernel_library(isa)
     fn = getattr(lib, kernel)
     out = np.zeros((win.out_h, win.out_w, win.out_c), dtype=np.int8)
     xin = nchw_to_hwc(x)
-    args = [ptr(xin), ptr(w_c), ptr(bias), ptr(mult), ptr(shift), ctypes.byref(win), ctypes.byref(q)]
-    if scratch_bytes:
-        scratch = np.zeros(scratch_bytes, dtype=np.int8)
-        args.append(ptr(scratch))
+    args = [ptr(xin), ptr(w_c), ptr(bias), *map(ptr, extra), ptr(mult), ptr(shift), ctypes.byref(win), ctypes.byref(q)]
+    if scratch is not None:
+        buf = np.zeros(scratch, dtype=np.int8)
+        args.append(ptr(buf) if scratch else None)
     args.append(ptr(out))
     fn(*args)
     return hwc_to_nchw(out)
@@ -86,13 +100,22 @@ def executor_conv(x, wt, bias, stride, pads, dilation, groups, zp_in, zp_out, s_
     return expected, mult, shift, qlo
 
 
+def gemm_arrays(w_rows):
+    """Packed weights and weight sums, as the code generator emits them for the GEMM kernels."""
+    return np.ascontiguousarray(pack_gemm_weights(w_rows)), w_rows.astype(np.int64).sum(axis=1).astype(np.int32)
+
+
 def run_variant(isa, name, x, wt, bias, mult, shift, win, q):
-    """Run an OHWI-weight variant with the weight layout and scratch the code generator gives it."""
-    w_rows = np.moveaxis(wt, 1, -1).reshape(wt.shape[0], -1)
+    """Run a variant with the weight layout and scratch the code generator gives it."""
+    w_rows = np.ascontiguousarray(np.moveaxis(wt, 1, -1).reshape(wt.shape[0], -1))
+    if name == "ec_s8_conv2d_slidingwin":
+        return run_conv(isa, name, x, w_rows, bias, mult, shift, win, q)
+    scratch = None
     if name == "ec_s8_conv2d_im2col":
-        w_rows = pad_im2col_weights(w_rows)
-        return run_conv(isa, name, x, np.ascontiguousarray(w_rows), bias, mult, shift, win, q, win.out_w * w_rows.shape[1])
-    return run_conv(isa, name, x, np.ascontiguousarray(w_rows), bias, mult, shift, win, q)
+        w_rows = np.ascontiguousarray(im2col_weight_rows(w_rows, win.in_c, win.k_h, win.k_w))
+        scratch = im2col_scratch_bytes(win.in_c, win.k_h, win.k_w, win.out_w)
+    packed, wsum = gemm_arrays(w_rows)
+    return run_conv(isa, name, x, packed, bias, mult, shift, win, q, extra=(wsum,), scratch=scratch)
 
 
 def ohwi(wt):
@@ -113,7 +136,7 @@ def general_variants(case):
     return names
 
 
-@pytest.mark.parametrize("isa", isas_to_test())
+@pytest.mark.parametrize("isa", isas_with_avx512())
 @pytest.mark.parametrize("case", GENERAL, ids=lambda c: "c{}_{}x{}_o{}_k{}_s{}_p{}_d{}_g{}".format(
     c[0], c[1], c[2], c[3], "x".join(map(str, c[4])), "x".join(map(str, c[5])), "".join(map(str, c[6])),
     "x".join(map(str, c[7])), c[8]))
@@ -149,7 +172,7 @@ def test_depthwise_variants_match_plain_integer_formula(isa, case):
         np.testing.assert_array_equal(got, expected, err_msg=name)
 
 
-@pytest.mark.parametrize("isa", isas_to_test())
+@pytest.mark.parametrize("isa", isas_with_avx512())
 @pytest.mark.parametrize("groups", [1, 3])
 def test_conv_matches_reference_executor(isa, groups):
     rng = np.random.default_rng(groups)
@@ -167,7 +190,7 @@ def test_conv_matches_reference_executor(isa, groups):
         np.testing.assert_array_equal(got, expected, err_msg=name)
 
 
-@pytest.mark.parametrize("isa", isas_to_test())
+@pytest.mark.parametrize("isa", isas_with_avx512())
 def test_accumulator_extremes_do_not_overflow(isa):
     """All inputs at -128 with zp 127 (x - zp = -255) and weights at +-127 over a large K."""
     cin, k = 256, (3, 3)
@@ -184,3 +207,113 @@ def test_accumulator_extremes_do_not_overflow(isa):
         got = run_variant(isa, name, x, wt, bias, mult, shift, win, q)
         np.testing.assert_array_equal(got, expected, err_msg=name)
     assert expected[0, 0, 0, 0] == -128 and expected[0, 1, 0, 0] == 127
+
+
+def test_im2col_scratch_mirrors_the_kernel_condition():
+    """The generator plans scratch exactly where the kernel unfolds (EC_IM2COL_INDIRECT)."""
+    assert im2col_indirect(16, 3, 3) and im2col_indirect(3, 3, 3) and im2col_scratch_bytes(3, 3, 3, 32) == 0
+    assert not im2col_indirect(3, 5, 5) and im2col_scratch_bytes(3, 5, 5, 32) == 32 * 76 + 4
+    assert not im2col_indirect(260, 3, 3) and not im2col_indirect(8, 5, 5) and im2col_indirect(256, 3, 3)
+    rows = im2col_weight_rows(np.arange(2 * 9 * 3).reshape(2, 27), 3, 3, 3)
+    assert rows.shape == (2, 36) and rows[1, 4:8].tolist() == [30, 31, 32, 0]
+
+
+def test_packed_layout_is_blocks_of_16_channels_by_groups_of_4():
+    w = np.arange(17 * 6).reshape(17, 6).astype(np.int8)
+    packed = pack_gemm_weights(w).reshape(2, 2, 16, 4)  # 2 blocks, K4 = 8: 2 groups
+    assert packed[0, 0, 3].tolist() == w[3, 0:4].tolist()
+    assert packed[0, 1, 3].tolist() == [w[3, 4], w[3, 5], 0, 0]
+    assert packed[1, 0, 0].tolist() == w[16, 0:4].tolist() and not packed[1, :, 1:].any()
+
+
+def random_gemm_case(rng):
+    """A random pointwise or 3x3-ish layer with edge values: zero points at the int8 ends, odd
+    channel counts, tight or open clamps, weights reaching -128."""
+    cin = int(rng.choice([1, 2, 3, 4, 5, 7, 8, 12, 16, 17, 31, 32, 36, 64]))
+    cout = int(rng.choice([1, 3, 15, 16, 17, 33, 48, 63, 64, 65, 80]))
+    k = [(1, 1), (3, 3), (1, 3), (3, 1), (2, 2)][int(rng.integers(5))]
+    stride = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+    pads = tuple(int(p) for p in rng.integers(0, 2, size=4)) if k != (1, 1) else (0, 0, 0, 0)
+    h, w = int(rng.integers(k[0], 9)), int(rng.integers(k[1], 11))
+    zp_in = int(rng.choice([-128, 127, 0, -7, 33]))
+    clamp = [(-128, 127), (0, 127), (-20, 30)][int(rng.integers(3))]
+    return cin, h, w, cout, k, stride, pads, zp_in, clamp
+
+
+@pytest.mark.parametrize("isa", isas_with_avx512())
+def test_gemm_kernels_on_random_shapes_and_edge_values(isa):
+    rng = np.random.default_rng(2024)
+    for trial in range(40):
+        cin, h, w, cout, k, stride, pads, zp_in, clamp = random_gemm_case(rng)
+        x = rng.integers(-128, 128, size=(1, cin, h, w)).astype(np.int8)
+        wt = rng.integers(-128, 128, size=(cout, cin, *k)).astype(np.int8)
+        bias = rng.integers(-100000, 100000, size=cout).astype(np.int32)
+        mult, shift = multipliers(rng.uniform(1e-5, 3e-3, size=cout) * (8.0 if trial % 5 == 0 else 1.0))
+        q = QParams(zp_in, int(rng.integers(-20, 20)), *clamp)
+        oh = out_size(h, k[0], stride[0], pads[0], pads[2], 1)
+        ow = out_size(w, k[1], stride[1], pads[1], pads[3], 1)
+        win = window((h, w, cin), (oh, ow, cout), k, stride, pads, (1, 1))
+        expected = reference_conv(x, wt, bias, q, stride, pads, (1, 1), 1, mult, shift)
+        names = ["ec_s8_conv2d_im2col"] + (["ec_s8_conv2d_1x1"] if k == (1, 1) and stride == (1, 1) else [])
+        for name in names:
+            got = run_variant(isa, name, x, wt, bias, mult, shift, win, q)
+            np.testing.assert_array_equal(got, expected, err_msg=f"{name} trial {trial}")
+
+
+def run_fully_connected(isa, x, w, bias, mult, shift, q):
+    packed, wsum = gemm_arrays(w)
+    out = np.zeros(w.shape[0], dtype=np.int8)
+    kernel_library(isa).ec_s8_fully_connected(ptr(x), ptr(packed), ptr(bias), ptr(wsum), ptr(mult), ptr(shift),
+                                              ctypes.c_int32(w.shape[1]), ctypes.c_int32(w.shape[0]), ctypes.byref(q),
+                                              ptr(out))
+    return out
+
+
+@pytest.mark.parametrize("isa", isas_with_avx512())
+@pytest.mark.parametrize("n_in,n_out", [(1, 1), (3, 17), (13, 10), (64, 12), (127, 65), (640, 128), (128, 640)])
+def test_fully_connected_matches_plain_integer_formula(isa, n_in, n_out):
+    rng = np.random.default_rng(n_in * 1000 + n_out)
+    for zp_in, clamp in ((-128, (-128, 127)), (127, (0, 127)), (5, (-50, 60))):
+        x = rng.integers(-128, 128, size=n_in).astype(np.int8)
+        w = rng.integers(-128, 128, size=(n_out, n_in)).astype(np.int8)
+        bias = rng.integers(-50000, 50000, size=n_out).astype(np.int32)
+        mult, shift = multipliers(rng.uniform(1e-4, 2e-2, size=n_out) / np.sqrt(n_in))
+        q = QParams(zp_in, -3, *clamp)
+        acc = (x.astype(np.int64) - zp_in) @ w.T.astype(np.int64) + bias
+        expected = requant(acc[None], mult, shift, q.out_zp, *clamp)[0]
+        np.testing.assert_array_equal(run_fully_connected(isa, np.ascontiguousarray(x), w, bias, mult, shift, q),
+                                      expected, err_msg=f"zp {zp_in}")
+
+
+@pytest.mark.parametrize("isa", isas_with_avx512())
+def test_gemm_kernels_at_the_accumulator_bound(isa):
+    """|acc| near INT32_MAX: partial sums of the unsigned-byte kernels wrap, the result must not."""
+    n_in = 65760  # 255 * 128 * 65760 + 2^20 is just below 2^31
+    x = np.full(n_in, -128, dtype=np.int8)
+    w = np.full((3, n_in), -128, dtype=np.int8)
+    w[1] = 127
+    w[2, ::2] = 127
+    bias = np.array([-(2**20), 2**20, 12345], dtype=np.int32)
+    q = QParams(127, 0, -128, 127)
+    mult, shift = multipliers(np.full(3, 2.0**-24))
+    acc = (x.astype(np.int64) - 127) @ w.T.astype(np.int64) + bias
+    assert abs(acc).max() > 2**31 - 2**22
+    expected = requant(acc[None], mult, shift, 0, -128, 127)[0]
+    np.testing.assert_array_equal(run_fully_connected(isa, x, w, bias, mult, shift, q), expected)
+
+
+@pytest.mark.parametrize("isa", [isa for isa in isas_with_avx512() if isa == "x86-avx512"])
+def test_avx512_requantize16_matches_the_scalar_routine(isa):
+    lib = kernel_library(isa)
+    rng = np.random.default_rng(7)
+    acc = np.concatenate([rng.integers(-2**31, 2**31, size=4000), [-2**31, 2**31 - 1, 0, -1, 1, 2**30, -2**30]])
+    acc = np.resize(acc, (len(acc) + 15) // 16 * 16).astype(np.int32)
+    mult = rng.integers(2**30, 2**31, size=acc.size).astype(np.int32)
+    shift = rng.integers(-31, 8, size=acc.size).astype(np.int32)
+    got = np.zeros_like(acc)
+    for i in range(0, acc.size, 16):
+        part = slice(i, i + 16)
+        lib.ec_test_requantize16(ptr(acc[part].copy()), ptr(mult[part].copy()), ptr(shift[part].copy()),
+                                 got[i:].ctypes.data_as(ctypes.c_void_p))
+    expected = [lib.ec_test_requantize(int(a), int(m), int(s)) for a, m, s in zip(acc, mult, shift)]
+    np.testing.assert_array_equal(got, np.array(expected, dtype=np.int32))

@@ -1,8 +1,8 @@
 """Compile a generated C project and its runner for the host with the system C compiler.
 
 ``build_host(c_dir, out_path)`` compiles ``model.c``, the kernel sources the project carries and
-the runner (``runner/``) into one executable, with x86 AVX2 kernels when both the compiler and
-this CPU support them, per-layer timing hooks compiled in (``-DEC_PROFILE``), and returns the
+the runner (``runner/``) into one executable, with x86 kernels when this CPU has AVX2 (built
+for AVX-512 VNNI when it has that too), per-layer timing hooks compiled in (``-DEC_PROFILE``), and returns the
 binary with a record of compiler, version, flags and kernel sources.
 """
 
@@ -19,7 +19,13 @@ from pathlib import Path
 from ...errors import UserError
 
 BASE_FLAGS = ("-std=c99", "-O2")
-ISA_FLAGS = {"x86": ("-mavx2", "-mfma", "-mpopcnt"), "arm": (), "portable": ()}
+X86_AVX2_FLAGS = ("-mavx2", "-mfma", "-mpopcnt")
+X86_AVX512_FLAGS = ("-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni")
+# AVX-512 extensions that some x86 kernels use when the compiler targets them (they test the
+# compiler's macros, __AVX512VBMI__ and __AVX512VPOPCNTDQ__): byte permutes for the add and lookup
+# tables, a vector popcount for the binary kernels. CPU flag -> compiler flag; added only where this
+# CPU has them (Cascade Lake, for one, has VNNI without either).
+X86_AVX512_EXTENSIONS = {"avx512vbmi": "-mavx512vbmi", "avx512_vpopcntdq": "-mavx512vpopcntdq"}
 
 
 @dataclass(frozen=True)
@@ -36,19 +42,41 @@ class BuildInfo:
                 "flags": list(self.flags), "isa": self.isa, "sources": list(self.sources)}
 
 
+def host_cpu_flags() -> frozenset:
+    """The feature flags of this CPU (``/proc/cpuinfo``), empty where they cannot be read."""
+    try:
+        return frozenset(re.findall(r"\b(\w+)\b", Path("/proc/cpuinfo").read_text()))
+    except OSError:
+        return frozenset()
+
+
+def host_has_avx512_vnni() -> bool:
+    """Whether this x86 CPU runs the AVX-512 VNNI kernels (AVX512F, BW, VL and VNNI)."""
+    return platform.machine().lower() in ("x86_64", "amd64") and {
+        "avx512f", "avx512bw", "avx512vl", "avx512_vnni"} <= host_cpu_flags()
+
+
 def host_isa() -> str:
     """``x86`` when this CPU has AVX2 (and FMA, POPCNT), ``arm`` on 64-bit ARM, else ``portable``."""
     machine = platform.machine().lower()
     if machine in ("x86_64", "amd64"):
-        try:
-            flags = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return "portable"
-        have = set(re.findall(r"\b(avx2|fma|popcnt)\b", flags))
-        return "x86" if have == {"avx2", "fma", "popcnt"} else "portable"
+        return "x86" if {"avx2", "fma", "popcnt"} <= host_cpu_flags() else "portable"
     if machine in ("aarch64", "arm64"):
         return "arm"
     return "portable"
+
+
+def host_x86_flags() -> tuple:
+    """AVX2 flags, plus AVX-512 VNNI and the extensions of ``X86_AVX512_EXTENSIONS`` this CPU has."""
+    if not host_has_avx512_vnni():
+        return X86_AVX2_FLAGS
+    cpu = host_cpu_flags()
+    return X86_AVX2_FLAGS + X86_AVX512_FLAGS + tuple(flag for feature, flag in X86_AVX512_EXTENSIONS.items() if feature in cpu)
+
+
+# Compiler flags per kernel set for this host: the x86 kernels take AVX-512 VNNI where this CPU has
+# it and AVX2 otherwise (they choose at compile time from the compiler's target macros).
+ISA_FLAGS = {"x86": host_x86_flags(), "arm": (), "portable": ()}
 
 
 def find_compiler(cc: str | None = None) -> str:

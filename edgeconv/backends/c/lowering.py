@@ -197,8 +197,10 @@ CONV_ALGORITHMS = {v.algorithm: v.name for v in BY_NAME.values() if v.op == "Con
 def _conv_choice(node: Node, x: Tensor, w: np.ndarray, y: Tensor, op: ops.Conv) -> str:
     """The variant the node asks for (by variant or algorithm name) when it fits, else the
     fastest that fits: binary and bit-serial kernels for low-bit layers, the depthwise and 1x1
-    specializations, im2col for window rows shorter than one 16-byte SIMD step (first layers,
-    C_in 1 to 3), else the sliding window."""
+    specializations, then the im2col GEMM where it needs no scratch (indirect: at most 9 taps and
+    256 input channels) and fills at least one 16-channel block of its packed weights (narrower
+    layers keep their weights unpadded in the sliding window), or where window rows are shorter
+    than one 16-byte SIMD step (first layers, C_in 1 to 3), else the sliding window."""
     requested = CONV_ALGORITHMS.get(node.algorithm, node.algorithm)
     if requested and _variant_fits(requested, node, x, w, op):
         return requested
@@ -206,9 +208,15 @@ def _conv_choice(node: Node, x: Tensor, w: np.ndarray, y: Tensor, op: ops.Conv) 
                  "ec_s8_conv2d_1x1"):
         if _variant_fits(name, node, x, w, op):
             return name
-    if op.groups == 1 and w.shape[-1] * x.shape[1] < 16:
+    gemm_without_scratch = im2col_indirect(x.shape[1], *_kernel_hw(w)) and w.shape[0] >= PACK_LANES
+    if op.groups == 1 and (gemm_without_scratch or w.shape[-1] * x.shape[1] < 16):
         return "ec_s8_conv2d_im2col"
     return "ec_s8_conv2d_slidingwin"
+
+
+def _kernel_hw(w: np.ndarray) -> tuple:
+    """(k_h, k_w) of OIHW (or OIW, 1-D) weights."""
+    return (1, w.shape[2]) if w.ndim == 3 else (w.shape[2], w.shape[3])
 
 
 def _fits_xnor(node: Node, x: Tensor, w: np.ndarray, op: ops.Conv) -> bool:
@@ -248,11 +256,55 @@ def pack_bits(bits: np.ndarray) -> np.ndarray:
     return (grouped * weights).sum(axis=-1).astype(np.uint32)
 
 
-def pad_im2col_weights(w_rows: np.ndarray) -> np.ndarray:
-    """(C_out, K) OHWI rows zero-padded to K16 = K rounded up to 16 (``EC_IM2COL_K16``)."""
-    k = w_rows.shape[1]
-    k16 = (k + 15) // 16 * 16
-    return np.pad(w_rows, ((0, 0), (0, k16 - k)))
+# The packed layout of the GEMM-shaped kernels (kernels_c/include/ec_s8_packed.h) and the
+# indirect im2col condition (EC_IM2COL_INDIRECT in ec_im2col.h), mirrored here.
+PACK_LANES = 16
+IM2COL_MAX_CIN = 256
+IM2COL_MAX_TAPS = 9
+
+
+def pack_gemm_weights(w_rows: np.ndarray) -> np.ndarray:
+    """(C_out, K) int8 rows -> the packed layout, flat: blocks of 16 output channels by groups of
+    4 K bytes, ``packed[b, g, c, j] = W[16 b + c, 4 g + j]``, zero-filled to ceil(C_out / 16)
+    blocks and K4 = K rounded up to 4."""
+    c_out, k = w_rows.shape
+    blocks, k4 = -(-c_out // PACK_LANES), -(-k // 4) * 4
+    padded = np.zeros((blocks * PACK_LANES, k4), dtype=np.int8)
+    padded[:c_out, :k] = w_rows
+    return padded.reshape(blocks, PACK_LANES, k4 // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
+
+
+def im2col_indirect(c_in: int, k_h: int, k_w: int) -> bool:
+    """Whether ec_s8_conv2d_im2col reads the taps in place (no scratch) rather than unfolding rows."""
+    return c_in <= IM2COL_MAX_CIN and k_h * k_w <= IM2COL_MAX_TAPS
+
+
+def im2col_weight_rows(w_ohwi: np.ndarray, c_in: int, k_h: int, k_w: int) -> np.ndarray:
+    """(C_out, K) OHWI rows in the K order of ec_s8_conv2d_im2col: when indirect, each tap's C_in
+    weights zero-padded to a multiple of 4 (every tap starts a 4-byte group), else unchanged."""
+    if not im2col_indirect(c_in, k_h, k_w):
+        return w_ohwi
+    taps = w_ohwi.reshape(w_ohwi.shape[0], k_h * k_w, c_in)
+    return np.pad(taps, ((0, 0), (0, 0), (0, -c_in % 4))).reshape(w_ohwi.shape[0], -1)
+
+
+def im2col_scratch_bytes(c_in: int, k_h: int, k_w: int, out_w: int) -> int:
+    """Scratch of ec_s8_conv2d_im2col: none when indirect, else one unfolded output row
+    (``EC_IM2COL_SCRATCH``: out_w patches of K rounded up to 4, and 4 bytes of slack)."""
+    return 0 if im2col_indirect(c_in, k_h, k_w) else out_w * (-(-(k_h * k_w * c_in) // 4) * 4) + 4
+
+
+def accumulator_bound(w_rows: np.ndarray, bias: np.ndarray) -> int:
+    """max |bias| + 255 * max_o sum_k |W[o, k]|: the largest |acc| of any partial sum (|x - zp| <= 255)."""
+    per_channel = np.abs(w_rows.astype(np.int64)).sum(axis=1)
+    return int(np.abs(bias).max(initial=0)) + 255 * int(per_channel.max(initial=0))
+
+
+def _gemm_arrays(em: Emitter, base: str, w_rows: np.ndarray) -> tuple:
+    """Packed weights and per-channel weight sums of a GEMM-shaped kernel; returns their symbols."""
+    w_sym = em.array(f"{base}_weights", "int8_t", pack_gemm_weights(w_rows))
+    wsum_sym = em.array(f"{base}_wsum", "int32_t", w_rows.astype(np.int64).sum(axis=1))
+    return w_sym, wsum_sym
 
 
 def pack_xnor_weights(w: np.ndarray) -> np.ndarray:
@@ -291,8 +343,7 @@ def lower_conv(em: Emitter, node: Node, fused_pad: Optional[Node] = None) -> Lay
     if b is not None:
         _require(b.is_constant and b.dtype == "int32", "bias must be a constant int32 tensor")
     bias = b.data.astype(np.int64) if b is not None else np.zeros(w.shape[0], dtype=np.int64)
-    k_total = int(np.prod(w.shape[1:]))
-    bound = k_total * 255 * 127 + int(np.abs(bias).max(initial=0))
+    bound = accumulator_bound(w.reshape(w.shape[0], -1), bias)
     _require(bound <= INT32_MAX, f"accumulator bound {bound} exceeds int32")
     kernel = _conv_choice(node, x, w, y, op)
     qlo, qhi = _activation_bounds(op.clamp, y)
@@ -331,14 +382,19 @@ def lower_conv(em: Emitter, node: Node, fused_pad: Optional[Node] = None) -> Lay
     else:
         _require(op.groups == 1 or kernel == "ec_s8_conv2d_slidingwin", f"{kernel} needs groups == 1")
         w_ohwi = np.moveaxis(w, 1, -1).reshape(w.shape[0], -1)
-        if kernel == "ec_s8_conv2d_im2col":
-            w_ohwi = pad_im2col_weights(w_ohwi)
-            scratch_bytes = out_w * w_ohwi.shape[1]
-        w_sym = em.array(f"{base}_weights", "int8_t", w_ohwi)
-        if kernel == "ec_s8_conv2d_im2col":
-            call = f"{kernel}({xin}, {w_sym}, {bias_sym}, {mult}, {shift}, &{win}, &{qp}, (int8_t *)${{scratch}}, {yout});"
-        else:
+        if kernel == "ec_s8_conv2d_slidingwin":
+            w_sym = em.array(f"{base}_weights", "int8_t", w_ohwi)
             call = f"{kernel}({xin}, {w_sym}, {bias_sym}, {mult}, {shift}, &{win}, &{qp}, {yout});"
+        else:
+            if kernel == "ec_s8_conv2d_im2col":
+                w_ohwi = im2col_weight_rows(w_ohwi, c_in, win_fields[6], win_fields[7])
+            w_sym, wsum_sym = _gemm_arrays(em, base, w_ohwi)
+            args = f"{xin}, {w_sym}, {bias_sym}, {wsum_sym}, {mult}, {shift}, &{win}, &{qp}"
+            if kernel == "ec_s8_conv2d_im2col":
+                scratch_bytes = im2col_scratch_bytes(c_in, win_fields[6], win_fields[7], out_w)
+                call = f"{kernel}({args}, (int8_t *)${{scratch}}, {yout});"
+            else:
+                call = f"{kernel}({args}, {yout});"
     summary = (f"{shape_text} {stride_text}, {c_in}->{w.shape[0]}"
                f"{', groups ' + str(op.groups) if op.groups > 1 else ''}, {extra}{node.precision}, {BY_NAME[kernel].algorithm}")
     return LayerCall(node, kernel, summary, call, [x_name], scratch_bytes,
@@ -381,13 +437,15 @@ def lower_linear(em: Emitter, node: Node) -> LayerCall:
     s_out, zp_out = _per_tensor(y, "output")
     w = wt.data.astype(np.int64)
     bias = b.data.astype(np.int64) if b is not None else np.zeros(n_out, dtype=np.int64)
-    _require(n_in * 255 * 127 + int(np.abs(bias).max(initial=0)) <= INT32_MAX, "accumulator bound exceeds int32")
+    bound = accumulator_bound(w, bias)
+    _require(bound <= INT32_MAX, f"accumulator bound {bound} exceeds int32")
     mult, shift = _requant_arrays(em, node.name, node, n_out)
     qlo, qhi = _activation_bounds(op.clamp, y)
-    w_sym = em.array(f"{node.name}_weights", "int8_t", w)
+    w_sym, wsum_sym = _gemm_arrays(em, node.name, w)
     bias_sym = em.array(f"{node.name}_bias", "int32_t", bias)
     qp = em.struct(f"{node.name}_q", "ec_qparams_t", [zp_in, zp_out, qlo, qhi])
-    call = f"ec_s8_fully_connected({xin}, {w_sym}, {bias_sym}, {mult}, {shift}, {n_in}, {n_out}, &{qp}, {yout});"
+    call = (f"ec_s8_fully_connected({xin}, {w_sym}, {bias_sym}, {wsum_sym}, {mult}, {shift}, {n_in}, {n_out}, "
+            f"&{qp}, {yout});")
     return LayerCall(node, "ec_s8_fully_connected", f"{n_in}->{n_out}, {node.precision}", call, [node.inputs[0]])
 
 

@@ -2,7 +2,7 @@
 the latency table.
 
 Each variant is one C function, defined in ``kernels_c/portable/<name>.c`` (always built) and
-optionally in ``kernels_c/x86/<name>.c`` (AVX2) and ``kernels_c/arm/<name>.c`` (NEON) with the same
+optionally in ``kernels_c/x86/<name>.c`` (AVX2, or AVX-512 VNNI where the compiler targets it) and ``kernels_c/arm/<name>.c`` (NEON) with the same
 name; the build picks the file of the instruction set it compiles for (see ``sources_for``).
 ``algorithm`` is the short name reported per layer in ``report.json`` and used by the latency model.
 """
@@ -34,9 +34,9 @@ VARIANTS: tuple = (
     KernelVariant("ec_s8_conv2d_slidingwin", "Conv", "sliding-window", "s8", "ec_s8.h", False,
                   "direct convolution sliding over contiguous NHWC window rows; any stride/pad/dilation/groups"),
     KernelVariant("ec_s8_conv2d_im2col", "Conv", "im2col", "s8", "ec_s8.h", True,
-                  "im2col of one output row + GEMM; groups 1"),
+                  "packed GEMM over the windows, read in place (<= 9 taps, <= 256 channels) or unfolded by rows; groups 1"),
     KernelVariant("ec_s8_conv2d_1x1", "Conv", "1x1", "s8", "ec_s8.h", False,
-                  "pointwise GEMM; 1x1, stride 1, no padding, groups 1"),
+                  "packed pointwise GEMM; 1x1, stride 1, no padding, groups 1"),
     KernelVariant("ec_s8_dwconv2d_3x3", "Conv", "depthwise-3x3", "s8", "ec_s8.h", False,
                   "depthwise 3x3, multiplier 1, dilation 1"),
     KernelVariant("ec_s8_dwconv2d_generic", "Conv", "depthwise", "s8", "ec_s8.h", False,
@@ -48,7 +48,7 @@ VARIANTS: tuple = (
     KernelVariant("ec_f32_conv2d_direct", "Conv", "direct", "f32", "ec_f32.h", False,
                   "float32 direct convolution"),
     KernelVariant("ec_s8_fully_connected", "Linear", "fully-connected", "s8", "ec_s8.h", False,
-                  "int8 matrix-vector product"),
+                  "int8 matrix-vector product, packed weights"),
     KernelVariant("ec_f32_fully_connected", "Linear", "fully-connected", "f32", "ec_f32.h", False,
                   "float32 matrix-vector product"),
     KernelVariant("ec_s8_add", "Add", "elementwise", "s8", "ec_s8.h", False, "TFLite int8 ADD, broadcasting"),
@@ -78,7 +78,8 @@ VARIANTS: tuple = (
 
 BY_NAME: dict = {v.name: v for v in VARIANTS}
 
-HEADERS = ("ec_common.h", "ec_s8.h", "ec_im2col.h", "ec_b1_xnor.h", "ec_b1.h", "ec_f32.h", "ec_layout.h", "ec_x86_avx2.h", "ec_arm_neon.h")
+HEADERS = ("ec_common.h", "ec_s8.h", "ec_s8_packed.h", "ec_im2col.h", "ec_b1_xnor.h", "ec_b1_popcount.h", "ec_b1.h", "ec_f32.h",
+           "ec_layout.h", "ec_x86_avx2.h", "ec_x86_avx512.h", "ec_x86_gemm.h", "ec_x86_dw.h", "ec_arm_neon.h", "ec_arm_gemm.h")
 
 
 def variant(name: str) -> KernelVariant:
