@@ -1,5 +1,9 @@
 """int8 add/mul/pool/mean/softmax/quantize/lut/pad/layout kernels against the reference executor,
-with their parameters derived independently here from the TFLite formulas."""
+with their parameters derived independently here from the TFLite formulas.
+
+The add, mul, pooling, mean, lookup-table and softmax kernels run in every build of
+``test_depthwise_kernels.isas()`` (portable, AVX2, AVX-512), over channel counts on both sides of
+the vector widths (8/16 int32 lanes, 32/64 bytes), zero points at the int8 ends and fused clamps."""
 
 import ctypes
 import numpy as np
@@ -11,8 +15,10 @@ from edgeconv.quant.fixedpoint import quantize_multiplier
 from tests.kernels.cbuild import (AddParams, Broadcast, MulParams, QParams, hwc_to_nchw, isas_to_test, kernel_library,
                                   nchw_to_hwc, ptr, window)
 from tests.kernels.onenode import q, reference
+from tests.kernels.test_depthwise_kernels import isas, library
 
-ISA = isas_to_test()
+ISA = isas()          # kernels with x86 versions: every build
+BASE_ISA = isas_to_test()  # the others: portable and AVX2 builds
 
 
 def bcast(a_shape, b_shape, out_shape):
@@ -34,19 +40,29 @@ def bcast(a_shape, b_shape, out_shape):
 
 
 SHAPES = [((1, 5, 4, 3), (1, 5, 4, 3)), ((1, 6, 3, 3), (1, 6, 1, 1)), ((1, 1, 1, 1), (1, 7, 2, 5)),
-          ((1, 4, 5, 1), (1, 4, 5, 6)), ((1, 19, 3, 2), (1, 19, 3, 2)), ((1, 16, 2, 3), (1, 16, 1, 1))]
+          ((1, 4, 5, 1), (1, 4, 5, 6)), ((1, 19, 3, 2), (1, 19, 3, 2)), ((1, 16, 2, 3), (1, 16, 1, 1)),
+          ((1, 70, 3, 2), (1, 70, 3, 2)), ((1, 33, 2, 2), (1, 1, 2, 2)), ((1, 64, 4, 4), (1, 64, 4, 4)),
+          ((1, 17, 1, 1), (1, 17, 3, 3))]
+# (zero point of a, of b, of the output, real clamp of the output)
+ZERO_POINTS = [(-7, 12, 3, (-1.5, 4.0)), (-128, 127, -128, (None, None)), (127, -128, 127, (None, None)),
+               (0, -128, 0, (0.0, None))]
+
+
+# Every shape with one of the zero-point cases, in turn.
+SHAPE_CASES = [(shapes, ZERO_POINTS[i % len(ZERO_POINTS)]) for i, shapes in enumerate(SHAPES)]
 
 
 @pytest.mark.parametrize("isa", ISA)
-@pytest.mark.parametrize("shapes", SHAPES, ids=lambda s: f"{'x'.join(map(str, s[0]))}_{'x'.join(map(str, s[1]))}")
+@pytest.mark.parametrize("shapes,zps", SHAPE_CASES, ids=lambda c: (
+    f"{'x'.join(map(str, c[0]))}_{'x'.join(map(str, c[1]))}" if isinstance(c[0], tuple) else f"zp{c[0]}_{c[1]}_{c[2]}"))
 @pytest.mark.parametrize("op_name", ["add", "mul"])
-def test_add_mul_broadcast(isa, shapes, op_name):
+def test_add_mul_broadcast(isa, shapes, zps, op_name):
     rng = np.random.default_rng(len(shapes[0]) + shapes[1][1])
     a = rng.integers(-128, 128, size=shapes[0]).astype(np.int8)
     b = rng.integers(-128, 128, size=shapes[1]).astype(np.int8)
-    qa, qb = q(0.031, -7), q(0.017, 12)
-    qy = q(0.05 if op_name == "add" else 0.6, 3)
-    clamp = (-1.5, 4.0)
+    zp_a, zp_b, zp_y, clamp = zps
+    qa, qb = q(0.031, zp_a), q(0.017, zp_b)
+    qy = q(0.05 if op_name == "add" else 0.6, zp_y)
     op = (ops.Add if op_name == "add" else ops.Mul)(clamp=clamp)
     expected = reference(op, {"a": (a, qa), "b": (b, qb)}, qy)
     out_shape = expected.shape
@@ -56,15 +72,20 @@ def test_add_mul_broadcast(isa, shapes, op_name):
         ma, sa = quantize_multiplier(qa.scale[0] / twice)
         mb, sb = quantize_multiplier(qb.scale[0] / twice)
         mo, so = quantize_multiplier(twice / ((1 << 20) * qy.scale[0]))
-        params = AddParams(7, ma, sa, -12, mb, sb, 20, mo, so, 3, lo, hi)
+        params = AddParams(-zp_a, ma, sa, -zp_b, mb, sb, 20, mo, so, zp_y, lo, hi)
     else:
         mo, so = quantize_multiplier(qa.scale[0] * qb.scale[0] / qy.scale[0])
-        params = MulParams(7, -12, mo, so, 3, lo, hi)
+        params = MulParams(-zp_a, -zp_b, mo, so, zp_y, lo, hi)
     to_c = lambda x: nchw_to_hwc(np.broadcast_to(x, x.shape))  # noqa: E731
+    kernel = getattr(library(isa), f"ec_s8_{op_name}")
+    broadcast = bcast(a.shape, b.shape, out_shape)
     out = np.zeros(out_shape[2:] + out_shape[1:2], dtype=np.int8)
-    getattr(kernel_library(isa), f"ec_s8_{op_name}")(ptr(to_c(a)), ptr(to_c(b)), ctypes.byref(bcast(a.shape, b.shape, out_shape)),
-                                                    ctypes.byref(params), ptr(out))
+    kernel(ptr(to_c(a)), ptr(to_c(b)), ctypes.byref(broadcast), ctypes.byref(params), ptr(out))
     np.testing.assert_array_equal(hwc_to_nchw(out), expected)
+    if a.shape == out_shape:  # in place: the output overwrites operand a
+        in_place = to_c(a).copy()
+        kernel(ptr(in_place), ptr(to_c(b)), ctypes.byref(broadcast), ctypes.byref(params), ptr(in_place))
+        np.testing.assert_array_equal(hwc_to_nchw(in_place), expected)
 
 
 POOLS = [  # kernel, stride, pads (t,l,b,r), ceil, count_include_pad
@@ -73,16 +94,19 @@ POOLS = [  # kernel, stride, pads (t,l,b,r), ceil, count_include_pad
     ((3, 3), (2, 2), (1, 1, 1, 1), False, False),
     ((3, 2), (2, 1), (1, 0, 1, 1), True, True),
     ((2, 2), (2, 2), (0, 0, 0, 0), True, False),
+    ((7, 9), (1, 1), (0, 0, 0, 0), False, False),  # the whole map (MLPerf KWS)
+    ((3, 3), (1, 1), (2, 0, 1, 2), False, True),
 ]
 
 
 @pytest.mark.parametrize("isa", ISA)
 @pytest.mark.parametrize("pool", POOLS, ids=lambda p: f"k{p[0][0]}{p[0][1]}_s{p[1][0]}{p[1][1]}_p{''.join(map(str, p[2]))}_ceil{int(p[3])}_cip{int(p[4])}")
+@pytest.mark.parametrize("channels", [5, 70])
 @pytest.mark.parametrize("kind", ["max", "avg"])
-def test_pools(isa, pool, kind):
+def test_pools(isa, pool, channels, kind):
     k, stride, pads, ceil, cip = pool
-    rng = np.random.default_rng(sum(k) + sum(pads))
-    x = rng.integers(-128, 128, size=(1, 5, 7, 9)).astype(np.int8)
+    rng = np.random.default_rng(sum(k) + sum(pads) + channels)
+    x = rng.integers(-128, 128, size=(1, channels, 7, 9)).astype(np.int8)
     qx = q(0.1, -4, qmin=-120, qmax=110)
     ir_pads = (pads[0], pads[1], pads[2], pads[3])
     if kind == "max":
@@ -91,9 +115,9 @@ def test_pools(isa, pool, kind):
         op = ops.AvgPool(kernel=k, stride=stride, pads=ir_pads, ceil_mode=ceil, count_include_pad=cip)
     expected = reference(op, {"x": (x, qx)}, qx)
     oh, ow = expected.shape[2:]
-    win = window((7, 9, 5), (oh, ow, 5), k, stride, pads, (1, 1))
-    out = np.zeros((oh, ow, 5), dtype=np.int8)
-    lib = kernel_library(isa)
+    win = window((7, 9, channels), (oh, ow, channels), k, stride, pads, (1, 1))
+    out = np.zeros((oh, ow, channels), dtype=np.int8)
+    lib = library(isa)
     if kind == "max":
         lib.ec_s8_maxpool2d(ptr(nchw_to_hwc(x)), ctypes.byref(win), -120, 110, ptr(out))
     else:
@@ -102,17 +126,19 @@ def test_pools(isa, pool, kind):
 
 
 @pytest.mark.parametrize("isa", ISA)
-@pytest.mark.parametrize("hw,scales", [((5, 5), (0.05, 0.02)), ((1, 1), (0.1, 0.1)), ((8, 7), (0.02, 0.05)), ((16, 16), (0.3, 0.01))])
-def test_global_avgpool_is_tflite_mean(isa, hw, scales):
+@pytest.mark.parametrize("hw,scales", [((5, 5), (0.05, 0.02)), ((1, 1), (0.1, 0.1)), ((8, 7), (0.02, 0.05)), ((16, 16), (0.3, 0.01)),
+                                       ((25, 5), (0.05, 0.05))])
+@pytest.mark.parametrize("channels,zps", [(9, (5, -10)), (70, (-128, 127)), (17, (127, -128))])
+def test_global_avgpool_is_tflite_mean(isa, hw, scales, channels, zps):
     from edgeconv.backends.c.lowering import mean_multiplier
-    rng = np.random.default_rng(hw[0])
-    x = rng.integers(-128, 128, size=(1, 9, *hw)).astype(np.int8)
-    qx, qy = q(scales[0], 5), q(scales[1], -10)
+    rng = np.random.default_rng(hw[0] + channels)
+    x = rng.integers(-128, 128, size=(1, channels, *hw)).astype(np.int8)
+    qx, qy = q(scales[0], zps[0]), q(scales[1], zps[1])
     expected = reference(ops.GlobalAvgPool(keepdims=True), {"x": (x, qx)}, qy)
     mult, shift = mean_multiplier(qx.scale[0] / qy.scale[0], hw[0] * hw[1])
-    out = np.zeros(9, dtype=np.int8)
-    kernel_library(isa).ec_s8_global_avgpool(ptr(nchw_to_hwc(x)), hw[0] * hw[1], 9, mult, shift,
-                                             ctypes.byref(QParams(5, -10, -128, 127)), ptr(out))
+    out = np.zeros(channels, dtype=np.int8)
+    library(isa).ec_s8_global_avgpool(ptr(nchw_to_hwc(x)), hw[0] * hw[1], channels, mult, shift,
+                                      ctypes.byref(QParams(zps[0], zps[1], -128, 127)), ptr(out))
     np.testing.assert_array_equal(out, expected.reshape(-1))
 
 
@@ -129,11 +155,11 @@ def test_softmax_is_tflite_fixed_point(isa, depth, scale, beta):
     expected = reference(ops.Softmax(axis=1, beta=beta), {"x": (x, q(scale, 0))}, q(1 / 256, -128))
     mult, left_shift, diff_min = softmax_params(scale, beta)
     out = np.zeros_like(x)
-    kernel_library(isa).ec_s8_softmax(ptr(x), 6, depth, mult, left_shift, diff_min, ptr(out))
+    library(isa).ec_s8_softmax(ptr(x), 6, depth, mult, left_shift, diff_min, ptr(out))
     np.testing.assert_array_equal(out, expected)
 
 
-@pytest.mark.parametrize("isa", ISA)
+@pytest.mark.parametrize("isa", BASE_ISA)
 @pytest.mark.parametrize("qrange", [(-128, 127), (-128, -125), (-1, 1)])
 def test_quantize_and_dequantize(isa, qrange):
     rng = np.random.default_rng(0)
@@ -157,25 +183,30 @@ def test_quantize_and_dequantize(isa, qrange):
     np.testing.assert_array_equal(back, expected_back.reshape(-1))
 
 
+# Every op on 1000 values; lengths around the 64-byte vectors with one op.
+LUT_CASES = [(op, 1000) for op in (ops.Hardswish(), ops.Sigmoid(), ops.LeakyRelu(alpha=0.1), ops.Clip(lo=0.0, hi=6.0),
+                                   ops.SiLU(), ops.Hardsigmoid())] + [(ops.Hardswish(), n) for n in (1, 64, 65, 130)]
+
+
 @pytest.mark.parametrize("isa", ISA)
-@pytest.mark.parametrize("op", [ops.Hardswish(), ops.Sigmoid(), ops.LeakyRelu(alpha=0.1), ops.Clip(lo=0.0, hi=6.0),
-                                ops.SiLU(), ops.Hardsigmoid()], ids=lambda o: o.NAME)
-def test_lut_kernel_applies_the_reference_table_in_place(isa, op):
+@pytest.mark.parametrize("op,size", LUT_CASES, ids=lambda c: c.NAME if hasattr(c, "NAME") else str(c))
+def test_lut_kernel_applies_the_reference_table_in_place(isa, op, size):
     from edgeconv.backends.c.lowering import int8_table
     from tests.kernels.onenode import one_node
     out_q = q(1 / 256, -128) if op.NAME == "Sigmoid" else q(0.045, -20)
     codes = np.arange(-128, 128, dtype=np.int8).reshape(1, 256)
     g, node = one_node(op, {"x": (codes, q(0.05, 6))}, (1, 256), out_q)
     table = np.ascontiguousarray(int8_table(g, node))
-    x = np.random.default_rng(1).integers(-128, 128, size=1000).astype(np.int8)
+    x = np.random.default_rng(size).integers(-128, 128, size=size).astype(np.int8)
+    x[0], x[-1] = -128, 127
     from edgeconv.reference.executor import INT_KERNELS
     expected = INT_KERNELS[op.NAME](node, g, x.reshape(1, -1)).reshape(-1)
     buf = x.copy()
-    kernel_library(isa).ec_s8_lut(ptr(buf), ptr(table), buf.size, ptr(buf))
+    library(isa).ec_s8_lut(ptr(buf), ptr(table), buf.size, ptr(buf))
     np.testing.assert_array_equal(buf, expected)
 
 
-@pytest.mark.parametrize("isa", ISA)
+@pytest.mark.parametrize("isa", BASE_ISA)
 def test_pad_and_layout_copies(isa):
     lib = kernel_library(isa)
     x = np.random.default_rng(3).integers(-128, 128, size=(1, 3, 4, 5)).astype(np.int8)
@@ -197,3 +228,22 @@ def test_pad_and_layout_copies(isa):
     cat = np.zeros((3, 6), dtype=np.int8)
     lib.ec_concat(parts, ptr(inner), 2, 3, ptr(cat))
     np.testing.assert_array_equal(cat, np.concatenate([a, b], axis=1))
+
+
+@pytest.mark.parametrize("isa", [i for i in ISA if i != "portable"])
+@pytest.mark.parametrize("left_shift,a_shift", [(5, -3), (7, -1), (23, -1), (20, 2), (20, -31)])
+def test_add_rescaling_outside_tflite_parameters_equals_portable(isa, left_shift, a_shift):
+    """The x86 ADD takes a shortcut for left shifts 8..23 with right input shifts (TFLite: 20);
+    the boundary and other parameters must give the portable kernel's bytes (ec_s8.h's formula)."""
+    rng = np.random.default_rng(left_shift)
+    a = rng.integers(-128, 128, size=(9, 5, 37)).astype(np.int8)
+    b = rng.integers(-128, 128, size=(9, 5, 37)).astype(np.int8)
+    out_shift = max(-31, min(0, 1 - left_shift - max(a_shift, -1)))  # outputs spread over the int8 range
+    # zero points 127 and -128: |a + offset| <= 255, the bound of the formula (ec_s8.h)
+    params = AddParams(-127, 1518500250, a_shift, 128, 1073741824, -1, left_shift, 1300000000, out_shift, -3, -120, 110)
+    broadcast = Broadcast((ctypes.c_int32 * 3)(9, 5, 37), (ctypes.c_int32 * 3)(185, 37, 1), (ctypes.c_int32 * 3)(185, 37, 1))
+    expected, got = np.zeros_like(a), np.zeros_like(a)
+    kernel_library("portable").ec_s8_add(ptr(a), ptr(b), ctypes.byref(broadcast), ctypes.byref(params), ptr(expected))
+    library(isa).ec_s8_add(ptr(a), ptr(b), ctypes.byref(broadcast), ctypes.byref(params), ptr(got))
+    assert len(np.unique(expected)) > 20
+    np.testing.assert_array_equal(got, expected)
