@@ -9,8 +9,9 @@
  * taps  acc = sum a*w = K - 2 * popcount(a XOR w)  exactly, then acc += bias and the shared
  * requantization. Padding is ONE-padding (+1 = bit 0): a padded tap adds +w. Input bits come from
  * int8 values: bit = (x < in_zp), i.e. the Sign convention x >= 0 -> +1. Weights: C_out x k_h x
- * k_w x words. Scratch: (out_h-1)*stride_h + dil_h*(k_h-1) + 1 rows by the same for columns,
- * by words_per_pixel uint32_t, then k_h * k_w * words uint32_t for one gathered window.
+ * k_w x words. Scratch: ext_h = (out_h-1)*stride_h + dil_h*(k_h-1) + 1 rows by ext_w (the same for
+ * columns) by words uint32_t for the packed input (word planes, ec_b1_popcount.h), then
+ * k_h * k_w * words uint32_t (unused by the XNOR kernel).
  *
  * Bit-serial (ec_s8_conv2d_bitserial), DoReFa with M-bit activations and K-bit weights:
  * the input u = x - in_zp is an unsigned M-bit code (in_zp = -128 gives u = x + 128 in
@@ -19,8 +20,9 @@
  *             = 2 * sum_{m<M, k<K} 2^(m+k) popcount(U_m AND I_k) - (2^K - 1) * sum_m 2^m popcount(U_m)
  * with U_m, I_k the bit planes of u and i, which is exactly the int8 formula sum (x - in_zp) * w.
  * Padded taps hold u = 0 (zero bits), as the int8 kernels skip them. Weights: C_out x K planes x
- * k_h x k_w x words. Scratch: M planes x padded rows x padded columns x words uint32_t, then
- * M x k_h x k_w x words uint32_t for one gathered window.
+ * k_h x k_w x words. Scratch: M planes x ext_h x ext_w x words uint32_t (word planes,
+ * ec_b1_popcount.h), then M x k_h x k_w x words uint32_t, of which the first k_h x k_w x words hold
+ * an all-ones weight row.
  * Accumulator bound: |acc| <= k_h*k_w*C_in * (2^M - 1) * (2^K - 1) + |bias|.
  */
 #ifndef EC_B1_H

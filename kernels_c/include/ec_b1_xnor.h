@@ -1,119 +1,107 @@
-/* ec_b1_xnor.h: the XNOR-popcount binary convolution shared by every ISA's ec_b1_conv2d_xnor
- * (bit order and formula in ec_b1.h).
+/* ec_b1_xnor.h: the two low-bit convolutions, XNOR binary (ec_b1_conv2d_xnor) and DoReFa
+ * bit-serial (ec_s8_conv2d_bitserial), shared by every ISA; formulas and weight layouts in ec_b1.h,
+ * the packed word planes and the popcount engine in ec_b1_popcount.h. The including file may define
+ * EC_B1_ISA_X86 or EC_B1_ISA_NEON first (ec_b1_popcount.h).
  *
- * 1. Pack: the padded input region the windows read is packed into `scratch`, one group of
- *    words per pixel; bit set <=> value < in_zp (real value < 0, i.e. -1); padded pixels stay
- *    all-zero words (+1, one-padding).
- * 2. For each output: pop = sum over taps and words of popcount(a XOR w);
- *    acc = K - 2 * pop + bias, K = k_h * k_w * C_in; then the shared requantization.
- * Each output pixel's window is first gathered into one contiguous run of k_h * k_w * words
- * words at the end of `scratch` (the order of the weights); the run is read 64 bits at a time
- * (popcount of a XOR does not depend on how the same bits of both operands are grouped), four
- * output channels sharing each input load.
- *
- * Only the per-pixel packing of step 1 differs between ISAs: the including file defines
- *     static void ec_b1_pack_channels(const int8_t *src, int32_t in_c, int32_t zp, uint32_t *dst)
- * (set bit c % 32 of word c / 32 of the zeroed `dst` <=> src[c] < zp) before including this
- * header, and its ec_b1_conv2d_xnor calls ec_b1_xnor_conv. */
+ * Both pack their input once per call into `scratch` (word planes), then walk blocks of
+ * EC_B1_BLOCK_OC output channels, and within one block the output pixels EC_B1_LANES at a time (one
+ * vector lane each; the block's weight rows stay in L1 while the pixels stream by):
+ *   XNOR:        acc = K - 2 * sum popcount(a XOR w) + bias,  K = k_h * k_w * C_in;
+ *   bit-serial:  acc = 2 * sum_{m<M, k<K} 2^(m+k) sum popcount(U_m AND I_k)
+ *                      - (2^K - 1) * sum_m 2^m sum popcount(U_m) + bias,
+ *                the last sum taken per pixel block with an all-ones weight row (the first
+ *                k_h * k_w * words words after the planes in `scratch`, free since no window is
+ *                gathered). The combination is formed in int64 and is exactly the int32
+ *                accumulator of the int8 formula (its bound in ec_b1.h);
+ * then the shared requantization. */
 #ifndef EC_B1_XNOR_H
 #define EC_B1_XNOR_H
 
-#include <string.h>
+#include "ec_b1_popcount.h"
 
-#include "ec_b1.h"
-
-static void ec_b1_xnor_pack_input(const int8_t *in, const ec_window_t *win, int32_t words, int32_t ext_h,
-                                  int32_t ext_w, int32_t zp, uint32_t *scratch)
+EC_INLINE void ec_b1_xnor_conv(const int8_t *in, const uint32_t *w_bits, const int32_t *bias, const int32_t *mult,
+                               const int32_t *shift, const ec_window_t *win, const ec_qparams_t *q, uint32_t *scratch,
+                               int8_t *out)
 {
-    int32_t y, x;
-    memset(scratch, 0, (size_t)ext_h * ext_w * words * sizeof(uint32_t));
-    for (y = 0; y < ext_h; ++y) {
-        const int32_t iy = y - win->pad_top;
-        if (iy < 0 || iy >= win->in_h) {
-            continue;
-        }
-        for (x = 0; x < ext_w; ++x) {
-            const int32_t ix = x - win->pad_left;
-            const int8_t *src;
-            uint32_t *dst;
-            if (ix < 0 || ix >= win->in_w) {
-                continue;
-            }
-            src = in + ((size_t)iy * win->in_w + ix) * win->in_c;
-            dst = scratch + ((size_t)y * ext_w + x) * words;
-            ec_b1_pack_channels(src, win->in_c, zp, dst);
-        }
-    }
-}
-
-/* pop[j] += popcount over n words of a XOR w_j, w_j = w + j * w_stride, for j < count. */
-static void ec_b1_xnor_popcount_run(const uint32_t *a, const uint32_t *w, size_t w_stride, int32_t n,
-                                    int32_t count, int32_t pop[4])
-{
-    int32_t i = 0, j;
-    if (count == 4) {
-        for (; i + 2 <= n; i += 2) {
-            uint64_t av, w0, w1, w2, w3;
-            memcpy(&av, a + i, sizeof av);
-            memcpy(&w0, w + i, sizeof w0);
-            memcpy(&w1, w + w_stride + i, sizeof w1);
-            memcpy(&w2, w + 2 * w_stride + i, sizeof w2);
-            memcpy(&w3, w + 3 * w_stride + i, sizeof w3);
-            pop[0] += ec_popcount64(av ^ w0);
-            pop[1] += ec_popcount64(av ^ w1);
-            pop[2] += ec_popcount64(av ^ w2);
-            pop[3] += ec_popcount64(av ^ w3);
-        }
-    }
-    for (; i + 2 <= n; i += 2) {
-        uint64_t av, wv;
-        memcpy(&av, a + i, sizeof av);
-        for (j = 0; j < count; ++j) {
-            memcpy(&wv, w + (size_t)j * w_stride + (size_t)i, sizeof wv);
-            pop[j] += ec_popcount64(av ^ wv);
-        }
-    }
-    for (; i < n; ++i) {
-        for (j = 0; j < count; ++j) {
-            pop[j] += ec_popcount32(a[i] ^ w[(size_t)j * w_stride + (size_t)i]);
-        }
-    }
-}
-
-static void ec_b1_xnor_conv(const int8_t *in, const uint32_t *w_bits, const int32_t *bias,
-                            const int32_t *mult, const int32_t *shift, const ec_window_t *win,
-                            const ec_qparams_t *q, uint32_t *scratch, int8_t *out)
-{
-    const int32_t words = (win->in_c + 31) / 32;
-    const int32_t ext_h = (win->out_h - 1) * win->stride_h + win->dil_h * (win->k_h - 1) + 1;
-    const int32_t ext_w = (win->out_w - 1) * win->stride_w + win->dil_w * (win->k_w - 1) + 1;
+    const ec_b1_planes_t pl = ec_b1_planes(win);
+    const size_t pitch = (size_t)win->stride_h * (size_t)pl.ext_w;
     const int32_t k_total = win->k_h * win->k_w * win->in_c;
-    const int32_t w_per_oc = win->k_h * win->k_w * words;
-    uint32_t *window = scratch + (size_t)ext_h * ext_w * words;
-    int32_t y, x, oc, ky, kx, j;
-    ec_b1_xnor_pack_input(in, win, words, ext_h, ext_w, q->in_zp, scratch);
-    for (y = 0; y < win->out_h; ++y) {
-        for (x = 0; x < win->out_w; ++x) {
-            int8_t *o = out + ((size_t)y * win->out_w + x) * win->out_c;
-            uint32_t *dst = window;
-            for (ky = 0; ky < win->k_h; ++ky) {
-                const int32_t py = y * win->stride_h + ky * win->dil_h;
-                for (kx = 0; kx < win->k_w; ++kx) {
-                    const int32_t px = x * win->stride_w + kx * win->dil_w;
-                    memcpy(dst, scratch + ((size_t)py * ext_w + px) * words, (size_t)words * sizeof(uint32_t));
-                    dst += words;
+    const size_t w_per_oc = (size_t)win->k_h * (size_t)win->k_w * (size_t)pl.words;
+    int32_t pop[EC_B1_BLOCK_OC][EC_B1_LANES];
+    int8_t tile[EC_B1_BLOCK_OC][EC_B1_LANES];
+    ec_b1_block_t b;
+    size_t v;
+    int32_t oc, j, i;
+    memset(tile, 0, sizeof tile);
+    ec_b1_pack_input(in, win, &pl, 0, q->in_zp, scratch);
+    for (oc = 0; oc < win->out_c; oc += EC_B1_BLOCK_OC) {
+        const int32_t nb = win->out_c - oc < EC_B1_BLOCK_OC ? win->out_c - oc : EC_B1_BLOCK_OC;
+        for (v = 0; v < ec_b1_virtual_end(win, pitch); v = ec_b1_next_block(win, pitch, &b)) {
+            ec_b1_block_at(win, pitch, v, &b);
+            ec_b1_block_popcounts(scratch, &pl, win, &b, w_bits + (size_t)oc * w_per_oc, w_per_oc, nb, EC_B1_BLOCK_OC,
+                                  EC_B1_OP_XOR, pop);
+            for (j = 0; j < nb; ++j) {
+                const int32_t offset = k_total + (bias ? bias[oc + j] : 0);
+                for (i = 0; i < EC_B1_LANES; ++i) {
+                    pop[j][i] = offset - 2 * pop[j][i];
+                }
+                ec_b1_requantize_lanes(pop[j], mult[oc + j], shift[oc + j], q, tile[j]);
+            }
+            ec_b1_store_tile(tile, nb, b.pixel, win->out_c, out + oc);
+        }
+    }
+}
+
+EC_INLINE void ec_b1_bitserial_conv(const int8_t *in, const uint32_t *w_planes, const int32_t *bias,
+                                    const int32_t *mult, const int32_t *shift, const ec_window_t *win,
+                                    const ec_qparams_t *q, int32_t act_bits, int32_t weight_bits, uint32_t *scratch,
+                                    int8_t *out)
+{
+    const ec_b1_planes_t pl = ec_b1_planes(win);
+    const size_t pitch = (size_t)win->stride_h * (size_t)pl.ext_w;
+    const size_t taps_words = (size_t)win->k_h * (size_t)win->k_w * (size_t)pl.words;
+    const size_t w_per_oc = (size_t)weight_bits * taps_words;
+    const size_t group = pl.plane * (size_t)pl.words;
+    uint32_t *ones = scratch + group * (size_t)act_bits;
+    int32_t pop[EC_B1_BLOCK_OC][EC_B1_LANES], code_sum[1][EC_B1_LANES];
+    int64_t s_ui[EC_B1_BLOCK_OC][EC_B1_LANES], s_u[EC_B1_LANES];
+    int8_t tile[EC_B1_BLOCK_OC][EC_B1_LANES];
+    ec_b1_block_t b;
+    size_t v;
+    int32_t oc, j, i, m, k;
+    memset(tile, 0, sizeof tile);
+    ec_b1_pack_input(in, win, &pl, act_bits, q->in_zp, scratch);
+    memset(ones, 0xFF, taps_words * sizeof(uint32_t));
+    for (oc = 0; oc < win->out_c; oc += EC_B1_BLOCK_OC) {
+        const int32_t nb = win->out_c - oc < EC_B1_BLOCK_OC ? win->out_c - oc : EC_B1_BLOCK_OC;
+        for (v = 0; v < ec_b1_virtual_end(win, pitch); v = ec_b1_next_block(win, pitch, &b)) {
+            ec_b1_block_at(win, pitch, v, &b);
+            memset(s_u, 0, sizeof s_u);
+            memset(s_ui, 0, sizeof s_ui);
+            for (m = 0; m < act_bits; ++m) {
+                ec_b1_block_popcounts(scratch + (size_t)m * group, &pl, win, &b, ones, 0, 1, 1, EC_B1_OP_AND, code_sum);
+                for (i = 0; i < EC_B1_LANES; ++i) {
+                    s_u[i] += (int64_t)code_sum[0][i] << m;
+                }
+                for (k = 0; k < weight_bits; ++k) {
+                    ec_b1_block_popcounts(scratch + (size_t)m * group, &pl, win, &b,
+                                          w_planes + (size_t)oc * w_per_oc + (size_t)k * taps_words, w_per_oc, nb,
+                                          EC_B1_BLOCK_OC, EC_B1_OP_AND, pop);
+                    for (j = 0; j < nb; ++j) {
+                        for (i = 0; i < EC_B1_LANES; ++i) {
+                            s_ui[j][i] += (int64_t)pop[j][i] << (m + k);
+                        }
+                    }
                 }
             }
-            for (oc = 0; oc < win->out_c; oc += 4) {
-                const int32_t count = win->out_c - oc < 4 ? win->out_c - oc : 4;
-                int32_t pop[4] = {0, 0, 0, 0};
-                ec_b1_xnor_popcount_run(window, w_bits + (size_t)oc * w_per_oc, (size_t)w_per_oc, w_per_oc, count, pop);
-                for (j = 0; j < count; ++j) {
-                    const int32_t acc = k_total - 2 * pop[j] + (bias ? bias[oc + j] : 0);
-                    const int32_t v = ec_requantize(acc, mult[oc + j], shift[oc + j]) + q->out_zp;
-                    o[oc + j] = (int8_t)ec_clamp_i32(v, q->act_min, q->act_max);
+            for (j = 0; j < nb; ++j) {
+                const int64_t offset = bias ? bias[oc + j] : 0;
+                for (i = 0; i < EC_B1_LANES; ++i) {
+                    pop[j][i] = (int32_t)(2 * s_ui[j][i] - (((int64_t)1 << weight_bits) - 1) * s_u[i] + offset);
                 }
+                ec_b1_requantize_lanes(pop[j], mult[oc + j], shift[oc + j], q, tile[j]);
             }
+            ec_b1_store_tile(tile, nb, b.pixel, win->out_c, out + oc);
         }
     }
 }

@@ -1,27 +1,65 @@
-"""XNOR-popcount and DoReFa bit-serial convolutions: exact int8 results, documented bit order."""
+"""XNOR-popcount and DoReFa bit-serial convolutions: exact int8 results, documented bit order.
+
+Every build of the two kernels is checked: plain C, the x86 AVX2 build, the AVX-512 build (nibble
+table popcounts) and the AVX-512 build with VPOPCNTDQ where this CPU has them; and, through a small
+C driver reading cases on stdin, the same kernels under ASan and UBSan. The NEON build runs the same
+driver under qemu-aarch64 (test_binary_kernels_arm.py)."""
+
+from __future__ import annotations
 
 import ctypes
+import functools
+import struct
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from edgeconv.backends.c.build import X86_AVX2_FLAGS, X86_AVX512_FLAGS, host_cpu_flags, host_has_avx512_vnni, host_isa
 from edgeconv.backends.c.lowering import pack_bitserial_weights, pack_bits, pack_xnor_weights
 from edgeconv.ir import Graph, Node, QuantParams, Tensor, ops
 from edgeconv.reference.executor import INT_KERNELS
 import edgeconv.reference.int_kernels  # noqa: F401
-from tests.kernels.cbuild import QParams, hwc_to_nchw, isas_to_test, kernel_library, nchw_to_hwc, ptr, window
+from edgeconv.resources import kernels_dir
+from tests.kernels.cbuild import STRICT, QParams, hwc_to_nchw, nchw_to_hwc, ptr, window
 from tests.kernels.intref import conv_int, multipliers, requant
 
-# (C_in, H, W, C_out, k, stride, pads (t,l,b,r), dilation)
-CASES = [
-    (1, 5, 5, 3, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
-    (31, 6, 5, 4, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
-    (32, 5, 6, 5, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1)),
-    (33, 6, 6, 7, (3, 3), (1, 2), (0, 1, 2, 1), (1, 1)),
-    (64, 4, 4, 8, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1)),
-    (70, 7, 7, 6, (3, 3), (1, 1), (2, 2, 2, 2), (2, 2)),
-]
-IDS = [f"c{c[0]}_{c[1]}x{c[2]}_o{c[3]}_k{c[4][0]}_s{c[5][0]}{c[5][1]}_d{c[7][0]}" for c in CASES]
+KERNELS = ("ec_b1_conv2d_xnor", "ec_s8_conv2d_bitserial")
+SANITIZE = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g")
+
+
+def builds_to_test() -> dict:
+    """Build name -> (kernel directory, compiler flags) for every build this CPU runs."""
+    builds = {"portable": ("portable", ())}
+    if host_isa() == "x86":
+        builds["x86-avx2"] = ("x86", X86_AVX2_FLAGS)
+        if host_has_avx512_vnni():
+            builds["x86-avx512"] = ("x86", X86_AVX2_FLAGS + X86_AVX512_FLAGS)
+            if "avx512_vpopcntdq" in host_cpu_flags():
+                builds["x86-avx512-vpopcntdq"] = ("x86", X86_AVX2_FLAGS + X86_AVX512_FLAGS + ("-mavx512vpopcntdq",))
+    return builds
+
+
+BUILDS = builds_to_test()
+
+
+def kernel_sources(isa_dir: str) -> list:
+    return [str(kernels_dir() / isa_dir / f"{name}.c") for name in KERNELS]
+
+
+@functools.lru_cache(maxsize=None)
+def lowbit_library(build: str) -> ctypes.CDLL:
+    """The two kernels of one build in a shared library, compiled with the strict flags."""
+    isa_dir, flags = BUILDS[build]
+    out = Path(tempfile.mkdtemp(prefix=f"ec_b1_{build}_")) / "libecb1.so"
+    cmd = ["cc", *STRICT, "-O2", *flags, "-shared", "-fPIC", f"-I{kernels_dir() / 'include'}", *kernel_sources(isa_dir),
+           "-o", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 0, f"low-bit kernels do not compile for {build}:\n{result.stderr}"
+    return ctypes.CDLL(str(out))
 
 
 def out_hw(h, w, k, stride, pads, dilation):
@@ -32,6 +70,263 @@ def out_hw(h, w, k, stride, pads, dilation):
 
 def ext(o, k, s, d):
     return (o - 1) * s + d * (k - 1) + 1
+
+
+# ----------------------------------------------------------------------------------------------
+# One convolution case, its packed operands and its expected output.
+
+@dataclass
+class Case:
+    kind: str                 # "xnor" or "bitserial"
+    cin: int
+    h: int
+    w: int
+    cout: int
+    k: tuple
+    stride: tuple
+    pads: tuple               # top, left, bottom, right
+    dilation: tuple
+    batch: int = 1
+    act_bits: int = 1
+    weight_bits: int = 1
+    in_zp: int = 0
+    seed: int = 0
+    extreme: bool = False     # every popcount at its maximum (all bits of a XOR w, or of the codes, set)
+
+    @property
+    def name(self) -> str:
+        bits = "" if self.kind == "xnor" else f"_a{self.act_bits}w{self.weight_bits}"
+        return (f"{self.kind}{bits}_c{self.cin}_{self.h}x{self.w}_o{self.cout}_k{self.k[0]}x{self.k[1]}"
+                f"_s{self.stride[0]}{self.stride[1]}_p{''.join(map(str, self.pads))}_d{self.dilation[0]}{self.dilation[1]}"
+                f"_n{self.batch}_zp{self.in_zp}{'_extreme' if self.extreme else ''}")
+
+
+@dataclass
+class Operands:
+    x: np.ndarray             # (batch, C, H, W) int8
+    weights: np.ndarray       # packed uint32 words
+    bias: np.ndarray
+    mult: np.ndarray
+    shift: np.ndarray
+    q: QParams
+    win: object
+    scratch_words: int
+    expected: np.ndarray      # (batch, C_out, OH, OW) int8
+
+
+def operands(case: Case) -> Operands:
+    rng = np.random.default_rng(case.seed)
+    oh, ow = out_hw(case.h, case.w, case.k, case.stride, case.pads, case.dilation)
+    words = (case.cin + 31) // 32
+    area = ext(oh, case.k[0], case.stride[0], case.dilation[0]) * ext(ow, case.k[1], case.stride[1], case.dilation[1])
+    if case.kind == "xnor":
+        # Any int8 input: the kernel reads x < in_zp as -1 (Sign of x - in_zp, zero -> +1).
+        x = rng.integers(-128, 128, size=(case.batch, case.cin, case.h, case.w)).astype(np.int8)
+        wt = rng.choice(np.array([-1, 1], dtype=np.int8), size=(case.cout, case.cin, *case.k))
+        if case.extreme:
+            x[:], wt[:] = -128, 1
+        bias = rng.integers(-50, 50, size=case.cout).astype(np.int32)
+        taps = case.cin * case.k[0] * case.k[1]
+        mult, shift = multipliers(rng.uniform(0.01, 0.05, size=case.cout) * (40 / taps if case.extreme else 1))
+        q = QParams(case.in_zp, 3, -100, 127)
+        signs = np.where(x.astype(np.int32) < case.in_zp, -1, 1)
+        # One-padding: the int8 formula on the sign input padded with +1 and no further padding.
+        top, left, bottom, right = case.pads
+        padded = np.ones((case.batch, case.cin, case.h + top + bottom, case.w + left + right), dtype=np.int64)
+        padded[:, :, top:top + case.h, left:left + case.w] = signs
+        accs = [conv_int(padded[b:b + 1], wt, bias, 0, case.stride, (0, 0, 0, 0), case.dilation, 1) for b in range(case.batch)]
+        packed, scratch_words = pack_xnor_weights(wt), (area + case.k[0] * case.k[1]) * words
+    else:
+        m, kb = case.act_bits, case.weight_bits
+        codes = rng.integers(0, 1 << m, size=(case.batch, case.cin, case.h, case.w))
+        levels = rng.integers(0, 1 << kb, size=(case.cout, case.cin, *case.k))
+        if case.extreme:
+            codes[:], levels[:] = (1 << m) - 1, (1 << kb) - 1
+        x = (codes + case.in_zp).astype(np.int8)
+        wt = (2 * levels - ((1 << kb) - 1)).astype(np.int8)
+        bias = rng.integers(-300, 300, size=case.cout).astype(np.int32)
+        bound = case.cin * case.k[0] * case.k[1] * ((1 << m) - 1) * ((1 << kb) - 1)
+        mult, shift = multipliers(rng.uniform(0.001, 0.02, size=case.cout) * (2000 / bound if case.extreme else 1))
+        q = QParams(case.in_zp, -7, -128, 120)
+        accs = [conv_int(x[b:b + 1], wt, bias, case.in_zp, case.stride, case.pads, case.dilation, 1) for b in range(case.batch)]
+        packed, scratch_words = pack_bitserial_weights(wt, kb), (area + case.k[0] * case.k[1]) * words * m
+    expected = np.concatenate([requant(a, mult, shift, q.out_zp, q.act_min, q.act_max) for a in accs])
+    win = window((case.h, case.w, case.cin), (oh, ow, case.cout), case.k, case.stride, case.pads, case.dilation)
+    return Operands(x, np.ascontiguousarray(packed), bias, mult, shift, q, win, scratch_words, expected)
+
+
+def run_in_process(build: str, case: Case) -> np.ndarray:
+    """Runs the case through the build's shared library, one call per sample, one scratch buffer
+    (filled with garbage first: the kernels must not rely on its contents)."""
+    ops_ = operands(case)
+    lib = lowbit_library(build)
+    scratch = np.full(ops_.scratch_words, 0xA5A5A5A5, dtype=np.uint32)
+    outs = []
+    for b in range(case.batch):
+        xin = nchw_to_hwc(ops_.x[b:b + 1])
+        out = np.zeros((ops_.win.out_h, ops_.win.out_w, case.cout), dtype=np.int8)
+        common = (ptr(xin), ptr(ops_.weights), ptr(ops_.bias), ptr(ops_.mult), ptr(ops_.shift), ctypes.byref(ops_.win),
+                  ctypes.byref(ops_.q))
+        if case.kind == "xnor":
+            lib.ec_b1_conv2d_xnor(*common, ptr(scratch), ptr(out))
+        else:
+            lib.ec_s8_conv2d_bitserial(*common, case.act_bits, case.weight_bits, ptr(scratch), ptr(out))
+        outs.append(hwc_to_nchw(out))
+    return np.concatenate(outs)
+
+
+# ----------------------------------------------------------------------------------------------
+# A C driver running many cases from stdin: used under sanitizers here and under qemu for NEON.
+
+DRIVER = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ec_b1.h"
+
+/* Per case on stdin: int32 kind (0 XNOR, 1 bit-serial), batch, act_bits, weight_bits,
+ * scratch_words, weight_words, the 17 window fields, the 4 qparams fields; then int8 input
+ * (batch x H x W x C), uint32 weights, int32 bias, mult, shift (C_out each). Writes the int8
+ * outputs (batch x OH x OW x C_out) to stdout. */
+static int read_exact(void *p, size_t n) { return fread(p, 1, n, stdin) == n; }
+
+int main(void)
+{
+    int32_t head[6 + 17 + 4];
+    while (read_exact(head, sizeof head)) {
+        ec_window_t win;
+        ec_qparams_t q;
+        size_t in_size, out_size;
+        int8_t *in, *out;
+        uint32_t *w, *scratch;
+        int32_t *bias, *mult, *shift, b;
+        memcpy(&win, head + 6, sizeof win);
+        memcpy(&q, head + 23, sizeof q);
+        in_size = (size_t)win.in_h * win.in_w * win.in_c;
+        out_size = (size_t)win.out_h * win.out_w * win.out_c;
+        in = malloc(in_size * head[1]);
+        out = malloc(out_size * head[1]);
+        w = malloc((size_t)head[5] * 4);
+        scratch = malloc((size_t)head[4] * 4);
+        bias = malloc((size_t)win.out_c * 4);
+        mult = malloc((size_t)win.out_c * 4);
+        shift = malloc((size_t)win.out_c * 4);
+        if (!read_exact(in, in_size * head[1]) || !read_exact(w, (size_t)head[5] * 4) ||
+            !read_exact(bias, (size_t)win.out_c * 4) || !read_exact(mult, (size_t)win.out_c * 4) ||
+            !read_exact(shift, (size_t)win.out_c * 4)) {
+            return 2;
+        }
+        memset(scratch, 0xA5, (size_t)head[4] * 4);
+        for (b = 0; b < head[1]; ++b) {
+            if (head[0] == 0) {
+                ec_b1_conv2d_xnor(in + b * in_size, w, bias, mult, shift, &win, &q, scratch, out + b * out_size);
+            } else {
+                ec_s8_conv2d_bitserial(in + b * in_size, w, bias, mult, shift, &win, &q, head[2], head[3], scratch,
+                                       out + b * out_size);
+            }
+        }
+        fwrite(out, 1, out_size * head[1], stdout);
+        free(in); free(out); free(w); free(scratch); free(bias); free(mult); free(shift);
+    }
+    return 0;
+}
+"""
+
+
+def build_driver(cc: str, isa_dir: str, flags: tuple, out: Path) -> Path:
+    """Compiles the driver with the two kernels of kernels_c/<isa_dir> (kernels with the strict flags)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    driver = out.parent / "b1_driver.c"
+    driver.write_text(DRIVER)
+    include = f"-I{kernels_dir() / 'include'}"
+    objects = []
+    for src in kernel_sources(isa_dir):
+        obj = out.parent / (Path(src).stem + ".o")
+        r = subprocess.run([cc, *STRICT, "-O2", *flags, include, "-c", src, "-o", str(obj)], capture_output=True, text=True)
+        assert r.returncode == 0, f"{src} does not compile with {cc}:\n{r.stderr}"
+        objects.append(str(obj))
+    r = subprocess.run([cc, "-std=c99", "-O1", *flags, include, str(driver), *objects, "-o", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def driver_input(cases: list) -> tuple:
+    """The stdin bytes for `cases` and their operands."""
+    chunks, all_ops = [], []
+    for case in cases:
+        o = operands(case)
+        win_fields = [getattr(o.win, name) for name, _ in o.win._fields_]
+        q_fields = [getattr(o.q, name) for name, _ in o.q._fields_]
+        head = [0 if case.kind == "xnor" else 1, case.batch, case.act_bits, case.weight_bits, o.scratch_words,
+                o.weights.size, *win_fields, *q_fields]
+        x_nhwc = np.ascontiguousarray(np.moveaxis(o.x, 1, -1))
+        chunks += [struct.pack(f"<{len(head)}i", *head), x_nhwc.tobytes(), o.weights.astype("<u4").tobytes(),
+                   o.bias.astype("<i4").tobytes(), o.mult.astype("<i4").tobytes(), o.shift.astype("<i4").tobytes()]
+        all_ops.append(o)
+    return b"".join(chunks), all_ops
+
+
+def check_driver_output(cases: list, all_ops: list, stdout: bytes) -> None:
+    offset = 0
+    for case, o in zip(cases, all_ops):
+        n = o.expected.size
+        got = np.frombuffer(stdout[offset:offset + n], dtype=np.int8)
+        assert got.size == n, f"{case.name}: driver output is short"
+        got = np.moveaxis(got.reshape(case.batch, o.win.out_h, o.win.out_w, case.cout), -1, 1)
+        np.testing.assert_array_equal(got, o.expected, err_msg=case.name)
+        offset += n
+    assert offset == len(stdout)
+
+
+def random_cases(seed: int, count: int) -> list:
+    """Random shapes over the edges: channel counts around 32/64/512 word boundaries, 1x1/3x3/5x5
+    and rectangular kernels, strides 1 and 2, asymmetric padding, dilation, row widths around the
+    lane counts, output channels around the block sizes, batches of 1 to 3, non-zero zero points."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    for i in range(count):
+        kind = "xnor" if i % 2 == 0 else "bitserial"
+        k = [(1, 1), (3, 3), (5, 5), (3, 1), (1, 3), (3, 5)][rng.integers(6)]
+        stride = [(1, 1), (2, 2), (1, 2), (2, 1)][rng.integers(4)]
+        dilation = (1, 1) if rng.random() < 0.7 else (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+        pads = tuple(int(rng.integers(0, k[j % 2] + 1)) for j in range(4))
+        cin = int(rng.choice([1, 3, 31, 32, 33, 63, 64, 65, 96, 130, 511, 513]))
+        cout = int(rng.choice([1, 3, 7, 8, 9, 15, 16, 17, 31, 33]))
+        h = int(rng.integers(1, 9)) + (k[0] - 1) * dilation[0]
+        w = int(rng.integers(1, 40)) + (k[1] - 1) * dilation[1]
+        if cin > 200:
+            h, w = (k[0] - 1) * dilation[0] + 2, (k[1] - 1) * dilation[1] + int(rng.integers(1, 20))
+        bits = [(1, 1), (2, 2), (4, 4), (3, 2), (8, 1), (2, 4)][rng.integers(6)]
+        in_zp = int(rng.choice([0, -3, 5])) if kind == "xnor" else int(rng.choice([-128, -100, 0]))
+        if kind == "bitserial":
+            in_zp = min(in_zp, 127 - (1 << bits[0]) + 1)
+        cases.append(Case(kind, cin, h, w, cout, k, stride, pads, dilation, batch=int(rng.integers(1, 4)),
+                          act_bits=bits[0], weight_bits=bits[1], in_zp=in_zp, seed=seed * 1000 + i))
+    return cases
+
+
+# ----------------------------------------------------------------------------------------------
+
+# (C_in, H, W, C_out, k, stride, pads (t,l,b,r), dilation)
+SHAPES = [
+    (1, 5, 5, 3, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
+    (31, 6, 5, 4, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
+    (32, 5, 6, 5, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1)),
+    (33, 6, 6, 7, (3, 3), (1, 2), (0, 1, 2, 1), (1, 1)),
+    (64, 4, 4, 8, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1)),
+    (70, 7, 7, 6, (3, 3), (1, 1), (2, 2, 2, 2), (2, 2)),
+    (65, 9, 21, 19, (5, 5), (2, 2), (2, 2, 2, 2), (1, 1)),
+    (515, 4, 18, 17, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
+]
+SHAPE_IDS = [f"c{c[0]}_{c[1]}x{c[2]}_o{c[3]}_k{c[4][0]}_s{c[5][0]}{c[5][1]}_d{c[7][0]}" for c in SHAPES]
+RANDOM_CASES = random_cases(7, 24)
+# Long popcount runs at their maximum: byte counts must be widened before they wrap.
+EXTREME_CASES = [Case("xnor", 513, 4, 19, 17, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), extreme=True),
+                 Case("bitserial", 130, 5, 5, 9, (5, 5), (1, 1), (2, 2, 2, 2), (1, 1), act_bits=2, weight_bits=2,
+                      in_zp=-128, extreme=True),
+                 Case("xnor", 1100, 3, 3, 5, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), extreme=True)]
 
 
 def test_pack_bits_order():
@@ -51,62 +346,29 @@ def test_pack_xnor_weights_sets_bits_for_minus_one():
     assert packed[0].sum() == 0 and packed[1, 0, 0] == 0 and packed[1, 0, 1] == 1 << 2
 
 
-@pytest.mark.parametrize("isa", isas_to_test())
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_xnor_conv_equals_int8_formula_with_one_padding(isa, case):
-    cin, h, w, cout, k, stride, pads, dilation = case
-    rng = np.random.default_rng(cin * 7 + h)
-    x = rng.choice(np.array([-1, 1], dtype=np.int8), size=(1, cin, h, w))
-    wt = rng.choice(np.array([-1, 1], dtype=np.int8), size=(cout, cin, *k))
-    bias = rng.integers(-50, 50, size=cout).astype(np.int32)
-    mult, shift = multipliers(rng.uniform(0.01, 0.05, size=cout))
-    q = QParams(0, 3, -100, 127)
-    # One-padding: the int8 formula on the input padded with +1 and no further padding.
-    x_padded = np.ones((1, cin, h + pads[0] + pads[2], w + pads[1] + pads[3]), dtype=np.int8)
-    x_padded[:, :, pads[0]:pads[0] + h, pads[1]:pads[1] + w] = x
-    acc = conv_int(x_padded, wt, bias, 0, stride, (0, 0, 0, 0), dilation, 1)
-    expected = requant(acc, mult, shift, q.out_zp, q.act_min, q.act_max)
-    oh, ow = out_hw(h, w, k, stride, pads, dilation)
-    win = window((h, w, cin), (oh, ow, cout), k, stride, pads, dilation)
-    words = (cin + 31) // 32
-    scratch = np.zeros((ext(oh, k[0], stride[0], dilation[0]) * ext(ow, k[1], stride[1], dilation[1]) + k[0] * k[1]) * words,
-                       dtype=np.uint32)
-    out = np.zeros((oh, ow, cout), dtype=np.int8)
-    w_bits = np.ascontiguousarray(pack_xnor_weights(wt))
-    xin = nchw_to_hwc(x)
-    kernel_library(isa).ec_b1_conv2d_xnor(ptr(xin), ptr(w_bits), ptr(bias), ptr(mult), ptr(shift), ctypes.byref(win),
-                                          ctypes.byref(q), ptr(scratch), ptr(out))
-    np.testing.assert_array_equal(hwc_to_nchw(out), expected)
+@pytest.mark.parametrize("build", sorted(BUILDS))
+@pytest.mark.parametrize("shape", SHAPES, ids=SHAPE_IDS)
+def test_xnor_conv_equals_int8_formula_with_one_padding(build, shape):
+    case = Case("xnor", *shape, seed=shape[0] * 7 + shape[1])
+    np.testing.assert_array_equal(run_in_process(build, case), operands(case).expected)
 
 
-@pytest.mark.parametrize("isa", isas_to_test())
+@pytest.mark.parametrize("build", sorted(BUILDS))
 @pytest.mark.parametrize("bits", [(1, 1), (2, 2), (4, 4), (3, 2), (8, 1), (2, 4)], ids=lambda b: f"a{b[0]}w{b[1]}")
-@pytest.mark.parametrize("case", CASES[1:], ids=IDS[1:])
-def test_bitserial_conv_equals_int8_formula(isa, bits, case):
-    m_bits, k_bits = bits
-    cin, h, w, cout, k, stride, pads, dilation = case
-    rng = np.random.default_rng(cin + m_bits * 10 + k_bits)
-    x = (rng.integers(0, 1 << m_bits, size=(1, cin, h, w)) - 128).astype(np.int8)
-    wt = (2 * rng.integers(0, 1 << k_bits, size=(cout, cin, *k)) - ((1 << k_bits) - 1)).astype(np.int8)
-    bias = rng.integers(-300, 300, size=cout).astype(np.int32)
-    mult, shift = multipliers(rng.uniform(0.001, 0.02, size=cout))
-    q = QParams(-128, -7, -128, 120)
-    acc = conv_int(x, wt, bias, -128, stride, pads, dilation, 1)
-    expected = requant(acc, mult, shift, q.out_zp, q.act_min, q.act_max)
-    oh, ow = out_hw(h, w, k, stride, pads, dilation)
-    win = window((h, w, cin), (oh, ow, cout), k, stride, pads, dilation)
-    words = (cin + 31) // 32
-    scratch = np.zeros((ext(oh, k[0], stride[0], dilation[0]) * ext(ow, k[1], stride[1], dilation[1]) + k[0] * k[1])
-                       * words * m_bits, dtype=np.uint32)
-    out = np.zeros((oh, ow, cout), dtype=np.int8)
-    planes = np.ascontiguousarray(pack_bitserial_weights(wt, k_bits))
-    xin = nchw_to_hwc(x)
-    kernel_library(isa).ec_s8_conv2d_bitserial(ptr(xin), ptr(planes), ptr(bias), ptr(mult), ptr(shift), ctypes.byref(win),
-                                               ctypes.byref(q), m_bits, k_bits, ptr(scratch), ptr(out))
-    np.testing.assert_array_equal(hwc_to_nchw(out), expected)
+@pytest.mark.parametrize("shape", SHAPES[1:], ids=SHAPE_IDS[1:])
+def test_bitserial_conv_equals_int8_formula(build, bits, shape):
+    case = Case("bitserial", *shape, act_bits=bits[0], weight_bits=bits[1], in_zp=-128, seed=shape[0] + bits[0] * 10 + bits[1])
+    np.testing.assert_array_equal(run_in_process(build, case), operands(case).expected)
 
 
-def test_xnor_matches_reference_executor_pad_then_conv():
+@pytest.mark.parametrize("build", sorted(BUILDS))
+@pytest.mark.parametrize("case", RANDOM_CASES + EXTREME_CASES, ids=[c.name for c in RANDOM_CASES + EXTREME_CASES])
+def test_random_and_extreme_shapes_are_exact(build, case):
+    np.testing.assert_array_equal(run_in_process(build, case), operands(case).expected)
+
+
+@pytest.mark.parametrize("build", sorted(BUILDS))
+def test_xnor_matches_reference_executor_pad_then_conv(build):
     """Sign-valued input, Pad(+1) then a VALID w1a1 conv in the reference executor."""
     rng = np.random.default_rng(5)
     cin, cout = 40, 6
@@ -134,6 +396,19 @@ def test_xnor_matches_reference_executor_pad_then_conv():
     out = np.zeros((6, 6, cout), dtype=np.int8)
     w_bits = np.ascontiguousarray(pack_xnor_weights(wt))
     xin = nchw_to_hwc(x)
-    kernel_library("portable").ec_b1_conv2d_xnor(ptr(xin), ptr(w_bits), ptr(bias), ptr(mult), ptr(shift),
-                                                 ctypes.byref(win), ctypes.byref(q), ptr(scratch), ptr(out))
+    lowbit_library(build).ec_b1_conv2d_xnor(ptr(xin), ptr(w_bits), ptr(bias), ptr(mult), ptr(shift), ctypes.byref(win),
+                                            ctypes.byref(q), ptr(scratch), ptr(out))
     np.testing.assert_array_equal(hwc_to_nchw(out), expected)
+
+
+@pytest.mark.parametrize("build", sorted(BUILDS))
+def test_kernels_are_clean_under_asan_and_ubsan(build, tmp_path):
+    """Every build of the kernels over the random cases plus the fixed shapes, run by the C driver
+    compiled with ASan and UBSan (exact buffers from malloc: any read past them is reported)."""
+    isa_dir, flags = BUILDS[build]
+    binary = build_driver("cc", isa_dir, flags + SANITIZE, tmp_path / "driver")
+    cases = RANDOM_CASES + EXTREME_CASES + [Case("xnor", *s, seed=i) for i, s in enumerate(SHAPES)]
+    data, all_ops = driver_input(cases)
+    r = subprocess.run([str(binary)], input=data, capture_output=True, timeout=300)
+    assert r.returncode == 0, r.stderr.decode(errors="replace")[-4000:]
+    check_driver_output(cases, all_ops, r.stdout)

@@ -1,0 +1,11 @@
+/* ec_b1_conv2d_xnor, NEON: the shared algorithm (ec_b1_xnor.h) on 4 output pixels per vector,
+ * popcounts from vcntq_u8 and pairwise widening adds. Bit-exact with the portable kernel. */
+#define EC_B1_ISA_NEON 1
+#include "ec_b1_xnor.h"
+
+void ec_b1_conv2d_xnor(const int8_t *in, const uint32_t *w_bits, const int32_t *bias,
+                       const int32_t *mult, const int32_t *shift, const ec_window_t *win,
+                       const ec_qparams_t *q, uint32_t *scratch, int8_t *out)
+{
+    ec_b1_xnor_conv(in, w_bits, bias, mult, shift, win, q, scratch, out);
+}
