@@ -200,7 +200,12 @@ def one_layer_graph(kind: str, c_in: int, c_out: int, k: int, hw: int, pad: int,
     return verify(g)
 
 
-ISA_FLAGS = {"portable": "-O2 -march=native", "x86": "-O2 -mavx2 -mfma -mpopcnt"}
+def isa_cflags(isa: str) -> str:
+    """CFLAGS of the kernel calibration build: the portable kernels as the compiler optimizes them
+    for this CPU, or the x86 kernels with the flags ``edgeconv build`` uses here."""
+    from edgeconv.backends.c.build import ISA_FLAGS
+
+    return "-O2 -march=native" if isa == "portable" else " ".join(("-O2",) + ISA_FLAGS[isa])
 
 
 def time_layer(case, workdir: Path, rng, isa: str, repeat: int = 30) -> tuple:
@@ -220,7 +225,7 @@ def time_layer(case, workdir: Path, rng, isa: str, repeat: int = 30) -> tuple:
     node.precision = precision
     c_dir = workdir / "c"
     generate(q, c_dir)
-    subprocess.run(["make", "-s", "-C", str(c_dir), f"ISA={isa}", f"CFLAGS={ISA_FLAGS[isa]} -DEC_PROFILE"],
+    subprocess.run(["make", "-s", "-C", str(c_dir), f"ISA={isa}", f"CFLAGS={isa_cflags(isa)} -DEC_PROFILE"],
                    check=True, capture_output=True)
     np.save(workdir / "in.npy", x[:2])
     per_call_ms, shares = cpu_profile(c_dir / "edgeconv_run", workdir, samples=2, repeat=repeat)
