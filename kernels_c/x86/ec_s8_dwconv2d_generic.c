@@ -6,6 +6,7 @@
  * their weights chunk by chunk per pixel. Other multipliers (output channel o reads input channel
  * o / m) run the portable per-channel loop. Bit-exact with portable/ec_s8_dwconv2d_generic.c. */
 #include "ec_s8.h"
+#include "ec_s8_dwconv.h"
 #include "ec_x86_dw.h"
 
 enum { MAX_TAPS = 28 }; /* taps whose weights are prepared once per channel block (5x5 fits) */
@@ -132,37 +133,6 @@ static void dwconv_multiplier_one(const int8_t *in, const int8_t *w, const int32
     }
 }
 
-static void dwconv_multiplier(const int8_t *in, const int8_t *w, const int32_t *bias, const int32_t *mult,
-                              const int32_t *shift, const ec_window_t *win, const ec_qparams_t *q, int8_t *out)
-{
-    const int32_t m = win->out_c / win->in_c;
-    int32_t oy, ox, oc, ky, kx;
-    for (oy = 0; oy < win->out_h; ++oy) {
-        for (ox = 0; ox < win->out_w; ++ox) {
-            int8_t *o = out + ((size_t)oy * win->out_w + ox) * win->out_c;
-            for (oc = 0; oc < win->out_c; ++oc) {
-                int32_t acc = bias ? bias[oc] : 0;
-                for (ky = 0; ky < win->k_h; ++ky) {
-                    const int32_t iy = oy * win->stride_h - win->pad_top + ky * win->dil_h;
-                    if (iy < 0 || iy >= win->in_h) {
-                        continue;
-                    }
-                    for (kx = 0; kx < win->k_w; ++kx) {
-                        const int32_t ix = ox * win->stride_w - win->pad_left + kx * win->dil_w;
-                        if (ix < 0 || ix >= win->in_w) {
-                            continue;
-                        }
-                        acc += ((int32_t)in[((size_t)iy * win->in_w + ix) * win->in_c + oc / m] - q->in_zp)
-                               * (int32_t)w[((size_t)ky * win->k_w + kx) * win->out_c + oc];
-                    }
-                }
-                acc = ec_requantize(acc, mult[oc], shift[oc]) + q->out_zp;
-                o[oc] = (int8_t)ec_clamp_i32(acc, q->act_min, q->act_max);
-            }
-        }
-    }
-}
-
 void ec_s8_dwconv2d_generic(const int8_t *in, const int8_t *w, const int32_t *bias,
                             const int32_t *mult, const int32_t *shift, const ec_window_t *win,
                             const ec_qparams_t *q, int8_t *out)
@@ -170,6 +140,6 @@ void ec_s8_dwconv2d_generic(const int8_t *in, const int8_t *w, const int32_t *bi
     if (win->out_c == win->in_c) {
         dwconv_multiplier_one(in, w, bias, mult, shift, win, q, out);
     } else {
-        dwconv_multiplier(in, w, bias, mult, shift, win, q, out);
+        ec_s8_dwconv2d_scalar(in, w, bias, mult, shift, win, q, out);
     }
 }

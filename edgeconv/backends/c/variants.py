@@ -78,7 +78,7 @@ VARIANTS: tuple = (
 
 BY_NAME: dict = {v.name: v for v in VARIANTS}
 
-HEADERS = ("ec_common.h", "ec_s8.h", "ec_s8_packed.h", "ec_im2col.h", "ec_b1_xnor.h", "ec_b1_popcount.h", "ec_b1.h", "ec_f32.h",
+HEADERS = ("ec_common.h", "ec_s8.h", "ec_s8_packed.h", "ec_s8_dwconv.h", "ec_im2col.h", "ec_b1_xnor.h", "ec_b1_popcount.h", "ec_b1.h", "ec_f32.h",
            "ec_layout.h", "ec_x86_avx2.h", "ec_x86_avx512.h", "ec_x86_gemm.h", "ec_x86_dw.h", "ec_arm_neon.h", "ec_arm_gemm.h")
 
 
