@@ -187,7 +187,7 @@ class KernelVariant:
     portable: PortableCost  # the portable C version, measured
     simd: SimdCost          # a SIMD version (used where kernels_c/<isa>/<name>.c exists)
     fits: Callable[[LayerGeometry], bool]
-    scratch_bytes: Callable[[LayerGeometry, Precision], int]
+    scratch_bytes: Callable[[LayerGeometry, Precision], int]  # written to scratch and read back, per call
     max_weight_bits: int = 32
 
     def serves(self, precision: Precision, geo: LayerGeometry) -> bool:
@@ -198,9 +198,15 @@ def _no_scratch(geo: LayerGeometry, precision: Precision) -> int:
     return 0
 
 
-def _im2col_bytes(element: int) -> Callable[[LayerGeometry, Precision], int]:
-    """The im2col buffer: one column of ``C_in/groups * prod(kernel)`` values per output position."""
-    return lambda geo, precision: geo.reduction * geo.out_positions * element
+def _im2col_bytes(geo: LayerGeometry, precision: Precision) -> int:
+    """The unfolded patches, ``C_in * prod(kernel)`` bytes per output position, when the kernel
+    unfolds; none when it reads the taps in place (``im2col_indirect`` of the C backend)."""
+    from ..backends.c.lowering import im2col_indirect
+
+    k_h, k_w = (1,) * (2 - len(geo.kernel)) + tuple(geo.kernel)  # a 1-D conv runs as 1 x k
+    if im2col_indirect(geo.c_in, k_h, k_w):
+        return 0
+    return geo.reduction * geo.out_positions
 
 
 def _bitplane_bytes(geo: LayerGeometry, precision: Precision) -> int:
@@ -235,7 +241,7 @@ _VARIANT_LIST = (
     KernelVariant("ec_s8_conv2d_slidingwin", INT8_KINDS, "int8", PortableCost(1.78, 45.0), SimdCost(0.48, 20.0, True),
                   _dense_conv, _no_scratch),
     KernelVariant("ec_s8_conv2d_im2col", INT8_KINDS, "int8", PortableCost(1.92, 0.0), SimdCost(0.52, 12.0, True),
-                  _ungrouped_conv, _im2col_bytes(1)),
+                  _ungrouped_conv, _im2col_bytes),
     KernelVariant("ec_s8_conv2d_1x1", INT8_KINDS, "int8", PortableCost(1.70, 13.0), SimdCost(0.60, 7.0, True),
                   lambda g: g.is_pointwise, _no_scratch),
     KernelVariant("ec_s8_dwconv2d_3x3", INT8_KINDS, "int8", PortableCost(1.20, 0.0), SimdCost(0.026, 0.0, True),

@@ -3,6 +3,7 @@
 import numpy as np
 
 from edgeconv.backends.c import arena, generate
+from edgeconv.backends.c.lowering import im2col_scratch_bytes
 from edgeconv.ir import ops
 from tests.kernels.qgraphs import GraphBuilder
 
@@ -62,10 +63,13 @@ def test_chain_needs_two_buffers_and_elementwise_runs_in_place(tmp_path):
 def test_scratch_is_planned_for_im2col(tmp_path):
     b = GraphBuilder((1, 4, 8, 8), seed=2)
     b.quantize()
-    b.conv(8, algorithm="im2col")
+    b.conv(8, k=(5, 5), pads=(2, 2, 2, 2), algorithm="im2col")  # 25 taps: unfolded row by row
     b.dequantize()
-    project = generate(b.finish(), tmp_path / "c")
-    # quantized input (256) and im2col row scratch (8 * 36 = 288) are live together; output goes
-    # to the caller's buffer through Dequantize from a third buffer (512).
-    assert project.arena_bytes >= 256 + 288
-    assert "ec_s8_conv2d_im2col" in project.kernels
+    graph = b.finish()
+    project = generate(graph, tmp_path / "c")
+    conv = next(n for n in graph.nodes if n.op_name == "Conv")
+    scratch = im2col_scratch_bytes(4, 5, 5, 8)
+    assert scratch == 8 * 100 + 4  # one output row of 8 patches of 100 bytes, and 4 bytes of slack
+    # the quantized input (256), the conv's output (512) and the scratch are live together
+    assert project.arena_bytes >= 256 + 512 + scratch
+    assert [layer.kernel for layer in project.layers if layer.name == conv.name] == ["ec_s8_conv2d_im2col"]
