@@ -9,12 +9,17 @@ Precisions (DESIGN §3): ``fp32``; ``int8``; ``wKaM`` DoReFa (K-bit weights, M-b
 every int8 kernel runs it exactly, at int8 speed; the bit-serial and XNOR kernels compute the same
 int32 accumulators from bit planes with popcounts.
 
-Each variant has two cost models. ``portable`` is the measured cost of its portable C version
-(always built; see :class:`PortableCost`). ``simd`` applies when a SIMD version exists for the
-target's instruction set (``kernels_c/arm`` or ``kernels_c/x86``): a share of the precision's
-peak MAC rate (targets/*.toml ``[[peak]]``) plus a per-output cost (:class:`SimdCost`). The
-int8 and XNOR shares are measured on the AVX2 versions; the others, for kernels without a SIMD
-version yet, are assumptions:
+Each variant has cost models for its versions. ``portable`` is the measured cost of its portable C
+version (always built; see :class:`PortableCost`). ``simd`` applies when a SIMD version exists for
+the target's instruction set (``kernels_c/arm`` or ``kernels_c/x86``): a share of the precision's
+peak MAC rate (targets/*.toml ``[[peak]]``) plus a per-output cost (:class:`SimdCost`); ``x86``,
+where given, replaces it for the x86 versions. The ``simd`` int8 and XNOR shares were measured on
+the first (AVX2) x86 versions and are assumed for the NEON ones; the ``x86`` figures are measured on
+the current x86 kernels built for AVX-512 VNNI (``bench/bench_latency_model.py --kernels x86``, AMD
+EPYC at a nominal 2.6 GHz, 2026-11-22; im2col reaches the nominal-clock VNNI peak because the core
+runs above its nominal clock, so its share is capped at 1.0; the fully connected kernel's calls are
+too short to time and keep an assumed 0.5). The others, for kernels without a SIMD version, are
+assumptions:
 
 - fp32 direct conv 30% and fully connected 35% of the fp32 peak (below the 50-80% of tuned GEMM
   libraries such as ruy or XNNPACK);
@@ -189,6 +194,11 @@ class KernelVariant:
     fits: Callable[[LayerGeometry], bool]
     scratch_bytes: Callable[[LayerGeometry, Precision], int]  # written to scratch and read back, per call
     max_weight_bits: int = 32
+    x86: Optional[SimdCost] = None  # the x86 version's cost, where measured apart from ``simd``
+
+    def simd_cost(self, isa: str) -> SimdCost:
+        """The SIMD cost model for kernels_c/<isa>."""
+        return self.x86 if isa == "x86" and self.x86 is not None else self.simd
 
     def serves(self, precision: Precision, geo: LayerGeometry) -> bool:
         return precision.kind in self.kinds and precision.weight_bits <= self.max_weight_bits and self.fits(geo)
@@ -239,21 +249,22 @@ _VARIANT_LIST = (
     KernelVariant("ec_f32_fully_connected", ("fp32",), "fp32", PortableCost(2.12, 0.0), SimdCost(0.35, 0.0, False),
                   lambda g: g.op == "Linear", _no_scratch),
     KernelVariant("ec_s8_conv2d_slidingwin", INT8_KINDS, "int8", PortableCost(1.78, 45.0), SimdCost(0.48, 20.0, True),
-                  _dense_conv, _no_scratch),
+                  _dense_conv, _no_scratch, x86=SimdCost(0.24, 20.0, True)),
     KernelVariant("ec_s8_conv2d_im2col", INT8_KINDS, "int8", PortableCost(1.92, 0.0), SimdCost(0.52, 12.0, True),
-                  _ungrouped_conv, _im2col_bytes),
+                  _ungrouped_conv, _im2col_bytes, x86=SimdCost(1.0, 4.3, True)),
     KernelVariant("ec_s8_conv2d_1x1", INT8_KINDS, "int8", PortableCost(1.70, 13.0), SimdCost(0.60, 7.0, True),
-                  lambda g: g.is_pointwise, _no_scratch),
+                  lambda g: g.is_pointwise, _no_scratch, x86=SimdCost(0.87, 1.6, True)),
     KernelVariant("ec_s8_dwconv2d_3x3", INT8_KINDS, "int8", PortableCost(1.20, 0.0), SimdCost(0.026, 0.0, True),
-                  _depthwise_3x3, _no_scratch),
+                  _depthwise_3x3, _no_scratch, x86=SimdCost(0.107, 0.0, True)),
     KernelVariant("ec_s8_dwconv2d_generic", INT8_KINDS, "int8", PortableCost(7.09, 0.0), SimdCost(0.05, 0.0, False),
-                  lambda g: g.is_depthwise, _no_scratch),
+                  lambda g: g.is_depthwise, _no_scratch, x86=SimdCost(0.084, 0.0, True)),
     KernelVariant("ec_s8_fully_connected", INT8_KINDS, "int8", PortableCost(1.69, 0.0), SimdCost(0.69, 20.0, True),
-                  lambda g: g.op == "Linear", _no_scratch),
+                  lambda g: g.op == "Linear", _no_scratch, x86=SimdCost(0.5, 0.0, False)),
     KernelVariant("ec_b1_conv2d_xnor", ("xnor",), "binary", PortableCost(0.082, 38.0), SimdCost(0.49, 26.0, True),
-                  _ungrouped_conv, _bitplane_bytes),
+                  _ungrouped_conv, _bitplane_bytes, x86=SimdCost(0.87, 2.4, True)),
     KernelVariant("ec_s8_conv2d_bitserial", ("dorefa",), "binary", PortableCost(0.063, 184.0),
-                  SimdCost(0.40, 184.0, False), _ungrouped_conv, _bitplane_bytes, max_weight_bits=4),
+                  SimdCost(0.40, 184.0, False), _ungrouped_conv, _bitplane_bytes, max_weight_bits=4,
+                  x86=SimdCost(0.40, 0.1, True)),
 )
 
 KERNEL_VARIANTS: dict = {v.name: v for v in _VARIANT_LIST}

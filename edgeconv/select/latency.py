@@ -134,7 +134,8 @@ def _check_threads(target: Target, threads: int) -> None:
 
 def simd_isa(target: Target) -> str:
     """The kernels_c folder the build uses for the target: ``arm`` (NEON) on ARM boards, ``x86``
-    (AVX2) on an x86-64 host with AVX2, FMA and POPCNT, else ``portable``."""
+    (AVX2, and AVX-512 where the CPU has it) on an x86-64 host with AVX2, FMA and POPCNT, else
+    ``portable``."""
     if target.toolchain.triple.startswith(("x86_64", "i686")):
         return "x86" if all(target.cpu.has(f) for f in ("avx2", "fma", "popcnt")) else "portable"
     return "arm"
@@ -163,7 +164,8 @@ def compute_seconds(target: Target, geo: LayerGeometry, precision: Precision, ke
     scale = target.latency.portable_cycle_scale
     if implementation == "simd":
         peak = target.peak(kernel.peak).mac_per_cycle
-        cycles = geo.macs * passes / (peak * kernel.simd.share_of_peak) + kernel.simd.cycles_per_output * geo.out_numel * scale
+        cost = kernel.simd_cost(simd_isa(target))
+        cycles = geo.macs * passes / (peak * cost.share_of_peak) + cost.cycles_per_output * geo.out_numel * scale
     else:
         cost = kernel.portable
         cycles = (cost.cycles_per_mac * geo.macs * passes + cost.cycles_per_output * geo.out_numel) * scale
@@ -294,7 +296,7 @@ def kernel_throughput(target: Target, precision: str, algorithm: str, implementa
     kernel = variant(algorithm)
     passes = popcount_passes(spec, kernel)
     if (implementation or kernel_implementation(kernel, target)) == "simd":
-        return target.peak(kernel.peak).mac_per_cycle * kernel.simd.share_of_peak / passes
+        return target.peak(kernel.peak).mac_per_cycle * kernel.simd_cost(simd_isa(target)).share_of_peak / passes
     return 1.0 / (kernel.portable.cycles_per_mac * passes * target.latency.portable_cycle_scale)
 
 
