@@ -241,3 +241,19 @@ def test_unsupported_layers_are_all_listed(tmp_path):
     assert "maxpool" in str(err.value) and "softmax" in str(err.value)
     with pytest.raises(UserError):
         generate(int8_net().finish(), tmp_path / "d", prefix="9bad")
+
+
+def test_int8_flatten_into_linear_moves_no_data(tmp_path):
+    """A flatten of a 3x3 map read only by Linear layers stays in channels-last order: the Linear's
+    weight columns are permuted at generation time, and the outputs stay exact."""
+    b = GraphBuilder((1, 3, 7, 6), seed=12)
+    b.quantize()
+    b.conv(5, stride=(2, 2), clamp=(0.0, None))
+    b.same_quant(ops.Reshape(shape=(-1,)))
+    b.linear(9)
+    b.dequantize()
+    graph = b.finish()
+    x = np.random.default_rng(13).uniform(-1, 1, size=(3, 3, 7, 6)).astype(np.float32)
+    project = check_exact(graph, tmp_path, x)
+    assert "ec_hwc_to_chw" not in (tmp_path / "c" / "model.c").read_text()
+    assert "ec_layout" in {layer.kernel for layer in project.layers}

@@ -59,6 +59,8 @@ class Emitter:
     prefix: str
     definitions: list = field(default_factory=list)
     weights_bytes: int = 0
+    # Flattened tensors kept in channels-last byte order (see lower_reshape): name -> (C, H*W).
+    channels_last_flat: dict = field(default_factory=dict)
     _ids: dict = field(default_factory=dict)
     _names: set = field(default_factory=set)
 
@@ -435,7 +437,7 @@ def lower_linear(em: Emitter, node: Node) -> LayerCall:
         return LayerCall(node, "ec_f32_fully_connected", f"{n_in}->{n_out}, fp32", call, [node.inputs[0]])
     s_in, zp_in = _per_tensor(x, "input")
     s_out, zp_out = _per_tensor(y, "output")
-    w = wt.data.astype(np.int64)
+    w = _columns_in_input_order(em, node.inputs[0], wt.data.astype(np.int64))
     bias = b.data.astype(np.int64) if b is not None else np.zeros(n_out, dtype=np.int64)
     bound = accumulator_bound(w, bias)
     _require(bound <= INT32_MAX, f"accumulator bound {bound} exceeds int32")
@@ -688,6 +690,21 @@ def lower_concat(em: Emitter, node: Node) -> LayerCall:
     return LayerCall(node, "ec_layout", f"{len(xs)} inputs along axis {node.op.axis}", call, reads)
 
 
+def _read_only_by_linear(graph: Graph, tensor: str) -> bool:
+    readers = [n for n in graph.nodes if tensor in n.inputs]
+    return (tensor not in graph.outputs and bool(readers)
+            and all(n.op_name == "Linear" and n.inputs[0] == tensor for n in readers))
+
+
+def _columns_in_input_order(em: Emitter, x_name: str, w: np.ndarray) -> np.ndarray:
+    """int8 Linear weights (O, C*H*W) in the byte order of their input: permuted to (O, H*W*C) when
+    the input is a flatten kept in channels-last order (``Emitter.channels_last_flat``)."""
+    if x_name not in em.channels_last_flat:
+        return w
+    channels, positions = em.channels_last_flat[x_name]
+    return w.reshape(w.shape[0], channels, positions).transpose(0, 2, 1).reshape(w.shape[0], -1)
+
+
 def lower_reshape(em: Emitter, node: Node) -> LayerCall:
     g = em.graph
     x, y = g.tensors[node.inputs[0]], g.tensors[node.output]
@@ -697,6 +714,14 @@ def lower_reshape(em: Emitter, node: Node) -> LayerCall:
     if in_trivial and out_trivial:
         return LayerCall(node, "ec_layout", "no data movement", "", [node.inputs[0]], alias_of=node.inputs[0])
     in_hw, out_hw = math.prod(x.shape[2:]), math.prod(y.shape[2:])
+    if len(y.shape) == 2 and y.dtype == "int8" and _read_only_by_linear(g, node.output):
+        # An int8 flatten whose readers are all Linear layers: the bytes stay in channels-last order
+        # and each Linear's weight columns are permuted to match (lower_linear), so nothing moves.
+        # Integer sums do not depend on their order; a float Linear keeps the channels-first order,
+        # as its float32 sum must follow the reference's order bit for bit.
+        em.channels_last_flat[node.output] = (x.shape[1], in_hw)
+        return LayerCall(node, "ec_layout", "flatten read in channels-last order: no data movement", "",
+                         [node.inputs[0]], alias_of=node.inputs[0])
     if not out_trivial and in_trivial:
         call = f"ec_chw_to_hwc({xin}, {out_hw}, {y.shape[1]}, {item}, {yout});"
         return LayerCall(node, "ec_layout", "channels-first -> channels-last", call, [node.inputs[0]])
