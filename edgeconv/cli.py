@@ -127,7 +127,7 @@ def cli(verbose: bool, quiet: bool) -> None:
 @click.option("--trust-pickle", is_flag=True, help="Allow a pickled nn.Module (pickle runs code).")
 @click.option("--calibration", type=click.Choice(arguments.CALIBRATION_METHODS), default="minmax", show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Batch size of fine-tuning.")
-@click.option("--lr", type=POSITIVE, help="Fine-tuning learning rate.")
+@click.option("--lr", type=POSITIVE, help="Fine-tuning learning rate (default 3e-3 with low-bit layers, else 1e-3).")
 @_output_options
 def compress(as_json: bool, **options: Any) -> None:
     """Select per-layer precisions for a latency budget, quantize, and emit ONNX, TFLite and C."""

@@ -35,7 +35,11 @@ from ..reference import run_single
 from ..verify.reference import quantize_codes, top1
 from .selection import pareto_points, plan_precisions
 
-DEFAULT_LR = 3e-3
+# Default fine-tuning learning rates (Adam): low-bit layers need the larger steps to settle on
+# their few levels within a few epochs; int8 and fp32 layers start within a point of the float
+# model and the larger rate only moves them away from it.
+LOW_BIT_LR = 3e-3
+INT8_LR = 1e-3
 LOW_BIT_EPOCHS = 3
 ARTIFACT_FILES = {"onnx": "model.onnx", "tflite": "model.tflite", "c": "c"}
 
@@ -44,10 +48,17 @@ def _is_quantized(graph: Graph) -> bool:
     return any(t.quant is not None for t in graph.tensors.values())
 
 
+def _has_low_bit(precisions: dict) -> bool:
+    return any(parse_precision(p).low_bit for p in precisions.values())
+
+
 def _default_epochs(precisions: dict) -> int:
     """0 when every layer ends at 8 bits or more (post-training quantization), else 3."""
-    low_bit = any(parse_precision(p).low_bit for p in precisions.values())
-    return LOW_BIT_EPOCHS if low_bit else 0
+    return LOW_BIT_EPOCHS if _has_low_bit(precisions) else 0
+
+
+def _default_lr(precisions: dict) -> float:
+    return LOW_BIT_LR if _has_low_bit(precisions) else INT8_LR
 
 
 def _model_inputs(graph: Graph, x: np.ndarray) -> np.ndarray:
@@ -191,7 +202,7 @@ def _quantize(request, graph: Graph, dataset, table) -> Compressed:
         _check_memory(request, _post_training(request, plan, x))
     epochs = request.epochs if request.epochs is not None else _default_epochs(plan.precisions)
     final = finetune(plan.graph, plan.precisions, x, dataset.y, epochs=epochs, batch_size=request.batch_size,
-                     lr=request.lr or DEFAULT_LR, seed=request.seed, method=request.calibration)
+                     lr=request.lr or _default_lr(plan.precisions), seed=request.seed, method=request.calibration)
     for node in final.nodes:
         node.algorithm = plan.algorithms.get(node.name, node.algorithm)
     notes.append(f"fine-tuned for {epochs} epoch(s)" if epochs else "post-training quantization (no fine-tuning)")
