@@ -174,15 +174,18 @@ def max_pool(op: ops.MaxPool, x):
     return _crop_to_infer(op, x, win.max(axis=tuple(range(-r, 0))))
 
 
-def _window_sum_f32(xp: np.ndarray, kernel: tuple, stride: tuple) -> np.ndarray:
-    """Sum of each window in float32, adding the window's positions in row-major order."""
-    win = windows(xp, kernel, stride, (1,) * len(kernel))
-    r = len(kernel)
-    flat = win.reshape(win.shape[:-r] + (-1,))
+def _sum_last_axis_f32(flat: np.ndarray) -> np.ndarray:
+    """Sum over the last axis in float32, one rounding per addition, first element first."""
     total = np.zeros(flat.shape[:-1], dtype=F32)
     for i in range(flat.shape[-1]):
         total += flat[..., i]
     return total
+
+
+def _window_sum_f32(xp: np.ndarray, kernel: tuple, stride: tuple) -> np.ndarray:
+    """Sum of each window in float32, adding the window's positions in row-major order."""
+    win = windows(xp, kernel, stride, (1,) * len(kernel))
+    return _sum_last_axis_f32(win.reshape(win.shape[:-len(kernel)] + (-1,)))
 
 
 def avg_pool(op: ops.AvgPool, x):
@@ -202,10 +205,7 @@ def global_avg_pool(op: ops.GlobalAvgPool, x):
     """float32: the sum over the spatial positions in row-major order, divided by their number."""
     x = x.astype(F32)
     flat = x.reshape(x.shape[:2] + (-1,))
-    total = np.zeros(x.shape[:2], dtype=F32)
-    for i in range(flat.shape[-1]):
-        total += flat[..., i]
-    mean = total / F32(flat.shape[-1])
+    mean = _sum_last_axis_f32(flat) / F32(flat.shape[-1])
     return mean.reshape(x.shape[:2] + (1,) * (x.ndim - 2)) if op.keepdims else mean
 
 
