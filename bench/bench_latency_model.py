@@ -77,7 +77,7 @@ def export_zoo_model(name: str, workdir: Path) -> Path:
 def profile_model(model_path: Path, target: str, runner_spec: str, precisions: str, table: Path) -> None:
     """Measure the model's layers at ``precisions`` on the runner and merge them into ``table``."""
     from edgeconv.profile import profile_target
-    from edgeconv.select.latency_table import load_table, save_table
+    from edgeconv.select.latency_table import merged_with_saved, save_table
     from edgeconv.targets import load_target
     from edgeconv.toolchain import find_compiler
     from edgeconv.verify.c_runners import make_runner
@@ -85,7 +85,7 @@ def profile_model(model_path: Path, target: str, runner_spec: str, precisions: s
     board = load_target(target)
     measured, _ = profile_target(board, make_runner(runner_spec, board), find_compiler(board), model=model_path,
                                  precisions=tuple(precisions.split(",")))
-    save_table(measured.merged_into(load_table(table)) if table.is_file() else measured, table)
+    save_table(merged_with_saved(measured, table), table)
 
 
 def compress_zoo_model(name: str, target: str, workdir: Path, precisions: str, table: Optional[str]) -> Path:

@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..errors import UserError
-from ..select.latency_table import load_table, save_table
+from ..select.latency_table import merged_with_saved, save_table
 from ..toolchain import find_compiler
 from ..verify.c_runners import make_runner
 from .verify import check_reachable
@@ -37,8 +37,7 @@ def profile(request, temporary_path: Path) -> dict:
     check_reachable(runner)
     compiler = find_compiler(request.target)
     table, summary = profile_target(request.target, runner, compiler, model=request.model)
-    if request.out.is_file():
-        table = table.merged_into(load_table(request.out))
-        summary.entries = len(table.entries)
+    table = merged_with_saved(table, request.out)
+    summary.entries = len(table.entries)
     save_table(table, temporary_path)
     return {**asdict(summary), "table": str(request.out)}

@@ -183,6 +183,13 @@ def _entry_key(entry, path: Path, i: int) -> tuple:
     return LatencyKey(entry["op"], entry["shape"], entry["precision"], algorithm, threads), float(ms)
 
 
+def merged_with_saved(table: LatencyTable, path) -> LatencyTable:
+    """``table`` with the entries of the table saved at ``path`` that it does not measure again
+    (``LatencyTable.merged_into``); ``table`` itself when nothing is saved there."""
+    path = Path(path)
+    return table.merged_into(load_table(path)) if path.is_file() else table
+
+
 def load_table(path) -> LatencyTable:
     """Read a latency table; a malformed file is a UserError naming the file and the key."""
     path = Path(path)
