@@ -118,12 +118,16 @@ def _memory_checked(request) -> bool:
     return request.memory_kb is not None and "c" in request.emit
 
 
-def _post_training(request, plan, x: np.ndarray) -> Graph:
-    """The plan's graph quantized without fine-tuning, with the plan's kernels."""
-    graph = finetune(plan.graph, plan.precisions, x, epochs=0, seed=request.seed, method=request.calibration)
+def _with_plan_kernels(graph: Graph, plan) -> Graph:
     for node in graph.nodes:
         node.algorithm = plan.algorithms.get(node.name, node.algorithm)
     return graph
+
+
+def _post_training(request, plan, x: np.ndarray) -> Graph:
+    """The plan's graph quantized without fine-tuning, with the plan's kernels."""
+    return _with_plan_kernels(finetune(plan.graph, plan.precisions, x, epochs=0, seed=request.seed,
+                                       method=request.calibration), plan)
 
 
 def _check_memory(request, graph: Graph) -> None:
@@ -198,13 +202,18 @@ def _quantize(request, graph: Graph, dataset, table) -> Compressed:
     if plan.graph is not float_graph:
         notes.append("layers merged to meet the budget: " + "; ".join(
             f"{n.name} <- {', '.join(n.merged_from)}" for n in plan.graph.nodes if n.merged_from))
-    if _memory_checked(request):
-        _check_memory(request, _post_training(request, plan, x))
     epochs = request.epochs if request.epochs is not None else _default_epochs(plan.precisions)
-    final = finetune(plan.graph, plan.precisions, x, dataset.y, epochs=epochs, batch_size=request.batch_size,
-                     lr=request.lr or _default_lr(plan.precisions), seed=request.seed, method=request.calibration)
-    for node in final.nodes:
-        node.algorithm = plan.algorithms.get(node.name, node.algorithm)
+    # Post-training quantization is what ships without fine-tuning, and what the memory check
+    # measures before fine-tuning: computed once for both.
+    post_training = _post_training(request, plan, x) if epochs == 0 or _memory_checked(request) else None
+    if _memory_checked(request):
+        _check_memory(request, post_training)
+    if epochs == 0:
+        final = post_training
+    else:
+        final = _with_plan_kernels(finetune(plan.graph, plan.precisions, x, dataset.y, epochs=epochs,
+                                            batch_size=request.batch_size, lr=request.lr or _default_lr(plan.precisions),
+                                            seed=request.seed, method=request.calibration), plan)
     notes.append(f"fine-tuned for {epochs} epoch(s)" if epochs else "post-training quantization (no fine-tuning)")
     pareto = [ParetoPoint(ms, cost, chosen) for ms, cost, chosen in pareto_points(plan)]
     return Compressed(final, float_graph, allowed, pareto, notes)
