@@ -10,6 +10,7 @@
 #include <immintrin.h>
 
 #include "ec_common.h"
+#include "ec_x86_dw.h"
 
 EC_INLINE int32_t ec_avx2_hsum(__m256i v)
 {
@@ -69,39 +70,12 @@ EC_INLINE int32_t ec_avx2_dot_s8(const int8_t *x, const int8_t *w, int32_t n, in
     return acc;
 }
 
-/* Eight lanes of ec_requantize (TFLite MultiplyByQuantizedMultiplier), exactly:
- * 1. x << max(shift, 0), wrapping (_mm256_sllv_epi32);
- * 2. saturating rounding doubling high multiply on 64-bit products (even lanes, then odd lanes
- *    moved down): total = x * mult + (2^30, or 1 - 2^30 for a negative product), divided by 2^31
- *    truncating toward zero (negative totals get 2^31 - 1 added before the shift). Only the low 32
- *    bits of the quotient are kept, so a logical 64-bit shift serves. The one overflow of the
- *    scalar routine, x = mult = INT32_MIN, cannot occur: multipliers are non-negative;
- * 3. rounding right shift by max(-shift, 0), halves away from zero (threshold + 1 below zero). */
+/* Eight lanes of ec_requantize (TFLite MultiplyByQuantizedMultiplier), exactly: the lane constants
+ * of (mult, shift) and ec_x86_requantize8 of ec_x86_dw.h, where the formulas are proved. */
 EC_INLINE __m256i ec_avx2_requantize8(__m256i acc, __m256i mult, __m256i shift)
 {
-    const __m256i zero = _mm256_setzero_si256();
-    const __m256i one = _mm256_set1_epi32(1);
-    const __m256i left = _mm256_max_epi32(shift, zero);
-    const __m256i right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
-    const __m256i x = _mm256_sllv_epi32(acc, left);
-    const __m256i nudge_pos = _mm256_set1_epi64x((long long)1 << 30);
-    const __m256i nudge_delta = _mm256_set1_epi64x(1 - ((long long)1 << 31));
-    const __m256i round_neg = _mm256_set1_epi64x(((long long)1 << 31) - 1);
-    __m256i prod[2], high, mask, remainder, threshold;
-    int half;
-    prod[0] = _mm256_mul_epi32(x, mult);
-    prod[1] = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(mult, 32));
-    for (half = 0; half < 2; ++half) {
-        const __m256i negative = _mm256_cmpgt_epi64(zero, prod[half]);
-        __m256i total = _mm256_add_epi64(prod[half], _mm256_add_epi64(nudge_pos, _mm256_and_si256(negative, nudge_delta)));
-        total = _mm256_add_epi64(total, _mm256_and_si256(_mm256_cmpgt_epi64(zero, total), round_neg));
-        prod[half] = _mm256_srli_epi64(total, 31);
-    }
-    high = _mm256_blend_epi32(prod[0], _mm256_slli_epi64(prod[1], 32), 0xAA);
-    mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right), one);
-    remainder = _mm256_and_si256(high, mask);
-    threshold = _mm256_sub_epi32(_mm256_srai_epi32(mask, 1), _mm256_cmpgt_epi32(zero, high));
-    return _mm256_sub_epi32(_mm256_srav_epi32(high, right), _mm256_cmpgt_epi32(remainder, threshold));
+    const ec_x86_rq8_t p = ec_x86_rq8_params(mult, shift);
+    return ec_x86_requantize8(acc, &p);
 }
 
 /* out[i] = clamp(ec_requantize(acc[i], mult[i], shift[i]) + out_zp, act_min, act_max), i < n. */
