@@ -95,15 +95,16 @@ def bench_shape(lib, shape, repeat: int) -> dict:
     wbits = np.ascontiguousarray(pack_xnor_weights(np.where(wt < 0, -1, 1).astype(np.int8)))
     scratch = np.zeros((ext + k * k) * words * 2, np.uint32)  # room for 2 activation planes
     q0 = QParams(0, -1, -128, 127)
-    row["xnor"] = median_ms(lambda: lib.ec_b1_conv2d_xnor(p(signs), p(wbits), p(bias), p(mult), p(shift), ctypes.byref(win),
-                                                          ctypes.byref(q0), p(scratch), p(out)), repeat)
+    steps = np.ones(cout, np.int32)
+    row["xnor"] = median_ms(lambda: lib.ec_b1_conv2d_xnor(p(signs), p(wbits), p(bias), p(steps), p(mult), p(shift),
+                                                          ctypes.byref(win), ctypes.byref(q0), p(scratch), p(out)), repeat)
     codes = (rng.integers(0, 4, (h, w, cin)) - 128).astype(np.int8)
     w2 = (2 * rng.integers(0, 4, (cout, cin, k, k)) - 3).astype(np.int8)
     planes = np.ascontiguousarray(pack_bitserial_weights(w2, 2))
     qb = QParams(-128, -1, -128, 127)
-    row["bit-serial w2a2"] = median_ms(lambda: lib.ec_s8_conv2d_bitserial(p(codes), p(planes), p(bias), p(mult), p(shift),
-                                                                          ctypes.byref(win), ctypes.byref(qb), 2, 2,
-                                                                          p(scratch), p(out)), repeat)
+    row["bit-serial w2a2"] = median_ms(lambda: lib.ec_s8_conv2d_bitserial(p(codes), p(planes), p(bias), p(steps), p(mult),
+                                                                          p(shift), ctypes.byref(win), ctypes.byref(qb),
+                                                                          2, 2, p(scratch), p(out)), repeat)
     return row
 
 

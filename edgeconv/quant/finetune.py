@@ -11,7 +11,9 @@
 3. train with Adam and a cosine learning-rate decay on ``KL(teacher || student)`` over the
    softened logits (temperature ``T``, scaled by ``T^2``), plus cross-entropy when labels are given;
 4. write the trained latent weights back into the float graph and re-derive the integer graph
-   with the same activation ranges, so the result is exactly what was trained.
+   with the same activation ranges, so the result is exactly what was trained;
+5. store the integer graph in the form whose requantizations every runtime rounds alike
+   (``single_rounding.with_single_rounding``: the same real weights and function).
 
 Reproducible: the same seed gives the same batches and the same weights (one thread order on
 CPU). Under ``torchrun`` (environment ``WORLD_SIZE`` > 1) the same call runs data-parallel with
@@ -37,6 +39,7 @@ from ..ir import WEIGHTED_OPS, Graph
 from ..torchexec import build_module
 from .quantize_graph import prepare_for_quantization, quantize_graph
 from .precision import resolve_precisions
+from .single_rounding import with_single_rounding, with_weight_steps
 
 CALIBRATION_SAMPLES = 1024
 TEMPERATURE = 2.0
@@ -130,16 +133,17 @@ def finetune(graph: Graph, precisions: Union[str, Mapping[str, str]], x: np.ndar
     student_float, ranges = prepare_for_quantization(graph, calib, resolved, method)
     quantized = quantize_graph(student_float, precisions=names, method=method, ranges=ranges)
     if epochs == 0:
-        return quantized
+        return with_single_rounding(quantized)
     latent = _train(graph, student_float, quantized, x, y, epochs, batch_size, lr, seed, progress)
-    return quantize_graph(_with_weights(student_float, latent), precisions=names, method=method, ranges=ranges)
+    return with_single_rounding(
+        quantize_graph(_with_weights(student_float, latent), precisions=names, method=method, ranges=ranges))
 
 
 def _train(graph: Graph, student_float: Graph, quantized: Graph, x, y, epochs, batch_size, lr, seed,
            progress) -> dict:
     world = _world()
     torch.manual_seed(seed)
-    student = build_module(quantized, _float_latents(student_float)).train()
+    student = build_module(with_weight_steps(quantized), _float_latents(student_float)).train()
     teacher = build_module(graph).eval()
     model = student
     if world.size > 1:

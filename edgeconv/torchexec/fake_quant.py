@@ -14,13 +14,15 @@ gradients only inside ``[qlo, qhi]`` (the usual QAT straight-through estimator).
 Conv and Linear requantize ``acc * m`` (``m = s_in*s_w/s_out``) with TFLite's two roundings:
 ``MultiplyByQuantizedMultiplier`` first rounds ``acc * m * 2^r`` to an integer (the Q31 high
 multiply), then divides by ``2^r`` rounding half away (``r = max(0, -exponent of m)``).
-``fake_requantize`` does the same on ``y / s_out = acc * m``; this matters for low-bit layers,
-whose multipliers are large (``r`` of 1 or 2 shifts a quarter of the values by one step).
+``fake_requantize`` does the same on ``y / s_out = acc * m``, with ``m`` of the layer as stored:
+a low-bit layer stored with weight steps (``quant/single_rounding.py``) has a small ``m`` and a
+large ``r``, and rounds as once.
 
 Conv and Linear use the Q31-rounded ``m`` the integer kernels use. Remaining differences from
-the integer reference (values, not structure): TFLite's Add, Mul, Softmax, Logistic, Hardswish and int8 -> int8
-Quantize use fixed-point approximations of their own; float accumulation may land on the other
-side of a rounding tie. Each differs by about one output step on few elements.
+the integer reference (values, not structure): TFLite's Add, Mul, Softmax, Logistic and Hardswish
+use fixed-point approximations of their own, and an int8 -> int8 Quantize is rounded once here
+(as the unit convolution that ships it computes, not TFLite's QUANTIZE); float accumulation may
+land on the other side of a rounding tie. Each differs by about one output step on few elements.
 """
 
 from __future__ import annotations

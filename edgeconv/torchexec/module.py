@@ -104,14 +104,15 @@ class GraphModule(nn.Module):
             bias_scale = (s_in * s_w.detach()).to(args[2].dtype)
             b_fake = round_ste(args[2] / bias_scale) * bias_scale
         y = float_ops.conv_linear(node.op, x, w_fake.to(x.dtype), None if b_fake is None else b_fake.to(x.dtype))
-        exact = s_in * s_w.detach().to(torch.float64) / float(out_q.scale[0])
-        # The integer kernels apply the Q31 rounding of the multiplier: use that very value, so
-        # a float64 run lands on the same side of every rounding tie.
-        q, shift = quantize_multipliers(exact.numpy())
+        # The integer kernels requantize with the Q31 rounding of the stored layer's multiplier
+        # (its weight scales carry any weight steps, quant/single_rounding.py): scale by that very
+        # rounding, so a float64 run lands on the same side of every rounding tie.
+        stored = s_in * g.tensors[node.inputs[1]].quant.scale.astype(np.float64) / float(out_q.scale[0])
+        q, shift = quantize_multipliers(stored)
         multiplier = torch.from_numpy(q.astype(np.float64) * np.exp2(shift.astype(np.float64) - 31))
         shape = [1] * y.dim()
         shape[1] = -1
-        y = y * (multiplier / exact).reshape(shape).to(y.dtype)
+        y = y * (multiplier / torch.from_numpy(stored)).reshape(shape).to(y.dtype)
         return fake_requantize(y, out_q, node.op.clamp, multiplier)
 
     def _global_avg_pool_quantized(self, node: Node, args: list) -> torch.Tensor:
@@ -129,9 +130,9 @@ class GraphModule(nn.Module):
         source, out_q = g.tensors[node.inputs[0]], g.tensors[node.output].quant
         if source.quant is None:  # float32 -> int8
             return fake_quantize(args[0], out_q)
-        # int8 -> int8 requantization: multiplier s_in / s_out with TFLite's double rounding.
-        multiplier = torch.tensor([float(source.quant.scale[0]) / float(out_q.scale[0])], dtype=torch.float64)
-        return fake_requantize(args[0], out_q, (None, None), multiplier)
+        # int8 -> int8 requantization: rounded once, as the unit convolution that ships it
+        # (quant/single_rounding.py) computes.
+        return fake_quantize(args[0], out_q)
 
     def _default_quantized(self, node: Node, args: list) -> torch.Tensor:
         out = self.graph.tensors[node.output].quant

@@ -23,7 +23,11 @@
  * k_h x k_w x words. Scratch: M planes x ext_h x ext_w x words uint32_t (word planes,
  * ec_b1_popcount.h), then M x k_h x k_w x words uint32_t, of which the first k_h x k_w x words hold
  * an all-ones weight row.
- * Accumulator bound: |acc| <= k_h*k_w*C_in * (2^M - 1) * (2^K - 1) + |bias|.
+ * Weight steps (both kernels): a layer stored for single rounding (edgeconv's quant/single_rounding.py)
+ * holds channel c's weights as n_c times the +-1 or odd values above, with n_c = weight_steps[c]
+ * (n_c * max|w| <= 127); the popcount sum is multiplied by n_c before the bias is added, which is
+ * again exactly the int8 formula.
+ * Accumulator bound: |acc| <= 127 * k_h*k_w*C_in * (2^M - 1) + |bias| (the int8 layer's own).
  */
 #ifndef EC_B1_H
 #define EC_B1_H
@@ -31,11 +35,11 @@
 #include "ec_common.h"
 
 void ec_b1_conv2d_xnor(const int8_t *in, const uint32_t *w_bits, const int32_t *bias,
-                       const int32_t *mult, const int32_t *shift, const ec_window_t *win,
+                       const int32_t *weight_steps, const int32_t *mult, const int32_t *shift, const ec_window_t *win,
                        const ec_qparams_t *q, uint32_t *scratch, int8_t *out);
 
 void ec_s8_conv2d_bitserial(const int8_t *in, const uint32_t *w_planes, const int32_t *bias,
-                            const int32_t *mult, const int32_t *shift, const ec_window_t *win,
+                            const int32_t *weight_steps, const int32_t *mult, const int32_t *shift, const ec_window_t *win,
                             const ec_qparams_t *q, int32_t act_bits, int32_t weight_bits,
                             uint32_t *scratch, int8_t *out);
 

@@ -6,12 +6,12 @@
  * Both pack their input once per call into `scratch` (word planes), then walk blocks of
  * EC_B1_BLOCK_OC output channels, and within one block the output pixels EC_B1_LANES at a time (one
  * vector lane each; the block's weight rows stay in L1 while the pixels stream by):
- *   XNOR:        acc = K - 2 * sum popcount(a XOR w) + bias,  K = k_h * k_w * C_in;
- *   bit-serial:  acc = 2 * sum_{m<M, k<K} 2^(m+k) sum popcount(U_m AND I_k)
- *                      - (2^K - 1) * sum_m 2^m sum popcount(U_m) + bias,
+ *   XNOR:        acc = n * (K - 2 * sum popcount(a XOR w)) + bias,  K = k_h * k_w * C_in;
+ *   bit-serial:  acc = n * (2 * sum_{m<M, k<K} 2^(m+k) sum popcount(U_m AND I_k)
+ *                      - (2^K - 1) * sum_m 2^m sum popcount(U_m)) + bias,
  *                the last sum taken per pixel block with an all-ones weight row (the first
  *                k_h * k_w * words words after the planes in `scratch`, free since no window is
- *                gathered). The combination is formed in int64 and is exactly the int32
+ *                gathered), n the channel's weight step (ec_b1.h). The combination is formed in int64 and is exactly the int32
  *                accumulator of the int8 formula (its bound in ec_b1.h);
  * then the shared requantization. */
 #ifndef EC_B1_XNOR_H
@@ -19,9 +19,9 @@
 
 #include "ec_b1_popcount.h"
 
-EC_INLINE void ec_b1_xnor_conv(const int8_t *in, const uint32_t *w_bits, const int32_t *bias, const int32_t *mult,
-                               const int32_t *shift, const ec_window_t *win, const ec_qparams_t *q, uint32_t *scratch,
-                               int8_t *out)
+EC_INLINE void ec_b1_xnor_conv(const int8_t *in, const uint32_t *w_bits, const int32_t *bias,
+                               const int32_t *weight_steps, const int32_t *mult, const int32_t *shift,
+                               const ec_window_t *win, const ec_qparams_t *q, uint32_t *scratch, int8_t *out)
 {
     const ec_b1_planes_t pl = ec_b1_planes(win);
     const size_t pitch = (size_t)win->stride_h * (size_t)pl.ext_w;
@@ -41,9 +41,10 @@ EC_INLINE void ec_b1_xnor_conv(const int8_t *in, const uint32_t *w_bits, const i
             ec_b1_block_popcounts(scratch, &pl, win, &b, w_bits + (size_t)oc * w_per_oc, w_per_oc, nb, EC_B1_BLOCK_OC,
                                   EC_B1_OP_XOR, pop);
             for (j = 0; j < nb; ++j) {
-                const int32_t offset = k_total + (bias ? bias[oc + j] : 0);
+                const int32_t offset = bias ? bias[oc + j] : 0;
+                const int32_t n = weight_steps[oc + j];
                 for (i = 0; i < EC_B1_LANES; ++i) {
-                    pop[j][i] = offset - 2 * pop[j][i];
+                    pop[j][i] = offset + n * (k_total - 2 * pop[j][i]);
                 }
                 ec_b1_requantize_lanes(pop[j], mult[oc + j], shift[oc + j], q, tile[j]);
             }
@@ -53,9 +54,9 @@ EC_INLINE void ec_b1_xnor_conv(const int8_t *in, const uint32_t *w_bits, const i
 }
 
 EC_INLINE void ec_b1_bitserial_conv(const int8_t *in, const uint32_t *w_planes, const int32_t *bias,
-                                    const int32_t *mult, const int32_t *shift, const ec_window_t *win,
-                                    const ec_qparams_t *q, int32_t act_bits, int32_t weight_bits, uint32_t *scratch,
-                                    int8_t *out)
+                                    const int32_t *weight_steps, const int32_t *mult, const int32_t *shift,
+                                    const ec_window_t *win, const ec_qparams_t *q, int32_t act_bits,
+                                    int32_t weight_bits, uint32_t *scratch, int8_t *out)
 {
     const ec_b1_planes_t pl = ec_b1_planes(win);
     const size_t pitch = (size_t)win->stride_h * (size_t)pl.ext_w;
@@ -96,8 +97,9 @@ EC_INLINE void ec_b1_bitserial_conv(const int8_t *in, const uint32_t *w_planes, 
             }
             for (j = 0; j < nb; ++j) {
                 const int64_t offset = bias ? bias[oc + j] : 0;
+                const int64_t n = weight_steps[oc + j];
                 for (i = 0; i < EC_B1_LANES; ++i) {
-                    pop[j][i] = (int32_t)(2 * s_ui[j][i] - (((int64_t)1 << weight_bits) - 1) * s_u[i] + offset);
+                    pop[j][i] = (int32_t)(n * (2 * s_ui[j][i] - (((int64_t)1 << weight_bits) - 1) * s_u[i]) + offset);
                 }
                 ec_b1_requantize_lanes(pop[j], mult[oc + j], shift[oc + j], q, tile[j]);
             }

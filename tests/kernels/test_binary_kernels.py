@@ -92,13 +92,14 @@ class Case:
     in_zp: int = 0
     seed: int = 0
     extreme: bool = False     # every popcount at its maximum (all bits of a XOR w, or of the codes, set)
+    stepped: bool = False     # weights times a per-channel step n (single-rounding storage), n * max|w| <= 127
 
     @property
     def name(self) -> str:
         bits = "" if self.kind == "xnor" else f"_a{self.act_bits}w{self.weight_bits}"
         return (f"{self.kind}{bits}_c{self.cin}_{self.h}x{self.w}_o{self.cout}_k{self.k[0]}x{self.k[1]}"
                 f"_s{self.stride[0]}{self.stride[1]}_p{''.join(map(str, self.pads))}_d{self.dilation[0]}{self.dilation[1]}"
-                f"_n{self.batch}_zp{self.in_zp}{'_extreme' if self.extreme else ''}")
+                f"_n{self.batch}_zp{self.in_zp}{'_extreme' if self.extreme else ''}{'_stepped' if self.stepped else ''}")
 
 
 @dataclass
@@ -106,6 +107,7 @@ class Operands:
     x: np.ndarray             # (batch, C, H, W) int8
     weights: np.ndarray       # packed uint32 words
     bias: np.ndarray
+    steps: np.ndarray         # per-channel weight steps (int32)
     mult: np.ndarray
     shift: np.ndarray
     q: QParams
@@ -127,14 +129,16 @@ def operands(case: Case) -> Operands:
             x[:], wt[:] = -128, 1
         bias = rng.integers(-50, 50, size=case.cout).astype(np.int32)
         taps = case.cin * case.k[0] * case.k[1]
-        mult, shift = multipliers(rng.uniform(0.01, 0.05, size=case.cout) * (40 / taps if case.extreme else 1))
+        steps = weight_steps_for(case, rng, 1)
+        mult, shift = multipliers(rng.uniform(0.01, 0.05, size=case.cout) * (40 / taps if case.extreme else 1) / steps)
         q = QParams(case.in_zp, 3, -100, 127)
         signs = np.where(x.astype(np.int32) < case.in_zp, -1, 1)
         # One-padding: the int8 formula on the sign input padded with +1 and no further padding.
         top, left, bottom, right = case.pads
         padded = np.ones((case.batch, case.cin, case.h + top + bottom, case.w + left + right), dtype=np.int64)
         padded[:, :, top:top + case.h, left:left + case.w] = signs
-        accs = [conv_int(padded[b:b + 1], wt, bias, 0, case.stride, (0, 0, 0, 0), case.dilation, 1) for b in range(case.batch)]
+        accs = [conv_int(padded[b:b + 1], stepped(wt, steps), bias, 0, case.stride, (0, 0, 0, 0), case.dilation, 1)
+                for b in range(case.batch)]
         packed, scratch_words = pack_xnor_weights(wt), (area + case.k[0] * case.k[1]) * words
     else:
         m, kb = case.act_bits, case.weight_bits
@@ -145,14 +149,32 @@ def operands(case: Case) -> Operands:
         x = (codes + case.in_zp).astype(np.int8)
         wt = (2 * levels - ((1 << kb) - 1)).astype(np.int8)
         bias = rng.integers(-300, 300, size=case.cout).astype(np.int32)
+        steps = weight_steps_for(case, rng, (1 << kb) - 1)
         bound = case.cin * case.k[0] * case.k[1] * ((1 << m) - 1) * ((1 << kb) - 1)
-        mult, shift = multipliers(rng.uniform(0.001, 0.02, size=case.cout) * (2000 / bound if case.extreme else 1))
+        mult, shift = multipliers(rng.uniform(0.001, 0.02, size=case.cout) * (2000 / bound if case.extreme else 1) / steps)
         q = QParams(case.in_zp, -7, -128, 120)
-        accs = [conv_int(x[b:b + 1], wt, bias, case.in_zp, case.stride, case.pads, case.dilation, 1) for b in range(case.batch)]
+        accs = [conv_int(x[b:b + 1], stepped(wt, steps), bias, case.in_zp, case.stride, case.pads, case.dilation, 1)
+                for b in range(case.batch)]
         packed, scratch_words = pack_bitserial_weights(wt, kb), (area + case.k[0] * case.k[1]) * words * m
     expected = np.concatenate([requant(a, mult, shift, q.out_zp, q.act_min, q.act_max) for a in accs])
     win = window((case.h, case.w, case.cin), (oh, ow, case.cout), case.k, case.stride, case.pads, case.dilation)
-    return Operands(x, np.ascontiguousarray(packed), bias, mult, shift, q, win, scratch_words, expected)
+    return Operands(x, np.ascontiguousarray(packed), bias, steps, mult, shift, q, win, scratch_words, expected)
+
+
+def weight_steps_for(case: Case, rng, peak: int) -> np.ndarray:
+    """Per-channel weight steps of a case: 1, random in [1, 127 // peak] (stepped), or that maximum
+    (stepped and extreme: the largest accumulators)."""
+    top = 127 // peak
+    if not case.stepped:
+        return np.ones(case.cout, dtype=np.int32)
+    if case.extreme:
+        return np.full(case.cout, top, dtype=np.int32)
+    return rng.integers(1, top + 1, size=case.cout).astype(np.int32)
+
+
+def stepped(wt: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """The int8 weights the kernels compute with: the packed +-1 / odd values times their step."""
+    return wt.astype(np.int64) * steps.reshape(-1, 1, 1, 1)
 
 
 def run_in_process(build: str, case: Case) -> np.ndarray:
@@ -165,8 +187,8 @@ def run_in_process(build: str, case: Case) -> np.ndarray:
     for b in range(case.batch):
         xin = nchw_to_hwc(ops_.x[b:b + 1])
         out = np.zeros((ops_.win.out_h, ops_.win.out_w, case.cout), dtype=np.int8)
-        common = (ptr(xin), ptr(ops_.weights), ptr(ops_.bias), ptr(ops_.mult), ptr(ops_.shift), ctypes.byref(ops_.win),
-                  ctypes.byref(ops_.q))
+        common = (ptr(xin), ptr(ops_.weights), ptr(ops_.bias), ptr(ops_.steps), ptr(ops_.mult), ptr(ops_.shift),
+                  ctypes.byref(ops_.win), ctypes.byref(ops_.q))
         if case.kind == "xnor":
             lib.ec_b1_conv2d_xnor(*common, ptr(scratch), ptr(out))
         else:
@@ -187,7 +209,7 @@ DRIVER = r"""
 
 /* Per case on stdin: int32 kind (0 XNOR, 1 bit-serial), batch, act_bits, weight_bits,
  * scratch_words, weight_words, the 17 window fields, the 4 qparams fields; then int8 input
- * (batch x H x W x C), uint32 weights, int32 bias, mult, shift (C_out each). Writes the int8
+ * (batch x H x W x C), uint32 weights, int32 bias, weight steps, mult, shift (C_out each). Writes the int8
  * outputs (batch x OH x OW x C_out) to stdout. */
 static int read_exact(void *p, size_t n) { return fread(p, 1, n, stdin) == n; }
 
@@ -200,7 +222,7 @@ int main(void)
         size_t in_size, out_size;
         int8_t *in, *out;
         uint32_t *w, *scratch;
-        int32_t *bias, *mult, *shift, b;
+        int32_t *bias, *steps, *mult, *shift, b;
         memcpy(&win, head + 6, sizeof win);
         memcpy(&q, head + 23, sizeof q);
         in_size = (size_t)win.in_h * win.in_w * win.in_c;
@@ -210,24 +232,26 @@ int main(void)
         w = malloc((size_t)head[5] * 4);
         scratch = malloc((size_t)head[4] * 4);
         bias = malloc((size_t)win.out_c * 4);
+        steps = malloc((size_t)win.out_c * 4);
         mult = malloc((size_t)win.out_c * 4);
         shift = malloc((size_t)win.out_c * 4);
         if (!read_exact(in, in_size * head[1]) || !read_exact(w, (size_t)head[5] * 4) ||
-            !read_exact(bias, (size_t)win.out_c * 4) || !read_exact(mult, (size_t)win.out_c * 4) ||
+            !read_exact(bias, (size_t)win.out_c * 4) || !read_exact(steps, (size_t)win.out_c * 4) ||
+            !read_exact(mult, (size_t)win.out_c * 4) ||
             !read_exact(shift, (size_t)win.out_c * 4)) {
             return 2;
         }
         memset(scratch, 0xA5, (size_t)head[4] * 4);
         for (b = 0; b < head[1]; ++b) {
             if (head[0] == 0) {
-                ec_b1_conv2d_xnor(in + b * in_size, w, bias, mult, shift, &win, &q, scratch, out + b * out_size);
+                ec_b1_conv2d_xnor(in + b * in_size, w, bias, steps, mult, shift, &win, &q, scratch, out + b * out_size);
             } else {
-                ec_s8_conv2d_bitserial(in + b * in_size, w, bias, mult, shift, &win, &q, head[2], head[3], scratch,
-                                       out + b * out_size);
+                ec_s8_conv2d_bitserial(in + b * in_size, w, bias, steps, mult, shift, &win, &q, head[2], head[3],
+                                       scratch, out + b * out_size);
             }
         }
         fwrite(out, 1, out_size * head[1], stdout);
-        free(in); free(out); free(w); free(scratch); free(bias); free(mult); free(shift);
+        free(in); free(out); free(w); free(scratch); free(bias); free(steps); free(mult); free(shift);
     }
     return 0;
 }
@@ -263,7 +287,8 @@ def driver_input(cases: list) -> tuple:
                 o.weights.size, *win_fields, *q_fields]
         x_nhwc = np.ascontiguousarray(np.moveaxis(o.x, 1, -1))
         chunks += [struct.pack(f"<{len(head)}i", *head), x_nhwc.tobytes(), o.weights.astype("<u4").tobytes(),
-                   o.bias.astype("<i4").tobytes(), o.mult.astype("<i4").tobytes(), o.shift.astype("<i4").tobytes()]
+                   o.bias.astype("<i4").tobytes(), o.steps.astype("<i4").tobytes(), o.mult.astype("<i4").tobytes(),
+                   o.shift.astype("<i4").tobytes()]
         all_ops.append(o)
     return b"".join(chunks), all_ops
 
@@ -303,7 +328,8 @@ def random_cases(seed: int, count: int) -> list:
         if kind == "bitserial":
             in_zp = min(in_zp, 127 - (1 << bits[0]) + 1)
         cases.append(Case(kind, cin, h, w, cout, k, stride, pads, dilation, batch=int(rng.integers(1, 4)),
-                          act_bits=bits[0], weight_bits=bits[1], in_zp=in_zp, seed=seed * 1000 + i))
+                          act_bits=bits[0], weight_bits=bits[1], in_zp=in_zp, seed=seed * 1000 + i,
+                          stepped=i % 3 == 1))
     return cases
 
 
@@ -326,7 +352,10 @@ RANDOM_CASES = random_cases(7, 24)
 EXTREME_CASES = [Case("xnor", 513, 4, 19, 17, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), extreme=True),
                  Case("bitserial", 130, 5, 5, 9, (5, 5), (1, 1), (2, 2, 2, 2), (1, 1), act_bits=2, weight_bits=2,
                       in_zp=-128, extreme=True),
-                 Case("xnor", 1100, 3, 3, 5, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), extreme=True)]
+                 Case("xnor", 1100, 3, 3, 5, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), extreme=True),
+                 Case("xnor", 513, 4, 19, 17, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), extreme=True, stepped=True),
+                 Case("bitserial", 130, 5, 5, 9, (5, 5), (1, 1), (2, 2, 2, 2), (1, 1), act_bits=2, weight_bits=2,
+                      in_zp=-128, extreme=True, stepped=True)]
 
 
 def test_pack_bits_order():
@@ -396,8 +425,9 @@ def test_xnor_matches_reference_executor_pad_then_conv(build):
     out = np.zeros((6, 6, cout), dtype=np.int8)
     w_bits = np.ascontiguousarray(pack_xnor_weights(wt))
     xin = nchw_to_hwc(x)
-    lowbit_library(build).ec_b1_conv2d_xnor(ptr(xin), ptr(w_bits), ptr(bias), ptr(mult), ptr(shift), ctypes.byref(win),
-                                            ctypes.byref(q), ptr(scratch), ptr(out))
+    steps = np.ones(cout, dtype=np.int32)
+    lowbit_library(build).ec_b1_conv2d_xnor(ptr(xin), ptr(w_bits), ptr(bias), ptr(steps), ptr(mult), ptr(shift),
+                                            ctypes.byref(win), ctypes.byref(q), ptr(scratch), ptr(out))
     np.testing.assert_array_equal(hwc_to_nchw(out), expected)
 
 

@@ -6,6 +6,7 @@ from edgeconv.frontend.torch_export import convert_module
 from edgeconv.ir import Graph, Node, Tensor, infer_shapes, ops, verify
 from edgeconv.passes.pipeline import prepare
 from edgeconv.quant import quantize_graph
+from edgeconv.quant.single_rounding import with_single_rounding
 from edgeconv.reference import executor
 from edgeconv.reference import int_kernels  # noqa: F401  (registers the integer kernels)
 from edgeconv.torchexec import build_module, run_numpy
@@ -119,8 +120,9 @@ def test_fake_quant_of_conv_chain_is_exact_in_float64():
     x = RNG.uniform(0, 1, (128, 3, 8, 8)).astype(np.float32)
     for precision in ("int8", "w4a4", "w2a2"):
         q = quantize_graph(g, x, {"n0": "int8", "n2": precision, "n4": "int8"})
-        ref = executor.run_single(q, x)
-        np.testing.assert_array_equal(run_numpy(q, x, dtype=torch.float64).astype(np.float32), ref)
+        for stored in (q, with_single_rounding(q)):  # as quantized, and with weight steps
+            ref = executor.run_single(stored, x)
+            np.testing.assert_array_equal(run_numpy(stored, x, dtype=torch.float64).astype(np.float32), ref)
 
 
 def test_straight_through_gradients_reach_every_weight(zoo_graphs, digits):

@@ -221,11 +221,24 @@ def _kernel_hw(w: np.ndarray) -> tuple:
     return (1, w.shape[2]) if w.ndim == 3 else (w.shape[2], w.shape[3])
 
 
+def weight_steps(w: np.ndarray) -> np.ndarray:
+    """Per output channel, the greatest common divisor of the weights' magnitudes: the step ``n``
+    a low-bit layer stored for single rounding multiplies its +-1 or odd weights by
+    (quant/single_rounding.py; 1 for a layer stored plainly)."""
+    steps = np.gcd.reduce(np.abs(w.reshape(w.shape[0], -1)).astype(np.int64), axis=1)
+    return np.maximum(steps, 1)
+
+
+def _step_units(w: np.ndarray) -> np.ndarray:
+    """The weights divided by their channel's step: the +-1 or odd values the low-bit kernels pack."""
+    return w // weight_steps(w).reshape((-1,) + (1,) * (w.ndim - 1))
+
+
 def _fits_xnor(node: Node, x: Tensor, w: np.ndarray, op: ops.Conv) -> bool:
     q = x.quant
     return (
         node.precision == "w1a1" and op.groups == 1 and q is not None and q.qmin >= -1 and q.qmax <= 1
-        and int(q.zero_point[0]) == 0 and bool(np.all(np.abs(w) == 1))
+        and int(q.zero_point[0]) == 0 and bool(np.all(np.abs(_step_units(w)) == 1))
     )
 
 
@@ -238,10 +251,11 @@ def _bitserial_bits(node: Node, x: Tensor, w: np.ndarray, op: ops.Conv) -> Optio
     k_bits, m_bits = int(m.group(1)), int(m.group(2))
     zp = int(q.zero_point[0])
     levels = (1 << m_bits) - 1
-    odd = bool(np.all(np.abs(w) % 2 == 1))
+    units = _step_units(w)
+    odd = bool(np.all(np.abs(units) % 2 == 1))
     if k_bits > 4 or m_bits > 8 or q.qmin < zp or q.qmax > zp + levels or not odd:
         return None
-    if np.abs(w).max() > (1 << k_bits) - 1:
+    if np.abs(units).max() > (1 << k_bits) - 1:
         return None
     return m_bits, k_bits
 
@@ -370,17 +384,20 @@ def lower_conv(em: Emitter, node: Node, fused_pad: Optional[Node] = None) -> Lay
     elif kernel == "ec_b1_conv2d_xnor":
         _require(_fits_xnor(node, x, w, op), "XNOR kernel needs a w1a1 layer with +-1 weights and a Sign input")
         w_sym = em.array(f"{base}_weights", "uint32_t", pack_xnor_weights(w))
+        steps_sym = em.array(f"{base}_weight_steps", "int32_t", weight_steps(w))
         scratch_bytes = (ext_h * ext_w + win_fields[6] * win_fields[7]) * words * 4
-        call = f"{kernel}({xin}, {w_sym}, {bias_sym}, {mult}, {shift}, &{win}, &{qp}, (uint32_t *)${{scratch}}, {yout});"
+        call = (f"{kernel}({xin}, {w_sym}, {bias_sym}, {steps_sym}, {mult}, {shift}, &{win}, &{qp}, "
+                f"(uint32_t *)${{scratch}}, {yout});")
     elif kernel == "ec_s8_conv2d_bitserial":
         bits = _bitserial_bits(node, x, w, op)
         _require(bits is not None, "bit-serial kernel needs a DoReFa layer with K <= 4 weight bits")
         m_bits, k_bits = bits
-        w_sym = em.array(f"{base}_weights", "uint32_t", pack_bitserial_weights(w, k_bits))
+        w_sym = em.array(f"{base}_weights", "uint32_t", pack_bitserial_weights(_step_units(w), k_bits))
+        steps_sym = em.array(f"{base}_weight_steps", "int32_t", weight_steps(w))
         scratch_bytes = (ext_h * ext_w + win_fields[6] * win_fields[7]) * m_bits * words * 4
         extra = f"w{k_bits}a{m_bits}, "
-        call = (f"{kernel}({xin}, {w_sym}, {bias_sym}, {mult}, {shift}, &{win}, &{qp}, {m_bits}, {k_bits}, "
-                f"(uint32_t *)${{scratch}}, {yout});")
+        call = (f"{kernel}({xin}, {w_sym}, {bias_sym}, {steps_sym}, {mult}, {shift}, &{win}, &{qp}, {m_bits}, "
+                f"{k_bits}, (uint32_t *)${{scratch}}, {yout});")
     else:
         _require(op.groups == 1 or kernel == "ec_s8_conv2d_slidingwin", f"{kernel} needs groups == 1")
         w_ohwi = np.moveaxis(w, 1, -1).reshape(w.shape[0], -1)

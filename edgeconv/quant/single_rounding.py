@@ -1,0 +1,186 @@
+"""Integer forms on which TFLite's requantization rounds as once-rounding runtimes do.
+
+TFLite (and so TFLite Micro, the C runtime and the reference executor) requantizes an int32
+accumulator with ``MultiplyByQuantizedMultiplier``: for a real multiplier ``M < 1/2`` it first
+rounds ``acc * M`` to a multiple of ``2^-e`` (``e = -shift``, the saturating rounding doubling high
+multiply) and then to an integer (the rounding right shift). XNNPACK (LiteRT's default) and ONNX
+Runtime round ``acc * M`` once, in float32. The two differ on every accumulator whose exact product
+lies within ``2^-(e+1)`` below a half-integer that the first rounding lifts onto it. The
+accumulators of a low-bit layer take few distinct values (a multiple of a few weight levels), so at
+small ``e`` that is not rare: on a w2a2 ResNet one requantized value in eight or twenty lands one
+level apart, a third of the range of a 2-bit activation, and after a few layers top-1 moves.
+
+The integer form of a layer is not unique: a channel's weights ``q`` with scale ``s`` may be stored
+as ``n * q`` with scale ``s / n`` for any integer ``n >= 1`` with ``n * max|q| <= 127`` (its int32
+bias becomes ``n * b``). The real weights and bias are the same (up to the float32 rounding of
+``s / n``), the accumulator becomes ``n * acc`` and the multiplier ``M / n``, so ``e`` grows by
+``log2 n``, and which accumulators double-round changes with ``n``. ``with_single_rounding`` picks,
+per output channel, the ``n`` for which TFLite's result equals the once-rounded ``acc * M`` on
+every accumulator the channel can produce inside its output range, or on most of them when no
+``n`` gives all. Low-bit layers (DoReFa weights are odd integers up to 15, XNOR weights +-1) have
+room for ``n`` up to 127; int8 layers (weights up to 127) keep ``n = 1``.
+
+An int8 -> int8 requantization (a Quantize node copying a residual stream onto a DoReFa grid)
+becomes a depthwise 1x1 convolution with weight ``n`` and scale ``1/n`` per channel, ``n`` chosen
+the same way over all 256 inputs: TFLite's QUANTIZE rounds twice too, and XNNPACK's int8 QUANTIZE
+even uses an 8-bit multiplier (``lrintf(256 * s_in / s_out)``, several percent off at the ratios
+of a low-bit grid), while every runtime computes a depthwise convolution's multiplier at full
+precision. The kernels then need no special case: the C runtime's low-bit kernels take ``n`` per
+channel (``weight_steps``) and multiply their popcount sums by it.
+
+Accumulator bound: ``|n * acc| <= 127 * 255 * taps + |bias|``, the int8 layer's own bound.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import numpy as np
+
+from ..ir import Graph, Node, QuantParams, Tensor, ops, verify
+from .activation_range import activation_range
+from .fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
+
+INT8_MAX = 127
+# Accumulators checked per channel at most; beyond it a channel keeps n = 1 (wide int8 ranges
+# round at large e already, where double rounding is rare).
+MAX_CHECKED_ACCUMULATORS = 1 << 17
+
+
+def f32(value) -> np.ndarray:
+    """float32-representable float64 values (the IR keeps scales TFLite can store exactly)."""
+    return np.asarray(value, dtype=np.float64).astype(np.float32).astype(np.float64)
+
+
+def double_rounding_misses(acc: np.ndarray, multiplier: float) -> int:
+    """How many accumulators TFLite's ``MultiplyByQuantizedMultiplier`` rounds differently from
+    rounding ``acc * multiplier`` once (half up; exact halves do not occur at these multipliers)."""
+    q, shift = quantize_multiplier(multiplier)
+    tflite = multiply_by_quantized_multiplier(acc, q, shift)
+    once = np.floor(acc.astype(np.float64) * multiplier + 0.5).astype(np.int64)
+    return int(np.count_nonzero(tflite != once))
+
+
+def best_step(codes: np.ndarray, s_in: float, s_w: float, s_out: float, max_step: int) -> int:
+    """The weight step ``n`` in ``[1, max_step]`` with the fewest double-rounding misses over the
+    accumulator values ``codes`` (of the unscaled layer); the largest such ``n`` when several have
+    none (the most fractional bits), the smallest when all miss."""
+    best, best_misses = 1, None
+    for n in range(max_step, 0, -1):
+        multiplier = float(s_in * f32(s_w / n) / s_out)
+        misses = double_rounding_misses(codes * n, multiplier)
+        if misses == 0:
+            return n
+        if best_misses is None or misses <= best_misses:
+            best, best_misses = n, misses
+    return best
+
+
+def _input_codes(x: QuantParams) -> tuple:
+    """Range ``[lo, hi]`` of ``x - zp`` over the values the input tensor holds, and 0."""
+    zp = int(x.zero_point[0])
+    return min(x.qmin - zp, 0), max(x.qmax - zp, 0)  # 0: a zero-padded tap
+
+
+def _channel_codes(w_row: np.ndarray, bias: int, u: tuple, out_range: tuple, multiplier: float) -> Optional[np.ndarray]:
+    """Every accumulator ``sum w * u + bias`` of one channel whose requantized value is inside the
+    output range (one level of margin), or None when there are too many to check."""
+    w_row = w_row.astype(np.int64)
+    lo = int(np.sum(np.where(w_row > 0, w_row * u[0], w_row * u[1]))) + bias
+    hi = int(np.sum(np.where(w_row > 0, w_row * u[1], w_row * u[0]))) + bias
+    if multiplier > 0:
+        lo = max(lo, int(np.floor((out_range[0] - 1) / multiplier)))
+        hi = min(hi, int(np.ceil((out_range[1] + 1) / multiplier)))
+    if hi < lo or hi - lo + 1 > MAX_CHECKED_ACCUMULATORS:
+        return None
+    return np.arange(lo, hi + 1, dtype=np.int64)
+
+
+def _rescaled_weights(graph: Graph, node: Node) -> Optional[tuple]:
+    """``(weights, weight quant, bias, bias quant)`` of ``node`` with per-channel steps, or None when
+    every channel keeps ``n = 1``."""
+    x_q = graph.tensors[node.inputs[0]].quant
+    w_t = graph.tensors[node.inputs[1]]
+    out_t = graph.tensors[node.output]
+    b_t = graph.tensors[node.inputs[2]] if len(node.inputs) > 2 and node.inputs[2] is not None else None
+    w = w_t.data.reshape(w_t.shape[0], -1).astype(np.int64)
+    peaks = np.abs(w).max(axis=1)
+    if not np.any((peaks > 0) & (2 * peaks <= INT8_MAX)):
+        return None
+    s_in, s_out, zp_out = float(x_q.scale[0]), float(out_t.quant.scale[0]), int(out_t.quant.zero_point[0])
+    qlo, qhi = activation_range(getattr(node.op, "clamp", (None, None)), out_t.quant)
+    out_range = (qlo - zp_out, qhi - zp_out)
+    bias = b_t.data.astype(np.int64) if b_t is not None else np.zeros(w.shape[0], dtype=np.int64)
+    scales = w_t.quant.scale.astype(np.float64)
+    steps = np.ones(w.shape[0], dtype=np.int64)
+    for c in range(w.shape[0]):
+        if peaks[c] == 0 or 2 * peaks[c] > INT8_MAX:
+            continue
+        codes = _channel_codes(w[c], int(bias[c]), _input_codes(x_q), out_range, s_in * scales[c] / s_out)
+        if codes is not None:
+            steps[c] = best_step(codes, s_in, scales[c], s_out, INT8_MAX // int(peaks[c]))
+    if np.all(steps == 1):
+        return None
+    shape = (-1,) + (1,) * (w_t.data.ndim - 1)
+    new_scales = f32(scales / steps)
+    w_quant = dataclasses.replace(w_t.quant, scale=new_scales)
+    weights = (w_t.data.astype(np.int64) * steps.reshape(shape)).astype(np.int8)
+    if b_t is None:
+        return weights, w_quant, None, None
+    b_quant = dataclasses.replace(b_t.quant, scale=s_in * new_scales)
+    return weights, w_quant, (bias * steps).astype(np.int32), b_quant
+
+
+def _unit_conv(graph: Graph, node: Node) -> tuple:
+    """A depthwise 1x1 convolution equal to the int8 -> int8 requantization ``node``: weight ``n``
+    with scale ``1/n`` per channel, ``n`` chosen over all 256 input codes."""
+    x = graph.tensors[node.inputs[0]]
+    out = graph.tensors[node.output]
+    codes = np.arange(-128, 128, dtype=np.int64) - int(x.quant.zero_point[0])
+    s_in, s_out = float(x.quant.scale[0]), float(out.quant.scale[0])
+    n = best_step(codes, s_in, 1.0, s_out, INT8_MAX)
+    channels = x.shape[1]
+    weight = Tensor(graph.unique_tensor_name(f"{node.name}_unit_weight"), (channels, 1) + (1,) * (len(x.shape) - 2), "int8",
+                    quant=QuantParams(np.full(channels, float(f32(1.0 / n))), np.zeros(channels, dtype=np.int64),
+                                      axis=0, qmin=-INT8_MAX, qmax=INT8_MAX))
+    weight.data = np.full(weight.shape, n, dtype=np.int8)
+    rank = len(x.shape) - 2
+    conv = ops.Conv(stride=(1,) * rank, pads=(0,) * (2 * rank), dilation=(1,) * rank, groups=channels)
+    return weight, conv
+
+
+def _is_requantization(graph: Graph, node: Node) -> bool:
+    return (node.op_name == "Quantize" and graph.tensors[node.inputs[0]].dtype == "int8"
+            and graph.tensors[node.output].dtype == "int8" and len(graph.tensors[node.inputs[0]].shape) >= 3)
+
+
+def with_weight_steps(graph: Graph) -> Graph:
+    """A copy of quantized ``graph`` with per-channel weight steps on its Conv/Linear layers."""
+    out = graph.copy()
+    for node in out.nodes:
+        if node.op_name not in ("Conv", "Linear") or out.tensors[node.inputs[1]].dtype != "int8":
+            continue
+        rescaled = _rescaled_weights(out, node)
+        if rescaled is None:
+            continue
+        weights, w_quant, bias, b_quant = rescaled
+        w_t = out.tensors[node.inputs[1]]
+        out.tensors[w_t.name] = dataclasses.replace(w_t, quant=w_quant, data=weights)
+        if bias is not None:
+            b_t = out.tensors[node.inputs[2]]
+            out.tensors[b_t.name] = dataclasses.replace(b_t, quant=b_quant, data=bias)
+    return out
+
+
+def with_single_rounding(graph: Graph) -> Graph:
+    """A copy of quantized ``graph`` whose requantizations round once on every runtime (module
+    docstring): per-channel weight steps on Conv/Linear layers, depthwise unit convolutions for
+    int8 -> int8 requantizations of feature maps."""
+    out = with_weight_steps(graph)
+    for i, node in enumerate(out.nodes):
+        if _is_requantization(out, node):
+            weight, conv = _unit_conv(out, node)
+            out.add_tensor(weight)
+            out.nodes[i] = dataclasses.replace(node, op=conv, inputs=[node.inputs[0], weight.name])
+    return verify(out)
