@@ -53,6 +53,18 @@ def f32(value) -> np.ndarray:
     return np.asarray(value, dtype=np.float64).astype(np.float32).astype(np.float64)
 
 
+def weight_steps(w: np.ndarray) -> np.ndarray:
+    """Per output channel, the greatest common divisor of the weights' magnitudes (at least 1): the
+    step ``n`` a channel stored for single rounding multiplies its +-1 or odd weights by."""
+    steps = np.gcd.reduce(np.abs(w.reshape(w.shape[0], -1)).astype(np.int64), axis=1)
+    return np.maximum(steps, 1)
+
+
+def step_units(w: np.ndarray) -> np.ndarray:
+    """The weights divided by their channel's step: the +-1 or odd values of a low-bit layer."""
+    return w // weight_steps(w).reshape((-1,) + (1,) * (w.ndim - 1))
+
+
 def double_rounding_misses(acc: np.ndarray, multiplier: float) -> int:
     """How many accumulators TFLite's ``MultiplyByQuantizedMultiplier`` rounds differently from
     rounding ``acc * multiplier`` once (half up; exact halves do not occur at these multipliers)."""

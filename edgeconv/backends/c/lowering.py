@@ -20,6 +20,7 @@ import numpy as np
 from ...ir import Graph, Node, Tensor, ops
 from ...quant.activation_range import activation_range, quantize_scalar
 from ...quant.fixedpoint import quantize_multiplier
+from ...quant.single_rounding import step_units, weight_steps
 from ...reference.int_kernels import softmax_params, weighted_requantization
 from .layout import c_axis, c_dims, hwc3, is_layout_trivial, sample_bytes, to_c_order
 from .variants import BY_NAME
@@ -221,24 +222,11 @@ def _kernel_hw(w: np.ndarray) -> tuple:
     return (1, w.shape[2]) if w.ndim == 3 else (w.shape[2], w.shape[3])
 
 
-def weight_steps(w: np.ndarray) -> np.ndarray:
-    """Per output channel, the greatest common divisor of the weights' magnitudes: the step ``n``
-    a low-bit layer stored for single rounding multiplies its +-1 or odd weights by
-    (quant/single_rounding.py; 1 for a layer stored plainly)."""
-    steps = np.gcd.reduce(np.abs(w.reshape(w.shape[0], -1)).astype(np.int64), axis=1)
-    return np.maximum(steps, 1)
-
-
-def _step_units(w: np.ndarray) -> np.ndarray:
-    """The weights divided by their channel's step: the +-1 or odd values the low-bit kernels pack."""
-    return w // weight_steps(w).reshape((-1,) + (1,) * (w.ndim - 1))
-
-
 def _fits_xnor(node: Node, x: Tensor, w: np.ndarray, op: ops.Conv) -> bool:
     q = x.quant
     return (
         node.precision == "w1a1" and op.groups == 1 and q is not None and q.qmin >= -1 and q.qmax <= 1
-        and int(q.zero_point[0]) == 0 and bool(np.all(np.abs(_step_units(w)) == 1))
+        and int(q.zero_point[0]) == 0 and bool(np.all(np.abs(step_units(w)) == 1))
     )
 
 
@@ -251,7 +239,7 @@ def _bitserial_bits(node: Node, x: Tensor, w: np.ndarray, op: ops.Conv) -> Optio
     k_bits, m_bits = int(m.group(1)), int(m.group(2))
     zp = int(q.zero_point[0])
     levels = (1 << m_bits) - 1
-    units = _step_units(w)
+    units = step_units(w)
     odd = bool(np.all(np.abs(units) % 2 == 1))
     if k_bits > 4 or m_bits > 8 or q.qmin < zp or q.qmax > zp + levels or not odd:
         return None
@@ -392,7 +380,7 @@ def lower_conv(em: Emitter, node: Node, fused_pad: Optional[Node] = None) -> Lay
         bits = _bitserial_bits(node, x, w, op)
         _require(bits is not None, "bit-serial kernel needs a DoReFa layer with K <= 4 weight bits")
         m_bits, k_bits = bits
-        w_sym = em.array(f"{base}_weights", "uint32_t", pack_bitserial_weights(_step_units(w), k_bits))
+        w_sym = em.array(f"{base}_weights", "uint32_t", pack_bitserial_weights(step_units(w), k_bits))
         steps_sym = em.array(f"{base}_weight_steps", "int32_t", weight_steps(w))
         scratch_bytes = (ext_h * ext_w + win_fields[6] * win_fields[7]) * m_bits * words * 4
         extra = f"w{k_bits}a{m_bits}, "

@@ -11,6 +11,7 @@ scale ``s_in * s_w[c]``.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -20,6 +21,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ...ir import Graph, Node, QuantParams
 from ...quant.activation_range import activation_range
+from ...quant.single_rounding import f32, step_units, weight_steps
 
 INT4_MIN, INT4_MAX = -8, 7
 INT8_MIN, INT8_MAX = -128, 127
@@ -68,6 +70,29 @@ class Emitter:
         if t.quant is None:
             return self.initializer(name, t.data.astype(np.float32))
         return self.dequantized_constant(name, t.data, t.quant)
+
+    def weight_and_bias(self, node: Node) -> list:
+        """The ONNX float values of a Conv's or Linear's weight and (when present) bias.
+
+        A low-bit layer stored with weight steps (``quant/single_rounding.py``: channel weights
+        ``n * q`` with scale ``s / n``, bias ``n * b``) is written as ``q`` with scale ``s`` and bias
+        ``b`` when that lets the weights fit int4 (division exact: the steps multiplied them).
+        ONNX Runtime rounds ``acc * M`` once either way; only the storage shrinks.
+        """
+        w = self.graph.tensors[node.input("weight")]
+        b = None if node.input("bias") is None else self.graph.tensors[node.input("bias")]
+        steps = weight_steps(w.data) if w.dtype == "int8" and w.quant is not None else np.ones(1, np.int64)
+        units = step_units(w.data) if steps.max() > 1 else None
+        if (units is None or w.quant.axis != 0 or units.min() < INT4_MIN or units.max() > INT4_MAX
+                or (b is not None and np.any(b.data.astype(np.int64) % steps))):
+            return [self.value(w.name)] + ([] if b is None else [self.value(b.name)])
+        scale = f32(w.quant.scale * steps)
+        values = [self.dequantized_constant(w.name, units.astype(np.int8), dataclasses.replace(w.quant, scale=scale))]
+        if b is not None:
+            s_in = float(self.graph.tensors[node.input("x")].quant.scale[0])
+            values.append(self.dequantized_constant(b.name, (b.data.astype(np.int64) // steps).astype(np.int32),
+                                                    dataclasses.replace(b.quant, scale=s_in * scale)))
+        return values
 
     def dequantized_constant(self, name: str, data: np.ndarray, quant: QuantParams) -> str:
         """Integer constant + DequantizeLinear; int4 storage where the values fit exactly."""

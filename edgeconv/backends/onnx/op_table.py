@@ -19,9 +19,7 @@ def _spatial(pads: tuple) -> dict:
 
 def conv(e: Emitter, node: Node) -> None:
     op = node.op
-    inputs = [e.value(node.input("x")), e.value(node.input("weight"))]
-    if node.input("bias") is not None:
-        inputs.append(e.value(node.input("bias")))
+    inputs = [e.value(node.input("x")), *e.weight_and_bias(node)]
     kernel = list(e.graph.tensors[node.input("weight")].shape[2:])
     e.add("Conv", inputs, [e.result(node, op.clamp)], kernel_shape=kernel, strides=list(op.stride),
           dilations=list(op.dilation), group=op.groups, **_spatial(op.pads))
@@ -30,9 +28,7 @@ def conv(e: Emitter, node: Node) -> None:
 
 def linear(e: Emitter, node: Node) -> None:
     op = node.op
-    inputs = [e.value(node.input("x")), e.value(node.input("weight"))]
-    if node.input("bias") is not None:
-        inputs.append(e.value(node.input("bias")))
+    inputs = [e.value(node.input("x")), *e.weight_and_bias(node)]
     e.add("Gemm", inputs, [e.result(node, op.clamp)], transB=1)
     e.finish(node, op.clamp)
 
