@@ -29,10 +29,16 @@
 #define EC_ALIGN16
 #endif
 
+/* EC_FORCE_INLINE: inlined even where the compiler would not (a SIMD helper whose vector
+ * arguments and results must stay in registers); EC_NOINLINE: never inlined. */
 #if defined(__GNUC__) || defined(__clang__)
 #define EC_INLINE static __inline__
+#define EC_FORCE_INLINE static __inline__ __attribute__((always_inline))
+#define EC_NOINLINE static __attribute__((noinline))
 #else
 #define EC_INLINE static
+#define EC_FORCE_INLINE static
+#define EC_NOINLINE static
 #endif
 
 /* Saturating rounding doubling high multiply (gemmlowp). */

@@ -5,8 +5,10 @@
  *
  * Indirect (EC_IM2COL_INDIRECT(win): at most EC_IM2COL_MAX_CIN channels and EC_IM2COL_MAX_TAPS
  * taps): nothing is copied. Each tap is one segment of C_in bytes read in place from the NHWC
- * input, or from a row of C_in in_zp bytes for a tap in the padding; tiles of pixels run across
- * output rows. No scratch. The packed K then runs over taps of EC_PACK_K4(C_in) bytes, each tap's
+ * input, or from a row of C_in in_zp bytes for a tap in the padding. Tiles run along an output
+ * row or down an output column, so that each tap of the tile lies inside the input for all its
+ * pixels, read at a fixed step from pixel to pixel, or in the padding for all of them (row tiles,
+ * ec_s8_packed.h). No scratch. The packed K then runs over taps of EC_PACK_K4(C_in) bytes, each tap's
  * C_in weights followed by zeros (K4 = k_h * k_w * EC_PACK_K4(C_in)), and tiles read every tap as
  * whole 4-byte groups: up to 3 bytes past a tap, in the next input pixel (zero weights), except
  * past the input's last pixel, which is read from a zero-padded copy instead.
@@ -41,23 +43,44 @@ EC_INLINE const int8_t *ec_im2col_tap(const int8_t *in, const ec_window_t *win, 
     return in + ((size_t)iy * (size_t)win->in_w + (size_t)ix) * (size_t)win->in_c;
 }
 
-/* The first input pixel of the window of output pixel (oy, ox) when the whole window lies inside
- * the input and, for C_in not a multiple of 4, does not reach the input's last pixel (whose group
- * tail lies past the input), else NULL. */
-EC_INLINE const int8_t *ec_im2col_inside(const int8_t *in, const ec_window_t *win, int32_t oy, int32_t ox)
+/* The output positions [lo, hi) along one axis whose taps o * stride - pad + k * dil, k < taps,
+ * all lie in [0, size); empty when lo == hi. */
+typedef struct {
+    int32_t lo, hi;
+} ec_im2col_span_t;
+
+EC_INLINE ec_im2col_span_t ec_im2col_inner(int32_t size, int32_t taps, int32_t stride, int32_t pad, int32_t dil,
+                                           int32_t out)
 {
-    const int32_t iy0 = oy * win->stride_h - win->pad_top, ix0 = ox * win->stride_w - win->pad_left;
-    const int32_t iy1 = iy0 + (win->k_h - 1) * win->dil_h, ix1 = ix0 + (win->k_w - 1) * win->dil_w;
-    if (iy0 < 0 || ix0 < 0 || iy1 >= win->in_h || ix1 >= win->in_w
-        || (win->in_c % 4 != 0 && iy1 == win->in_h - 1 && ix1 == win->in_w - 1)) {
-        return NULL;
-    }
-    return in + ((size_t)iy0 * (size_t)win->in_w + (size_t)ix0) * (size_t)win->in_c;
+    const int32_t last = size - 1 - (taps - 1) * dil + pad;
+    ec_im2col_span_t span;
+    span.lo = (pad + stride - 1) / stride;
+    span.hi = last < 0 ? 0 : last / stride + 1;
+    span.lo = span.lo < out ? span.lo : out;
+    span.hi = span.hi < out ? span.hi : out;
+    span.hi = span.hi > span.lo ? span.hi : span.lo;
+    return span;
 }
 
-/* The taps of output pixel (oy, ox) when ec_im2col_inside refused it: taps[t] is the input pixel
- * of tap t, zp_row for a tap in the padding, last_copy (the input's last pixel followed by zeros)
- * for that pixel. */
+/* Whether a tap of output pixel (oy, ox) is the input's last pixel while C_in is not a multiple of
+ * 4: a whole-group read there would pass the input's end. */
+EC_INLINE int ec_im2col_reads_past_end(const ec_window_t *win, int32_t oy, int32_t ox)
+{
+    int32_t ky, kx, row = 0, col = 0;
+    if (win->in_c % 4 == 0) {
+        return 0;
+    }
+    for (ky = 0; ky < win->k_h; ++ky) {
+        row |= oy * win->stride_h - win->pad_top + ky * win->dil_h == win->in_h - 1;
+    }
+    for (kx = 0; kx < win->k_w; ++kx) {
+        col |= ox * win->stride_w - win->pad_left + kx * win->dil_w == win->in_w - 1;
+    }
+    return row && col;
+}
+
+/* The taps of output pixel (oy, ox) as a list: taps[t] is the input pixel of tap t, zp_row for a
+ * tap in the padding, last_copy (the input's last pixel followed by zeros) for that pixel. */
 EC_INLINE void ec_im2col_list_taps(const int8_t *in, const ec_window_t *win, int32_t oy, int32_t ox,
                                    const int8_t *zp_row, const int8_t *last_copy, const int8_t **taps)
 {
@@ -71,44 +94,162 @@ EC_INLINE void ec_im2col_list_taps(const int8_t *in, const ec_window_t *win, int
     }
 }
 
-/* The indirect GEMM: `g` has nseg = k_h * k_w segments of seg_len = C_in bytes. Pixel i of a
- * tile reads tap t at first[i] + tap_offset[t] when its window lies inside the input, else at
- * taps[i * nseg + t]. */
+/* The taps [lo, hi) of one axis inside the input (o * stride - pad + k * dil in [0, size)); none
+ * when lo >= hi. */
+EC_INLINE ec_im2col_span_t ec_im2col_tap_span(int32_t o, int32_t size, int32_t taps, int32_t stride, int32_t pad,
+                                              int32_t dil)
+{
+    ec_im2col_span_t span;
+    int32_t k;
+    span.lo = taps;
+    span.hi = 0;
+    for (k = 0; k < taps; ++k) {
+        const int32_t i = o * stride - pad + k * dil;
+        if (i >= 0 && i < size) {
+            span.lo = k < span.lo ? k : span.lo;
+            span.hi = k + 1;
+        }
+    }
+    return span;
+}
+
+/* The segment offsets of the row tiles whose pixels have the taps rows x cols inside the input:
+ * tap (ky, kx) at (ky - rows.lo) * dil_h input rows + (kx - cols.lo) * dil_w pixels from the first
+ * tap inside, EC_GEMM_PAD outside. Kept while the next run has the same taps inside. */
+typedef struct {
+    ec_im2col_span_t rows, cols;
+    size_t offset[EC_IM2COL_MAX_TAPS];
+} ec_im2col_taps_t;
+
+EC_INLINE void ec_im2col_set_taps(const ec_window_t *win, ec_im2col_span_t rows, ec_im2col_span_t cols,
+                                  ec_im2col_taps_t *taps)
+{
+    const size_t pixel = (size_t)win->in_c, row = (size_t)win->in_w * pixel;
+    int32_t ky, kx, t = 0;
+    if (taps->rows.lo == rows.lo && taps->rows.hi == rows.hi && taps->cols.lo == cols.lo && taps->cols.hi == cols.hi) {
+        return;
+    }
+    taps->rows = rows;
+    taps->cols = cols;
+    for (ky = 0; ky < win->k_h; ++ky) {
+        for (kx = 0; kx < win->k_w; ++kx, ++t) {
+            taps->offset[t] = ky >= rows.lo && ky < rows.hi && kx >= cols.lo && kx < cols.hi
+                                  ? (size_t)((ky - rows.lo) * win->dil_h) * row + (size_t)((kx - cols.lo) * win->dil_w) * pixel
+                                  : EC_GEMM_PAD;
+        }
+    }
+}
+
+/* One indirect GEMM: the layer, its tile function, the offsets of the last run, and what it reads
+ * besides the input: a row of C_in in_zp bytes for taps in the padding and a copy of the input's
+ * last pixel, each followed by 3 readable bytes. */
+typedef struct {
+    const ec_gemm_t *g;
+    const int8_t *in;
+    const ec_window_t *win;
+    ec_gemm_tile_fn tile;
+    int32_t tile_rows;
+    int8_t *out;
+    ec_im2col_taps_t taps;
+    int8_t zp_row[EC_IM2COL_MAX_CIN + 3];
+    int8_t last_copy[EC_IM2COL_MAX_CIN + 3];
+} ec_im2col_ctx_t;
+
+/* The row tile of output pixels (oy + i * dy, ox + i * dx): each tap lies inside the input for all
+ * of them or in the padding for all of them (pixels along a row within the inner columns, down a
+ * column within the inner rows, or one pixel). Pixel i reads tap t at src->first (its first tap
+ * inside the input) + i * src->step + offset[t], or in the padding row. */
+EC_INLINE void ec_im2col_run_src(ec_im2col_ctx_t *c, int32_t oy, int32_t ox, int32_t dy, int32_t dx, ec_gemm_src_t *src)
+{
+    const ec_window_t *win = c->win;
+    const ec_im2col_span_t rows = ec_im2col_tap_span(oy, win->in_h, win->k_h, win->stride_h, win->pad_top, win->dil_h);
+    const ec_im2col_span_t cols = ec_im2col_tap_span(ox, win->in_w, win->k_w, win->stride_w, win->pad_left, win->dil_w);
+    const size_t pixel = (size_t)win->in_c, row = (size_t)win->in_w * pixel;
+    ec_im2col_set_taps(win, rows, cols, &c->taps);
+    src->first = rows.lo >= rows.hi || cols.lo >= cols.hi
+                     ? c->zp_row
+                     : c->in + (size_t)(oy * win->stride_h - win->pad_top + rows.lo * win->dil_h) * row
+                           + (size_t)(ox * win->stride_w - win->pad_left + cols.lo * win->dil_w) * pixel;
+    src->step = (size_t)dy * (size_t)win->stride_h * row + (size_t)dx * (size_t)win->stride_w * pixel;
+    src->seg_offset = c->taps.offset;
+    src->pad_row = c->zp_row;
+    src->taps = NULL;
+}
+
+/* Output pixel (oy, ox) alone, with its list of taps. */
+EC_INLINE void ec_im2col_list_tile(const ec_im2col_ctx_t *c, int32_t oy, int32_t ox)
+{
+    const int8_t *taps[EC_IM2COL_MAX_TAPS];
+    ec_gemm_src_t src;
+    ec_im2col_list_taps(c->in, c->win, oy, ox, c->zp_row, c->last_copy, taps);
+    src.first = NULL;
+    src.step = 0;
+    src.seg_offset = NULL;
+    src.pad_row = NULL;
+    src.taps = taps;
+    c->tile(c->g, &src, 1, c->out + ((size_t)oy * (size_t)c->win->out_w + (size_t)ox) * (size_t)c->g->out_c,
+            (size_t)c->g->out_c);
+}
+
+/* The n output pixels (oy + i * dy, ox + i * dx) of one run, as row tiles of up to tile_rows
+ * pixels; only the run's last pixel may read the input's last pixel, and then goes alone with tap
+ * lists. */
+EC_INLINE void ec_im2col_run(ec_im2col_ctx_t *c, int32_t oy, int32_t ox, int32_t dy, int32_t dx, int32_t n)
+{
+    const size_t out_step = ((size_t)dy * (size_t)c->win->out_w + (size_t)dx) * (size_t)c->g->out_c;
+    int8_t *out = c->out + ((size_t)oy * (size_t)c->win->out_w + (size_t)ox) * (size_t)c->g->out_c;
+    ec_gemm_src_t src;
+    int32_t i, m;
+    if (n <= 0) {
+        return;
+    }
+    if (ec_im2col_reads_past_end(c->win, oy + (n - 1) * dy, ox + (n - 1) * dx)) {
+        n -= 1;
+        ec_im2col_list_tile(c, oy + n * dy, ox + n * dx);
+    }
+    ec_im2col_run_src(c, oy, ox, dy, dx, &src);
+    for (i = 0; i < n; i += m) {
+        m = n - i < c->tile_rows ? n - i : c->tile_rows;
+        c->tile(c->g, &src, m, out + (size_t)i * out_step, out_step);
+        src.first += (size_t)m * src.step;
+    }
+}
+
+/* The indirect GEMM: `g` has nseg = k_h * k_w segments of seg_len = C_in bytes. Every output row
+ * runs along its inner columns (whose windows lie inside the input horizontally), every other
+ * column down the inner rows; the pixels left (in no inner row or column) run alone. */
 EC_INLINE void ec_im2col_indirect(const ec_gemm_t *g, const int8_t *in, const ec_window_t *win,
                                   ec_gemm_tile_fn tile, int32_t tile_rows, int8_t *out)
 {
-    int8_t zp_row[EC_IM2COL_MAX_CIN + 3], last_copy[EC_IM2COL_MAX_CIN + 3];
-    size_t tap_offset[EC_IM2COL_MAX_TAPS];
-    const int8_t *first[EC_GEMM_TILE_MAX];
-    const int8_t *taps[EC_GEMM_TILE_MAX * EC_IM2COL_MAX_TAPS];
-    const int32_t pixels = win->out_h * win->out_w;
-    ec_gemm_src_t src;
-    int32_t p, i, ky, kx, oy = 0, ox = 0;
-    memset(zp_row, g->q->in_zp, sizeof(zp_row));
-    memset(last_copy, 0, sizeof(last_copy));
-    memcpy(last_copy, in + ((size_t)win->in_h * (size_t)win->in_w - 1) * (size_t)win->in_c, (size_t)win->in_c);
-    for (ky = 0; ky < win->k_h; ++ky) {
-        for (kx = 0; kx < win->k_w; ++kx) {
-            tap_offset[ky * win->k_w + kx] = ((size_t)ky * (size_t)win->dil_h * (size_t)win->in_w
-                                              + (size_t)kx * (size_t)win->dil_w) * (size_t)win->in_c;
-        }
+    const ec_im2col_span_t cols = ec_im2col_inner(win->in_w, win->k_w, win->stride_w, win->pad_left, win->dil_w,
+                                                  win->out_w);
+    const ec_im2col_span_t rows = ec_im2col_inner(win->in_h, win->k_h, win->stride_h, win->pad_top, win->dil_h,
+                                                  win->out_h);
+    ec_im2col_ctx_t c;
+    int32_t oy, ox;
+    c.taps.rows.lo = c.taps.rows.hi = c.taps.cols.lo = c.taps.cols.hi = -1;
+    c.g = g;
+    c.in = in;
+    c.win = win;
+    c.tile = tile;
+    c.tile_rows = tile_rows;
+    c.out = out;
+    memset(c.zp_row, g->q->in_zp, sizeof(c.zp_row));
+    memset(c.last_copy, 0, sizeof(c.last_copy));
+    memcpy(c.last_copy, in + ((size_t)win->in_h * (size_t)win->in_w - 1) * (size_t)win->in_c, (size_t)win->in_c);
+    for (oy = 0; oy < win->out_h; ++oy) {
+        ec_im2col_run(&c, oy, cols.lo, 0, 1, cols.hi - cols.lo);
     }
-    src.first = first;
-    src.seg_offset = tap_offset;
-    src.taps = taps;
-    for (p = 0; p < pixels; p += tile_rows) {
-        const int32_t m = pixels - p < tile_rows ? pixels - p : tile_rows;
-        for (i = 0; i < m; ++i) {
-            first[i] = ec_im2col_inside(in, win, oy, ox);
-            if (!first[i]) {
-                ec_im2col_list_taps(in, win, oy, ox, zp_row, last_copy, taps + i * g->nseg);
-            }
-            if (++ox == win->out_w) {
-                ox = 0;
-                ++oy;
+    for (ox = 0; ox < win->out_w; ++ox) {
+        if (ox >= cols.lo && ox < cols.hi) {
+            continue;
+        }
+        ec_im2col_run(&c, rows.lo, ox, 1, 0, rows.hi - rows.lo);
+        for (oy = 0; oy < win->out_h; ++oy) {
+            if (oy < rows.lo || oy >= rows.hi) {
+                ec_im2col_run(&c, oy, ox, 0, 0, 1);
             }
         }
-        tile(g, &src, m, out + (size_t)p * (size_t)g->out_c, (size_t)g->out_c);
     }
 }
 

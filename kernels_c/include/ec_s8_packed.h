@@ -31,7 +31,6 @@
 
 #define EC_PACK_LANES 16                          /* output channels per block */
 #define EC_PACK_K4(k) ((((k) + 3) / 4) * 4)       /* K rounded up to a group of 4 bytes */
-#define EC_GEMM_TILE_MAX 12                       /* most pixels any tile function takes */
 
 /* One GEMM-shaped layer: weights, per-channel constants, how pixels read their K bytes. */
 typedef struct {
@@ -49,13 +48,19 @@ typedef struct {
                                  bytes (the bytes past seg_len are readable; their weights are 0) */
 } ec_gemm_t;
 
-/* Where the pixels of one tile read their K bytes: segment s of pixel i starts at
- *   first[i] + seg_offset[s]      when first[i] is not NULL (rows of a matrix, unfolded patches,
- *                                 windows inside the input), else at
- *   taps[i * nseg + s]            (windows crossing the padding). */
+/* Where the pixels of one tile read their K bytes. Segment s of pixel i starts at
+ *   first + i * step + seg_offset[s]  in a row tile (first not NULL: rows of a matrix, unfolded
+ *                                     patches, output pixels at a fixed step whose windows have
+ *                                     the same taps inside the input, ec_im2col.h), or at pad_row
+ *                                     where seg_offset[s] is EC_GEMM_PAD (a tap in the padding for
+ *                                     every pixel of the tile: the same bytes for all);
+ *   taps[i * nseg + s]                in a tile of tap lists (first NULL). */
+#define EC_GEMM_PAD ((size_t)-1)
 typedef struct {
-    const int8_t *const *first;
+    const int8_t *first;
+    size_t step;
     const size_t *seg_offset;
+    const int8_t *pad_row;
     const int8_t *const *taps;
 } ec_gemm_src_t;
 
@@ -66,7 +71,10 @@ typedef void (*ec_gemm_tile_fn)(const ec_gemm_t *g, const ec_gemm_src_t *src, in
 
 EC_INLINE const int8_t *ec_gemm_segment(const ec_gemm_src_t *src, int32_t nseg, int32_t i, int32_t s)
 {
-    return src->first[i] ? src->first[i] + src->seg_offset[s] : src->taps[i * nseg + s];
+    if (!src->first) {
+        return src->taps[i * nseg + s];
+    }
+    return src->seg_offset[s] == EC_GEMM_PAD ? src->pad_row : src->first + (size_t)i * src->step + src->seg_offset[s];
 }
 
 /* The 4 bytes at p as one 32-bit word (memcpy: no alignment or aliasing assumption). */
@@ -156,17 +164,15 @@ EC_INLINE void ec_gemm_rows(const ec_gemm_t *g, const int8_t *x, size_t x_stride
                             ec_gemm_tile_fn tile, int32_t tile_rows, int8_t *out)
 {
     static const size_t no_offset[1] = {0};
-    const int8_t *first[EC_GEMM_TILE_MAX];
     ec_gemm_src_t src;
-    int32_t r, i;
-    src.first = first;
+    int32_t r;
+    src.step = x_stride;
     src.seg_offset = no_offset;
+    src.pad_row = NULL;
     src.taps = NULL;
     for (r = 0; r < rows; r += tile_rows) {
         const int32_t m = rows - r < tile_rows ? rows - r : tile_rows;
-        for (i = 0; i < m; ++i) {
-            first[i] = x + (size_t)(r + i) * x_stride;
-        }
+        src.first = x + (size_t)r * x_stride;
         tile(g, &src, m, out + (size_t)r * (size_t)g->out_c, (size_t)g->out_c);
     }
 }

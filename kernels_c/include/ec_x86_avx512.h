@@ -19,20 +19,41 @@ EC_INLINE __m512i ec_avx512_requantize16(__m512i acc, __m512i mult, __m512i shif
     return ec_x86_requantize16(acc, &p);
 }
 
-/* Lanes of `lanes` (a mask of the first n < 16 lanes, or all 16) of
- * clamp(ec_requantize(acc, mult, shift) + out_zp, act_min, act_max), stored as int8 at out. */
-EC_INLINE void ec_avx512_requantize_store16(__m512i acc, __m512i mult, __m512i shift, const ec_qparams_t *q,
-                                            __mmask16 lanes, int8_t *out)
-{
-    __m512i r = _mm512_add_epi32(ec_avx512_requantize16(acc, mult, shift), _mm512_set1_epi32(q->out_zp));
-    r = _mm512_min_epi32(_mm512_max_epi32(r, _mm512_set1_epi32(q->act_min)), _mm512_set1_epi32(q->act_max));
-    _mm_mask_storeu_epi8(out, lanes, _mm512_cvtepi32_epi8(r));
-}
-
 /* The mask of the first n lanes, n clipped to [0, 16]. */
 EC_INLINE __mmask16 ec_avx512_first_lanes(int32_t n)
 {
     return n >= 16 ? (__mmask16)0xFFFF : (n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u));
+}
+
+/* The output stage of 16 channels, loaded once for many pixels: the requantization lane constants
+ * (ec_x86_rq16_params), the output zero point, the clamp as bytes, and which lanes are channels. */
+typedef struct {
+    ec_x86_rq16_t rq;
+    __m512i out_zp;
+    __m128i act_min, act_max;
+    __mmask16 lanes;
+} ec_avx512_out16_t;
+
+/* The stage of the n channels (the first min(n, 16) lanes) whose constants start at mult, shift. */
+EC_INLINE ec_avx512_out16_t ec_avx512_out16(const int32_t *mult, const int32_t *shift, const ec_qparams_t *q,
+                                            int32_t n)
+{
+    ec_avx512_out16_t o;
+    o.lanes = ec_avx512_first_lanes(n);
+    o.rq = ec_x86_rq16_params(_mm512_maskz_loadu_epi32(o.lanes, mult), _mm512_maskz_loadu_epi32(o.lanes, shift));
+    o.out_zp = _mm512_set1_epi32(q->out_zp);
+    o.act_min = _mm_set1_epi8((char)q->act_min);
+    o.act_max = _mm_set1_epi8((char)q->act_max);
+    return o;
+}
+
+/* The stage's lanes of clamp(ec_requantize(acc, mult, shift) + out_zp, act_min, act_max), stored
+ * as int8 at out. The clamp bounds lie in [-128, 127], so clamping the int32 value saturated to
+ * int8 (vpmovsdb) gives the same bytes. */
+EC_INLINE void ec_avx512_requantize_store16(__m512i acc, const ec_avx512_out16_t *o, int8_t *out)
+{
+    const __m128i r = _mm512_cvtsepi32_epi8(_mm512_add_epi32(ec_x86_requantize16(acc, &o->rq), o->out_zp));
+    _mm_mask_storeu_epi8(out, o->lanes, _mm_min_epi8(_mm_max_epi8(r, o->act_min), o->act_max));
 }
 
 #endif /* AVX-512 F, BW, VL */

@@ -78,9 +78,21 @@ EC_INLINE __m256i ec_x86_requantize8(__m256i acc, const ec_x86_rq8_t *p)
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
 #define EC_X86_HAVE_AVX512 1
 
-/* The sixteen-lane form of ec_x86_rq8_t / ec_x86_requantize8. */
+/* The sixteen-lane form of ec_x86_rq8_t, with the requantization in one rounding. For m >= 0 and
+ * q = srdhm(x, m) = floor((x * m + 2^30) / 2^31), the rounding right shift by e >= 1 is
+ * floor((q + 2^(e-1) - [q < 0]) / 2^e): with q = a * 2^e + r (0 <= r < 2^e) both add 1 to a exactly
+ * when r >= 2^(e-1) + [q < 0]. Floors of floors by integers nest, so
+ *     ec_requantize = (x * m + 2^30 + 2^(30+e) - [q < 0] * 2^31) >> (31 + e)      (e >= 1),
+ *                     (x * m + 2^30) >> 31                                         (e = 0),
+ * one arithmetic shift of a 64-bit sum: |x * m| < 2^62 and the terms added lie in (-2^31, 2^61],
+ * so it never overflows. [q < 0] is [x * m < -2^30]; [x * m < 0] serves as well, since for
+ * -2^30 <= x * m < 0 both sums lie in [0, 2^(31+e)) and shift to 0. Per 64-bit lane (the even
+ * int32 lanes, then the odd ones moved down) the constants are add = 2^30 (+ 2^(30+e) for e >= 1),
+ * neg = 2^31 for e >= 1 else 0, and the shift 31 + e. left, right, mask and half serve the
+ * rounding shift alone (ec_x86_rounding_shift16). */
 typedef struct {
     __m512i left, mult, mult_odd, right, mask, half;
+    __m512i add_even, add_odd, neg_even, neg_odd, shr_even, shr_odd;
     int has_left;
 } ec_x86_rq16_t;
 
@@ -89,6 +101,9 @@ EC_INLINE ec_x86_rq16_t ec_x86_rq16_params(__m512i mult, __m512i shift)
     const __m512i zero = _mm512_setzero_si512();
     const __m512i right = _mm512_max_epi32(_mm512_sub_epi32(zero, shift), zero);
     const __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(_mm512_set1_epi32(1), right), _mm512_set1_epi32(1));
+    const __m512i e_even = _mm512_and_si512(right, _mm512_set1_epi64(0xFFFFFFFF)), e_odd = _mm512_srli_epi64(right, 32);
+    const __m512i base = _mm512_set1_epi64((long long)1 << 30), neg = _mm512_set1_epi64((long long)1 << 31);
+    const __mmask8 round_even = _mm512_cmpgt_epi64_mask(e_even, zero), round_odd = _mm512_cmpgt_epi64_mask(e_odd, zero);
     ec_x86_rq16_t p;
     p.left = _mm512_max_epi32(shift, zero);
     p.has_left = _mm512_cmpgt_epi32_mask(shift, zero) != 0;
@@ -97,12 +112,25 @@ EC_INLINE ec_x86_rq16_t ec_x86_rq16_params(__m512i mult, __m512i shift)
     p.right = right;
     p.mask = mask;
     p.half = _mm512_srai_epi32(mask, 1);
+    p.add_even = _mm512_mask_add_epi64(base, round_even, base, _mm512_sllv_epi64(base, e_even));
+    p.add_odd = _mm512_mask_add_epi64(base, round_odd, base, _mm512_sllv_epi64(base, e_odd));
+    p.neg_even = _mm512_maskz_mov_epi64(round_even, neg);
+    p.neg_odd = _mm512_maskz_mov_epi64(round_odd, neg);
+    p.shr_even = _mm512_add_epi64(e_even, _mm512_set1_epi64(31));
+    p.shr_odd = _mm512_add_epi64(e_odd, _mm512_set1_epi64(31));
     return p;
 }
 
+/* One (mult, shift) for every lane: the odd lanes' constants are the even lanes' (one register
+ * each where the caller keeps them). */
 EC_INLINE ec_x86_rq16_t ec_x86_rq16_set1(int32_t mult, int32_t shift)
 {
-    return ec_x86_rq16_params(_mm512_set1_epi32(mult), _mm512_set1_epi32(shift));
+    ec_x86_rq16_t p = ec_x86_rq16_params(_mm512_set1_epi32(mult), _mm512_set1_epi32(shift));
+    p.mult_odd = p.mult;
+    p.add_odd = p.add_even;
+    p.neg_odd = p.neg_even;
+    p.shr_odd = p.shr_even;
+    return p;
 }
 
 EC_INLINE __m512i ec_x86_rounding_shift16(__m512i high, const ec_x86_rq16_t *p)
@@ -113,14 +141,21 @@ EC_INLINE __m512i ec_x86_rounding_shift16(__m512i high, const ec_x86_rq16_t *p)
     return _mm512_mask_add_epi32(shifted, round_up, shifted, _mm512_set1_epi32(1));
 }
 
+/* (x * m + add - [x * m < 0] * neg) >> shr for the 64-bit products of one lane parity. */
+EC_INLINE __m512i ec_x86_round64(__m512i product, __m512i add, __m512i neg, __m512i shr)
+{
+    const __mmask8 negative = _mm512_cmplt_epi64_mask(product, _mm512_setzero_si512());
+    const __m512i sum = _mm512_add_epi64(product, add);
+    return _mm512_srav_epi64(_mm512_mask_sub_epi64(sum, negative, sum, neg), shr);
+}
+
 EC_INLINE __m512i ec_x86_requantize16(__m512i acc, const ec_x86_rq16_t *p)
 {
-    const __m512i nudge = _mm512_set1_epi64((long long)1 << 30);
     const __m512i x = p->has_left ? _mm512_sllv_epi32(acc, p->left) : acc;
-    const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(x, p->mult), nudge);
-    const __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), p->mult_odd), nudge);
-    return ec_x86_rounding_shift16(_mm512_mask_blend_epi32((__mmask16)0xAAAA, _mm512_srli_epi64(even, 31),
-                                                           _mm512_slli_epi64(odd, 1)), p);
+    const __m512i even = ec_x86_round64(_mm512_mul_epi32(x, p->mult), p->add_even, p->neg_even, p->shr_even);
+    const __m512i odd = ec_x86_round64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), p->mult_odd), p->add_odd, p->neg_odd,
+                                       p->shr_odd);
+    return _mm512_mask_blend_epi32((__mmask16)0xAAAA, even, _mm512_slli_epi64(odd, 32));
 }
 
 /* n <= 64 low lanes set. */

@@ -12,9 +12,11 @@
  * vpdpbusd, vpmulld and vpsubd wrap modulo 2^32, and the true accumulator (left side) lies in
  * int32 (the generator refuses layers where |bias| + 255 * sum_k |W[o][k]| > INT32_MAX), so the
  * wrapped int32 result equals it exactly even where fold or a partial sum wraps.
- * Register tiles: 6 pixels x 64 channels (24 accumulators, 4 weight registers, one input),
- * 12 pixels x 32 channels for narrow layers, 1 pixel x 128 channels for the fully connected layer
- * (8 independent accumulator chains).
+ * Padding segments of a row tile (a tap row in the padding for all its pixels) add the same
+ * (128 + in_zp) * W for every pixel: they are folded once per tile, not read per pixel.
+ * Register tiles (ec_vnni_shape): up to 12 pixels x 32 channels (24 accumulators, 2 weight
+ * registers, one input), 1 pixel x 128 channels for the fully connected layer (8 independent
+ * accumulator chains); a pixel's 4-byte group is broadcast once and feeds every block of the pass.
  *
  * AVX2. The same layout, widened exactly: each 16-byte quarter of a 64-byte group (4 channels x
  * 4 K bytes) becomes 16 int16, the pixel's 4 bytes minus in_zp (in [-255, 255]) are repeated
@@ -32,154 +34,251 @@
 
 #if defined(EC_X86_AVX512) && defined(__AVX512VNNI__)
 
-#define EC_X86_GEMM_TILE 12 /* pixels per call; register tiles of 12, 6 or 1 pixels */
-#define EC_VNNI_BLOCKS 8    /* most blocks in one pass: 8 for one pixel, 4 for six, 2 for twelve */
+#define EC_X86_GEMM_TILE 64 /* most pixels per call, split into register tiles of up to 12 pixels */
+#define EC_VNNI_ROWS 12     /* most pixels in one register tile */
+#define EC_VNNI_BLOCKS 8    /* most blocks in one pass: 8 for one pixel, else 2 */
 
 /* The register tiles only stay in registers when the loops over pixels and blocks are unrolled
- * and inlined with constant trip counts; these ask the compiler to (no-ops elsewhere). */
+ * (EC_UNROLL, a no-op elsewhere) and inlined (EC_FORCE_INLINE) with constant trip counts. */
 #if defined(__clang__)
 #define EC_UNROLL _Pragma("unroll")
-#define EC_FORCE_INLINE static __inline__ __attribute__((always_inline))
 #elif defined(__GNUC__)
 #define EC_UNROLL _Pragma("GCC unroll 16")
-#define EC_FORCE_INLINE static __inline__ __attribute__((always_inline))
 #else
 #define EC_UNROLL
-#define EC_FORCE_INLINE static
 #endif
 
-/* acc[i][j] += sum over K of u(pixel i) * W(block j), for `rows` pixels (pixels m and beyond
- * repeat pixel m - 1) and nb <= EC_VNNI_BLOCKS blocks starting at `w`. */
-EC_FORCE_INLINE void ec_vnni_accumulate(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t m, const int8_t *w,
-                                        const int rows, const int nb, __m512i acc[EC_X86_GEMM_TILE][EC_VNNI_BLOCKS])
+/* acc[i][j] += u * W(block j) for one group of 4 K bytes: u the pixel's group broadcast. */
+EC_FORCE_INLINE void ec_vnni_madd(__m512i acc[EC_VNNI_BLOCKS], __m512i u, const __m512i wv[EC_VNNI_BLOCKS], const int nb)
 {
-    const size_t block_bytes = (size_t)g->k4 * EC_PACK_LANES;
-    const __m512i flip = _mm512_set1_epi32((int)0x80808080u);
+    int j;
+    EC_UNROLL
+    for (j = 0; j < nb; ++j) {
+        acc[j] = _mm512_dpbusd_epi32(acc[j], u, wv[j]);
+    }
+}
+
+EC_FORCE_INLINE void ec_vnni_load_weights(const int8_t *wk, size_t block_bytes, const int nb, __m512i wv[EC_VNNI_BLOCKS])
+{
+    int j;
+    EC_UNROLL
+    for (j = 0; j < nb; ++j) {
+        wv[j] = _mm512_loadu_si512((const void *)(wk + (size_t)j * block_bytes));
+    }
+}
+
+/* The group of 4 bytes at p (n of them, n < 4 for a tail) as unsigned bytes u = x + 128,
+ * broadcast to every lane. */
+EC_FORCE_INLINE __m512i ec_vnni_group(const int8_t *p, int32_t n)
+{
+    const int32_t v = n == 4 ? ec_load_group(p) : ec_load_tail_group(p, n);
+    return _mm512_xor_si512(_mm512_set1_epi32(v), _mm512_set1_epi32((int)0x80808080u));
+}
+
+/* fold[j] += the products of a row tile's padding segments (the padding row, the same for every
+ * pixel) with their weights, for nb blocks starting at `w`. */
+EC_FORCE_INLINE void ec_vnni_padding(const ec_gemm_t *g, const ec_gemm_src_t *src, const int8_t *w, const int nb,
+                                     __m512i fold[EC_VNNI_BLOCKS])
+{
+    const size_t block_bytes = (size_t)g->k4 * EC_PACK_LANES, seg_bytes = (size_t)EC_PACK_K4(g->seg_len) * EC_PACK_LANES;
     const int32_t full = ec_gemm_whole_bytes(g);
-    const int8_t *wk = w;
-    const int8_t *x[EC_X86_GEMM_TILE];
     __m512i wv[EC_VNNI_BLOCKS];
     int32_t s, k;
-    int i, j;
     for (s = 0; s < g->nseg; ++s) {
-        EC_UNROLL
-        for (i = 0; i < rows; ++i) {
-            x[i] = ec_gemm_segment(src, g->nseg, i < m ? i : m - 1, s);
+        const int8_t *wk = w + (size_t)s * seg_bytes;
+        if (src->seg_offset[s] != EC_GEMM_PAD) {
+            continue;
         }
-        for (k = 0; k < full; k += 4, wk += 64) {
-            EC_UNROLL
-            for (j = 0; j < nb; ++j) {
-                wv[j] = _mm512_loadu_si512((const void *)(wk + (size_t)j * block_bytes));
-            }
-            EC_UNROLL
-            for (i = 0; i < rows; ++i) {
-                const __m512i u = _mm512_xor_si512(_mm512_set1_epi32(ec_load_group(x[i] + k)), flip);
-                EC_UNROLL
-                for (j = 0; j < nb; ++j) {
-                    acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], u, wv[j]);
-                }
-            }
-        }
-        if (full < g->seg_len) {
-            EC_UNROLL
-            for (j = 0; j < nb; ++j) {
-                wv[j] = _mm512_loadu_si512((const void *)(wk + (size_t)j * block_bytes));
-            }
-            EC_UNROLL
-            for (i = 0; i < rows; ++i) {
-                const __m512i u = _mm512_xor_si512(_mm512_set1_epi32(ec_load_tail_group(x[i] + full, g->seg_len - full)), flip);
-                EC_UNROLL
-                for (j = 0; j < nb; ++j) {
-                    acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], u, wv[j]);
-                }
-            }
-            wk += 64;
+        for (k = 0; k < g->seg_len; k += 4, wk += 64) {
+            ec_vnni_load_weights(wk, block_bytes, nb, wv);
+            ec_vnni_madd(fold, ec_vnni_group(src->pad_row + k, k < full ? 4 : g->seg_len - k), wv, nb);
         }
     }
 }
 
-/* Output channels [16 * b0, 16 * (b0 + nb)) of a tile of `rows` pixels: fold, accumulate,
- * requantize, store. */
-EC_FORCE_INLINE void ec_vnni_blocks(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t m, int32_t b0,
-                                    const int rows, const int nb, int8_t *out, size_t out_stride)
+/* acc[i][j] += sum over K of u(pixel i0 + i) * W(block j), for `rows` pixels (those from m on
+ * repeat pixel m - 1) and nb <= EC_VNNI_BLOCKS blocks starting at `w`. `row` (a constant): src is
+ * a row tile, whose padding segments ec_vnni_padding has added and whose pixels read segment s at
+ * their first byte + seg_offset[s]; else a tile of tap lists. */
+EC_FORCE_INLINE void ec_vnni_accumulate(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m,
+                                        const int8_t *w, const int rows, const int nb, const int row,
+                                        __m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCKS])
+{
+    const size_t block_bytes = (size_t)g->k4 * EC_PACK_LANES, seg_bytes = (size_t)EC_PACK_K4(g->seg_len) * EC_PACK_LANES;
+    const int32_t full = ec_gemm_whole_bytes(g), tail = g->seg_len - full;
+    const int8_t *x[EC_VNNI_ROWS];
+    __m512i wv[EC_VNNI_BLOCKS];
+    int32_t s, k;
+    int i;
+    EC_UNROLL
+    for (i = 0; i < rows; ++i) {
+        x[i] = row ? src->first + (size_t)(i0 + (i < m ? i : m - 1)) * src->step : NULL;
+    }
+    for (s = 0; s < g->nseg; ++s) {
+        const int8_t *wk = w + (size_t)s * seg_bytes;
+        size_t off = 0;
+        if (row) {
+            off = src->seg_offset[s];
+            if (off == EC_GEMM_PAD) {
+                continue;
+            }
+        } else {
+            EC_UNROLL
+            for (i = 0; i < rows; ++i) {
+                x[i] = src->taps[(i0 + (i < m ? i : m - 1)) * g->nseg + s];
+            }
+        }
+        for (k = 0; k < full; k += 4, wk += 64) {
+            const size_t at = off + (size_t)k;
+            ec_vnni_load_weights(wk, block_bytes, nb, wv);
+            EC_UNROLL
+            for (i = 0; i < rows; ++i) {
+                ec_vnni_madd(acc[i], ec_vnni_group(x[i] + at, 4), wv, nb);
+            }
+        }
+        if (tail > 0) {
+            ec_vnni_load_weights(wk, block_bytes, nb, wv);
+            EC_UNROLL
+            for (i = 0; i < rows; ++i) {
+                ec_vnni_madd(acc[i], ec_vnni_group(x[i] + off + (size_t)full, tail), wv, nb);
+            }
+        }
+    }
+}
+
+/* Output channels [16 * b0, 16 * (b0 + nb)) of pixels i0 .. i0 + m - 1 with a register tile of
+ * `rows` >= m pixels: fold, accumulate, requantize, store (pixel i0 + i at out + i * out_stride).
+ * The output stage is loaded once per block, after the accumulation (which needs every register). */
+EC_FORCE_INLINE void ec_vnni_blocks(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m, int32_t b0,
+                                    const int rows, const int nb, const int row, int8_t *out, size_t out_stride)
 {
     const __m512i zp128 = _mm512_set1_epi32(128 + g->q->in_zp);
-    __m512i acc[EC_X86_GEMM_TILE][EC_VNNI_BLOCKS];
-    __m512i mult[EC_VNNI_BLOCKS], shift[EC_VNNI_BLOCKS];
-    __mmask16 lanes[EC_VNNI_BLOCKS];
+    const int8_t *w = g->w + (size_t)b0 * (size_t)g->k4 * EC_PACK_LANES;
+    __m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCKS], fold[EC_VNNI_BLOCKS];
     int i, j;
     EC_UNROLL
     for (j = 0; j < nb; ++j) {
         const int32_t c0 = (b0 + j) * EC_PACK_LANES;
-        __m512i fold;
-        lanes[j] = ec_avx512_first_lanes(g->out_c - c0);
-        fold = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(lanes[j], g->bias + c0),
-                                _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(lanes[j], g->wsum + c0), zp128));
-        mult[j] = _mm512_maskz_loadu_epi32(lanes[j], g->mult + c0);
-        shift[j] = _mm512_maskz_loadu_epi32(lanes[j], g->shift + c0);
-        EC_UNROLL
-        for (i = 0; i < rows; ++i) {
-            acc[i][j] = fold;
-        }
+        const __mmask16 lanes = ec_avx512_first_lanes(g->out_c - c0);
+        fold[j] = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(lanes, g->bias + c0),
+                                   _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(lanes, g->wsum + c0), zp128));
     }
-    ec_vnni_accumulate(g, src, m, g->w + (size_t)b0 * (size_t)g->k4 * EC_PACK_LANES, rows, nb, acc);
+    if (row) {
+        ec_vnni_padding(g, src, w, nb, fold);
+    }
     EC_UNROLL
     for (i = 0; i < rows; ++i) {
         EC_UNROLL
         for (j = 0; j < nb; ++j) {
+            acc[i][j] = fold[j];
+        }
+    }
+    ec_vnni_accumulate(g, src, i0, m, w, rows, nb, row, acc);
+    EC_UNROLL
+    for (j = 0; j < nb; ++j) {
+        const int32_t c0 = (b0 + j) * EC_PACK_LANES;
+        const ec_avx512_out16_t stage = ec_avx512_out16(g->mult + c0, g->shift + c0, g->q, g->out_c - c0);
+        EC_UNROLL
+        for (i = 0; i < rows; ++i) {
             if (i < m) {
-                ec_avx512_requantize_store16(acc[i][j], mult[j], shift[j], g->q, lanes[j],
-                                             out + (size_t)i * out_stride + (size_t)(b0 + j) * EC_PACK_LANES);
+                ec_avx512_requantize_store16(acc[i][j], &stage, out + (size_t)i * out_stride + (size_t)c0);
             }
         }
     }
 }
 
-/* Every output channel of a tile of `rows` pixels, `per_pass` blocks at a time (then 4, 3, 2, 1). */
-EC_FORCE_INLINE void ec_vnni_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t m, const int rows,
-                                  const int per_pass, int8_t *out, size_t out_stride)
+/* Each register tile (rows x nb) is a function of its own: the register allocator then sees one
+ * tile at a time, and keeps its accumulators in registers. Row tiles take every shape; tap lists
+ * (one pixel, ec_im2col.h) the one-pixel shapes. */
+typedef void (*ec_vnni_blocks_fn)(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m, int32_t b0,
+                                  int8_t *out, size_t out_stride);
+
+#define EC_VNNI_BLOCKS_FN(kind, row, rows, nb)                                                                   \
+    EC_NOINLINE void ec_vnni_##kind##_##rows##x##nb(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0,   \
+                                                    int32_t m, int32_t b0, int8_t *out, size_t out_stride)    \
+    {                                                                                                         \
+        ec_vnni_blocks(g, src, i0, m, b0, rows, nb, row, out, out_stride);                                    \
+    }
+EC_VNNI_BLOCKS_FN(row, 1, 1, 1)
+EC_VNNI_BLOCKS_FN(row, 1, 1, 2)
+EC_VNNI_BLOCKS_FN(row, 1, 1, 3)
+EC_VNNI_BLOCKS_FN(row, 1, 1, 4)
+EC_VNNI_BLOCKS_FN(row, 1, 1, 8)
+EC_VNNI_BLOCKS_FN(row, 1, 3, 1)
+EC_VNNI_BLOCKS_FN(row, 1, 3, 2)
+EC_VNNI_BLOCKS_FN(row, 1, 4, 1)
+EC_VNNI_BLOCKS_FN(row, 1, 4, 2)
+EC_VNNI_BLOCKS_FN(row, 1, 6, 1)
+EC_VNNI_BLOCKS_FN(row, 1, 6, 2)
+EC_VNNI_BLOCKS_FN(row, 1, 8, 1)
+EC_VNNI_BLOCKS_FN(row, 1, 8, 2)
+EC_VNNI_BLOCKS_FN(row, 1, 12, 1)
+EC_VNNI_BLOCKS_FN(row, 1, 12, 2)
+EC_VNNI_BLOCKS_FN(list, 0, 1, 1)
+EC_VNNI_BLOCKS_FN(list, 0, 1, 2)
+EC_VNNI_BLOCKS_FN(list, 0, 1, 3)
+EC_VNNI_BLOCKS_FN(list, 0, 1, 4)
+EC_VNNI_BLOCKS_FN(list, 0, 1, 8)
+#undef EC_VNNI_BLOCKS_FN
+
+/* The register tiles of one shape, by block count: by_nb[n] computes n blocks. */
+typedef struct {
+    int32_t most;                   /* blocks per pass */
+    ec_vnni_blocks_fn by_nb[9];
+} ec_vnni_shape_t;
+
+static const ec_vnni_shape_t ec_vnni_list_1 = {
+    8, {NULL, ec_vnni_list_1x1, ec_vnni_list_1x2, ec_vnni_list_1x3, ec_vnni_list_1x4, NULL, NULL, NULL, ec_vnni_list_1x8}};
+static const ec_vnni_shape_t ec_vnni_1 = {
+    8, {NULL, ec_vnni_row_1x1, ec_vnni_row_1x2, ec_vnni_row_1x3, ec_vnni_row_1x4, NULL, NULL, NULL, ec_vnni_row_1x8}};
+static const ec_vnni_shape_t ec_vnni_3 = {2, {NULL, ec_vnni_row_3x1, ec_vnni_row_3x2, NULL, NULL, NULL, NULL, NULL, NULL}};
+static const ec_vnni_shape_t ec_vnni_4 = {2, {NULL, ec_vnni_row_4x1, ec_vnni_row_4x2, NULL, NULL, NULL, NULL, NULL, NULL}};
+static const ec_vnni_shape_t ec_vnni_6 = {2, {NULL, ec_vnni_row_6x1, ec_vnni_row_6x2, NULL, NULL, NULL, NULL, NULL, NULL}};
+static const ec_vnni_shape_t ec_vnni_8 = {2, {NULL, ec_vnni_row_8x1, ec_vnni_row_8x2, NULL, NULL, NULL, NULL, NULL, NULL}};
+static const ec_vnni_shape_t ec_vnni_12 = {2, {NULL, ec_vnni_row_12x1, ec_vnni_row_12x2, NULL, NULL, NULL, NULL, NULL, NULL}};
+
+/* Every output channel of pixels i0 .. i0 + m - 1: `most` blocks at a time, then 4 or fewer. */
+static void ec_vnni_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m,
+                         const ec_vnni_shape_t *shape, int8_t *out, size_t out_stride)
 {
     const int32_t blocks = (g->out_c + EC_PACK_LANES - 1) / EC_PACK_LANES;
-    int32_t b = 0;
-    for (; b + per_pass <= blocks; b += per_pass) {
-        ec_vnni_blocks(g, src, m, b, rows, per_pass, out, out_stride);
+    int32_t b = 0, n;
+    for (; b + shape->most <= blocks; b += shape->most) {
+        shape->by_nb[shape->most](g, src, i0, m, b, out, out_stride);
     }
-    if (per_pass > 4 && b + 4 <= blocks) {
-        ec_vnni_blocks(g, src, m, b, rows, 4, out, out_stride);
-        b += 4;
-    }
-    switch (blocks - b) {
-    case 3:
-        ec_vnni_blocks(g, src, m, b, rows, 3, out, out_stride);
-        break;
-    case 2:
-        ec_vnni_blocks(g, src, m, b, rows, 2, out, out_stride);
-        break;
-    case 1:
-        ec_vnni_blocks(g, src, m, b, rows, 1, out, out_stride);
-        break;
-    default:
-        break;
+    for (; b < blocks; b += n) {
+        n = blocks - b < 4 ? blocks - b : 4;
+        shape->by_nb[n](g, src, i0, m, b, out, out_stride);
     }
 }
 
-/* Register tiles by layer width: 1 pixel x 8 blocks for a lone pixel (the fully connected layer),
- * 12 pixels x 2 blocks for layers of at most 32 channels, else 6 pixels x 4 blocks. */
+/* The register tile for the next of `left` pixels, and how many pixels it takes: 12 pixels x 2
+ * blocks while 17 or more are left, 8 while 13 to 16 (so that no tile is left nearly empty), else
+ * the least of 3, 4, 6, 8 or 12 pixels that holds them all. Two blocks per pass, however wide the
+ * layer: each weight group loaded feeds up to 12 pixels (measured faster here than 6 pixels x 4
+ * blocks, whose 4 weight streams feed half as many pixels). */
+static const ec_vnni_shape_t *ec_vnni_shape(int32_t left, int32_t *n)
+{
+    *n = left >= 17 ? 12 : left >= 13 ? 8 : left;
+    return *n > 8 ? &ec_vnni_12 : *n > 6 ? &ec_vnni_8 : *n > 4 ? &ec_vnni_6 : *n > 3 ? &ec_vnni_4 : &ec_vnni_3;
+}
+
+/* m pixels of a row tile in register tiles (ec_vnni_shape); a lone pixel (the fully connected
+ * layer) takes 1 pixel x 8 blocks: 8 independent accumulator chains, as does each pixel of a tile
+ * of tap lists. */
 static void ec_x86_gemm_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t m, int8_t *out, size_t out_stride)
 {
-    const int32_t blocks = (g->out_c + EC_PACK_LANES - 1) / EC_PACK_LANES;
-    if (m == 1) {
-        ec_vnni_tile(g, src, m, 1, 8, out, out_stride);
-    } else if (blocks <= 2) {
-        ec_vnni_tile(g, src, m, 12, 2, out, out_stride);
-    } else {
-        ec_vnni_tile(g, src, m < 6 ? m : 6, 6, 4, out, out_stride);
-        if (m > 6) {
-            ec_gemm_src_t rest = *src;
-            rest.first = src->first + 6;
-            rest.taps = src->taps ? src->taps + 6 * g->nseg : NULL;
-            ec_vnni_tile(g, &rest, m - 6, 6, 4, out + 6 * out_stride, out_stride);
+    int32_t i0, n;
+    if (!src->first || m == 1) {
+        for (i0 = 0; i0 < m; ++i0) {
+            ec_vnni_tile(g, src, i0, 1, src->first ? &ec_vnni_1 : &ec_vnni_list_1, out + (size_t)i0 * out_stride,
+                         out_stride);
         }
+        return;
+    }
+    for (i0 = 0; i0 < m; i0 += n) {
+        const ec_vnni_shape_t *shape = ec_vnni_shape(m - i0, &n);
+        ec_vnni_tile(g, src, i0, n, n == 1 ? &ec_vnni_1 : shape, out + (size_t)i0 * out_stride, out_stride);
     }
 }
 

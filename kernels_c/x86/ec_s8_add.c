@@ -93,7 +93,7 @@ static void rescale_table(rescale_table_t *t, int32_t offset, int32_t left_shift
 /* The rescaled values of 64 codes, in ec_x86_interleave4 order. vpermi2b indexes 128 entries by
  * the low 7 bits of the code: those of code + 128 for a negative code (entries 0 .. 127), those
  * of code + 128 - 128 for the others (entries 128 .. 255). */
-static ec_x86_quad_t rescale(const rescale_table_t *t, __m512i code)
+EC_FORCE_INLINE ec_x86_quad_t rescale(const rescale_table_t *t, __m512i code)
 {
     const __mmask64 negative = _mm512_movepi8_mask(code);
     __m512i plane[4];
@@ -109,6 +109,7 @@ static void add_dense(const int8_t *a, const int8_t *b, int32_t total, const ec_
 {
     const ec_x86_rq16_t rq = ec_x86_rq16_set1(p->out_mult, p->out_shift);
     const __m512i zp = _mm512_set1_epi32(p->out_zp);
+    const __m512i lo = ec_x86_set1_s8(p->act_min), hi = ec_x86_set1_s8(p->act_max);
     rescale_table_t ta, tb;
     int32_t i;
     rescale_table(&ta, p->a_offset, p->left_shift, p->a_mult, p->a_shift);
@@ -122,7 +123,7 @@ static void add_dense(const int8_t *a, const int8_t *b, int32_t total, const ec_
         const __m512i r2 = _mm512_add_epi32(ec_x86_requantize16(_mm512_add_epi32(va.v2, vb.v2), &rq), zp);
         const __m512i r3 = _mm512_add_epi32(ec_x86_requantize16(_mm512_add_epi32(va.v3, vb.v3), &rq), zp);
         const __m512i bytes = ec_x86_pack4_s8(r0, r1, r2, r3);
-        ec_x86_store_bytes(out + i, ec_x86_min_s8(ec_x86_max_s8(bytes, ec_x86_set1_s8(p->act_min)), ec_x86_set1_s8(p->act_max)), n);
+        ec_x86_store_bytes(out + i, ec_x86_min_s8(ec_x86_max_s8(bytes, lo), hi), n);
     }
 }
 #endif

@@ -260,6 +260,51 @@ def test_gemm_kernels_on_random_shapes_and_edge_values(isa):
             np.testing.assert_array_equal(got, expected, err_msg=f"{name} trial {trial}")
 
 
+# Shapes that steer the indirect im2col through each of its paths: runs along output rows (inner
+# columns) and down the other columns (inner rows), lone corner pixels, pixels whose taps all lie in
+# the padding, the input's last pixel read as a tap list when C_in is not a multiple of 4 (by a
+# row run's or a column run's last pixel), runs split into register tiles of every size, and 1 to
+# 5 blocks of 16 output channels. (C_in, H, W, C_out, k, stride, pads (t,l,b,r), dilation)
+IM2COL_EDGES = [
+    (3, 32, 32, 16, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),   # a first layer: rows of 30 inner pixels
+    (3, 17, 16, 16, (3, 3), (2, 2), (0, 0, 1, 1), (1, 1)),   # 'same' stride 2: column run reads the last pixel
+    (3, 9, 9, 17, (3, 3), (1, 1), (0, 0, 0, 0), (1, 1)),     # no padding: row run reads the last pixel
+    (5, 14, 15, 33, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),   # 3 blocks: tiles of 6, 4 and 3 pixels
+    (7, 12, 13, 48, (3, 3), (1, 2), (2, 0, 1, 2), (2, 1)),   # dilated rows, asymmetric pads
+    (16, 16, 16, 16, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),  # 14 inner pixels: tiles of 8 and 6
+    (16, 15, 31, 32, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),  # 2 blocks, runs of 29
+    (32, 10, 10, 80, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),  # 5 blocks: a pass of 4, then 1
+    (13, 8, 8, 65, (1, 1), (2, 2), (0, 0, 0, 0), (1, 1)),    # 1x1 stride 2: one segment per pixel
+    (4, 2, 2, 20, (2, 2), (1, 1), (2, 2, 2, 2), (1, 1)),     # pixels with every tap in the padding
+    (6, 11, 9, 24, (3, 1), (2, 1), (1, 0, 1, 0), (1, 1)),
+    (2, 6, 20, 16, (1, 3), (1, 1), (0, 1, 0, 1), (1, 3)),
+    (64, 1, 1, 10, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1)),    # a lone pixel
+]
+
+
+@pytest.mark.parametrize("isa", isas_with_avx512())
+@pytest.mark.parametrize("case", IM2COL_EDGES, ids=lambda c: "c{}_{}x{}_o{}_k{}_s{}_p{}_d{}".format(
+    c[0], c[1], c[2], c[3], "x".join(map(str, c[4])), "x".join(map(str, c[5])), "".join(map(str, c[6])),
+    "x".join(map(str, c[7]))))
+def test_im2col_runs_tiles_and_padding_paths(isa, case):
+    cin, h, w, cout, k, stride, pads, dilation = case
+    rng = np.random.default_rng(sum(case[:4]))
+    oh = out_size(h, k[0], stride[0], pads[0], pads[2], dilation[0])
+    ow = out_size(w, k[1], stride[1], pads[1], pads[3], dilation[1])
+    win = window((h, w, cin), (oh, ow, cout), k, stride, pads, dilation)
+    for zp_in, clamp in ((-128, (-128, 127)), (127, (0, 127)), (9, (-20, 30))):
+        x = rng.integers(-128, 128, size=(1, cin, h, w)).astype(np.int8)
+        wt = rng.integers(-128, 128, size=(cout, cin, *k)).astype(np.int8)
+        bias = rng.integers(-20000, 20000, size=cout).astype(np.int32)
+        mult, shift = multipliers(rng.uniform(2e-5, 4e-3, size=cout))
+        q = QParams(zp_in, int(rng.integers(-10, 10)), *clamp)
+        expected = reference_conv(x, wt, bias, q, stride, pads, dilation, 1, mult, shift)
+        names = ["ec_s8_conv2d_im2col"] + (["ec_s8_conv2d_1x1"] if k == (1, 1) and stride == (1, 1) else [])
+        for name in names:
+            got = run_variant(isa, name, x, wt, bias, mult, shift, win, q)
+            np.testing.assert_array_equal(got, expected, err_msg=f"{name} zp {zp_in}")
+
+
 def run_fully_connected(isa, x, w, bias, mult, shift, q):
     packed, wsum = gemm_arrays(w)
     out = np.zeros(w.shape[0], dtype=np.int8)
