@@ -257,3 +257,19 @@ def test_int8_flatten_into_linear_moves_no_data(tmp_path):
     project = check_exact(graph, tmp_path, x)
     assert "ec_hwc_to_chw" not in (tmp_path / "c" / "model.c").read_text()
     assert "ec_layout" in {layer.kernel for layer in project.layers}
+
+
+def test_int8_flatten_through_a_per_element_op_into_linear_moves_no_data(tmp_path):
+    """The same through a per-element op: flatten -> Sign (the binarization before an XNOR
+    classifier) -> Linear keeps channels-last bytes from the conv to the Linear."""
+    b = GraphBuilder((1, 3, 7, 6), seed=14)
+    b.quantize()
+    b.conv(5, stride=(2, 2))
+    b.same_quant(ops.Reshape(shape=(-1,)))
+    b.add_node(ops.Sign(), [b.current], quant=QuantParams(1.0, 0, qmin=-1, qmax=1), precision="w1a1")
+    b.linear(9)
+    b.dequantize()
+    graph = b.finish()
+    x = np.random.default_rng(15).uniform(-1, 1, size=(3, 3, 7, 6)).astype(np.float32)
+    check_exact(graph, tmp_path, x)
+    assert "ec_hwc_to_chw" not in (tmp_path / "c" / "model.c").read_text()

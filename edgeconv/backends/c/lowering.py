@@ -695,10 +695,31 @@ def lower_concat(em: Emitter, node: Node) -> LayerCall:
     return LayerCall(node, "ec_layout", f"{len(xs)} inputs along axis {node.op.axis}", call, reads)
 
 
+# int8 ops that map each element on its own (lookup tables, clamps): their output keeps the byte
+# order of their input, whatever that order is.
+PER_ELEMENT_OPS = ("Sign", "Clip", "LeakyRelu", "Hardswish", "Hardsigmoid", "Sigmoid", "SiLU")
+
+
+def _per_element_int8(graph: Graph, node: Node) -> bool:
+    return (node.op_name in PER_ELEMENT_OPS and len(node.inputs) == 1
+            and graph.tensors[node.output].dtype == "int8" and graph.tensors[node.inputs[0]].dtype == "int8")
+
+
 def _read_only_by_linear(graph: Graph, tensor: str) -> bool:
+    """Whether ``tensor`` reaches only Linear layers (as their input), directly or through per-element
+    int8 ops (the binarizing Sign before an XNOR classifier), and no graph output."""
     readers = [n for n in graph.nodes if tensor in n.inputs]
-    return (tensor not in graph.outputs and bool(readers)
-            and all(n.op_name == "Linear" and n.inputs[0] == tensor for n in readers))
+    return (tensor not in graph.outputs and bool(readers) and all(
+        (n.op_name == "Linear" and n.inputs[0] == tensor)
+        or (_per_element_int8(graph, n) and _read_only_by_linear(graph, n.output)) for n in readers))
+
+
+def _keep_channels_last(em: Emitter, tensor: str, order: tuple) -> None:
+    """Record that ``tensor`` and the per-element ops' outputs after it hold channels-last bytes."""
+    em.channels_last_flat[tensor] = order
+    for reader in em.graph.nodes:
+        if tensor in reader.inputs and _per_element_int8(em.graph, reader):
+            _keep_channels_last(em, reader.output, order)
 
 
 def _columns_in_input_order(em: Emitter, x_name: str, w: np.ndarray) -> np.ndarray:
@@ -720,11 +741,11 @@ def lower_reshape(em: Emitter, node: Node) -> LayerCall:
         return LayerCall(node, "ec_layout", "no data movement", "", [node.inputs[0]], alias_of=node.inputs[0])
     in_hw, out_hw = math.prod(x.shape[2:]), math.prod(y.shape[2:])
     if len(y.shape) == 2 and y.dtype == "int8" and _read_only_by_linear(g, node.output):
-        # An int8 flatten whose readers are all Linear layers: the bytes stay in channels-last order
-        # and each Linear's weight columns are permuted to match (lower_linear), so nothing moves.
-        # Integer sums do not depend on their order; a float Linear keeps the channels-first order,
-        # as its float32 sum must follow the reference's order bit for bit.
-        em.channels_last_flat[node.output] = (x.shape[1], in_hw)
+        # An int8 flatten whose readers are all Linear layers (maybe behind per-element ops): the
+        # bytes stay in channels-last order and each Linear's weight columns are permuted to match
+        # (lower_linear), so nothing moves. Integer sums do not depend on their order; a float
+        # Linear keeps the channels-first order, as its float32 sum must follow the reference's.
+        _keep_channels_last(em, node.output, (x.shape[1], in_hw))
         return LayerCall(node, "ec_layout", "flatten read in channels-last order: no data movement", "",
                          [node.inputs[0]], alias_of=node.inputs[0])
     if not out_trivial and in_trivial:
