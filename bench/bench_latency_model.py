@@ -15,8 +15,11 @@ time: the error of "whole model = sum over layers" itself.
 With ``--measured`` the end-to-end times come from a JSON file instead of the runner.
 
 ``--profile`` first measures each model's own layers at the compress precision on this machine
-(what ``edgeconv profile --model`` does, merged into one table in the work folder) and predicts
-from that table: the host predictor's goal (within +-15% for 80% of the models) is for this case.
+(what ``edgeconv profile --model`` does, into a table in the work folder) and predicts from that
+table: the host predictor's goal (within +-15% for 80% of the models) is for this case. Each of
+``--rounds`` rounds (default 3) profiles the model and then compresses and measures it at once, so
+a change of the machine's load between profiling and measuring hits both; the medians are
+reported.
 
     python bench/bench_latency_model.py --target host --runner local --profile
 
@@ -130,23 +133,35 @@ def measure(out: Path, target: str, runner_spec: str, repeat: int) -> tuple:
 
 
 def bench(models: list, target: str, runner: str, measured_file: Optional[Path], precisions: str,
-          table: Optional[str], repeat: int, profile: bool = False) -> list:
+          table: Optional[str], repeat: int, profile: bool = False, rounds: int = 1) -> list:
+    """One row per model. With ``profile``, each round profiles the model into a fresh table, then
+    compresses and measures it right away, so prediction and measurement see the same machine
+    state; the row holds the medians over ``rounds`` rounds."""
     measured = json.loads(measured_file.read_text()) if measured_file else None
     rows = []
     with tempfile.TemporaryDirectory(prefix="edgeconv-bench-") as tmp:
-        if profile:
-            table = str(Path(tmp) / f"{target}-table.json")
-            for name in models:
-                profile_model(export_zoo_model(name, Path(tmp)), target, runner, precisions, Path(table))
+        tmp = Path(tmp)
         for name in models:
-            out = compress_zoo_model(name, target, Path(tmp), precisions, table)
-            report = json.loads((out / "report.json").read_text())
-            if measured is not None:
-                ms, layer_sum = measured.get(name), None
-            else:
-                ms, layer_sum = measure(out, target, runner, repeat)
-            rows.append(Row(name, float(report["predicted_latency_ms"]), report["latency_source"], ms, layer_sum))
+            samples = []
+            for round_index in range(rounds if profile else 1):
+                if profile:
+                    table = str(tmp / f"{target}-{name}-{round_index}-table.json")
+                    profile_model(export_zoo_model(name, tmp), target, runner, precisions, Path(table))
+                out = compress_zoo_model(name, target, tmp, precisions, table)
+                report = json.loads((out / "report.json").read_text())
+                if measured is not None:
+                    ms, layer_sum = measured.get(name), None
+                else:
+                    ms, layer_sum = measure(out, target, runner, repeat)
+                samples.append((float(report["predicted_latency_ms"]), ms, layer_sum))
+            rows.append(Row(name, _median(s[0] for s in samples), report["latency_source"],
+                            _median(s[1] for s in samples), _median(s[2] for s in samples)))
     return rows
+
+
+def _median(values) -> Optional[float]:
+    values = [v for v in values if v is not None]
+    return float(np.median(values)) if values else None
 
 
 # ---- kernel calibration ---------------------------------------------------------------------
@@ -323,6 +338,8 @@ def main(argv=None) -> int:
     parser.add_argument("--latency-table", default=None, help="measured table (default: the user's cache)")
     parser.add_argument("--profile", action="store_true",
                         help="measure each model's layers on the runner first and predict from that table")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="with --profile: profile-then-measure rounds per model (medians reported)")
     parser.add_argument("--measured", type=Path, default=None, help="JSON {model: measured end-to-end ms}")
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--json", action="store_true")
@@ -335,7 +352,7 @@ def main(argv=None) -> int:
     if args.runner == "qemu" and args.measured is None:
         parser.error("qemu does not measure real latency: use local, ssh://..., or --measured")
     rows = bench(args.models.split(","), args.target, args.runner, args.measured, args.precisions,
-                 args.latency_table, args.repeat, profile=args.profile)
+                 args.latency_table, args.repeat, profile=args.profile, rounds=args.rounds)
     if args.json:
         print(json.dumps([{**r.__dict__, "error": r.error} for r in rows], indent=1))
     else:
