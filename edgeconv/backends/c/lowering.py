@@ -708,7 +708,7 @@ def _per_element_int8(graph: Graph, node: Node) -> bool:
 def _read_only_by_linear(graph: Graph, tensor: str) -> bool:
     """Whether ``tensor`` reaches only Linear layers (as their input), directly or through per-element
     int8 ops (the binarizing Sign before an XNOR classifier), and no graph output."""
-    readers = [n for n in graph.nodes if tensor in n.inputs]
+    readers = graph.consumers(tensor)
     return (tensor not in graph.outputs and bool(readers) and all(
         (n.op_name == "Linear" and n.inputs[0] == tensor)
         or (_per_element_int8(graph, n) and _read_only_by_linear(graph, n.output)) for n in readers))
@@ -717,8 +717,8 @@ def _read_only_by_linear(graph: Graph, tensor: str) -> bool:
 def _keep_channels_last(em: Emitter, tensor: str, order: tuple) -> None:
     """Record that ``tensor`` and the per-element ops' outputs after it hold channels-last bytes."""
     em.channels_last_flat[tensor] = order
-    for reader in em.graph.nodes:
-        if tensor in reader.inputs and _per_element_int8(em.graph, reader):
+    for reader in em.graph.consumers(tensor):
+        if _per_element_int8(em.graph, reader):
             _keep_channels_last(em, reader.output, order)
 
 
