@@ -108,13 +108,16 @@ def compress_zoo_model(name: str, target: str, workdir: Path, precisions: str, t
     return out
 
 
-def measure(out: Path, target: str, runner_spec: str, repeat: int) -> tuple:
-    """(ms per sample, sum of the per-layer times or None) of OUT's C model.
+def measure(out: Path, target: str, runner_spec: str) -> tuple:
+    """(ms per sample, sum of the per-layer times) of OUT's C model on held-out digits.
 
-    The runner is built by ``edgeconv build``. On this machine (``host``, ``local``) the time is CPU
-    time, see :func:`cpu_profile`; elsewhere the runner's wall-clock median on the board.
+    The runner is built by ``edgeconv build`` and timed as ``edgeconv profile`` times its graphs
+    (:func:`edgeconv.profile.measure.timed_run`: the lowest median of several windows of calls,
+    on the runner's monotonic clock), so measured and predicted times are of the same kind: the
+    model call (``run()``), not the runner's file handling around it.
     """
     from edgeconv import api
+    from edgeconv.profile.measure import timed_run
     from edgeconv.runtimes.runner import parse_runner
     from edgeconv.targets import load_target
     from edgeconv.zoo.training import digits_dataset
@@ -123,17 +126,13 @@ def measure(out: Path, target: str, runner_spec: str, repeat: int) -> tuple:
     x = digits_dataset()[2][:8]
     api.build(out, target)
     binary = out / "build" / board.name / "edgeconv_run"
-    if board.is_host and runner_spec == "local":
-        np.save(out / "in.npy", x)
-        per_call_ms, shares = cpu_profile(binary, out, samples=len(x), repeat=repeat)
-        return per_call_ms, (per_call_ms * sum(shares.values()) if shares else None)
-    result = parse_runner(runner_spec, board).run(binary, x, repeat=repeat, timing=True)
+    result = timed_run(parse_runner(runner_spec, board), binary, x)
     per_layer = result.timing.get("per_layer_ms") or {}
     return float(result.timing["median_ms"]), (float(sum(per_layer.values())) if per_layer else None)
 
 
 def bench(models: list, target: str, runner: str, measured_file: Optional[Path], precisions: str,
-          table: Optional[str], repeat: int, profile: bool = False, rounds: int = 1) -> list:
+          table: Optional[str], profile: bool = False, rounds: int = 1) -> list:
     """One row per model. With ``profile``, each round profiles the model into a fresh table, then
     compresses and measures it right away, so prediction and measurement see the same machine
     state; the row holds the medians over ``rounds`` rounds."""
@@ -152,7 +151,7 @@ def bench(models: list, target: str, runner: str, measured_file: Optional[Path],
                 if measured is not None:
                     ms, layer_sum = measured.get(name), None
                 else:
-                    ms, layer_sum = measure(out, target, runner, repeat)
+                    ms, layer_sum = measure(out, target, runner)
                 samples.append((float(report["predicted_latency_ms"]), ms, layer_sum))
             rows.append(Row(name, _median(s[0] for s in samples), report["latency_source"],
                             _median(s[1] for s in samples), _median(s[2] for s in samples)))
@@ -341,7 +340,6 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3,
                         help="with --profile: profile-then-measure rounds per model (medians reported)")
     parser.add_argument("--measured", type=Path, default=None, help="JSON {model: measured end-to-end ms}")
-    parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--kernels", choices=("portable", "x86"), default=None,
                         help="calibrate the cost figures of the portable or x86 kernels on this machine")
@@ -352,7 +350,7 @@ def main(argv=None) -> int:
     if args.runner == "qemu" and args.measured is None:
         parser.error("qemu does not measure real latency: use local, ssh://..., or --measured")
     rows = bench(args.models.split(","), args.target, args.runner, args.measured, args.precisions,
-                 args.latency_table, args.repeat, profile=args.profile, rounds=args.rounds)
+                 args.latency_table, profile=args.profile, rounds=args.rounds)
     if args.json:
         print(json.dumps([{**r.__dict__, "error": r.error} for r in rows], indent=1))
     else:
