@@ -293,9 +293,14 @@ class Softmax(Op):
 
 @dataclass(frozen=True)
 class Sign(Op):
-    """Binarization of activations (XNOR-Net): ``+1`` where ``x >= 0``, else ``-1``."""
+    """Binarization of activations (XNOR-Net): ``+1`` where ``x >= threshold``, else ``-1``.
+
+    The threshold is 0 but for a tensor that is never negative (a ReLU output pooled or gated),
+    where ``x >= 0`` would be +1 everywhere; quantization then puts it halfway between two grid
+    values of the input (``quant/quantize_graph.py``), so every runtime compares alike."""
 
     NAME: ClassVar[str] = "Sign"
+    threshold: float = 0.0
 
 
 @dataclass(frozen=True)

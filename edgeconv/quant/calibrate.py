@@ -14,7 +14,8 @@ tensor, so calibration memory is bounded and the result reproducible.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Optional
 
 import numpy as np
 import torch
@@ -32,10 +33,12 @@ DOREFA_SAMPLE_CAP = 1 << 16  # values per tensor for the clip search: its error 
 
 @dataclass(frozen=True)
 class Range:
-    """Real range of a tensor's values."""
+    """Real range of a tensor's values, and their mean where it was observed (the threshold of a
+    binarization of a tensor that is never negative is placed by it)."""
 
     lo: float
     hi: float
+    mean: Optional[float] = None
 
 
 def _quantization_mse(values: np.ndarray, lo: float, hi: float) -> float:
@@ -74,10 +77,17 @@ class _Samples:
         self.chunks = []
         self.count = 0
         self.lo, self.hi = np.inf, -np.inf
+        self.total, self.seen = 0.0, 0
+
+    @property
+    def mean(self) -> float:
+        return self.total / max(self.seen, 1)
 
     def add(self, values: np.ndarray) -> None:
         self.lo = min(self.lo, float(values.min()))
         self.hi = max(self.hi, float(values.max()))
+        self.total += float(values.sum(dtype=np.float64))
+        self.seen += values.size
         if not self.keep:
             return
         values = values.ravel().astype(np.float64)
@@ -97,9 +107,10 @@ class _Samples:
 
 
 def _observe(graph: Graph, calib_x: np.ndarray, keep: bool, batch_size: int, seed: int, names=None,
-             cap: int = SAMPLE_CAP) -> dict:
-    """Run the float ``graph`` over ``calib_x``: name -> :class:`_Samples` (at most ``cap`` values
-    kept) of every activation, or of those in ``names`` when given."""
+             cap: int = SAMPLE_CAP, pre_grid: bool = False) -> dict:
+    """Run ``graph`` over ``calib_x``: name -> :class:`_Samples` (at most ``cap`` values kept) of
+    every activation, or of those in ``names`` when given. ``pre_grid``: of a quantized graph, the
+    values its nodes compute before their output grid (``GraphModule.pre_grid``)."""
     calib_x = np.asarray(calib_x, dtype=np.float32)
     if calib_x.ndim == 0 or len(calib_x) == 0:
         raise UserError("calibration data is empty")
@@ -110,7 +121,9 @@ def _observe(graph: Graph, calib_x: np.ndarray, keep: bool, batch_size: int, see
     samples = {}
     with torch.no_grad():
         for start in range(0, len(calib_x), batch_size):
+            module.pre_grid = {} if pre_grid else None
             values = module(torch.from_numpy(calib_x[start:start + batch_size]), keep=True)
+            values = module.pre_grid if pre_grid else values
             for name, value in values.items():
                 if graph.tensors[name].is_constant or (names is not None and name not in names):
                     continue
@@ -123,10 +136,22 @@ def calibrate(graph: Graph, calib_x: np.ndarray, method: str = "minmax", batch_s
     """Range of every float activation tensor of ``graph`` (inputs included): name -> Range."""
     if method not in OBSERVERS:
         raise UserError(f"unknown calibration method {method!r}: use {', '.join(OBSERVERS)}")
-    samples = _observe(graph, calib_x, method != "minmax", batch_size, seed)
+    return _ranges(_observe(graph, calib_x, method != "minmax", batch_size, seed), method)
+
+
+def quantized_ranges(quantized: Graph, calib_x: np.ndarray, names: set, method: str = "minmax",
+                     batch_size: int = 256, seed: int = 0) -> dict:
+    """Range of each tensor of ``names`` as the quantized graph computes it: from its quantized
+    inputs and weights, before its own output grid (fused clamps applied). A binary layer's output
+    is ``alpha * (sum of +-1 products)``, nothing like the float layer's, and its readers' ranges
+    follow it."""
+    return _ranges(_observe(quantized, calib_x, method != "minmax", batch_size, seed, names, pre_grid=True), method)
+
+
+def _ranges(samples: dict, method: str) -> dict:
     if method == "minmax":
-        return {name: Range(s.lo, s.hi) for name, s in samples.items()}
-    return {name: OBSERVERS[method](s.values()) for name, s in samples.items()}
+        return {name: Range(s.lo, s.hi, s.mean) for name, s in samples.items()}
+    return {name: replace(OBSERVERS[method](s.values()), mean=s.mean) for name, s in samples.items()}
 
 
 def dorefa_clip(values: np.ndarray, act_bits: int) -> float:

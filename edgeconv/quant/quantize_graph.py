@@ -48,7 +48,7 @@ import numpy as np
 from ..errors import UserError
 from ..ir import WEIGHTED_OPS, Graph, Node, QuantParams, Tensor, verify
 from ..ir import ops
-from .calibrate import Range, calibrate, dorefa_clips
+from .calibrate import Range, calibrate, dorefa_clips, quantized_ranges
 from .precision import Precision, resolve_precisions
 from .quantizers import (
     asymmetric_params,
@@ -240,10 +240,23 @@ class _Quantizer:
 
         def sign():
             b = self._add(f"{name}_sign", self.src.tensors[name], "int8", binary_params())
-            self._emit(f"binarize_{name}", ops.Sign(), [tensor], b, "w1a1")
+            self._emit(f"binarize_{name}", self._sign_op(name, tensor), [tensor], b, "w1a1")
             return b
 
         return self._derived(("sign", name, None), sign)
+
+    def _sign_op(self, name: str, tensor: str) -> ops.Sign:
+        """The Sign of ``name`` (int8 ``tensor``): threshold 0, but for a tensor that is never
+        negative (a pooled or gated ReLU output, which ``binarize_relu_inputs`` cannot move the sign
+        before), where ``x >= 0`` would be +1 everywhere, the grid value nearest its calibrated mean
+        (at least one step above 0) less half a step: the signs split the values about their mean,
+        and no runtime's rounding can move the threshold across a grid value."""
+        r = self.ranges.get(name)
+        if r is None or r.lo < 0 or r.mean is None:
+            return ops.Sign()
+        scale = float(self.out.tensors[tensor].quant.scale[0])
+        steps = max(1, int(round_half_away(r.mean / scale)))
+        return ops.Sign(threshold=scale * (steps - 0.5))
 
     def _one_padded(self, name: str, pads: tuple) -> str:
         binary = self._binary(name)
@@ -555,15 +568,51 @@ def prepare_for_quantization(graph: Graph, calib_x: np.ndarray, precisions: Mapp
                              method: str = "minmax") -> tuple:
     """The float graph the quantized one is derived from, and its calibrated ranges.
 
-    ``binarize_relu_inputs``, calibration on ``calib_x``, then ``rescale_for_dorefa``. Returns
+    ``binarize_relu_inputs``, calibration on ``calib_x``, then ``rescale_for_dorefa``; with XNOR
+    layers, ranges observed on the quantized graph (``binary_aware_ranges``), except at the graph's
+    outputs, which take the ranges of the model as given: fine-tuning distils that model's outputs
+    (logits) into the quantized one, so those are the values the output grid must hold (from the
+    rewritten graph, whose binary layers' ReLUs are gone, the ResNet-8 logits' range was 30 times
+    too wide and the fine-tuned classifier used 6 of its 256 levels). Returns
     ``(float graph, ranges)``; these two, given back to :func:`quantize_graph`, re-derive the
     integer graph after its weights are fine-tuned.
     """
+    source = graph
     graph = binarize_relu_inputs(graph, precisions)
     ranges = calibrate(graph, calib_x, method)
     act_bits = {n.inputs[0]: precisions[n.name].act_bits for n in graph.nodes if _is_dorefa(n, precisions)}
     clips = dorefa_clips(graph, calib_x, act_bits) if act_bits else {}
-    return rescale_for_dorefa(graph, ranges, precisions, clips)
+    graph, ranges = rescale_for_dorefa(graph, ranges, precisions, clips)
+    if any(p.kind == "xnor" for p in precisions.values()):
+        ranges = binary_aware_ranges(graph, ranges, precisions, calib_x, method)
+        source_ranges = calibrate(source, calib_x, method)
+        ranges.update({name: source_ranges[name] for name in graph.outputs})
+    return graph, ranges
+
+
+BINARY_RECALIBRATION_PASSES = 2
+
+
+def binary_aware_ranges(graph: Graph, ranges: Mapping[str, Range], precisions: Mapping[str, Precision],
+                        calib_x: np.ndarray, method: str) -> dict:
+    """Activation ranges of a graph with XNOR layers, observed on its quantized form.
+
+    The float graph's ranges do not describe a binary layer's output: ``alpha_c * (K - 2 *
+    popcount)`` over +-1 inputs is several times smaller than the float conv's output in these
+    nets, and the layers, residual adds and pools after it inherit the mismatch. On the float
+    ranges, the int8 tensors after the third binary layer of ResNet-8 used 6 to 9 of their 256
+    levels (the classifier saw 4 distinct values and 65% of the samples tied for the top logit).
+    Each pass derives the integer graph on the current ranges and observes every tensor as that
+    graph computes it from its quantized inputs (``calibrate.quantized_ranges``); the second pass
+    sees the upstream layers already on their new grids. The caller gives the graph's outputs the
+    source model's ranges afterwards (``prepare_for_quantization``).
+    """
+    names = {name: p.name for name, p in precisions.items()}
+    ranges = dict(ranges)
+    for _ in range(BINARY_RECALIBRATION_PASSES):
+        quantized = _Quantizer(graph, resolve_precisions(graph, names), ranges).build()
+        ranges.update(quantized_ranges(quantized, calib_x, set(ranges), method))
+    return ranges
 
 
 def quantize_graph(graph: Graph, calib_x: Optional[np.ndarray] = None,

@@ -190,6 +190,13 @@ def dorefa_params(act_bits: int) -> QuantParams:
     return QuantParams(np.array([1.0 / levels]), np.array([-128]), None, -128, -128 + levels)
 
 
+def sign_threshold_code(threshold: float, scale: float) -> int:
+    """The least ``q - zp`` whose real value ``scale * (q - zp)`` is ``>= threshold``:
+    ``ceil(threshold / scale)`` (0 for the threshold 0; a threshold halfway between two grid
+    values, as quantization places it, is far from the rounding of this division)."""
+    return int(np.ceil(threshold / scale))
+
+
 def binary_params() -> QuantParams:
     """The output of a Sign node: values {-1, +1}, scale 1, zero point 0."""
     return QuantParams(np.array([1.0]), np.array([0]), None, -1, 1)

@@ -225,7 +225,7 @@ def softmax(op: ops.Softmax, x):
 
 
 def sign(op, x):
-    return np.where(x >= 0, 1.0, -1.0)
+    return np.where(x >= op.threshold, 1.0, -1.0)
 
 
 KERNELS = {

@@ -31,6 +31,7 @@ from ..quant.fixedpoint import (
     multiply_by_quantized_multiplier, quantize_multiplier, quantize_multipliers, rounding_divide_by_pot,
 )
 from ..quant.lut import apply_lut, build_lut
+from ..quant.quantizers import sign_threshold_code
 from . import float_kernels
 from .executor import INT_KERNELS
 from .int_fixedpoint_math import (
@@ -473,9 +474,12 @@ def clip(node, graph, x):
 
 
 def sign(node, graph, x):
-    """XNOR binarization: ``+1`` where the real value is ``>= 0`` (``x >= zp_in``), else ``-1``."""
-    zp_in = _zp(_quant(graph, node.inputs[0]))
-    return np.where(x.astype(np.int64) >= zp_in, 1, -1).astype(np.int8)
+    """XNOR binarization: ``+1`` where the real value is ``>= threshold``, else ``-1``:
+    ``x >= zp_in + sign_threshold_code(...)`` on the raw values."""
+    q = _quant(graph, node.inputs[0])
+    first = _zp(q) + sign_threshold_code(node.op.threshold, float(q.scale[0]))
+    return np.where(x.astype(np.int64) >= first, 1, -1).astype(np.int8)
+
 
 
 def _lut_kernel(float_fn):

@@ -105,7 +105,7 @@ def softmax(op: ops.Softmax, x):
 
 
 def sign(op, x):
-    return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
+    return torch.where(x >= op.threshold, 1.0, -1.0).to(x.dtype)
 
 
 KERNELS = {

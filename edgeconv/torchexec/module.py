@@ -11,6 +11,11 @@ numbers: for a quantized tensor, the dequantized value ``s * (q - zp)``.
   onto the int32 grid ``s_in * s_w[c]``. Quantize fake-quantizes, Dequantize is the identity and
   Sign binarizes with a straight-through gradient.
 
+With ``pre_grid`` set to a dict, every quantized node stores there, under its output name, its real
+result before the output grid (its fused clamp applied): what the layer computes from its
+quantized inputs and weights, which calibration of a low-bit graph observes
+(``quant.calibrate.quantized_ranges``).
+
 The weight parameters are *latent* float weights. They start as the dequantized stored weights,
 or as the float weights a caller passes in ``latent`` (quantization-aware training starts from
 the float model); the quantizers are idempotent on their own grid, so a module built from an
@@ -54,6 +59,7 @@ class GraphModule(nn.Module):
     def __init__(self, graph: Graph, latent: Optional[Mapping[str, tuple]] = None):
         super().__init__()
         self.graph = graph
+        self.pre_grid: Optional[dict] = None
         latent = dict(latent or {})
         self.weights = nn.ParameterDict()
         self._slots = {}  # (node name, input slot index) -> ("param" | "buffer", key)
@@ -93,6 +99,12 @@ class GraphModule(nn.Module):
 
     # -- execution --------------------------------------------------------------------------------
 
+    def _record(self, node: Node, y: torch.Tensor, clamp: tuple = (None, None)) -> torch.Tensor:
+        if self.pre_grid is not None:
+            lo, hi = clamp
+            self.pre_grid[node.output] = y.detach() if lo is None and hi is None else torch.clamp(y.detach(), lo, hi)
+        return y
+
     def _weighted_quantized(self, node: Node, args: list) -> torch.Tensor:
         g = self.graph
         x = args[0]
@@ -113,7 +125,7 @@ class GraphModule(nn.Module):
         shape = [1] * y.dim()
         shape[1] = -1
         y = y * (multiplier / torch.from_numpy(stored)).reshape(shape).to(y.dtype)
-        return fake_requantize(y, out_q, node.op.clamp, multiplier)
+        return fake_requantize(self._record(node, y, node.op.clamp), out_q, node.op.clamp, multiplier)
 
     def _global_avg_pool_quantized(self, node: Node, args: list) -> torch.Tensor:
         # TFLite MEAN: one multiplier s_in / (s_out * count), applied with the double rounding.
@@ -123,27 +135,27 @@ class GraphModule(nn.Module):
         count = x[0, 0].numel()
         multiplier = torch.tensor([s_in / (float(out_q.scale[0]) * count)], dtype=torch.float64)
         y = float_ops.global_avg_pool(node.op, x)
-        return fake_requantize(y, out_q, (None, None), multiplier)
+        return fake_requantize(self._record(node, y), out_q, (None, None), multiplier)
 
     def _quantize(self, node: Node, args: list) -> torch.Tensor:
         g = self.graph
         source, out_q = g.tensors[node.inputs[0]], g.tensors[node.output].quant
         if source.quant is None:  # float32 -> int8
-            return fake_quantize(args[0], out_q)
+            return fake_quantize(self._record(node, args[0]), out_q)
         # int8 -> int8 requantization: rounded once, as the unit convolution that ships it
         # (quant/single_rounding.py) computes.
-        return fake_quantize(args[0], out_q)
+        return fake_quantize(self._record(node, args[0]), out_q)
 
     def _default_quantized(self, node: Node, args: list) -> torch.Tensor:
         out = self.graph.tensors[node.output].quant
         clamp = getattr(node.op, "clamp", (None, None))
-        return fake_quantize(float_ops.KERNELS[node.op_name](node.op, *args), out, clamp)
+        return fake_quantize(self._record(node, float_ops.KERNELS[node.op_name](node.op, *args), clamp), out, clamp)
 
     _QUANTIZED_RULES = {
         "Conv": _weighted_quantized,
         "Linear": _weighted_quantized,
         "GlobalAvgPool": _global_avg_pool_quantized,
-        "Sign": lambda self, node, args: sign_ste(args[0]),
+        "Sign": lambda self, node, args: sign_ste(args[0] - node.op.threshold),
         "Quantize": _quantize,
     }
 

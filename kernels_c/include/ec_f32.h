@@ -36,7 +36,7 @@ typedef enum {
     EC_ACT_HARDSIGMOID,    /* relu6(x + 3) * (1/6), as ADD + MUL in TFLite */
     EC_ACT_SIGMOID,        /* 1 / (1 + exp(-x)) */
     EC_ACT_SILU,           /* x * sigmoid(x) */
-    EC_ACT_SIGN            /* x >= 0 ? +1 : -1 */
+    EC_ACT_SIGN            /* x >= alpha ? +1 : -1 (alpha: the threshold) */
 } ec_activation_t;
 
 void ec_f32_activation(const float *in, int32_t n, ec_activation_t kind, float alpha, float lo,

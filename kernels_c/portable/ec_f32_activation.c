@@ -23,7 +23,7 @@ void ec_f32_activation(const float *in, int32_t n, ec_activation_t kind, float a
         case EC_ACT_HARDSIGMOID: y = ec_clamp_f32(x + 3.0f, 0.0f, 6.0f) * (1.0f / 6.0f); break;
         case EC_ACT_SIGMOID: y = sigmoid(x); break;
         case EC_ACT_SILU: y = x * sigmoid(x); break;
-        case EC_ACT_SIGN: y = x >= 0.0f ? 1.0f : -1.0f; break;
+        case EC_ACT_SIGN: y = x >= alpha ? 1.0f : -1.0f; break;
         default: y = x; break;
         }
         out[i] = y;

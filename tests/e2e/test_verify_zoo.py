@@ -4,15 +4,15 @@ as .tflite and .onnx and verified on LiteRT, TFLite Micro and ONNX Runtime again
 executor on the 1,000 held-out digits.
 
 TFLite Micro is bit-exact at every precision. LiteRT (XNNPACK) and ONNX Runtime are held to
-verify's top-1 rule (>= 98% agreement, accuracy within 1 point) at every precision of every model
-but two: the ResNet-8 and the MobileNetV2 at w1a1. Those two nets are not built for binarization
-(residual streams of few channels, depthwise convolutions binarized); their w1a1 versions collapse
-(about 40% and 9% accuracy, the MobileNetV2's logits all tied), so the one-LSB differences that
-remain between the runtimes (int8 layers, average pools, Add/Mul) flip their near-tied top-1. The
-low-bit layers agree because ``compress`` stores them for single rounding
-(``quant/single_rounding.py``): before, TFLite's double rounding put 1 to 12% of their
-requantized values one step away from XNNPACK's and ONNX Runtime's once-rounding, and XNNPACK's
-8-bit int8 -> int8 QUANTIZE moved 28% of ResNet-8's stream on a 2-bit grid."""
+verify's top-1 rule (>= 98% agreement, accuracy within 1 point) wherever the reference has a top-1:
+where fewer than ``TIED_LIMIT`` of the samples have two classes tied for the top int8 logit. The
+others are the w1a1 DS-CNN and MobileNetV2 (binarized depthwise convolutions and bottlenecks; 27%
+and 30% accuracy after five epochs, 13% and 15% of the digits tied), where the one-LSB differences
+that remain between the runtimes (int8 layers, average pools, Add/Mul) decide the tie; they are
+reported, with their agreement, not asserted. The low-bit layers agree because ``compress`` stores
+them for single rounding (``quant/single_rounding.py``): before, TFLite's double rounding put 1 to
+12% of their requantized values one step away from XNNPACK's and ONNX Runtime's once-rounding, and
+XNNPACK's 8-bit int8 -> int8 QUANTIZE moved 28% of ResNet-8's stream on a 2-bit grid."""
 
 from __future__ import annotations
 
@@ -23,17 +23,23 @@ from rich.console import Console
 from edgeconv.backends.irfile import IR_FILE_NAME, save_graph
 from edgeconv.backends.onnx import write_onnx
 from edgeconv.backends.tflite import write_tflite
+from edgeconv.reference import executor, int_kernels  # noqa: F401  (registers the integer kernels)
 from edgeconv.verify import compare_artifacts, verify_table, write_verify_json
 from edgeconv.zoo import training
 from edgeconv.zoo.compressed_models import compressed
 
 PRECISIONS = ("fp32", "int8", "w4a4", "w2a2", "w1a1")
-COLLAPSED_AT_W1A1 = ("resnet8", "mobilenetv2")
+TIED_LIMIT = 0.05
 
 
-def top1_rule_holds(name: str, precision: str) -> bool:
-    """Where LiteRT and ONNX Runtime are held to the top-1 rule (see the module docstring)."""
-    return not (precision == "w1a1" and name in COLLAPSED_AT_W1A1)
+def tied_share(graph, x: np.ndarray) -> float:
+    """Share of the samples whose int8 logits (the reference's, before the output Dequantize) have
+    two classes tied for the top; 0 for a float model."""
+    producer = graph.producer(graph.outputs[0])
+    if producer.op_name != "Dequantize":
+        return 0.0
+    logits = executor.run(graph, {graph.inputs[0]: x}, keep=True)[producer.inputs[0]]
+    return float(np.mean((logits == logits.max(axis=1, keepdims=True)).sum(axis=1) > 1))
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +53,10 @@ def digits():
 def test_zoo_verify_table(tmp_path, digits, name):
     x_val, y_val = digits
     np.savez(tmp_path / "val.npz", x=x_val, y=y_val)
-    table = {}
+    table, tied = {}, {}
     for precision in PRECISIONS:
         graph = compressed(name, precision)
+        tied[precision] = tied_share(graph, x_val)
         out = tmp_path / precision
         out.mkdir()
         save_graph(graph, out / IR_FILE_NAME)
@@ -60,7 +67,8 @@ def test_zoo_verify_table(tmp_path, digits, name):
         table[precision] = result
     console = Console(width=140)
     for precision, result in table.items():
-        console.print(f"{name} {precision}: reference accuracy {result.reference_accuracy}")
+        console.print(f"{name} {precision}: reference accuracy {result.reference_accuracy}, "
+                      f"top logit tied on {tied[precision]:.1%} of the digits")
         console.print(verify_table(result.to_json()))
     for precision, result in table.items():
         micro = result.rows["tflite-micro"]
@@ -68,5 +76,5 @@ def test_zoo_verify_table(tmp_path, digits, name):
         for runtime in ("tflite-litert", "onnxruntime"):
             row = result.rows[runtime]
             assert row.error is None and row.top1_agreement is not None, (precision, row.failure(runtime))
-            if top1_rule_holds(name, precision):
+            if tied[precision] < TIED_LIMIT:
                 assert row.passed, (precision, row.failure(runtime))

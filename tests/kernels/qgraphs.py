@@ -137,8 +137,8 @@ class GraphBuilder:
     def sigmoid_like(self, op) -> str:
         return self.add_node(op, [self.current], quant=QuantParams(1 / 256, -128))
 
-    def sign(self) -> str:
-        return self.add_node(ops.Sign(), [self.current], quant=QuantParams(1.0, 0, qmin=-1, qmax=1))
+    def sign(self, threshold: float = 0.0) -> str:
+        return self.add_node(ops.Sign(threshold=threshold), [self.current], quant=QuantParams(1.0, 0, qmin=-1, qmax=1))
 
     def dorefa_act(self, bits: int) -> str:
         """Requantize into a DoReFa activation tensor: scale 1/(2^M-1), zp -128, 2^M levels."""

@@ -123,6 +123,24 @@ def test_w1a1_xnor_conv_with_sign_and_one_padding_bit_exact(tmp_path):
     assert "absorbs" in text
 
 
+def test_w1a1_xnor_conv_after_a_thresholded_sign_bit_exact(tmp_path):
+    """A pooled ReLU output binarized above zero (Sign threshold halfway between grid values)."""
+    b = GraphBuilder((1, 5, 8, 8), seed=9)
+    b.quantize()
+    b.conv(16, clamp=(0.0, None))
+    b.same_quant(ops.AvgPool(kernel=(2, 2), stride=(2, 2)))
+    scale = float(b.g.tensors[b.current].quant.scale[0])
+    b.sign(threshold=scale * 4.5)
+    b.conv(9, k=(1, 1), pads=(0, 0, 0, 0), precision="w1a1", weight_levels=1)
+    b.dequantize()
+    graph = b.finish()
+    x = np.random.default_rng(10).uniform(-1, 1, size=(5, 5, 8, 8)).astype(np.float32)
+    project = check_exact(graph, tmp_path, x)
+    assert "ec_b1_conv2d_xnor" in [l.kernel for l in project.layers]
+    signs = executor.run(graph, {graph.inputs[0]: x}, keep=True)[graph.nodes[3].output]
+    assert set(np.unique(signs)) == {-1, 1}
+
+
 def test_mixed_fp32_layer_within_float_tolerance(tmp_path):
     b = GraphBuilder((1, 2, 6, 6), seed=7)
     b.quantize()

@@ -391,6 +391,18 @@ def test_sign_is_plus_one_at_and_above_the_zero_point():
     np.testing.assert_array_equal(run_graph(g, CODES), np.where(CODES >= -3, 1, -1))
 
 
+@pytest.mark.parametrize("steps", [1, 7, -2])
+def test_sign_threshold_halfway_between_grid_values(steps):
+    """threshold = s * (steps - 1/2): +1 from the code zp + steps on, as the float rule says."""
+    scale = 0.05
+    g = graph_of(ops.Sign(threshold=scale * (steps - 0.5)), [Tensor("x", (1, 256), "int8", quant=q(scale, -3))],
+                 Tensor("y", (1, 256), "int8", quant=q(1.0, 0, qmin=-1, qmax=1)))
+    got = run_graph(g, CODES)
+    np.testing.assert_array_equal(got, np.where(CODES.astype(int) >= -3 + steps, 1, -1))
+    real = np.float32(scale) * (CODES.astype(np.float32) + 3)
+    np.testing.assert_array_equal(got, np.where(real >= g.nodes[0].op.threshold, 1, -1))
+
+
 @pytest.mark.parametrize("lo,hi,out_q", [(0.0, None, q(0.05, -3)), (0.0, 6.0, q(0.05, -3)),
                                           (-1.0, 1.0, q(0.01, 0)), (0.0, 1.0, q(1 / 7, -128, qmin=-128, qmax=-121))])
 def test_clip_requantizes_then_clamps_to_the_activation_range(lo, hi, out_q):

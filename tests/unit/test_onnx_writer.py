@@ -17,6 +17,7 @@ from edgeconv.quant.quantize_graph import quantize_graph
 from edgeconv.quant.single_rounding import with_single_rounding
 from edgeconv.reference import executor, int_kernels  # noqa: F401  (registers the integer kernels)
 from edgeconv.runtimes import onnxruntime as ort_adapter
+from tests.kernels.qgraphs import GraphBuilder as QGraphBuilder
 from tests.unit.test_tflite_writer import (QUANTIZED, GraphBuilder, activation_net, calibration, conv1d_net,
                                            convnet, residual_net)
 
@@ -78,6 +79,21 @@ def test_int8_activations_model_agrees_on_top1(tmp_path):
     x = calibration(graph, 64, seed=3)
     reference = executor.run_single(graph, x)
     assert np.mean(_run(path, x).argmax(axis=1) == reference.argmax(axis=1)) >= 0.95
+
+
+@pytest.mark.parametrize("steps", [0, 1, 6])
+def test_sign_with_threshold_equals_reference(tmp_path, steps):
+    """Sign on the dequantized input: exact at the threshold 0 (q >= zp) and halfway between grid
+    values (the thresholds quantization picks)."""
+    b = QGraphBuilder((1, 3, 5, 5), seed=4)
+    b.quantize()
+    scale = float(b.g.tensors[b.current].quant.scale[0])
+    b.sign(threshold=scale * (steps - 0.5) if steps else 0.0)
+    b.dequantize()
+    graph = b.finish()
+    path, _ = _checked(graph, tmp_path)
+    x = np.random.default_rng(5).uniform(-1, 1, size=(16, 3, 5, 5)).astype(np.float32)
+    np.testing.assert_array_equal(_run(path, x), executor.run_single(graph, x))
 
 
 def _initializers(model) -> dict:

@@ -334,3 +334,53 @@ def test_a_relu_output_shared_with_other_readers_is_split_for_binary_layers():
     assert q.producer(q.producer(q.node("c2").inputs[0]).inputs[0]).inputs[0] == "c1.out_preact"
     assert q.node("sum").inputs[1] == "c1.out"
     assert executor.run_single(q, x).shape == (50, 4, 6, 6)
+
+
+def pooled_relu_net():
+    """A squeeze-excitation gate computed by a binary 1x1 conv from the pooled ReLU output, which
+    is never negative (the ReLU stays: the gated Mul reads it too)."""
+    b = Builder((1, 2, 8, 8), seed=4)
+    h = b.conv("conv1", 8, clamp=(0.0, None))
+    b.node("gap", ops.GlobalAvgPool(keepdims=True))
+    b.conv("reduce", 8, k=1, pads=0)
+    gate = b.node("gate", ops.Hardsigmoid())
+    b.node("mul", ops.Mul(), [h, gate])
+    b.node("gap2", ops.GlobalAvgPool(keepdims=False))
+    b.linear("fc", 5)
+    return b.done()
+
+
+def test_a_never_negative_input_is_binarized_above_zero():
+    """sign(x >= 0) of a pooled ReLU output is +1 everywhere; the threshold lies halfway between
+    two grid values at the calibrated mean, and the signs vary."""
+    q = quantize_graph(pooled_relu_net(), X, {"conv1": "int8", "reduce": "w1a1", "fc": "int8"})
+    sign = q.producer(q.node("reduce").inputs[0])
+    scale = float(q.tensors[sign.inputs[0]].quant.scale[0])
+    steps = sign.op.threshold / scale + 0.5
+    assert steps >= 1 and abs(steps - round(steps)) < 1e-9
+    values = executor.run(q, X, keep=True)
+    mean = float(np.mean(scale * (values[sign.inputs[0]].astype(np.float64) - q.tensors[sign.inputs[0]].quant.zero_point[0])))
+    assert abs(sign.op.threshold - mean) <= scale
+    signs = values[sign.output]
+    assert set(np.unique(signs)) == {-1, 1}
+
+
+def test_a_signed_input_keeps_the_threshold_zero():
+    q = quantize_graph(cnn(), X, {"conv1": "int8", "conv2": "w1a1", "dw3": "int8", "fc": "int8"})
+    assert q.node("binarize_pool1.out").op.threshold == 0.0
+
+
+def test_ranges_after_binary_layers_follow_the_quantized_layers():
+    """With XNOR layers each tensor's grid spans what the quantized graph computes there (the float
+    model's binary-layer outputs are unlike the binary layers'), and the graph's output keeps the
+    float model's range."""
+    graph = cnn()
+    precisions = {"conv1": "int8", "conv2": "w1a1", "dw3": "int8", "fc": "int8"}
+    q = quantize_graph(graph, X, precisions)
+    values = executor.run(q, X, keep=True)
+    conv2 = q.tensors["conv2.out"]
+    real = conv2.quant.scale[0] * (values["conv2.out"].astype(np.float64) - conv2.quant.zero_point[0])
+    assert real.max() >= 0.9 * min(6.0, real.max() + conv2.quant.scale[0])  # the grid's top is reached
+    float_range = calibrate(graph, X)["fc.out"]
+    out = q.tensors[q.producer("fc.out").inputs[0]].quant
+    assert out.scale[0] == pytest.approx((float_range.hi - min(float_range.lo, 0.0)) / 255, rel=1e-6)

@@ -318,14 +318,16 @@ def test_imported_mlperf_model_rewritten_exactly(tmp_path, name):
     np.testing.assert_array_equal(to_channels_first(np.asarray(tflm.run(original, to_channels_last(x)))), reference)
 
 
+@pytest.mark.parametrize("steps", [0, 3])
 @pytest.mark.parametrize("scale", [4.0, 1.0, 1e-3])
-def test_sign_is_exact_for_any_input_scale(tmp_path, scale):
-    """x >= zp on the raw codes, also where int8 comparisons would rescale (scale >= 1 aborts
-    TFLite Micro's GREATER_EQUAL, a tiny scale merges neighbouring codes)."""
+def test_sign_is_exact_for_any_input_scale(tmp_path, scale, steps):
+    """x >= zp (+ the threshold's steps) on the raw codes, also where int8 comparisons would rescale
+    (scale >= 1 aborts TFLite Micro's GREATER_EQUAL, a tiny scale merges neighbouring codes)."""
     graph = Graph(name="sign")
     graph.add_tensor(Tensor("x", (1, 3, 4, 4), "int8", quant=QuantParams([scale], [5])))
     graph.add_tensor(Tensor("y", (1, 3, 4, 4), "int8", quant=QuantParams([1.0], [0], qmin=-1, qmax=1)))
-    graph.add_node(Node("binarize", ops.Sign(), ["x"], "y", precision="w1a1"))
+    threshold = scale * (steps - 0.5) if steps else 0.0
+    graph.add_node(Node("binarize", ops.Sign(threshold=threshold), ["x"], "y", precision="w1a1"))
     graph.inputs, graph.outputs = ["x"], ["y"]
     x = np.arange(-48, 48, dtype=np.int8).reshape(2, 3, 4, 4)
     reference = executor.run_single(graph, x)

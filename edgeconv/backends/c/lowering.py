@@ -618,7 +618,7 @@ def lower_elementwise(em: Emitter, node: Node) -> LayerCall:
     if _is_float(x) and _is_float(y):
         _require(node.op_name in _F32_ACTIVATIONS, f"float {node.op_name}")
         op = node.op
-        alpha = getattr(op, "alpha", 0.0)
+        alpha = op.threshold if node.op_name == "Sign" else getattr(op, "alpha", 0.0)
         lo = getattr(op, "lo", None) if node.op_name == "Clip" else None
         hi = getattr(op, "hi", None) if node.op_name == "Clip" else None
         call = (f"ec_f32_activation({xin}, {n}, {_F32_ACTIVATIONS[node.op_name]}, {_float_literal(alpha)}, "

@@ -70,10 +70,11 @@ def batch_norm(e: Emitter, node: Node) -> None:
 
 
 def sign(e: Emitter, node: Node) -> None:
-    """``x >= 0 -> +1 else -1``; on a dequantized int8 input this is ``q >= zp``, exact."""
+    """``x >= threshold -> +1 else -1``; on a dequantized int8 input this is exact: the threshold
+    is 0 (``q >= zp``) or halfway between two grid values."""
     x = e.value(node.input("x"))
     nonnegative = e.unique(node.output + "_nonnegative")
-    e.add("GreaterOrEqual", [x, e.scalar(node.output + "_zero", 0.0)], [nonnegative])
+    e.add("GreaterOrEqual", [x, e.scalar(node.output + "_threshold", node.op.threshold)], [nonnegative])
     e.add("Where", [nonnegative, e.scalar(node.output + "_plus_one", 1.0), e.scalar(node.output + "_minus_one", -1.0)],
           [e.result(node)])
     e.finish(node)

@@ -3,8 +3,9 @@
 int8 ADD/MUL follow TFLite's rescaling (each operand to a common scale with a 20-bit left shift
 for ADD, product requantized for MUL); their fused clamp is handled by ``activation``.
 
-Sign (int8): ``x >= 0`` in real units is ``q >= zero_point`` on the raw values, so it is written
-``CAST(x) -> int32`` (raw codes), ``GREATER_EQUAL(codes, zp)`` -> bool, then
+Sign (int8): ``x >= threshold`` in real units is ``q >= zero_point + ceil(threshold / scale)`` on
+the raw values (``quant.quantizers.sign_threshold_code``), so it is written
+``CAST(x) -> int32`` (raw codes), ``GREATER_EQUAL(codes, that code)`` -> bool, then
 ``SELECT_V2(cond, +1, -1)`` between int8 constants with the output's quantization (scale 1, zp 0):
 exact, builtin ops only.
 """
@@ -18,6 +19,7 @@ from tflite.TensorType import TensorType
 from ...errors import UserError
 from ...ir import Node, ops
 from ...quant.activation_range import activation_range, quantize_scalar
+from ...quant.quantizers import sign_threshold_code
 from ...quant.lut import build_lut
 from ...reference import float_kernels
 from . import activation
@@ -158,14 +160,16 @@ def write_sign(lower: Lowering, node: Node) -> None:
     src, out = lower.activation(node.input("x")), lower.output(node)
     x, y = lower.ir(node.input("x")), lower.ir(node.output)
     if x.quant is None:
-        compared, threshold = src, lower.constant(node.name + "_zero", np.array([0.0], dtype=np.float32))
+        compared = src
+        threshold = lower.constant(node.name + "_threshold", np.array([node.op.threshold], dtype=np.float32))
     else:
         # int8 comparisons rescale both operands by the input scale (and TFLite Micro refuses
         # scales >= 1); the raw codes widened to int32 compare exactly.
         compared = lower.temporary(node.output + "_codes", lower.shape_of(src), "int32", None)
         lower.op(B.CAST, [src], [compared],
                  options("CastOptions", InDataType=TensorType.INT8, OutDataType=TensorType.INT32), version=1)
-        threshold = lower.int32_vector(node.name + "_zero_point", [int(x.quant.zero_point[0])])
+        first = int(x.quant.zero_point[0]) + sign_threshold_code(node.op.threshold, float(x.quant.scale[0]))
+        threshold = lower.int32_vector(node.name + "_threshold", [first])
     cond = lower.temporary(node.output + "_nonnegative", lower.shape_of(src), "bool", None)
     lower.op(B.GREATER_EQUAL, [compared, threshold], [cond], version=1)
     one, minus_one = (1.0, -1.0) if y.quant is None else (quantize_scalar(1.0, y.quant), quantize_scalar(-1.0, y.quant))
