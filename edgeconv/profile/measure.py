@@ -7,19 +7,20 @@ layer's measured time.
 
 ``N`` is chosen per graph so that one window of calls lasts about ``WINDOW_S`` seconds (a short
 probe of ``PROBE_REPEAT`` calls gives the call's time; ``N`` stays within
-``MIN_REPEAT``..``MAX_REPEAT``), and ``WINDOWS`` such windows are run one after the other; the
+``MIN_REPEAT``..``MAX_REPEAT``), and ``WINDOWS`` such windows are run ``WINDOW_GAP_S`` apart; the
 window with the lowest median is kept, its per-layer medians being the measurement. A shared
-machine runs the same code at two speeds that last about a second each (a neighbour's load, the
-clock): a resnet8 of 19 us measured 19-26 us in single windows minutes apart, while the best of 8
-windows of 40 ms stayed within 1% (18.8-19.0 us in 10 trials). A model of tens of microseconds run a
-fixed 25 times, as before, was timed over a millisecond and moved its layers by 20-30% from one
-profile to the next.
+machine runs the same code at two speeds, each lasting up to about a second: 120 windows of a
+19 us ResNet-8 run back to back read 18.8-19.5 us or 22-29 us, in runs of up to 16 windows (1 s).
+The windows therefore span about two seconds, so that the fast state is almost surely among them.
+A fixed 25 calls per graph, as before, timed a model of tens of microseconds over a millisecond
+and moved its layers by 20-30% from one profile to the next.
 
 """
 
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -39,8 +40,9 @@ from ..verify.inputs import random_inputs
 PROBE_REPEAT = 5
 MIN_REPEAT = 25
 MAX_REPEAT = 5000
-WINDOW_S = 0.04
-WINDOWS = 8
+WINDOW_S = 0.03
+WINDOWS = 16
+WINDOW_GAP_S = 0.1
 
 
 def repeat_for(call_ms: float, window_s: float = WINDOW_S) -> int:
@@ -51,10 +53,15 @@ def repeat_for(call_ms: float, window_s: float = WINDOW_S) -> int:
 
 def timed_run(runner: Runner, binary: Path, x: np.ndarray, windows: int = WINDOWS, window_s: float = WINDOW_S):
     """The runner's ``--timing`` result for ``x`` from the least disturbed of ``windows`` windows of
-    calls (lowest median call), each repeated to last about ``window_s`` seconds."""
+    calls (lowest median call), each repeated to last about ``window_s`` seconds, ``WINDOW_GAP_S``
+    apart."""
     probe = runner.run(binary, x, repeat=PROBE_REPEAT, timing=True)
     repeat = repeat_for(float(probe.timing["median_ms"]) * len(x), window_s)
-    results = [runner.run(binary, x, repeat=repeat, timing=True) for _ in range(windows)]
+    results = []
+    for window in range(windows):
+        if window:
+            time.sleep(WINDOW_GAP_S)
+        results.append(runner.run(binary, x, repeat=repeat, timing=True))
     return min(results, key=lambda result: float(result.timing["median_ms"]))
 
 
