@@ -15,6 +15,14 @@ The windows therefore span about two seconds, so that the fast state is almost s
 A fixed 25 calls per graph, as before, timed a model of tens of microseconds over a millisecond
 and moved its layers by 20-30% from one profile to the next.
 
+Keys: each node's time is stored under the key the latency model looks up for it
+(:func:`edgeconv.select.latency.predict_layer`), obtained by asking the model itself with a
+table that records the lookups (:class:`KeyRecorder`), so the table and the model can never
+disagree on op names, shape signatures, precisions or algorithms.
+
+A node the C backend folded into its neighbour's call (the explicit one-padding of an XNOR conv,
+done inside the conv kernel) has no call of its own: it is stored at 0 ms, its time being part of
+the call that absorbed it. ``Reshape`` is a view and is not stored (the model gives it 0 ms).
 """
 
 from __future__ import annotations

@@ -132,11 +132,12 @@ def _observe(graph: Graph, calib_x: np.ndarray, keep: bool, batch_size: int, see
 
 
 def calibrate(graph: Graph, calib_x: np.ndarray, method: str = "minmax", batch_size: int = 256,
-              seed: int = 0) -> dict:
-    """Range of every float activation tensor of ``graph`` (inputs included): name -> Range."""
+              seed: int = 0, names: Optional[set] = None) -> dict:
+    """Range of every float activation tensor of ``graph`` (inputs included), or of those in
+    ``names``: name -> Range."""
     if method not in OBSERVERS:
         raise UserError(f"unknown calibration method {method!r}: use {', '.join(OBSERVERS)}")
-    return _ranges(_observe(graph, calib_x, method != "minmax", batch_size, seed), method)
+    return _ranges(_observe(graph, calib_x, method != "minmax", batch_size, seed, names), method)
 
 
 def quantized_ranges(quantized: Graph, calib_x: np.ndarray, names: set, method: str = "minmax",

@@ -585,8 +585,7 @@ def prepare_for_quantization(graph: Graph, calib_x: np.ndarray, precisions: Mapp
     graph, ranges = rescale_for_dorefa(graph, ranges, precisions, clips)
     if any(p.kind == "xnor" for p in precisions.values()):
         ranges = binary_aware_ranges(graph, ranges, precisions, calib_x, method)
-        source_ranges = calibrate(source, calib_x, method)
-        ranges.update({name: source_ranges[name] for name in graph.outputs})
+        ranges.update(calibrate(source, calib_x, method, names=set(graph.outputs)))
     return graph, ranges
 
 
@@ -607,10 +606,10 @@ def binary_aware_ranges(graph: Graph, ranges: Mapping[str, Range], precisions: M
     sees the upstream layers already on their new grids. The caller gives the graph's outputs the
     source model's ranges afterwards (``prepare_for_quantization``).
     """
-    names = {name: p.name for name, p in precisions.items()}
+    resolved = resolve_precisions(graph, {name: p.name for name, p in precisions.items()})
     ranges = dict(ranges)
     for _ in range(BINARY_RECALIBRATION_PASSES):
-        quantized = _Quantizer(graph, resolve_precisions(graph, names), ranges).build()
+        quantized = _Quantizer(graph, resolved, ranges).build()
         ranges.update(quantized_ranges(quantized, calib_x, set(ranges), method))
     return ranges
 

@@ -481,7 +481,6 @@ def sign(node, graph, x):
     return np.where(x.astype(np.int64) >= first, 1, -1).astype(np.int8)
 
 
-
 def _lut_kernel(float_fn):
     """A kernel applying the ``edgeconv.quant.lut`` table of ``float_fn`` (documented there)."""
     def kernel(node, graph, x):

@@ -138,13 +138,9 @@ class GraphModule(nn.Module):
         return fake_requantize(self._record(node, y), out_q, (None, None), multiplier)
 
     def _quantize(self, node: Node, args: list) -> torch.Tensor:
-        g = self.graph
-        source, out_q = g.tensors[node.inputs[0]], g.tensors[node.output].quant
-        if source.quant is None:  # float32 -> int8
-            return fake_quantize(self._record(node, args[0]), out_q)
-        # int8 -> int8 requantization: rounded once, as the unit convolution that ships it
-        # (quant/single_rounding.py) computes.
-        return fake_quantize(self._record(node, args[0]), out_q)
+        # float32 -> int8, and int8 -> int8 requantization alike: rounded once, as the unit
+        # convolution that ships the latter (quant/single_rounding.py) computes.
+        return fake_quantize(self._record(node, args[0]), self.graph.tensors[node.output].quant)
 
     def _default_quantized(self, node: Node, args: list) -> torch.Tensor:
         out = self.graph.tensors[node.output].quant
