@@ -56,6 +56,7 @@ from .quantizers import (
     dorefa_params,
     probability_params,
     round_half_away,
+    sign_threshold,
     weight_quantizer,
 )
 
@@ -255,8 +256,7 @@ class _Quantizer:
         if r is None or r.lo < 0 or r.mean is None:
             return ops.Sign()
         scale = float(self.out.tensors[tensor].quant.scale[0])
-        steps = max(1, int(round_half_away(r.mean / scale)))
-        return ops.Sign(threshold=scale * (steps - 0.5))
+        return ops.Sign(threshold=sign_threshold(max(1, int(round_half_away(r.mean / scale))), scale))
 
     def _one_padded(self, name: str, pads: tuple) -> str:
         binary = self._binary(name)

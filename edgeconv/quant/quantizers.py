@@ -190,6 +190,14 @@ def dorefa_params(act_bits: int) -> QuantParams:
     return QuantParams(np.array([1.0 / levels]), np.array([-128]), None, -128, -128 + levels)
 
 
+def sign_threshold(steps: int, scale: float) -> float:
+    """The Sign threshold halfway below the grid value ``steps * scale``: ``scale * (steps - 1/2)``,
+    so that ``x >= threshold`` holds from the code ``zp + steps`` on (``sign_threshold_code``), and
+    no runtime's rounding of the comparison can move it across a grid value. 0 for ``steps == 0``
+    (the plain ``x >= 0``)."""
+    return scale * (steps - 0.5) if steps else 0.0
+
+
 def sign_threshold_code(threshold: float, scale: float) -> int:
     """The least ``q - zp`` whose real value ``scale * (q - zp)`` is ``>= threshold``:
     ``ceil(threshold / scale)`` (0 for the threshold 0; a threshold halfway between two grid

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from edgeconv.backends.c import build_host, generate
+from edgeconv.quant.quantizers import sign_threshold
 from edgeconv.errors import UserError
 from edgeconv.ir import Node, QuantParams, Tensor, ops
 from edgeconv.reference import executor
@@ -130,7 +131,7 @@ def test_w1a1_xnor_conv_after_a_thresholded_sign_bit_exact(tmp_path):
     b.conv(16, clamp=(0.0, None))
     b.same_quant(ops.AvgPool(kernel=(2, 2), stride=(2, 2)))
     scale = float(b.g.tensors[b.current].quant.scale[0])
-    b.sign(threshold=scale * 4.5)
+    b.sign(threshold=sign_threshold(5, scale))
     b.conv(9, k=(1, 1), pads=(0, 0, 0, 0), precision="w1a1", weight_levels=1)
     b.dequantize()
     graph = b.finish()

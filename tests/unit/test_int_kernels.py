@@ -20,6 +20,7 @@ from edgeconv.ir import Graph, GraphError, Node, QuantParams, Tensor, ops
 from edgeconv.backends.tflite import write_tflite
 from edgeconv.quant.activation_range import activation_range, quantize_scalar, round_half_away
 from edgeconv.quant.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, requantize
+from edgeconv.quant.quantizers import sign_threshold
 from edgeconv.reference import run
 from edgeconv.reference.executor import INT_KERNELS
 from edgeconv.reference.int_fixedpoint_math import count_leading_zeros32
@@ -395,7 +396,7 @@ def test_sign_is_plus_one_at_and_above_the_zero_point():
 def test_sign_threshold_halfway_between_grid_values(steps):
     """threshold = s * (steps - 1/2): +1 from the code zp + steps on, as the float rule says."""
     scale = 0.05
-    g = graph_of(ops.Sign(threshold=scale * (steps - 0.5)), [Tensor("x", (1, 256), "int8", quant=q(scale, -3))],
+    g = graph_of(ops.Sign(threshold=sign_threshold(steps, scale)), [Tensor("x", (1, 256), "int8", quant=q(scale, -3))],
                  Tensor("y", (1, 256), "int8", quant=q(1.0, 0, qmin=-1, qmax=1)))
     got = run_graph(g, CODES)
     np.testing.assert_array_equal(got, np.where(CODES.astype(int) >= -3 + steps, 1, -1))

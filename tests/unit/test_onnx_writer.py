@@ -14,6 +14,7 @@ from edgeconv import __version__
 from edgeconv.backends.onnx import OPSET, build_onnx, write_onnx
 from edgeconv.errors import UserError
 from edgeconv.quant.quantize_graph import quantize_graph
+from edgeconv.quant.quantizers import sign_threshold
 from edgeconv.quant.single_rounding import with_single_rounding
 from edgeconv.reference import executor, int_kernels  # noqa: F401  (registers the integer kernels)
 from edgeconv.runtimes import onnxruntime as ort_adapter
@@ -88,7 +89,7 @@ def test_sign_with_threshold_equals_reference(tmp_path, steps):
     b = QGraphBuilder((1, 3, 5, 5), seed=4)
     b.quantize()
     scale = float(b.g.tensors[b.current].quant.scale[0])
-    b.sign(threshold=scale * (steps - 0.5) if steps else 0.0)
+    b.sign(threshold=sign_threshold(steps, scale))
     b.dequantize()
     graph = b.finish()
     path, _ = _checked(graph, tmp_path)

@@ -21,6 +21,7 @@ from edgeconv.errors import UserError
 from edgeconv.frontend.tflite import load_tflite
 from edgeconv.ir import Graph, Node, QuantParams, Tensor, ops
 from edgeconv.quant.quantize_graph import quantize_graph
+from edgeconv.quant.quantizers import sign_threshold
 from edgeconv.quant.single_rounding import with_single_rounding
 from edgeconv.reference import executor, int_kernels  # noqa: F401  (registers the integer kernels)
 from edgeconv.runtimes import litert, tflm
@@ -326,8 +327,7 @@ def test_sign_is_exact_for_any_input_scale(tmp_path, scale, steps):
     graph = Graph(name="sign")
     graph.add_tensor(Tensor("x", (1, 3, 4, 4), "int8", quant=QuantParams([scale], [5])))
     graph.add_tensor(Tensor("y", (1, 3, 4, 4), "int8", quant=QuantParams([1.0], [0], qmin=-1, qmax=1)))
-    threshold = scale * (steps - 0.5) if steps else 0.0
-    graph.add_node(Node("binarize", ops.Sign(threshold=threshold), ["x"], "y", precision="w1a1"))
+    graph.add_node(Node("binarize", ops.Sign(threshold=sign_threshold(steps, scale)), ["x"], "y", precision="w1a1"))
     graph.inputs, graph.outputs = ["x"], ["y"]
     x = np.arange(-48, 48, dtype=np.int8).reshape(2, 3, 4, 4)
     reference = executor.run_single(graph, x)
