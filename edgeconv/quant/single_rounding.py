@@ -28,6 +28,20 @@ of a low-bit grid), while every runtime computes a depthwise convolution's multi
 precision. The kernels then need no special case: the C runtime's low-bit kernels take ``n`` per
 channel (``weight_steps``) and multiply their popcount sums by it.
 
+Two more places round twice where the other runtimes round once, and get a form that does not:
+
+- The accumulator of a window whose inputs all sit at their zero point (padding, a flat image
+  background, a ReLU's zeros) is the bias alone, and it is the most frequent accumulator of an image
+  layer: where it double-rounds, a whole background moves one level (and a Sign after it flips; on
+  the w1a1 MobileNetV2 4% of the stem's outputs did). Such a channel's int32 bias is moved by the
+  fewest units that make it round once to the value it rounds to once now (``zero_input_bias``): a
+  change of ``delta * M`` output steps, a small fraction of one.
+- TFLite's MEAN (``GlobalAvgPool``) multiplies the sum by ``1/n`` as a fixed-point multiplier with
+  as few as ``log2 n`` fraction bits for its first rounding: on a 7x7 map 2 sums in 49 round apart
+  from ``round(sum / n)``. Where input and output share their quantization (as calibration leaves a
+  mean's), the mean becomes an AVERAGE_POOL_2D over the whole map, ``(sum +- n/2) / n``, one exact
+  rounding on every runtime (a Reshape after it drops the unit dims when the mean did).
+
 Accumulator bound: ``|n * acc| <= 127 * 255 * taps + |bias|``, the int8 layer's own bound.
 """
 
@@ -46,6 +60,11 @@ INT8_MAX = 127
 # Accumulators checked per channel at most; beyond it a channel keeps n = 1 (wide int8 ranges
 # round at large e already, where double rounding is rare).
 MAX_CHECKED_ACCUMULATORS = 1 << 17
+# Farthest an int32 bias is moved for its zero-input accumulator to round once.
+MAX_BIAS_NUDGE = 64
+# Least distance of a once-rounded product from a half, relative to its magnitude (at least 1): the
+# float32 runtimes compute acc * M with a relative error of a few 2^-24.
+HALF_MARGIN = 2.0 ** -20
 
 
 def f32(value) -> np.ndarray:
@@ -72,6 +91,25 @@ def double_rounding_misses(acc: np.ndarray, multiplier: float) -> int:
     tflite = multiply_by_quantized_multiplier(acc, q, shift)
     once = np.floor(acc.astype(np.float64) * multiplier + 0.5).astype(np.int64)
     return int(np.count_nonzero(tflite != once))
+
+
+def rounds_once(acc: int, multiplier: float) -> bool:
+    """Whether TFLite's ``MultiplyByQuantizedMultiplier`` rounds the accumulator ``acc`` as a
+    once-rounding float32 runtime does: no double-rounding miss and not too close to a half."""
+    exact = acc * multiplier
+    clear = abs(exact - np.floor(exact) - 0.5) > HALF_MARGIN * max(1.0, abs(exact))
+    return clear and double_rounding_misses(np.array([acc]), multiplier) == 0
+
+
+def zero_input_bias(bias: int, multiplier: float) -> int:
+    """The int32 bias nearest ``bias`` (within ``MAX_BIAS_NUDGE``) that rounds once to the value
+    ``bias * multiplier`` rounds to once; ``bias`` itself when none does."""
+    target = np.floor(bias * multiplier + 0.5)
+    for delta in sorted(range(-MAX_BIAS_NUDGE, MAX_BIAS_NUDGE + 1), key=lambda d: (abs(d), d)):
+        acc = bias + delta
+        if np.floor(acc * multiplier + 0.5) == target and rounds_once(acc, multiplier):
+            return acc
+    return bias
 
 
 def best_step(codes: np.ndarray, s_in: float, s_w: float, s_out: float, max_step: int) -> int:
@@ -185,14 +223,57 @@ def with_weight_steps(graph: Graph) -> Graph:
     return out
 
 
+def _with_zero_input_biases(graph: Graph, node: Node) -> None:
+    """Move the biases of ``node`` (a quantized Conv/Linear whose input can sit at its zero point,
+    so not an XNOR layer) so that each channel's zero-input accumulator rounds once."""
+    b_name = node.inputs[2] if len(node.inputs) > 2 else None
+    if b_name is None or node.precision == "w1a1":
+        return
+    x_q, w_t, b_t = graph.tensors[node.inputs[0]].quant, graph.tensors[node.inputs[1]], graph.tensors[b_name]
+    s_in, s_out = float(x_q.scale[0]), float(graph.tensors[node.output].quant.scale[0])
+    scales = np.broadcast_to(w_t.quant.scale, b_t.data.shape)
+    bias = np.array([zero_input_bias(int(b), s_in * float(s) / s_out) for b, s in zip(b_t.data, scales)])
+    if np.any(bias != b_t.data):
+        graph.tensors[b_name] = dataclasses.replace(b_t, data=bias.astype(np.int32))
+
+
+def _same_quant(a: QuantParams, b: QuantParams) -> bool:
+    return np.array_equal(a.scale, b.scale) and np.array_equal(a.zero_point, b.zero_point)
+
+
+def _mean_as_average_pool(graph: Graph, node: Node) -> list:
+    """The nodes replacing an int8 ``GlobalAvgPool`` whose input and output share their
+    quantization: an AvgPool over the whole map, then a Reshape when the mean drops the unit dims."""
+    x, y = graph.tensors[node.inputs[0]], graph.tensors[node.output]
+    if y.dtype != "int8" or not _same_quant(x.quant, y.quant):
+        return [node]
+    spatial = tuple(x.shape[2:])
+    pool = dataclasses.replace(node, op=ops.AvgPool(kernel=spatial, stride=spatial, pads=(0,) * (2 * len(spatial))))
+    if node.op.keepdims:
+        return [pool]
+    pooled = graph.add_tensor(Tensor(graph.unique_tensor_name(f"{node.output}_pooled"), x.shape[:2] + (1,) * len(spatial),
+                                     "int8", quant=y.quant))
+    flatten = dataclasses.replace(node, name=f"{node.name}_flatten", op=ops.Reshape(shape=(-1,)), inputs=[pooled.name])
+    return [dataclasses.replace(pool, output=pooled.name), flatten]
+
+
 def with_single_rounding(graph: Graph) -> Graph:
     """A copy of quantized ``graph`` whose requantizations round once on every runtime (module
-    docstring): per-channel weight steps on Conv/Linear layers, depthwise unit convolutions for
-    int8 -> int8 requantizations of feature maps."""
+    docstring): per-channel weight steps on Conv/Linear layers and zero-input biases that round
+    once, depthwise unit convolutions for int8 -> int8 requantizations of feature maps, and int8
+    means as average pools."""
     out = with_weight_steps(graph)
-    for i, node in enumerate(out.nodes):
+    nodes = []
+    for node in out.nodes:
+        if node.op_name in ("Conv", "Linear") and out.tensors[node.inputs[1]].dtype == "int8":
+            _with_zero_input_biases(out, node)
         if _is_requantization(out, node):
             weight, conv = _unit_conv(out, node)
             out.add_tensor(weight)
-            out.nodes[i] = dataclasses.replace(node, op=conv, inputs=[node.inputs[0], weight.name])
+            nodes.append(dataclasses.replace(node, op=conv, inputs=[node.inputs[0], weight.name]))
+        elif node.op_name == "GlobalAvgPool":
+            nodes.extend(_mean_as_average_pool(out, node))
+        else:
+            nodes.append(node)
+    out.nodes = nodes
     return verify(out)

@@ -1,9 +1,12 @@
 """Single-rounding storage of quantized graphs (``quant/single_rounding.py``): weight steps on
-low-bit layers and unit depthwise convolutions for int8 -> int8 requantizations make TFLite's
-double rounding (the reference executor's integer semantics) equal to rounding ``acc * M`` once,
-the way XNNPACK and ONNX Runtime compute, without changing the layer's real weights."""
+low-bit layers, zero-input biases, unit depthwise convolutions for int8 -> int8 requantizations and
+int8 means as average pools make TFLite's double rounding (the reference executor's integer
+semantics) equal to rounding once, the way XNNPACK and ONNX Runtime compute, without changing the
+layer's real weights."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -12,9 +15,15 @@ import torch.nn.functional as F
 
 from edgeconv.ir import Graph, Node, QuantParams, Tensor, ops
 from edgeconv.quant.activation_range import activation_range
-from edgeconv.quant.single_rounding import double_rounding_misses, f32, with_single_rounding
+from edgeconv.backends.onnx import write_onnx
+from edgeconv.backends.tflite import to_channels_first
+from edgeconv.quant.single_rounding import double_rounding_misses, f32, with_single_rounding, zero_input_bias
 from edgeconv.reference import executor
 import edgeconv.reference.int_kernels  # noqa: F401  (registers the integer kernels)
+from edgeconv.runtimes import onnxruntime as ort_adapter
+from edgeconv.runtimes import tflm
+from tests.kernels.qgraphs import GraphBuilder as QGraphBuilder
+from tests.unit.test_tflite_writer import tflite_feeds_and_reference, write
 
 GRID_2BIT = QuantParams(f32(1 / 3), -128, qmin=-128, qmax=-125)
 
@@ -124,3 +133,81 @@ def test_int8_requantization_becomes_a_unit_depthwise_conv_that_rounds_once():
     expected = np.clip(expected, -128, -125).reshape(1, 1, 16, 16)
     got = executor.run(out, {"x": x})["y"]
     np.testing.assert_array_equal(got, np.broadcast_to(expected, got.shape))
+
+
+def test_zero_input_bias_rounds_once_to_the_same_value():
+    """A channel whose bias-only accumulator (every input at its zero point) TFLite rounds to the
+    next level: the bias moves by the fewest units that make it round once, to the level the
+    once-rounding runtimes give, and the real output moves by a tiny fraction of a step."""
+    multiplier = 0.0013308120314168338  # the w1a1 MobileNetV2 stem: first rounding to 2^-9
+    biases = np.arange(-2000, 2000)
+    missing = [int(b) for b in biases if double_rounding_misses(np.array([b]), multiplier)]
+    assert missing, "the case must show double rounding"
+    for bias in missing:
+        moved = zero_input_bias(bias, multiplier)
+        assert moved != bias and abs(moved - bias) * multiplier < 0.01
+        assert double_rounding_misses(np.array([moved]), multiplier) == 0
+        assert np.floor(moved * multiplier + 0.5) == np.floor(bias * multiplier + 0.5)
+    assert zero_input_bias(37, multiplier) == 37  # 0.049: far from a half, kept
+
+
+def test_int8_conv_on_a_flat_background_rounds_once():
+    """An int8 conv (full-range weights, no weight step) reading an image at its zero point:
+    after ``with_single_rounding`` every output equals the once-rounded accumulator (where each
+    double-rounded before), with the same weights."""
+    rng = np.random.default_rng(5)
+    weights = rng.integers(-127, 128, size=(16, 1, 3, 3)).astype(np.int8)
+    weights[:, 0, 0, 0] = 127
+    x_quant, out_quant = QuantParams(f32(1 / 255), -128), QuantParams(f32(0.0555), -2)
+    w_scales = f32(rng.uniform(0.004, 0.006, size=16))
+    multipliers = float(x_quant.scale[0]) * w_scales / float(out_quant.scale[0])
+    # Biases whose zero-input accumulator double-rounds, one per channel.
+    bias = np.array([next(b for b in range(-20000, 20000) if double_rounding_misses(np.array([b]), m))
+                     for m in multipliers], dtype=np.int32)
+    g = conv_graph(weights, w_scales, bias, x_quant, out_quant, "int8", clamp=(None, None))
+    background = np.full((4, 1, 7, 6), -128, dtype=np.int8)
+    assert np.all(executor.run(g, {"x": background})["y"] != once_rounded(g, background))
+    out = with_single_rounding(g)
+    np.testing.assert_array_equal(out.tensors["w"].data, weights)
+    moved = out.tensors["b"].data.astype(np.int64) - bias
+    assert np.all(moved != 0) and np.all(np.abs(moved) * multipliers < 0.01)
+    np.testing.assert_array_equal(executor.run(out, {"x": background})["y"], once_rounded(g, background))
+
+
+def mean_graph(keepdims: bool, hw=(7, 7)):
+    b = QGraphBuilder((1, 5) + hw, seed=4)
+    b.quantize(scale=f32(0.0442), zp=-128)
+    b.same_quant(ops.GlobalAvgPool(keepdims=keepdims), base="mean")
+    b.dequantize()
+    return b.finish()
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_int8_mean_becomes_an_average_pool_that_rounds_once(tmp_path, keepdims):
+    """TFLite's MEAN rounds sum/49 twice (2 sums in 49 land one level off); the AVERAGE_POOL_2D
+    that replaces it rounds once, as ONNX Runtime and TFLite Micro compute it, byte for byte."""
+    g = mean_graph(keepdims)
+    codes = np.random.default_rng(2).integers(-128, 128, size=(256, 5, 7, 7))
+    x = ((codes + 128) * 0.0442).astype(np.float32)
+    before = executor.run(g, x, keep=True)
+    out = with_single_rounding(g)
+    assert [n.op_name for n in out.nodes] == ["Quantize", "AvgPool"] + ([] if keepdims else ["Reshape"]) + ["Dequantize"]
+    after = executor.run(out, x, keep=True)
+    q = after["quantize1"].astype(np.int64) + 128
+    sums = q.sum(axis=(2, 3), keepdims=keepdims)
+    exact = (2 * sums + 49) // 98 - 128  # round half up of sum / 49 (no halves: 49 is odd)
+    mean_name = out.nodes[-1].inputs[0]
+    np.testing.assert_array_equal(after[mean_name], exact)
+    assert np.any(before["mean2"] != exact), "the case must show MEAN's double rounding"
+    reference = after[out.outputs[0]]
+    path = write_onnx(out, tmp_path / "mean.onnx", {})
+    np.testing.assert_array_equal(np.asarray(ort_adapter.run(path, x)), reference)
+    feed, int8_reference = tflite_feeds_and_reference(out, x)
+    np.testing.assert_array_equal(to_channels_first(np.asarray(tflm.run(write(out, tmp_path), feed))), int8_reference)
+
+
+def test_int8_mean_with_its_own_quantization_stays_a_mean():
+    g = mean_graph(False)
+    node = g.nodes[1]
+    g.tensors[node.output] = dataclasses.replace(g.tensors[node.output], quant=QuantParams(f32(0.02), -100))
+    assert [n.op_name for n in with_single_rounding(g).nodes] == ["Quantize", "GlobalAvgPool", "Dequantize"]
