@@ -18,6 +18,9 @@ multiply), then divides by ``2^r`` rounding half away (``r = max(0, -exponent of
 a low-bit layer stored with weight steps (``quant/single_rounding.py``) has a small ``m`` and a
 large ``r``, and rounds as once.
 
+An int8 AvgPool rounds its window's raw code sum as TFLite's AVERAGE_POOL_2D does
+(``fake_average_pool``, exact at the ties of an even window).
+
 Conv and Linear use the Q31-rounded ``m`` the integer kernels use. Remaining differences from
 the integer reference (values, not structure): TFLite's Add, Mul, Softmax, Logistic and Hardswish
 use fixed-point approximations of their own, and an int8 -> int8 Quantize is rounded once here
@@ -32,12 +35,17 @@ import torch
 from ..ir import QuantParams
 from ..quant.activation_range import activation_range
 from ..quant.quantizers import round_ste
+from . import float_ops
 
 
-def fake_quantize(y: torch.Tensor, params: QuantParams, clamp: tuple = (None, None)) -> torch.Tensor:
+def fake_quantize(y: torch.Tensor, params: QuantParams, clamp: tuple = (None, None),
+                  float32_quotient: bool = False) -> torch.Tensor:
+    """``float32_quotient``: divide ``y / s`` in float32, as TFLite's float -> int8 QUANTIZE does (a
+    float64 run then rounds every quotient as the integer reference does)."""
     s, zp = float(params.scale[0]), int(params.zero_point[0])
     qlo, qhi = activation_range(clamp, params)
-    q = torch.clamp(round_ste(y / s) + zp, qlo, qhi)
+    quotient = (y.to(torch.float32) / torch.tensor(s, dtype=torch.float32)).to(y.dtype) if float32_quotient else y / s
+    q = torch.clamp(round_ste(quotient) + zp, qlo, qhi)
     return (q - zp) * s
 
 
@@ -57,6 +65,24 @@ def fake_requantize(y: torch.Tensor, params: QuantParams, clamp: tuple, multipli
     z = round_ste(y / s * step) / step
     q = torch.clamp(round_ste(z) + zp, qlo, qhi)
     return (q - zp) * s
+
+
+def fake_average_pool(op, x: torch.Tensor, params: QuantParams) -> torch.Tensor:
+    """AVERAGE_POOL_2D int8 on real inputs ``x`` on the grid ``params`` (shared by input and output):
+    TFLite divides the sum ``acc`` of the window's raw codes (zero points included, padding holding
+    ``zp``) by the count ``n`` rounding half away from zero, ``(acc +- n // 2) / n`` truncated, which
+    at a tie (even ``n``) differs from rounding the real mean. Computed exactly on integers (the
+    float sums of integer codes are exact to far below a half); the gradient is the real mean's."""
+    s, zp = float(params.scale[0]), int(params.zero_point[0])
+    y = float_ops.avg_pool(op, x)
+    with torch.no_grad():
+        sums, counts = float_ops.avg_pool_terms(op, torch.round(x.detach().to(torch.float64) / s))
+        n = torch.round(counts).to(torch.int64)
+        acc = torch.round(sums).to(torch.int64) + zp * n
+        q = torch.where(acc > 0, torch.div(acc + n // 2, n, rounding_mode="trunc"),
+                        torch.div(acc - n // 2, n, rounding_mode="trunc"))
+        real = ((torch.clamp(q, params.qmin, params.qmax) - zp) * s).to(y.dtype)
+    return y + (real - y).detach()
 
 
 def sign_ste(x: torch.Tensor) -> torch.Tensor:

@@ -82,7 +82,9 @@ def max_pool(op: ops.MaxPool, x):
     return _crop_to(y, op, x)
 
 
-def avg_pool(op: ops.AvgPool, x):
+def avg_pool_terms(op: ops.AvgPool, x) -> tuple:
+    """Per output position, the sum of ``x`` over the window and the window's count (explicit
+    padding counted with ``count_include_pad``; positions added by ``ceil_mode`` never)."""
     r = len(op.kernel)
     pads = _ceil_end_pads(x, op)
     window = 1
@@ -93,7 +95,12 @@ def avg_pool(op: ops.AvgPool, x):
     mask = pad_spatial(ones, op.pads, 1.0 if op.count_include_pad else 0.0)
     mask = pad_spatial(mask, tuple(p - q for p, q in zip(pads, op.pads)), 0.0)
     counts = _AVG_POOL[r](mask, op.kernel, op.stride) * window
-    return _crop_to(sums / counts, op, x)
+    return _crop_to(sums, op, x), _crop_to(counts, op, x)
+
+
+def avg_pool(op: ops.AvgPool, x):
+    sums, counts = avg_pool_terms(op, x)
+    return sums / counts
 
 
 def global_avg_pool(op: ops.GlobalAvgPool, x):

@@ -35,7 +35,7 @@ from ..quant.fixedpoint import quantize_multipliers
 from ..quant.precision import parse_precision
 from ..quant.quantizers import round_ste, weight_quantizer
 from . import float_ops
-from .fake_quant import fake_quantize, fake_requantize, sign_ste
+from .fake_quant import fake_average_pool, fake_quantize, fake_requantize, sign_ste
 
 
 def _real(tensor) -> np.ndarray:
@@ -108,18 +108,21 @@ class GraphModule(nn.Module):
     def _weighted_quantized(self, node: Node, args: list) -> torch.Tensor:
         g = self.graph
         x = args[0]
-        w_fake, s_w = weight_quantizer(parse_precision(node.precision)).fake(args[1])
+        w_fake, _ = weight_quantizer(parse_precision(node.precision)).fake(args[1])
         s_in = float(g.tensors[node.inputs[0]].quant.scale[0])
         out_q = g.tensors[node.output].quant
+        stored_scales = g.tensors[node.inputs[1]].quant.scale.astype(np.float64)
         b_fake = None
         if len(args) > 2 and args[2] is not None:
-            bias_scale = (s_in * s_w.detach()).to(args[2].dtype)
+            # The int32 grid of the stored bias (s_in * s_w as stored, weight steps included), on
+            # which single rounding may have moved it by a few units (quant/single_rounding.py).
+            bias_scale = torch.from_numpy(s_in * stored_scales).to(args[2].dtype)
             b_fake = round_ste(args[2] / bias_scale) * bias_scale
         y = float_ops.conv_linear(node.op, x, w_fake.to(x.dtype), None if b_fake is None else b_fake.to(x.dtype))
         # The integer kernels requantize with the Q31 rounding of the stored layer's multiplier
         # (its weight scales carry any weight steps, quant/single_rounding.py): scale by that very
         # rounding, so a float64 run lands on the same side of every rounding tie.
-        stored = s_in * g.tensors[node.inputs[1]].quant.scale.astype(np.float64) / float(out_q.scale[0])
+        stored = s_in * stored_scales / float(out_q.scale[0])
         q, shift = quantize_multipliers(stored)
         multiplier = torch.from_numpy(q.astype(np.float64) * np.exp2(shift.astype(np.float64) - 31))
         shape = [1] * y.dim()
@@ -137,10 +140,16 @@ class GraphModule(nn.Module):
         y = float_ops.global_avg_pool(node.op, x)
         return fake_requantize(self._record(node, y), out_q, (None, None), multiplier)
 
+    def _avg_pool_quantized(self, node: Node, args: list) -> torch.Tensor:
+        y = fake_average_pool(node.op, args[0], self.graph.tensors[node.output].quant)
+        return self._record(node, y)
+
     def _quantize(self, node: Node, args: list) -> torch.Tensor:
         # float32 -> int8, and int8 -> int8 requantization alike: rounded once, as the unit
         # convolution that ships the latter (quant/single_rounding.py) computes.
-        return fake_quantize(self._record(node, args[0]), self.graph.tensors[node.output].quant)
+        from_float = self.graph.tensors[node.inputs[0]].dtype == "float32"
+        return fake_quantize(self._record(node, args[0]), self.graph.tensors[node.output].quant,
+                             float32_quotient=from_float)
 
     def _default_quantized(self, node: Node, args: list) -> torch.Tensor:
         out = self.graph.tensors[node.output].quant
@@ -150,6 +159,7 @@ class GraphModule(nn.Module):
     _QUANTIZED_RULES = {
         "Conv": _weighted_quantized,
         "Linear": _weighted_quantized,
+        "AvgPool": _avg_pool_quantized,
         "GlobalAvgPool": _global_avg_pool_quantized,
         "Sign": lambda self, node, args: sign_ste(args[0] - node.op.threshold),
         "Quantize": _quantize,

@@ -125,6 +125,18 @@ def test_fake_quant_of_conv_chain_is_exact_in_float64():
             np.testing.assert_array_equal(run_numpy(stored, x, dtype=torch.float64).astype(np.float32), ref)
 
 
+@pytest.mark.parametrize("pool", [
+    ops.AvgPool(kernel=(2, 2), stride=(2, 2)),  # even windows: ties rounded half away on the raw codes
+    ops.AvgPool(kernel=(3, 3), stride=(2, 2), pads=(1, 1, 1, 1), count_include_pad=True),
+    ops.AvgPool(kernel=(2, 3), stride=(1, 2), pads=(0, 1, 1, 0), count_include_pad=False, ceil_mode=True)])
+def test_fake_quant_average_pool_is_exact_in_float64(pool):
+    g = graph_of((1, 3, 9, 8), [(ops.Conv(pads=(1, 1, 1, 1)), [(4, 3, 3, 3), (4,)], None), (pool, [], None)])
+    x = RNG.uniform(-1, 1, (64, 3, 9, 8)).astype(np.float32)
+    q = quantize_graph(g, x, "int8")
+    ref = executor.run_single(q, x)
+    np.testing.assert_array_equal(run_numpy(q, x, dtype=torch.float64).astype(np.float32), ref)
+
+
 def test_straight_through_gradients_reach_every_weight(zoo_graphs, digits):
     q = quantize_graph(zoo_graphs["binarynet"], digits, "w1a1")
     module = build_module(q)
