@@ -33,9 +33,10 @@ Two more places round twice where the other runtimes round once, and get a form 
 - The accumulator of a window whose inputs all sit at their zero point (padding, a flat image
   background, a ReLU's zeros) is the bias alone, and it is the most frequent accumulator of an image
   layer: where it double-rounds, a whole background moves one level (and a Sign after it flips; on
-  the w1a1 MobileNetV2 4% of the stem's outputs did). Such a channel's int32 bias is moved by the
-  fewest units that make it round once to the value it rounds to once now (``zero_input_bias``): a
-  change of ``delta * M`` output steps, a small fraction of one.
+  the w1a1 MobileNetV2 4% of the stem's outputs did). Such an int8 channel's int32 bias is moved by
+  the fewest units that make it round once to the value it rounds to once now (``zero_input_bias``):
+  a change of ``delta * M`` output steps, a small fraction of one. (A low-bit channel's weight step
+  already covers that accumulator.)
 - TFLite's MEAN (``GlobalAvgPool``) multiplies the sum by ``1/n`` as a fixed-point multiplier with
   as few as ``log2 n`` fraction bits for its first rounding: on a 7x7 map 2 sums in 49 round apart
   from ``round(sum / n)``. Where input and output share their quantization (as calibration leaves a
@@ -225,14 +226,18 @@ def with_weight_steps(graph: Graph) -> Graph:
 
 def _with_zero_input_biases(graph: Graph, node: Node) -> None:
     """Move the biases of ``node`` (a quantized Conv/Linear whose input can sit at its zero point,
-    so not an XNOR layer) so that each channel's zero-input accumulator rounds once."""
+    so not an XNOR layer) so that each int8 channel's zero-input accumulator rounds once. Channels
+    with room for a weight step are left alone: their step was chosen over every accumulator, the
+    zero-input one included, and moving the bias would shift all of them."""
     b_name = node.inputs[2] if len(node.inputs) > 2 else None
     if b_name is None or node.precision == "w1a1":
         return
     x_q, w_t, b_t = graph.tensors[node.inputs[0]].quant, graph.tensors[node.inputs[1]], graph.tensors[b_name]
     s_in, s_out = float(x_q.scale[0]), float(graph.tensors[node.output].quant.scale[0])
     scales = np.broadcast_to(w_t.quant.scale, b_t.data.shape)
-    bias = np.array([zero_input_bias(int(b), s_in * float(s) / s_out) for b, s in zip(b_t.data, scales)])
+    full_range = 2 * np.abs(w_t.data.reshape(w_t.shape[0], -1).astype(np.int64)).max(axis=1) > INT8_MAX
+    bias = np.array([zero_input_bias(int(b), s_in * float(s) / s_out) if wide else int(b)
+                     for b, s, wide in zip(b_t.data, scales, full_range)])
     if np.any(bias != b_t.data):
         graph.tensors[b_name] = dataclasses.replace(b_t, data=bias.astype(np.int32))
 

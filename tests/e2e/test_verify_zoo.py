@@ -3,16 +3,18 @@
 as .tflite and .onnx and verified on LiteRT, TFLite Micro and ONNX Runtime against the reference
 executor on the 1,000 held-out digits.
 
-TFLite Micro is bit-exact at every precision. LiteRT (XNNPACK) and ONNX Runtime are held to
-verify's top-1 rule (>= 98% agreement, accuracy within 1 point) wherever the reference has a top-1:
-where fewer than ``TIED_LIMIT`` of the samples have two classes tied for the top int8 logit. The
-others are the w1a1 DS-CNN and MobileNetV2 (binarized depthwise convolutions and bottlenecks; 27%
-and 30% accuracy after five epochs, 13% and 15% of the digits tied), where the one-LSB differences
-that remain between the runtimes (int8 layers, average pools, Add/Mul) decide the tie; they are
-reported, with their agreement, not asserted. The low-bit layers agree because ``compress`` stores
-them for single rounding (``quant/single_rounding.py``): before, TFLite's double rounding put 1 to
-12% of their requantized values one step away from XNNPACK's and ONNX Runtime's once-rounding, and
-XNNPACK's 8-bit int8 -> int8 QUANTIZE moved 28% of ResNet-8's stream on a 2-bit grid."""
+TFLite Micro is bit-exact at every precision, and LiteRT (XNNPACK) and ONNX Runtime pass verify's
+top-1 rule (>= 98% agreement, accuracy within 1 point) in every cell, the w1a1 DS-CNN and
+MobileNetV2 included, whose binarized depthwise convolutions and bottlenecks leave 27% and 30%
+accuracy after five epochs with many digits' top int8 logits tied (the share is printed): there
+the one-LSB differences between the runtimes decide the tie. They agree because ``compress``
+stores its graphs for single rounding (``quant/single_rounding.py``): low-bit layers with weight
+steps (before, TFLite's double rounding put 1 to 12% of their requantized values one step away
+from XNNPACK's and ONNX Runtime's once-rounding, and XNNPACK's 8-bit int8 -> int8 QUANTIZE moved
+28% of ResNet-8's stream on a 2-bit grid), biases whose all-zero-point accumulator rounds once
+(a double-rounded background flipped the Sign after the w1a1 MobileNetV2's stem on 4% of its
+values: 0.39 agreement), and means as average pools (TFLite's MEAN double-rounded 2 sums in 49:
+the w1a1 DS-CNN agreed on 0.967)."""
 
 from __future__ import annotations
 
@@ -29,7 +31,6 @@ from edgeconv.zoo import training
 from edgeconv.zoo.compressed_models import compressed
 
 PRECISIONS = ("fp32", "int8", "w4a4", "w2a2", "w1a1")
-TIED_LIMIT = 0.05
 
 
 def tied_share(graph, x: np.ndarray) -> float:
@@ -76,5 +77,4 @@ def test_zoo_verify_table(tmp_path, digits, name):
         for runtime in ("tflite-litert", "onnxruntime"):
             row = result.rows[runtime]
             assert row.error is None and row.top1_agreement is not None, (precision, row.failure(runtime))
-            if tied[precision] < TIED_LIMIT:
-                assert row.passed, (precision, row.failure(runtime))
+            assert row.passed, (precision, row.failure(runtime))
