@@ -225,19 +225,16 @@ def with_weight_steps(graph: Graph) -> Graph:
 
 
 def _with_zero_input_biases(graph: Graph, node: Node) -> None:
-    """Move the biases of ``node`` (a quantized Conv/Linear whose input can sit at its zero point,
-    so not an XNOR layer) so that each int8 channel's zero-input accumulator rounds once. Channels
-    with room for a weight step are left alone: their step was chosen over every accumulator, the
-    zero-input one included, and moving the bias would shift all of them."""
+    """Move the biases of the int8 layer ``node`` so that each channel's zero-input accumulator
+    rounds once. Low-bit layers are left alone: their weight step was chosen over every
+    accumulator, the zero-input one included, and moving the bias would shift all of them."""
     b_name = node.inputs[2] if len(node.inputs) > 2 else None
-    if b_name is None or node.precision == "w1a1":
+    if b_name is None or node.precision != "int8":
         return
     x_q, w_t, b_t = graph.tensors[node.inputs[0]].quant, graph.tensors[node.inputs[1]], graph.tensors[b_name]
     s_in, s_out = float(x_q.scale[0]), float(graph.tensors[node.output].quant.scale[0])
     scales = np.broadcast_to(w_t.quant.scale, b_t.data.shape)
-    full_range = 2 * np.abs(w_t.data.reshape(w_t.shape[0], -1).astype(np.int64)).max(axis=1) > INT8_MAX
-    bias = np.array([zero_input_bias(int(b), s_in * float(s) / s_out) if wide else int(b)
-                     for b, s, wide in zip(b_t.data, scales, full_range)])
+    bias = np.array([zero_input_bias(int(b), s_in * float(s) / s_out) for b, s in zip(b_t.data, scales)])
     if np.any(bias != b_t.data):
         graph.tensors[b_name] = dataclasses.replace(b_t, data=bias.astype(np.int32))
 
@@ -270,7 +267,7 @@ def with_single_rounding(graph: Graph) -> Graph:
     out = with_weight_steps(graph)
     nodes = []
     for node in out.nodes:
-        if node.op_name in ("Conv", "Linear") and out.tensors[node.inputs[1]].dtype == "int8":
+        if node.op_name in ("Conv", "Linear"):
             _with_zero_input_biases(out, node)
         if _is_requantization(out, node):
             weight, conv = _unit_conv(out, node)

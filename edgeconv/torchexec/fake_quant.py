@@ -67,22 +67,22 @@ def fake_requantize(y: torch.Tensor, params: QuantParams, clamp: tuple, multipli
     return (q - zp) * s
 
 
-def fake_average_pool(op, x: torch.Tensor, params: QuantParams) -> torch.Tensor:
-    """AVERAGE_POOL_2D int8 on real inputs ``x`` on the grid ``params`` (shared by input and output):
+def fake_average_pool(op, x: torch.Tensor, mean: torch.Tensor, params: QuantParams) -> torch.Tensor:
+    """AVERAGE_POOL_2D int8 of real inputs ``x`` on the grid ``params`` (shared by input and output),
+    ``mean`` their real window means (``float_ops.avg_pool``):
     TFLite divides the sum ``acc`` of the window's raw codes (zero points included, padding holding
     ``zp``) by the count ``n`` rounding half away from zero, ``(acc +- n // 2) / n`` truncated, which
     at a tie (even ``n``) differs from rounding the real mean. Computed exactly on integers (the
     float sums of integer codes are exact to far below a half); the gradient is the real mean's."""
     s, zp = float(params.scale[0]), int(params.zero_point[0])
-    y = float_ops.avg_pool(op, x)
     with torch.no_grad():
         sums, counts = float_ops.avg_pool_terms(op, torch.round(x.detach().to(torch.float64) / s))
         n = torch.round(counts).to(torch.int64)
         acc = torch.round(sums).to(torch.int64) + zp * n
         q = torch.where(acc > 0, torch.div(acc + n // 2, n, rounding_mode="trunc"),
                         torch.div(acc - n // 2, n, rounding_mode="trunc"))
-        real = ((torch.clamp(q, params.qmin, params.qmax) - zp) * s).to(y.dtype)
-    return y + (real - y).detach()
+        real = ((torch.clamp(q, params.qmin, params.qmax) - zp) * s).to(mean.dtype)
+    return mean + (real - mean).detach()
 
 
 def sign_ste(x: torch.Tensor) -> torch.Tensor:

@@ -108,21 +108,18 @@ class GraphModule(nn.Module):
     def _weighted_quantized(self, node: Node, args: list) -> torch.Tensor:
         g = self.graph
         x = args[0]
-        w_fake, _ = weight_quantizer(parse_precision(node.precision)).fake(args[1])
+        w_fake, s_w = weight_quantizer(parse_precision(node.precision)).fake(args[1])
         s_in = float(g.tensors[node.inputs[0]].quant.scale[0])
         out_q = g.tensors[node.output].quant
-        stored_scales = g.tensors[node.inputs[1]].quant.scale.astype(np.float64)
         b_fake = None
         if len(args) > 2 and args[2] is not None:
-            # The int32 grid of the stored bias (s_in * s_w as stored, weight steps included), on
-            # which single rounding may have moved it by a few units (quant/single_rounding.py).
-            bias_scale = torch.from_numpy(s_in * stored_scales).to(args[2].dtype)
+            bias_scale = (s_in * s_w.detach()).to(args[2].dtype)
             b_fake = round_ste(args[2] / bias_scale) * bias_scale
         y = float_ops.conv_linear(node.op, x, w_fake.to(x.dtype), None if b_fake is None else b_fake.to(x.dtype))
         # The integer kernels requantize with the Q31 rounding of the stored layer's multiplier
         # (its weight scales carry any weight steps, quant/single_rounding.py): scale by that very
         # rounding, so a float64 run lands on the same side of every rounding tie.
-        stored = s_in * stored_scales / float(out_q.scale[0])
+        stored = s_in * g.tensors[node.inputs[1]].quant.scale.astype(np.float64) / float(out_q.scale[0])
         q, shift = quantize_multipliers(stored)
         multiplier = torch.from_numpy(q.astype(np.float64) * np.exp2(shift.astype(np.float64) - 31))
         shape = [1] * y.dim()
@@ -141,8 +138,8 @@ class GraphModule(nn.Module):
         return fake_requantize(self._record(node, y), out_q, (None, None), multiplier)
 
     def _avg_pool_quantized(self, node: Node, args: list) -> torch.Tensor:
-        y = fake_average_pool(node.op, args[0], self.graph.tensors[node.output].quant)
-        return self._record(node, y)
+        y = self._record(node, float_ops.avg_pool(node.op, args[0]))
+        return fake_average_pool(node.op, args[0], y, self.graph.tensors[node.output].quant)
 
     def _quantize(self, node: Node, args: list) -> torch.Tensor:
         # float32 -> int8, and int8 -> int8 requantization alike: rounded once, as the unit
