@@ -239,15 +239,11 @@ def _with_zero_input_biases(graph: Graph, node: Node) -> None:
         graph.tensors[b_name] = dataclasses.replace(b_t, data=bias.astype(np.int32))
 
 
-def _same_quant(a: QuantParams, b: QuantParams) -> bool:
-    return np.array_equal(a.scale, b.scale) and np.array_equal(a.zero_point, b.zero_point)
-
-
 def _mean_as_average_pool(graph: Graph, node: Node) -> list:
     """The nodes replacing an int8 ``GlobalAvgPool`` whose input and output share their
     quantization: an AvgPool over the whole map, then a Reshape when the mean drops the unit dims."""
     x, y = graph.tensors[node.inputs[0]], graph.tensors[node.output]
-    if y.dtype != "int8" or not _same_quant(x.quant, y.quant):
+    if y.dtype != "int8" or x.quant != y.quant:
         return [node]
     spatial = tuple(x.shape[2:])
     pool = dataclasses.replace(node, op=ops.AvgPool(kernel=spatial, stride=spatial, pads=(0,) * (2 * len(spatial))))
