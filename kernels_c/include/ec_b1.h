@@ -28,15 +28,42 @@
  * (n_c * max|w| <= 127); the popcount sum is multiplied by n_c before the bias is added, which is
  * again exactly the int8 formula.
  * Accumulator bound: |acc| <= 127 * k_h*k_w*C_in * (2^M - 1) + |bias| (the int8 layer's own).
+ *
+ * Packed activations between binary layers (XNOR only). A {-1, +1} tensor of H x W x C is stored as
+ * H x W pixels of ceil(C / 32) uint32_t words, pixel-major (NHWC), with the bit order above: set
+ * bit = -1, the last word's unused high bits 0. `flags` of ec_b1_conv2d_xnor:
+ *   EC_B1_IN_PACKED   `in` holds such words (else int8 codes, bit = x < in_zp);
+ *   EC_B1_OUT_PACKED  `out` receives such words: channel c of a pixel is -1 exactly when the
+ *                     popcount sum of the formula above exceeds pop_limits[c]. The generator derives
+ *                     pop_limits from the integer reference: the output code
+ *                     clamp(requantize(bias + n_c * (K - 2 * pop)) + out_zp) and the max pools and
+ *                     Sign that follow it are non-decreasing in the accumulator, which falls as pop
+ *                     grows, so "the Sign after them gives -1" holds for exactly the pops above one
+ *                     limit per channel (-1: always -1; K: never). bias, weight_steps, mult and shift
+ *                     are then unused (they may be NULL).
+ * ec_b1_maxpool2d pools packed words: a pooled value is +1 when any tap in its window is +1, so
+ * its bit is the AND of the window's bits (taps outside the input skipped; every window must hold
+ * at least one input tap). This is max pooling before the Sign, since Sign is non-decreasing.
  */
 #ifndef EC_B1_H
 #define EC_B1_H
 
 #include "ec_common.h"
 
-void ec_b1_conv2d_xnor(const int8_t *in, const uint32_t *w_bits, const int32_t *bias,
-                       const int32_t *weight_steps, const int32_t *mult, const int32_t *shift, const ec_window_t *win,
-                       const ec_qparams_t *q, uint32_t *scratch, int8_t *out);
+enum { EC_B1_IN_PACKED = 1, EC_B1_OUT_PACKED = 2 };
+
+/* in: int8 codes or packed words, out: int8 codes or packed words, as `flags` says (above). */
+void ec_b1_conv2d_xnor(const void *in, const uint32_t *w_bits, const int32_t *bias, const int32_t *weight_steps,
+                       const int32_t *mult, const int32_t *shift, const int32_t *pop_limits, const ec_window_t *win,
+                       const ec_qparams_t *q, int32_t flags, uint32_t *scratch, void *out);
+
+void ec_b1_maxpool2d(const uint32_t *in, const ec_window_t *win, uint32_t *out);
+
+/* Fully connected layer on packed input words: in_words words per sample, k_total real bits; the
+ * weights out_n rows of in_words words in the same layout; int8 output (ec_b1_xnor.h). */
+void ec_b1_fully_connected(const uint32_t *in, const uint32_t *w_bits, const int32_t *bias,
+                           const int32_t *weight_steps, const int32_t *mult, const int32_t *shift, int32_t k_total,
+                           int32_t in_words, int32_t out_n, const ec_qparams_t *q, int8_t *out);
 
 void ec_s8_conv2d_bitserial(const int8_t *in, const uint32_t *w_planes, const int32_t *bias,
                             const int32_t *weight_steps, const int32_t *mult, const int32_t *shift, const ec_window_t *win,

@@ -89,6 +89,21 @@ EC_B1_ALWAYS_INLINE void ec_b1_part_flush(ec_b1_vec part, int32_t *dst)
 {
     _mm512_storeu_si512((void *)dst, _mm512_add_epi32(_mm512_loadu_si512((const void *)dst), part));
 }
+
+/* sum over k < n of popcount(a[k] XOR w[k]), 16 words per vector (the tail masked). */
+#define EC_B1_HAVE_XOR_POPCOUNT 1
+EC_B1_ALWAYS_INLINE int32_t ec_b1_xor_popcount(const uint32_t *a, const uint32_t *w, int32_t n)
+{
+    __m512i sum = _mm512_setzero_si512();
+    int32_t k;
+    for (k = 0; k < n; k += 16) {
+        const __mmask16 lanes = ec_avx512_first_lanes(n - k);
+        const __m512i x = _mm512_xor_si512(_mm512_maskz_loadu_epi32(lanes, (const void *)(a + k)),
+                                           _mm512_maskz_loadu_epi32(lanes, (const void *)(w + k)));
+        sum = _mm512_add_epi32(sum, _mm512_popcnt_epi32(x));
+    }
+    return _mm512_reduce_add_epi32(sum);
+}
 #else
 /* Nibble table: byte counts of the low and the high nibble of every byte. */
 #define EC_B1_PART_LIMIT 31
@@ -119,6 +134,14 @@ EC_B1_ALWAYS_INLINE void ec_b1_requantize_lanes(const int32_t *acc, int32_t mult
     r = _mm512_add_epi32(r, _mm512_set1_epi32(q->out_zp));
     r = _mm512_min_epi32(_mm512_max_epi32(r, _mm512_set1_epi32(q->act_min)), _mm512_set1_epi32(q->act_max));
     _mm_storeu_si128((__m128i *)(void *)v, _mm512_cvtepi32_epi8(r));
+}
+
+/* bits[i] |= 1 << j for every lane i with pop[i] > limit. */
+EC_B1_ALWAYS_INLINE void ec_b1_threshold_row(const int32_t *pop, int32_t limit, int32_t j, uint32_t *bits)
+{
+    const __mmask16 above = _mm512_cmpgt_epi32_mask(_mm512_loadu_si512((const void *)pop), _mm512_set1_epi32(limit));
+    const __m512i v = _mm512_loadu_si512((const void *)bits);
+    _mm512_storeu_si512((void *)bits, _mm512_mask_or_epi32(v, above, v, _mm512_set1_epi32((int)(1u << j))));
 }
 
 /* Stores tile[j][i] (output channel j < nb of lane i) at out[pixel[i] * out_c + j] for the lanes with
@@ -228,6 +251,16 @@ EC_B1_ALWAYS_INLINE void ec_b1_requantize_lanes(const int32_t *acc, int32_t mult
                      _mm_unpacklo_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1)));
 }
 
+/* bits[i] |= 1 << j for every lane i with pop[i] > limit. */
+EC_B1_ALWAYS_INLINE void ec_b1_threshold_row(const int32_t *pop, int32_t limit, int32_t j, uint32_t *bits)
+{
+    const __m256i above = _mm256_cmpgt_epi32(_mm256_loadu_si256((const __m256i *)(const void *)pop),
+                                             _mm256_set1_epi32(limit));
+    const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)bits);
+    _mm256_storeu_si256((__m256i *)(void *)bits,
+                        _mm256_or_si256(v, _mm256_and_si256(above, _mm256_set1_epi32((int)(1u << j)))));
+}
+
 /* ------------------------------------------------------------------------------------------ */
 #elif defined(EC_B1_ISA_NEON)
 #include <arm_neon.h>
@@ -295,6 +328,13 @@ EC_B1_ALWAYS_INLINE void ec_b1_requantize_lanes(const int32_t *acc, int32_t mult
     }
 }
 
+/* bits[i] |= 1 << j for every lane i with pop[i] > limit. */
+EC_B1_ALWAYS_INLINE void ec_b1_threshold_row(const int32_t *pop, int32_t limit, int32_t j, uint32_t *bits)
+{
+    const uint32x4_t above = vcgtq_s32(vld1q_s32(pop), vdupq_n_s32(limit));
+    vst1q_u32(bits, vorrq_u32(vld1q_u32(bits), vandq_u32(above, vdupq_n_u32(1u << j))));
+}
+
 /* ------------------------------------------------------------------------------------------ */
 #else
 #define EC_B1_LANES 1
@@ -340,6 +380,24 @@ EC_B1_ALWAYS_INLINE void ec_b1_requantize_lanes(const int32_t *acc, int32_t mult
                                                 int8_t *v)
 {
     v[0] = (int8_t)ec_clamp_i32(ec_requantize(acc[0], mult, shift) + q->out_zp, q->act_min, q->act_max);
+}
+
+/* bits[0] |= 1 << j when pop[0] > limit. */
+EC_B1_ALWAYS_INLINE void ec_b1_threshold_row(const int32_t *pop, int32_t limit, int32_t j, uint32_t *bits)
+{
+    bits[0] |= (uint32_t)(pop[0] > limit) << j;
+}
+#endif
+
+#if !defined(EC_B1_HAVE_XOR_POPCOUNT)
+/* sum over k < n of popcount(a[k] XOR w[k]). */
+EC_B1_ALWAYS_INLINE int32_t ec_b1_xor_popcount(const uint32_t *a, const uint32_t *w, int32_t n)
+{
+    int32_t k, sum = 0;
+    for (k = 0; k < n; ++k) {
+        sum += ec_popcount32(a[k] ^ w[k]);
+    }
+    return sum;
 }
 #endif
 
@@ -438,9 +496,10 @@ EC_INLINE uint32_t ec_b1_code_bit_word(const int8_t *src, int32_t n, int32_t zp,
 #endif
 
 /* Packs the input into `bit_planes` groups of word planes (zeroed first: padding stays 0).
- * bit_planes == 0 packs the XNOR sign bits (one group); otherwise group m holds bit m of the codes. */
-static void ec_b1_pack_input(const int8_t *in, const ec_window_t *win, const ec_b1_planes_t *pl, int32_t bit_planes,
-                             int32_t zp, uint32_t *scratch)
+ * bit_planes == 0 packs the XNOR sign bits (one group): from the int8 codes `in`, or copied from
+ * `in_bits` (packed words, ec_b1.h) when that is not NULL; otherwise group m holds bit m of the codes. */
+static void ec_b1_pack_input(const int8_t *in, const uint32_t *in_bits, const ec_window_t *win,
+                             const ec_b1_planes_t *pl, int32_t bit_planes, int32_t zp, uint32_t *scratch)
 {
     const int32_t groups = bit_planes > 0 ? bit_planes : 1;
     int32_t y, x, wd, m;
@@ -452,13 +511,20 @@ static void ec_b1_pack_input(const int8_t *in, const ec_window_t *win, const ec_
         }
         for (x = 0; x < pl->ext_w; ++x) {
             const int32_t ix = x - win->pad_left;
+            const size_t pixel = (size_t)iy * win->in_w + ix;
             const int8_t *src;
             uint32_t *dst;
             if (ix < 0 || ix >= win->in_w) {
                 continue;
             }
-            src = in + ((size_t)iy * win->in_w + ix) * win->in_c;
             dst = scratch + (size_t)y * pl->ext_w + ec_b1_column_offset(x, pl->ext_w, win->stride_w);
+            if (in_bits != NULL) {
+                for (wd = 0; wd < pl->words; ++wd) {
+                    dst[(size_t)wd * pl->plane] = in_bits[pixel * (size_t)pl->words + wd];
+                }
+                continue;
+            }
+            src = in + pixel * win->in_c;
             for (wd = 0; wd < pl->words; ++wd) {
                 const int32_t n = win->in_c - wd * 32 < 32 ? win->in_c - wd * 32 : 32;
                 if (bit_planes == 0) {

@@ -13,33 +13,66 @@
  *                k_h * k_w * words words after the planes in `scratch`, free since no window is
  *                gathered), n the channel's weight step (ec_b1.h). The combination is formed in int64 and is exactly the int32
  *                accumulator of the int8 formula (its bound in ec_b1.h);
- * then the shared requantization. */
+ * then the shared requantization, or for a packed output (XNOR, ec_b1.h) a compare of each popcount
+ * sum with its channel's limit. */
 #ifndef EC_B1_XNOR_H
 #define EC_B1_XNOR_H
 
 #include "ec_b1_popcount.h"
 
-EC_INLINE void ec_b1_xnor_conv(const int8_t *in, const uint32_t *w_bits, const int32_t *bias,
+/* Packed output of one block: for each lane i of a real pixel, bits j < nb of its word are the
+ * channels oc + j that are -1 (pop > limit). oc is a multiple of EC_B1_BLOCK_OC, which divides 32,
+ * so the block's nb bits sit within word oc / 32, at bit oc % 32. */
+EC_B1_ALWAYS_INLINE void ec_b1_store_bits(int32_t pop[][EC_B1_LANES], const int32_t *limits, int32_t nb, int32_t oc,
+                                          const int32_t *pixel, int32_t out_words, uint32_t *out)
+{
+    uint32_t bits[EC_B1_LANES];
+    int32_t i, j;
+    memset(bits, 0, sizeof bits);
+    for (j = 0; j < nb; ++j) {
+        ec_b1_threshold_row(pop[j], limits[oc + j], j, bits);
+    }
+    for (i = 0; i < EC_B1_LANES; ++i) {
+        if (pixel[i] >= 0) {
+            out[(size_t)pixel[i] * (size_t)out_words + (size_t)(oc / 32)] |= bits[i] << (oc % 32);
+        }
+    }
+}
+
+EC_INLINE void ec_b1_xnor_conv(const void *in, const uint32_t *w_bits, const int32_t *bias,
                                const int32_t *weight_steps, const int32_t *mult, const int32_t *shift,
-                               const ec_window_t *win, const ec_qparams_t *q, uint32_t *scratch, int8_t *out)
+                               const int32_t *pop_limits, const ec_window_t *win, const ec_qparams_t *q, int32_t flags,
+                               uint32_t *scratch, void *out)
 {
     const ec_b1_planes_t pl = ec_b1_planes(win);
     const size_t pitch = (size_t)win->stride_h * (size_t)pl.ext_w;
     const int32_t k_total = win->k_h * win->k_w * win->in_c;
     const size_t w_per_oc = (size_t)win->k_h * (size_t)win->k_w * (size_t)pl.words;
+    const int32_t out_words = (win->out_c + 31) / 32;
     int32_t pop[EC_B1_BLOCK_OC][EC_B1_LANES];
     int8_t tile[EC_B1_BLOCK_OC][EC_B1_LANES];
     ec_b1_block_t b;
     size_t v;
     int32_t oc, j, i;
     memset(tile, 0, sizeof tile);
-    ec_b1_pack_input(in, win, &pl, 0, q->in_zp, scratch);
+    if (flags & EC_B1_IN_PACKED) {
+        ec_b1_pack_input(NULL, (const uint32_t *)in, win, &pl, 0, 0, scratch);
+    } else {
+        ec_b1_pack_input((const int8_t *)in, NULL, win, &pl, 0, q->in_zp, scratch);
+    }
+    if (flags & EC_B1_OUT_PACKED) {
+        memset(out, 0, (size_t)win->out_h * (size_t)win->out_w * (size_t)out_words * sizeof(uint32_t));
+    }
     for (oc = 0; oc < win->out_c; oc += EC_B1_BLOCK_OC) {
         const int32_t nb = win->out_c - oc < EC_B1_BLOCK_OC ? win->out_c - oc : EC_B1_BLOCK_OC;
         for (v = 0; v < ec_b1_virtual_end(win, pitch); v = ec_b1_next_block(win, pitch, &b)) {
             ec_b1_block_at(win, pitch, v, &b);
             ec_b1_block_popcounts(scratch, &pl, win, &b, w_bits + (size_t)oc * w_per_oc, w_per_oc, nb, EC_B1_BLOCK_OC,
                                   EC_B1_OP_XOR, pop);
+            if (flags & EC_B1_OUT_PACKED) {
+                ec_b1_store_bits(pop, pop_limits, nb, oc, b.pixel, out_words, (uint32_t *)out);
+                continue;
+            }
             for (j = 0; j < nb; ++j) {
                 const int32_t offset = bias ? bias[oc + j] : 0;
                 const int32_t n = weight_steps[oc + j];
@@ -48,7 +81,7 @@ EC_INLINE void ec_b1_xnor_conv(const int8_t *in, const uint32_t *w_bits, const i
                 }
                 ec_b1_requantize_lanes(pop[j], mult[oc + j], shift[oc + j], q, tile[j]);
             }
-            ec_b1_store_tile(tile, nb, b.pixel, win->out_c, out + oc);
+            ec_b1_store_tile(tile, nb, b.pixel, win->out_c, (int8_t *)out + oc);
         }
     }
 }
@@ -71,7 +104,7 @@ EC_INLINE void ec_b1_bitserial_conv(const int8_t *in, const uint32_t *w_planes, 
     size_t v;
     int32_t oc, j, i, m, k;
     memset(tile, 0, sizeof tile);
-    ec_b1_pack_input(in, win, &pl, act_bits, q->in_zp, scratch);
+    ec_b1_pack_input(in, NULL, win, &pl, act_bits, q->in_zp, scratch);
     memset(ones, 0xFF, taps_words * sizeof(uint32_t));
     for (oc = 0; oc < win->out_c; oc += EC_B1_BLOCK_OC) {
         const int32_t nb = win->out_c - oc < EC_B1_BLOCK_OC ? win->out_c - oc : EC_B1_BLOCK_OC;
@@ -105,6 +138,22 @@ EC_INLINE void ec_b1_bitserial_conv(const int8_t *in, const uint32_t *w_planes, 
             }
             ec_b1_store_tile(tile, nb, b.pixel, win->out_c, out + oc);
         }
+    }
+}
+
+/* Binary fully connected layer on packed input words (ec_b1.h): row o of the weights holds the
+ * same words as the input (in_words of them), so pop = sum popcount(in XOR w_o) over the k_total
+ * real bits (the unused bits are 0 on both sides) and acc = bias + n_o * (k_total - 2 * pop), then
+ * the shared requantization. */
+EC_INLINE void ec_b1_fc(const uint32_t *in, const uint32_t *w_bits, const int32_t *bias, const int32_t *weight_steps,
+                        const int32_t *mult, const int32_t *shift, int32_t k_total, int32_t in_words, int32_t out_n,
+                        const ec_qparams_t *q, int8_t *out)
+{
+    int32_t o;
+    for (o = 0; o < out_n; ++o) {
+        const int32_t pop = ec_b1_xor_popcount(in, w_bits + (size_t)o * (size_t)in_words, in_words);
+        const int32_t acc = (bias ? bias[o] : 0) + weight_steps[o] * (k_total - 2 * pop);
+        out[o] = (int8_t)ec_clamp_i32(ec_requantize(acc, mult[o], shift[o]) + q->out_zp, q->act_min, q->act_max);
     }
 }
 

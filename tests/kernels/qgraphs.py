@@ -113,16 +113,21 @@ class GraphBuilder:
     def conv1d(self, cout: int, k=3, stride=1, pads=(1, 1), groups=1) -> str:
         return self.conv(cout, k=(k,), stride=(stride,), pads=pads, dilation=(1,), groups=groups)
 
-    def linear(self, cout: int, clamp=(None, None)) -> str:
+    def linear(self, cout: int, clamp=(None, None), precision="int8", binary=False) -> str:
         x = self.g.tensors[self.current]
         cin = x.shape[1]
         wname, bname = self._name("fc_w"), self._name("fc_b")
-        w = self.rng.integers(-127, 128, size=(cout, cin))
-        s_w = self.rng.uniform(0.002, 0.02, size=cout)
+        if binary:  # +-1 weights with one scale
+            w = 2 * self.rng.integers(0, 2, size=(cout, cin)) - 1
+            s_w = np.full(cout, 0.05)
+        else:
+            w = self.rng.integers(-127, 128, size=(cout, cin))
+            s_w = self.rng.uniform(0.002, 0.02, size=cout)
         self.g.add_tensor(Tensor(wname, (cout, cin), "int8", quant=QuantParams(s_w, np.zeros(cout), axis=0, qmin=-127, qmax=127), data=w))
         b = self.rng.integers(-2000, 2000, size=cout)
         self.g.add_tensor(Tensor(bname, (cout,), "int32", quant=QuantParams(x.quant.scale[0] * s_w, np.zeros(cout), axis=0), data=b))
-        return self.add_node(ops.Linear(clamp=clamp), [self.current, wname, bname], auto_scale=True, base="fc")
+        return self.add_node(ops.Linear(clamp=clamp), [self.current, wname, bname], precision=precision, auto_scale=True,
+                             base="fc")
 
     def binary(self, op_cls, other: str, clamp=(None, None)) -> str:
         return self.add_node(op_cls(clamp=clamp), [self.current, other], auto_scale=True, base=op_cls.NAME.lower())

@@ -190,7 +190,7 @@ def run_in_process(build: str, case: Case) -> np.ndarray:
         common = (ptr(xin), ptr(ops_.weights), ptr(ops_.bias), ptr(ops_.steps), ptr(ops_.mult), ptr(ops_.shift),
                   ctypes.byref(ops_.win), ctypes.byref(ops_.q))
         if case.kind == "xnor":
-            lib.ec_b1_conv2d_xnor(*common, ptr(scratch), ptr(out))
+            lib.ec_b1_conv2d_xnor(*common[:6], None, *common[6:], 0, ptr(scratch), ptr(out))
         else:
             lib.ec_s8_conv2d_bitserial(*common, case.act_bits, case.weight_bits, ptr(scratch), ptr(out))
         outs.append(hwc_to_nchw(out))
@@ -244,7 +244,8 @@ int main(void)
         memset(scratch, 0xA5, (size_t)head[4] * 4);
         for (b = 0; b < head[1]; ++b) {
             if (head[0] == 0) {
-                ec_b1_conv2d_xnor(in + b * in_size, w, bias, steps, mult, shift, &win, &q, scratch, out + b * out_size);
+                ec_b1_conv2d_xnor(in + b * in_size, w, bias, steps, mult, shift, NULL, &win, &q, 0, scratch,
+                                  out + b * out_size);
             } else {
                 ec_s8_conv2d_bitserial(in + b * in_size, w, bias, steps, mult, shift, &win, &q, head[2], head[3],
                                        scratch, out + b * out_size);
@@ -426,8 +427,8 @@ def test_xnor_matches_reference_executor_pad_then_conv(build):
     w_bits = np.ascontiguousarray(pack_xnor_weights(wt))
     xin = nchw_to_hwc(x)
     steps = np.ones(cout, dtype=np.int32)
-    lowbit_library(build).ec_b1_conv2d_xnor(ptr(xin), ptr(w_bits), ptr(bias), ptr(steps), ptr(mult), ptr(shift),
-                                            ctypes.byref(win), ctypes.byref(q), ptr(scratch), ptr(out))
+    lowbit_library(build).ec_b1_conv2d_xnor(ptr(xin), ptr(w_bits), ptr(bias), ptr(steps), ptr(mult), ptr(shift), None,
+                                            ctypes.byref(win), ctypes.byref(q), 0, ptr(scratch), ptr(out))
     np.testing.assert_array_equal(hwc_to_nchw(out), expected)
 
 

@@ -142,6 +142,51 @@ def test_w1a1_xnor_conv_after_a_thresholded_sign_bit_exact(tmp_path):
     assert set(np.unique(signs)) == {-1, 1}
 
 
+def test_w1a1_binary_layers_pass_packed_bits_bit_exact(tmp_path):
+    """XNOR conv -> padded max pool -> Sign -> XNOR conv -> flatten -> Sign -> binary linear: the
+    {-1, +1} tensors between binary layers travel as packed words (the pool ANDs them, the Signs
+    fold into popcount limits), bit-exact with the reference under ASan and UBSan."""
+    b = GraphBuilder((1, 3, 9, 9), seed=12)
+    b.quantize()
+    b.conv(20)
+    b.sign()
+    b.same_quant(ops.Pad(pads=(1, 1, 1, 1), value=1.0))
+    b.conv(37, pads=(0, 0, 0, 0), precision="w1a1", weight_levels=1, bias=False)
+    b.same_quant(ops.MaxPool(kernel=(2, 2), stride=(2, 2), pads=(0, 0, 1, 1)))
+    b.sign()
+    b.same_quant(ops.Pad(pads=(1, 1, 1, 1), value=1.0))
+    b.conv(33, pads=(0, 0, 0, 0), stride=(2, 2), precision="w1a1", weight_levels=1)
+    b.same_quant(ops.Reshape(shape=(-1,)))
+    b.sign()
+    b.linear(10, precision="w1a1", binary=True)
+    b.dequantize()
+    graph = b.finish()
+    x = np.random.default_rng(13).uniform(-1, 1, size=(5, 3, 9, 9)).astype(np.float32)
+    project = check_exact(graph, tmp_path, x)
+    kernels = [layer.kernel for layer in project.layers]
+    assert kernels.count("ec_b1_conv2d_xnor") == 2 and "ec_b1_maxpool2d" in kernels
+    assert "ec_b1_fully_connected" in kernels and kernels.count("ec_s8_lut") == 1  # only the first Sign is a table
+    text = (tmp_path / "c" / "model.c").read_text()
+    assert "EC_B1_OUT_PACKED" in text and "EC_B1_IN_PACKED" in text
+    signs = executor.run(graph, {graph.inputs[0]: x}, keep=True)
+    for node in graph.nodes:
+        if node.op_name == "Sign":
+            assert set(np.unique(signs[node.output])) == {-1, 1}, node.name  # no constant bits
+
+
+def test_w1a1_conv_with_zero_padding_runs_an_int8_kernel(tmp_path):
+    """Zero padding of a {-1, +1} input is not the XNOR kernel's +1 padding: an int8 kernel runs it."""
+    b = GraphBuilder((1, 4, 6, 6), seed=14)
+    b.quantize()
+    b.sign()
+    b.conv(8, precision="w1a1", weight_levels=1)
+    b.dequantize()
+    graph = b.finish()
+    x = np.random.default_rng(15).uniform(-1, 1, size=(3, 4, 6, 6)).astype(np.float32)
+    project = check_exact(graph, tmp_path, x, sanitize=False)
+    assert "ec_b1_conv2d_xnor" not in [layer.kernel for layer in project.layers]
+
+
 def test_mixed_fp32_layer_within_float_tolerance(tmp_path):
     b = GraphBuilder((1, 2, 6, 6), seed=7)
     b.quantize()

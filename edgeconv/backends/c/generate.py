@@ -21,7 +21,8 @@ from ...ir.verify import GraphError
 from ...resources import kernels_dir, runtimes_c_dir
 from . import arena
 from .layout import sample_bytes
-from .lowering import LOWERINGS, Emitter, Unsupported, xnor_pad_fusions
+from . import packed
+from .lowering import LOWERINGS, Emitter, Unsupported, runs_xnor, xnor_pad_fusions
 from .variants import HEADERS, ISAS
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -74,9 +75,22 @@ def _check_graph(graph: Graph) -> None:
             raise UserError(f"graph end {name} is {dtype}; the C backend takes int8 or float32 ends")
 
 
+def _plan_packed_bits(graph: Graph, em: Emitter, fused: dict) -> None:
+    """Marks the tensors of every packed chain (packed.py) and the limits of their producers."""
+    chains = packed.packed_chains(graph, lambda node: runs_xnor(graph, node, fused.get(node.name)), fused)
+    for chain in chains:
+        try:
+            limits = packed.pop_limits(graph, chain)
+        except ValueError:
+            continue  # not monotone: the chain keeps its int8 codes
+        em.pop_limits[chain.producer.name] = limits
+        em.packed.update(chain.packed_tensors(graph))
+
+
 def _lower_all(graph: Graph, em: Emitter) -> list:
     fused = xnor_pad_fusions(graph)
     absorbed = {pad.name for pad in fused.values()}
+    _plan_packed_bits(graph, em, fused)
     calls, problems = [], []
     for node in graph.nodes:
         if node.name in absorbed:
@@ -97,7 +111,7 @@ def _lower_all(graph: Graph, em: Emitter) -> list:
     return calls
 
 
-def _plan(graph: Graph, calls: list) -> tuple:
+def _plan(graph: Graph, em: Emitter, calls: list) -> tuple:
     """Arena buffer of every activation tensor (graph ends included) and of every scratch.
 
     The graph input lives from before the first layer (``run`` copies it in unless the caller
@@ -118,20 +132,20 @@ def _plan(graph: Graph, calls: list) -> tuple:
 
     in_name = graph.inputs[0]
     storage[in_name] = "b0"
-    buffers["b0"] = arena.Buffer("b0", sample_bytes(graph.tensors[in_name]), -1, last_read.get(in_name, -1), [in_name])
+    buffers["b0"] = arena.Buffer("b0", em.sample_bytes(in_name), -1, last_read.get(in_name, -1), [in_name])
     for i, call in enumerate(calls):
         out = call.node.output
         share = call.alias_of or call.inplace_of
         if share is not None and last_read.get(share) == i and share != out_name:
             key = storage[share]
             buf = buffers[key]
-            buf.size = max(buf.size, sample_bytes(graph.tensors[out]))
+            buf.size = max(buf.size, em.sample_bytes(out))
             buf.last = max(buf.last, lifetime_end(out, i))
             buf.members.append(out)
             storage[out] = key
             continue
         key = f"b{len(buffers)}"
-        buffers[key] = arena.Buffer(key, sample_bytes(graph.tensors[out]), i, lifetime_end(out, i), [out])
+        buffers[key] = arena.Buffer(key, em.sample_bytes(out), i, lifetime_end(out, i), [out])
         storage[out] = key
     scratch = {}
     for i, call in enumerate(calls):
@@ -142,22 +156,22 @@ def _plan(graph: Graph, calls: list) -> tuple:
     return storage, arena.plan(list(buffers.values())), scratch
 
 
-def _pointer(graph: Graph, name: str, storage: dict, plan: arena.ArenaPlan) -> str:
-    ctype = CTYPES[graph.tensors[name].dtype]
+def _pointer(em: Emitter, name: str, storage: dict, plan: arena.ArenaPlan) -> str:
+    ctype = "uint32_t" if name in em.packed else CTYPES[em.graph.tensors[name].dtype]
     return f"(({ctype} *)(arena + {plan.offsets[storage[name]]}))"
 
 
 def _body(graph: Graph, em: Emitter, calls: list, storage: dict, plan: arena.ArenaPlan, scratch: dict) -> str:
     lines = []
     for i, call in enumerate(calls):
-        mapping = {em.tensor_id(n): _pointer(graph, n, storage, plan) for n in em._ids}
+        mapping = {em.tensor_id(n): _pointer(em, n, storage, plan) for n in em._ids}
         mapping["scratch"] = f"(arena + {plan.offsets[scratch[i]]})" if i in scratch else "NULL"
         code = Template(call.code).substitute(mapping) if call.code else ""
         node = call.node
         if call.alias_of is not None and storage[node.output] != storage[call.alias_of]:
-            code = (f"memcpy({_pointer(graph, node.output, storage, plan)}, "
-                    f"{_pointer(graph, call.alias_of, storage, plan)}, "
-                    f"{sample_bytes(graph.tensors[node.output])});")
+            code = (f"memcpy({_pointer(em, node.output, storage, plan)}, "
+                    f"{_pointer(em, call.alias_of, storage, plan)}, "
+                    f"{em.sample_bytes(node.output)});")
         comment = f"    /* {node.name}: {call.summary}"
         if call.skipped_nodes:
             comment += f" (absorbs {', '.join(call.skipped_nodes)})"
@@ -220,7 +234,7 @@ def generate(graph: Graph, out_dir, prefix: str = "ec_model_", command_line: str
     out_dir = Path(out_dir)
     em = Emitter(graph, prefix)
     calls = _lower_all(graph, em)
-    storage, plan, scratch = _plan(graph, calls)
+    storage, plan, scratch = _plan(graph, em, calls)
     kernels = sorted({c.kernel for c in calls})
     in_name, out_name = graph.inputs[0], graph.outputs[0]
     in_shape, out_shape = _source_shape(graph, in_name), _source_shape(graph, out_name)

@@ -62,6 +62,10 @@ class Emitter:
     weights_bytes: int = 0
     # Flattened tensors kept in channels-last byte order (see lower_reshape): name -> (C, H*W).
     channels_last_flat: dict = field(default_factory=dict)
+    # {-1, +1} tensors held as packed words between binary layers (packed.py): name -> bytes, and
+    # the popcount limits of each XNOR convolution writing them: node name -> array.
+    packed: dict = field(default_factory=dict)
+    pop_limits: dict = field(default_factory=dict)
     _ids: dict = field(default_factory=dict)
     _names: set = field(default_factory=set)
 
@@ -72,6 +76,10 @@ class Emitter:
 
     def buf(self, name: str) -> str:
         return "${" + self.tensor_id(name) + "}"
+
+    def sample_bytes(self, name: str) -> int:
+        """Bytes of one sample of tensor ``name`` in C: packed words or its dtype's elements."""
+        return self.packed.get(name) or sample_bytes(self.graph.tensors[name])
 
     def _symbol(self, base: str) -> str:
         stem = re.sub(r"[^0-9A-Za-z_]", "_", base)
@@ -217,17 +225,36 @@ def _conv_choice(node: Node, x: Tensor, w: np.ndarray, y: Tensor, op: ops.Conv) 
     return "ec_s8_conv2d_slidingwin"
 
 
+def runs_xnor(graph: Graph, node: Node, fused_pad: Optional[Node] = None) -> bool:
+    """Whether ``node`` (a convolution reading through ``fused_pad``, or a fully connected layer)
+    can take packed input words: the XNOR kernel is its kernel (convolution) or fits it (linear)."""
+    if node.op_name not in ("Conv", "Linear"):
+        return False
+    x = graph.tensors[(fused_pad or node).inputs[0]]
+    wt, y = graph.tensors[node.inputs[1]], graph.tensors[node.output]
+    if not wt.is_constant or x.dtype != "int8" or y.dtype != "int8":
+        return False
+    w = wt.data.astype(np.int64)
+    if node.op_name == "Linear":
+        return _binary_operands(node, x, w)
+    return _conv_choice(node, x, w, y, node.op) == "ec_b1_conv2d_xnor"
+
+
 def _kernel_hw(w: np.ndarray) -> tuple:
     """(k_h, k_w) of OIHW (or OIW, 1-D) weights."""
     return (1, w.shape[2]) if w.ndim == 3 else (w.shape[2], w.shape[3])
 
 
-def _fits_xnor(node: Node, x: Tensor, w: np.ndarray, op: ops.Conv) -> bool:
+def _binary_operands(node: Node, x: Tensor, w: np.ndarray) -> bool:
+    """A w1a1 layer reading {-1, +1} codes (zero point 0) with +-1 weights times a channel step."""
     q = x.quant
-    return (
-        node.precision == "w1a1" and op.groups == 1 and q is not None and q.qmin >= -1 and q.qmax <= 1
-        and int(q.zero_point[0]) == 0 and bool(np.all(np.abs(step_units(w)) == 1))
-    )
+    return (node.precision == "w1a1" and q is not None and q.qmin >= -1 and q.qmax <= 1
+            and int(q.zero_point[0]) == 0 and bool(np.all(np.abs(step_units(w)) == 1)))
+
+
+def _fits_xnor(node: Node, x: Tensor, w: np.ndarray, op: ops.Conv) -> bool:
+    """Groups 1 and no zero padding: the kernel pads with +1 (a +1 Pad before it is absorbed)."""
+    return op.groups == 1 and not any(op.pads) and _binary_operands(node, x, w)
 
 
 def _bitserial_bits(node: Node, x: Tensor, w: np.ndarray, op: ops.Conv) -> Optional[tuple]:
@@ -352,8 +379,9 @@ def lower_conv(em: Emitter, node: Node, fused_pad: Optional[Node] = None) -> Lay
     kernel = _conv_choice(node, x, w, y, op)
     qlo, qhi = _activation_bounds(op.clamp, y)
     base = node.name
-    mult, shift = _requant_arrays(em, base, node, w.shape[0])
-    bias_sym = em.array(f"{base}_bias", "int32_t", bias)
+    if node.name not in em.pop_limits:  # a packed output folds these into its popcount limits
+        mult, shift = _requant_arrays(em, base, node, w.shape[0])
+        bias_sym = em.array(f"{base}_bias", "int32_t", bias)
     win = em.struct(f"{base}_win", "ec_window_t", win_fields)
     qp = em.struct(f"{base}_q", "ec_qparams_t", [zp_in, zp_out, qlo, qhi])
     xin, yout = em.buf(x_name), em.buf(node.output)
@@ -372,9 +400,18 @@ def lower_conv(em: Emitter, node: Node, fused_pad: Optional[Node] = None) -> Lay
     elif kernel == "ec_b1_conv2d_xnor":
         _require(_fits_xnor(node, x, w, op), "XNOR kernel needs a w1a1 layer with +-1 weights and a Sign input")
         w_sym = em.array(f"{base}_weights", "uint32_t", pack_xnor_weights(w))
-        steps_sym = em.array(f"{base}_weight_steps", "int32_t", weight_steps(w))
         scratch_bytes = (ext_h * ext_w + win_fields[6] * win_fields[7]) * words * 4
-        call = (f"{kernel}({xin}, {w_sym}, {bias_sym}, {steps_sym}, {mult}, {shift}, &{win}, &{qp}, "
+        flags = ["EC_B1_IN_PACKED"] if x_name in em.packed else []
+        if node.name in em.pop_limits:
+            flags.append("EC_B1_OUT_PACKED")
+            limits = em.array(f"{base}_pop_limits", "int32_t", em.pop_limits[node.name])
+            operands = f"NULL, NULL, NULL, NULL, {limits}"
+            extra = "packed bits out, "
+        else:
+            steps_sym = em.array(f"{base}_weight_steps", "int32_t", weight_steps(w))
+            operands = f"{bias_sym}, {steps_sym}, {mult}, {shift}, NULL"
+        extra = ("packed bits in, " if x_name in em.packed else "") + extra
+        call = (f"{kernel}({xin}, {w_sym}, {operands}, &{win}, &{qp}, {' | '.join(flags) or 0}, "
                 f"(uint32_t *)${{scratch}}, {yout});")
     elif kernel == "ec_s8_conv2d_bitserial":
         bits = _bitserial_bits(node, x, w, op)
@@ -440,6 +477,8 @@ def lower_linear(em: Emitter, node: Node) -> LayerCall:
         call = (f"ec_f32_fully_connected({xin}, {w_sym}, {bias_sym}, {n_in}, {n_out}, "
                 f"{_float_bound(lo, '-' + FLOAT_MAX)}, {_float_bound(hi, FLOAT_MAX)}, {yout});")
         return LayerCall(node, "ec_f32_fully_connected", f"{n_in}->{n_out}, fp32", call, [node.inputs[0]])
+    if node.inputs[0] in em.packed:
+        return _lower_linear_packed(em, node)
     s_in, zp_in = _per_tensor(x, "input")
     s_out, zp_out = _per_tensor(y, "output")
     w = _columns_in_input_order(em, node.inputs[0], wt.data.astype(np.int64))
@@ -454,6 +493,33 @@ def lower_linear(em: Emitter, node: Node) -> LayerCall:
     call = (f"ec_s8_fully_connected({xin}, {w_sym}, {bias_sym}, {wsum_sym}, {mult}, {shift}, {n_in}, {n_out}, "
             f"&{qp}, {yout});")
     return LayerCall(node, "ec_s8_fully_connected", f"{n_in}->{n_out}, {node.precision}", call, [node.inputs[0]])
+
+
+def _lower_linear_packed(em: Emitter, node: Node) -> LayerCall:
+    """A binary Linear reading a flattened map as packed words, pixel by pixel (packed.py): its
+    weight columns, in the reference's channels-first flatten order, are regrouped by pixel and
+    packed like the input."""
+    g = em.graph
+    wt, y = g.tensors[node.inputs[1]], g.tensors[node.output]
+    b = g.tensors[node.inputs[2]] if len(node.inputs) > 2 and node.inputs[2] is not None else None
+    flatten = g.producer(g.producer(node.inputs[0]).inputs[0])  # Sign <- flatten
+    channels = g.tensors[flatten.inputs[0]].shape[1]
+    w = wt.data.astype(np.int64)
+    n_out, k_total = w.shape
+    by_pixel = np.moveaxis(w.reshape(n_out, channels, k_total // channels), 1, -1)  # O, H*W, C
+    packed_rows = pack_bits((by_pixel < 0).astype(np.uint64)).reshape(n_out, -1)
+    bias = b.data.astype(np.int64) if b is not None else np.zeros(n_out, dtype=np.int64)
+    _require(accumulator_bound(w, bias) <= INT32_MAX, "accumulator bound exceeds int32")
+    mult, shift = _requant_arrays(em, node.name, node, n_out)
+    qlo, qhi = _activation_bounds(node.op.clamp, y)
+    w_sym = em.array(f"{node.name}_weights", "uint32_t", packed_rows)
+    bias_sym = em.array(f"{node.name}_bias", "int32_t", bias)
+    steps_sym = em.array(f"{node.name}_weight_steps", "int32_t", weight_steps(w))
+    qp = em.struct(f"{node.name}_q", "ec_qparams_t", [0, int(y.quant.zero_point[0]), qlo, qhi])
+    call = (f"ec_b1_fully_connected({em.buf(node.inputs[0])}, {w_sym}, {bias_sym}, {steps_sym}, {mult}, {shift}, "
+            f"{k_total}, {packed_rows.shape[1]}, {n_out}, &{qp}, {em.buf(node.output)});")
+    return LayerCall(node, "ec_b1_fully_connected", f"{k_total}->{n_out}, w1a1, packed bits in, xnor-popcount", call,
+                     [node.inputs[0]])
 
 
 def _broadcast_fields(a: Tensor, b: Tensor, y: Tensor) -> list:
@@ -545,6 +611,9 @@ def _lower_pool(em: Emitter, node: Node, kind: str) -> LayerCall:
         kernel = f"ec_f32_{kind}pool2d"
         extra = "" if kind == "max" else f", {int(op.count_include_pad)}"
         return LayerCall(node, kernel, f"{ktext}, fp32", f"{kernel}({xin}, &{win}{extra}, {yout});", [node.inputs[0]])
+    if node.output in em.packed:
+        call = f"ec_b1_maxpool2d({xin}, &{win}, {yout});"
+        return LayerCall(node, "ec_b1_maxpool2d", f"{ktext}, packed bits (AND)", call, [node.inputs[0]])
     _same_quant(x, y, f"{kind} pooling")
     lo, hi = y.quant.qmin, y.quant.qmax
     kernel = f"ec_s8_{kind}pool2d"
@@ -624,6 +693,9 @@ def lower_elementwise(em: Emitter, node: Node) -> LayerCall:
         call = (f"ec_f32_activation({xin}, {n}, {_F32_ACTIVATIONS[node.op_name]}, {_float_literal(alpha)}, "
                 f"{_float_bound(lo, '-' + FLOAT_MAX)}, {_float_bound(hi, FLOAT_MAX)}, {yout});")
         return LayerCall(node, "ec_f32_activation", "fp32", call, [node.inputs[0]], inplace_of=node.inputs[0])
+    if node.output in em.packed:
+        return LayerCall(node, "ec_layout", "folded into the popcount limits before it: the packed bits are its output",
+                         "", [node.inputs[0]], alias_of=node.inputs[0])
     _require(x.dtype == "int8" and y.dtype == "int8", f"{node.op_name} from {x.dtype} to {y.dtype}")
     table = em.array(f"{node.name}_table", "int8_t", int8_table(g, node))
     call = f"ec_s8_lut({xin}, {table}, {n}, {yout});"
@@ -739,6 +811,9 @@ def lower_reshape(em: Emitter, node: Node) -> LayerCall:
     in_trivial, out_trivial = is_layout_trivial(x.shape), is_layout_trivial(y.shape)
     if in_trivial and out_trivial:
         return LayerCall(node, "ec_layout", "no data movement", "", [node.inputs[0]], alias_of=node.inputs[0])
+    if node.output in em.packed:
+        return LayerCall(node, "ec_layout", "flatten of packed bits, read pixel by pixel: no data movement", "",
+                         [node.inputs[0]], alias_of=node.inputs[0])
     in_hw, out_hw = math.prod(x.shape[2:]), math.prod(y.shape[2:])
     if len(y.shape) == 2 and y.dtype == "int8" and _read_only_by_linear(g, node.output):
         # An int8 flatten whose readers are all Linear layers (maybe behind per-element ops): the
