@@ -20,6 +20,7 @@ import pytest
 
 from edgeconv.backends.c.build import X86_AVX2_FLAGS, X86_AVX512_FLAGS, host_cpu_flags, host_has_avx512_vnni, host_isa
 from edgeconv.backends.c.lowering import pack_bitserial_weights, pack_bits, pack_xnor_weights
+from edgeconv.backends.c.variants import sources_for
 from edgeconv.ir import Graph, Node, QuantParams, Tensor, ops
 from edgeconv.reference.executor import INT_KERNELS
 import edgeconv.reference.int_kernels  # noqa: F401
@@ -27,7 +28,15 @@ from edgeconv.resources import kernels_dir
 from tests.kernels.cbuild import STRICT, QParams, hwc_to_nchw, nchw_to_hwc, ptr, window
 from tests.kernels.intref import conv_int, multipliers, requant
 
-KERNELS = ("ec_b1_conv2d_xnor", "ec_s8_conv2d_bitserial")
+EC_B1_IN_PACKED, EC_B1_OUT_PACKED = 1, 2  # flags of ec_b1_conv2d_xnor (ec_b1.h)
+
+
+def packed_signs(values_nchw: np.ndarray, zp: int = 0) -> np.ndarray:
+    """(1, C, H, W) codes -> (H, W, words) packed words, bit set where the code is below zp (-1)."""
+    return np.ascontiguousarray(pack_bits((nchw_to_hwc(values_nchw) < zp).astype(np.uint64)))
+
+
+KERNELS = ("ec_b1_conv2d_xnor", "ec_s8_conv2d_bitserial", "ec_b1_maxpool2d", "ec_b1_fully_connected")
 SANITIZE = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g")
 
 
@@ -47,7 +56,7 @@ BUILDS = builds_to_test()
 
 
 def kernel_sources(isa_dir: str) -> list:
-    return [str(kernels_dir() / isa_dir / f"{name}.c") for name in KERNELS]
+    return [str(path) for path in sources_for(KERNELS, isa_dir)]
 
 
 @functools.lru_cache(maxsize=None)
@@ -93,13 +102,15 @@ class Case:
     seed: int = 0
     extreme: bool = False     # every popcount at its maximum (all bits of a XOR w, or of the codes, set)
     stepped: bool = False     # weights times a per-channel step n (single-rounding storage), n * max|w| <= 127
+    flags: int = 0            # XNOR: EC_B1_IN_PACKED (1) and EC_B1_OUT_PACKED (2), see packed_limits
 
     @property
     def name(self) -> str:
         bits = "" if self.kind == "xnor" else f"_a{self.act_bits}w{self.weight_bits}"
         return (f"{self.kind}{bits}_c{self.cin}_{self.h}x{self.w}_o{self.cout}_k{self.k[0]}x{self.k[1]}"
                 f"_s{self.stride[0]}{self.stride[1]}_p{''.join(map(str, self.pads))}_d{self.dilation[0]}{self.dilation[1]}"
-                f"_n{self.batch}_zp{self.in_zp}{'_extreme' if self.extreme else ''}{'_stepped' if self.stepped else ''}")
+                f"_n{self.batch}_zp{self.in_zp}{'_extreme' if self.extreme else ''}{'_stepped' if self.stepped else ''}"
+                f"{'_flags' + str(self.flags) if self.flags else ''}")
 
 
 @dataclass
@@ -114,6 +125,7 @@ class Operands:
     win: object
     scratch_words: int
     expected: np.ndarray      # (batch, C_out, OH, OW) int8
+    pops: np.ndarray = None   # XNOR: (batch, C_out, OH, OW) popcount sums of a XOR w (one-padded)
 
 
 def operands(case: Case) -> Operands:
@@ -139,6 +151,9 @@ def operands(case: Case) -> Operands:
         padded[:, :, top:top + case.h, left:left + case.w] = signs
         accs = [conv_int(padded[b:b + 1], stepped(wt, steps), bias, 0, case.stride, (0, 0, 0, 0), case.dilation, 1)
                 for b in range(case.batch)]
+        agreement = np.concatenate([conv_int(padded[b:b + 1], wt, np.zeros(case.cout), 0, case.stride, (0, 0, 0, 0),
+                                             case.dilation, 1) for b in range(case.batch)])
+        pops = (taps - agreement) // 2  # sum a*w = K - 2 popcount(a XOR w)
         packed, scratch_words = pack_xnor_weights(wt), (area + case.k[0] * case.k[1]) * words
     else:
         m, kb = case.act_bits, case.weight_bits
@@ -158,7 +173,8 @@ def operands(case: Case) -> Operands:
         packed, scratch_words = pack_bitserial_weights(wt, kb), (area + case.k[0] * case.k[1]) * words * m
     expected = np.concatenate([requant(a, mult, shift, q.out_zp, q.act_min, q.act_max) for a in accs])
     win = window((case.h, case.w, case.cin), (oh, ow, case.cout), case.k, case.stride, case.pads, case.dilation)
-    return Operands(x, np.ascontiguousarray(packed), bias, steps, mult, shift, q, win, scratch_words, expected)
+    return Operands(x, np.ascontiguousarray(packed), bias, steps, mult, shift, q, win, scratch_words, expected,
+                    pops if case.kind == "xnor" else None)
 
 
 def weight_steps_for(case: Case, rng, peak: int) -> np.ndarray:
@@ -208,51 +224,56 @@ DRIVER = r"""
 #include "ec_b1.h"
 
 /* Per case on stdin: int32 kind (0 XNOR, 1 bit-serial), batch, act_bits, weight_bits,
- * scratch_words, weight_words, the 17 window fields, the 4 qparams fields; then int8 input
- * (batch x H x W x C), uint32 weights, int32 bias, weight steps, mult, shift (C_out each). Writes the int8
- * outputs (batch x OH x OW x C_out) to stdout. */
+ * scratch_words, weight_words, XNOR flags, the 17 window fields, the 4 qparams fields; then the
+ * input (batch x H x W x C int8, or batch x H x W x words uint32 with EC_B1_IN_PACKED), uint32
+ * weights, int32 bias, weight steps, mult, shift, popcount limits (C_out each). Writes the outputs
+ * (batch x OH x OW x C_out int8, or x words uint32 with EC_B1_OUT_PACKED) to stdout. */
 static int read_exact(void *p, size_t n) { return fread(p, 1, n, stdin) == n; }
 
 int main(void)
 {
-    int32_t head[6 + 17 + 4];
+    int32_t head[7 + 17 + 4];
     while (read_exact(head, sizeof head)) {
         ec_window_t win;
         ec_qparams_t q;
-        size_t in_size, out_size;
-        int8_t *in, *out;
+        size_t in_size, out_size, c_bytes;
+        unsigned char *in, *out;
         uint32_t *w, *scratch;
-        int32_t *bias, *steps, *mult, *shift, b;
-        memcpy(&win, head + 6, sizeof win);
-        memcpy(&q, head + 23, sizeof q);
-        in_size = (size_t)win.in_h * win.in_w * win.in_c;
-        out_size = (size_t)win.out_h * win.out_w * win.out_c;
+        int32_t *bias, *steps, *mult, *shift, *limits, b;
+        memcpy(&win, head + 7, sizeof win);
+        memcpy(&q, head + 24, sizeof q);
+        in_size = (size_t)win.in_h * win.in_w *
+                  ((head[6] & EC_B1_IN_PACKED) ? (size_t)((win.in_c + 31) / 32) * 4 : (size_t)win.in_c);
+        out_size = (size_t)win.out_h * win.out_w *
+                   ((head[6] & EC_B1_OUT_PACKED) ? (size_t)((win.out_c + 31) / 32) * 4 : (size_t)win.out_c);
+        c_bytes = (size_t)win.out_c * 4;
         in = malloc(in_size * head[1]);
         out = malloc(out_size * head[1]);
         w = malloc((size_t)head[5] * 4);
         scratch = malloc((size_t)head[4] * 4);
-        bias = malloc((size_t)win.out_c * 4);
-        steps = malloc((size_t)win.out_c * 4);
-        mult = malloc((size_t)win.out_c * 4);
-        shift = malloc((size_t)win.out_c * 4);
-        if (!read_exact(in, in_size * head[1]) || !read_exact(w, (size_t)head[5] * 4) ||
-            !read_exact(bias, (size_t)win.out_c * 4) || !read_exact(steps, (size_t)win.out_c * 4) ||
-            !read_exact(mult, (size_t)win.out_c * 4) ||
-            !read_exact(shift, (size_t)win.out_c * 4)) {
+        bias = malloc(c_bytes);
+        steps = malloc(c_bytes);
+        mult = malloc(c_bytes);
+        shift = malloc(c_bytes);
+        limits = malloc(c_bytes);
+        if (!read_exact(in, in_size * head[1]) || !read_exact(w, (size_t)head[5] * 4) || !read_exact(bias, c_bytes) ||
+            !read_exact(steps, c_bytes) || !read_exact(mult, c_bytes) || !read_exact(shift, c_bytes) ||
+            !read_exact(limits, c_bytes)) {
             return 2;
         }
         memset(scratch, 0xA5, (size_t)head[4] * 4);
+        memset(out, 0x5A, out_size * head[1]);
         for (b = 0; b < head[1]; ++b) {
             if (head[0] == 0) {
-                ec_b1_conv2d_xnor(in + b * in_size, w, bias, steps, mult, shift, NULL, &win, &q, 0, scratch,
+                ec_b1_conv2d_xnor(in + b * in_size, w, bias, steps, mult, shift, limits, &win, &q, head[6], scratch,
                                   out + b * out_size);
             } else {
-                ec_s8_conv2d_bitserial(in + b * in_size, w, bias, steps, mult, shift, &win, &q, head[2], head[3],
-                                       scratch, out + b * out_size);
+                ec_s8_conv2d_bitserial((const int8_t *)(in + b * in_size), w, bias, steps, mult, shift, &win, &q,
+                                       head[2], head[3], scratch, (int8_t *)(out + b * out_size));
             }
         }
         fwrite(out, 1, out_size * head[1], stdout);
-        free(in); free(out); free(w); free(scratch); free(bias); free(steps); free(mult); free(shift);
+        free(in); free(out); free(w); free(scratch); free(bias); free(steps); free(mult); free(shift); free(limits);
     }
     return 0;
 }
@@ -277,32 +298,50 @@ def build_driver(cc: str, isa_dir: str, flags: tuple, out: Path) -> Path:
     return out
 
 
+def packed_limits(case: Case) -> np.ndarray:
+    """The popcount limits of a case with a packed output: over the whole range [-1, K]."""
+    taps = case.cin * case.k[0] * case.k[1]
+    return np.random.default_rng(case.seed + 99).integers(-1, taps + 1, size=case.cout).astype(np.int32)
+
+
+def driver_samples(case: Case, o: Operands) -> tuple:
+    """(input bytes, expected output bytes) of a case's samples, in the forms its flags ask for."""
+    inputs, outputs = [], []
+    for b in range(case.batch):
+        sample = o.x[b:b + 1]
+        inputs.append(packed_signs(sample, case.in_zp) if case.flags & EC_B1_IN_PACKED else nchw_to_hwc(sample))
+        if case.flags & EC_B1_OUT_PACKED:
+            minus = o.pops[b:b + 1] > packed_limits(case).reshape(1, -1, 1, 1)
+            outputs.append(packed_signs(np.where(minus, -1, 1)).astype("<u4"))
+        else:
+            outputs.append(nchw_to_hwc(o.expected[b:b + 1]))
+    return b"".join(a.tobytes() for a in inputs), b"".join(a.tobytes() for a in outputs)
+
+
 def driver_input(cases: list) -> tuple:
-    """The stdin bytes for `cases` and their operands."""
-    chunks, all_ops = [], []
+    """The stdin bytes for `cases` and the output bytes expected of each."""
+    chunks, expected = [], []
     for case in cases:
         o = operands(case)
         win_fields = [getattr(o.win, name) for name, _ in o.win._fields_]
         q_fields = [getattr(o.q, name) for name, _ in o.q._fields_]
         head = [0 if case.kind == "xnor" else 1, case.batch, case.act_bits, case.weight_bits, o.scratch_words,
-                o.weights.size, *win_fields, *q_fields]
-        x_nhwc = np.ascontiguousarray(np.moveaxis(o.x, 1, -1))
-        chunks += [struct.pack(f"<{len(head)}i", *head), x_nhwc.tobytes(), o.weights.astype("<u4").tobytes(),
+                o.weights.size, case.flags, *win_fields, *q_fields]
+        samples, outputs = driver_samples(case, o)
+        limits = packed_limits(case) if case.flags & EC_B1_OUT_PACKED else np.zeros(case.cout, dtype=np.int32)
+        chunks += [struct.pack(f"<{len(head)}i", *head), samples, o.weights.astype("<u4").tobytes(),
                    o.bias.astype("<i4").tobytes(), o.steps.astype("<i4").tobytes(), o.mult.astype("<i4").tobytes(),
-                   o.shift.astype("<i4").tobytes()]
-        all_ops.append(o)
-    return b"".join(chunks), all_ops
+                   o.shift.astype("<i4").tobytes(), limits.astype("<i4").tobytes()]
+        expected.append(outputs)
+    return b"".join(chunks), expected
 
 
-def check_driver_output(cases: list, all_ops: list, stdout: bytes) -> None:
+def check_driver_output(cases: list, expected: list, stdout: bytes) -> None:
     offset = 0
-    for case, o in zip(cases, all_ops):
-        n = o.expected.size
-        got = np.frombuffer(stdout[offset:offset + n], dtype=np.int8)
-        assert got.size == n, f"{case.name}: driver output is short"
-        got = np.moveaxis(got.reshape(case.batch, o.win.out_h, o.win.out_w, case.cout), -1, 1)
-        np.testing.assert_array_equal(got, o.expected, err_msg=case.name)
-        offset += n
+    for case, want in zip(cases, expected):
+        got = stdout[offset:offset + len(want)]
+        assert got == want, f"{case.name}: driver output differs"
+        offset += len(want)
     assert offset == len(stdout)
 
 
@@ -432,14 +471,115 @@ def test_xnor_matches_reference_executor_pad_then_conv(build):
     np.testing.assert_array_equal(hwc_to_nchw(out), expected)
 
 
+# ----------------------------------------------------------------------------------------------
+# Packed words between binary layers (ec_b1.h): XNOR input and output, max pool, fully connected.
+
+# Every flag combination over the fixed shapes: driven through the C driver (sanitizers, qemu).
+PACKED_CASES = [Case("xnor", *shape, seed=40 + i, flags=1 + i % 3) for i, shape in enumerate(SHAPES)]
+XNOR_CASES = [Case("xnor", *shape, seed=shape[0] * 7 + shape[1]) for shape in SHAPES] + \
+    [c for c in RANDOM_CASES + EXTREME_CASES if c.kind == "xnor"]
+
+
+def run_xnor_packed(build: str, case: Case, flags: int, limits: np.ndarray) -> list:
+    """One call per sample with the given flags; packed inputs are the samples' sign bits."""
+    o = operands(case)
+    lib = lowbit_library(build)
+    scratch = np.full(o.scratch_words, 0xA5A5A5A5, dtype=np.uint32)
+    outs = []
+    for b in range(case.batch):
+        sample = o.x[b:b + 1]
+        xin = packed_signs(sample, case.in_zp) if flags & EC_B1_IN_PACKED else nchw_to_hwc(sample)
+        if flags & EC_B1_OUT_PACKED:
+            out = np.full((o.win.out_h, o.win.out_w, (case.cout + 31) // 32), 0x5A5A5A5A, dtype=np.uint32)
+        else:
+            out = np.zeros((o.win.out_h, o.win.out_w, case.cout), dtype=np.int8)
+        lib.ec_b1_conv2d_xnor(ptr(xin), ptr(o.weights), ptr(o.bias), ptr(o.steps), ptr(o.mult), ptr(o.shift),
+                              ptr(limits), ctypes.byref(o.win), ctypes.byref(o.q), flags, ptr(scratch), ptr(out))
+        outs.append(out)
+    return outs
+
+
+@pytest.mark.parametrize("build", sorted(BUILDS))
+@pytest.mark.parametrize("case", XNOR_CASES, ids=[c.name for c in XNOR_CASES])
+def test_xnor_reads_packed_words_as_it_reads_int8_codes(build, case):
+    limits = np.zeros(case.cout, dtype=np.int32)
+    got = np.concatenate([hwc_to_nchw(out) for out in run_xnor_packed(build, case, EC_B1_IN_PACKED, limits)])
+    np.testing.assert_array_equal(got, operands(case).expected)
+
+
+@pytest.mark.parametrize("build", sorted(BUILDS))
+@pytest.mark.parametrize("case", XNOR_CASES, ids=[c.name for c in XNOR_CASES])
+def test_xnor_writes_packed_words_from_popcount_limits(build, case):
+    """Bit c of a pixel is set exactly where its popcount sum exceeds limits[c], for limits over the
+    whole range (-1: always set, K: never), with int8 and packed inputs; unused bits stay 0."""
+    o = operands(case)
+    taps = case.cin * case.k[0] * case.k[1]
+    rng = np.random.default_rng(case.seed)
+    limits = rng.integers(-1, taps + 1, size=case.cout).astype(np.int32)
+    limits[: min(2, case.cout)] = [-1, taps][: min(2, case.cout)]
+    for flags in (EC_B1_OUT_PACKED, EC_B1_OUT_PACKED | EC_B1_IN_PACKED):
+        for b, got in enumerate(run_xnor_packed(build, case, flags, limits)):
+            minus = o.pops[b:b + 1] > limits.reshape(1, -1, 1, 1)
+            np.testing.assert_array_equal(got, packed_signs(np.where(minus, -1, 1)), err_msg=f"flags {flags}")
+
+
+@pytest.mark.parametrize("build", sorted(BUILDS))
+@pytest.mark.parametrize("channels", [1, 31, 32, 33, 70])
+@pytest.mark.parametrize("window_case", [((2, 2), (2, 2), (0, 0, 0, 0), (1, 1)), ((3, 3), (2, 2), (1, 1, 1, 1), (1, 1)),
+                                         ((2, 3), (1, 2), (0, 1, 1, 2), (1, 1)), ((2, 2), (1, 1), (0, 0, 0, 0), (2, 2))],
+                         ids=["2x2s2", "3x3s2p1", "2x3_pads", "dilated"])
+def test_packed_max_pool_is_the_max_of_signs(build, channels, window_case):
+    """Pooling bits (AND of set = -1 bits over the window's input taps) equals max pooling the
+    {-1, +1} values, padding skipped."""
+    k, stride, pads, dilation = window_case
+    rng = np.random.default_rng(channels)
+    h, w = 7, 9
+    values = rng.choice(np.array([-1, 1]), size=(1, channels, h, w), p=[0.7, 0.3])
+    oh, ow = out_hw(h, w, k, stride, pads, dilation)
+    padded = np.full((channels, h + pads[0] + pads[2], w + pads[1] + pads[3]), -2)
+    padded[:, pads[0]:pads[0] + h, pads[1]:pads[1] + w] = values[0]
+    expected = np.full((1, channels, oh, ow), -2)
+    for ky in range(k[0]):
+        for kx in range(k[1]):
+            y0, x0 = ky * dilation[0], kx * dilation[1]
+            tap = padded[:, y0:y0 + stride[0] * (oh - 1) + 1:stride[0], x0:x0 + stride[1] * (ow - 1) + 1:stride[1]]
+            expected[0] = np.maximum(expected[0], tap)
+    words = (channels + 31) // 32
+    out = np.full((oh, ow, words), 0xFFFFFFFF, dtype=np.uint32)
+    win = window((h, w, channels), (oh, ow, channels), k, stride, pads, dilation)
+    lowbit_library(build).ec_b1_maxpool2d(ptr(packed_signs(values)), ctypes.byref(win), ptr(out))
+    np.testing.assert_array_equal(out, packed_signs(expected))
+
+
+@pytest.mark.parametrize("build", sorted(BUILDS))
+@pytest.mark.parametrize("pixels, channels, out_n", [(1, 5, 3), (49, 48, 64), (9, 33, 17), (4, 1100, 10), (1, 512, 1)])
+def test_packed_fully_connected_equals_int8_formula(build, pixels, channels, out_n):
+    rng = np.random.default_rng(pixels * channels)
+    x = rng.choice(np.array([-1, 1]), size=(pixels, channels))
+    w = rng.choice(np.array([-1, 1]), size=(out_n, pixels, channels))
+    steps = rng.integers(1, 128, size=out_n).astype(np.int32)
+    bias = rng.integers(-3000, 3000, size=out_n).astype(np.int32)
+    acc = bias + steps * np.einsum("opc,pc->o", w, x)
+    mult, shift = multipliers(rng.uniform(0.0001, 0.001, size=out_n))
+    q = QParams(0, -3, -120, 127)
+    expected = requant(acc.reshape(1, out_n, 1, 1), mult, shift, q.out_zp, q.act_min, q.act_max).reshape(-1)
+    x_words = np.ascontiguousarray(pack_bits((x < 0).astype(np.uint64)))
+    w_words = np.ascontiguousarray(pack_bits((w < 0).astype(np.uint64)).reshape(out_n, -1))
+    out = np.zeros(out_n, dtype=np.int8)
+    lowbit_library(build).ec_b1_fully_connected(ptr(x_words), ptr(w_words), ptr(bias), ptr(steps), ptr(mult),
+                                                ptr(shift), pixels * channels, x_words.size, out_n, ctypes.byref(q),
+                                                ptr(out))
+    np.testing.assert_array_equal(out, expected)
+
+
 @pytest.mark.parametrize("build", sorted(BUILDS))
 def test_kernels_are_clean_under_asan_and_ubsan(build, tmp_path):
     """Every build of the kernels over the random cases plus the fixed shapes, run by the C driver
     compiled with ASan and UBSan (exact buffers from malloc: any read past them is reported)."""
     isa_dir, flags = BUILDS[build]
     binary = build_driver("cc", isa_dir, flags + SANITIZE, tmp_path / "driver")
-    cases = RANDOM_CASES + EXTREME_CASES + [Case("xnor", *s, seed=i) for i, s in enumerate(SHAPES)]
-    data, all_ops = driver_input(cases)
+    cases = RANDOM_CASES + EXTREME_CASES + [Case("xnor", *s, seed=i) for i, s in enumerate(SHAPES)] + PACKED_CASES
+    data, expected = driver_input(cases)
     r = subprocess.run([str(binary)], input=data, capture_output=True, timeout=300)
     assert r.returncode == 0, r.stderr.decode(errors="replace")[-4000:]
-    check_driver_output(cases, all_ops, r.stdout)
+    check_driver_output(cases, expected, r.stdout)
