@@ -1,7 +1,14 @@
-"""Benchmark: the same zoo network compiled to C at int8, w2a2 (bit-serial) and w1a1 (XNOR),
+"""Benchmark: the same network compiled to C at int8, w2a2 (bit-serial) and w1a1 (XNOR),
 single thread on this host; median ms per sample and per layer from edgeconv_run --timing.
 
     python bench/bench_binary_vs_int8.py [--model binarynet] [--repeat 50] [--rounds 3] [--cflags "..."]
+    python bench/bench_binary_vs_int8.py --model binarynet-wide
+
+--model is a trained zoo model, or ``binarynet-wide``: the zoo BinaryNet's pattern at the widths
+of the binary nets in the literature (64-64, 128-128, 256 channels of 3x3 convolutions on the
+28x28 digits, then 256 and 10 units), where the binary layers carry almost all the work. It is
+timed untrained (speed does not depend on the weights' values; its BatchNorm statistics are
+random so that no channel is constant).
 
 Each precision is timed --rounds times, interleaved with the others, and the fastest round is kept
 (on a shared machine the slowest rounds measure the neighbours). --cflags adds compiler flags to
@@ -20,14 +27,32 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from edgeconv.backends.c import build_host, generate
 from edgeconv.frontend import load_model
 from edgeconv.passes.pipeline import prepare
 from edgeconv.quant.quantize_graph import quantize_graph
 from edgeconv.zoo import training
+from edgeconv.zoo.models import conv_bn
 
 PRECISIONS = ("int8", "w2a2", "w1a1")
+WIDE = "binarynet-wide"
+
+
+def binarynet_wide() -> nn.Module:
+    """BinaryNet's pattern (conv-BN-Hardtanh, max pools, no residuals) with wide binary layers."""
+    layers = []
+    for c_in, c_out, pool in ((1, 64, False), (64, 64, True), (64, 128, False), (128, 128, True), (128, 256, False)):
+        layers += [*conv_bn(c_in, c_out), nn.Hardtanh()] + ([nn.MaxPool2d(2)] if pool else [])
+    model = nn.Sequential(*layers, nn.Flatten(), nn.Linear(256 * 7 * 7, 256), nn.BatchNorm1d(256), nn.Hardtanh(),
+                          nn.Linear(256, 10))
+    generator = torch.Generator().manual_seed(0)
+    for module in model.modules():
+        if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            module.running_mean.normal_(0.0, 0.1, generator=generator)
+            module.running_var.uniform_(0.5, 2.0, generator=generator)
+    return model.eval()
 
 
 def time_binary(binary: Path, x_path: Path, work: Path, repeat: int) -> dict:
@@ -47,7 +72,8 @@ def main() -> None:
     x_train, _, x_val, _ = training.digits_dataset()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        torch.export.save(torch.export.export(training.trained(args.model), (torch.from_numpy(x_train[:1]),)), work / "m.pt2")
+        model = binarynet_wide() if args.model == WIDE else training.trained(args.model)
+        torch.export.save(torch.export.export(model, (torch.from_numpy(x_train[:1]),)), work / "m.pt2")
         graph = prepare(load_model(work / "m.pt2"))
         np.save(work / "x.npy", x_val[:16])
         projects, binaries = {}, {}
