@@ -96,8 +96,9 @@ def bench_shape(lib, shape, repeat: int) -> dict:
     scratch = np.zeros((ext + k * k) * words * 2, np.uint32)  # room for 2 activation planes
     q0 = QParams(0, -1, -128, 127)
     steps = np.ones(cout, np.int32)
-    row["xnor"] = median_ms(lambda: lib.ec_b1_conv2d_xnor(p(signs), p(wbits), p(bias), p(steps), p(mult), p(shift),
-                                                          ctypes.byref(win), ctypes.byref(q0), p(scratch), p(out)), repeat)
+    row["xnor"] = median_ms(lambda: lib.ec_b1_conv2d_xnor(p(signs), p(wbits), p(bias), p(steps), p(mult), p(shift), None,
+                                                          ctypes.byref(win), ctypes.byref(q0), 0, p(scratch), p(out)),
+                            repeat)
     codes = (rng.integers(0, 4, (h, w, cin)) - 128).astype(np.int8)
     w2 = (2 * rng.integers(0, 4, (cout, cin, k, k)) - 3).astype(np.int8)
     planes = np.ascontiguousarray(pack_bitserial_weights(w2, 2))

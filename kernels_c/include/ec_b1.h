@@ -8,8 +8,10 @@
  * For one output: a * w = +1 when the bits agree and -1 when they differ, so over K = k_h*k_w*C_in
  * taps  acc = sum a*w = K - 2 * popcount(a XOR w)  exactly, then acc += bias and the shared
  * requantization. Padding is ONE-padding (+1 = bit 0): a padded tap adds +w. Input bits come from
- * int8 values: bit = (x < in_zp), i.e. the Sign convention x >= 0 -> +1. Weights: C_out x k_h x
- * k_w x words. Scratch: ext_h = (out_h-1)*stride_h + dil_h*(k_h-1) + 1 rows by ext_w (the same for
+ * int8 values: bit = (x < in_zp), i.e. the Sign convention x >= 0 -> +1. Weights: groups of 16
+ * output channels (the last zero-filled to 16), each k_h x k_w x words x 16: word wd of tap t of
+ * channel c at [(c / 16) * (k_h * k_w * words * 16) + (t * words + wd) * 16 + c % 16], so that one
+ * pointer reaches the 16 channels of a block (ec_b1_popcount.h). Scratch: ext_h = (out_h-1)*stride_h + dil_h*(k_h-1) + 1 rows by ext_w (the same for
  * columns) by words uint32_t for the packed input (word planes, ec_b1_popcount.h), then
  * k_h * k_w * words uint32_t (unused by the XNOR kernel).
  *
@@ -51,6 +53,9 @@
 #include "ec_common.h"
 
 enum { EC_B1_IN_PACKED = 1, EC_B1_OUT_PACKED = 2 };
+
+/* Output channels interleaved in the XNOR weight layout (above). */
+#define EC_B1_WEIGHT_GROUP 16
 
 /* in: int8 codes or packed words, out: int8 codes or packed words, as `flags` says (above). */
 void ec_b1_conv2d_xnor(const void *in, const uint32_t *w_bits, const int32_t *bias, const int32_t *weight_steps,

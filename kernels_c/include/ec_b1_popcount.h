@@ -17,7 +17,9 @@
  * lane each; consecutive rows share a block when stride_h is 1, see ec_b1_block_t) and `rows` weight
  * rows j (rows <= EC_B1_BLOCK_OC),
  *     pop[j][i] = sum over taps t = (ky, kx) and words wd of popcount(A_i[t][wd] OP W_j[t][wd]),
- * OP = XOR or AND, W_j[t][wd] = w[j * w_stride + t * words + wd] (the weight layout of ec_b1.h).
+ * OP = XOR or AND, W_j[t][wd] = w[j * w_stride + (t * words + wd) * tap_step] (the weight layouts
+ * of ec_b1.h: the XNOR weights interleave 16 rows, w_stride 1 and tap_step 16, so that one pointer
+ * and constant offsets reach every row; the bit-serial planes keep a row's words together).
  * One vector load of A serves all the weight rows; each weight word is broadcast over the lanes.
  *
  * ISA primitives: the including file may define EC_B1_ISA_X86 (AVX-512 when the compiler targets
@@ -90,19 +92,28 @@ EC_B1_ALWAYS_INLINE void ec_b1_part_flush(ec_b1_vec part, int32_t *dst)
     _mm512_storeu_si512((void *)dst, _mm512_add_epi32(_mm512_loadu_si512((const void *)dst), part));
 }
 
-/* sum over k < n of popcount(a[k] XOR w[k]), 16 words per vector (the tail masked). */
+/* sums[r] = sum over k < n of popcount(a[k] XOR w[r * w_stride + k]), r < 4: 16 words per vector
+ * (the tail masked), one load of `a` for the four rows. */
 #define EC_B1_HAVE_XOR_POPCOUNT 1
-EC_B1_ALWAYS_INLINE int32_t ec_b1_xor_popcount(const uint32_t *a, const uint32_t *w, int32_t n)
+EC_B1_ALWAYS_INLINE void ec_b1_xor_popcount4(const uint32_t *a, const uint32_t *w, size_t w_stride, int32_t n,
+                                             int32_t sums[4])
 {
-    __m512i sum = _mm512_setzero_si512();
+    __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
     int32_t k;
     for (k = 0; k < n; k += 16) {
         const __mmask16 lanes = ec_avx512_first_lanes(n - k);
-        const __m512i x = _mm512_xor_si512(_mm512_maskz_loadu_epi32(lanes, (const void *)(a + k)),
-                                           _mm512_maskz_loadu_epi32(lanes, (const void *)(w + k)));
-        sum = _mm512_add_epi32(sum, _mm512_popcnt_epi32(x));
+        const __m512i x = _mm512_maskz_loadu_epi32(lanes, (const void *)(a + k));
+        s0 = _mm512_add_epi32(s0, _mm512_popcnt_epi32(_mm512_xor_si512(x, _mm512_maskz_loadu_epi32(lanes, w + k))));
+        s1 = _mm512_add_epi32(s1, _mm512_popcnt_epi32(_mm512_xor_si512(x, _mm512_maskz_loadu_epi32(lanes, w + w_stride + k))));
+        s2 = _mm512_add_epi32(s2, _mm512_popcnt_epi32(
+                                      _mm512_xor_si512(x, _mm512_maskz_loadu_epi32(lanes, w + 2 * w_stride + k))));
+        s3 = _mm512_add_epi32(s3, _mm512_popcnt_epi32(
+                                      _mm512_xor_si512(x, _mm512_maskz_loadu_epi32(lanes, w + 3 * w_stride + k))));
     }
-    return _mm512_reduce_add_epi32(sum);
+    sums[0] = _mm512_reduce_add_epi32(s0);
+    sums[1] = _mm512_reduce_add_epi32(s1);
+    sums[2] = _mm512_reduce_add_epi32(s2);
+    sums[3] = _mm512_reduce_add_epi32(s3);
 }
 #else
 /* Nibble table: byte counts of the low and the high nibble of every byte. */
@@ -390,14 +401,18 @@ EC_B1_ALWAYS_INLINE void ec_b1_threshold_row(const int32_t *pop, int32_t limit, 
 #endif
 
 #if !defined(EC_B1_HAVE_XOR_POPCOUNT)
-/* sum over k < n of popcount(a[k] XOR w[k]). */
-EC_B1_ALWAYS_INLINE int32_t ec_b1_xor_popcount(const uint32_t *a, const uint32_t *w, int32_t n)
+/* sums[r] = sum over k < n of popcount(a[k] XOR w[r * w_stride + k]), r < 4. */
+EC_B1_ALWAYS_INLINE void ec_b1_xor_popcount4(const uint32_t *a, const uint32_t *w, size_t w_stride, int32_t n,
+                                             int32_t sums[4])
 {
-    int32_t k, sum = 0;
-    for (k = 0; k < n; ++k) {
-        sum += ec_popcount32(a[k] ^ w[k]);
+    int32_t k, r;
+    for (r = 0; r < 4; ++r) {
+        const uint32_t *row = w + (size_t)r * w_stride;
+        sums[r] = 0;
+        for (k = 0; k < n; ++k) {
+            sums[r] += ec_popcount32(a[k] ^ row[k]);
+        }
     }
-    return sum;
 }
 #endif
 
@@ -603,7 +618,7 @@ EC_B1_ALWAYS_INLINE void ec_b1_store_tile(int8_t tile[][EC_B1_LANES], int32_t nb
 #define EC_B1_DECLARE_ROW(j) ec_b1_vec part##j = ec_b1_zero();
 #define EC_B1_ACCUMULATE_ROW(j)                                                                      \
     if ((j) < rows) {                                                                                \
-        part##j = ec_b1_part_add(part##j, ec_b1_combine(a, w_row[j][t + (size_t)wd], op));          \
+        part##j = ec_b1_part_add(part##j, ec_b1_combine(a, w_tap[(size_t)((j) < nb ? (j) : nb - 1) * w_stride], op)); \
     }
 #define EC_B1_FLUSH_ROW(j)                                                                           \
     if ((j) < rows) {                                                                                \
@@ -612,18 +627,18 @@ EC_B1_ALWAYS_INLINE void ec_b1_store_tile(int8_t tile[][EC_B1_LANES], int32_t nb
     }
 
 /* pop[j][i], j < rows, i < EC_B1_LANES: the engine above for the virtual pixels b->v + i, word planes
- * `act` and weight rows w + j * w_stride; rows j >= nb repeat row nb - 1 (their results are not
- * used). rows (<= EC_B1_BLOCK_OC) and op are constants at every call site. */
+ * `act` and weight rows w + j * w_stride (their words tap_step apart); rows j >= nb repeat row
+ * nb - 1 (their results are not used). rows (<= EC_B1_BLOCK_OC), op and, for the XNOR kernel,
+ * w_stride, tap_step and nb are constants at the call site. */
 EC_B1_ALWAYS_INLINE void ec_b1_block_popcounts(const uint32_t *act, const ec_b1_planes_t *pl, const ec_window_t *win,
-                                               const ec_b1_block_t *b, const uint32_t *w, size_t w_stride, int32_t nb,
-                                               int rows, int op, int32_t pop[][EC_B1_LANES])
+                                               const ec_b1_block_t *b, const uint32_t *w, size_t w_stride,
+                                               size_t tap_step, int32_t nb, int rows, int op,
+                                               int32_t pop[][EC_B1_LANES])
 {
     const ec_b1_lanes_t lanes = ec_b1_lanes(b->n);
-    const uint32_t *w_row[16];
     int32_t since_flush = 0, ky, kx, wd, j;
     EC_B1_FOR_ROWS(EC_B1_DECLARE_ROW)
     for (j = 0; j < rows; ++j) {
-        w_row[j] = w + (size_t)(j < nb ? j : nb - 1) * w_stride;
         memset(pop[j], 0, sizeof pop[j]);
     }
     for (ky = 0; ky < win->k_h; ++ky) {
@@ -633,6 +648,7 @@ EC_B1_ALWAYS_INLINE void ec_b1_block_popcounts(const uint32_t *act, const ec_b1_
             const size_t t = (size_t)(ky * win->k_w + kx) * (size_t)pl->words;
             for (wd = 0; wd < pl->words; ++wd) {
                 const ec_b1_vec a = ec_b1_load(a_tap + (size_t)wd * pl->plane, lanes);
+                const uint32_t *w_tap = w + (t + (size_t)wd) * tap_step;
                 EC_B1_FOR_ROWS(EC_B1_ACCUMULATE_ROW)
                 if (EC_B1_PART_LIMIT > 0 && ++since_flush == EC_B1_PART_LIMIT) {
                     EC_B1_FOR_ROWS(EC_B1_FLUSH_ROW)

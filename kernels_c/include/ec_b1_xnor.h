@@ -47,7 +47,7 @@ EC_INLINE void ec_b1_xnor_conv(const void *in, const uint32_t *w_bits, const int
     const ec_b1_planes_t pl = ec_b1_planes(win);
     const size_t pitch = (size_t)win->stride_h * (size_t)pl.ext_w;
     const int32_t k_total = win->k_h * win->k_w * win->in_c;
-    const size_t w_per_oc = (size_t)win->k_h * (size_t)win->k_w * (size_t)pl.words;
+    const size_t w_per_group = (size_t)win->k_h * (size_t)win->k_w * (size_t)pl.words * EC_B1_WEIGHT_GROUP;
     const int32_t out_words = (win->out_c + 31) / 32;
     int32_t pop[EC_B1_BLOCK_OC][EC_B1_LANES];
     int8_t tile[EC_B1_BLOCK_OC][EC_B1_LANES];
@@ -65,9 +65,11 @@ EC_INLINE void ec_b1_xnor_conv(const void *in, const uint32_t *w_bits, const int
     }
     for (oc = 0; oc < win->out_c; oc += EC_B1_BLOCK_OC) {
         const int32_t nb = win->out_c - oc < EC_B1_BLOCK_OC ? win->out_c - oc : EC_B1_BLOCK_OC;
+        const uint32_t *w_block = w_bits + (size_t)(oc / EC_B1_WEIGHT_GROUP) * w_per_group +
+                                  (size_t)(oc % EC_B1_WEIGHT_GROUP);
         for (v = 0; v < ec_b1_virtual_end(win, pitch); v = ec_b1_next_block(win, pitch, &b)) {
             ec_b1_block_at(win, pitch, v, &b);
-            ec_b1_block_popcounts(scratch, &pl, win, &b, w_bits + (size_t)oc * w_per_oc, w_per_oc, nb, EC_B1_BLOCK_OC,
+            ec_b1_block_popcounts(scratch, &pl, win, &b, w_block, 1, EC_B1_WEIGHT_GROUP, EC_B1_BLOCK_OC, EC_B1_BLOCK_OC,
                                   EC_B1_OP_XOR, pop);
             if (flags & EC_B1_OUT_PACKED) {
                 ec_b1_store_bits(pop, pop_limits, nb, oc, b.pixel, out_words, (uint32_t *)out);
@@ -113,13 +115,13 @@ EC_INLINE void ec_b1_bitserial_conv(const int8_t *in, const uint32_t *w_planes, 
             memset(s_u, 0, sizeof s_u);
             memset(s_ui, 0, sizeof s_ui);
             for (m = 0; m < act_bits; ++m) {
-                ec_b1_block_popcounts(scratch + (size_t)m * group, &pl, win, &b, ones, 0, 1, 1, EC_B1_OP_AND, code_sum);
+                ec_b1_block_popcounts(scratch + (size_t)m * group, &pl, win, &b, ones, 0, 1, 1, 1, EC_B1_OP_AND, code_sum);
                 for (i = 0; i < EC_B1_LANES; ++i) {
                     s_u[i] += (int64_t)code_sum[0][i] << m;
                 }
                 for (k = 0; k < weight_bits; ++k) {
                     ec_b1_block_popcounts(scratch + (size_t)m * group, &pl, win, &b,
-                                          w_planes + (size_t)oc * w_per_oc + (size_t)k * taps_words, w_per_oc, nb,
+                                          w_planes + (size_t)oc * w_per_oc + (size_t)k * taps_words, w_per_oc, 1, nb,
                                           EC_B1_BLOCK_OC, EC_B1_OP_AND, pop);
                     for (j = 0; j < nb; ++j) {
                         for (i = 0; i < EC_B1_LANES; ++i) {
@@ -144,16 +146,21 @@ EC_INLINE void ec_b1_bitserial_conv(const int8_t *in, const uint32_t *w_planes, 
 /* Binary fully connected layer on packed input words (ec_b1.h): row o of the weights holds the
  * same words as the input (in_words of them), so pop = sum popcount(in XOR w_o) over the k_total
  * real bits (the unused bits are 0 on both sides) and acc = bias + n_o * (k_total - 2 * pop), then
- * the shared requantization. */
+ * the shared requantization. Rows go four at a time, the last out_n % 4 one at a time (the four
+ * sums then all of that row). */
 EC_INLINE void ec_b1_fc(const uint32_t *in, const uint32_t *w_bits, const int32_t *bias, const int32_t *weight_steps,
                         const int32_t *mult, const int32_t *shift, int32_t k_total, int32_t in_words, int32_t out_n,
                         const ec_qparams_t *q, int8_t *out)
 {
-    int32_t o;
-    for (o = 0; o < out_n; ++o) {
-        const int32_t pop = ec_b1_xor_popcount(in, w_bits + (size_t)o * (size_t)in_words, in_words);
-        const int32_t acc = (bias ? bias[o] : 0) + weight_steps[o] * (k_total - 2 * pop);
-        out[o] = (int8_t)ec_clamp_i32(ec_requantize(acc, mult[o], shift[o]) + q->out_zp, q->act_min, q->act_max);
+    int32_t o, r, rows, pops[4];
+    for (o = 0; o < out_n; o += rows) {
+        rows = out_n - o >= 4 ? 4 : 1;
+        ec_b1_xor_popcount4(in, w_bits + (size_t)o * (size_t)in_words, rows == 4 ? (size_t)in_words : 0, in_words, pops);
+        for (r = 0; r < rows; ++r) {
+            const int32_t acc = (bias ? bias[o + r] : 0) + weight_steps[o + r] * (k_total - 2 * pops[r]);
+            out[o + r] = (int8_t)ec_clamp_i32(ec_requantize(acc, mult[o + r], shift[o + r]) + q->out_zp, q->act_min,
+                                              q->act_max);
+        }
     }
 }
 

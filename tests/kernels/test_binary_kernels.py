@@ -407,12 +407,16 @@ def test_pack_bits_order():
     assert words[0, 0] == (1 | (1 << 31)) and words[0, 1] == (1 << 1) and words[0, 2] == (1 << 5)
 
 
-def test_pack_xnor_weights_sets_bits_for_minus_one():
-    w = np.ones((2, 35, 1, 1), dtype=np.int8)
-    w[1, 34] = -1
+def test_pack_xnor_weights_sets_bits_for_minus_one_and_interleaves_16_channels():
+    """Word wd of tap t of channel c at [c // 16, t * words + wd, c % 16]; the last group's missing
+    channels are zero words."""
+    w = np.ones((18, 35, 1, 2), dtype=np.int8)
+    w[1, 34, 0, 1] = -1
+    w[17, 0, 0, 0] = -1
     packed = pack_xnor_weights(w)
-    assert packed.shape == (2, 1, 2)
-    assert packed[0].sum() == 0 and packed[1, 0, 0] == 0 and packed[1, 0, 1] == 1 << 2
+    assert packed.shape == (2, 4, 16)  # 2 groups, 2 taps x 2 words, 16 channels
+    assert packed[0, 3, 1] == 1 << 2 and packed[1, 0, 1] == 1
+    assert np.count_nonzero(packed) == 2
 
 
 @pytest.mark.parametrize("build", sorted(BUILDS))

@@ -338,10 +338,18 @@ def _gemm_arrays(em: Emitter, base: str, w_rows: np.ndarray) -> tuple:
     return w_sym, wsum_sym
 
 
+XNOR_ROW_GROUP = 16  # output channels interleaved in the XNOR weight layout (ec_b1.h)
+
+
 def pack_xnor_weights(w: np.ndarray) -> np.ndarray:
-    """OIHW weights in {-1, +1} -> uint32 words (C_out, k_h * k_w, words): bit set <=> -1."""
+    """OIHW weights in {-1, +1} -> uint32 words (ceil(C_out / 16), k_h * k_w * words, 16): bit set
+    <=> -1; the 16 channels of a group interleaved word by word, the last group zero-filled."""
     w_ohwi = np.moveaxis(w, 1, -1).reshape(w.shape[0], -1, w.shape[1])
-    return pack_bits((w_ohwi < 0).astype(np.uint64))
+    rows = pack_bits((w_ohwi < 0).astype(np.uint64)).reshape(w.shape[0], -1)  # C_out, taps * words
+    groups = -(-w.shape[0] // XNOR_ROW_GROUP)
+    padded = np.zeros((groups * XNOR_ROW_GROUP, rows.shape[1]), dtype=np.uint32)
+    padded[: w.shape[0]] = rows
+    return np.ascontiguousarray(padded.reshape(groups, XNOR_ROW_GROUP, -1).transpose(0, 2, 1))
 
 
 def pack_bitserial_weights(w: np.ndarray, k_bits: int) -> np.ndarray:
