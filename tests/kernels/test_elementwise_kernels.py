@@ -12,8 +12,8 @@ import pytest
 from edgeconv.ir import ops
 from edgeconv.quant.activation_range import activation_range
 from edgeconv.quant.fixedpoint import quantize_multiplier
-from tests.kernels.cbuild import (AddParams, Broadcast, MulParams, QParams, hwc_to_nchw, isas_to_test, kernel_library,
-                                  nchw_to_hwc, ptr, window)
+from tests.kernels.cbuild import (AddParams, Broadcast, MulParams, QParams, hwc_to_nchw, isas_to_test, isas_with_avx512,
+                                  kernel_library, nchw_to_hwc, ptr, window)
 from tests.kernels.onenode import q, reference
 from tests.kernels.test_depthwise_kernels import isas, library
 
@@ -159,7 +159,7 @@ def test_softmax_is_tflite_fixed_point(isa, depth, scale, beta):
     np.testing.assert_array_equal(out, expected)
 
 
-@pytest.mark.parametrize("isa", BASE_ISA)
+@pytest.mark.parametrize("isa", isas_with_avx512())
 @pytest.mark.parametrize("qrange", [(-128, 127), (-128, -125), (-1, 1)])
 def test_quantize_and_dequantize(isa, qrange):
     rng = np.random.default_rng(0)
@@ -181,6 +181,23 @@ def test_quantize_and_dequantize(isa, qrange):
     lib.ec_s8_dequantize(ptr(codes), 256, ctypes.c_double(qy.scale[0]), int(qy.zero_point[0]), ptr(back))
     expected_back = reference(ops.Dequantize(), {"x": (codes.reshape(1, -1), qy)}, None, out_dtype="float32")
     np.testing.assert_array_equal(back, expected_back.reshape(-1))
+
+
+@pytest.mark.parametrize("isa", isas_with_avx512())
+@pytest.mark.parametrize("size", [1, 7, 8, 15, 16, 17, 33, 784])
+def test_quantize_rounds_exact_halves_away_from_zero_at_every_length(isa, size):
+    """Quotients exactly k + 0.5 (both signs, scale a power of two so the division is exact),
+    values around the int8 bounds and the float32 integer limit, in vector bodies and tails."""
+    rng = np.random.default_rng(size)
+    halves = (rng.integers(-140, 140, size) + 0.5) * 0.25
+    specials = np.array([0.25 * 127.5, -0.25 * 128.5, -0.25 * 0.5, 0.25 * 0.5, 2.0**24, -(2.0**24), 0.24999999])
+    x = np.where(rng.random(size) < 0.2, specials[rng.integers(0, specials.size, size)], halves).astype(np.float32)
+    for zp in (0, -5, 7):
+        qy = q(0.25, zp)
+        expected = reference(ops.Quantize(), {"x": (x.reshape(1, -1), None)}, qy)
+        out = np.zeros(size, dtype=np.int8)
+        kernel_library(isa).ec_s8_quantize(ptr(x), size, ctypes.c_float(0.25), zp, -128, 127, ptr(out))
+        np.testing.assert_array_equal(out, expected.reshape(-1), err_msg=f"zp {zp}")
 
 
 # Every op on 1000 values; lengths around the 64-byte vectors with one op.
