@@ -96,12 +96,13 @@ POOLS = [  # kernel, stride, pads (t,l,b,r), ceil, count_include_pad
     ((2, 2), (2, 2), (0, 0, 0, 0), True, False),
     ((7, 9), (1, 1), (0, 0, 0, 0), False, False),  # the whole map (MLPerf KWS)
     ((3, 3), (1, 1), (2, 0, 1, 2), False, True),
+    ((2, 2), (1, 1), (0, 0, 1, 1), False, False),  # 2x2 windows inside the map and at its padded edge
 ]
 
 
 @pytest.mark.parametrize("isa", ISA)
 @pytest.mark.parametrize("pool", POOLS, ids=lambda p: f"k{p[0][0]}{p[0][1]}_s{p[1][0]}{p[1][1]}_p{''.join(map(str, p[2]))}_ceil{int(p[3])}_cip{int(p[4])}")
-@pytest.mark.parametrize("channels", [5, 70])
+@pytest.mark.parametrize("channels", [1, 5, 16, 70])
 @pytest.mark.parametrize("kind", ["max", "avg"])
 def test_pools(isa, pool, channels, kind):
     k, stride, pads, ceil, cip = pool
