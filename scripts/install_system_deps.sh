@@ -3,16 +3,25 @@
 #
 #   gcc, make                   host builds of the C runtime and kernels
 #   gcc-aarch64-linux-gnu       cross compiler for 64-bit ARM boards (rpi4, rpi5, Jetson)
+#   libc6-dev-arm64-cross       its C library and headers (only recommended by the compiler, so
+#                               --no-install-recommends would skip it and every build would fail)
 #   gcc-arm-linux-gnueabihf     cross compiler for 32-bit Raspberry Pi OS (rpi3)
+#   libc6-dev-armhf-cross       its C library and headers (likewise only recommended)
 #   qemu-user                   qemu-aarch64 / qemu-arm: run ARM runners on the build machine
 #   openssh-server              a real sshd on 127.0.0.1 for the ssh runner tests
 #   chromium                    headless rendering check of report.html
+#   fonts-liberation            a font for that rendering (only recommended by chromium)
 #   python3-venv                only when this python3 cannot create a virtual environment
 #
 # Runs apt-get (update first) as root, or through sudo; does nothing when all are present.
 set -euo pipefail
 
-PACKAGES=(gcc make gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user openssh-server chromium)
+PACKAGES=(
+    gcc make
+    gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+    gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
+    qemu-user openssh-server chromium fonts-liberation
+)
 
 installed() {
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
