@@ -102,8 +102,9 @@ def _initializers(model) -> dict:
 
 
 def test_qdq_structure(tmp_path):
-    """Opset 21, float ends, per-channel int8 weights (axis 0) and int32 biases behind
-    DequantizeLinear, metadata_props with the version and settings."""
+    """Opset 21, float ends, per-channel weights stored as uint8 codes (axis 0) and int32 biases
+    behind DequantizeLinear, activations quantized to uint8, metadata_props with the version and
+    settings."""
     float_graph = convnet()
     graph = quantize_graph(float_graph, calibration(float_graph), "int8")
     _, model = _checked(graph, tmp_path, {"precisions": "int8"})
@@ -113,7 +114,9 @@ def test_qdq_structure(tmp_path):
     inits = _initializers(model)
     dequantized_weights = [n for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits]
     kinds = {inits[n.input[0]].data_type for n in dequantized_weights}
-    assert kinds == {TensorProto.INT8, TensorProto.INT32}
+    assert kinds == {TensorProto.UINT8, TensorProto.INT32}
+    activation_zero_points = {inits[n.input[2]].data_type for n in model.graph.node if n.op_type == "QuantizeLinear"}
+    assert activation_zero_points == {TensorProto.UINT8}
     for n in dequantized_weights:
         scale = inits[n.input[1]]
         if len(scale.dims) == 1 and scale.dims[0] > 1:

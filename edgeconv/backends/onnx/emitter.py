@@ -4,9 +4,18 @@ Every IR activation is an ONNX float tensor of the same name. An int8 IR tensor 
 ``DequantizeLinear(QuantizeLinear(v))`` of the value its op computes in float, so the ONNX graph
 carries the same quantization grid (QDQ format): the op writes ``<name>_float``, which is clipped
 to the tensor's occupied range ``[qmin, qmax]`` and the op's clamp, quantized to ``<name>_q``
-(int8) and dequantized into ``<name>``. Constant weights are stored as integers (int8, or int4
-when every value fits) with a per-channel DequantizeLinear (axis 0); int32 biases likewise with
-scale ``s_in * s_w[c]``.
+and dequantized into ``<name>``. Constant weights are stored as integers with a per-channel
+DequantizeLinear (axis 0); int32 biases likewise with scale ``s_in * s_w[c]``.
+
+Every int8 code ``q`` (zero point ``zp``) is stored as the uint8 code ``q + 128`` with zero point
+``zp + 128``: the same real value ``(q - zp) * s``. The reason is ONNX Runtime's x86 kernels
+(MLAS): a fused int8 x int8 QLinearConv or QGemm runs as uint8 x int8, and on CPUs without
+AVX-512 VNNI (AVX2, AVX-512BW) that product uses VPMADDUBSW, which saturates the sum of two
+adjacent products to int16 (255 * 127 * 2 > 32767); with VNNI (VPDPBUSD) it does not, so the same
+int8 model gave different results on different CPUs. uint8 x uint8 is computed on 16-bit lanes
+with VPMADDWD (or VPDPWSSD), exact on every x86 ISA and on ARM. Weights that fit int4 stay int4:
+ONNX Runtime dequantizes those and convolves in float, which the single-rounding storage keeps
+exact on every ISA (``tests/unit/test_onnx_isa.py`` runs both forms under an AVX2-only CPU).
 """
 
 from __future__ import annotations
@@ -25,6 +34,12 @@ from ...quant.single_rounding import f32, step_units, weight_steps
 
 INT4_MIN, INT4_MAX = -8, 7
 INT8_MIN, INT8_MAX = -128, 127
+UINT8_OFFSET = 128  # int8 code q is stored as uint8 q + 128 (see the module docstring)
+
+
+def as_uint8(codes) -> np.ndarray:
+    """int8 codes (or zero points) as the uint8 codes of the same real values."""
+    return (np.asarray(codes).astype(np.int16) + UINT8_OFFSET).astype(np.uint8)
 
 
 @dataclass
@@ -104,6 +119,9 @@ class Emitter:
         if fits_int4:
             stored = self.int4_initializer(name + "_int4", data)
             zero = self.int4_initializer(name + "_zero_point", np.zeros(np.shape(zp_values), dtype=np.int8))
+        elif data.dtype == np.int8:
+            stored = self.initializer(name + "_quantized", as_uint8(data))
+            zero = self.initializer(name + "_zero_point", as_uint8(zp_values))
         else:
             stored = self.initializer(name + "_quantized", data)
             zero = self.initializer(name + "_zero_point", np.asarray(zp_values).astype(data.dtype))
@@ -145,7 +163,7 @@ class Emitter:
 
     def quantize_dequantize(self, src: str, dst: str, q: QuantParams) -> None:
         scale = self.scalar(dst + "_scale", float(q.scale[0]))
-        zero = self.initializer(dst + "_zero_point", np.array(int(q.zero_point[0]), dtype=np.int8))
+        zero = self.initializer(dst + "_zero_point", as_uint8(int(q.zero_point[0])))
         quantized = self.unique(dst + "_q")
         self.add("QuantizeLinear", [src, scale, zero], [quantized])
         self.add("DequantizeLinear", [quantized, scale, zero], [dst])

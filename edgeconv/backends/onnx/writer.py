@@ -1,6 +1,6 @@
 """IR graph -> .onnx (opset 21) with ``onnx.helper``: float models, and QDQ models for quantized
-graphs (QuantizeLinear/DequantizeLinear around float ops, per-channel int8 or int4 weights, int32
-biases). NCHW like the IR, batch dimension symbolic. Float graph ends stay float; an int8 graph
+graphs (QuantizeLinear/DequantizeLinear around float ops on uint8 codes, per-channel uint8 or int4
+weights, int32 biases; ``emitter`` says why uint8). NCHW like the IR, batch dimension symbolic. Float graph ends stay float; an int8 graph
 input (imported full-integer model) is dequantized inside, an int8 output quantized at the end
 into ``<name>_int8``.
 """
@@ -28,13 +28,15 @@ METADATA_KEY = "edgeconv"
 
 def _graph_input(e: Emitter, name: str) -> onnx.ValueInfoProto:
     t = e.graph.tensors[name]
-    if t.dtype == "int8":
-        float_name = e.unique(name + "_dequantized")
+    if t.dtype == "int8":  # an int8 interface, moved onto the uint8 codes the graph computes with
+        dequantized = e.unique(name + "_dequantized")
+        float_name = e.unique(name + "_uint8")
         e.renamed[name] = float_name
         q = t.quant
         e.add("DequantizeLinear", [name, e.scalar(name + "_scale", float(q.scale[0])),
                                    e.initializer(name + "_zero_point", np.array(int(q.zero_point[0]), dtype=np.int8))],
-              [float_name])
+              [dequantized])
+        e.quantize_dequantize(dequantized, float_name, q)
     return value_info(name, t.dtype, t.shape)
 
 
