@@ -9,7 +9,9 @@
  * dtype. --repeat N runs the whole file N times; --timing writes
  *   {"median_ms", "min_ms", "runs", "per_layer_ms": {layer: median ms}}
  * per sample, from a monotonic clock (per-layer figures need a build with -DEC_PROFILE).
- * Exit status: 0 done, 2 bad arguments or input file, 1 any other failure.
+ * out.npy and T.json are checked before anything runs: each must be a file that can be written
+ * or created in an existing folder, never a directory.
+ * Exit status: 0 done, 2 bad arguments, input file or output path, 1 any other failure.
  *
  * Built with -DEC_MODEL_PREFIX=<prefix> (default ec_model_), the symbol prefix of the model. */
 #define _POSIX_C_SOURCE 199309L
@@ -17,7 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "model.h"
 #include "npy.h"
@@ -34,6 +38,8 @@ typedef EC_M(output_t) model_output_t;
 
 /* Largest input file accepted: 1 GiB of data. */
 #define MAX_INPUT_BYTES ((size_t)1 << 30)
+/* Longest folder name of an output path that is checked. */
+#define MAX_FOLDER_CHARS 4096
 
 static double now_ms(void)
 {
@@ -153,6 +159,56 @@ static void to_channels_first(const unsigned char *src, unsigned char *dst, size
     }
 }
 
+/* The folder part of `path` ("." when it has none) into folder[0..MAX_FOLDER_CHARS). */
+static int folder_of(const char *path, char *folder)
+{
+    const char *slash = strrchr(path, '/');
+    size_t len;
+    if (slash == NULL) {
+        strcpy(folder, ".");
+        return 0;
+    }
+    len = slash == path ? 1 : (size_t)(slash - path);
+    if (len >= MAX_FOLDER_CHARS) {
+        return -1;
+    }
+    memcpy(folder, path, len);
+    folder[len] = '\0';
+    return 0;
+}
+
+/* 0 when `path` is a file that can be overwritten, or created in an existing writable folder;
+ * else -1 after a message naming the path. */
+static int check_output_path(const char *path)
+{
+    struct stat st;
+    char folder[MAX_FOLDER_CHARS];
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "edgeconv_run: %s: is a directory, not a file to write\n", path);
+            return -1;
+        }
+        if (access(path, W_OK) != 0) {
+            fprintf(stderr, "edgeconv_run: %s: cannot be written (permission denied)\n", path);
+            return -1;
+        }
+        return 0;
+    }
+    if (folder_of(path, folder) != 0) {
+        fprintf(stderr, "edgeconv_run: %s: the path is too long\n", path);
+        return -1;
+    }
+    if (stat(folder, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "edgeconv_run: %s: the folder %s does not exist\n", path, folder);
+        return -1;
+    }
+    if (access(folder, W_OK | X_OK) != 0) {
+        fprintf(stderr, "edgeconv_run: %s: the folder %s cannot be written (permission denied)\n", path, folder);
+        return -1;
+    }
+    return 0;
+}
+
 static int usage(void)
 {
     fprintf(stderr, "usage: edgeconv_run [--repeat N] [--timing T.json] in.npy out.npy\n");
@@ -197,6 +253,9 @@ int main(int argc, char **argv)
     }
     if (in_path == NULL || out_path == NULL) {
         return usage();
+    }
+    if (check_output_path(out_path) != 0 || (timing_path != NULL && check_output_path(timing_path) != 0)) {
+        return 2;
     }
     if (ec_npy_read(in_path, MAX_INPUT_BYTES, &file, &info, err, sizeof err) != 0) {
         fprintf(stderr, "edgeconv_run: %s: %s\n", in_path, err);

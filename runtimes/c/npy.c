@@ -1,9 +1,12 @@
 /* Hardened .npy reader and writer (format rules in npy.h). */
+#define _POSIX_C_SOURCE 199309L
+
 #include "npy.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int fail(char *err, size_t err_len, const char *message)
 {
@@ -237,11 +240,20 @@ int ec_npy_read(const char *path, size_t max_data_bytes, unsigned char **file, e
                 char *err, size_t err_len)
 {
     FILE *f = fopen(path, "rb");
+    struct stat st;
     long size;
     unsigned char *buf;
     *file = NULL;
     if (f == NULL) {
         return fail(err, err_len, "cannot open the .npy file");
+    }
+    if (fstat(fileno(f), &st) != 0) {
+        fclose(f);
+        return fail(err, err_len, "cannot read the .npy file");
+    }
+    if (!S_ISREG(st.st_mode)) {
+        fclose(f);
+        return fail(err, err_len, S_ISDIR(st.st_mode) ? "is a directory, not a .npy file" : "is not a regular file");
     }
     if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
         fclose(f);

@@ -116,6 +116,11 @@ def test_specific_bad_files_are_refused(harness, tmp_path):
     assert "dtype" in by_name["float64"] and "Fortran" in by_name["fortran"]
 
 
+def test_a_directory_is_named_a_directory(harness, tmp_path):
+    (tmp_path / "folder.npy").mkdir()
+    assert check(harness, [tmp_path / "folder.npy"]) == ["refused is a directory, not a .npy file"]
+
+
 def test_fuzzed_mutations_never_crash(harness, tmp_path):
     rng = np.random.default_rng(1234)
     seeds = [npy_bytes(np.arange(60, dtype=np.float32).reshape(3, 4, 5)), npy_bytes(np.arange(-5, 5, dtype=np.int8)),
