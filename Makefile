@@ -6,7 +6,8 @@
 #
 # Setup is done once and remembered: system packages are checked (and installed with apt-get
 # when missing), .venv is created with torch pinned and edgeconv installed in editable mode.
-# The stamp .venv/.installed is renewed when pyproject.toml or setup.py changes.
+# Python packages are installed at the exact versions of constraints.txt. The stamp
+# .venv/.installed is renewed when pyproject.toml, setup.py or constraints.txt changes.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -37,10 +38,10 @@ setup: system-deps $(INSTALLED)
 system-deps:
 	@bash scripts/install_system_deps.sh
 
-$(INSTALLED): pyproject.toml setup.py
+$(INSTALLED): pyproject.toml setup.py constraints.txt
 	test -x $(VENV_PYTHON) || $(PYTHON) -m venv $(VENV)
 	$(VENV_PYTHON) -m pip install "torch==$(TORCH_VERSION)"
-	$(VENV_PYTHON) -m pip install -e ".[test,zig]"
+	$(VENV_PYTHON) -m pip install -c constraints.txt -e ".[test,zig]"
 	touch $@
 
 wheel: setup

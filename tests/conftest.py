@@ -22,6 +22,21 @@ TINY_INPUT_SHAPE = (1, 1, 8, 8)
 TINY_CLASSES = 10
 
 
+# Packages whose versions decide the verify tables and bit-exactness figures of a run.
+RUNTIME_PACKAGES = ("torch", "numpy", "onnxruntime", "ai-edge-litert", "tflite-micro")
+
+
+def pytest_report_header(config) -> list:
+    """The CPU, its x86 ISA extensions and the runtime versions this run's results hold for."""
+    from importlib.metadata import version
+
+    from edgeconv.targets import load_target
+
+    cpu = load_target("host").cpu
+    return [f"host CPU: {cpu.model}, {cpu.cores} cores, ISA: {' '.join(cpu.features) or 'none detected'}",
+            "runtimes: " + ", ".join(f"{name} {version(name)}" for name in RUNTIME_PACKAGES)]
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
