@@ -89,7 +89,7 @@ def _load_torch_save(path: Path, input_shape: Optional[tuple], trust_pickle: boo
 def _load_pt2(path: Path, input_shape: Optional[tuple], trust_pickle: bool) -> Graph:
     from .torch_export import load_pt2
 
-    return load_pt2(path, input_shape)
+    return load_pt2(path, input_shape, trust_pickle)
 
 
 def _load_torchscript(path: Path, input_shape: Optional[tuple], trust_pickle: bool) -> Graph:

@@ -393,8 +393,18 @@ def _add_clamp(graph: Graph, node: Node, clamp: tuple) -> None:
     node.output = inner.name
 
 
+# What reading a damaged flatbuffer raises: flatbuffers' reads past the end of the file
+# (struct.error) or of numbers out of their type's range (TypeError), numpy views of missing bytes
+# (ValueError), and the import's own lookups of the indices, codes and shapes the damage made up.
+DAMAGED_FLATBUFFER_ERRORS = (struct.error, TypeError, ValueError, IndexError, KeyError, AttributeError,
+                             OverflowError, ZeroDivisionError, MemoryError, RecursionError)
+
+
 def load_tflite(path) -> Graph:
-    """Read the ``.tflite`` at ``path`` into an IR graph (see the module docstring)."""
+    """Read the ``.tflite`` at ``path`` into an IR graph (see the module docstring).
+
+    A truncated or corrupted flatbuffer is refused with a UserError naming the file.
+    """
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -403,10 +413,21 @@ def load_tflite(path) -> Graph:
     if len(data) < 8 or data[4:8] != b"TFL3":
         raise UserError(f"{path}: not a TFLite model (no TFL3 file identifier)")
     try:
-        model = tflite.Model.GetRootAsModel(data, 0)
-        subgraph = model.Subgraphs(0)
-    except (struct.error, IndexError, ValueError, TypeError) as exc:
-        raise UserError(f"{path}: corrupted TFLite model ({exc})") from None
+        graph = _import(path, data)
+    except DAMAGED_FLATBUFFER_ERRORS as exc:
+        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else "no detail"
+        raise UserError(f"{path}: the TFLite flatbuffer is truncated or corrupted ({type(exc).__name__}: "
+                        f"{detail})") from None
+    try:
+        verify(graph)
+    except GraphError as exc:
+        raise UserError(f"{path.name}: the model does not form a valid graph after import ({exc})") from None
+    return graph
+
+
+def _import(path: Path, data: bytes) -> Graph:
+    model = tflite.Model.GetRootAsModel(data, 0)
+    subgraph = model.Subgraphs(0)
     if subgraph is None:
         raise UserError(f"{path}: the TFLite model has no subgraph")
     graph = Graph(name=path.stem, source_layout="NHWC", metadata={"source": path.name, "format": "tflite"})
@@ -430,8 +451,4 @@ def load_tflite(path) -> Graph:
     # Where each activation lives in the .tflite, so runtimes' tensors can be compared by name.
     graph.metadata["tflite_tensors"] = {name: index for index, name in reader.names.items()
                                         if not graph.tensors[name].is_constant}
-    try:
-        verify(graph)
-    except GraphError as exc:
-        raise UserError(f"{path.name}: the model does not form a valid graph after import ({exc})") from None
     return graph

@@ -615,12 +615,21 @@ def convert_program(program, name: str, path: str, input_shape: Optional[tuple] 
     return _Converter(program, name, path, input_shape).convert()
 
 
-def load_pt2(path: Path, input_shape: Optional[tuple] = None):
-    """Read a ``torch.export.save`` archive and convert it."""
+def load_pt2(path: Path, input_shape: Optional[tuple] = None, trust_pickle: bool = False):
+    """Read a ``torch.export.save`` archive and convert it.
+
+    Without ``trust_pickle`` nothing in the archive is unpickled beyond tensors (``pt2_archive``);
+    with it, torch's own loader reads the archive.
+    """
+    from .pt2_archive import read_archive
+
     try:
-        program = torch.export.load(str(path))
+        program = torch.export.load(str(path)) if trust_pickle else read_archive(path)
+    except UserError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any failure to read the archive is the user's file
-        raise UserError(f"{path}: cannot read the torch.export program ({type(exc).__name__}: {exc})") from None
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else "no detail"
+        raise UserError(f"{path}: cannot read the torch.export program ({type(exc).__name__}: {message})") from None
     return convert_program(program, Path(path).stem, str(path), input_shape)
 
 
