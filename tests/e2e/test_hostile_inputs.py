@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+import numpy as np
 import pytest
 
-from tests.conftest import write_tiny_onnx
+from tests.conftest import TINY_INPUT_SHAPE, write_tiny_onnx
 
 PROGRAM = [sys.executable, "-c", "from edgeconv.cli import main; main()"]
 
@@ -40,7 +41,77 @@ class Case:
     env: dict = field(default_factory=dict)
 
 
+# --- faults refused before this table existed: setup ---------------------------------------
+
+
+def _npz(**arrays) -> Callable[[Path], dict]:
+    def setup(tmp: Path) -> dict:
+        np.savez(tmp / "bad.npz", **{k: v() if callable(v) else v for k, v in arrays.items()})
+        return {"bad": tmp / "bad.npz"}
+    return setup
+
+
+def _samples(n: int = 4) -> np.ndarray:
+    return np.random.default_rng(0).standard_normal((n, *TINY_INPUT_SHAPE[1:])).astype(np.float32)
+
+
+def _text_file(name: str, text: str) -> Callable[[Path], dict]:
+    def setup(tmp: Path) -> dict:
+        (tmp / name).write_text(text)
+        return {"file": tmp / name}
+    return setup
+
+
+def _existing_out(tmp: Path) -> dict:
+    (tmp / "taken").mkdir()
+    (tmp / "taken" / "keep.txt").write_text("mine")
+    return {"taken": tmp / "taken"}
+
+
+def _empty_image_folder(tmp: Path) -> dict:
+    (tmp / "images").mkdir()
+    return {"images": tmp / "images"}
+
+
+def _bad_report(tmp: Path) -> dict:
+    (tmp / "run").mkdir()
+    (tmp / "run" / "report.json").write_text("{not json")
+    return {"run": tmp / "run"}
+
+
+COMPRESS = ("compress", "{model}", "--target", "rpi4", "--out", "{tmp}/o")
+
 CASES: list[Case] = [
+    # --- faults refused before this table existed ----------------------------------------------
+    Case("unknown-target-compress", (*COMPRESS, "--target", "nosuchboard"), 2, "unknown target 'nosuchboard'"),
+    Case("unknown-target-inspect", ("inspect", "{model}", "--target", "nosuchboard"), 2, "unknown target"),
+    Case("unknown-target-profile", ("profile", "--target", "nosuchboard"), 2, "unknown target"),
+    Case("missing-model-compress", ("compress", "{tmp}/missing.pt2", "--target", "rpi4"), 2, "does not exist"),
+    Case("missing-model-inspect", ("inspect", "{tmp}/missing.pt2"), 2, "does not exist"),
+    Case("missing-out-build", ("build", "{tmp}/missing"), 2, "does not exist"),
+    Case("runner-scheme", ("verify", "{tmp}", "--runner", "telnet://pi"), 2, "use local, qemu or ssh://user@host[:port]"),
+    Case("runner-port", ("verify", "{tmp}", "--runner", "ssh://pi@board:99999"), 2, "port 99999 is outside 1..65535"),
+    Case("existing-out", (*COMPRESS, "--data", "{tmp}", "--out", "{taken}"), 2, "already exists", _existing_out),
+    Case("onnx-without-data", COMPRESS, 2, "--data is required for tiny.onnx"),
+    Case("build-without-report", ("build", "{tmp}"), 2, "has no report.json"),
+    Case("verify-bad-report", ("verify", "{run}"), 2, "report.json is not valid JSON", _bad_report),
+    Case("data-wrong-shape", (*COMPRESS, "--data", "{bad}"), 2, "the model takes (N, 1, 8, 8)",
+         _npz(x=lambda: np.zeros((4, 3, 8, 8), np.float32))),
+    Case("data-nan", (*COMPRESS, "--data", "{bad}"), 2, "NaN or Inf",
+         _npz(x=lambda: np.where(_samples() > 1.5, np.nan, _samples()).astype(np.float32))),
+    Case("data-empty", (*COMPRESS, "--data", "{bad}"), 2, "x holds no samples",
+         _npz(x=lambda: np.zeros((0, 1, 8, 8), np.float32))),
+    Case("data-no-x", (*COMPRESS, "--data", "{bad}"), 2, "has no array 'x'", _npz(data=_samples)),
+    Case("data-label-range", (*COMPRESS, "--data", "{bad}"), 2, "label 10 is outside the model's 10 classes",
+         _npz(x=_samples, y=lambda: np.array([0, 1, 2, 10]))),
+    Case("data-label-count", (*COMPRESS, "--data", "{bad}"), 2, "y has 2 labels for 4 samples",
+         _npz(x=_samples, y=lambda: np.array([0, 1]))),
+    Case("data-integer-pixels", (*COMPRESS, "--data", "{bad}"), 2, "x has dtype uint8",
+         _npz(x=lambda: np.zeros((4, 1, 8, 8), np.uint8))),
+    Case("data-not-npz", (*COMPRESS, "--data", "{file}"), 2, "is not a readable .npz file",
+         _text_file("calib.npz", "x,y\n1,2\n")),
+    Case("data-folder-without-classes", (*COMPRESS, "--data", "{images}"), 2, "without class subfolders",
+         _empty_image_folder),
     # --- model files and frontends -------------------------------------------------------------
     # --- names that become paths, --out and --force --------------------------------------------
     # --- options, data and board files ---------------------------------------------------------
