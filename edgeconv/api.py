@@ -202,6 +202,7 @@ def inspect(
     board = load_target(target) if target is not None else None
     with progress.task(f"loading {model.name}"):
         graph = load_model(model, input_shape=shape, trust_pickle=trust_pickle)
+    arguments.check_model_tensor_sizes(graph, model)
     layers = [to_jsonable(info) for info in layer_table(graph)]
     result = {
         "model": str(model),
@@ -294,12 +295,13 @@ def compress(
         model=model, target=board, out=out_dir, latency_ms=latency_ms, memory_kb=memory_kb,
         data=data_file, val_data=val_file, input_shape=shape, mean=means, std=stds,
         precisions=chosen_precisions, epochs=epochs, emit=arguments.emit(emit),
-        c_prefix=arguments.c_prefix(c_prefix), seed=int(seed), latency_table=table,
+        c_prefix=arguments.c_prefix(c_prefix), seed=arguments.seed(seed), latency_table=table,
         trust_pickle=trust_pickle, calibration=arguments.calibration(calibration),
         batch_size=batch_size, lr=lr, command_line=command_line,
     )  # fmt: skip
     with progress.task(f"loading {model.name}"):
         graph = load_model(model, input_shape=shape, trust_pickle=trust_pickle)
+    arguments.check_model_tensor_sizes(graph, model)
     dataset = _load_dataset("--data", data_file, graph, means, stds)
     val_dataset = _load_dataset("--val-data", val_file, graph, means, stds)
     run = _pipeline_step("compress")
@@ -358,11 +360,17 @@ def verify(
     with staged_file(out / VERIFY_FILE) as temporary:
         temporary.write_text(json.dumps(result, indent=2) + "\n")
     _add_verify_to_html(out, report, result)
-    failed = sorted(name for name, row in result["runtimes"].items() if not row["passed"])
+    failed = {name: row for name, row in sorted(result["runtimes"].items()) if not row["passed"]}
     if failed:
-        raise VerificationFailed(f"{', '.join(failed)} disagree(s) with the reference executor; see {out / VERIFY_FILE}",
-                                 result)
+        raise VerificationFailed(_verify_failure(failed, out / VERIFY_FILE), result)
     return result
+
+
+def _verify_failure(failed: dict, verify_file: Path) -> str:
+    """One sentence naming each failed runtime and why: its error, or its disagreement."""
+    reasons = [f"{name}: {row['error']}" if row.get("error") else f"{name} disagrees with the reference executor"
+               for name, row in failed.items()]
+    return f"verification failed: {'; '.join(reasons)} (see {verify_file})"
 
 
 def profile(

@@ -7,6 +7,7 @@ value. The CLI calls them while parsing, so bad values are refused before any wo
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
@@ -18,6 +19,13 @@ EMIT_KINDS = ("onnx", "tflite", "c")
 CALIBRATION_METHODS = ("minmax", "percentile", "mse")
 DEFAULT_PRECISIONS_WITH_BUDGET = ("fp32", "int8", "w4a4", "w2a2", "w1a1")
 DEFAULT_PRECISIONS_WITHOUT_BUDGET = ("int8",)
+
+# Largest tensor edgeconv works on, per sample: the model's input and every activation, whether
+# the shape comes from --input-shape or from the model file. 2**26 elements is 256 MiB as
+# float32; verification holds 32 such samples at once.
+MAX_TENSOR_ELEMENTS = 1 << 26
+# Seeds of every random choice: what numpy's and torch's generators both take as one 32-bit word.
+MAX_SEED = (1 << 32) - 1
 
 _C_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SSH_RUNNER = re.compile(r"^ssh://(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>\d+))?/?$")
@@ -64,7 +72,23 @@ def input_shape(value: Union[str, Sequence[int]]) -> tuple:
         raise UserError(f"--input-shape {value!r} has a dimension that is not positive")
     if dims[0] != 1:
         raise UserError(f"--input-shape {value!r} must start with batch 1")
+    check_tensor_size(dims, f"--input-shape {value!r}")
     return dims
+
+
+def check_tensor_size(shape: Sequence[int], what: str) -> None:
+    """A UserError naming ``what`` when a tensor of ``shape`` is over :data:`MAX_TENSOR_ELEMENTS`."""
+    elements = math.prod(int(d) for d in shape)
+    if elements > MAX_TENSOR_ELEMENTS:
+        raise UserError(f"{what} has {elements:,} elements per sample; edgeconv takes tensors of at most "
+                        f"{MAX_TENSOR_ELEMENTS:,} elements ({MAX_TENSOR_ELEMENTS * 4 // 2**20} MiB as float32)")
+
+
+def check_model_tensor_sizes(graph, source: Union[str, Path]) -> None:
+    """Every input and activation of ``graph`` (read from ``source``) within :data:`MAX_TENSOR_ELEMENTS`."""
+    for tensor in graph.tensors.values():
+        if not tensor.is_constant:
+            check_tensor_size(tensor.shape, f"{source}: tensor {tensor.name!r} of shape {tuple(tensor.shape)}")
 
 
 def float_list(option: str, value: Optional[TextOrValues]) -> Optional[tuple]:
@@ -75,20 +99,41 @@ def float_list(option: str, value: Optional[TextOrValues]) -> Optional[tuple]:
         value = [value]
     try:
         numbers = tuple(float(item) for item in _items(value))
-    except ValueError:
+    except (TypeError, ValueError):
         raise UserError(f"{option} {value!r} is not a number or a comma list of numbers") from None
     if not numbers:
         raise UserError(f"{option} is empty")
+    if not all(math.isfinite(n) for n in numbers):
+        raise UserError(f"{option} {value!r} holds a value that is not a finite number (NaN or infinity)")
     if option == "--std" and any(n <= 0 for n in numbers):
         raise UserError(f"{option} {value!r} must be positive")
     return numbers
 
 
-def positive(option: str, value: Optional[float]) -> Optional[float]:
-    """A strictly positive number (``--latency-ms``, ``--memory-kb``, ``--lr``) or None."""
-    if value is not None and not value > 0:
-        raise UserError(f"{option} must be greater than 0, got {value}")
-    return value
+def positive(option: str, value: Optional[Union[str, float]]) -> Optional[float]:
+    """A finite, strictly positive number (``--latency-ms``, ``--memory-kb``, ``--lr``) or None."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{option} {value!r} is not a number") from None
+    if not (math.isfinite(number) and number > 0):
+        raise UserError(f"{option} must be greater than 0 and finite, got {value}")
+    return number
+
+
+def seed(value: Union[str, int]) -> int:
+    """``--seed``: an integer from 0 to :data:`MAX_SEED`."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise UserError(f"--seed {value!r} is not an integer")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise UserError(f"--seed {value!r} is not an integer") from None
+    if not 0 <= number <= MAX_SEED:
+        raise UserError(f"--seed {value} is outside 0..{MAX_SEED}")
+    return number
 
 
 def positive_int(option: str, value: Optional[int]) -> Optional[int]:

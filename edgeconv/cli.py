@@ -64,7 +64,10 @@ C_PREFIX = CheckedValue("C identifier", arguments.c_prefix)
 RUNNER = CheckedValue("local|qemu|ssh://user@host[:port]", arguments.runner)
 MEAN = CheckedValue("M[,M...]", functools.partial(arguments.float_list, "--mean"))
 STD = CheckedValue("S[,S...]", functools.partial(arguments.float_list, "--std"))
-POSITIVE = click.FloatRange(min=0, min_open=True)
+LATENCY_MS = CheckedValue("MS", functools.partial(arguments.positive, "--latency-ms"))
+MEMORY_KB = CheckedValue("KB", functools.partial(arguments.positive, "--memory-kb"))
+LEARNING_RATE = CheckedValue("LR", functools.partial(arguments.positive, "--lr"))
+SEED = CheckedValue("N", arguments.seed)
 EXISTING_FILE = click.Path(exists=True, dir_okay=False, readable=True)
 EXISTING_PATH = click.Path(exists=True, readable=True)
 
@@ -109,8 +112,8 @@ def cli(verbose: bool, quiet: bool) -> None:
 @cli.command()
 @click.argument("model", type=EXISTING_FILE)
 @click.option("--target", "-t", required=True, help="Board name from `edgeconv targets`, or a board TOML file.")
-@click.option("--latency-ms", type=POSITIVE, help="Latency budget on the target, in milliseconds.")
-@click.option("--memory-kb", type=POSITIVE, help="Activation memory budget, in KiB.")
+@click.option("--latency-ms", type=LATENCY_MS, help="Latency budget on the target, in milliseconds.")
+@click.option("--memory-kb", type=MEMORY_KB, help="Activation memory budget, in KiB.")
 @click.option("--data", type=EXISTING_PATH, help="Calibration / fine-tuning data: .npz or image folder.")
 @click.option("--val-data", type=EXISTING_PATH, help="Validation data: .npz or image folder.")
 @click.option("--input-shape", type=INPUT_SHAPE, metavar="1,C,H,W", help="Input shape when the model does not fix it, e.g. 1,3,32,32.")
@@ -122,12 +125,12 @@ def cli(verbose: bool, quiet: bool) -> None:
 @click.option("--c-prefix", type=C_PREFIX, metavar="NAME", default="ec_model_", show_default=True, help="Prefix of the C symbols.")
 @click.option("--out", "-o", type=click.Path(), help="Output directory (default ./edgeconv-out/<model>-<target>/).")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help=f"Seed of every random choice (0 to {arguments.MAX_SEED}).")
 @click.option("--latency-table", type=EXISTING_FILE, help="Measured latency table (from `edgeconv profile`).")
 @click.option("--trust-pickle", is_flag=True, help="Allow a pickled nn.Module (pickle runs code).")
 @click.option("--calibration", type=click.Choice(arguments.CALIBRATION_METHODS), default="minmax", show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Batch size of fine-tuning.")
-@click.option("--lr", type=POSITIVE, help="Fine-tuning learning rate (default 3e-3 with low-bit layers, else 1e-3).")
+@click.option("--lr", type=LEARNING_RATE, help="Fine-tuning learning rate (default 3e-3 with low-bit layers, else 1e-3).")
 @_output_options
 def compress(as_json: bool, **options: Any) -> None:
     """Select per-layer precisions for a latency budget, quantize, and emit ONNX, TFLite and C."""
@@ -211,8 +214,12 @@ def verify(out: str, target: Optional[str], runner: Optional[str], data: Optiona
 def _show_verify(result: dict, as_json: bool) -> None:
     if as_json:
         _print_json(result)
-    else:
-        _stdout().print(_verify_table(result))
+        return
+    console = _stdout()
+    console.print(_verify_table(result))
+    for name, row in result["runtimes"].items():
+        if row.get("error"):
+            console.print(f"{name}: {row['error']}", markup=False)
 
 
 @cli.command()

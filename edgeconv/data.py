@@ -200,6 +200,10 @@ def _per_channel(values: Optional[Sequence[float]], channels: int, name: str) ->
     return array
 
 
+def _values_text(values: Optional[Sequence[float]]) -> str:
+    return "not given" if values is None else ",".join(f"{float(v):g}" for v in np.atleast_1d(values))
+
+
 def _class_folders(path: Path) -> list:
     folders = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not folders:
@@ -252,10 +256,14 @@ def _load_image_folder(path: Path, spec: InputSpec, mean, std) -> Dataset:
     channel_axis = -1 if spec.channels_last else 1
     shape = [1] * x.ndim
     shape[channel_axis] = spec.channels
-    if mean_c is not None:
-        x = x - mean_c.reshape(shape)
-    if std_c is not None:
-        x = x / std_c.reshape(shape)
+    with np.errstate(over="ignore", divide="ignore"):  # overflow becomes Inf, refused below
+        if mean_c is not None:
+            x = x - mean_c.reshape(shape)
+        if std_c is not None:
+            x = x / std_c.reshape(shape)
+    if not np.isfinite(x).all():
+        raise UserError(f"data {path}: --mean {_values_text(mean)} and --std {_values_text(std)} turn the pixels "
+                        "into values beyond float32 (NaN or infinity)")
     return Dataset(
         x=np.ascontiguousarray(x, dtype=np.float32),
         y=np.asarray(labels, dtype=np.int64),

@@ -14,6 +14,7 @@ the values in the file are the defaults for anything that cannot be read.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import asdict, dataclass, field, replace
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .errors import UserError
+from .names import check_path_component
 
 # Precision classes of the peak figures: what the kernels of each layer precision run at.
 PEAK_PRECISIONS = ("fp32", "int8", "binary")
@@ -160,19 +162,29 @@ def target_names() -> list:
 
 def load_target(name_or_path) -> Target:
     """A bundled target by name (``rpi4``) or a board file by path (``boards/my.toml``)."""
-    text = str(name_or_path)
-    path = Path(text)
-    if not (text.endswith(".toml") or os.sep in text or path.is_file()):
-        path = targets_dir() / f"{text}.toml"
-        if not path.is_file():
-            raise UserError(f"unknown target {text!r}; known targets: {', '.join(target_names())} (or give a path to a board .toml)")
-    if not path.is_file():
-        raise UserError(f"target file {path} does not exist")
+    path = _board_file(str(name_or_path))
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: not valid TOML ({exc})") from None
+    except OSError as exc:
+        raise UserError(f"target file {path} cannot be read ({exc.strerror})") from None
     return _parse(raw, path)
+
+
+def _board_file(text: str) -> Path:
+    """The TOML file a ``--target`` value names: a bundled board's, or the path as given."""
+    path = Path(text)
+    looks_like_path = text.endswith(".toml") or os.sep in text or path.is_file()
+    if not looks_like_path and (targets_dir() / f"{text}.toml").is_file():
+        return targets_dir() / f"{text}.toml"
+    if path.is_dir():
+        raise UserError(f"target {text} is a directory, not a board name or a board .toml file")
+    if not looks_like_path:
+        raise UserError(f"unknown target {text!r}; known targets: {', '.join(target_names())} (or give a path to a board .toml)")
+    if not path.is_file():
+        raise UserError(f"target file {path} does not exist")
+    return path
 
 
 # ---- parsing and validation -------------------------------------------------------------------
@@ -213,9 +225,12 @@ class _Table:
         return self.text(name) if name in self.data else None
 
     def number(self, name: str, positive: bool = True, upper: Optional[float] = None) -> float:
+        """A finite number (TOML's ``nan`` and ``inf`` are refused), > 0 or >= 0, at most ``upper``."""
         value = self._get(name, _REQUIRED)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.fail(name, "a number")
+        if not math.isfinite(value):
+            raise self.fail(name, "a finite number")
         if (positive and value <= 0) or value < 0 or (upper is not None and value > upper):
             bounds = f"in (0, {upper}]" if upper is not None else ("> 0" if positive else ">= 0")
             raise self.fail(name, f"a number {bounds}")
@@ -287,7 +302,7 @@ def _parse(raw: dict, path: Path) -> Target:
         portable_cycle_scale=latency_t.number("portable_cycle_scale", upper=100.0) if "portable_cycle_scale" in latency_t.data else 1.0,
     )
     target = Target(
-        name=top.text("name"),
+        name=check_path_component(top.text("name"), f"{path}: key name"),
         description=top.text("description"),
         os_bits=top.integer("os_bits", allowed=(32, 64)),
         cpu=cpu,

@@ -2,7 +2,8 @@
 
 The reference is the compressed IR that ``compress`` saved as ``OUT/model.ir.npz``. Each runtime
 row of ``OUT/verify.json`` is judged by ``compare``; a runtime that cannot run its artifact fails
-(it is not skipped). ``verify_dir`` writes verify.json and raises VerificationFailed naming the
+(it is not skipped), and so does every runtime of an artifact that report.json lists but OUT no
+longer holds (its row says "artifact missing"). ``verify_dir`` writes verify.json and raises VerificationFailed naming the
 first failing runtime and its first mismatching output.
 """
 
@@ -11,9 +12,10 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Optional, Sequence
 
+from ..arguments import check_model_tensor_sizes
 from ..backends.irfile import IR_FILE_NAME, load_graph
 from ..errors import UserError, VerificationFailed
 from .compare import RuntimeRow, judge
@@ -44,8 +46,23 @@ class VerifyResult:
                               "accuracy": self.reference_accuracy}}
 
 
-def applicable_runners(out_dir: Path, target=None, runner=None, names: Optional[Sequence[str]] = None) -> dict:
-    """Runners whose artifact exists in ``out_dir`` (all of ``names`` when given)."""
+def listed_artifacts(report: dict, report_path: Path) -> tuple:
+    """The artifact paths (relative to OUT) that report.json's ``artifacts`` lists; null entries
+    are artifacts that were not emitted."""
+    artifacts = report.get("artifacts") or {}
+    if not isinstance(artifacts, dict) or not all(v is None or isinstance(v, str) for v in artifacts.values()):
+        raise UserError(f"{report_path}: 'artifacts' must map each artifact kind to a path relative to OUT or null")
+    return tuple(_artifact_key(path) for path in artifacts.values() if path)
+
+
+def _artifact_key(path: str) -> str:
+    """``c/`` and ``c`` name the same artifact."""
+    return str(PurePosixPath(path))
+
+
+def applicable_runners(out_dir: Path, target=None, runner=None, names: Optional[Sequence[str]] = None,
+                       listed: Sequence[str] = ()) -> dict:
+    """Runners whose artifact exists in ``out_dir`` or is ``listed`` (all of ``names`` when given)."""
     specs = dict(RUNNERS)
     for provide in RUNNER_PROVIDERS:
         specs.update(provide(out_dir, target, runner))
@@ -54,10 +71,13 @@ def applicable_runners(out_dir: Path, target=None, runner=None, names: Optional[
         if unknown:
             raise UserError(f"unknown runtime(s) {', '.join(unknown)}; known: {', '.join(sorted(specs))}")
         return {n: specs[n] for n in names}
-    return {n: s for n, s in specs.items() if (out_dir / s.artifact).exists()}
+    return {n: s for n, s in specs.items() if (out_dir / s.artifact).exists() or _artifact_key(s.artifact) in listed}
 
 
 def _run_one(spec: RunnerSpec, out_dir: Path, inputs, reference, float_model: bool) -> RuntimeRow:
+    if not (out_dir / spec.artifact).exists():
+        return RuntimeRow(spec.name, None, spec.artifact, spec.policy, passed=False,
+                          error=f"artifact missing: {out_dir / spec.artifact} does not exist (report.json lists it)")
     try:
         version = spec.version()
     except Exception as err:  # a runtime that is not installed fails its row
@@ -74,15 +94,19 @@ def _run_one(spec: RunnerSpec, out_dir: Path, inputs, reference, float_model: bo
 
 
 def compare_artifacts(out_dir, data=None, target=None, runner=None,
-                      runtimes: Optional[Sequence[str]] = None) -> VerifyResult:
-    """Run and judge every applicable runtime; writes nothing, raises only for bad input."""
+                      runtimes: Optional[Sequence[str]] = None, listed: Sequence[str] = ()) -> VerifyResult:
+    """Run and judge every applicable runtime; writes nothing, raises only for bad input.
+
+    ``listed``: the artifacts report.json lists (:func:`listed_artifacts`); each one missing from
+    ``out_dir`` fails the rows of its runtimes."""
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         raise UserError(f"output directory {out_dir} does not exist")
     if not (out_dir / IR_FILE_NAME).is_file():
         raise UserError(f"{out_dir} has no {IR_FILE_NAME}: it was not written by edgeconv compress")
     graph = load_graph(out_dir / IR_FILE_NAME)
-    specs = applicable_runners(out_dir, target, runner, runtimes)
+    check_model_tensor_sizes(graph, out_dir / IR_FILE_NAME)
+    specs = applicable_runners(out_dir, target, runner, runtimes, listed)
     if not specs:
         raise UserError(f"{out_dir} holds no artifact to verify (model.tflite, model.onnx, c/)")
     inputs = load_inputs(graph, data)

@@ -151,3 +151,28 @@ def test_out_dir_without_ir_is_a_user_error(tmp_path):
     (tmp_path / "out").mkdir()
     with pytest.raises(UserError, match=IR_FILE_NAME):
         verify_dir(tmp_path / "out")
+
+
+@pytest.mark.parametrize("missing, failing", [("model.tflite", {"tflite-litert", "tflite-micro"}),
+                                              ("model.onnx", {"onnxruntime"})])
+def test_an_artifact_report_json_lists_but_out_lacks_fails_its_rows(tmp_path, missing, failing):
+    out = write_out_dir(tmp_path / "out", quantized("int8"))
+    artifacts = {"onnx": "model.onnx", "tflite": "model.tflite", "c": None}
+    (out / "report.json").write_text(json.dumps({"target": "host", "artifacts": artifacts}))
+    (out / missing).unlink()
+    result = CliRunner().invoke(cli, ["verify", str(out)])
+    assert result.exit_code == 3, result.output
+    rows = json.loads((out / VERIFY_FILE).read_text())["runtimes"]
+    assert set(rows) == RUNTIMES, "the rows of a missing artifact stay in verify.json"
+    for name, row in rows.items():
+        assert row["passed"] is (name not in failing)
+        if name in failing:
+            assert row["error"] == f"artifact missing: {out / missing} does not exist (report.json lists it)"
+            assert f"{name}: artifact missing" in result.stdout and f"{name}: artifact missing" in result.stderr
+
+
+def test_artifacts_that_are_not_a_table_are_a_user_error(tmp_path):
+    out = write_out_dir(tmp_path / "out", quantized("int8"))
+    (out / "report.json").write_text(json.dumps({"target": "host", "artifacts": ["model.onnx"]}))
+    result = CliRunner().invoke(cli, ["verify", str(out)])
+    assert result.exit_code == 2 and "'artifacts' must map each artifact kind" in result.stderr

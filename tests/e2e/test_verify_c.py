@@ -7,6 +7,7 @@ inputs, holds it bit-exact against the reference executor and reports a measured
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 import torch
 
 import edgeconv.api as api
-from edgeconv.errors import UserError
+from edgeconv.errors import UserError, VerificationFailed
 from edgeconv.zoo import models, training
 
 
@@ -52,3 +53,14 @@ def test_qemu_runner_is_refused_for_the_host(compressed_int8):
 def test_a_compiler_that_does_not_exist_is_a_user_error(compressed_int8):
     with pytest.raises(UserError, match="no-such-cc"):
         api.build(compressed_int8, target="host", cc="no-such-cc")
+
+
+def test_a_deleted_c_folder_fails_the_c_row_even_with_a_built_runner(compressed_int8, tmp_path):
+    out = Path(shutil.copytree(compressed_int8, tmp_path / "out"))
+    api.build(out)
+    shutil.rmtree(out / "c")
+    with pytest.raises(VerificationFailed, match=r"c-host: artifact missing: .*/c does not exist \(report.json lists it\)") as failed:
+        api.verify(out, runner="local")
+    rows = failed.value.result["runtimes"]
+    assert rows["c-host"]["passed"] is False and rows["c-host"]["error"].startswith("artifact missing: ")
+    assert all(row["passed"] for name, row in rows.items() if name != "c-host")

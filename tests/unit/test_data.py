@@ -196,3 +196,11 @@ def test_image_folder_needs_an_image_model(tmp_path):
         load_data(tmp_path / "images", (1, 2, 4, 4))
     with pytest.raises(UserError, match="--mean has 2 values; the model has 3 input channels"):
         load_data(tmp_path / "images", (1, 3, 4, 4), mean=[0.1, 0.2])
+
+
+def test_mean_and_std_that_overflow_float32_are_named(tmp_path):
+    _image(tmp_path / "images" / "a" / "x.png", np.full((4, 4, 3), 255, np.uint8))
+    with pytest.raises(UserError, match=r"--mean not given and --std 1e-45 turn the pixels into values beyond float32"):
+        load_data(tmp_path / "images", (1, 1, 4, 4), std=[1e-45])
+    with pytest.raises(UserError, match=r"--mean nan and --std not given"):
+        load_data(tmp_path / "images", (1, 1, 4, 4), mean=[float("nan")])

@@ -118,6 +118,11 @@ def _broken(tmp_path, old, new):
     ('cflags = ["-O2", "-mcpu=cortex-a72"]', 'cflags = "-O2"', "toolchain.cflags"),
     ("parallel_efficiency = 0.85", "parallel_efficiency = 1.5", "latency.parallel_efficiency"),
     ("[qemu]\nbinary", "[qemu]\nbinry", "qemu.binary"),
+    ("clock_ghz = 1.5", "clock_ghz = nan", "cpu.clock_ghz"),
+    ("bandwidth_gbs = 5.5", "bandwidth_gbs = inf", "memory.bandwidth_gbs"),
+    ("parallel_efficiency = 0.85", "parallel_efficiency = -nan", "latency.parallel_efficiency"),
+    ("mac_per_cycle = 64.0", "mac_per_cycle = +inf", "mac_per_cycle"),
+    ('name = "rpi4"', 'name = "x/../../../ESC1"', "key name 'x/../../../ESC1'"),
 ])
 def test_bad_board_file_names_file_and_key(tmp_path, old, new, named):
     board = _broken(tmp_path, old, new)
@@ -141,6 +146,25 @@ def test_unknown_name_and_bad_toml(tmp_path):
         load_target(junk)
     with pytest.raises(UserError, match="does not exist"):
         load_target(tmp_path / "absent.toml")
+
+
+def test_layer_overhead_without_an_upper_bound_is_still_finite(tmp_path):
+    text = (targets_dir() / "rpi4.toml").read_text()
+    board = tmp_path / "board.toml"
+    board.write_text(re.sub(r"layer_overhead_cycles = [0-9.]+", "layer_overhead_cycles = inf", text, count=1))
+    with pytest.raises(UserError, match="latency.layer_overhead_cycles must be a finite number, got inf"):
+        load_target(board)
+
+
+def test_a_directory_is_not_a_board(tmp_path, monkeypatch):
+    with pytest.raises(UserError, match=f"target {re.escape(str(tmp_path))} is a directory, not a board name or a board .toml file"):
+        load_target(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "boards").mkdir()
+    with pytest.raises(UserError, match="target boards is a directory"):
+        load_target("boards")
+    (tmp_path / "rpi4").mkdir()
+    assert load_target("rpi4").name == "rpi4", "a bundled board's name wins over a folder of that name"
 
 
 def test_schema_documents_every_key():
