@@ -40,8 +40,6 @@ DEFAULT_OUT_ROOT = Path("edgeconv-out")
 REPORT_FILE = "report.json"
 VERIFY_FILE = "verify.json"
 HTML_REPORT_FILE = "report.html"
-# Model formats that carry their own quantization: no --data needed, precisions kept by default.
-SELF_QUANTIZED_FORMATS = ("tflite",)
 
 
 # --------------------------------------------------------------------------------------------
@@ -52,7 +50,7 @@ SELF_QUANTIZED_FORMATS = ("tflite",)
 class CompressRequest:
     """Checked arguments of ``compress`` (DESIGN §3). ``epochs`` None means the default rule:
     0 when every layer ends at 8 bits or more, 3 otherwise. ``precisions`` None means: an
-    imported ``.tflite`` keeps its own quantization; other models get the DESIGN default."""
+    imported quantized ``.tflite`` keeps its own quantization; other models get the DESIGN default."""
 
     model: Path
     target: "Target"
@@ -268,7 +266,7 @@ def compress(
     command_line: Optional[str] = None,
 ) -> dict:
     """Select, compress, emit: write OUT (all or nothing); return ``report.json``'s content and ``out``."""
-    from .frontend import detect_format, load_model
+    from .frontend import carries_quantization, load_model
 
     model = arguments.readable_file("MODEL", model)
     latency_ms = arguments.positive("--latency-ms", latency_ms)
@@ -286,7 +284,7 @@ def compress(
     board = load_target(target)
     out_dir = Path(out) if out is not None else default_out(model, board)
     check_free(out_dir, force)
-    self_quantized = detect_format(model) in SELF_QUANTIZED_FORMATS
+    self_quantized = carries_quantization(model)
     if chosen_precisions is None and not self_quantized:
         chosen_precisions = arguments.default_precisions(latency_ms)
     if data_file is None and not self_quantized:

@@ -120,7 +120,7 @@ LOADERS: dict[str, Callable] = {
 
 
 def load_model(path, input_shape: Optional[tuple] = None, trust_pickle: bool = False) -> Graph:
-    """Read the model at ``path`` into a verified IR graph (shapes inferred, batch 1)."""
+    """Read the model at ``path`` into a verified IR graph (shapes inferred, batch 1) with one input."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such model file")
@@ -130,7 +130,31 @@ def load_model(path, input_shape: Optional[tuple] = None, trust_pickle: bool = F
         input_shape = tuple(int(d) for d in input_shape)
         if len(input_shape) < 2 or any(d <= 0 for d in input_shape):
             raise UserError(f"input shape {input_shape} is not a valid (N, C, ...) shape")
-    return LOADERS[detect_format(path)](path, input_shape, trust_pickle)
+    graph = LOADERS[detect_format(path)](path, input_shape, trust_pickle)
+    _check_single_input(path, graph)
+    return graph
 
 
-__all__ = ["load_model", "detect_format"]
+def _check_single_input(path: Path, graph: Graph) -> None:
+    """Refuse a model without exactly one input: data, calibration and every backend feed one."""
+    if len(graph.inputs) != 1:
+        names = f" ({', '.join(graph.inputs)})" if graph.inputs else ""
+        raise UserError(f"{path}: the model has {len(graph.inputs)} inputs{names}; edgeconv compiles models "
+                        f"with exactly one input")
+
+
+def carries_quantization(path) -> bool:
+    """Whether the model file at ``path`` holds its own quantization (a quantized ``.tflite``).
+
+    ``compress`` keeps such a model's quantization unless told otherwise and needs no data for it;
+    every other model, a float ``.tflite`` included, is quantized from calibration data.
+    """
+    path = Path(path)
+    if detect_format(path) != "tflite":
+        return False
+    from .tflite import load_tflite
+
+    return any(t.quant is not None for t in load_tflite(path).tensors.values())
+
+
+__all__ = ["load_model", "detect_format", "carries_quantization"]
