@@ -79,6 +79,53 @@ def _bad_report(tmp: Path) -> dict:
     return {"run": tmp / "run"}
 
 
+# --- options, data and board files: setup ---------------------------------------------------
+
+
+def _board(old: str, new: str) -> Callable[[Path], dict]:
+    """``{board}``: the bundled rpi4.toml with its first ``old`` replaced by ``new``."""
+    def setup(tmp: Path) -> dict:
+        from edgeconv.targets import targets_dir
+
+        text = (targets_dir() / "rpi4.toml").read_text()
+        assert old in text
+        (tmp / "board.toml").write_text(text.replace(old, new, 1))
+        return {"board": tmp / "board.toml"}
+    return setup
+
+
+def _huge_input_model(tmp: Path) -> dict:
+    """``{huge}``: the tiny model with its input fixed at 1x1x1000000x1000000."""
+    import onnx
+
+    model = onnx.load(str(write_tiny_onnx(tmp / "huge.onnx")))
+    for dim in model.graph.input[0].type.tensor_type.shape.dim[2:]:
+        dim.dim_value = 1_000_000
+    onnx.save(model, str(tmp / "huge.onnx"))
+    return {"huge": tmp / "huge.onnx"}
+
+
+def _gray_image_folder(tmp: Path) -> dict:
+    """``{images}``: one class folder holding one white 8x8 grayscale PNG."""
+    from PIL import Image
+
+    (tmp / "images" / "white").mkdir(parents=True)
+    Image.fromarray(np.full((8, 8), 255, np.uint8)).save(tmp / "images" / "white" / "a.png")
+    return {"images": tmp / "images"}
+
+
+# --- verify, build and the runner: setup ----------------------------------------------------
+
+
+def _without(artifact: str) -> Callable[[Path], dict]:
+    """Deletes ``artifact`` (a file or folder) from the copied ``{out}``."""
+    def setup(tmp: Path) -> dict:
+        path = tmp / "out" / artifact
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+        return {}
+    return setup
+
+
 COMPRESS = ("compress", "{model}", "--target", "rpi4", "--out", "{tmp}/o")
 
 CASES: list[Case] = [
@@ -115,7 +162,35 @@ CASES: list[Case] = [
     # --- model files and frontends -------------------------------------------------------------
     # --- names that become paths, --out and --force --------------------------------------------
     # --- options, data and board files ---------------------------------------------------------
+    Case("lr-inf", (*COMPRESS, "--lr", "inf"), 2, "--lr must be greater than 0 and finite, got inf"),
+    Case("lr-nan", (*COMPRESS, "--lr", "nan"), 2, "--lr must be greater than 0 and finite, got nan"),
+    Case("latency-nan", (*COMPRESS, "--latency-ms", "nan"), 2, "--latency-ms must be greater than 0 and finite"),
+    Case("seed-negative", (*COMPRESS, "--seed", "-1"), 2, "--seed -1 is outside 0..4294967295"),
+    Case("seed-over-64-bits", (*COMPRESS, "--seed", str(2**64)), 2, f"--seed {2**64} is outside 0..4294967295"),
+    Case("mean-nan", (*COMPRESS, "--mean", "nan"), 2, "--mean 'nan' holds a value that is not a finite number"),
+    Case("std-nan", (*COMPRESS, "--std", "nan"), 2, "--std 'nan' holds a value that is not a finite number"),
+    Case("std-inf", (*COMPRESS, "--std", "inf"), 2, "--std 'inf' holds a value that is not a finite number"),
+    Case("std-zero", (*COMPRESS, "--std", "0"), 2, "--std '0' must be positive"),
+    Case("std-overflows-pixels", (*COMPRESS, "--data", "{images}", "--std", "1e-45"), 2,
+         "--mean not given and --std 1e-45 turn the pixels into values beyond float32", _gray_image_folder),
+    Case("input-shape-huge", ("inspect", "{model}", "--input-shape", "1,1,1000000,1000000"), 2,
+         "has 1,000,000,000,000 elements per sample; edgeconv takes tensors of at most 67,108,864 elements"),
+    Case("model-shape-huge", ("inspect", "{huge}"), 2,
+         "tensor 'x' of shape (1, 1, 1000000, 1000000) has 1,000,000,000,000 elements", _huge_input_model),
+    Case("target-directory", ("inspect", "{model}", "--target", "{tmp}"), 2,
+         "is a directory, not a board name or a board .toml file"),
+    Case("board-clock-nan", ("inspect", "{model}", "--target", "{board}"), 2,
+         "board.toml: key cpu.clock_ghz must be a finite number, got nan", _board("clock_ghz = 1.5", "clock_ghz = nan")),
+    Case("board-bandwidth-inf", ("inspect", "{model}", "--target", "{board}"), 2,
+         "key memory.bandwidth_gbs must be a finite number, got inf", _board("bandwidth_gbs = 5.5", "bandwidth_gbs = inf")),
+    Case("board-name-escapes", ("compress", "{model}", "--target", "{board}", "--data", "{tmp}"), 2,
+         "board.toml: key name 'x/../../../ESC1' cannot be used in a file name",
+         _board('name = "rpi4"', 'name = "x/../../../ESC1"')),
     # --- verify, build and the runner ----------------------------------------------------------
+    Case("verify-no-tflite", ("verify", "{out}"), 3, "tflite-litert: artifact missing", _without("model.tflite"), True),
+    Case("verify-no-onnx", ("verify", "{out}"), 3, "onnxruntime: artifact missing", _without("model.onnx"), True),
+    Case("verify-no-c", ("verify", "{out}"), 3, "c-host: artifact missing", _without("c"), True),
+    Case("verify-no-c-local", ("verify", "{out}", "--runner", "local"), 3, "c-host: artifact missing", _without("c"), True),
 ]
 
 
