@@ -19,6 +19,7 @@ from typing import Callable, Optional
 
 from ..errors import UserError
 from ..ir import Graph
+from .common import exception_summary
 
 PYTORCH_SUFFIXES = (".pt2", ".pt", ".pth", ".ptl", ".bin")
 
@@ -67,10 +68,10 @@ def _load_torch_save(path: Path, input_shape: Optional[tuple], trust_pickle: boo
         content = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "Weights only load failed" not in str(exc):
-            raise UserError(f"{path} is not a readable torch.save file ({exc})") from None
+            raise UserError(f"{path} is not a readable torch.save file ({exception_summary(exc)})") from None
         content = None  # holds Python objects beyond tensors: a pickled module, most likely
     except Exception as exc:  # noqa: BLE001 - truncated or corrupt archives fail in many ways
-        raise UserError(f"{path} is not a readable torch.save file ({type(exc).__name__}: {exc})") from None
+        raise UserError(f"{path} is not a readable torch.save file ({exception_summary(exc)})") from None
     if content is None:
         if not trust_pickle:
             raise UserError(f"{path} is a pickled Python object (a whole nn.Module saved with torch.save); "

@@ -66,6 +66,12 @@ class Issue:
         return text
 
 
+def exception_summary(exc: BaseException) -> str:
+    """``Type: first line of the message``, or the type alone when the message is empty."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
 def unsupported_message(path: str, issues: list) -> str:
     ops = sorted({i.op for i in issues})
     lines = [

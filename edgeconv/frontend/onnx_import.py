@@ -22,7 +22,8 @@ import numpy as np
 
 from ..errors import UserError
 from ..ir import ops
-from .common import UNAVAILABLE, Activation, GraphBuilder, Unavailable, UnsupportedOp, batch_kept_shape, module_path_name
+from .common import (UNAVAILABLE, Activation, GraphBuilder, Unavailable, UnsupportedOp, batch_kept_shape,
+                     exception_summary, module_path_name)
 
 
 @dataclass(frozen=True)
@@ -545,7 +546,7 @@ def load_onnx(path: Path, input_shape: Optional[tuple] = None):
     try:
         model = onnx.load(str(path))
     except Exception as exc:  # noqa: BLE001 - a protobuf that does not parse is the user's file
-        raise UserError(f"{path} is not a readable ONNX model ({type(exc).__name__}: {exc})") from None
+        raise UserError(f"{path} is not a readable ONNX model ({exception_summary(exc)})") from None
     if not model.graph.node:
         raise UserError(f"{path} is not a readable ONNX model (it holds no graph)")
     return _Converter(model, Path(path).stem, str(path), input_shape).convert()

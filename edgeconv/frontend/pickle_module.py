@@ -13,6 +13,7 @@ from typing import Optional
 import torch
 
 from ..errors import UserError
+from .common import exception_summary
 from .torch_export import convert_module
 
 
@@ -23,7 +24,7 @@ def load_pickled_module(path: Path, input_shape: Optional[tuple] = None):
     try:
         module = torch.load(str(path), map_location="cpu", weights_only=False)
     except Exception as exc:  # noqa: BLE001 - e.g. the model's class is not importable here
-        raise UserError(f"{path}: cannot unpickle the model ({type(exc).__name__}: {exc}); the class "
+        raise UserError(f"{path}: cannot unpickle the model ({exception_summary(exc)}); the class "
                         f"that defines it must be importable") from None
     if not isinstance(module, torch.nn.Module):
         raise UserError(f"{path} holds a {type(module).__name__}, not a torch.nn.Module")

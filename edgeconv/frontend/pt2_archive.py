@@ -49,6 +49,7 @@ from torch.export.pt2_archive.constants import (
 )
 
 from ..errors import UserError
+from .common import exception_summary
 
 # The program torch.export.save stores (and torch.export.load returns).
 MODEL_NAME = "model"
@@ -87,9 +88,10 @@ def _restricted_load(reader, member: str, path: Path):
     except pickle.UnpicklingError as exc:
         if "Weights only load failed" in str(exc):
             raise _trust_hint(path, member, "pickled Python objects beyond tensors") from None
-        raise UserError(f"{path}: archive member {member} is not a readable pickle ({exc})") from None
+        raise UserError(f"{path}: archive member {member} is not a readable pickle "
+                        f"({exception_summary(exc)})") from None
     except Exception as exc:  # noqa: BLE001 - a truncated or corrupt member fails in many ways
-        raise UserError(f"{path}: archive member {member} is not readable ({type(exc).__name__}: {exc})") from None
+        raise UserError(f"{path}: archive member {member} is not readable ({exception_summary(exc)})") from None
 
 
 def _strided(flat: torch.Tensor, meta) -> torch.Tensor:
@@ -112,8 +114,10 @@ def _payloads(reader, config_file: str, directory: str, path: Path) -> dict:
         member = os.path.join(directory, meta.path_name)
         if meta.path_name.startswith((CUSTOM_OBJ_FILENAME_PREFIX, OPAQUE_OBJ_FILENAME_PREFIX)):
             raise _trust_hint(path, member, f"the custom object {name}")
-        values[name] = _restricted_load(reader, member, path) if meta.use_pickle else _strided(flat[meta.path_name],
-                                                                                               meta)
+        if meta.use_pickle:
+            values[name] = _restricted_load(reader, member, path)
+        else:
+            values[name] = _strided(flat[meta.path_name], meta)
     return values
 
 

@@ -35,6 +35,7 @@ from tflite.TensorType import TensorType
 
 from ..errors import UserError
 from ..ir import Graph, GraphError, Node, QuantParams, Tensor, ops, verify
+from .common import exception_summary
 
 OPERATOR_NAMES = {v: k for k, v in vars(BuiltinOperator).items() if not k.startswith("_")}
 
@@ -415,9 +416,7 @@ def load_tflite(path) -> Graph:
     try:
         graph = _import(path, data)
     except DAMAGED_FLATBUFFER_ERRORS as exc:
-        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else "no detail"
-        raise UserError(f"{path}: the TFLite flatbuffer is truncated or corrupted ({type(exc).__name__}: "
-                        f"{detail})") from None
+        raise UserError(f"{path}: the TFLite flatbuffer is truncated or corrupted ({exception_summary(exc)})") from None
     try:
         verify(graph)
     except GraphError as exc:

@@ -27,7 +27,8 @@ import torch.fx
 
 from ..errors import UserError
 from ..ir import ops
-from .common import UNAVAILABLE, Activation, GraphBuilder, Unavailable, UnsupportedOp, batch_kept_shape
+from .common import (UNAVAILABLE, Activation, GraphBuilder, Unavailable, UnsupportedOp, batch_kept_shape,
+                     exception_summary)
 
 
 @dataclass(frozen=True)
@@ -628,8 +629,7 @@ def load_pt2(path: Path, input_shape: Optional[tuple] = None, trust_pickle: bool
     except UserError:
         raise
     except Exception as exc:  # noqa: BLE001 - any failure to read the archive is the user's file
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else "no detail"
-        raise UserError(f"{path}: cannot read the torch.export program ({type(exc).__name__}: {message})") from None
+        raise UserError(f"{path}: cannot read the torch.export program ({exception_summary(exc)})") from None
     return convert_program(program, Path(path).stem, str(path), input_shape)
 
 
@@ -640,5 +640,5 @@ def convert_module(module: torch.nn.Module, input_shape: tuple, name: str, path:
         program = torch.export.export(module, (torch.zeros(tuple(input_shape)),))
     except Exception as exc:  # noqa: BLE001 - torch.export refuses what it cannot trace
         raise UserError(f"{path}: torch.export cannot trace the model for input shape {tuple(input_shape)} "
-                        f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+                        f"({exception_summary(exc)})") from None
     return convert_program(program, name, path, tuple(input_shape))

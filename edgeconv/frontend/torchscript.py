@@ -15,6 +15,7 @@ from typing import Optional
 import torch
 
 from ..errors import UserError
+from .common import exception_summary
 from .torch_export import convert_program
 
 
@@ -25,7 +26,7 @@ def load_torchscript(path: Path, input_shape: Optional[tuple] = None):
     try:
         module = torch.jit.load(str(path), map_location="cpu")
     except Exception as exc:  # noqa: BLE001 - an unreadable archive is the user's file
-        raise UserError(f"{path}: cannot read the TorchScript archive ({type(exc).__name__}: {exc})") from None
+        raise UserError(f"{path}: cannot read the TorchScript archive ({exception_summary(exc)})") from None
     module.eval()
     example = (torch.zeros(tuple(input_shape)),)
     try:
@@ -35,6 +36,8 @@ def load_torchscript(path: Path, input_shape: Optional[tuple] = None):
             warnings.simplefilter("ignore", UserWarning)
             program = TS2EPConverter(module, example).convert()
     except Exception as exc:  # noqa: BLE001 - the converter refuses constructs it cannot express
-        raise UserError(f"{path}: the TorchScript model cannot be converted for input shape "
-                        f"{tuple(input_shape)} ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+        raise UserError(f"{path}: torch's TorchScript converter cannot convert this model for input shape "
+                        f"{tuple(input_shape)} ({exception_summary(exc)}); export the model with torch.export "
+                        f"instead: torch.export.save(torch.export.export(model.eval(), (example_input,)), "
+                        f"'model.pt2')") from None
     return convert_program(program, Path(path).stem, str(path), tuple(input_shape))
