@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 from . import arguments, progress
 from .data import Dataset, load_data
 from .errors import UserError, VerificationFailed
+from .names import MAX_NAME_LENGTH, check_path_component, path_component_from
 from .outdir import check_free, staged_directory, staged_file
 
 if TYPE_CHECKING:
@@ -136,17 +137,32 @@ def _pipeline_step(verb: str):
 
 
 def load_target(target: TargetLike):
-    """A target from its name in ``edgeconv targets`` or a path to a board TOML."""
+    """A target from its name in ``edgeconv targets`` or a path to a board TOML.
+
+    Its name becomes a path component (``OUT/build/<target>/``, the latency table's file), so a
+    name that is not a plain file name is a UserError naming the board file."""
     from .targets import load_target as load
 
-    if not isinstance(target, (str, Path)):
-        return target
-    return load(str(target))
+    board = load(str(target)) if isinstance(target, (str, Path)) else target
+    _board_file_name(board)
+    return board
+
+
+def _board_file_name(board: "Target") -> str:
+    return check_path_component(board.name, f"{board.path}: target name")
 
 
 def default_out(model: Path, target: "Target") -> Path:
-    """``./edgeconv-out/<model-stem>-<target>/``."""
-    return DEFAULT_OUT_ROOT / f"{model.stem}-{target.name}"
+    """``./edgeconv-out/<model-stem>-<target>/``.
+
+    The target's name must already be a plain file name (a UserError otherwise). The model's stem
+    is made one with :func:`~edgeconv.names.path_component_from` instead of being refused: it only
+    builds this default, the model file itself was accepted, and ``my model (v2).onnx`` is an
+    ordinary file name, so it compresses to ``edgeconv-out/my_model__v2_-<target>/``.
+    """
+    target_name = _board_file_name(target)
+    stem = path_component_from(Path(model).stem, MAX_NAME_LENGTH - len(target_name) - 1)
+    return DEFAULT_OUT_ROOT / f"{stem}-{target_name}"
 
 
 def _read_report(out: PathLike) -> tuple:

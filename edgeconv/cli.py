@@ -2,7 +2,9 @@
 
 Exit codes: 0 done; 2 the input cannot be served (:class:`~edgeconv.errors.UserError`, or a bad
 option value: one message on stderr, no traceback); 3 ``verify`` found an artifact that disagrees
-(:class:`~edgeconv.errors.VerificationFailed`); 1 a bug (Python's traceback, exit 1).
+(:class:`~edgeconv.errors.VerificationFailed`); 1 a bug (Python's traceback, exit 1); 128 + the
+signal's number (130 SIGINT, 143 SIGTERM, 129 SIGHUP) when a signal stops the command: its
+unfinished outputs are removed and one line on stderr says so.
 
 Results go to stdout (a table, or JSON with ``--json``); progress bars and ``--verbose`` notes go
 to stderr; ``--quiet`` silences both, ``--json`` the bars.
@@ -13,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import shlex
+import signal
 import sys
 from typing import Any, Callable, Optional
 
@@ -29,16 +32,65 @@ def _fail(message: str, code: int) -> None:
     raise click.exceptions.Exit(code)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# Click 8.2+ shows the help of a bare `edgeconv` through this UsageError; older Clicks exit directly.
+NO_ARGS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+class Interrupted(BaseException):
+    """A stop signal arrived. It unwinds the work like KeyboardInterrupt (``except Exception`` does
+    not catch it), so staged outputs, lock files and created parents are removed on the way out."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    for stop in STOP_SIGNALS:  # the clean-up that follows must not be cut short by a second signal
+        signal.signal(stop, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+def _catch_stop_signals() -> None:
+    """Turn the stop signals into :class:`Interrupted`, except those the caller ignores (``nohup``)."""
+    for stop in STOP_SIGNALS:
+        if signal.getsignal(stop) != signal.SIG_IGN:
+            signal.signal(stop, _raise_interrupted)
+
+
+def _interrupted(signum: int) -> int:
+    """Say that a signal stopped the command; return its exit code, 128 + the signal's number."""
+    click.echo(f"edgeconv: interrupted by {signal.Signals(signum).name}; unfinished outputs were removed", err=True)
+    return 128 + signum
+
+
 class EdgeconvGroup(click.Group):
-    """Maps edgeconv's errors to exit codes; anything else is a bug and keeps its traceback."""
+    """Maps edgeconv's errors, usage errors and stop signals to exit codes with one line on stderr;
+    anything else is a bug and keeps its traceback. Ctrl-C (KeyboardInterrupt) exits 130, not with
+    Click's "Aborted!" and 1."""
+
+    def parse_args(self, ctx: click.Context, args: list) -> list:
+        try:
+            return super().parse_args(ctx, args)
+        except NO_ARGS_HELP:  # plain `edgeconv`: Click prints the help
+            raise
+        except click.UsageError as err:  # a bad option before the verb
+            _fail(err.format_message(), err.exit_code)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except UserError as err:
             _fail(str(err), UserError.exit_code)
+        except click.UsageError as err:  # an unknown verb, option or a bad option value: one line too
+            _fail(err.format_message(), err.exit_code)
         except VerificationFailed as err:
             _fail(str(err), VerificationFailed.exit_code)
+        except KeyboardInterrupt:
+            raise click.exceptions.Exit(_interrupted(signal.SIGINT)) from None
+        except Interrupted as stop:
+            raise click.exceptions.Exit(_interrupted(stop.signum)) from None
 
 
 class CheckedValue(click.ParamType):
@@ -304,8 +356,12 @@ def targets(as_json: bool) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="edgeconv")
+    """Console-script entry point; SIGINT, SIGTERM and SIGHUP stop a command cleanly (exit 128 + N)."""
+    _catch_stop_signals()
+    try:
+        cli(prog_name="edgeconv")
+    except Interrupted as stop:  # arrived outside a command: while parsing the line or exiting
+        sys.exit(_interrupted(stop.signum))
 
 
 if __name__ == "__main__":

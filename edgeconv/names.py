@@ -34,9 +34,11 @@ def check_path_component(value: str, what: str) -> str:
     return value
 
 
-def path_component_from(value: str) -> str:
+def path_component_from(value: str, max_length: int = MAX_NAME_LENGTH) -> str:
     """A plain path component derived from free text (a model's file stem): unsafe characters
-    become ``_``, ``..`` runs collapse, the result is cut to the length limit, never empty."""
+    become ``_``, ``..`` runs collapse, the result is cut to ``max_length`` (at least 1) and is
+    never empty."""
     cleaned = re.sub(r"[^A-Za-z0-9_.\-]", "_", value)
-    cleaned = re.sub(r"\.{2,}", ".", cleaned).strip(".")[:MAX_NAME_LENGTH]
-    return cleaned or "model"
+    limit = max(1, max_length)
+    cleaned = re.sub(r"\.{2,}", ".", cleaned).strip(".")[:limit].rstrip(".")
+    return cleaned or "model"[:limit]

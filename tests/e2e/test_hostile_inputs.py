@@ -114,6 +114,23 @@ def _gray_image_folder(tmp: Path) -> dict:
     return {"images": tmp / "images"}
 
 
+# --- names that become paths, --out and --force: setup ---------------------------------------
+
+
+def _calib_and_file(tmp: Path) -> dict:
+    """``{calib}``: valid samples, so the run reaches its output; ``{file}``: a plain file."""
+    np.savez(tmp / "calib.npz", x=_samples())
+    (tmp / "notes.txt").write_text("a file, not a directory")
+    return {"calib": tmp / "calib.npz", "file": tmp / "notes.txt"}
+
+
+def _foreign_runner_dir(tmp: Path) -> dict:
+    """The copied ``{out}`` with a ``build/host`` folder that edgeconv did not write."""
+    (tmp / "out" / "build" / "host").mkdir(parents=True)
+    (tmp / "out" / "build" / "host" / "notes.txt").write_text("mine")
+    return {}
+
+
 # --- verify, build and the runner: setup ----------------------------------------------------
 
 
@@ -161,6 +178,25 @@ CASES: list[Case] = [
          _empty_image_folder),
     # --- model files and frontends -------------------------------------------------------------
     # --- names that become paths, --out and --force --------------------------------------------
+    Case("board-name-escapes-build", ("build", "{out}", "--target", "{board}"), 2, "cannot be used in a file name",
+         _board('name = "rpi4"', 'name = "x/../../../ESC1"'), True),
+    Case("board-name-escapes-profile", ("profile", "--target", "{board}", "--out", "{tmp}/t.json"), 2,
+         "cannot be used in a file name", _board('name = "rpi4"', 'name = "x/../../../ESC1"')),
+    Case("c-prefix-path", (*COMPRESS, "--c-prefix", "../../evil_"), 2, "--c-prefix '../../evil_' is not a C identifier"),
+    Case("force-foreign-dir", (*COMPRESS, "--data", "{tmp}", "--out", "{taken}", "--force"), 2,
+         "taken was not written by edgeconv", _existing_out),
+    Case("force-root", (*COMPRESS, "--data", "{tmp}", "--out", "/", "--force"), 2, "/ is not replaced: it is the root"),
+    Case("force-cwd", (*COMPRESS, "--data", "{tmp}", "--out", ".", "--force"), 2, ". is not replaced"),
+    Case("force-parent-of-cwd", (*COMPRESS, "--data", "{tmp}", "--out", "..", "--force"), 2, ".. is not replaced"),
+    Case("build-foreign-runner-dir", ("build", "{out}"), 2, "host was not written by edgeconv", _foreign_runner_dir, True),
+    Case("out-under-a-file", (*COMPRESS, "--data", "{calib}", "--out", "{file}/o"), 2,
+         "notes.txt/o cannot be written: a part of its path is a file", _calib_and_file),
+    Case("out-name-too-long", (*COMPRESS, "--data", "{tmp}", "--out", "{tmp}/" + "n" * 300), 2,
+         "cannot be written: a name in it is too long for the file system"),
+    Case("out-read-only-file-system", (*COMPRESS, "--data", "{calib}", "--out", "/sys/edgeconv-out"), 2,
+         "output /sys/edgeconv-out cannot be written: no permission to write there", _calib_and_file),
+    Case("profile-out-under-a-file", ("profile", "--target", "host", "--out", "{file}/t.json"), 2,
+         "notes.txt/t.json cannot be written: a part of its path is a file", _calib_and_file),
     # --- options, data and board files ---------------------------------------------------------
     Case("lr-inf", (*COMPRESS, "--lr", "inf"), 2, "--lr must be greater than 0 and finite, got inf"),
     Case("lr-nan", (*COMPRESS, "--lr", "nan"), 2, "--lr must be greater than 0 and finite, got nan"),

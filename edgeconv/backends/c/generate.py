@@ -172,9 +172,9 @@ def _body(graph: Graph, em: Emitter, calls: list, storage: dict, plan: arena.Are
             code = (f"memcpy({_pointer(em, node.output, storage, plan)}, "
                     f"{_pointer(em, call.alias_of, storage, plan)}, "
                     f"{em.sample_bytes(node.output)});")
-        comment = f"    /* {node.name}: {call.summary}"
+        comment = f"    /* {_comment_safe(node.name)}: {call.summary}"
         if call.skipped_nodes:
-            comment += f" (absorbs {', '.join(call.skipped_nodes)})"
+            comment += f" (absorbs {_comment_safe(', '.join(call.skipped_nodes))})"
         if not code:
             comment += "; output shares the input's bytes"
         lines.append(comment + " */")
@@ -219,11 +219,20 @@ def _copy_sources(out_dir: Path, kernels: list) -> None:
 
 
 def _c_string(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """``text`` (a layer name from the model file) as a C string literal: printable ASCII stays,
+    every other byte of its UTF-8 form, and ``"``, ``\\`` and ``?`` (which could start a
+    trigraph), becomes a three-digit octal escape."""
+    def char(byte: int) -> str:
+        return chr(byte) if 0x20 <= byte < 0x7F and chr(byte) not in '"\\?' else f"\\{byte:03o}"
+
+    return '"' + "".join(char(byte) for byte in text.encode()) + '"'
 
 
 def _comment_safe(text: str) -> str:
-    return text.replace("*/", "* /").replace("\n", " ")
+    """``text`` (a name from the model file) on one line of a C or make comment that it can
+    neither end nor nest in."""
+    one_line = "".join(" " if ord(c) < 0x20 or ord(c) == 0x7F else c for c in text)
+    return one_line.replace("*/", "* /").replace("/*", "/ *")
 
 
 def generate(graph: Graph, out_dir, prefix: str = "ec_model_", command_line: str = "") -> CProject:
