@@ -235,8 +235,10 @@ def compressed_out(tmp_path_factory) -> Path:
     """One finished host compress of the tiny model, copied for each row that damages it."""
     root = tmp_path_factory.mktemp("hostile_out")
     model = write_tiny_onnx(root / "tiny.onnx")
+    np.savez(root / "calib.npz", x=_samples(8))
     result = subprocess.run([*PROGRAM, "compress", str(model), "--target", "host", "--precisions", "int8",
-                             "--out", str(root / "out"), "--quiet"], capture_output=True, text=True, timeout=600)
+                             "--data", str(root / "calib.npz"), "--out", str(root / "out"), "--quiet"],
+                            capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     return root / "out"
 
