@@ -36,10 +36,38 @@ def _spatial_out(size: int, k: int, stride: int, pad_begin: int, pad_end: int, d
 
 @dataclass(frozen=True)
 class Op:
-    """Base of all ops. ``NAME`` is the op's name in the IR, ``INPUTS`` its input slots."""
+    """Base of all ops. ``NAME`` is the op's name in the IR, ``INPUTS`` its input slots.
+
+    The upper-case class attributes below are the op's *traits*: facts about what the op is that
+    passes, quantization, executors and backends ask instead of listing op names. An op states the
+    traits that hold for it; every other trait keeps the default here.
+    """
 
     NAME: ClassVar[str] = ""
     INPUTS: ClassVar[tuple] = ("x",)
+    # Carries a constant weight (input 1) and optional bias (input 2), and so a per-layer precision
+    # and kernel choice; BatchNorm folds into it.
+    WEIGHTED: ClassVar[bool] = False
+    # A nonlinearity of one tensor that follows a layer (ReLU-type clamps, sigmoids, swishes): a
+    # layer merge removes it between two convolutions.
+    ACTIVATION: ClassVar[bool] = False
+    # One input, same shape out, and each output element depends only on the input element at the
+    # same index (so the output keeps its input's element order, whatever it is). The dtype
+    # conversions (Quantize, Dequantize) are not counted: they change the element size.
+    PER_ELEMENT: ClassVar[bool] = False
+    # The integer kernel requires the output's quantization to equal its inputs' (TFLite's rule for
+    # pools, reshapes, pads and concatenation): input and output tensors share one QuantParams.
+    KEEPS_GRID: ClassVar[bool] = False
+    # The int8 output grid is fixed by the op, whatever the data: "probability" (scale 1/256,
+    # zero point -128, TFLite's rule for Softmax and Logistic) or "binary" ({-1, +1}); None if not.
+    FIXED_GRID: ClassVar[Optional[str]] = None
+    # One activation input with ``f(x / r) = f(x) / r`` for every r > 0 (no clamp, no constant):
+    # a positive rescaling of the input passes to the output unchanged.
+    SCALE_EQUIVARIANT: ClassVar[bool] = False
+    # Moves no values, only reinterprets the shape: free at run time (an alias of its input).
+    LAYOUT_ONLY: ClassVar[bool] = False
+    # Has a fused output ``clamp`` that a following Clip folds into (``passes/fuse_activation.py``).
+    FUSES_CLIP: ClassVar[bool] = False
 
     def infer(self, shapes: list) -> Shape:
         return shapes[0]
@@ -53,6 +81,8 @@ class Conv(Op):
     """N-d convolution (1-D or 2-D), weights ``(C_out, C_in/groups, *kernel)``, optional bias."""
 
     NAME: ClassVar[str] = "Conv"
+    WEIGHTED: ClassVar[bool] = True
+    FUSES_CLIP: ClassVar[bool] = True
     INPUTS: ClassVar[tuple] = ("x", "weight", "bias")
     stride: tuple = (1, 1)
     pads: tuple = (0, 0, 0, 0)
@@ -91,6 +121,8 @@ class Linear(Op):
     """``y = x @ W.T + b`` with ``W`` of shape ``(out_features, in_features)``."""
 
     NAME: ClassVar[str] = "Linear"
+    WEIGHTED: ClassVar[bool] = True
+    FUSES_CLIP: ClassVar[bool] = True
     INPUTS: ClassVar[tuple] = ("x", "weight", "bias")
     clamp: Clamp = (None, None)
 
@@ -115,6 +147,8 @@ class Clip(Op):
     """``min(max(x, lo), hi)``: ReLU, ReLU6 and Hardtanh."""
 
     NAME: ClassVar[str] = "Clip"
+    ACTIVATION: ClassVar[bool] = True
+    PER_ELEMENT: ClassVar[bool] = True
     lo: Optional[float] = 0.0
     hi: Optional[float] = None
 
@@ -122,6 +156,8 @@ class Clip(Op):
 @dataclass(frozen=True)
 class LeakyRelu(Op):
     NAME: ClassVar[str] = "LeakyRelu"
+    ACTIVATION: ClassVar[bool] = True
+    PER_ELEMENT: ClassVar[bool] = True
     alpha: float = 0.01
 
 
@@ -130,6 +166,8 @@ class Hardswish(Op):
     """``x * relu6(x + 3) / 6``."""
 
     NAME: ClassVar[str] = "Hardswish"
+    ACTIVATION: ClassVar[bool] = True
+    PER_ELEMENT: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
@@ -137,11 +175,16 @@ class Hardsigmoid(Op):
     """``relu6(x + 3) / 6`` (PyTorch's definition)."""
 
     NAME: ClassVar[str] = "Hardsigmoid"
+    ACTIVATION: ClassVar[bool] = True
+    PER_ELEMENT: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
 class Sigmoid(Op):
     NAME: ClassVar[str] = "Sigmoid"
+    ACTIVATION: ClassVar[bool] = True
+    PER_ELEMENT: ClassVar[bool] = True
+    FIXED_GRID: ClassVar[Optional[str]] = "probability"
 
 
 @dataclass(frozen=True)
@@ -149,6 +192,8 @@ class SiLU(Op):
     """``x * sigmoid(x)``."""
 
     NAME: ClassVar[str] = "SiLU"
+    ACTIVATION: ClassVar[bool] = True
+    PER_ELEMENT: ClassVar[bool] = True
 
 
 def _broadcast(a: Shape, b: Shape) -> Shape:
@@ -166,6 +211,7 @@ def _broadcast(a: Shape, b: Shape) -> Shape:
 @dataclass(frozen=True)
 class Add(Op):
     NAME: ClassVar[str] = "Add"
+    FUSES_CLIP: ClassVar[bool] = True
     INPUTS: ClassVar[tuple] = ("a", "b")
     clamp: Clamp = (None, None)
 
@@ -188,6 +234,7 @@ class Concat(Op):
     """Concatenation of any number of inputs along ``axis`` (non-negative)."""
 
     NAME: ClassVar[str] = "Concat"
+    KEEPS_GRID: ClassVar[bool] = True
     INPUTS: ClassVar[tuple] = ("*",)
     axis: int = 1
 
@@ -203,6 +250,8 @@ class Concat(Op):
 @dataclass(frozen=True)
 class MaxPool(Op):
     NAME: ClassVar[str] = "MaxPool"
+    KEEPS_GRID: ClassVar[bool] = True
+    SCALE_EQUIVARIANT: ClassVar[bool] = True
     kernel: tuple = (2, 2)
     stride: tuple = (2, 2)
     pads: tuple = (0, 0, 0, 0)
@@ -223,6 +272,8 @@ class AvgPool(Op):
     """Average pooling; ``count_include_pad`` divides by the full window even at borders."""
 
     NAME: ClassVar[str] = "AvgPool"
+    KEEPS_GRID: ClassVar[bool] = True
+    SCALE_EQUIVARIANT: ClassVar[bool] = True
     kernel: tuple = (2, 2)
     stride: tuple = (2, 2)
     pads: tuple = (0, 0, 0, 0)
@@ -243,6 +294,8 @@ class GlobalAvgPool(Op):
     """Mean over all spatial dims; ``keepdims`` keeps them as size 1 (AdaptiveAvgPool(1))."""
 
     NAME: ClassVar[str] = "GlobalAvgPool"
+    KEEPS_GRID: ClassVar[bool] = True
+    SCALE_EQUIVARIANT: ClassVar[bool] = True
     keepdims: bool = True
 
     def infer(self, shapes: list) -> Shape:
@@ -257,6 +310,9 @@ class Reshape(Op):
     """Reshape keeping the batch: the output is ``(N, *shape)``; one entry of ``shape`` may be -1."""
 
     NAME: ClassVar[str] = "Reshape"
+    KEEPS_GRID: ClassVar[bool] = True
+    SCALE_EQUIVARIANT: ClassVar[bool] = True
+    LAYOUT_ONLY: ClassVar[bool] = True
     shape: tuple = (-1,)
 
     def infer(self, shapes: list) -> Shape:
@@ -273,6 +329,7 @@ class Pad(Op):
     """Constant padding of the spatial dims; ``value`` is in real units."""
 
     NAME: ClassVar[str] = "Pad"
+    KEEPS_GRID: ClassVar[bool] = True
     pads: tuple = (0, 0, 0, 0)
     value: float = 0.0
 
@@ -287,6 +344,7 @@ class Pad(Op):
 @dataclass(frozen=True)
 class Softmax(Op):
     NAME: ClassVar[str] = "Softmax"
+    FIXED_GRID: ClassVar[Optional[str]] = "probability"
     axis: int = -1
     beta: float = 1.0
 
@@ -300,6 +358,8 @@ class Sign(Op):
     values of the input (``quant/quantize_graph.py``), so every runtime compares alike."""
 
     NAME: ClassVar[str] = "Sign"
+    PER_ELEMENT: ClassVar[bool] = True
+    FIXED_GRID: ClassVar[Optional[str]] = "binary"
     threshold: float = 0.0
 
 
@@ -322,8 +382,14 @@ OPS: dict = {cls.NAME: cls for cls in (
     Concat, MaxPool, AvgPool, GlobalAvgPool, Reshape, Pad, Softmax, Sign, Quantize, Dequantize,
 )}
 
-# Ops that carry weights and therefore a per-layer precision choice.
-WEIGHTED_OPS = ("Conv", "Linear")
+
+
+def ops_with(trait: str) -> tuple:
+    """The names of the ops for which ``trait`` (an upper-case trait of :class:`Op`) holds."""
+    return tuple(name for name, cls in OPS.items() if getattr(cls, trait))
+
+
+WEIGHTED_OPS = ops_with("WEIGHTED")
 
 
 def clamp_of(lo: Optional[float], hi: Optional[float]) -> Clamp:

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -66,3 +68,34 @@ def test_quant_params_store_float32_scales_and_check_ranges():
     with pytest.raises(ValueError):
         QuantParams(scale=0.0, zero_point=0)
     assert QuantParams(scale=[0.1, 0.2], zero_point=[0, 0], axis=0).broadcast_shape(4) == (2, 1, 1, 1)
+
+
+def test_op_traits_agree_with_the_op_definitions():
+    """Each trait is a claim about the op's definition; check the claims that the fields can show."""
+    for name, cls in ops.OPS.items():
+        field_names = {f.name for f in dataclasses.fields(cls)}
+        if cls.WEIGHTED:
+            assert cls.INPUTS == ("x", "weight", "bias"), name
+        if cls.FUSES_CLIP:
+            assert "clamp" in field_names, name
+        if cls.ACTIVATION or cls.PER_ELEMENT or cls.SCALE_EQUIVARIANT or cls.LAYOUT_ONLY:
+            assert cls.INPUTS == ("x",), name
+        if cls.ACTIVATION:
+            assert cls.PER_ELEMENT, name
+        if cls.LAYOUT_ONLY:
+            assert cls.KEEPS_GRID and cls.SCALE_EQUIVARIANT, name
+        assert cls.FIXED_GRID in (None, "probability", "binary"), name
+        assert not (cls.FIXED_GRID and cls.KEEPS_GRID), name
+    assert ops.WEIGHTED_OPS == ops.ops_with("WEIGHTED") == ("Conv", "Linear")
+
+
+def test_scale_equivariant_ops_commute_with_a_positive_rescaling():
+    from edgeconv.reference.float_kernels import KERNELS
+
+    x = np.random.default_rng(0).normal(size=(1, 3, 6, 6)).astype(np.float64)
+    samples = {"MaxPool": ops.MaxPool(), "AvgPool": ops.AvgPool(), "GlobalAvgPool": ops.GlobalAvgPool(),
+               "Reshape": ops.Reshape()}
+    assert set(samples) == set(ops.ops_with("SCALE_EQUIVARIANT"))
+    for name, op in samples.items():
+        kernel = KERNELS[name]
+        np.testing.assert_allclose(kernel(op, x / 3.5), kernel(op, x) / 3.5, rtol=1e-6)
