@@ -73,8 +73,10 @@ class OnnxCall:
 
 def _auto_pads(call: OnnxCall, kernel: tuple, stride: tuple, dilation: tuple) -> tuple:
     """Explicit ``(begins..., ends...)`` pads for ONNX ``auto_pad`` / ``pads``."""
-    auto = call.attrs.get("auto_pad", "NOTSET")
     rank = len(kernel)
+    if len(stride) != rank or len(dilation) != rank or len(call.attrs.get("pads", (0,) * (2 * rank))) != 2 * rank:
+        raise UnsupportedOp(f"strides, dilations or pads of the wrong length for a {rank}-D kernel")
+    auto = call.attrs.get("auto_pad", "NOTSET")
     if auto in ("NOTSET", ""):
         return tuple(call.attrs.get("pads", (0,) * (2 * rank)))
     if auto == "VALID":
@@ -416,6 +418,13 @@ def _scope_name(node, initializer_of: Callable) -> tuple:
 
 # --- the walk -------------------------------------------------------------------------------
 
+def _initializer(tensor, numpy_helper, path: str) -> np.ndarray:
+    try:
+        return numpy_helper.to_array(tensor)
+    except (TypeError, ValueError, KeyError) as exc:  # a data type or size the tensor's bytes do not match
+        raise UserError(f"{path}: initializer {tensor.name!r} is corrupted ({exception_summary(exc)})") from None
+
+
 class _Converter:
     def __init__(self, model, name: str, path: str, input_shape: Optional[tuple]):
         import onnx
@@ -426,7 +435,7 @@ class _Converter:
         self.builder = GraphBuilder(name, path)
         self.input_shape = input_shape
         self.values: dict = {"": None}
-        self.initializers = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+        self.initializers = {t.name: _initializer(t, numpy_helper, path) for t in model.graph.initializer}
         self.values.update(self.initializers)
 
     def _inputs(self) -> None:
@@ -549,4 +558,8 @@ def load_onnx(path: Path, input_shape: Optional[tuple] = None):
         raise UserError(f"{path} is not a readable ONNX model ({exception_summary(exc)})") from None
     if not model.graph.node:
         raise UserError(f"{path} is not a readable ONNX model (it holds no graph)")
+    try:
+        onnx.checker.check_model(model)
+    except Exception as exc:  # noqa: BLE001 - the checker fails in several ways on a damaged model
+        raise UserError(f"{path} is not a valid ONNX model ({exception_summary(exc)})") from None
     return _Converter(model, Path(path).stem, str(path), input_shape).convert()
