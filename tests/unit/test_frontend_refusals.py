@@ -166,3 +166,28 @@ def test_interior_unsupported_op_does_not_hide_later_ones(tmp_path):
 
     message = refusal(write_pt2(TwoFaults(), tmp_path / "two.pt2", (1, 2, 4, 4)))
     assert "aten.gelu" in message and "aten.elu" in message
+
+
+def test_model_with_two_inputs_is_refused_naming_them(tmp_path):
+    from hostile_models import write_two_input_onnx
+
+    message = refusal(write_two_input_onnx(tmp_path / "two.onnx"))
+    assert "2 inputs (x, y)" in message and "exactly one input" in message
+
+
+def test_torchscript_the_converter_refuses_points_to_torch_export(tmp_path):
+    from hostile_models import write_loop_torchscript
+
+    message = refusal(write_loop_torchscript(tmp_path / "loop.pt"), input_shape=SHAPE)
+    assert str(tmp_path / "loop.pt") in message and "torch.export" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("exc, summary", [
+    (NotImplementedError(), "NotImplementedError"),
+    (RuntimeError("\n  first\nsecond"), "RuntimeError: first"),
+    (ValueError("bad value"), "ValueError: bad value"),
+])
+def test_exception_summary_is_one_nonempty_line(exc, summary):
+    from edgeconv.frontend.common import exception_summary
+
+    assert exception_summary(exc) == summary

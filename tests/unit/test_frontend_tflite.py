@@ -527,3 +527,26 @@ def test_lookup_table_chain_runs_exactly_on_tflm_and_litert(tmp_path, name):
     np.testing.assert_array_equal(tflm.run(path, x), ours)
     for op_resolver in litert.OP_RESOLVERS:
         np.testing.assert_array_equal(litert.run(path, x, op_resolver=op_resolver), ours)
+
+
+def test_float_tflite_is_quantized_like_any_float_model(tmp_path):
+    """No ``--precisions`` (or ``--latency-ms``): the DESIGN defaults, calibrated on ``--data``."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from edgeconv.frontend import carries_quantization
+    from hostile_models import write_float_tflite, write_nhwc_npz
+
+    model = write_float_tflite(tmp_path / "float.tflite")
+    data = write_nhwc_npz(tmp_path / "calib.npz")
+    mlperf = Path(__file__).parents[1] / "data" / "mlperf_tiny" / "kws_dscnn_int8.tflite"
+    assert not carries_quantization(model) and carries_quantization(mlperf)
+    program = [sys.executable, "-c", "from edgeconv.cli import main; main()", "compress", str(model), "--target", "host"]
+    for extra in ([], ["--latency-ms", "5"]):
+        out = tmp_path / f"out{len(extra)}"
+        result = subprocess.run([*program, "--data", str(data), "--out", str(out), "--json", *extra],
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert json.loads((out / "report.json").read_text())["precisions_allowed"]
