@@ -27,9 +27,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Node, Tensor, verify
+from ..ir.ops import BatchNorm
 from . import bypass, is_float_node, sole_consumer
 
-FOLDABLE_PRODUCERS = ("Conv", "Linear")
 BN_SLOTS = ("gamma", "beta", "mean", "var")
 
 
@@ -41,7 +41,7 @@ def _constant(graph: Graph, name) -> np.ndarray | None:
 
 def _foldable_producer(graph: Graph, bn: Node):
     producer = graph.producer(bn.inputs[0])
-    if producer is None or producer.op_name not in FOLDABLE_PRODUCERS:
+    if producer is None or not producer.op.WEIGHTED:
         return None
     if sole_consumer(graph, producer.output) is not bn:
         return None
@@ -77,7 +77,7 @@ def _fold(graph: Graph, producer: Node, bn: Node) -> None:
 def run(graph: Graph) -> Graph:
     """Return a copy of ``graph`` with every foldable BatchNorm folded into its producer."""
     out = graph.copy()
-    for bn in [n for n in out.nodes if n.op_name == "BatchNorm"]:
+    for bn in [n for n in out.nodes if isinstance(n.op, BatchNorm)]:
         producer = _foldable_producer(out, bn)
         if producer is not None:
             _fold(out, producer, bn)

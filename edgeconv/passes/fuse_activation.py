@@ -1,4 +1,5 @@
-"""Fuse a Clip (ReLU, ReLU6, Hardtanh) into the ``clamp`` of the Conv, Linear or Add before it.
+"""Fuse a Clip (ReLU, ReLU6, Hardtanh) into the ``clamp`` of the op before it (an op with the
+``FUSES_CLIP`` trait: Conv, Linear, Add).
 
 Numerics. The producer already computes ``clip(z, a, b)`` (``a``/``b`` = -inf/+inf when absent)
 and the Clip node then computes ``clip(., c, d)``. Clipping twice is one clip:
@@ -19,11 +20,8 @@ import dataclasses
 import math
 
 from ..ir import Graph, Node, verify
-from ..ir.ops import clamp_of
+from ..ir.ops import Clip, clamp_of
 from . import bypass, is_float_node, sole_consumer
-
-FUSABLE_PRODUCERS = ("Conv", "Linear", "Add")
-
 
 def compose_clamps(first: tuple, second: tuple) -> tuple:
     """The single clamp equal to applying ``first`` then ``second`` (None = unbounded)."""
@@ -38,7 +36,7 @@ def compose_clamps(first: tuple, second: tuple) -> tuple:
 
 def _fusable_producer(graph: Graph, clip: Node):
     producer = graph.producer(clip.inputs[0])
-    if producer is None or producer.op_name not in FUSABLE_PRODUCERS:
+    if producer is None or not producer.op.FUSES_CLIP:
         return None
     if sole_consumer(graph, producer.output) is not clip:
         return None
@@ -50,7 +48,7 @@ def _fusable_producer(graph: Graph, clip: Node):
 def run(graph: Graph) -> Graph:
     """Return a copy of ``graph`` with every fusable Clip folded into its producer's clamp."""
     out = graph.copy()
-    for clip in [n for n in out.nodes if n.op_name == "Clip"]:
+    for clip in [n for n in out.nodes if isinstance(n.op, Clip)]:
         producer = _fusable_producer(out, clip)
         if producer is None:
             continue

@@ -43,9 +43,6 @@ from ..ir import Graph, Node, Tensor, verify
 from ..ir.ops import Conv
 from . import is_float_node, sole_consumer
 
-# Pointwise activations a merge removes when they sit between two convs of the segment.
-ACTIVATION_OPS = ("Clip", "LeakyRelu", "Hardswish", "Hardsigmoid", "Sigmoid", "SiLU")
-
 
 @dataclass(frozen=True)
 class LinearConv:
@@ -120,7 +117,7 @@ def grouped_weight(conv: LinearConv, groups: int) -> np.ndarray:
 
 
 def _check_mergeable(graph: Graph, node: Node) -> None:
-    if node.op_name != "Conv":
+    if not isinstance(node.op, Conv):
         raise UserError(f"cannot merge node {node.name}: it is a {node.op_name}, not a Conv")
     if not is_float_node(graph, node):
         raise UserError(f"cannot merge node {node.name}: only fp32 convs merge, it is {node.precision}")
@@ -152,7 +149,7 @@ def activations_between(graph: Graph, first: Node, second: Node) -> Optional[lis
         reader = sole_consumer(graph, tensor)
         if reader is second:
             return path if second.inputs[0] == tensor else None
-        if reader is None or reader.op_name not in ACTIVATION_OPS or not is_float_node(graph, reader):
+        if reader is None or not reader.op.ACTIVATION or not is_float_node(graph, reader):
             return None
         path.append(reader)
         tensor = reader.output
@@ -244,12 +241,12 @@ def conv_chains(graph: Graph) -> list:
     """Maximal chains (lists of node names, length >= 2) of convs that ``merge_segment`` accepts."""
     successor = {}
     for node in graph.nodes:
-        if node.op_name != "Conv" or not is_mergeable(graph, node):
+        if not isinstance(node.op, Conv) or not is_mergeable(graph, node):
             continue
         tensor = node.output
-        while (reader := sole_consumer(graph, tensor)) is not None and reader.op_name in ACTIVATION_OPS:
+        while (reader := sole_consumer(graph, tensor)) is not None and reader.op.ACTIVATION:
             tensor = reader.output
-        if (reader is not None and reader.op_name == "Conv" and reader.op.rank == node.op.rank
+        if (reader is not None and isinstance(reader.op, Conv) and reader.op.rank == node.op.rank
                 and is_mergeable(graph, reader) and activations_between(graph, node, reader) is not None):
             successor[node.name] = reader.name
     followers = set(successor.values())

@@ -22,7 +22,7 @@ from .. import __version__
 from ..analysis import layer_table
 from ..backends.irfile import IR_FILE_NAME, save_graph
 from ..errors import UserError
-from ..ir import WEIGHTED_OPS, Graph
+from ..ir import Graph
 from ..passes.pipeline import prepare
 from ..quant import parse_precision
 from ..quant.finetune import finetune
@@ -152,7 +152,7 @@ def _layer_reports(target, graph: Graph, table, allowed: tuple) -> list:
     predicted = {p.name: p.ms for p in predict_layers(target, graph, table)}
     layers = []
     for node in graph.nodes:
-        if node.op_name not in WEIGHTED_OPS:
+        if not node.op.WEIGHTED:
             continue
         by_precision = {p: predict_layer_ms(target, graph, node, p, table=table) for p in allowed}
         layers.append(LayerReport(node.name, node.op_name, node.precision, node.algorithm, int(macs.get(node.name, 0)),

@@ -16,7 +16,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import UserError
-from ..ir import WEIGHTED_OPS, Graph
+from ..ir import Graph
 from ..quant import calibrate, quantize_graph, uniform_precisions
 from ..reference import run_single
 from ..select import BudgetInfeasible, Selection, frontier, select
@@ -43,7 +43,7 @@ class Plan:
 
 def _quantize_one_factory(ranges, method: str):
     def quantize_one(g: Graph, layer: str, precision: str) -> Graph:
-        chosen = {n.name: "fp32" for n in g.nodes if n.op_name in WEIGHTED_OPS}
+        chosen = {n.name: "fp32" for n in g.nodes if n.op.WEIGHTED}
         chosen[layer] = precision
         return quantize_graph(g, precisions=chosen, method=method, ranges=ranges)
 
@@ -53,7 +53,7 @@ def _quantize_one_factory(ranges, method: str):
 def _uniform(target, graph: Graph, precision: str, latency_ms, table) -> Plan:
     chosen = uniform_precisions(graph, precision)
     algorithms = {
-        n.name: fastest_algorithm(target, graph, n, chosen[n.name]) for n in graph.nodes if n.op_name in WEIGHTED_OPS
+        n.name: fastest_algorithm(target, graph, n, chosen[n.name]) for n in graph.nodes if n.op.WEIGHTED
     }
     if latency_ms is not None:
         trial = graph.copy()

@@ -35,7 +35,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from ..errors import UserError
-from ..ir import WEIGHTED_OPS, Graph
+from ..ir import Graph, ops
 from ..torchexec import build_module
 from .quantize_graph import prepare_for_quantization, quantize_graph
 from .precision import resolve_precisions
@@ -68,9 +68,9 @@ def _world() -> World:
 def _logits(graph: Graph, out: torch.Tensor) -> torch.Tensor:
     """Logits of a classifier output; a Softmax output is taken back to log-probabilities."""
     producer = graph.producer(graph.outputs[0])
-    if producer is not None and producer.op_name == "Dequantize":
+    if producer is not None and isinstance(producer.op, ops.Dequantize):
         producer = graph.producer(producer.inputs[0])
-    if producer is not None and producer.op_name == "Softmax":
+    if producer is not None and isinstance(producer.op, ops.Softmax):
         return torch.log(out.clamp_min(1e-6))
     return out.reshape(out.shape[0], -1)
 
@@ -88,7 +88,7 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, labels: Opti
 def _with_weights(graph: Graph, latent: Mapping[str, tuple]) -> Graph:
     out = graph.copy()
     for node in out.nodes:
-        if node.op_name not in WEIGHTED_OPS or node.name not in latent:
+        if not node.op.WEIGHTED or node.name not in latent:
             continue
         w, b = latent[node.name]
         out.tensors[node.inputs[1]].data = np.ascontiguousarray(w, dtype=np.float32)
@@ -100,7 +100,7 @@ def _with_weights(graph: Graph, latent: Mapping[str, tuple]) -> Graph:
 def _float_latents(graph: Graph) -> dict:
     out = {}
     for node in graph.nodes:
-        if node.op_name in WEIGHTED_OPS:
+        if node.op.WEIGHTED:
             b = node.inputs[2] if len(node.inputs) > 2 else None
             out[node.name] = (graph.tensors[node.inputs[1]].data, None if b is None else graph.tensors[b].data)
     return out

@@ -46,7 +46,7 @@ from typing import Mapping, Optional, Union
 import numpy as np
 
 from ..errors import UserError
-from ..ir import WEIGHTED_OPS, Graph, Node, QuantParams, Tensor, verify
+from ..ir import Graph, Node, QuantParams, Tensor, verify
 from ..ir import ops
 from .calibrate import Range, calibrate, dorefa_clips, quantized_ranges
 from .precision import Precision, resolve_precisions
@@ -62,14 +62,16 @@ from .quantizers import (
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
-# Ops whose integer kernels keep the input's quantization on the output (all inputs for Concat).
-SAME_PARAMS_OPS = ("MaxPool", "AvgPool", "GlobalAvgPool", "Reshape", "Pad", "Concat")
-# A standalone int8 Clip also keeps its input's params: it is then a clamp of raw values (exact on
-# every runtime: MAXIMUM/MINIMUM, TFLite's RELU6 kernel), where differing params would need TFLite's
-# requantizing RELU, which only some clamp ranges have.
-CLAMP_OPS = ("Clip",)
-# Ops whose int8 output grid is fixed by the TFLite spec.
-PROBABILITY_OPS = ("Softmax", "Sigmoid")
+# The params of each fixed output grid (``Op.FIXED_GRID``).
+FIXED_GRID_PARAMS = {"binary": binary_params, "probability": probability_params}
+
+
+def _shares_input_params(op: ops.Op) -> bool:
+    """Whether ``op``'s output joins its inputs' params group: ops whose integer kernels keep the
+    input's quantization (``KEEPS_GRID``), and a standalone int8 Clip, which is then a clamp of raw
+    values (exact on every runtime: MAXIMUM/MINIMUM, TFLite's RELU6 kernel), where differing params
+    would need TFLite's requantizing RELU, which only some clamp ranges have."""
+    return op.KEEPS_GRID or isinstance(op, ops.Clip)
 
 
 class _Groups:
@@ -98,7 +100,7 @@ class _Groups:
 def _clamp_of(node: Optional[Node]) -> tuple:
     if node is None:
         return (None, None)
-    if node.op_name == "Clip":
+    if isinstance(node.op, ops.Clip):
         return (node.op.lo, node.op.hi)
     return getattr(node.op, "clamp", (None, None))
 
@@ -142,13 +144,11 @@ class _Quantizer:
             acts = [i for i in node.inputs if i is not None and not self.src.tensors[i].is_constant]
             for name in acts + [node.output]:
                 groups.find(name)
-            if node.op_name in SAME_PARAMS_OPS + CLAMP_OPS:
+            if _shares_input_params(node.op):
                 for name in acts:
                     groups.union(name, node.output)
-            if node.op_name == "Sign":
-                fixed[node.output] = binary_params()
-            if node.op_name in PROBABILITY_OPS:
-                fixed[node.output] = probability_params()
+            if node.op.FIXED_GRID is not None:
+                fixed[node.output] = FIXED_GRID_PARAMS[node.op.FIXED_GRID]()
             precision = self.prec[node.name]
             if precision.kind == "dorefa":
                 dorefa_bits[node.inputs[0]] = precision.act_bits
@@ -164,7 +164,7 @@ class _Quantizer:
         grid and the DoReFa layer reads a requantized copy of it."""
         for name in members:
             for reader in self.src.consumers(name):
-                if reader.op_name in SAME_PARAMS_OPS:
+                if reader.op.KEEPS_GRID:
                     continue
                 p = self.prec[reader.name]
                 if p.kind != "dorefa" or p.act_bits != act_bits:
@@ -312,7 +312,7 @@ class _Quantizer:
     def _plain_quantized(self, node: Node) -> None:
         inputs = [None if i is None else self._constant_or_int(node, i) for i in node.inputs]
         out = self._node_output(node)
-        self._emit(node.name, node.op, inputs, out, "w1a1" if node.op_name == "Sign" else "int8", node)
+        self._emit(node.name, node.op, inputs, out, "w1a1" if node.op.FIXED_GRID == "binary" else "int8", node)
 
     def _constant_or_int(self, node: Node, name: str) -> str:
         src = self.src.tensors[name]
@@ -347,7 +347,7 @@ class _Quantizer:
             precision = self.prec[node.name]
             if not precision.quantized:
                 self._float(node)
-            elif node.op_name in WEIGHTED_OPS:
+            elif node.op.WEIGHTED:
                 self._weighted(node, precision)
             else:
                 self._plain_quantized(node)
@@ -362,22 +362,19 @@ class _Quantizer:
         self.float_names[name] = f
 
 
-# Ops through which a positive rescaling passes unchanged: f(x / r) = f(x) / r for r > 0.
-RESCALE_THROUGH = ("MaxPool", "AvgPool", "GlobalAvgPool", "Reshape")
-
-
 def _rescalable_chain(graph: Graph, producer: Node) -> Optional[tuple]:
-    """Tensors fed by ``producer`` through RESCALE_THROUGH ops, and the nodes reading them."""
+    """Tensors fed by ``producer`` through scale-equivariant ops (``Op.SCALE_EQUIVARIANT``: a
+    positive rescaling passes them unchanged), and the nodes reading them."""
     chain, readers, frontier = [producer.output], [], [producer.output]
     while frontier:
         name = frontier.pop()
         if name in graph.outputs:
             return None
         for consumer in graph.consumers(name):
-            if consumer.op_name in RESCALE_THROUGH:
+            if consumer.op.SCALE_EQUIVARIANT:
                 chain.append(consumer.output)
                 frontier.append(consumer.output)
-            elif consumer.op_name in WEIGHTED_OPS and consumer.inputs[0] == name and name not in consumer.inputs[1:]:
+            elif _is_weighted_reader(consumer, name):
                 readers.append(consumer)
             else:
                 return None
@@ -401,21 +398,21 @@ class ScaleGroup:
 
 
 def _is_weighted_reader(node: Node, name: str) -> bool:
-    return node.op_name in WEIGHTED_OPS and node.inputs[0] == name and name not in node.inputs[1:]
+    return node.op.WEIGHTED and node.inputs[0] == name and name not in node.inputs[1:]
 
 
 def _scaled_inputs(node: Node) -> Optional[list]:
     """The inputs of ``node`` that share a positive factor with its output, or None.
 
-    ``RESCALE_THROUGH`` ops: their input. Add: both inputs (``clamp(a/r + b/r) = clamp(a + b)/r``
+    Scale-equivariant ops (``Op.SCALE_EQUIVARIANT``): their input. Add: both inputs (``clamp(a/r + b/r) = clamp(a + b)/r``
     with the clamp's bounds divided by ``r``). Mul: its first input (``clamp(a/r * b)`` likewise),
     unless it squares it.
     """
-    if node.op_name in RESCALE_THROUGH:
+    if node.op.SCALE_EQUIVARIANT:
         return [node.inputs[0]]
-    if node.op_name == "Add":
+    if isinstance(node.op, ops.Add):
         return list(node.inputs)
-    if node.op_name == "Mul" and node.inputs[0] != node.inputs[1]:
+    if isinstance(node.op, ops.Mul) and node.inputs[0] != node.inputs[1]:
         return [node.inputs[0]]
     return None
 
@@ -440,7 +437,7 @@ def scale_group(graph: Graph, start: str) -> Optional[ScaleGroup]:
         producer = graph.producer(name)
         if producer is None:
             return None
-        if producer.op_name in WEIGHTED_OPS:
+        if producer.op.WEIGHTED:
             group.producers.append(producer)
         elif _scaled_inputs(producer) is not None:
             frontier.extend(_scaled_inputs(producer))
@@ -520,7 +517,7 @@ def rescale_for_dorefa(graph: Graph, ranges: Mapping[str, Range], precisions: Ma
 
 
 def _is_xnor_reader(node: Node, name: str, precisions: Mapping[str, Precision]) -> bool:
-    return node.op_name in WEIGHTED_OPS and node.inputs[0] == name and precisions[node.name].kind == "xnor"
+    return node.op.WEIGHTED and node.inputs[0] == name and precisions[node.name].kind == "xnor"
 
 
 def binarize_relu_inputs(graph: Graph, precisions: Mapping[str, Precision]) -> Graph:
@@ -626,7 +623,7 @@ def quantize_graph(graph: Graph, calib_x: Optional[np.ndarray] = None,
     grids it was trained with).
     """
     verify(graph)
-    leftover = [n.name for n in graph.nodes if n.op_name == "BatchNorm"]
+    leftover = [n.name for n in graph.nodes if isinstance(n.op, ops.BatchNorm)]
     if leftover:
         raise UserError(f"fold BatchNorm before quantizing (node {leftover[0]}): run the float passes first")
     resolved = resolve_precisions(graph, precisions)

@@ -202,7 +202,7 @@ def _unit_conv(graph: Graph, node: Node) -> tuple:
 
 
 def _is_requantization(graph: Graph, node: Node) -> bool:
-    return (node.op_name == "Quantize" and graph.tensors[node.inputs[0]].dtype == "int8"
+    return (isinstance(node.op, ops.Quantize) and graph.tensors[node.inputs[0]].dtype == "int8"
             and graph.tensors[node.output].dtype == "int8" and len(graph.tensors[node.inputs[0]].shape) >= 3)
 
 
@@ -210,7 +210,7 @@ def with_weight_steps(graph: Graph) -> Graph:
     """A copy of quantized ``graph`` with per-channel weight steps on its Conv/Linear layers."""
     out = graph.copy()
     for node in out.nodes:
-        if node.op_name not in ("Conv", "Linear") or out.tensors[node.inputs[1]].dtype != "int8":
+        if not node.op.WEIGHTED or out.tensors[node.inputs[1]].dtype != "int8":
             continue
         rescaled = _rescaled_weights(out, node)
         if rescaled is None:
@@ -263,13 +263,13 @@ def with_single_rounding(graph: Graph) -> Graph:
     out = with_weight_steps(graph)
     nodes = []
     for node in out.nodes:
-        if node.op_name in ("Conv", "Linear"):
+        if node.op.WEIGHTED:
             _with_zero_input_biases(out, node)
         if _is_requantization(out, node):
             weight, conv = _unit_conv(out, node)
             out.add_tensor(weight)
             nodes.append(dataclasses.replace(node, op=conv, inputs=[node.inputs[0], weight.name]))
-        elif node.op_name == "GlobalAvgPool":
+        elif isinstance(node.op, ops.GlobalAvgPool):
             nodes.extend(_mean_as_average_pool(out, node))
         else:
             nodes.append(node)

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..ir import WEIGHTED_OPS, Graph, Node
+from ..ir import Graph, Node, ops
 from ..quant.fixedpoint import quantize_multipliers
 from ..quant.precision import parse_precision
 from ..quant.quantizers import round_ste, weight_quantizer
@@ -69,7 +69,7 @@ class GraphModule(nn.Module):
                     continue
                 key = f"n{index}_{slot}"
                 value = _real(graph.tensors[name])
-                if node.op_name in WEIGHTED_OPS and slot in (1, 2):
+                if node.op.WEIGHTED and slot in (1, 2):
                     if node.name in latent and latent[node.name][slot - 1] is not None:
                         value = np.asarray(latent[node.name][slot - 1], np.float32)
                     self.weights[key] = nn.Parameter(torch.from_numpy(value.copy()))
@@ -88,7 +88,7 @@ class GraphModule(nn.Module):
         """Node name -> (weight, bias or None) as float32 numpy arrays (the trained latents)."""
         out = {}
         for node in self.graph.nodes:
-            if node.op_name not in WEIGHTED_OPS:
+            if not node.op.WEIGHTED:
                 continue
             w = self._constant(node, 1).detach().cpu().numpy().astype(np.float32)
             b = None
@@ -166,7 +166,7 @@ class GraphModule(nn.Module):
         return self._QUANTIZED_RULES.get(node.op_name, GraphModule._default_quantized)(self, node, args)
 
     def _run_node(self, node: Node, args: list) -> torch.Tensor:
-        if node.op_name == "Dequantize":
+        if isinstance(node.op, ops.Dequantize):
             return args[0]
         if is_quantized(self.graph, node):
             return self._quantized(node, args)

@@ -16,7 +16,7 @@ from typing import Optional, Union
 import numpy as np
 
 from ..errors import UserError
-from ..ir import Graph, QuantParams
+from ..ir import Graph, QuantParams, ops
 
 RANDOM_SAMPLES = 32
 RANDOM_SEED = 0
@@ -41,7 +41,7 @@ def _input_quant(graph: Graph, name: str) -> Optional[QuantParams]:
     if t.quant is not None:
         return t.quant
     readers = graph.consumers(name)
-    if len(readers) == 1 and readers[0].op_name == "Quantize":
+    if len(readers) == 1 and isinstance(readers[0].op, ops.Quantize):
         return graph.tensors[readers[0].output].quant
     return None
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ... import __version__
 from ...errors import UserError
-from ...ir import Graph
+from ...ir import Graph, ops
 from .lowering import Lowering
 from .op_table import OP_WRITERS
 
@@ -41,14 +41,14 @@ def model_io(graph: Graph) -> ModelIO:
     for name in graph.inputs:
         readers = graph.consumers(name)
         if (graph.tensors[name].dtype == "float32" and len(readers) == 1
-                and readers[0].op_name == "Quantize" and graph.tensors[readers[0].output].dtype == "int8"):
+                and isinstance(readers[0].op, ops.Quantize) and graph.tensors[readers[0].output].dtype == "int8"):
             inputs.append(readers[0].output)
             dropped.add(readers[0].name)
         else:
             inputs.append(name)
     for name in graph.outputs:
         maker = graph.producer(name)
-        if (maker is not None and maker.op_name == "Dequantize" and not graph.consumers(name)
+        if (maker is not None and isinstance(maker.op, ops.Dequantize) and not graph.consumers(name)
                 and graph.tensors[maker.inputs[0]].dtype == "int8"):
             outputs.append(maker.inputs[0])
             dropped.add(maker.name)
