@@ -143,7 +143,42 @@ def _without(artifact: str) -> Callable[[Path], dict]:
     return setup
 
 
+# --- model files and frontends: setup -------------------------------------------------------
+
+MLPERF_TINY = Path(__file__).parents[1] / "data" / "mlperf_tiny"
+
+
+def _model(name: str, write: Callable[[Path], Path]) -> Callable[[Path], dict]:
+    """Writes ``{bad}`` with ``write(path)`` and ``{calib}``, zero samples for the tiny model."""
+    def setup(tmp: Path) -> dict:
+        np.savez(tmp / "calib.npz", x=np.zeros((4, *TINY_INPUT_SHAPE[1:]), np.float32))
+        return {"bad": write(tmp / name), "calib": tmp / "calib.npz"}
+    return setup
+
+
+def _cut(source: Callable[[Path], Path], size: Callable[[int], int]) -> Callable[[Path], Path]:
+    """A writer of the model ``source(path)`` gives, cut to ``size(its length)`` bytes."""
+    def write(path: Path) -> Path:
+        data = source(path).read_bytes()
+        path.write_bytes(data[:size(len(data))])
+        return path
+    return write
+
+
+def _pt2_with_code(returns_inputs: bool) -> Callable[[Path], Path]:
+    from tests.unit.hostile_models import pt2_with_pickled_sample_inputs
+
+    return lambda path: pt2_with_pickled_sample_inputs(path, path.parent / "code-ran", returns_inputs)
+
+
+def _frontend_fixture(name: str) -> Callable[[Path], Path]:
+    from tests.unit import hostile_models
+
+    return getattr(hostile_models, name)
+
+
 COMPRESS = ("compress", "{model}", "--target", "rpi4", "--out", "{tmp}/o")
+HOST_COMPRESS = ("compress", "{bad}", "--target", "host", "--out", "{tmp}/o")
 
 CASES: list[Case] = [
     # --- faults refused before this table existed ----------------------------------------------
@@ -177,6 +212,20 @@ CASES: list[Case] = [
     Case("data-folder-without-classes", (*COMPRESS, "--data", "{images}"), 2, "without class subfolders",
          _empty_image_folder),
     # --- model files and frontends -------------------------------------------------------------
+    Case("pt2-pickled-sample-inputs", ("inspect", "{bad}"), 2, "archive member data/sample_inputs/model.pt",
+         _model("model.pt2", _pt2_with_code(False))),
+    Case("pt2-pickle-returning-inputs", (*HOST_COMPRESS, "--data", "{calib}"), 2,
+         "archive member data/sample_inputs/model.pt", _model("model.pt2", _pt2_with_code(True))),
+    Case("tflite-truncated", ("inspect", "{bad}"), 2, "cut.tflite: the TFLite flatbuffer is truncated or corrupted",
+         _model("cut.tflite", _cut(lambda _: MLPERF_TINY / "ic_resnet8_int8.tflite", lambda n: 90_000))),
+    Case("onnx-truncated", ("inspect", "{bad}"), 2, "cut.onnx is not a readable ONNX model",
+         _model("cut.onnx", _cut(write_tiny_onnx, lambda n: n // 2))),
+    Case("two-input-model", (*HOST_COMPRESS, "--data", "{calib}"), 2, "the model has 2 inputs (x, y)",
+         _model("two.onnx", _frontend_fixture("write_two_input_onnx"))),
+    Case("float-tflite-without-data", HOST_COMPRESS, 2, "--data is required for float.tflite",
+         _model("float.tflite", _frontend_fixture("write_float_tflite"))),
+    Case("torchscript-converter-refuses", ("inspect", "{bad}", "--input-shape", "1,1,8,8"), 2,
+         "export the model with torch.export", _model("loop.pt", _frontend_fixture("write_loop_torchscript"))),
     # --- names that become paths, --out and --force --------------------------------------------
     Case("board-name-escapes-build", ("build", "{out}", "--target", "{board}"), 2, "cannot be used in a file name",
          _board('name = "rpi4"', 'name = "x/../../../ESC1"'), True),
