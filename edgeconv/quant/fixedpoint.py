@@ -53,7 +53,9 @@ def _round_half_away(value: float) -> int:
     return int(math.floor(abs(value) + 0.5)) * (1 if value >= 0 else -1)
 
 
-def _wrap_int32(x: np.ndarray) -> np.ndarray:
+def wrap32(x) -> np.ndarray:
+    """Two's complement int32 wrap-around of int64 values (what C's int32 arithmetic does)."""
+    x = np.asarray(x, dtype=np.int64)
     return ((x - INT32_MIN) & 0xFFFFFFFF) + INT32_MIN
 
 
@@ -85,7 +87,7 @@ def multiply_by_quantized_multiplier(x, q, shift) -> np.ndarray:
     shift = np.asarray(shift, dtype=np.int64)
     left = np.maximum(shift, 0)
     right = np.maximum(-shift, 0)
-    shifted = _wrap_int32(x << left)
+    shifted = wrap32(x << left)
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, q), right)
 
 

@@ -22,6 +22,21 @@ from .activation_range import round_half_away
 INT8_CODES = np.arange(-128, 128, dtype=np.int64)
 
 
+def sigmoid_math(x: np.ndarray) -> np.ndarray:
+    """``1 / (1 + exp(-x))`` in float64, written with ``tanh`` so that it never overflows."""
+    return 0.5 * (1.0 + np.tanh(0.5 * x.astype(np.float64)))
+
+
+def hardsigmoid_math(op, x: np.ndarray) -> np.ndarray:
+    """``relu6(x + 3) / 6`` in float64: the function the int8 Hardsigmoid table samples."""
+    return np.clip(x.astype(np.float64) + 3.0, 0.0, 6.0) / 6.0
+
+
+def silu_math(op, x: np.ndarray) -> np.ndarray:
+    """``x * sigmoid(x)`` in float64: the function the int8 SiLU table samples (and the float SiLU)."""
+    return x.astype(np.float64) * sigmoid_math(x)
+
+
 def build_lut(fn: Callable[[np.ndarray], np.ndarray], in_quant: QuantParams, out_quant: QuantParams) -> np.ndarray:
     """The int8 table of ``fn`` from ``in_quant`` to ``out_quant``, indexed by ``q + 128``."""
     real_in = in_quant.scale[0] * (INT8_CODES - in_quant.zero_point[0]).astype(np.float64)

@@ -12,9 +12,7 @@ import numpy as np
 from ..errors import UserError
 from ..ir import Graph
 from . import float_kernels
-
-# Integer kernels register here: op name -> fn(node, graph, *inputs) -> int array.
-INT_KERNELS: dict = {}
+from .int_kernels import INT_KERNELS
 
 
 def _run_node(graph: Graph, node, args: list) -> np.ndarray:

@@ -20,7 +20,8 @@ math library rounds its own way: they are computed in float64 and rounded once, 
 float tolerance of DESIGN §2 only. BatchNorm is folded into the convolution before any artifact is
 written; it too is computed in float64.
 
-``hardsigmoid_math`` and ``silu_math`` (float64) define the int8 lookup tables of those ops.
+Sigmoid and SiLU are the float64 functions that also define the int8 lookup tables
+(``quant/lut.py``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import itertools
 import numpy as np
 
 from ..ir import ops
+from ..quant import lut
 from .window import pad_spatial, windows
 
 F32 = np.float32
@@ -102,16 +104,6 @@ def leaky_relu(op: ops.LeakyRelu, x):
     return np.where(x >= 0, x, x * F32(op.alpha))
 
 
-def _sigmoid(x):
-    x = x.astype(np.float64)
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
-def hardsigmoid_math(op, x):
-    """relu6(x + 3) / 6 in float64: the function the int8 lookup table samples."""
-    return np.clip(x.astype(np.float64) + 3.0, 0.0, 6.0) / 6.0
-
-
 def hardsigmoid(op, x):
     return _relu6_plus3(x.astype(F32)) * F32(1.0 / 6.0)
 
@@ -126,14 +118,11 @@ def hardswish(op, x):
 
 
 def sigmoid(op, x):
-    return _sigmoid(x)
+    return lut.sigmoid_math(x)
 
 
-def silu_math(op, x):
-    return x.astype(np.float64) * _sigmoid(x)
-
-
-silu = silu_math
+def silu(op, x):
+    return lut.silu_math(op, x)
 
 
 def add(op: ops.Add, a, b):

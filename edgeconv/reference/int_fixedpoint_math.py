@@ -11,15 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..quant.fixedpoint import INT32_MAX, INT32_MIN, rounding_divide_by_pot, saturating_rounding_doubling_high_mul
+from ..quant.fixedpoint import (
+    INT32_MAX, INT32_MIN, rounding_divide_by_pot, saturating_rounding_doubling_high_mul, wrap32,
+)
 
 mul = saturating_rounding_doubling_high_mul
-
-
-def wrap32(x) -> np.ndarray:
-    """Two's complement int32 wrap-around of int64 values."""
-    x = np.asarray(x, dtype=np.int64)
-    return ((x - INT32_MIN) & 0xFFFFFFFF) + INT32_MIN
 
 
 def saturating_rounding_mul_by_pot(x, exponent: int) -> np.ndarray:

@@ -5,7 +5,8 @@ Quantize input) and returns the output array; the quantization of every tensor i
 graph. Arithmetic runs in int64 numpy arrays; wherever TFLite's int32 arithmetic could wrap, the
 value is wrapped to int32 exactly as the C code does (``wrap32``).
 
-Shared conventions (``edgeconv/quant/fixedpoint.py``):
+Shared conventions (``edgeconv/quant/fixedpoint.py``; the kernels' integer parameters come from
+``edgeconv/quant/integer_params.py``, which the backends use too):
 
 - ``MBQM(x, q, shift)`` is TFLite's ``MultiplyByQuantizedMultiplier`` (double rounding: saturating
   rounding doubling high multiply, then rounding right shift, half away from zero);
@@ -21,55 +22,22 @@ anything else with a GraphError naming the node, rather than inventing a meaning
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from ..ir import Graph, GraphError, QuantParams
+from ..quant import lut
 from ..quant.activation_range import activation_range, quantize_scalar, round_half_away
-from ..quant.fixedpoint import (
-    multiply_by_quantized_multiplier, quantize_multiplier, quantize_multipliers, rounding_divide_by_pot,
+from ..quant.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, rounding_divide_by_pot, wrap32
+from ..quant.integer_params import (
+    LOGISTIC_INPUT_INTEGER_BITS, SOFTMAX_ACCUMULATION_INTEGER_BITS, SOFTMAX_SCALED_DIFF_INTEGER_BITS,
+    add_multipliers, logistic_params, mean_multiplier, mul_multiplier, softmax_params, tensor_quant,
+    weighted_requantization,
 )
-from ..quant.lut import apply_lut, build_lut
 from ..quant.quantizers import sign_threshold_code
-from . import float_kernels
-from .executor import INT_KERNELS
-from .int_fixedpoint_math import (
-    exp_on_negative_values, logistic, mul, reciprocal, rescale, wrap32,
-)
+from .int_fixedpoint_math import exp_on_negative_values, logistic, mul, reciprocal, rescale
 from .window import conv_accumulate, pad_spatial, windows
 
 INT8_MIN, INT8_MAX = -128, 127
-
-
-@dataclass(frozen=True)
-class Requantization:
-    """int32 accumulator -> int8: ``clamp(MBQM(acc, multiplier, shift) + zero_point, qmin, qmax)``.
-
-    ``multiplier``/``shift`` are int64 arrays, one entry per output channel (or one).
-    """
-
-    multiplier: np.ndarray
-    shift: np.ndarray
-    zero_point: int
-    qmin: int
-    qmax: int
-
-    def apply(self, acc: np.ndarray, channel_axis: int = 1) -> np.ndarray:
-        shape = [1] * acc.ndim
-        if self.multiplier.size > 1:
-            shape[channel_axis] = self.multiplier.size
-        q = self.multiplier.reshape(shape)
-        shift = self.shift.reshape(shape)
-        out = multiply_by_quantized_multiplier(wrap32(acc), q, shift) + self.zero_point
-        return np.clip(out, self.qmin, self.qmax).astype(np.int8)
-
-
-def _quant(graph: Graph, name: str) -> QuantParams:
-    quant = graph.tensors[name].quant
-    if quant is None:
-        raise GraphError(f"tensor {name} is integer but has no quantization parameters")
-    return quant
 
 
 def _zp(quant: QuantParams) -> int:
@@ -81,32 +49,12 @@ def _f32(value) -> np.float32:
 
 
 def _require_same_quant(node, graph: Graph, input_name: str) -> QuantParams:
-    q_in, q_out = _quant(graph, input_name), _quant(graph, node.output)
+    q_in, q_out = tensor_quant(graph, input_name), tensor_quant(graph, node.output)
     if not (np.array_equal(q_in.scale, q_out.scale) and np.array_equal(q_in.zero_point, q_out.zero_point)):
         raise GraphError(
             f"node {node.name} ({node.op_name}): int8 input and output must share scale and zero point "
             f"(TFLite semantics), got {q_in.scale[0]:.6g}/{_zp(q_in)} and {q_out.scale[0]:.6g}/{_zp(q_out)}")
     return q_out
-
-
-def weighted_requantization(node, graph: Graph) -> Requantization:
-    """Requantization of a quantized Conv or Linear node, exactly as TFLite Micro derives it.
-
-    ``QM(double(s_in) * double(s_w[c]) / double(s_out))``: each float32 scale is widened to double
-    *before* the product, for every Conv (``PopulateConvolutionQuantizationParams``) and for a
-    FULLY_CONNECTED with one weight scale too (``GetQuantizedConvolutionMultipler`` multiplies the
-    scales as doubles). Rounding the product to float32 first moves ``q`` by tens of units and the
-    output by one LSB on some accumulators, so no float32 step appears here. The generated C takes
-    its multipliers from this function, so C, TFLite Micro and this reference agree.
-    """
-    x_q = _quant(graph, node.inputs[0])
-    w_q = _quant(graph, node.inputs[1])
-    out_q = _quant(graph, node.output)
-    s_in = np.float64(x_q.scale[0])
-    s_out = np.float64(out_q.scale[0])
-    q, shift = quantize_multipliers(s_in * w_q.scale.astype(np.float64) / s_out)
-    qlo, qhi = activation_range(node.op.clamp, out_q)
-    return Requantization(q.astype(np.int64), shift.astype(np.int64), _zp(out_q), qlo, qhi)
 
 
 # --- weighted ops ---------------------------------------------------------------------------------
@@ -120,7 +68,7 @@ def conv(node, graph, x, w, b=None):
     Output: ``clamp(MBQM(acc, q[c], shift[c]) + zp_out, qlo, qhi)``.
     """
     op = node.op
-    zp_in = _zp(_quant(graph, node.inputs[0]))
+    zp_in = _zp(tensor_quant(graph, node.inputs[0]))
     centered = x.astype(np.int64) - zp_in
     acc = conv_accumulate(centered, w.astype(np.int64), op.stride, op.pads, op.dilation, op.groups, pad_value=0)
     if b is not None:
@@ -133,7 +81,7 @@ def linear(node, graph, x, w, b=None):
 
     Same accumulator bound as ``conv`` (in_features <= 2**16 stays exact in int32).
     """
-    zp_in = _zp(_quant(graph, node.inputs[0]))
+    zp_in = _zp(tensor_quant(graph, node.inputs[0]))
     acc = (x.astype(np.int64) - zp_in) @ w.astype(np.int64).T
     if b is not None:
         acc = acc + b.astype(np.int64)
@@ -145,19 +93,14 @@ def linear(node, graph, x, w, b=None):
 def add(node, graph, a, b):
     """ADD int8 (``add_common.cc``, ``integer_ops/add.h``), numpy broadcasting.
 
-    ``twice_max = 2 * max(s_a, s_b)``; ``a' = MBQM((a - zp_a) << 20, QM(s_a / twice_max))`` and
-    likewise ``b'``; ``out = clamp(MBQM(a' + b', QM(twice_max / (2**20 * s_out))) + zp_out, qlo, qhi)``.
-    Bound: ``|a - zp_a| << 20 <= 255 * 2**20`` fits int32; each scaled input is at most half that.
+    ``out = clamp(MBQM(a' + b', q_out, shift_out) + zp_out, qlo, qhi)`` with ``a'``, ``b'`` and the
+    multipliers of ``integer_params.AddMultipliers``.
     """
-    qa, qb, qo = _quant(graph, node.inputs[0]), _quant(graph, node.inputs[1]), _quant(graph, node.output)
-    left_shift = 20
-    twice_max = 2.0 * max(float(qa.scale[0]), float(qb.scale[0]))
-    ma, sa = quantize_multiplier(float(qa.scale[0]) / twice_max)
-    mb, sb = quantize_multiplier(float(qb.scale[0]) / twice_max)
-    mo, so = quantize_multiplier(twice_max / ((1 << left_shift) * float(qo.scale[0])))
-    a_scaled = multiply_by_quantized_multiplier((a.astype(np.int64) - _zp(qa)) << left_shift, ma, sa)
-    b_scaled = multiply_by_quantized_multiplier((b.astype(np.int64) - _zp(qb)) << left_shift, mb, sb)
-    out = multiply_by_quantized_multiplier(wrap32(a_scaled + b_scaled), mo, so) + _zp(qo)
+    qa, qb, qo = tensor_quant(graph, node.inputs[0]), tensor_quant(graph, node.inputs[1]), tensor_quant(graph, node.output)
+    m = add_multipliers(float(qa.scale[0]), float(qb.scale[0]), float(qo.scale[0]))
+    a_scaled = multiply_by_quantized_multiplier((a.astype(np.int64) - _zp(qa)) << m.left_shift, *m.a)
+    b_scaled = multiply_by_quantized_multiplier((b.astype(np.int64) - _zp(qb)) << m.left_shift, *m.b)
+    out = multiply_by_quantized_multiplier(wrap32(a_scaled + b_scaled), *m.out) + _zp(qo)
     qlo, qhi = activation_range(node.op.clamp, qo)
     return np.clip(out, qlo, qhi).astype(np.int8)
 
@@ -168,8 +111,8 @@ def mul_op(node, graph, a, b):
     ``out = clamp(MBQM((a - zp_a) * (b - zp_b), QM(s_a * s_b / s_out)) + zp_out, qlo, qhi)``;
     the product is at most 255 * 255 in magnitude.
     """
-    qa, qb, qo = _quant(graph, node.inputs[0]), _quant(graph, node.inputs[1]), _quant(graph, node.output)
-    m, s = quantize_multiplier(float(qa.scale[0]) * float(qb.scale[0]) / float(qo.scale[0]))
+    qa, qb, qo = tensor_quant(graph, node.inputs[0]), tensor_quant(graph, node.inputs[1]), tensor_quant(graph, node.output)
+    m, s = mul_multiplier(float(qa.scale[0]), float(qb.scale[0]), float(qo.scale[0]))
     product = (a.astype(np.int64) - _zp(qa)) * (b.astype(np.int64) - _zp(qb))
     out = multiply_by_quantized_multiplier(product, m, s) + _zp(qo)
     qlo, qhi = activation_range(node.op.clamp, qo)
@@ -234,25 +177,17 @@ def max_pool(node, graph, x):
     return np.clip(out, q.qmin, q.qmax).astype(np.int8)
 
 
-def _count_leading_zeros64(n: int) -> int:
-    return 64 - int(n).bit_length()
-
-
 def global_avg_pool(node, graph, x):
     """MEAN over the spatial dims, int8 (``reduce.h`` ``QuantizedMeanOrSum``).
 
-    ``(q, shift) = QM(s_in / s_out)``; with ``n`` positions, ``k = min(floor(log2 n), 32, 31 + shift)``,
-    ``q' = (q << k) // n`` and ``shift' = shift - k``;
+    With ``n`` positions and ``(q', shift') = integer_params.mean_multiplier(s_in / s_out, n)``:
     ``out = clamp(MBQM(sum(x) - zp_in * n, q', shift') + zp_out, qmin, qmax)``.
     The sum is at most ``255 * n`` in magnitude (int32 for any realistic ``n``).
     """
-    q_in, q_out = _quant(graph, node.inputs[0]), _quant(graph, node.output)
+    q_in, q_out = tensor_quant(graph, node.inputs[0]), tensor_quant(graph, node.output)
     axes = tuple(range(2, x.ndim))
     count = int(np.prod([x.shape[a] for a in axes]))
-    multiplier, shift = quantize_multiplier(float(q_in.scale[0]) / float(q_out.scale[0]))
-    k = min(63 - _count_leading_zeros64(count), 32, 31 + shift)
-    multiplier = (multiplier << k) // count
-    shift -= k
+    multiplier, shift = mean_multiplier(float(q_in.scale[0]) / float(q_out.scale[0]), count)
     total = x.astype(np.int64).sum(axis=axes, keepdims=node.op.keepdims) - _zp(q_in) * count
     out = multiply_by_quantized_multiplier(wrap32(total), multiplier, shift) + _zp(q_out)
     return np.clip(out, q_out.qmin, q_out.qmax).astype(np.int8)
@@ -279,10 +214,10 @@ def requantize_int8(x: np.ndarray, q_in: QuantParams, q_out: QuantParams) -> np.
 def concat(node, graph, *xs):
     """CONCATENATION: inputs whose quantization differs from the output's are first requantized
     with ``requantize_int8`` (in TFLite: a QUANTIZE before the concatenation)."""
-    q_out = _quant(graph, node.output)
+    q_out = tensor_quant(graph, node.output)
     parts = []
     for name, x in zip(node.inputs, xs):
-        q_in = _quant(graph, name)
+        q_in = tensor_quant(graph, name)
         same = np.array_equal(q_in.scale, q_out.scale) and np.array_equal(q_in.zero_point, q_out.zero_point)
         parts.append(x if same else requantize_int8(x, q_in, q_out))
     return np.concatenate(parts, axis=node.op.axis)
@@ -300,23 +235,6 @@ def pad(node, graph, x):
 
 # --- activations ----------------------------------------------------------------------------------
 
-SOFTMAX_SCALED_DIFF_INTEGER_BITS = 5
-SOFTMAX_ACCUMULATION_INTEGER_BITS = 12
-
-
-def softmax_params(input_scale: float, beta: float) -> tuple:
-    """``(multiplier, left_shift, diff_min)`` of TFLite int8 softmax (``PreprocessSoftmaxScaling``).
-
-    ``real = min(beta * s_in * 2**26, 2**31 - 1)`` (inputs in Q5.26), ``(multiplier, left_shift) =
-    QM(real)``, ``diff_min = -floor(31 * 2**26 / 2**left_shift)`` (``CalculateInputRadius``).
-    """
-    bits = SOFTMAX_SCALED_DIFF_INTEGER_BITS
-    real = min(float(np.float32(beta)) * float(input_scale) * (1 << (31 - bits)), (1 << 31) - 1.0)
-    multiplier, left_shift = quantize_multiplier(real)
-    diff_min = -int(np.floor(((1 << bits) - 1) * (1 << (31 - bits)) / (1 << left_shift)))
-    return multiplier, left_shift, diff_min
-
-
 def softmax(node, graph, x):
     """SOFTMAX int8 -> int8 (output scale 1/256, zero point -128), TFLite's fixed-point algorithm.
 
@@ -325,7 +243,7 @@ def softmax(node, graph, x):
     ``sum = Σ e / 2**12`` (Q12.19, rounded); ``(r, bits) = reciprocal(sum)``;
     ``out = clamp(RDBPOT(SRDHM(r, e), bits + 23) - 128, -128, 127)``; elsewhere ``-128``.
     """
-    q_in, q_out = _quant(graph, node.inputs[0]), _quant(graph, node.output)
+    q_in, q_out = tensor_quant(graph, node.inputs[0]), tensor_quant(graph, node.output)
     _require_softmax_like_output(node, q_out)
     multiplier, left_shift, diff_min = softmax_params(q_in.scale[0], node.op.beta)
     rows = np.moveaxis(x.astype(np.int64), node.op.axis, -1)
@@ -347,29 +265,13 @@ def _require_softmax_like_output(node, q_out: QuantParams) -> None:
         raise GraphError(f"node {node.name} ({node.op_name}): int8 output must have scale 1/256 and zero point -128")
 
 
-LOGISTIC_INPUT_INTEGER_BITS = 4
-
-
-def logistic_params(input_scale: float) -> tuple:
-    """``(multiplier, left_shift, radius)`` of TFLite int8 LOGISTIC (``logistic_common.cc``).
-
-    ``(mantissa, left_shift) = frexp(s_in * 2**27)``, ``multiplier = round(mantissa * 2**31)``
-    (half away, no renormalization), ``radius = floor(15 * 2**27 / 2**left_shift)``.
-    """
-    bits = LOGISTIC_INPUT_INTEGER_BITS
-    mantissa, left_shift = np.frexp(float(input_scale) * (1 << (31 - bits)))
-    multiplier = int(round_half_away(mantissa * (1 << 31)))
-    radius = int(np.floor(((1 << bits) - 1) * (1 << (31 - bits)) / 2.0 ** int(left_shift)))
-    return multiplier, int(left_shift), radius
-
-
 def sigmoid(node, graph, x):
     """LOGISTIC int8 -> int8 (output scale 1/256, zero point -128).
 
     ``d = x - zp_in``; ``d <= -radius`` gives -128, ``d >= radius`` 127; otherwise
     ``out = clamp(RDBPOT(logistic_Q0.31(MBQM(d, multiplier, left_shift) as Q4.27), 23) - 128)``.
     """
-    q_in, q_out = _quant(graph, node.inputs[0]), _quant(graph, node.output)
+    q_in, q_out = tensor_quant(graph, node.inputs[0]), tensor_quant(graph, node.output)
     _require_softmax_like_output(node, q_out)
     multiplier, left_shift, radius = logistic_params(q_in.scale[0])
     d = x.astype(np.int64) - _zp(q_in)
@@ -418,7 +320,7 @@ def hardswish(node, graph, x):
     that 3.0 maps to 32768 (``QM(f32(f32(s_in/128) / f32(3/32768)))``, saturating), mapped to
     ``[0, 1]`` as ``(v + 32768) >> 1``; ``out = clamp(RDBPOT(SDHM16(relu_ish, pre), -e_out) + zp_out)``.
     """
-    q_in, q_out = _quant(graph, node.inputs[0]), _quant(graph, node.output)
+    q_in, q_out = tensor_quant(graph, node.inputs[0]), tensor_quant(graph, node.output)
     hires_scale = _f32(1.0 / 128.0) * _f32(q_in.scale[0])
     out_q16, out_exp = _int16_multiplier(float(_f32(hires_scale / _f32(q_out.scale[0]))))
     if out_exp > 0:
@@ -446,7 +348,7 @@ def leaky_relu(node, graph, x):
     ``MBQM(d, QM(f32(s_in * alpha / s_out)))``, where a negative alpha gives a negative Q31
     multiplier (``frexp`` keeps the sign), used as is; ``+ zp_out``, clamped to int8.
     """
-    q_in, q_out = _quant(graph, node.inputs[0]), _quant(graph, node.output)
+    q_in, q_out = tensor_quant(graph, node.inputs[0]), tensor_quant(graph, node.output)
     s_in, s_out = _f32(q_in.scale[0]), _f32(q_out.scale[0])
     alpha_real = float(s_in * _f32(node.op.alpha) / s_out)
     m_alpha, sh_alpha = quantize_multiplier(abs(alpha_real))
@@ -466,7 +368,7 @@ def clip(node, graph, x):
     the activation range of ``(lo, hi)`` on the output. Equal quantization makes the multiplier an
     exact identity, so the op is a pure clamp (TFLite's RELU6 kernel).
     """
-    q_in, q_out = _quant(graph, node.inputs[0]), _quant(graph, node.output)
+    q_in, q_out = tensor_quant(graph, node.inputs[0]), tensor_quant(graph, node.output)
     m, s = quantize_multiplier(float(_f32(q_in.scale[0]) / _f32(q_out.scale[0])))
     out = multiply_by_quantized_multiplier(x.astype(np.int64) - _zp(q_in), m, s) + _zp(q_out)
     qlo, qhi = activation_range((node.op.lo, node.op.hi), q_out)
@@ -476,7 +378,7 @@ def clip(node, graph, x):
 def sign(node, graph, x):
     """XNOR binarization: ``+1`` where the real value is ``>= threshold``, else ``-1``:
     ``x >= zp_in + sign_threshold_code(...)`` on the raw values."""
-    q = _quant(graph, node.inputs[0])
+    q = tensor_quant(graph, node.inputs[0])
     first = _zp(q) + sign_threshold_code(node.op.threshold, float(q.scale[0]))
     return np.where(x.astype(np.int64) >= first, 1, -1).astype(np.int8)
 
@@ -484,8 +386,9 @@ def sign(node, graph, x):
 def _lut_kernel(float_fn):
     """A kernel applying the ``edgeconv.quant.lut`` table of ``float_fn`` (documented there)."""
     def kernel(node, graph, x):
-        table = build_lut(lambda v: float_fn(node.op, v), _quant(graph, node.inputs[0]), _quant(graph, node.output))
-        return apply_lut(table, x)
+        table = lut.build_lut(lambda v: float_fn(node.op, v), tensor_quant(graph, node.inputs[0]),
+                              tensor_quant(graph, node.output))
+        return lut.apply_lut(table, x)
     kernel.__doc__ = f"int8 lookup table of the float {float_fn.__name__} (see edgeconv.quant.lut)."
     return kernel
 
@@ -498,23 +401,24 @@ def quantize(node, graph, x):
     The clamp is the tensor's ``[qmin, qmax]`` (all of int8 for an ordinary tensor). Values whose
     quotient leaves the int32 range (and ±inf) saturate to ``qmin``/``qmax``; NaN gives ``qmin``
     (TFLite leaves both undefined: a C float -> int conversion)."""
-    q_out = _quant(graph, node.output)
+    q_out = tensor_quant(graph, node.output)
     if x.dtype.kind == "f":
         ratio = x.astype(np.float32) / _f32(q_out.scale[0])
         nan = np.isnan(ratio)
         bounded = np.clip(np.where(nan, 0.0, ratio).astype(np.float64), -2.0**31, 2.0**31 - 1)
         out = np.where(nan, q_out.qmin, round_half_away(bounded) + _zp(q_out))
         return np.clip(out, q_out.qmin, q_out.qmax).astype(np.int8)
-    return requantize_int8(x, _quant(graph, node.inputs[0]), q_out)
+    return requantize_int8(x, tensor_quant(graph, node.inputs[0]), q_out)
 
 
 def dequantize(node, graph, x):
     """DEQUANTIZE int8 -> float32: ``f32(double(s) * (x - zp))``."""
-    q_in = _quant(graph, node.inputs[0])
+    q_in = tensor_quant(graph, node.inputs[0])
     return (q_in.scale[0] * (x.astype(np.int64) - _zp(q_in)).astype(np.float64)).astype(np.float32)
 
 
-KERNELS = {
+# The integer kernel of each op, by op name (the executor's table).
+INT_KERNELS = {
     "Conv": conv,
     "Linear": linear,
     "Add": add,
@@ -531,10 +435,8 @@ KERNELS = {
     "LeakyRelu": leaky_relu,
     "Clip": clip,
     "Sign": sign,
-    "Hardsigmoid": _lut_kernel(float_kernels.hardsigmoid_math),
-    "SiLU": _lut_kernel(float_kernels.silu_math),
+    "Hardsigmoid": _lut_kernel(lut.hardsigmoid_math),
+    "SiLU": _lut_kernel(lut.silu_math),
     "Quantize": quantize,
     "Dequantize": dequantize,
 }
-
-INT_KERNELS.update(KERNELS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgeconv.ir import Graph, Node, QuantParams, Tensor
-from edgeconv.reference.executor import INT_KERNELS
+from edgeconv.reference.int_kernels import INT_KERNELS
 import edgeconv.reference.int_kernels  # noqa: F401
 
 

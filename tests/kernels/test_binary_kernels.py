@@ -22,7 +22,7 @@ from edgeconv.backends.c.build import X86_AVX2_FLAGS, X86_AVX512_FLAGS, host_cpu
 from edgeconv.backends.c.lowering import pack_bitserial_weights, pack_bits, pack_xnor_weights
 from edgeconv.backends.c.variants import sources_for
 from edgeconv.ir import Graph, Node, QuantParams, Tensor, ops
-from edgeconv.reference.executor import INT_KERNELS
+from edgeconv.reference.int_kernels import INT_KERNELS
 import edgeconv.reference.int_kernels  # noqa: F401
 from edgeconv.resources import kernels_dir
 from tests.kernels.cbuild import STRICT, QParams, hwc_to_nchw, nchw_to_hwc, ptr, window

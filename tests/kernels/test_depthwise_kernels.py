@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 from edgeconv.ir import Graph, Node, QuantParams, Tensor, ops
-from edgeconv.reference.executor import INT_KERNELS
-from edgeconv.reference.int_kernels import weighted_requantization
+from edgeconv.reference.int_kernels import INT_KERNELS
+from edgeconv.quant.integer_params import weighted_requantization
 from edgeconv.backends.c.build import host_cpu_flags
 from edgeconv.backends.c.variants import sources_for
 from edgeconv.resources import kernels_dir

@@ -131,7 +131,7 @@ def test_pools(isa, pool, channels, kind):
                                        ((25, 5), (0.05, 0.05))])
 @pytest.mark.parametrize("channels,zps", [(9, (5, -10)), (70, (-128, 127)), (17, (127, -128))])
 def test_global_avgpool_is_tflite_mean(isa, hw, scales, channels, zps):
-    from edgeconv.backends.c.lowering import mean_multiplier
+    from edgeconv.quant.integer_params import mean_multiplier
     rng = np.random.default_rng(hw[0] + channels)
     x = rng.integers(-128, 128, size=(1, channels, *hw)).astype(np.int8)
     qx, qy = q(scales[0], zps[0]), q(scales[1], zps[1])
@@ -147,7 +147,7 @@ def test_global_avgpool_is_tflite_mean(isa, hw, scales, channels, zps):
 @pytest.mark.parametrize("depth,scale,beta", [(10, 0.1, 1.0), (3, 0.5, 1.0), (100, 0.02, 1.0), (37, 0.25, 0.5),
                                                (1, 0.1, 1.0), (256, 0.05, 2.0), (17, 1.0 / 16, 1.0)])
 def test_softmax_is_tflite_fixed_point(isa, depth, scale, beta):
-    from edgeconv.reference.int_kernels import softmax_params
+    from edgeconv.quant.integer_params import softmax_params
     rng = np.random.default_rng(depth)
     x = rng.integers(-128, 128, size=(6, depth)).astype(np.int8)
     x[0] = 127  # a row of equal values
@@ -217,7 +217,7 @@ def test_lut_kernel_applies_the_reference_table_in_place(isa, op, size):
     table = np.ascontiguousarray(int8_table(g, node))
     x = np.random.default_rng(size).integers(-128, 128, size=size).astype(np.int8)
     x[0], x[-1] = -128, 127
-    from edgeconv.reference.executor import INT_KERNELS
+    from edgeconv.reference.int_kernels import INT_KERNELS
     expected = INT_KERNELS[op.NAME](node, g, x.reshape(1, -1)).reshape(-1)
     buf = x.copy()
     library(isa).ec_s8_lut(ptr(buf), ptr(table), buf.size, ptr(buf))

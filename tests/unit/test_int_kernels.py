@@ -15,14 +15,14 @@ import math
 import numpy as np
 import pytest
 
-import edgeconv.reference.int_kernels as K
 from edgeconv.ir import Graph, GraphError, Node, QuantParams, Tensor, ops
 from edgeconv.backends.tflite import write_tflite
 from edgeconv.quant.activation_range import activation_range, quantize_scalar, round_half_away
 from edgeconv.quant.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, requantize
+from edgeconv.quant.integer_params import weighted_requantization
 from edgeconv.quant.quantizers import sign_threshold
 from edgeconv.reference import run
-from edgeconv.reference.executor import INT_KERNELS
+from edgeconv.reference.int_kernels import INT_KERNELS
 from edgeconv.reference.int_fixedpoint_math import count_leading_zeros32
 from edgeconv.runtimes import tflm
 
@@ -210,7 +210,7 @@ def test_per_tensor_linear_multiplier_widens_scales_before_the_product_as_tflm(t
     expected = tflm.run(path, x)
     np.testing.assert_array_equal(expected, [[-21]])
     np.testing.assert_array_equal(run_graph(g, x), expected)
-    assert int(K.weighted_requantization(g.nodes[0], g).multiplier[0]) == 1462485049
+    assert int(weighted_requantization(g.nodes[0], g).multiplier[0]) == 1462485049
 
 
 def test_round_half_away_saturates_huge_values_infinities_and_nan():
@@ -483,6 +483,6 @@ def test_requantization_record_is_exposed_for_backends():
     w = np.ones((2, 4), np.int8)
     g = graph_of(ops.Linear(), [x_t, Tensor("w", w.shape, "int8", quant=q(0.0123, 0), data=w), None],
                  Tensor("y", (1, 2), "int8", quant=q(0.17, -30)))
-    r = K.weighted_requantization(g.nodes[0], g)
+    r = weighted_requantization(g.nodes[0], g)
     expected = quantize_multiplier(float(np.float32(0.061)) * float(np.float32(0.0123)) / float(np.float32(0.17)))
     assert (int(r.multiplier[0]), int(r.shift[0])) == expected and (r.qmin, r.qmax, r.zero_point) == (-128, 127, -30)

@@ -28,7 +28,8 @@ import numpy as np
 
 from ...ir import Graph, Node
 from ...quant.single_rounding import weight_steps
-from ...reference.int_kernels import INT_KERNELS, weighted_requantization
+from ...quant.integer_params import weighted_requantization
+from ...reference.int_kernels import INT_KERNELS
 from .layout import hwc3
 
 

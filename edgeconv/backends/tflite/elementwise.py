@@ -20,8 +20,7 @@ from ...errors import UserError
 from ...ir import Node, ops
 from ...quant.activation_range import activation_range, quantize_scalar
 from ...quant.quantizers import sign_threshold_code
-from ...quant.lut import build_lut
-from ...reference import float_kernels
+from ...quant.lut import build_lut, hardsigmoid_math, silu_math
 from . import activation
 from .layout import broadcast_constant
 from .lowering import Lowering, tfl_quant
@@ -119,7 +118,7 @@ def write_lookup_table(lower: Lowering, node: Node, float_fn) -> None:
 def write_hardsigmoid(lower: Lowering, node: Node) -> None:
     """Float: ``relu6(x + 3) * (1/6)`` as ADD (fused RELU6) then MUL; int8: lookup table."""
     if lower.ir(node.output).dtype == "int8":
-        write_lookup_table(lower, node, float_kernels.hardsigmoid_math)
+        write_lookup_table(lower, node, hardsigmoid_math)
         return
     src, out = lower.activation(node.input("x")), lower.output(node)
     shifted = lower.like(out, node.output + "_plus3")
@@ -132,7 +131,7 @@ def write_hardsigmoid(lower: Lowering, node: Node) -> None:
 def write_silu(lower: Lowering, node: Node) -> None:
     """Float: ``x * logistic(x)``; int8: lookup table."""
     if lower.ir(node.output).dtype == "int8":
-        write_lookup_table(lower, node, float_kernels.silu_math)
+        write_lookup_table(lower, node, silu_math)
         return
     src, out = lower.activation(node.input("x")), lower.output(node)
     gate = lower.like(out, node.output + "_sigmoid")
