@@ -2,7 +2,8 @@
 board over ssh. Every runner moves an input ``.npy`` in and an output ``.npy`` (and optionally a
 timing JSON) out, with a timeout on every subprocess.
 
-``parse_runner("local" | "qemu" | "ssh://user@host[:port]", target)`` builds the runner.
+``runner_spec.parse_runner("local" | "qemu" | "ssh://user@host[:port]", target)`` builds one; the
+ssh runner lives in ``ssh``.
 """
 
 from __future__ import annotations
@@ -94,17 +95,3 @@ class QemuRunner(Runner):
     def _launch(self, binary: Path) -> list:
         return [self.qemu_binary, "-cpu", self.cpu, str(binary.resolve())]
 
-
-def parse_runner(spec: str, target) -> Runner:
-    """``local``, ``qemu`` or ``ssh://user@host[:port]`` for ``target`` (an edgeconv Target)."""
-    if spec == "local":
-        return LocalRunner()
-    if spec == "qemu":
-        if not target.qemu_binary:
-            raise UserError(f"target {target.name} runs natively; use --runner local")
-        return QemuRunner(target.qemu_binary, target.qemu_cpu)
-    if spec.startswith("ssh://"):
-        from .ssh import SshRunner
-
-        return SshRunner.from_url(spec)
-    raise UserError(f"unknown runner {spec!r}: use local, qemu or ssh://user@host[:port]")

@@ -173,7 +173,6 @@ def _train(graph: Graph, student_float: Graph, quantized: Graph, x, y, epochs, b
 def accuracy(graph: Graph, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> float:
     """Top-1 accuracy of a one-output classifier graph, run by the reference executor."""
     from ..reference import executor
-    from ..reference import int_kernels  # noqa: F401  (registers the integer kernels)
 
     hits = 0
     for start in range(0, len(x), batch_size):

@@ -27,11 +27,12 @@ from typing import Optional, Union
 import numpy as np
 
 from ..backends.irfile import IR_FILE_NAME, load_graph
-from ..runtimes.runner import Runner, parse_runner
+from ..runtimes.runner import Runner
+from ..runtimes.runner_spec import parse_runner
 from ..targets import Target
 from .compare import BIT_EXACT
 from .inputs import CHANNELS_LAST_LAYOUTS, to_ir_layout
-from .runners import RUNNER_PROVIDERS, RunnerSpec
+from .runners import RunnerSpec
 
 SSH_OPTIONS_ENV = "EDGECONV_SSH_OPTIONS"
 C_ARTIFACT = "c"
@@ -55,11 +56,7 @@ def make_runner(runner: RunnerLike, target: Target) -> Runner:
     if isinstance(runner, Runner):
         return runner
     spec = runner or default_runner_spec(target)
-    if spec.startswith("ssh://"):
-        from ..runtimes.ssh import SshRunner
-
-        return SshRunner.from_url(spec, ssh_options_from_env())
-    return parse_runner(spec, target)
+    return parse_runner(spec, target, ssh_options_from_env() if spec.startswith("ssh://") else ())
 
 
 def row_name(runner: Runner, target: Target) -> str:
@@ -129,5 +126,3 @@ def c_runtime_rows(out_dir, target: Optional[Target], runner: RunnerLike) -> dic
     spec = row.spec(Path(out_dir))
     return {spec.name: spec}
 
-
-RUNNER_PROVIDERS.append(c_runtime_rows)

@@ -15,7 +15,7 @@ import numpy as np
 from ..backends.tflite import model_io
 from ..ir import Graph
 from ..quant.activation_range import round_half_away
-from ..reference import executor, int_kernels  # noqa: F401  (int_kernels registers the integer kernels)
+from ..reference import executor
 from .inputs import VerifyInputs
 
 

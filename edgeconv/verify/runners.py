@@ -1,11 +1,10 @@
-"""The runtimes ``verify`` runs artifacts on: a registry ``RUNNERS`` (name -> RunnerSpec).
+"""The runtimes ``verify`` runs the .tflite and .onnx on: ``RUNNERS`` (name -> RunnerSpec).
 
 A runner is ``run(out_dir, x) -> list of outputs``: ``x`` is one float32 array per model input in
 the IR's layout (channels-first), quantized inside the runner when the artifact takes int8
 (TFLite's QUANTIZE rule, ``reference.quantize_codes``); outputs come back in the IR's layout, in
-the artifact's dtype (int8 for a full-integer .tflite). Other backends register their own rows
-(the C runtime on the host, under QEMU, over ssh) with ``register_runner``; rows whose names
-depend on the target come from ``RUNNER_PROVIDERS``.
+the artifact's dtype (int8 for a full-integer .tflite). The C runtime's rows, named after the
+target, come from ``c_runners``.
 """
 
 from __future__ import annotations
@@ -38,16 +37,6 @@ class RunnerSpec:
     run: Callable[[Path, list], list]
     version: Callable[[], str]
     latency_ms: Optional[Callable[[Path, list], Optional[float]]] = None
-
-
-RUNNERS: dict = {}
-# Callables (out_dir, target, runner) -> {name: RunnerSpec} for rows named after the target.
-RUNNER_PROVIDERS: list = []
-
-
-def register_runner(spec: RunnerSpec) -> RunnerSpec:
-    RUNNERS[spec.name] = spec
-    return spec
 
 
 def adapter(module: str):
@@ -111,6 +100,8 @@ def _version(module: str) -> Callable[[], str]:
     return lambda: adapter(module).version()
 
 
-register_runner(RunnerSpec("tflite-litert", TFLITE_FILE, TOP1, _tflite_runner("litert"), _version("litert")))
-register_runner(RunnerSpec("tflite-micro", TFLITE_FILE, BIT_EXACT, _tflite_runner("tflm"), _version("tflm")))
-register_runner(RunnerSpec("onnxruntime", ONNX_FILE, TOP1, _onnx_run, _version("onnxruntime")))
+RUNNERS: dict = {spec.name: spec for spec in (
+    RunnerSpec("tflite-litert", TFLITE_FILE, TOP1, _tflite_runner("litert"), _version("litert")),
+    RunnerSpec("tflite-micro", TFLITE_FILE, BIT_EXACT, _tflite_runner("tflm"), _version("tflm")),
+    RunnerSpec("onnxruntime", ONNX_FILE, TOP1, _onnx_run, _version("onnxruntime")),
+)}

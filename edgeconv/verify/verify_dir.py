@@ -21,7 +21,8 @@ from ..errors import UserError, VerificationFailed
 from .compare import RuntimeRow, judge
 from .inputs import load_inputs
 from .reference import reference_outputs
-from .runners import RUNNER_PROVIDERS, RUNNERS, RunnerSpec
+from .c_runners import c_runtime_rows
+from .runners import RUNNERS, RunnerSpec
 
 VERIFY_FILE = "verify.json"
 
@@ -63,9 +64,7 @@ def _artifact_key(path: str) -> str:
 def applicable_runners(out_dir: Path, target=None, runner=None, names: Optional[Sequence[str]] = None,
                        listed: Sequence[str] = ()) -> dict:
     """Runners whose artifact exists in ``out_dir`` or is ``listed`` (all of ``names`` when given)."""
-    specs = dict(RUNNERS)
-    for provide in RUNNER_PROVIDERS:
-        specs.update(provide(out_dir, target, runner))
+    specs = {**RUNNERS, **c_runtime_rows(out_dir, target, runner)}
     if names is not None:
         unknown = sorted(set(names) - set(specs))
         if unknown:

@@ -18,7 +18,6 @@ import pytest
 import torch
 
 import edgeconv.api as api
-import edgeconv.reference.int_kernels  # noqa: F401  (registers the integer kernels)
 from edgeconv.backends.irfile import IR_FILE_NAME, load_graph
 from edgeconv.pipeline.build import build_runner
 from edgeconv.reference import executor

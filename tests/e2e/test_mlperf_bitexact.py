@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import edgeconv.reference.int_kernels  # noqa: F401  (registers the integer kernels)
 from edgeconv.frontend.tflite import load_tflite
 from edgeconv.reference import run
 from edgeconv.runtimes import litert, tflm

@@ -22,7 +22,6 @@ import numpy as np
 import pytest
 
 import edgeconv.api as api
-import edgeconv.reference.int_kernels  # noqa: F401  (registers the integer kernels)
 from edgeconv.errors import VerificationFailed
 from edgeconv.frontend.tflite import load_tflite
 from edgeconv.reference import run

@@ -8,7 +8,7 @@ import pytest
 from edgeconv.backends.irfile import load_graph, save_graph
 from edgeconv.errors import UserError
 from edgeconv.quant.quantize_graph import quantize_graph
-from edgeconv.reference import executor, int_kernels  # noqa: F401  (registers the integer kernels)
+from edgeconv.reference import executor
 from tests.unit.test_tflite_writer import activation_net, calibration, conv1d_net, convnet
 
 

@@ -25,7 +25,7 @@ from rich.console import Console
 from edgeconv.backends.irfile import IR_FILE_NAME, save_graph
 from edgeconv.backends.onnx import write_onnx
 from edgeconv.backends.tflite import write_tflite
-from edgeconv.reference import executor, int_kernels  # noqa: F401  (registers the integer kernels)
+from edgeconv.reference import executor
 from edgeconv.verify import compare_artifacts, verify_table, write_verify_json
 from edgeconv.zoo import training
 from edgeconv.zoo.compressed_models import compressed

@@ -6,7 +6,6 @@ import numpy as np
 
 from edgeconv.ir import Graph, Node, QuantParams, Tensor
 from edgeconv.reference.int_kernels import INT_KERNELS
-import edgeconv.reference.int_kernels  # noqa: F401
 
 
 def one_node(op, inputs: dict, out_shape: tuple, out_quant, out_dtype="int8"):

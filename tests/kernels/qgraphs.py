@@ -12,7 +12,6 @@ import numpy as np
 
 from edgeconv.ir import Graph, Node, QuantParams, Tensor, infer_shapes, ops, verify
 from edgeconv.reference import executor
-import edgeconv.reference.int_kernels  # noqa: F401  (registers the integer kernels)
 
 
 class GraphBuilder:

@@ -23,7 +23,6 @@ from edgeconv.backends.c.lowering import pack_bitserial_weights, pack_bits, pack
 from edgeconv.backends.c.variants import sources_for
 from edgeconv.ir import Graph, Node, QuantParams, Tensor, ops
 from edgeconv.reference.int_kernels import INT_KERNELS
-import edgeconv.reference.int_kernels  # noqa: F401
 from edgeconv.resources import kernels_dir
 from tests.kernels.cbuild import STRICT, QParams, hwc_to_nchw, nchw_to_hwc, ptr, window
 from tests.kernels.intref import conv_int, multipliers, requant

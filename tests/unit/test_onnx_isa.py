@@ -20,7 +20,7 @@ import pytest
 from edgeconv.backends.onnx import write_onnx
 from edgeconv.quant.quantize_graph import quantize_graph
 from edgeconv.quant.single_rounding import with_single_rounding
-from edgeconv.reference import executor, int_kernels  # noqa: F401  (registers the integer kernels)
+from edgeconv.reference import executor
 from edgeconv.runtimes import onnxruntime as ort_adapter
 from tests.conftest import require_tool
 from tests.unit.test_tflite_writer import QUANTIZED, activation_net, calibration, conv1d_net, convnet, residual_net

@@ -16,7 +16,7 @@ from edgeconv.errors import UserError
 from edgeconv.quant.quantize_graph import quantize_graph
 from edgeconv.quant.quantizers import sign_threshold
 from edgeconv.quant.single_rounding import with_single_rounding
-from edgeconv.reference import executor, int_kernels  # noqa: F401  (registers the integer kernels)
+from edgeconv.reference import executor
 from edgeconv.runtimes import onnxruntime as ort_adapter
 from tests.kernels.qgraphs import GraphBuilder as QGraphBuilder
 from tests.unit.test_tflite_writer import (QUANTIZED, GraphBuilder, activation_net, calibration, conv1d_net,

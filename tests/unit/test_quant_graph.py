@@ -9,7 +9,6 @@ from edgeconv.quant.quantize_graph import rescale_for_dorefa
 from edgeconv.quant.precision import resolve_precisions
 from edgeconv.quant.quantizers import XnorWeightQuantizer, binary_params, dorefa_params
 from edgeconv.reference import executor
-from edgeconv.reference import int_kernels  # noqa: F401  (registers the integer kernels)
 
 
 class Builder:

@@ -19,7 +19,6 @@ from edgeconv.backends.onnx import write_onnx
 from edgeconv.backends.tflite import to_channels_first
 from edgeconv.quant.single_rounding import double_rounding_misses, f32, with_single_rounding, zero_input_bias
 from edgeconv.reference import executor
-import edgeconv.reference.int_kernels  # noqa: F401  (registers the integer kernels)
 from edgeconv.runtimes import onnxruntime as ort_adapter
 from edgeconv.runtimes import tflm
 from tests.kernels.qgraphs import GraphBuilder as QGraphBuilder

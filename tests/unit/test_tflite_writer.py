@@ -23,7 +23,7 @@ from edgeconv.ir import Graph, Node, QuantParams, Tensor, ops
 from edgeconv.quant.quantize_graph import quantize_graph
 from edgeconv.quant.quantizers import sign_threshold
 from edgeconv.quant.single_rounding import with_single_rounding
-from edgeconv.reference import executor, int_kernels  # noqa: F401  (registers the integer kernels)
+from edgeconv.reference import executor
 from edgeconv.runtimes import litert, tflm
 
 QUANTIZED = ("int8", "w4a4", "w2a2", "w1a1")

@@ -8,7 +8,6 @@ from edgeconv.passes.pipeline import prepare
 from edgeconv.quant import quantize_graph
 from edgeconv.quant.single_rounding import with_single_rounding
 from edgeconv.reference import executor
-from edgeconv.reference import int_kernels  # noqa: F401  (registers the integer kernels)
 from edgeconv.torchexec import build_module, run_numpy
 from edgeconv.torchexec.fake_quant import sign_ste
 from edgeconv.zoo import models
