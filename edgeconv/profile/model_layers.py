@@ -18,7 +18,7 @@ import functools
 from pathlib import Path
 from typing import Iterator
 
-from ..ir import WEIGHTED_OPS, Graph
+from ..ir import Graph
 from ..passes.pipeline import prepare
 from ..quant import quantize_graph, uniform_precisions
 from ..select.candidates import geometry, parse_precision, variants_for
@@ -39,7 +39,7 @@ def _variant_rounds(target: Target, graph: Graph, precisions: dict) -> list:
     """Per round, node name -> kernel variant; round 0 = the fastest predicted variant."""
     per_node = {}
     for node in graph.nodes:
-        if node.op_name not in WEIGHTED_OPS:
+        if not node.op.WEIGHTED:
             continue
         precision = precisions[node.name]
         fastest = fastest_algorithm(target, graph, node, precision)

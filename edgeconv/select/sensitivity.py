@@ -31,7 +31,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..errors import UserError
-from ..ir import WEIGHTED_OPS, Graph
+from ..ir import Graph, ops
 from .candidates import parse_precision
 from .latency_table import cache_root
 
@@ -86,7 +86,7 @@ def top1_accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
 
 def _ends_in_softmax(graph: Graph) -> bool:
     last = graph.producer(graph.outputs[0])
-    return last is not None and last.op_name == "Softmax"
+    return last is not None and isinstance(last.op, ops.Softmax)
 
 
 def cache_key(graph: Graph, calib_x: np.ndarray, precisions, layers, metric: str, label: str, labels=None) -> str:
@@ -134,7 +134,7 @@ def measure(
     if metric == "top1" and labels is None:
         raise UserError("the top1 sensitivity metric needs labels (y) in the calibration data")
     precisions = [parse_precision(p).name for p in precisions]
-    layers = list(layers) if layers is not None else [n.name for n in graph.nodes if n.op_name in WEIGHTED_OPS]
+    layers = list(layers) if layers is not None else [n.name for n in graph.nodes if n.op.WEIGHTED]
     path = (Path(cache_dir) if cache_dir else cache_root() / "sensitivity") / (
         cache_key(graph, calib_x, precisions, layers, metric, label, labels) + ".json"
     )
