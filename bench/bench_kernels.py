@@ -19,10 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeconv.backends.c.build import ISA_FLAGS, host_isa
-from edgeconv.backends.c.lowering import (im2col_scratch_bytes, pack_bitserial_weights, pack_gemm_weights,
-                                          pack_xnor_weights)
-from edgeconv.backends.c.variants import VARIANTS, sources_for
+from edgeconv.kernels.isa import host_isa, host_kernel_set
+from edgeconv.kernels.packing import im2col_scratch_bytes, pack_bitserial_weights, pack_gemm_weights, pack_xnor_weights
+from edgeconv.kernels.registry import KERNELS, sources_for
 from edgeconv.quant.fixedpoint import quantize_multipliers
 from edgeconv.resources import kernels_dir
 
@@ -45,8 +44,8 @@ class QParams(ctypes.Structure):
 def library(isa: str) -> ctypes.CDLL:
     build = Path(tempfile.mkdtemp(prefix="ec_bench_"))
     out = build / "libec.so"
-    sources = [str(s) for s in sources_for([v.name for v in VARIANTS], isa)]
-    subprocess.run(["cc", "-std=c99", "-O2", *ISA_FLAGS[isa], "-shared", "-fPIC", f"-I{kernels_dir() / 'include'}",
+    sources = [str(s) for s in sources_for([k.name for k in KERNELS], isa)]
+    subprocess.run(["cc", "-std=c99", "-O2", *(host_kernel_set().flags if isa == "x86" else ()), "-shared", "-fPIC", f"-I{kernels_dir() / 'include'}",
                     *sources, "-lm", "-o", str(out)], check=True)
     return ctypes.CDLL(str(out))
 

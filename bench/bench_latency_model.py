@@ -28,7 +28,7 @@ builds one-layer models over a grid of shapes for every kernel variant, times th
 runner's per-layer profile (``-DEC_PROFILE``) on this machine, and fits per variant
 ``cycles = cycles_per_mac * MACs * passes + cycles_per_output * outputs`` (non-negative least
 squares; ``passes`` = K*M for bit-serial). It prints the fit and its error per shape; the
-figures in ``edgeconv/select/candidates.py`` (``PortableCost``, ``SimdCost``) come from this mode.
+figures in ``edgeconv/kernels/registry.py`` (``PortableCost``, ``SimdCost``) come from this mode.
 
     python bench/bench_latency_model.py --kernels portable     # or --kernels x86 (AVX2 versions)
 """
@@ -217,9 +217,9 @@ def one_layer_graph(kind: str, c_in: int, c_out: int, k: int, hw: int, pad: int,
 def isa_cflags(isa: str) -> str:
     """CFLAGS of the kernel calibration build: the portable kernels as the compiler optimizes them
     for this CPU, or the x86 kernels with the flags ``edgeconv build`` uses here."""
-    from edgeconv.backends.c.build import ISA_FLAGS
+    from edgeconv.kernels.isa import host_kernel_set
 
-    return "-O2 -march=native" if isa == "portable" else " ".join(("-O2",) + ISA_FLAGS[isa])
+    return "-O2 -march=native" if isa == "portable" else " ".join(("-O2",) + host_kernel_set().flags)
 
 
 def time_layer(case, workdir: Path, rng, isa: str, repeat: int = 30) -> tuple:
@@ -278,14 +278,15 @@ def calibrate_kernels(isa: str) -> str:
     from scipy.optimize import nnls
 
     from edgeconv.errors import UserError
-    from edgeconv.select.candidates import geometry, parse_precision, popcount_passes, variant
+    from edgeconv.kernels.geometry import geometry
+    from edgeconv.kernels.registry import isas_of, kernel
+    from edgeconv.quant.precision import parse_precision
+    from edgeconv.select.candidates import popcount_passes
     from edgeconv.targets import load_target
 
     host = load_target("host")
     rng = np.random.default_rng(0)
     samples: dict = {}
-    from edgeconv.backends.c.variants import isas_of
-
     for case in KERNEL_GRID:
         if isa not in isas_of(case[0]):
             continue
@@ -296,7 +297,7 @@ def calibrate_kernels(isa: str) -> str:
                 print(f"skipped {case}: {err}", file=sys.stderr)
                 continue
         geo = geometry(graph, node)
-        passes = popcount_passes(parse_precision(case[1]), variant(case[0]))
+        passes = popcount_passes(parse_precision(case[1]), kernel(case[0]))
         cycles = ms * 1e-3 * host.cpu.clock_ghz * 1e9 - host.latency.layer_overhead_cycles
         samples.setdefault(case[0], []).append((case, geo.macs * passes, geo.out_numel, cycles, ms))
     lines = [f"host: {host.cpu.model}, {host.cpu.clock_ghz:.2f} GHz, {isa} kernels; cycles = a * MACs * passes + b * outputs"]
@@ -304,7 +305,7 @@ def calibrate_kernels(isa: str) -> str:
         a_matrix = np.array([[r[1], r[2]] for r in rows], dtype=np.float64)
         target = np.array([max(r[3], 0.0) for r in rows])
         (a, b), _ = nnls(a_matrix, target)
-        peak = host.peak(variant(name).peak).mac_per_cycle
+        peak = host.peak(kernel(name).cost.peak).mac_per_cycle
         lines.append(f"{name:<26} cycles_per_mac={a:.3f} cycles_per_output={b:.1f} (share of the {peak:g} MAC/cycle peak: {1 / (a * peak) if a else float('inf'):.3f})")
         for case, macs, outs, cycles, ms in rows:
             fit_ms = (a * macs + b * outs + host.latency.layer_overhead_cycles) / (host.cpu.clock_ghz * 1e6)

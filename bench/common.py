@@ -115,7 +115,7 @@ def machine() -> dict:
 
 def c_kernel_set() -> str:
     """The kernel set our C runtime is compiled with on this machine."""
-    from edgeconv.backends.c.build import host_has_avx512_vnni, host_isa
+    from edgeconv.kernels.isa import host_has_avx512_vnni, host_isa
 
     isa = host_isa()
     if isa == "x86":

@@ -29,8 +29,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
-from ..backends.c.build import BASE_FLAGS, ISA_FLAGS, host_isa, kernel_sources, prefix_of
+from ..backends.c.build import BASE_FLAGS, kernel_sources, prefix_of
 from ..errors import UserError
+from ..kernels.isa import PORTABLE, target_kernel_set
 from ..targets import Target
 from ..toolchain import Compiler, find_compiler
 
@@ -92,15 +93,15 @@ def _neon_failure(c_dir: Path, compiler: Compiler) -> Optional[str]:
 
 
 def choose_isa(target: Target, c_dir: Path, compiler: Compiler) -> tuple:
-    """``(isa, note)``: the kernel set to compile for ``target`` and why a fallback was taken."""
-    if target.is_host:
-        return host_isa(), None
-    if _is_aarch64(target):
-        return "arm", None
+    """``(KernelSet, note)``: the kernel set to compile for ``target`` (``kernels.isa``) and why a
+    fallback was taken."""
+    kernels = target_kernel_set(target)
+    if kernels.isa != "arm" or _is_aarch64(target):
+        return kernels, None
     failure = _neon_failure(c_dir, compiler)
     if failure is None:
-        return "arm", None
-    return "portable", f"NEON kernels do not build for {target.toolchain.triple} ({failure}); portable kernels used"
+        return kernels, None
+    return PORTABLE, f"NEON kernels do not build for {target.toolchain.triple} ({failure}); portable kernels used"
 
 
 def build_runner(c_dir: Path, target: Target, compiler: Compiler, dest: Path) -> BuildRecord:
@@ -108,10 +109,11 @@ def build_runner(c_dir: Path, target: Target, compiler: Compiler, dest: Path) ->
     c_dir, dest = Path(c_dir), Path(dest)
     if not (c_dir / "model.c").is_file():
         raise UserError(f"{c_dir} has no model.c: run edgeconv compress with --emit c first")
-    isa, note = choose_isa(target, c_dir, compiler)
+    kernels, note = choose_isa(target, c_dir, compiler)
+    isa = kernels.isa
     sources = [c_dir / "model.c", *kernel_sources(c_dir, isa), c_dir / "runner" / "edgeconv_run.c",
                c_dir / "runner" / "npy.c"]
-    cflags = [*BASE_FLAGS, *compiler.cflags, *ISA_FLAGS[isa], PROFILE_FLAG,
+    cflags = [*BASE_FLAGS, *compiler.cflags, *kernels.flags, PROFILE_FLAG,
               f"-DEC_MODEL_PREFIX={prefix_of(c_dir)}"]
     ldflags = [*compiler.ldflags, "-lm"]
     dest.mkdir(parents=True, exist_ok=True)

@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Iterator
 
 from ..ir import Graph
+from ..kernels.geometry import geometry
 from ..passes.pipeline import prepare
 from ..quant import quantize_graph, uniform_precisions
-from ..select.candidates import geometry, parse_precision, variants_for
+from ..quant.precision import parse_precision
+from ..select.candidates import variants_for
 from ..select.latency import fastest_algorithm
 from ..targets import Target
 from .cases import calibration_inputs

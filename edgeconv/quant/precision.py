@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Mapping, Optional, Union
+from typing import Mapping, Union
 
 from ..errors import UserError
 from ..ir import WEIGHTED_OPS, Graph
@@ -25,11 +25,12 @@ _DOREFA = re.compile(r"^w(\d+)a(\d+)$")
 
 @dataclass(frozen=True)
 class Precision:
-    """A parsed precision: ``kind`` is ``fp32``, ``int8``, ``dorefa`` or ``xnor``."""
+    """A parsed precision: ``kind`` is ``fp32``, ``int8``, ``dorefa`` or ``xnor``; the bits of its
+    weights and of the activations its layer reads (32 for fp32, 8 for int8)."""
 
     kind: str
-    weight_bits: Optional[int] = None
-    act_bits: Optional[int] = None
+    weight_bits: int
+    act_bits: int
 
     @property
     def name(self) -> str:
@@ -46,15 +47,15 @@ class Precision:
         return self.kind in ("dorefa", "xnor")
 
 
-FP32 = Precision("fp32")
-INT8 = Precision("int8")
+FP32 = Precision("fp32", 32, 32)
+INT8 = Precision("int8", 8, 8)
 
 
 def parse_precision(text: str) -> Precision:
     """``"fp32"``, ``"int8"``, ``"wKaM"`` or ``"w1a1"`` -> :class:`Precision`; UserError otherwise."""
     word = str(text).strip().lower()
     if word in ("fp32", "int8"):
-        return Precision(word)
+        return FP32 if word == "fp32" else INT8
     match = _DOREFA.match(word)
     if not match:
         raise UserError(f"unknown precision {text!r}: use fp32, int8, wKaM (K in 1..7, M in 1..8) or w1a1")

@@ -26,7 +26,9 @@ from typing import Optional
 from ..errors import UserError
 from ..ir import WEIGHTED_OPS, Graph
 from ..targets import Target
-from .candidates import geometry, parse_precision, variants_for, weight_bytes
+from ..kernels.geometry import geometry
+from ..quant.precision import parse_precision
+from .candidates import variants_for, weight_bytes
 from .latency import predict_layer_ms, warnings_for
 from .latency_table import LatencyTable
 from .sensitivity import SensitivityTable

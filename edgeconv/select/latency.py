@@ -16,8 +16,8 @@ with ``t_compute`` depending on the kernel the build uses for the target:
   ``t_compute = (MACs * passes / (peak * share_of_peak[kernel]) + cycles_per_output[kernel] *
   outputs * portable_cycle_scale) / (clock * speedup(threads))``, where ``peak`` is the target's
   best ``[[peak]]`` MAC/cycle/core figure for the kernel's class (fp32, int8 or binary popcount)
-  that its ISA features allow (``candidates.SimdCost``);
-- the portable C version costs what it was measured to cost (``candidates.PortableCost``):
+  that its ISA features allow (``kernels.registry.SimdCost``);
+- the portable C version costs what it was measured to cost (``kernels.registry.PortableCost``):
   ``t_compute = (cycles_per_mac * MACs * passes + cycles_per_output * outputs) *
   portable_cycle_scale / (clock * speedup(threads))``.
 
@@ -27,8 +27,8 @@ once and read once. Memory traffic is charged at DRAM bandwidth even when a laye
 cache: an upper bound that matters only for memory-bound layers.
 
 Ops without MACs cost their element work or their memory traffic, whichever is larger:
-``max(elements * cycles_per_element[op] / clock, bytes / bandwidth) + overhead``. ``Reshape`` is a
-view and costs nothing.
+``max(elements * cycles_per_element[op] / clock, bytes / bandwidth) + overhead``. Layout-only ops
+(``Reshape``) are views and cost nothing.
 
 **Whole model = sum over layers**: kernels run one after another on one core, with no overlap
 between layers; the error of that sum against a measured end-to-end time is what
@@ -47,17 +47,15 @@ from typing import NamedTuple, Optional
 from ..errors import UserError
 from ..ir import WEIGHTED_OPS, Graph, Node
 from ..targets import Target
-from .candidates import (
-    KernelVariant, LayerGeometry, Precision, activation_bytes, geometry, parse_precision, popcount_passes, variant,
-    variants_for, weight_bytes,
-)
+from ..kernels.geometry import LayerGeometry, geometry
+from ..kernels.isa import target_kernel_set
+from ..kernels.registry import Kernel, isas_of, kernel as kernel_named
+from ..quant.precision import Precision, parse_precision
+from .candidates import activation_bytes, popcount_passes, variants_for, weight_bytes
 from .latency_table import LatencyKey, LatencyTable, shape_signature, timing_precision
 
 MEASURED = "measured-table"
 ANALYTICAL = "analytical"
-
-# Ops that alias their input (no copy, no call): zero time.
-FREE_OPS = frozenset({"Reshape"})
 
 
 @dataclass(frozen=True)
@@ -132,55 +130,42 @@ def _check_threads(target: Target, threads: int) -> None:
         raise UserError(f"threads must be 1..{target.cpu.cores} on target {target.name}, got {threads}")
 
 
-def simd_isa(target: Target) -> str:
-    """The kernels_c folder the build uses for the target: ``arm`` (NEON) on ARM boards, ``x86``
-    (AVX2, and AVX-512 where the CPU has it) on an x86-64 host with AVX2, FMA and POPCNT, else
-    ``portable``."""
-    if target.toolchain.triple.startswith(("x86_64", "i686")):
-        return "x86" if all(target.cpu.has(f) for f in ("avx2", "fma", "popcnt")) else "portable"
-    return "arm"
-
-
 @functools.lru_cache(maxsize=None)
 def _isas_of(kernel_name: str) -> tuple:
-    try:
-        from ..backends.c.variants import isas_of
-    except ImportError:  # a build without the C backend: only the portable kernels exist
-        return ("portable",)
     return isas_of(kernel_name)
 
 
-def kernel_implementation(kernel: KernelVariant, target: Target) -> str:
-    """``simd`` when the kernel has a version for the target's SIMD folder, else ``portable``."""
-    isa = simd_isa(target)
+def kernel_implementation(kernel: Kernel, target: Target) -> str:
+    """``simd`` when the kernel has a version in the target's kernel set, else ``portable``."""
+    isa = target_kernel_set(target).isa
     return "simd" if isa != "portable" and isa in _isas_of(kernel.name) else "portable"
 
 
-def compute_seconds(target: Target, geo: LayerGeometry, precision: Precision, kernel: KernelVariant,
+def compute_seconds(target: Target, geo: LayerGeometry, precision: Precision, kernel: Kernel,
                     threads: int = 1, implementation: Optional[str] = None) -> float:
     """Time of the layer's arithmetic alone (see the module docstring for both formulas)."""
     implementation = implementation or kernel_implementation(kernel, target)
     passes = popcount_passes(precision, kernel)
     scale = target.latency.portable_cycle_scale
     if implementation == "simd":
-        peak = target.peak(kernel.peak).mac_per_cycle
-        cost = kernel.simd_cost(simd_isa(target))
+        peak = target.peak(kernel.cost.peak).mac_per_cycle
+        cost = kernel.cost.simd_cost(target_kernel_set(target).isa)
         cycles = geo.macs * passes / (peak * cost.share_of_peak) + cost.cycles_per_output * geo.out_numel * scale
     else:
-        cost = kernel.portable
+        cost = kernel.cost.portable
         cycles = (cost.cycles_per_mac * geo.macs * passes + cost.cycles_per_output * geo.out_numel) * scale
     return _seconds(cycles, target) / _speedup(target, threads)
 
 
 def _weighted_ms(target: Target, graph: Graph, node: Node, precision: Precision, algorithm: str, threads: int) -> float:
     geo = geometry(graph, node)
-    kernel = variant(algorithm)
+    kernel = kernel_named(algorithm)
     if not kernel.serves(precision, geo):
         raise UserError(f"kernel {algorithm} cannot run layer {node.name} ({node.op_name}) at {precision.name}")
     compute = compute_seconds(target, geo, precision, kernel, threads)
     element = activation_bytes(precision)
     traffic = (geo.in_numel + geo.out_numel) * element + weight_bytes(geo, precision, kernel)
-    traffic += 2 * kernel.scratch_bytes(geo, precision)
+    traffic += 2 * kernel.cost.traffic(geo, precision)
     overhead = _seconds(target.latency.layer_overhead_cycles, target)
     return 1e3 * (max(compute, _memory_seconds(traffic, target)) + overhead)
 
@@ -193,7 +178,7 @@ def _element_size(graph: Graph, tensor_name: str, precision: Optional[Precision]
 
 
 def _elementwise_ms(target: Target, graph: Graph, node: Node, precision: Optional[Precision], threads: int) -> float:
-    if node.op_name in FREE_OPS:
+    if node.op.LAYOUT_ONLY:  # an alias of its input: no copy, no call
         return 0.0
     cost = ELEMENT_CYCLES.get(node.op_name)
     if cost is None:
@@ -251,7 +236,7 @@ def predict_layer(
     _check_threads(target, threads)
     precision, algorithm = _resolve(target, graph, node, precision, algorithm, threads)
     spec = parse_precision(precision) if precision is not None else None
-    if node.op_name in FREE_OPS:
+    if node.op.LAYOUT_ONLY:  # an alias of its input: no copy, no call
         return LayerPrediction(node.name, node.op_name, precision or "", None, 0.0, MEASURED if table else ANALYTICAL)
     if table is not None:
         element = _element_size(graph, node.output, spec)
@@ -293,11 +278,12 @@ def kernel_throughput(target: Target, precision: str, algorithm: str, implementa
     * portable_cycle_scale)``. ``implementation`` defaults to what the build uses for the target.
     """
     spec = parse_precision(precision)
-    kernel = variant(algorithm)
+    kernel = kernel_named(algorithm)
     passes = popcount_passes(spec, kernel)
+    cost = kernel.cost
     if (implementation or kernel_implementation(kernel, target)) == "simd":
-        return target.peak(kernel.peak).mac_per_cycle * kernel.simd_cost(simd_isa(target)).share_of_peak / passes
-    return 1.0 / (kernel.portable.cycles_per_mac * passes * target.latency.portable_cycle_scale)
+        return target.peak(cost.peak).mac_per_cycle * cost.simd_cost(target_kernel_set(target).isa).share_of_peak / passes
+    return 1.0 / (cost.portable.cycles_per_mac * passes * target.latency.portable_cycle_scale)
 
 
 # The kernel a dense conv uses at each precision kind, to compare precisions on a target.

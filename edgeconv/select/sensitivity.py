@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..ir import Graph, ops
-from .candidates import parse_precision
+from ..quant.precision import parse_precision
 from .latency_table import cache_root
 
 METRICS = ("kl", "top1")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeconv.backends.c.build import X86_AVX2_FLAGS, X86_AVX512_FLAGS, host_has_avx512_vnni, host_isa
-from edgeconv.backends.c.variants import VARIANTS, sources_for
+from edgeconv.kernels.isa import X86_AVX2_FLAGS, X86_AVX512_FLAGS, host_has_avx512_vnni, host_isa
+from edgeconv.kernels.registry import KERNELS, sources_for
 from edgeconv.resources import kernels_dir
 
 STRICT = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic")
@@ -61,7 +61,7 @@ def kernel_library(isa: str = "portable") -> ctypes.CDLL:
     build = Path(tempfile.mkdtemp(prefix=f"ec_kernels_{isa}_"))
     shim = build / "shim.c"
     shim.write_text(SHIM)
-    sources = [str(s) for s in sources_for([v.name for v in VARIANTS], ISA_DIRS[isa])] + [str(shim)]
+    sources = [str(s) for s in sources_for([k.name for k in KERNELS], ISA_DIRS[isa])] + [str(shim)]
     out = build / "libeckernels.so"
     cmd = ["cc", *STRICT, "-O2", *ISA_FLAGS[isa], "-shared", "-fPIC", f"-I{kernels_dir() / 'include'}",
            *sources, "-lm", "-o", str(out)]

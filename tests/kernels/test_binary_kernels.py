@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeconv.backends.c.build import X86_AVX2_FLAGS, X86_AVX512_FLAGS, host_cpu_flags, host_has_avx512_vnni, host_isa
-from edgeconv.backends.c.lowering import pack_bitserial_weights, pack_bits, pack_xnor_weights
-from edgeconv.backends.c.variants import sources_for
+from edgeconv.kernels.isa import X86_AVX2_FLAGS, X86_AVX512_FLAGS, host_cpu_flags, host_has_avx512_vnni, host_isa
+from edgeconv.kernels.packing import pack_bitserial_weights, pack_bits, pack_xnor_weights
+from edgeconv.kernels.registry import sources_for
 from edgeconv.ir import Graph, Node, QuantParams, Tensor, ops
 from edgeconv.reference.int_kernels import INT_KERNELS
 from edgeconv.resources import kernels_dir

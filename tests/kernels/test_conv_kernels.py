@@ -6,7 +6,7 @@ import ctypes
 import numpy as np
 import pytest
 
-from edgeconv.backends.c.lowering import im2col_indirect, im2col_scratch_bytes, im2col_weight_rows, pack_gemm_weights
+from edgeconv.kernels.packing import im2col_indirect, im2col_scratch_bytes, im2col_weight_rows, pack_gemm_weights
 from edgeconv.ir import Graph, Node, QuantParams, Tensor, ops
 from edgeconv.reference.int_kernels import INT_KERNELS
 from tests.kernels.cbuild import (QParams, hwc_to_nchw, isas_to_test, isas_with_avx512, kernel_library, nchw_to_hwc, ptr,

@@ -22,8 +22,8 @@ import pytest
 from edgeconv.ir import Graph, Node, QuantParams, Tensor, ops
 from edgeconv.reference.int_kernels import INT_KERNELS
 from edgeconv.quant.integer_params import weighted_requantization
-from edgeconv.backends.c.build import host_cpu_flags
-from edgeconv.backends.c.variants import sources_for
+from edgeconv.kernels.isa import host_cpu_flags
+from edgeconv.kernels.registry import sources_for
 from edgeconv.resources import kernels_dir
 from tests.kernels.cbuild import (ISA_FLAGS, STRICT, QParams, hwc_to_nchw, isas_with_avx512, kernel_library, nchw_to_hwc,
                                   ptr, window)

@@ -209,7 +209,7 @@ LUT_CASES = [(op, 1000) for op in (ops.Hardswish(), ops.Sigmoid(), ops.LeakyRelu
 @pytest.mark.parametrize("isa", ISA)
 @pytest.mark.parametrize("op,size", LUT_CASES, ids=lambda c: c.NAME if hasattr(c, "NAME") else str(c))
 def test_lut_kernel_applies_the_reference_table_in_place(isa, op, size):
-    from edgeconv.backends.c.lowering import int8_table
+    from edgeconv.backends.c.activation import int8_table
     from tests.kernels.onenode import one_node
     out_q = q(1 / 256, -128) if op.NAME == "Sigmoid" else q(0.045, -20)
     codes = np.arange(-128, 128, dtype=np.int8).reshape(1, 256)

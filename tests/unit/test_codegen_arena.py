@@ -3,7 +3,7 @@
 import numpy as np
 
 from edgeconv.backends.c import arena, generate
-from edgeconv.backends.c.lowering import im2col_scratch_bytes
+from edgeconv.kernels.packing import im2col_scratch_bytes
 from edgeconv.ir import ops
 from tests.kernels.qgraphs import GraphBuilder
 

@@ -9,7 +9,10 @@ import pytest
 from edgeconv.errors import UserError
 from edgeconv.ir import Graph, Node, Tensor, verify
 from edgeconv.ir.ops import Clip, Conv, GlobalAvgPool, Linear, MaxPool, Reshape
-from edgeconv.select.candidates import KERNEL_VARIANTS, LayerGeometry, geometry, parse_precision, variants_for
+from edgeconv.kernels.geometry import LayerGeometry, geometry
+from edgeconv.kernels.registry import BY_NAME, costed_kernels
+from edgeconv.quant.precision import parse_precision
+from edgeconv.select.candidates import variants_for
 from edgeconv.select.latency import (
     ANALYTICAL, MEASURED, compute_seconds, fastest_algorithm, kernel_implementation, kernel_throughput, predict_graph_ms, predict_layer, predict_layer_ms, predict_layers,
     warnings_for,
@@ -62,15 +65,15 @@ def test_conv_roofline_by_hand(rpi4):
     geo = geometry(g, conv1)
     macs = 16 * 32 * 32 * 3 * 3 * 3                       # C_out * H * W * C_in * K * K
     assert geo.macs == macs
-    kernel = KERNEL_VARIANTS["ec_s8_conv2d_slidingwin"]
+    kernel = BY_NAME["ec_s8_conv2d_slidingwin"]
     int8 = parse_precision("int8")
     # SIMD version: its share of the int8 peak (8 MAC/cycle), plus per-output cycles scaled for the A72
     simd_s = compute_seconds(rpi4, geo, int8, kernel, implementation="simd")
-    simd_cycles = macs / (8.0 * kernel.simd.share_of_peak) + kernel.simd.cycles_per_output * 16 * 32 * 32 * 1.5
+    simd_cycles = macs / (8.0 * kernel.cost.simd.share_of_peak) + kernel.cost.simd.cycles_per_output * 16 * 32 * 32 * 1.5
     assert simd_s == pytest.approx(simd_cycles / 1.5e9, rel=1e-12)
     # portable version: measured cycles per MAC and per output, scaled for the A72
     portable_s = compute_seconds(rpi4, geo, int8, kernel, implementation="portable")
-    cycles = kernel.portable.cycles_per_mac * macs + kernel.portable.cycles_per_output * 16 * 32 * 32
+    cycles = kernel.cost.portable.cycles_per_mac * macs + kernel.cost.portable.cycles_per_output * 16 * 32 * 32
     assert portable_s == pytest.approx(cycles * 1.5 / 1.5e9, rel=1e-12)
     assert compute_seconds(rpi4, geo, int8, kernel, threads=3, implementation="portable") == pytest.approx(portable_s / 2.7)
     # the layer: max(compute, memory) + overhead
@@ -84,7 +87,7 @@ def test_conv_roofline_by_hand(rpi4):
 def test_portable_figures_are_the_measured_ones():
     # bench/bench_latency_model.py --kernels (x86-64 build machine, gcc -O2): binary kernels do
     # many MACs per cycle; int8 kernels cost about as much per MAC as fp32 ones in portable C.
-    cost = {name: v.portable for name, v in KERNEL_VARIANTS.items()}
+    cost = {k.name: k.cost.portable for k in costed_kernels()}
     assert cost["ec_b1_conv2d_xnor"].cycles_per_mac < 0.1 < cost["ec_s8_conv2d_1x1"].cycles_per_mac
     assert all(c.cycles_per_mac > 0 and c.cycles_per_output >= 0 for c in cost.values())
 
@@ -95,7 +98,7 @@ def test_precisions_order_as_the_kernels_say(rpi4, implementation):
     geo = LayerGeometry("Conv", 128, 128, 1, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), (16, 16), (16, 16), True)
 
     def seconds(precision, kernel):
-        return compute_seconds(rpi4, geo, parse_precision(precision), KERNEL_VARIANTS[kernel], implementation=implementation)
+        return compute_seconds(rpi4, geo, parse_precision(precision), BY_NAME[kernel], implementation=implementation)
 
     xnor = seconds("w1a1", "ec_b1_conv2d_xnor")
     int8 = seconds("int8", "ec_s8_conv2d_slidingwin")
@@ -118,7 +121,7 @@ def test_prediction_follows_the_kernel_each_layer_runs(rpi4):
     assert predict_layer_ms(rpi4, g, pw, "w4a4", "ec_s8_conv2d_bitserial") > predict_layer_ms(
         rpi4, g, pw, "w2a2", "ec_s8_conv2d_bitserial")
     assert fastest_algorithm(rpi4, g, g.node("dw"), "int8") in ("ec_s8_dwconv2d_3x3", "ec_s8_dwconv2d_generic")
-    kernel = KERNEL_VARIANTS["ec_s8_conv2d_1x1"]
+    kernel = BY_NAME["ec_s8_conv2d_1x1"]
     isa_file = Path(kernels_dir()) / "arm" / "ec_s8_conv2d_1x1.c"
     assert kernel_implementation(kernel, rpi4) == ("simd" if isa_file.is_file() else "portable")
 
@@ -286,15 +289,14 @@ def test_warnings_where_a_cheaper_precision_is_slower():
 
 
 def test_variant_table_covers_the_kernel_names():
-    assert set(KERNEL_VARIANTS) == {
+    assert {k.name for k in costed_kernels()} == {
         "ec_s8_conv2d_slidingwin", "ec_s8_conv2d_im2col", "ec_s8_conv2d_1x1", "ec_s8_dwconv2d_3x3",
         "ec_s8_dwconv2d_generic", "ec_b1_conv2d_xnor", "ec_s8_conv2d_bitserial", "ec_s8_fully_connected",
         "ec_f32_conv2d_direct", "ec_f32_fully_connected",
     }
-    from edgeconv.backends.c.variants import BY_NAME  # the C backend's list: same names, same ops
-    for name in KERNEL_VARIANTS:
-        assert name in BY_NAME, name
-        assert BY_NAME[name].op == ("Linear" if "fully_connected" in name else "Conv")
+    for kernel in costed_kernels():
+        assert kernel.op == ("Linear" if "fully_connected" in kernel.name else "Conv")
+        assert (Path(kernels_dir()) / "portable" / f"{kernel.name}.c").is_file(), kernel.name
     assert parse_precision("w1a1").kind == "xnor" and parse_precision("w2a8").act_bits == 8
     g = conv_net()
     # bit-serial takes weights of at most 4 bits; the 1x1 GEMM no padding or stride

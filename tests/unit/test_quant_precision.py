@@ -29,7 +29,7 @@ def three_layer_graph():
 
 
 @pytest.mark.parametrize("text, kind, bits", [
-    ("fp32", "fp32", (None, None)), ("INT8", "int8", (None, None)), ("w8a8", "int8", (None, None)),
+    ("fp32", "fp32", (32, 32)), ("INT8", "int8", (8, 8)), ("w8a8", "int8", (8, 8)),
     ("w4a4", "dorefa", (4, 4)), ("w2a8", "dorefa", (2, 8)), ("w7a1", "dorefa", (7, 1)), ("w1a1", "xnor", (1, 1)),
 ])
 def test_parse_precision(text, kind, bits):

@@ -9,7 +9,7 @@ import torch
 from edgeconv.errors import UserError
 from edgeconv.ir import Tensor
 from edgeconv.reference import run_single
-from edgeconv.select.candidates import parse_precision
+from edgeconv.quant.precision import parse_precision
 from edgeconv.select.sensitivity import SensitivityTable, kl_divergence, measure
 
 try:

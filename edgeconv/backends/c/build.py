@@ -9,7 +9,6 @@ binary with a record of compiler, version, flags and kernel sources.
 from __future__ import annotations
 
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -17,15 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...errors import UserError
+from ...kernels.isa import KernelSet, host_kernel_set
 
 BASE_FLAGS = ("-std=c99", "-O2")
-X86_AVX2_FLAGS = ("-mavx2", "-mfma", "-mpopcnt")
-X86_AVX512_FLAGS = ("-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni")
-# AVX-512 extensions that some x86 kernels use when the compiler targets them (they test the
-# compiler's macros, __AVX512VBMI__ and __AVX512VPOPCNTDQ__): byte permutes for the add and lookup
-# tables, a vector popcount for the binary kernels. CPU flag -> compiler flag; added only where this
-# CPU has them (Cascade Lake, for one, has VNNI without either).
-X86_AVX512_EXTENSIONS = {"avx512vbmi": "-mavx512vbmi", "avx512_vpopcntdq": "-mavx512vpopcntdq"}
 
 
 @dataclass(frozen=True)
@@ -40,43 +33,6 @@ class BuildInfo:
     def as_dict(self) -> dict:
         return {"binary": str(self.binary), "compiler": self.compiler, "compiler_version": self.compiler_version,
                 "flags": list(self.flags), "isa": self.isa, "sources": list(self.sources)}
-
-
-def host_cpu_flags() -> frozenset:
-    """The feature flags of this CPU (``/proc/cpuinfo``), empty where they cannot be read."""
-    try:
-        return frozenset(re.findall(r"\b(\w+)\b", Path("/proc/cpuinfo").read_text()))
-    except OSError:
-        return frozenset()
-
-
-def host_has_avx512_vnni() -> bool:
-    """Whether this x86 CPU runs the AVX-512 VNNI kernels (AVX512F, BW, VL and VNNI)."""
-    return platform.machine().lower() in ("x86_64", "amd64") and {
-        "avx512f", "avx512bw", "avx512vl", "avx512_vnni"} <= host_cpu_flags()
-
-
-def host_isa() -> str:
-    """``x86`` when this CPU has AVX2 (and FMA, POPCNT), ``arm`` on 64-bit ARM, else ``portable``."""
-    machine = platform.machine().lower()
-    if machine in ("x86_64", "amd64"):
-        return "x86" if {"avx2", "fma", "popcnt"} <= host_cpu_flags() else "portable"
-    if machine in ("aarch64", "arm64"):
-        return "arm"
-    return "portable"
-
-
-def host_x86_flags() -> tuple:
-    """AVX2 flags, plus AVX-512 VNNI and the extensions of ``X86_AVX512_EXTENSIONS`` this CPU has."""
-    if not host_has_avx512_vnni():
-        return X86_AVX2_FLAGS
-    cpu = host_cpu_flags()
-    return X86_AVX2_FLAGS + X86_AVX512_FLAGS + tuple(flag for feature, flag in X86_AVX512_EXTENSIONS.items() if feature in cpu)
-
-
-# Compiler flags per kernel set for this host: the x86 kernels take AVX-512 VNNI where this CPU has
-# it and AVX2 otherwise (they choose at compile time from the compiler's target macros).
-ISA_FLAGS = {"x86": host_x86_flags(), "arm": (), "portable": ()}
 
 
 def find_compiler(cc: str | None = None) -> str:
@@ -119,17 +75,20 @@ def prefix_of(c_dir: Path) -> str:
 
 def build_host(c_dir, out_path, cc: str | None = None, flags: tuple = (), isa: str | None = None,
                profile: bool = True) -> tuple:
-    """Compile ``c_dir`` (a generated project) and its runner into ``out_path``.
+    """Compile ``c_dir`` (a generated project) and its runner into ``out_path``, with this
+    machine's kernel set (``kernels.isa.host_kernel_set``) unless ``isa`` names another one to
+    compile without extra flags (a cross compiler's ``arm``).
 
     Returns ``(binary path, build info dict)`` (compiler, version, flags, isa, sources)."""
     c_dir, out_path = Path(c_dir), Path(out_path)
     if not (c_dir / "model.c").is_file():
         raise UserError(f"{c_dir} has no model.c: generate the C project first")
     compiler = find_compiler(cc)
-    isa = isa or host_isa()
+    kernels = host_kernel_set() if isa is None else KernelSet(isa)
+    isa = kernels.isa
     sources = [c_dir / "model.c", *kernel_sources(c_dir, isa), c_dir / "runner" / "edgeconv_run.c",
                c_dir / "runner" / "npy.c"]
-    all_flags = (*BASE_FLAGS, *ISA_FLAGS[isa], *(("-DEC_PROFILE",) if profile else ()), *flags)
+    all_flags = (*BASE_FLAGS, *kernels.flags, *(("-DEC_PROFILE",) if profile else ()), *flags)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     cmd = [compiler, *all_flags, f"-DEC_MODEL_PREFIX={prefix_of(c_dir)}", f"-I{c_dir / 'include'}", f"-I{c_dir}",
            f"-I{c_dir / 'runner'}", *map(str, sources), "-lm", "-o", str(out_path)]

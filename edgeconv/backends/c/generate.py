@@ -18,12 +18,15 @@ from ... import __version__
 from ...errors import UserError
 from ...ir import Graph, verify
 from ...ir.verify import GraphError
+from ...kernels.isa import ISAS
+from ...kernels.registry import HEADERS
 from ...resources import kernels_dir, runtimes_c_dir
 from . import arena
 from .layout import sample_bytes
 from . import packed
-from .lowering import LOWERINGS, Emitter, Unsupported, runs_xnor, xnor_pad_fusions
-from .variants import HEADERS, ISAS
+from .emitter import Emitter, Unsupported
+from .kernel_choice import runs_xnor, xnor_pad_fusions
+from .lowering import LOWERINGS
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 RUNNER_SOURCES = ("edgeconv_run.c", "npy.c", "npy.h")

@@ -1,0 +1,112 @@
+"""Lowering of the per-element ops: activations (a 256-entry table in int8, a formula in float),
+Quantize, Dequantize, Softmax and a float BatchNorm."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ...ir import Graph, Node
+from ...quant.integer_params import softmax_params
+from ...reference.int_kernels import INT_KERNELS
+from .emitter import FLOAT_MAX, Emitter, LayerCall, float_bound, float_literal, require
+from .layout import c_axis, c_dims, hwc3
+from .params import is_float, per_tensor
+
+_F32_ACTIVATIONS = {
+    "Clip": "EC_ACT_CLIP", "LeakyRelu": "EC_ACT_LEAKY_RELU", "Hardswish": "EC_ACT_HARDSWISH",
+    "Hardsigmoid": "EC_ACT_HARDSIGMOID", "Sigmoid": "EC_ACT_SIGMOID", "SiLU": "EC_ACT_SILU",
+    "Sign": "EC_ACT_SIGN",
+}
+
+
+def int8_table(graph: Graph, node: Node) -> np.ndarray:
+    """The 256-entry table of an int8 -> int8 elementwise node, from the integer reference."""
+    kernel = INT_KERNELS.get(node.op_name)
+    require(kernel is not None, f"no integer reference kernel for {node.op_name} to build its table from")
+    x = graph.tensors[node.inputs[0]]
+    codes = np.arange(-128, 128, dtype=np.int8).reshape((256,) + (1,) * (len(x.shape) - 1))
+    table = np.asarray(kernel(node, graph, codes)).reshape(-1)
+    require(table.size == 256, f"{node.op_name} is not elementwise")
+    return table.astype(np.int8)
+
+
+def lower_elementwise(em: Emitter, node: Node) -> LayerCall:
+    """Unary activations (and int8 -> int8 Quantize): a table in int8, a formula in float."""
+    g = em.graph
+    x, y = g.tensors[node.inputs[0]], g.tensors[node.output]
+    n = math.prod(x.shape[1:])
+    xin, yout = em.buf(node.inputs[0]), em.buf(node.output)
+    if is_float(x) and is_float(y):
+        require(node.op_name in _F32_ACTIVATIONS, f"float {node.op_name}")
+        op = node.op
+        alpha = op.threshold if node.op_name == "Sign" else getattr(op, "alpha", 0.0)
+        lo = getattr(op, "lo", None) if node.op_name == "Clip" else None
+        hi = getattr(op, "hi", None) if node.op_name == "Clip" else None
+        call = (f"ec_f32_activation({xin}, {n}, {_F32_ACTIVATIONS[node.op_name]}, {float_literal(alpha)}, "
+                f"{float_bound(lo, '-' + FLOAT_MAX)}, {float_bound(hi, FLOAT_MAX)}, {yout});")
+        return LayerCall(node, "ec_f32_activation", "fp32", call, [node.inputs[0]], inplace_of=node.inputs[0])
+    if node.output in em.packed:
+        return LayerCall(node, "ec_layout", "folded into the popcount limits before it: the packed bits are its output",
+                         "", [node.inputs[0]], alias_of=node.inputs[0])
+    require(x.dtype == "int8" and y.dtype == "int8", f"{node.op_name} from {x.dtype} to {y.dtype}")
+    table = em.array(f"{node.name}_table", "int8_t", int8_table(g, node))
+    call = f"ec_s8_lut({xin}, {table}, {n}, {yout});"
+    return LayerCall(node, "ec_s8_lut", "int8, 256-entry table", call, [node.inputs[0]], inplace_of=node.inputs[0])
+
+
+def lower_quantize(em: Emitter, node: Node) -> LayerCall:
+    g = em.graph
+    x, y = g.tensors[node.inputs[0]], g.tensors[node.output]
+    if x.dtype == "int8":
+        return lower_elementwise(em, node)
+    require(is_float(x) and y.dtype == "int8", f"Quantize from {x.dtype} to {y.dtype}")
+    s, zp = per_tensor(y, "output")
+    n = math.prod(x.shape[1:])
+    call = (f"ec_s8_quantize({em.buf(node.inputs[0])}, {n}, {float_literal(s)}, {zp}, {y.quant.qmin}, "
+            f"{y.quant.qmax}, {em.buf(node.output)});")
+    return LayerCall(node, "ec_s8_quantize", f"float32 -> int8 (s={s:.6g}, zp={zp})", call, [node.inputs[0]])
+
+
+def lower_dequantize(em: Emitter, node: Node) -> LayerCall:
+    g = em.graph
+    x = g.tensors[node.inputs[0]]
+    require(x.dtype == "int8", f"Dequantize from {x.dtype}")
+    s, zp = per_tensor(x, "input")
+    n = math.prod(x.shape[1:])
+    call = f"ec_s8_dequantize({em.buf(node.inputs[0])}, {n}, {float(s)!r}, {zp}, {em.buf(node.output)});"
+    return LayerCall(node, "ec_s8_dequantize", f"int8 -> float32 (s={s:.6g}, zp={zp})", call, [node.inputs[0]])
+
+
+def lower_softmax(em: Emitter, node: Node) -> LayerCall:
+    g = em.graph
+    x, y = g.tensors[node.inputs[0]], g.tensors[node.output]
+    dims = c_dims(x.shape)
+    require(c_axis(len(x.shape), node.op.axis) == len(dims) - 1, "softmax over an axis other than the channels")
+    depth = dims[-1]
+    outer = math.prod(dims[:-1])
+    xin, yout = em.buf(node.inputs[0]), em.buf(node.output)
+    if is_float(y):
+        call = f"ec_f32_softmax({xin}, {outer}, {depth}, {float_literal(node.op.beta)}, {yout});"
+        return LayerCall(node, "ec_f32_softmax", "fp32", call, [node.inputs[0]])
+    s_in, _ = per_tensor(x, "input")
+    s_out, zp_out = per_tensor(y, "output")
+    require(abs(s_out - 1 / 256) < 1e-12 and zp_out == -128, "int8 softmax output must have scale 1/256, zero point -128")
+    mult, left_shift, diff_min = softmax_params(s_in, node.op.beta)
+    call = f"ec_s8_softmax({xin}, {outer}, {depth}, {mult}, {left_shift}, {diff_min}, {yout});"
+    return LayerCall(node, "ec_s8_softmax", "int8, fixed point", call, [node.inputs[0]])
+
+
+def lower_batchnorm(em: Emitter, node: Node) -> LayerCall:
+    g = em.graph
+    x, y = g.tensors[node.inputs[0]], g.tensors[node.output]
+    require(is_float(x) and is_float(y), "BatchNorm on integers (fold it into the convolution first)")
+    gamma, beta, mean, var = (g.tensors[n].data.astype(np.float64) for n in node.inputs[1:5])
+    scale = gamma / np.sqrt(var + node.op.eps)
+    shift = beta - mean * scale
+    h, w, c = hwc3(x.shape)
+    s_sym = em.array(f"{node.name}_scale", "float", scale)
+    t_sym = em.array(f"{node.name}_shift", "float", shift)
+    call = f"ec_f32_channel_affine({em.buf(node.inputs[0])}, {h * w}, {c}, {s_sym}, {t_sym}, {em.buf(node.output)});"
+    return LayerCall(node, "ec_f32_channel_affine", "fp32", call, [node.inputs[0]], inplace_of=node.inputs[0])

@@ -1,0 +1,77 @@
+"""Lowering of the broadcasting element-wise binary ops, Add and Mul (TFLite int8 ADD and MUL)."""
+
+from __future__ import annotations
+
+from ...ir import Node, Tensor
+from ...quant.integer_params import add_multipliers, mul_multiplier
+from .emitter import Emitter, LayerCall, float_clamp, require
+from .layout import c_dims, to_c_order
+from .params import activation_bounds, is_float, per_tensor
+
+
+def _broadcast_fields(a: Tensor, b: Tensor, y: Tensor) -> list:
+    """Fields of an ``ec_broadcast_t``: the output's 3 innermost channels-last dims and each
+    operand's element strides along them (0 where it broadcasts)."""
+    rank = len(y.shape)
+
+    def operand(t: Tensor) -> list:
+        shape = (1,) * (rank - len(t.shape)) + tuple(t.shape)
+        dims = [1] * 3 + c_dims(shape)
+        dims = dims[-3:]
+        strides, step = [0, 0, 0], 1
+        for i in (2, 1, 0):
+            strides[i] = step if dims[i] > 1 else 0
+            step *= dims[i]
+        return strides
+
+    out_dims = ([1] * 3 + c_dims(y.shape))[-3:]
+    require(len(c_dims(y.shape)) <= 3, "broadcast of rank > 4")
+    return [f"{{{', '.join(map(str, out_dims))}}}", f"{{{', '.join(map(str, operand(a)))}}}",
+            f"{{{', '.join(map(str, operand(b)))}}}"]
+
+
+def _operand(em: Emitter, node: Node, name: str, reads: list) -> str:
+    t = em.graph.tensors[name]
+    if t.is_constant:
+        ctype = "float" if is_float(t) else "int8_t"
+        full = t.data.reshape((1,) * (len(em.graph.tensors[node.output].shape) - t.data.ndim) + t.data.shape)
+        return em.array(f"{node.name}_const", ctype, to_c_order(full))
+    reads.append(name)
+    return em.buf(name)
+
+
+def _lower_binary(em: Emitter, node: Node, op_name: str) -> LayerCall:
+    g = em.graph
+    a, b, y = g.tensors[node.inputs[0]], g.tensors[node.inputs[1]], g.tensors[node.output]
+    reads: list = []
+    pa, pb = _operand(em, node, node.inputs[0], reads), _operand(em, node, node.inputs[1], reads)
+    bc = em.struct(f"{node.name}_bc", "ec_broadcast_t", _broadcast_fields(a, b, y))
+    inplace = next((n for n in node.inputs if not g.tensors[n].is_constant and g.tensors[n].shape == y.shape
+                    and g.tensors[n].dtype == y.dtype), None)
+    if is_float(y):
+        kernel = f"ec_f32_{op_name}"
+        lo, hi = float_clamp(node.op.clamp)
+        call = f"{kernel}({pa}, {pb}, &{bc}, {lo}, {hi}, {em.buf(node.output)});"
+        return LayerCall(node, kernel, "fp32", call, reads, inplace_of=inplace)
+    s_a, zp_a = per_tensor(a, "input")
+    s_b, zp_b = per_tensor(b, "input")
+    s_y, zp_y = per_tensor(y, "output")
+    qlo, qhi = activation_bounds(node.op.clamp, y)
+    if op_name == "add":
+        m = add_multipliers(s_a, s_b, s_y)
+        fields = [-zp_a, *m.a, -zp_b, *m.b, m.left_shift, *m.out, zp_y, qlo, qhi]
+        params = em.struct(f"{node.name}_p", "ec_s8_add_params_t", fields)
+    else:
+        mo, so = mul_multiplier(s_a, s_b, s_y)
+        params = em.struct(f"{node.name}_p", "ec_s8_mul_params_t", [-zp_a, -zp_b, mo, so, zp_y, qlo, qhi])
+    kernel = f"ec_s8_{op_name}"
+    call = f"{kernel}({pa}, {pb}, &{bc}, &{params}, {em.buf(node.output)});"
+    return LayerCall(node, kernel, node.precision, call, reads, inplace_of=inplace)
+
+
+def lower_add(em: Emitter, node: Node) -> LayerCall:
+    return _lower_binary(em, node, "add")
+
+
+def lower_mul(em: Emitter, node: Node) -> LayerCall:
+    return _lower_binary(em, node, "mul")

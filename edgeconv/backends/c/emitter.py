@@ -1,0 +1,135 @@
+"""What every C lowering shares: the :class:`Emitter` that collects model.c's constant definitions
+and names activation buffers by placeholders (``${t3}``, ``${scratch}``) that the generator fills in
+after the arena is planned, the :class:`LayerCall` a lowering returns, and C literals."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from ...ir import Graph, Node
+from ...kernels.registry import BY_NAME
+from .layout import sample_bytes
+
+FLOAT_MAX = "FLT_MAX"
+
+
+class Unsupported(Exception):
+    """The node cannot be lowered to a C kernel (the message says why)."""
+
+
+def require(cond: bool, message: str) -> None:
+    if not cond:
+        raise Unsupported(message)
+
+
+@dataclass
+class LayerCall:
+    """The C for one IR node."""
+
+    node: Node
+    kernel: str                      # kernel name (kernels_c file stem)
+    summary: str                     # comment text after the node name
+    code: str                        # C statements with ${tN} / ${scratch} placeholders
+    reads: list                      # activation tensors read
+    scratch_bytes: int = 0
+    inplace_of: Optional[str] = None  # input whose buffer the output may take over
+    alias_of: Optional[str] = None    # output is the same bytes as this input (no code)
+    skipped_nodes: tuple = ()         # nodes fused into this call
+
+    @property
+    def algorithm(self) -> str:
+        return BY_NAME[self.kernel].algorithm
+
+
+@dataclass
+class Emitter:
+    """Collects the constant definitions of model.c and maps tensors to placeholders."""
+
+    graph: Graph
+    prefix: str
+    definitions: list = field(default_factory=list)
+    weights_bytes: int = 0
+    # Flattened tensors kept in channels-last byte order (see reshape.lower_reshape): name -> (C, H*W).
+    channels_last_flat: dict = field(default_factory=dict)
+    # {-1, +1} tensors held as packed words between binary layers (packed.py): name -> bytes, and
+    # the popcount limits of each XNOR convolution writing them: node name -> array.
+    packed: dict = field(default_factory=dict)
+    pop_limits: dict = field(default_factory=dict)
+    _ids: dict = field(default_factory=dict)
+    _names: set = field(default_factory=set)
+
+    def tensor_id(self, name: str) -> str:
+        if name not in self._ids:
+            self._ids[name] = f"t{len(self._ids)}"
+        return self._ids[name]
+
+    def buf(self, name: str) -> str:
+        return "${" + self.tensor_id(name) + "}"
+
+    def sample_bytes(self, name: str) -> int:
+        """Bytes of one sample of tensor ``name`` in C: packed words or its dtype's elements."""
+        return self.packed.get(name) or sample_bytes(self.graph.tensors[name])
+
+    def _symbol(self, base: str) -> str:
+        stem = re.sub(r"[^0-9A-Za-z_]", "_", base)
+        sym, i = f"{self.prefix}{stem}", 1
+        while sym in self._names:
+            i += 1
+            sym = f"{self.prefix}{stem}_{i}"
+        self._names.add(sym)
+        return sym
+
+    def array(self, base: str, ctype: str, values: np.ndarray, weights: bool = True) -> str:
+        """A 16-byte-aligned ``static const`` array; returns its symbol."""
+        values = np.asarray(values).reshape(-1)
+        sym = self._symbol(base)
+        body = _format_values(values, ctype)
+        self.definitions.append(f"static EC_ALIGN16 const {ctype} {sym}[{max(values.size, 1)}] = {{\n{body}\n}};")
+        if weights:
+            self.weights_bytes += values.size * C_TYPE_BYTES[ctype]
+        return sym
+
+    def struct(self, base: str, ctype: str, fields: list) -> str:
+        """A ``static const`` parameter struct initialised field by field; returns its symbol."""
+        sym = self._symbol(base)
+        self.definitions.append(f"static const {ctype} {sym} = {{{', '.join(str(f) for f in fields)}}};")
+        return sym
+
+
+# Bytes of each C element type the generator stores (the numpy copy may be wider).
+C_TYPE_BYTES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int32_t": 4, "uint32_t": 4, "float": 4}
+
+
+def _format_values(values: np.ndarray, ctype: str) -> str:
+    if values.size == 0:
+        return "    0"
+    if ctype == "float":
+        items = [float_literal(v) for v in values.astype(np.float32)]
+        per_line = 6
+    else:
+        items = [str(int(v)) if ctype != "uint32_t" else f"0x{int(v):08x}u" for v in values]
+        per_line = 8 if ctype == "uint32_t" else 16
+    lines = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
+    return ",\n".join("    " + line for line in lines)
+
+
+def float_literal(value) -> str:
+    """A C float literal that reads back as exactly the same float32."""
+    v = np.float32(value)
+    if np.isinf(v):
+        return FLOAT_MAX if v > 0 else "-" + FLOAT_MAX
+    return np.format_float_scientific(v, unique=True, trim="0") + "f"
+
+
+def float_bound(value, default: str) -> str:
+    return default if value is None else float_literal(value)
+
+
+def float_clamp(clamp: tuple) -> tuple:
+    """C literals of a fused float clamp ``(lo, hi)``, unbounded sides as -FLT_MAX / FLT_MAX."""
+    lo, hi = clamp
+    return float_bound(lo, "-" + FLOAT_MAX), float_bound(hi, FLOAT_MAX)

@@ -1,0 +1,90 @@
+"""Weight layouts and scratch buffers of the C kernels, mirrored from their headers.
+
+- ``ec_s8_packed.h``: the GEMM-shaped int8 kernels (im2col, 1x1, fully connected) read weights in
+  blocks of ``PACK_LANES`` output channels by groups of 4 reduction bytes;
+- ``ec_im2col.h``: ``ec_s8_conv2d_im2col`` reads the taps in place (``EC_IM2COL_INDIRECT``: at most
+  ``IM2COL_MAX_TAPS`` taps and ``IM2COL_MAX_CIN`` input channels) or unfolds one output row into
+  scratch (``EC_IM2COL_SCRATCH``);
+- ``ec_b1.h``: the binary kernels read 32-bit words, channel c in bit c % 32 of word c // 32
+  (little-endian), a set bit meaning -1; XNOR weights interleave ``XNOR_ROW_GROUP`` output
+  channels word by word; the bit-serial weights are the K bit planes of the DoReFa codes. Both
+  pack the window's input extent into scratch, one plane (XNOR) or M planes (bit-serial) of words.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+PACK_LANES = 16
+IM2COL_MAX_CIN = 256
+IM2COL_MAX_TAPS = 9
+XNOR_ROW_GROUP = 16
+
+
+def pack_bits(bits: np.ndarray) -> np.ndarray:
+    """Pack the last axis of a 0/1 array into little-endian uint32 words (channel c -> bit c%32
+    of word c//32), zero-filling the last word."""
+    n = bits.shape[-1]
+    words = (n + 31) // 32
+    padded = np.zeros(bits.shape[:-1] + (words * 32,), dtype=np.uint64)
+    padded[..., :n] = bits
+    weights = (np.uint64(1) << np.arange(32, dtype=np.uint64))
+    grouped = padded.reshape(bits.shape[:-1] + (words, 32))
+    return (grouped * weights).sum(axis=-1).astype(np.uint32)
+
+
+def pack_gemm_weights(w_rows: np.ndarray) -> np.ndarray:
+    """(C_out, K) int8 rows -> the packed layout, flat: blocks of 16 output channels by groups of
+    4 K bytes, ``packed[b, g, c, j] = W[16 b + c, 4 g + j]``, zero-filled to ceil(C_out / 16)
+    blocks and K4 = K rounded up to 4."""
+    c_out, k = w_rows.shape
+    blocks, k4 = -(-c_out // PACK_LANES), -(-k // 4) * 4
+    padded = np.zeros((blocks * PACK_LANES, k4), dtype=np.int8)
+    padded[:c_out, :k] = w_rows
+    return padded.reshape(blocks, PACK_LANES, k4 // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
+
+
+def im2col_indirect(c_in: int, k_h: int, k_w: int) -> bool:
+    """Whether ec_s8_conv2d_im2col reads the taps in place (no scratch) rather than unfolding rows."""
+    return c_in <= IM2COL_MAX_CIN and k_h * k_w <= IM2COL_MAX_TAPS
+
+
+def im2col_weight_rows(w_ohwi: np.ndarray, c_in: int, k_h: int, k_w: int) -> np.ndarray:
+    """(C_out, K) OHWI rows in the K order of ec_s8_conv2d_im2col: when indirect, each tap's C_in
+    weights zero-padded to a multiple of 4 (every tap starts a 4-byte group), else unchanged."""
+    if not im2col_indirect(c_in, k_h, k_w):
+        return w_ohwi
+    taps = w_ohwi.reshape(w_ohwi.shape[0], k_h * k_w, c_in)
+    return np.pad(taps, ((0, 0), (0, 0), (0, -c_in % 4))).reshape(w_ohwi.shape[0], -1)
+
+
+def im2col_scratch_bytes(c_in: int, k_h: int, k_w: int, out_w: int) -> int:
+    """Scratch of ec_s8_conv2d_im2col: none when indirect, else one unfolded output row
+    (``EC_IM2COL_SCRATCH``: out_w patches of K rounded up to 4, and 4 bytes of slack)."""
+    return 0 if im2col_indirect(c_in, k_h, k_w) else out_w * (-(-(k_h * k_w * c_in) // 4) * 4) + 4
+
+
+def bitplane_scratch_bytes(c_in: int, extent: tuple, kernel_hw: tuple, planes: int) -> int:
+    """Scratch of the binary convolutions: ``planes`` bit planes of the input's window extent
+    (rows x columns) and one window of taps, each position ceil(C_in / 32) words of 4 bytes."""
+    words = (c_in + 31) // 32
+    return (extent[0] * extent[1] + kernel_hw[0] * kernel_hw[1]) * planes * words * 4
+
+
+def pack_xnor_weights(w: np.ndarray) -> np.ndarray:
+    """OIHW weights in {-1, +1} -> uint32 words (ceil(C_out / 16), k_h * k_w * words, 16): bit set
+    <=> -1; the 16 channels of a group interleaved word by word, the last group zero-filled."""
+    w_ohwi = np.moveaxis(w, 1, -1).reshape(w.shape[0], -1, w.shape[1])
+    rows = pack_bits((w_ohwi < 0).astype(np.uint64)).reshape(w.shape[0], -1)  # C_out, taps * words
+    groups = -(-w.shape[0] // XNOR_ROW_GROUP)
+    padded = np.zeros((groups * XNOR_ROW_GROUP, rows.shape[1]), dtype=np.uint32)
+    padded[: w.shape[0]] = rows
+    return np.ascontiguousarray(padded.reshape(groups, XNOR_ROW_GROUP, -1).transpose(0, 2, 1))
+
+
+def pack_bitserial_weights(w: np.ndarray, k_bits: int) -> np.ndarray:
+    """OIHW odd weights w = 2i - (2^K - 1) -> the K bit planes of i as uint32 words
+    (C_out, K, k_h * k_w, words)."""
+    codes = (np.moveaxis(w, 1, -1).reshape(w.shape[0], -1, w.shape[1]).astype(np.int64) + (1 << k_bits) - 1) // 2
+    planes = np.stack([(codes >> k) & 1 for k in range(k_bits)], axis=1)
+    return pack_bits(planes.astype(np.uint64))

@@ -1,0 +1,323 @@
+"""The one list of C kernels: it feeds the selector, the latency model, the C lowering, the build
+and the kernel tests.
+
+Each kernel is one C function, defined in ``kernels_c/portable/<name>.c`` (always built) and
+optionally in ``kernels_c/x86/<name>.c`` (AVX2, or AVX-512 VNNI where the compiler targets it) and
+``kernels_c/arm/<name>.c`` (NEON) with the same name; the build picks the file of the kernel set
+it compiles (``isa``, ``sources_for``). ``algorithm`` is the short name reported per layer in
+``report.json`` and used by the latency model.
+
+A Conv or Linear kernel also has:
+
+- ``fits``: the layer shapes it runs (``LayerGeometry``), the one test the selector and the C
+  lowering both apply; the binary kernels also need integer operands of a given form, checked
+  by the lowering on the quantized graph (``operands``, see ``operands.py``);
+- ``scratch``: the bytes of arena scratch one call uses;
+- ``cost``: the layer precisions it serves and the latency model's figures (:class:`KernelCost`).
+
+**Cost figures.** ``portable`` is the measured cost of the portable C version (always built; see
+:class:`PortableCost`). ``simd`` applies when a SIMD version exists for the target's kernel set
+(``kernels_c/arm`` or ``kernels_c/x86``): a share of the precision's peak MAC rate
+(targets/*.toml ``[[peak]]``) plus a per-output cost (:class:`SimdCost`); ``x86``, where given,
+replaces it for the x86 versions. The ``simd`` int8 and XNOR shares were measured on the first
+(AVX2) x86 versions and are assumed for the NEON ones; the ``x86`` figures are measured on the
+current x86 kernels built for AVX-512 VNNI (``bench/bench_latency_model.py --kernels x86``, AMD
+EPYC at a nominal 2.6 GHz, 2026-11-22; im2col reaches the nominal-clock VNNI peak because the core
+runs above its nominal clock, so its share is capped at 1.0; the fully connected kernel's calls are
+too short to time and keep an assumed 0.5). The others, for kernels without a SIMD version, are
+assumptions:
+
+- fp32 direct conv 30% and fully connected 35% of the fp32 peak (below the 50-80% of tuned GEMM
+  libraries such as ruy or XNNPACK);
+- generic depthwise 5% of the int8 peak (depthwise does K*K MACs per loaded input; the measured
+  3x3 version reaches 2.6%);
+- bit-serial 40% of the binary peak, as XNOR (same popcount loop, K*M passes).
+
+A measured table for the board (``edgeconv profile``) replaces all of these.
+
+Precisions (``quant.precision``): a low-bit layer is also an ordinary int8 layer whose values take
+few levels, so every int8 kernel runs it exactly, at int8 speed; the bit-serial and XNOR kernels
+compute the same int32 accumulators from bit planes with popcounts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from ..errors import UserError
+from ..quant.precision import Precision
+from ..resources import kernels_dir
+from .geometry import LayerGeometry
+from .isa import ISAS
+from .operands import binary_operands, bitserial_operands, xnor_conv_operands
+from .packing import bitplane_scratch_bytes, im2col_indirect, im2col_scratch_bytes
+
+INT8_KINDS = ("int8", "dorefa", "xnor")  # every quantized layer runs exactly on the int8 kernels
+
+
+@dataclass(frozen=True)
+class PortableCost:
+    """Cycles of the portable C kernel: ``cycles_per_mac * MACs * passes + cycles_per_output * outputs``.
+
+    Measured, not assumed: ``bench/bench_latency_model.py --kernels portable`` fits both figures
+    per kernel by non-negative least squares over one-layer models timed (CPU time) on the build
+    machine: AMD EPYC x86-64 at 2.6 GHz, gcc 12.2 ``-O2 -march=native``, 2026-11-21. Other cores
+    scale them by their ``[latency] portable_cycle_scale``.
+    """
+
+    cycles_per_mac: float
+    cycles_per_output: float
+
+
+@dataclass(frozen=True)
+class SimdCost:
+    """A SIMD version's cycles: ``MACs * passes / (peak * share_of_peak) + cycles_per_output * outputs``.
+
+    ``peak`` is the target's ``[[peak]]`` figure for the kernel's class; ``cycles_per_output`` (the
+    scalar requantization and store) is scaled by ``portable_cycle_scale``. ``measured``: both
+    figures come from ``bench/bench_latency_model.py --kernels x86`` on the build machine (AVX2
+    kernels against the AVX2 peak, same machine and date as :class:`PortableCost`) and the share is
+    assumed to carry over to the NEON version; otherwise they are assumptions (module docstring).
+    """
+
+    share_of_peak: float
+    cycles_per_output: float
+    measured: bool
+
+
+def _no_traffic(geo: LayerGeometry, precision: Precision) -> int:
+    return 0
+
+
+def _im2col_traffic(geo: LayerGeometry, precision: Precision) -> int:
+    """The unfolded patches streamed through the row buffer, ``C_in * prod(kernel)`` bytes per
+    output position, when the kernel unfolds; none when it reads the taps in place."""
+    if im2col_indirect(geo.c_in, *geo.kernel_hw):
+        return 0
+    return geo.reduction * geo.out_positions
+
+
+def _bitplane_traffic(geo: LayerGeometry, precision: Precision) -> int:
+    """Input activations packed to M bit planes of C_in bits per input position."""
+    planes = 1 if precision.kind == "xnor" else precision.act_bits
+    return planes * math.ceil(geo.c_in / 8) * math.prod(geo.in_spatial)
+
+
+@dataclass(frozen=True)
+class KernelCost:
+    """What the selector and the latency model know of a Conv or Linear kernel: the precision kinds
+    it serves (``Precision.kind``), the class of peak that bounds it, the cost of its portable and
+    SIMD versions, and the scratch bytes it writes and reads back per call (``traffic``: the
+    memory term of the latency model, which for the unfolding im2col exceeds the one row it keeps
+    in the arena). ``dense_only``: the figures hold for dense layers only, and the selector offers
+    the kernel to no depthwise layer (the depthwise kernels run those, as the C lowering chooses
+    when no kernel is asked)."""
+
+    kinds: tuple
+    peak: str                # "fp32" | "int8" | "binary": which [[peak]] figure bounds it
+    portable: PortableCost   # the portable C version, measured
+    simd: SimdCost           # a SIMD version (used where kernels_c/<isa>/<name>.c exists)
+    traffic: Callable[[LayerGeometry, Precision], int] = _no_traffic
+    max_weight_bits: int = 32
+    x86: Optional[SimdCost] = None  # the x86 version's cost, where measured apart from ``simd``
+    dense_only: bool = False
+
+    def simd_cost(self, isa: str) -> SimdCost:
+        """The SIMD cost model for kernels_c/<isa>."""
+        return self.x86 if isa == "x86" and self.x86 is not None else self.simd
+
+
+def _any_shape(geo: LayerGeometry) -> bool:
+    return True
+
+
+def _no_scratch(geo: LayerGeometry, precision: Precision) -> int:
+    return 0
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One C kernel: its function (and file) name, the IR op it runs and how."""
+
+    name: str
+    op: str
+    algorithm: str
+    dtype: str          # "s8" int8, "b1" packed bits, "f32" float, "any" raw bytes
+    header: str         # the kernels_c/include header declaring it
+    description: str
+    fits: Callable[[LayerGeometry], bool] = _any_shape
+    operands: Optional[Callable] = None  # (node, input tensor, int weights) -> bool; see operands.py
+    scratch: Callable[[LayerGeometry, Precision], int] = _no_scratch
+    cost: Optional[KernelCost] = None
+
+    def serves(self, precision: Precision, geo: LayerGeometry) -> bool:
+        """Whether the kernel runs a layer of shape ``geo`` at ``precision`` (shape and precision
+        only: the binary kernels' operand conditions hold once the layer is quantized that way)."""
+        return (self.cost is not None and precision.kind in self.cost.kinds
+                and precision.weight_bits <= self.cost.max_weight_bits and self.fits(geo))
+
+    def runs(self, geo: LayerGeometry, node, x, w) -> bool:
+        """Whether the kernel runs the quantized layer ``node`` (input ``x``, integer weights ``w``)."""
+        return self.fits(geo) and (self.operands is None or self.operands(node, x, w))
+
+
+def _is_conv(geo: LayerGeometry) -> bool:
+    return geo.op == "Conv"
+
+
+def _is_linear(geo: LayerGeometry) -> bool:
+    return geo.op == "Linear"
+
+
+def _ungrouped_conv(geo: LayerGeometry) -> bool:
+    """The GEMM and bit-packed kernels read all input channels of a position together: groups 1."""
+    return geo.op == "Conv" and geo.groups == 1
+
+
+def _pointwise(geo: LayerGeometry) -> bool:
+    return geo.is_pointwise
+
+
+def _depthwise(geo: LayerGeometry) -> bool:
+    return geo.is_depthwise
+
+
+def _depthwise_3x3(geo: LayerGeometry) -> bool:
+    """Depthwise with multiplier 1, a 2-D 3x3 window, dilation 1."""
+    return (geo.is_depthwise and geo.c_out == geo.c_in and tuple(geo.kernel) == (3, 3)
+            and all(d == 1 for d in geo.dilation))
+
+
+def _im2col_scratch(geo: LayerGeometry, precision: Precision) -> int:
+    k_h, k_w = geo.kernel_hw
+    return im2col_scratch_bytes(geo.c_in, k_h, k_w, geo.out_spatial[-1])
+
+
+def _xnor_scratch(geo: LayerGeometry, precision: Precision) -> int:
+    return bitplane_scratch_bytes(geo.c_in, geo.window_extent, geo.kernel_hw, 1)
+
+
+def _bitserial_scratch(geo: LayerGeometry, precision: Precision) -> int:
+    return bitplane_scratch_bytes(geo.c_in, geo.window_extent, geo.kernel_hw, precision.act_bits)
+
+
+KERNELS: tuple = (
+    Kernel("ec_s8_conv2d_slidingwin", "Conv", "sliding-window", "s8", "ec_s8.h",
+           "direct convolution sliding over contiguous NHWC window rows; any stride/pad/dilation/groups",
+           _is_conv,
+           cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.78, 45.0), SimdCost(0.48, 20.0, True),
+                           x86=SimdCost(0.24, 20.0, True), dense_only=True)),
+    Kernel("ec_s8_conv2d_im2col", "Conv", "im2col", "s8", "ec_s8.h",
+           "packed GEMM over the windows, read in place (<= 9 taps, <= 256 channels) or unfolded by rows; groups 1",
+           _ungrouped_conv, scratch=_im2col_scratch,
+           cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.92, 0.0), SimdCost(0.52, 12.0, True),
+                           traffic=_im2col_traffic, x86=SimdCost(1.08, 2.6, True))),
+    Kernel("ec_s8_conv2d_1x1", "Conv", "1x1", "s8", "ec_s8.h",
+           "packed pointwise GEMM; 1x1, stride 1, no padding, groups 1",
+           _pointwise,
+           cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.70, 13.0), SimdCost(0.60, 7.0, True),
+                           x86=SimdCost(1.12, 1.3, True))),
+    Kernel("ec_s8_dwconv2d_3x3", "Conv", "depthwise-3x3", "s8", "ec_s8.h",
+           "depthwise 3x3, multiplier 1, dilation 1",
+           _depthwise_3x3,
+           cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.20, 0.0), SimdCost(0.026, 0.0, True),
+                           x86=SimdCost(0.107, 0.0, True))),
+    Kernel("ec_s8_dwconv2d_generic", "Conv", "depthwise", "s8", "ec_s8.h",
+           "depthwise, any kernel/stride/padding/dilation/multiplier",
+           _depthwise,
+           cost=KernelCost(INT8_KINDS, "int8", PortableCost(7.09, 0.0), SimdCost(0.05, 0.0, False),
+                           x86=SimdCost(0.084, 0.0, True))),
+    Kernel("ec_b1_conv2d_xnor", "Conv", "xnor-popcount", "b1", "ec_b1.h",
+           "binary XNOR-popcount on 32-bit packed channels, one-padding; groups 1; int8 or packed input and output",
+           _ungrouped_conv, xnor_conv_operands, _xnor_scratch,
+           cost=KernelCost(("xnor",), "binary", PortableCost(0.082, 38.0), SimdCost(0.49, 26.0, True),
+                           traffic=_bitplane_traffic, x86=SimdCost(0.87, 2.4, True))),
+    Kernel("ec_s8_conv2d_bitserial", "Conv", "bit-serial", "s8", "ec_b1.h",
+           "DoReFa bit-plane popcounts, activations <= 8 bits, weights <= 4 bits; groups 1",
+           _ungrouped_conv, bitserial_operands, _bitserial_scratch,
+           cost=KernelCost(("dorefa",), "binary", PortableCost(0.063, 184.0), SimdCost(0.40, 184.0, False),
+                           traffic=_bitplane_traffic, max_weight_bits=4, x86=SimdCost(0.40, 0.1, True))),
+    Kernel("ec_f32_conv2d_direct", "Conv", "direct", "f32", "ec_f32.h", "float32 direct convolution",
+           _is_conv,
+           cost=KernelCost(("fp32",), "fp32", PortableCost(1.47, 74.0), SimdCost(0.30, 74.0, False))),
+    Kernel("ec_s8_fully_connected", "Linear", "fully-connected", "s8", "ec_s8.h",
+           "int8 matrix-vector product, packed weights",
+           _is_linear,
+           cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.69, 0.0), SimdCost(0.69, 20.0, True),
+                           x86=SimdCost(0.5, 0.0, False))),
+    Kernel("ec_b1_fully_connected", "Linear", "xnor-popcount", "b1", "ec_b1.h",
+           "binary XNOR-popcount matrix-vector product on packed input words, int8 output",
+           _is_linear, binary_operands),
+    Kernel("ec_f32_fully_connected", "Linear", "fully-connected", "f32", "ec_f32.h", "float32 matrix-vector product",
+           _is_linear,
+           cost=KernelCost(("fp32",), "fp32", PortableCost(2.12, 0.0), SimdCost(0.35, 0.0, False))),
+    Kernel("ec_s8_add", "Add", "elementwise", "s8", "ec_s8.h", "TFLite int8 ADD, broadcasting"),
+    Kernel("ec_f32_add", "Add", "elementwise", "f32", "ec_f32.h", "float32 add, broadcasting"),
+    Kernel("ec_s8_mul", "Mul", "elementwise", "s8", "ec_s8.h", "TFLite int8 MUL, broadcasting"),
+    Kernel("ec_f32_mul", "Mul", "elementwise", "f32", "ec_f32.h", "float32 multiply, broadcasting"),
+    Kernel("ec_s8_maxpool2d", "MaxPool", "pool", "s8", "ec_s8.h", "int8 max pooling"),
+    Kernel("ec_f32_maxpool2d", "MaxPool", "pool", "f32", "ec_f32.h", "float32 max pooling"),
+    Kernel("ec_b1_maxpool2d", "MaxPool", "pool", "b1", "ec_b1.h",
+           "max pooling of packed {-1, +1} words between binary layers (AND of the window's bits)"),
+    Kernel("ec_s8_avgpool2d", "AvgPool", "pool", "s8", "ec_s8.h", "int8 average pooling, TFLite rounding"),
+    Kernel("ec_f32_avgpool2d", "AvgPool", "pool", "f32", "ec_f32.h", "float32 average pooling"),
+    Kernel("ec_s8_global_avgpool", "GlobalAvgPool", "pool", "s8", "ec_s8.h", "TFLite int8 MEAN over H, W"),
+    Kernel("ec_f32_global_avgpool", "GlobalAvgPool", "pool", "f32", "ec_f32.h", "float32 mean over H, W"),
+    Kernel("ec_s8_lut", "*", "lookup-table", "s8", "ec_s8.h", "any int8 -> int8 elementwise op through a 256-entry table"),
+    Kernel("ec_f32_activation", "*", "elementwise", "f32", "ec_f32.h", "float32 activations"),
+    Kernel("ec_s8_softmax", "Softmax", "fixed-point", "s8", "ec_s8.h", "TFLite int8 softmax"),
+    Kernel("ec_f32_softmax", "Softmax", "elementwise", "f32", "ec_f32.h", "float32 softmax"),
+    Kernel("ec_s8_quantize", "Quantize", "elementwise", "s8", "ec_s8.h", "float32 -> int8"),
+    Kernel("ec_s8_dequantize", "Dequantize", "elementwise", "s8", "ec_s8.h", "int8 -> float32"),
+    Kernel("ec_s8_pad", "Pad", "copy", "s8", "ec_s8.h", "int8 constant padding"),
+    Kernel("ec_f32_pad", "Pad", "copy", "f32", "ec_f32.h", "float32 constant padding"),
+    Kernel("ec_f32_channel_affine", "BatchNorm", "elementwise", "f32", "ec_f32.h", "float32 per-channel scale and shift"),
+    Kernel("ec_layout", "*", "copy", "any", "ec_layout.h",
+           "concatenation and channels-last <-> channels-first copies (ec_concat, ec_hwc_to_chw, ec_chw_to_hwc)"),
+)
+
+BY_NAME: dict = {k.name: k for k in KERNELS}
+
+# Conv algorithm names (report.json, latency model) -> integer conv kernels.
+CONV_ALGORITHMS: dict = {k.algorithm: k.name for k in KERNELS if k.op == "Conv" and k.dtype in ("s8", "b1")}
+
+HEADERS = ("ec_common.h", "ec_s8.h", "ec_s8_packed.h", "ec_s8_dwconv.h", "ec_im2col.h", "ec_b1_xnor.h",
+           "ec_b1_popcount.h", "ec_b1.h", "ec_f32.h", "ec_layout.h", "ec_x86_avx2.h", "ec_x86_avx512.h",
+           "ec_x86_gemm.h", "ec_x86_dw.h", "ec_arm_neon.h", "ec_arm_gemm.h")
+
+
+def kernel(name: str) -> Kernel:
+    """The kernel named ``name``; a UserError names the known ones otherwise."""
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise UserError(f"unknown kernel variant {name!r}; known: {', '.join(BY_NAME)}") from None
+
+
+def costed_kernels() -> list:
+    """The kernels the selector and the latency model can cost (Conv and Linear kernels)."""
+    return [k for k in KERNELS if k.cost is not None]
+
+
+def kernels_for(op: str) -> list:
+    """Kernels implementing IR op ``op`` (exact op name, not the generic ``*`` ones)."""
+    return [k for k in KERNELS if k.op == op]
+
+
+def isas_of(name: str, root: Path | None = None) -> tuple:
+    """Kernel sets with a source file for kernel ``name`` (always including ``portable``)."""
+    root = root or kernels_dir()
+    return tuple(isa for isa in ISAS if (root / isa / f"{name}.c").is_file())
+
+
+def sources_for(names, isa: str = "portable", root: Path | None = None) -> list:
+    """Source file of each kernel in ``names`` for ``isa``, falling back to the portable one."""
+    root = root or kernels_dir()
+    files = []
+    for name in names:
+        candidate = root / isa / f"{name}.c"
+        files.append(candidate if candidate.is_file() else root / "portable" / f"{name}.c")
+    return files
