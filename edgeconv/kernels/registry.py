@@ -43,6 +43,7 @@ compute the same int32 accumulators from bit planes with popcounts.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -284,9 +285,7 @@ BY_NAME: dict = {k.name: k for k in KERNELS}
 # Conv algorithm names (report.json, latency model) -> integer conv kernels.
 CONV_ALGORITHMS: dict = {k.algorithm: k.name for k in KERNELS if k.op == "Conv" and k.dtype in ("s8", "b1")}
 
-HEADERS = ("ec_common.h", "ec_s8.h", "ec_s8_packed.h", "ec_s8_dwconv.h", "ec_im2col.h", "ec_b1_xnor.h",
-           "ec_b1_popcount.h", "ec_b1.h", "ec_f32.h", "ec_layout.h", "ec_x86_avx2.h", "ec_x86_avx512.h",
-           "ec_x86_gemm.h", "ec_x86_dw.h", "ec_arm_neon.h", "ec_arm_gemm.h")
+_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*"([^"]+)"', re.M)
 
 
 def kernel(name: str) -> Kernel:
@@ -311,6 +310,20 @@ def isas_of(name: str, root: Path | None = None) -> tuple:
     """Kernel sets with a source file for kernel ``name`` (always including ``portable``)."""
     root = root or kernels_dir()
     return tuple(isa for isa in ISAS if (root / isa / f"{name}.c").is_file())
+
+
+def headers_for(sources, root: Path | None = None) -> list:
+    """The ``kernels_c/include`` headers that the C files ``sources`` include, directly or through
+    other headers (every ``#include "..."`` counts, whatever preprocessor branch it sits in), sorted."""
+    include_dir = (root or kernels_dir()) / "include"
+    found: set = set()
+    pending = [Path(s).read_text() for s in sources]
+    while pending:
+        for name in _INCLUDE.findall(pending.pop()):
+            if name not in found and (include_dir / name).is_file():
+                found.add(name)
+                pending.append((include_dir / name).read_text())
+    return sorted(found)
 
 
 def sources_for(names, isa: str = "portable", root: Path | None = None) -> list:

@@ -1,6 +1,8 @@
 """The kernel registry: one fit test per kernel for the selector and the C lowering, one scratch
 size per kernel for the arena, one kernel set per target for the build and the latency model."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -12,7 +14,7 @@ from edgeconv.kernels.isa import (
     X86_AVX2_FLAGS, X86_AVX512_FLAGS, KernelSet, host_kernel_set, kernel_set, target_kernel_set,
 )
 from edgeconv.kernels.packing import bitplane_scratch_bytes, im2col_scratch_bytes
-from edgeconv.kernels.registry import BY_NAME, CONV_ALGORITHMS, KERNELS, isas_of, kernel
+from edgeconv.kernels.registry import BY_NAME, CONV_ALGORITHMS, KERNELS, headers_for, isas_of, kernel
 from edgeconv.errors import UserError
 from edgeconv.quant.precision import INT8, parse_precision
 from edgeconv.select.candidates import variants_for
@@ -115,3 +117,33 @@ def test_generated_project_carries_each_kernel_of_its_set(tmp_path):
     for name in project.kernels:
         for isa in isas_of(name):
             assert (tmp_path / "c" / "kernels" / isa / f"{name}.c").is_file(), (name, isa)
+
+
+def test_project_carries_exactly_the_headers_its_sources_include(tmp_path):
+    b = GraphBuilder((1, 3, 8, 8), seed=4)
+    b.quantize()
+    b.conv(16)
+    b.dequantize()
+    generate(b.finish(), tmp_path / "c")
+    c_dir = tmp_path / "c"
+    carried = sorted(p.name for p in (c_dir / "include").iterdir())
+    sources = [c_dir / "model.c", *sorted((c_dir / "kernels").rglob("*.c"))]
+    assert carried == headers_for(sources)
+    included = set()
+    for path in [*sources, *(c_dir / "include").iterdir()]:
+        included |= set(re.findall(r'#\s*include\s*"(ec_\w+\.h)"', path.read_text()))
+    assert included == set(carried)  # self-contained, and nothing it does not include
+    assert "ec_b1_xnor.h" not in carried  # an int8 model carries no binary kernel internals
+
+
+def test_parameter_structs_use_designated_initializers(tmp_path):
+    b = GraphBuilder((1, 3, 8, 8), seed=5)
+    b.quantize()
+    b.conv(8, stride=(2, 2))
+    b.dequantize()
+    generate(b.finish(), tmp_path / "c")
+    text = (tmp_path / "c" / "model.c").read_text()
+    window = re.search(r"static const ec_window_t \w+ = \{(.*?)\};", text, re.S).group(1)
+    fields = dict(item.strip().lstrip(".").split(" = ") for item in window.replace("\n", " ").split(","))
+    assert fields["in_h"] == "8" and fields["out_h"] == "4" and fields["stride_h"] == "2" and fields["groups"] == "1"
+    assert len(fields) == 17

@@ -9,7 +9,7 @@ from .layout import c_dims, to_c_order
 from .params import activation_bounds, is_float, per_tensor
 
 
-def _broadcast_fields(a: Tensor, b: Tensor, y: Tensor) -> list:
+def _broadcast_fields(a: Tensor, b: Tensor, y: Tensor) -> dict:
     """Fields of an ``ec_broadcast_t``: the output's 3 innermost channels-last dims and each
     operand's element strides along them (0 where it broadcasts)."""
     rank = len(y.shape)
@@ -26,8 +26,10 @@ def _broadcast_fields(a: Tensor, b: Tensor, y: Tensor) -> list:
 
     out_dims = ([1] * 3 + c_dims(y.shape))[-3:]
     require(len(c_dims(y.shape)) <= 3, "broadcast of rank > 4")
-    return [f"{{{', '.join(map(str, out_dims))}}}", f"{{{', '.join(map(str, operand(a)))}}}",
-            f"{{{', '.join(map(str, operand(b)))}}}"]
+    def c_array(values: list) -> str:
+        return f"{{{', '.join(map(str, values))}}}"
+
+    return {"dims": c_array(out_dims), "a_strides": c_array(operand(a)), "b_strides": c_array(operand(b))}
 
 
 def _operand(em: Emitter, node: Node, name: str, reads: list) -> str:
@@ -59,11 +61,15 @@ def _lower_binary(em: Emitter, node: Node, op_name: str) -> LayerCall:
     qlo, qhi = activation_bounds(node.op.clamp, y)
     if op_name == "add":
         m = add_multipliers(s_a, s_b, s_y)
-        fields = [-zp_a, *m.a, -zp_b, *m.b, m.left_shift, *m.out, zp_y, qlo, qhi]
+        fields = {"a_offset": -zp_a, "a_mult": m.a[0], "a_shift": m.a[1],
+                  "b_offset": -zp_b, "b_mult": m.b[0], "b_shift": m.b[1], "left_shift": m.left_shift,
+                  "out_mult": m.out[0], "out_shift": m.out[1], "out_zp": zp_y, "act_min": qlo, "act_max": qhi}
         params = em.struct(f"{node.name}_p", "ec_s8_add_params_t", fields)
     else:
         mo, so = mul_multiplier(s_a, s_b, s_y)
-        params = em.struct(f"{node.name}_p", "ec_s8_mul_params_t", [-zp_a, -zp_b, mo, so, zp_y, qlo, qhi])
+        fields = {"a_offset": -zp_a, "b_offset": -zp_b, "out_mult": mo, "out_shift": so, "out_zp": zp_y,
+                  "act_min": qlo, "act_max": qhi}
+        params = em.struct(f"{node.name}_p", "ec_s8_mul_params_t", fields)
     kernel = f"ec_s8_{op_name}"
     call = f"{kernel}({pa}, {pb}, &{bc}, &{params}, {em.buf(node.output)});"
     return LayerCall(node, kernel, node.precision, call, reads, inplace_of=inplace)

@@ -21,7 +21,7 @@ from ...quant.single_rounding import step_units, weight_steps
 from .emitter import Emitter, LayerCall, float_clamp, require
 from .kernel_choice import conv_kernel
 from .params import (
-    activation_bounds, is_float, per_tensor, requant_arrays, require_int32_accumulator, window_fields,
+    activation_bounds, is_float, per_tensor, qparams, requant_arrays, require_int32_accumulator, window_fields,
 )
 from .reshape import columns_in_input_order
 
@@ -170,7 +170,7 @@ def lower_conv(em: Emitter, node: Node, fused_pad: Optional[Node] = None) -> Lay
         mult, shift = requant_arrays(em, base, node, w.shape[0])
         bias_sym = em.array(f"{base}_bias", "int32_t", bias)
     win = em.struct(f"{base}_win", "ec_window_t", win_fields)
-    qp = em.struct(f"{base}_q", "ec_qparams_t", [zp_in, zp_out, qlo, qhi])
+    qp = em.struct(f"{base}_q", "ec_qparams_t", qparams(zp_in, zp_out, qlo, qhi))
     operands = ConvOperands(kernel, node, geo, w, x_name, em.buf(x_name), em.buf(node.output), win, qp,
                             bias_sym, mult, shift)
     call, extra = CONV_CALLS[kernel](em, operands)
@@ -221,7 +221,7 @@ def lower_linear(em: Emitter, node: Node) -> LayerCall:
     qlo, qhi = activation_bounds(op.clamp, y)
     w_sym, wsum_sym = _gemm_arrays(em, node.name, w)
     bias_sym = em.array(f"{node.name}_bias", "int32_t", bias)
-    qp = em.struct(f"{node.name}_q", "ec_qparams_t", [zp_in, zp_out, qlo, qhi])
+    qp = em.struct(f"{node.name}_q", "ec_qparams_t", qparams(zp_in, zp_out, qlo, qhi))
     call = (f"ec_s8_fully_connected({xin}, {w_sym}, {bias_sym}, {wsum_sym}, {mult}, {shift}, {n_in}, {n_out}, "
             f"&{qp}, {yout});")
     return LayerCall(node, "ec_s8_fully_connected", f"{n_in}->{n_out}, {node.precision}", call, [node.inputs[0]])
@@ -247,7 +247,7 @@ def _lower_linear_packed(em: Emitter, node: Node) -> LayerCall:
     w_sym = em.array(f"{node.name}_weights", "uint32_t", packed_rows)
     bias_sym = em.array(f"{node.name}_bias", "int32_t", bias)
     steps_sym = em.array(f"{node.name}_weight_steps", "int32_t", weight_steps(w))
-    qp = em.struct(f"{node.name}_q", "ec_qparams_t", [0, int(y.quant.zero_point[0]), qlo, qhi])
+    qp = em.struct(f"{node.name}_q", "ec_qparams_t", qparams(0, int(y.quant.zero_point[0]), qlo, qhi))
     call = (f"ec_b1_fully_connected({em.buf(node.inputs[0])}, {w_sym}, {bias_sym}, {steps_sym}, {mult}, {shift}, "
             f"{k_total}, {packed_rows.shape[1]}, {n_out}, &{qp}, {em.buf(node.output)});")
     return LayerCall(node, "ec_b1_fully_connected", f"{k_total}->{n_out}, w1a1, packed bits in, xnor-popcount", call,

@@ -93,11 +93,34 @@ class Emitter:
             self.weights_bytes += values.size * C_TYPE_BYTES[ctype]
         return sym
 
-    def struct(self, base: str, ctype: str, fields: list) -> str:
-        """A ``static const`` parameter struct initialised field by field; returns its symbol."""
+    def struct(self, base: str, ctype: str, fields: dict) -> str:
+        """A ``static const`` parameter struct with designated initializers (field name -> value, in
+        declaration order); returns its symbol."""
         sym = self._symbol(base)
-        self.definitions.append(f"static const {ctype} {sym} = {{{', '.join(str(f) for f in fields)}}};")
+        head = f"static const {ctype} {sym} = {{"
+        items = [f".{name} = {value}" for name, value in fields.items()]
+        one_line = f"{head}{', '.join(items)}}};"
+        if len(one_line) <= STRUCT_LINE:
+            self.definitions.append(one_line)
+        else:
+            self.definitions.append("\n".join([head, *_wrapped(items, STRUCT_LINE), "};"]))
         return sym
+
+
+STRUCT_LINE = 100  # longest line of a struct initializer
+
+
+def _wrapped(items: list, width: int) -> list:
+    """``items`` joined by ", " into lines of at most ``width`` characters, indented by 4."""
+    lines, line = [], ""
+    for item in items:
+        candidate = f"{line}, {item}" if line else item
+        if line and len(candidate) + 5 > width:
+            lines.append(f"    {line},")
+            candidate = item
+        line = candidate
+    lines.append(f"    {line}")
+    return lines
 
 
 # Bytes of each C element type the generator stores (the numpy copy may be wider).

@@ -19,7 +19,7 @@ from ...errors import UserError
 from ...ir import Graph, verify
 from ...ir.verify import GraphError
 from ...kernels.isa import ISAS
-from ...kernels.registry import HEADERS
+from ...kernels.registry import headers_for
 from ...resources import kernels_dir, runtimes_c_dir
 from . import arena
 from .layout import sample_bytes
@@ -159,16 +159,34 @@ def _plan(graph: Graph, em: Emitter, calls: list) -> tuple:
     return storage, arena.plan(list(buffers.values())), scratch
 
 
+def _buffer_macro(key: str) -> str:
+    """The model.c macro naming arena buffer ``key`` (``b3`` -> ``ARENA_B3``)."""
+    return f"ARENA_{key.upper()}"
+
+
+def _buffer_macros(calls: list, storage: dict, plan: arena.ArenaPlan, scratch: dict) -> list:
+    """One ``#define`` per arena buffer, by offset: its place in the arena and what it holds."""
+    held: dict = {}
+    for tensor, key in storage.items():
+        held.setdefault(key, []).append(tensor)
+    for i, key in scratch.items():
+        held[key] = [f"scratch of {calls[i].node.name}"]
+    order = sorted(held, key=lambda key: (plan.offsets[key], key[0], int(key[1:])))
+    return ["/* Arena buffers (run's arena + offset) and the tensors each holds in turn. */"] + [
+        f"#define {_buffer_macro(key)} (arena + {plan.offsets[key]}) /* {_comment_safe(', '.join(held[key]))} */"
+        for key in order]
+
+
 def _pointer(em: Emitter, name: str, storage: dict, plan: arena.ArenaPlan) -> str:
     ctype = "uint32_t" if name in em.packed else CTYPES[em.graph.tensors[name].dtype]
-    return f"(({ctype} *)(arena + {plan.offsets[storage[name]]}))"
+    return f"(({ctype} *){_buffer_macro(storage[name])})"
 
 
 def _body(graph: Graph, em: Emitter, calls: list, storage: dict, plan: arena.ArenaPlan, scratch: dict) -> str:
     lines = []
     for i, call in enumerate(calls):
         mapping = {em.tensor_id(n): _pointer(em, n, storage, plan) for n in em._ids}
-        mapping["scratch"] = f"(arena + {plan.offsets[scratch[i]]})" if i in scratch else "NULL"
+        mapping["scratch"] = _buffer_macro(scratch[i]) if i in scratch else "NULL"
         code = Template(call.code).substitute(mapping) if call.code else ""
         node = call.node
         if call.alias_of is not None and storage[node.output] != storage[call.alias_of]:
@@ -206,15 +224,17 @@ def _source_shape(graph: Graph, name: str) -> list:
 
 def _copy_sources(out_dir: Path, kernels: list) -> None:
     root = kernels_dir()
-    (out_dir / "include").mkdir(parents=True, exist_ok=True)
-    for header in HEADERS:
-        shutil.copyfile(root / "include" / header, out_dir / "include" / header)
+    copied = [out_dir / "model.c"]
     for isa in ISAS:
         for name in kernels:
             src = root / isa / f"{name}.c"
             if src.is_file():
                 (out_dir / "kernels" / isa).mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(src, out_dir / "kernels" / isa / f"{name}.c")
+                copied.append(src)
+    (out_dir / "include").mkdir(parents=True, exist_ok=True)
+    for header in headers_for(copied, root):
+        shutil.copyfile(root / "include" / header, out_dir / "include" / header)
     (out_dir / "runner").mkdir(exist_ok=True)
     runner = runtimes_c_dir()
     for name in RUNNER_SOURCES:
@@ -285,7 +305,7 @@ def generate(graph: Graph, out_dir, prefix: str = "ec_model_", command_line: str
         "layer_count": len(calls),
         "layer_count_decl": max(len(calls), 1),
         "layer_names": ",\n".join(f"    {_c_string(n)}" for n in layer_names) or '    ""',
-        "definitions": "\n".join(em.definitions),
+        "definitions": "\n".join([*em.definitions, *_buffer_macros(calls, storage, plan, scratch)]),
         "arena_decl": max(plan.size, 16),
         "body": _body(graph, em, calls, storage, plan, scratch),
         "kernel_list": ", ".join(kernels),

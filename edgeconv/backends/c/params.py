@@ -31,16 +31,22 @@ def same_quant(x: Tensor, y: Tensor, what: str) -> None:
 
 
 def window_fields(x: Tensor, y: Tensor, kernel: tuple, stride: tuple, pads: tuple, dilation: tuple,
-                  groups: int = 1) -> list:
-    """Fields of an ``ec_window_t`` for a 1-D or 2-D window op, in declaration order."""
+                  groups: int = 1) -> dict:
+    """Fields of an ``ec_window_t`` (``ec_common.h``) for a 1-D or 2-D window op."""
     in_h, in_w, in_c = hwc3(x.shape)
     out_h, out_w, out_c = hwc3(y.shape)
     if len(kernel) == 1:
         kernel, stride, dilation = (1, kernel[0]), (1, stride[0]), (1, dilation[0])
         pads = (0, pads[0], 0, pads[1])
-    top, left, bottom, right = pads[0], pads[1], pads[2], pads[3]
-    return [in_h, in_w, in_c, out_h, out_w, out_c, kernel[0], kernel[1], stride[0], stride[1],
-            top, left, bottom, right, dilation[0], dilation[1], groups]
+    return {"in_h": in_h, "in_w": in_w, "in_c": in_c, "out_h": out_h, "out_w": out_w, "out_c": out_c,
+            "k_h": kernel[0], "k_w": kernel[1], "stride_h": stride[0], "stride_w": stride[1],
+            "pad_top": pads[0], "pad_left": pads[1], "pad_bottom": pads[2], "pad_right": pads[3],
+            "dil_h": dilation[0], "dil_w": dilation[1], "groups": groups}
+
+
+def qparams(in_zp: int, out_zp: int, act_min: int, act_max: int) -> dict:
+    """Fields of an ``ec_qparams_t`` (``ec_common.h``)."""
+    return {"in_zp": in_zp, "out_zp": out_zp, "act_min": act_min, "act_max": act_max}
 
 
 def activation_bounds(node_clamp: tuple, out: Tensor) -> tuple:

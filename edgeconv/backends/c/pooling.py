@@ -7,7 +7,7 @@ from ...ir import Node
 from ...quant.integer_params import mean_multiplier
 from .emitter import Emitter, LayerCall, require
 from .layout import hwc3
-from .params import is_float, per_tensor, same_quant, window_fields
+from .params import is_float, per_tensor, qparams, same_quant, window_fields
 
 
 def _lower_pool(em: Emitter, node: Node, kind: str) -> LayerCall:
@@ -57,6 +57,6 @@ def lower_global_avgpool(em: Emitter, node: Node) -> LayerCall:
     s_in, zp_in = per_tensor(x, "input")
     s_out, zp_out = per_tensor(y, "output")
     mult, shift = mean_multiplier(s_in / s_out, h * w)
-    qp = em.struct(f"{node.name}_q", "ec_qparams_t", [zp_in, zp_out, y.quant.qmin, y.quant.qmax])
+    qp = em.struct(f"{node.name}_q", "ec_qparams_t", qparams(zp_in, zp_out, y.quant.qmin, y.quant.qmax))
     call = f"ec_s8_global_avgpool({xin}, {h * w}, {c}, {mult}, {shift}, &{qp}, {yout});"
     return LayerCall(node, "ec_s8_global_avgpool", "int8", call, [node.inputs[0]])
