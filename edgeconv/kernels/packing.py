@@ -15,6 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..quant.precision import Precision
+from ..quant.single_rounding import step_units
+from .geometry import LayerGeometry
+
 PACK_LANES = 16
 IM2COL_MAX_CIN = 256
 IM2COL_MAX_TAPS = 9
@@ -88,3 +92,39 @@ def pack_bitserial_weights(w: np.ndarray, k_bits: int) -> np.ndarray:
     codes = (np.moveaxis(w, 1, -1).reshape(w.shape[0], -1, w.shape[1]).astype(np.int64) + (1 << k_bits) - 1) // 2
     planes = np.stack([(codes >> k) & 1 for k in range(k_bits)], axis=1)
     return pack_bits(planes.astype(np.uint64))
+
+
+# Weight packers of the integer conv kernels: (OIHW integer weights, geometry, precision) -> (C
+# element type, the weights as the kernel reads them).
+
+
+def ohwi_rows(w: np.ndarray) -> np.ndarray:
+    """(C_out, k_h * k_w * C_in) rows, channels innermost."""
+    return np.moveaxis(w, 1, -1).reshape(w.shape[0], -1)
+
+
+def pack_for_depthwise(w: np.ndarray, geo: LayerGeometry, precision: Precision) -> tuple:
+    """k_h x k_w x C_out (one input channel per group)."""
+    per_channel = w.reshape(w.shape[0], -1) if w.ndim == 3 else w[:, 0]
+    return "int8_t", np.moveaxis(per_channel, 0, -1).reshape(-1)
+
+
+def pack_for_sliding_window(w: np.ndarray, geo: LayerGeometry, precision: Precision) -> tuple:
+    return "int8_t", ohwi_rows(w)
+
+
+def pack_for_pointwise(w: np.ndarray, geo: LayerGeometry, precision: Precision) -> tuple:
+    return "int8_t", pack_gemm_weights(ohwi_rows(w))
+
+
+def pack_for_im2col(w: np.ndarray, geo: LayerGeometry, precision: Precision) -> tuple:
+    return "int8_t", pack_gemm_weights(im2col_weight_rows(ohwi_rows(w), geo.c_in, *geo.kernel_hw))
+
+
+def pack_for_xnor(w: np.ndarray, geo: LayerGeometry, precision: Precision) -> tuple:
+    return "uint32_t", pack_xnor_weights(w)
+
+
+def pack_for_bitserial(w: np.ndarray, geo: LayerGeometry, precision: Precision) -> tuple:
+    """The K bit planes of the weights' odd step codes (K = the precision's weight bits)."""
+    return "uint32_t", pack_bitserial_weights(step_units(w), precision.weight_bits)

@@ -13,6 +13,7 @@ A Conv or Linear kernel also has:
   lowering both apply; the binary kernels also need integer operands of a given form, checked
   by the lowering on the quantized graph (``operands``, see ``operands.py``);
 - ``scratch``: the bytes of arena scratch one call uses;
+- ``pack``: its weights in the layout it reads (integer conv kernels; ``packing.py``);
 - ``cost``: the layer precisions it serves and the latency model's figures (:class:`KernelCost`).
 
 **Cost figures.** ``portable`` is the measured cost of the portable C version (always built; see
@@ -54,7 +55,10 @@ from ..resources import kernels_dir
 from .geometry import LayerGeometry
 from .isa import ISAS
 from .operands import binary_operands, bitserial_operands, xnor_conv_operands
-from .packing import bitplane_scratch_bytes, im2col_indirect, im2col_scratch_bytes
+from .packing import (
+    bitplane_scratch_bytes, im2col_indirect, im2col_scratch_bytes, pack_for_bitserial, pack_for_depthwise,
+    pack_for_im2col, pack_for_pointwise, pack_for_sliding_window, pack_for_xnor,
+)
 
 INT8_KINDS = ("int8", "dorefa", "xnor")  # every quantized layer runs exactly on the int8 kernels
 
@@ -152,6 +156,7 @@ class Kernel:
     fits: Callable[[LayerGeometry], bool] = _any_shape
     operands: Optional[Callable] = None  # (node, input tensor, int weights) -> bool; see operands.py
     scratch: Callable[[LayerGeometry, Precision], int] = _no_scratch
+    pack: Optional[Callable] = None  # integer weights -> (C type, packed array); see packing.py
     cost: Optional[KernelCost] = None
 
     def serves(self, precision: Precision, geo: LayerGeometry) -> bool:
@@ -208,37 +213,37 @@ def _bitserial_scratch(geo: LayerGeometry, precision: Precision) -> int:
 KERNELS: tuple = (
     Kernel("ec_s8_conv2d_slidingwin", "Conv", "sliding-window", "s8", "ec_s8.h",
            "direct convolution sliding over contiguous NHWC window rows; any stride/pad/dilation/groups",
-           _is_conv,
+           _is_conv, pack=pack_for_sliding_window,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.78, 45.0), SimdCost(0.48, 20.0, True),
                            x86=SimdCost(0.24, 20.0, True), dense_only=True)),
     Kernel("ec_s8_conv2d_im2col", "Conv", "im2col", "s8", "ec_s8.h",
            "packed GEMM over the windows, read in place (<= 9 taps, <= 256 channels) or unfolded by rows; groups 1",
-           _ungrouped_conv, scratch=_im2col_scratch,
+           _ungrouped_conv, scratch=_im2col_scratch, pack=pack_for_im2col,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.92, 0.0), SimdCost(0.52, 12.0, True),
                            traffic=_im2col_traffic, x86=SimdCost(1.08, 2.6, True))),
     Kernel("ec_s8_conv2d_1x1", "Conv", "1x1", "s8", "ec_s8.h",
            "packed pointwise GEMM; 1x1, stride 1, no padding, groups 1",
-           _pointwise,
+           _pointwise, pack=pack_for_pointwise,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.70, 13.0), SimdCost(0.60, 7.0, True),
                            x86=SimdCost(1.12, 1.3, True))),
     Kernel("ec_s8_dwconv2d_3x3", "Conv", "depthwise-3x3", "s8", "ec_s8.h",
            "depthwise 3x3, multiplier 1, dilation 1",
-           _depthwise_3x3,
+           _depthwise_3x3, pack=pack_for_depthwise,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.20, 0.0), SimdCost(0.026, 0.0, True),
                            x86=SimdCost(0.107, 0.0, True))),
     Kernel("ec_s8_dwconv2d_generic", "Conv", "depthwise", "s8", "ec_s8.h",
            "depthwise, any kernel/stride/padding/dilation/multiplier",
-           _depthwise,
+           _depthwise, pack=pack_for_depthwise,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(7.09, 0.0), SimdCost(0.05, 0.0, False),
                            x86=SimdCost(0.084, 0.0, True))),
     Kernel("ec_b1_conv2d_xnor", "Conv", "xnor-popcount", "b1", "ec_b1.h",
            "binary XNOR-popcount on 32-bit packed channels, one-padding; groups 1; int8 or packed input and output",
-           _ungrouped_conv, xnor_conv_operands, _xnor_scratch,
+           _ungrouped_conv, xnor_conv_operands, _xnor_scratch, pack_for_xnor,
            cost=KernelCost(("xnor",), "binary", PortableCost(0.082, 38.0), SimdCost(0.49, 26.0, True),
                            traffic=_bitplane_traffic, x86=SimdCost(0.87, 2.4, True))),
     Kernel("ec_s8_conv2d_bitserial", "Conv", "bit-serial", "s8", "ec_b1.h",
            "DoReFa bit-plane popcounts, activations <= 8 bits, weights <= 4 bits; groups 1",
-           _ungrouped_conv, bitserial_operands, _bitserial_scratch,
+           _ungrouped_conv, bitserial_operands, _bitserial_scratch, pack_for_bitserial,
            cost=KernelCost(("dorefa",), "binary", PortableCost(0.063, 184.0), SimdCost(0.40, 184.0, False),
                            traffic=_bitplane_traffic, max_weight_bits=4, x86=SimdCost(0.40, 0.1, True))),
     Kernel("ec_f32_conv2d_direct", "Conv", "direct", "f32", "ec_f32.h", "float32 direct convolution",
@@ -299,11 +304,6 @@ def kernel(name: str) -> Kernel:
 def costed_kernels() -> list:
     """The kernels the selector and the latency model can cost (Conv and Linear kernels)."""
     return [k for k in KERNELS if k.cost is not None]
-
-
-def kernels_for(op: str) -> list:
-    """Kernels implementing IR op ``op`` (exact op name, not the generic ``*`` ones)."""
-    return [k for k in KERNELS if k.op == op]
 
 
 def isas_of(name: str, root: Path | None = None) -> tuple:

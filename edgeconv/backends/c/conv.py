@@ -1,6 +1,6 @@
-"""Lowering of the weighted ops, Conv and Linear: the kernel comes from ``kernel_choice``, its call
-from ``CONV_CALLS`` (one function per integer conv kernel), its weights in the layout the kernel
-reads (``edgeconv.kernels.packing``)."""
+"""Lowering of the weighted ops, Conv and Linear: the kernel comes from ``kernel_choice``, its
+weights from the kernel's packer in the registry, its call from ``CONV_CALLS`` (one function per
+integer conv kernel)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,10 @@ import numpy as np
 
 from ...ir import Node, Tensor, ops
 from ...kernels.geometry import LayerGeometry, geometry
-from ...kernels.operands import bitserial_bits
-from ...kernels.packing import (
-    im2col_weight_rows, pack_bits, pack_bitserial_weights, pack_gemm_weights, pack_xnor_weights,
-)
+from ...kernels.packing import ohwi_rows, pack_bits, pack_gemm_weights
 from ...kernels.registry import BY_NAME
-from ...quant.precision import INT8, parse_precision
-from ...quant.single_rounding import step_units, weight_steps
+from ...quant.precision import INT8, Precision, parse_precision
+from ...quant.single_rounding import weight_steps
 from .emitter import Emitter, LayerCall, float_clamp, require
 from .kernel_choice import conv_kernel
 from .params import (
@@ -39,13 +36,14 @@ def _gemm_arrays(em: Emitter, base: str, w_rows: np.ndarray) -> tuple:
 
 @dataclass
 class ConvOperands:
-    """What every integer conv call passes: the chosen kernel, the layer's geometry and integer
-    weights (OIHW), and the symbols and placeholders emitted before the kernel's own arrays
+    """What every integer conv call passes: the chosen kernel, the layer's geometry, precision and
+    integer weights (OIHW), and the symbols and placeholders emitted before the kernel's own arrays
     (``bias``, ``mult`` and ``shift`` are None when a packed output folds them into its limits)."""
 
     kernel: str
     node: Node
     geo: LayerGeometry
+    precision: Precision
     w: np.ndarray
     x_name: str
     xin: str
@@ -61,43 +59,38 @@ class ConvOperands:
         return f"{self.bias}, {self.mult}, {self.shift}"
 
 
-def _call_depthwise(em: Emitter, c: ConvOperands) -> tuple:
-    """Weights as kh x kw x C_out."""
-    w = c.w
-    w_c = np.moveaxis(w.reshape(w.shape[0], -1) if w.ndim == 3 else w[:, 0], 0, -1)
-    w_sym = em.array(f"{c.node.name}_weights", "int8_t", w_c.reshape(-1))
+def _packed_weights(em: Emitter, c: ConvOperands) -> str:
+    """The weights in the layout the kernel reads (its registry entry's packer)."""
+    ctype, values = BY_NAME[c.kernel].pack(c.w, c.geo, c.precision)
+    return em.array(f"{c.node.name}_weights", ctype, values)
+
+
+def _call_direct(em: Emitter, c: ConvOperands) -> tuple:
+    """The depthwise and sliding-window kernels: weights and requantization."""
+    w_sym = _packed_weights(em, c)
     return f"{c.kernel}({c.xin}, {w_sym}, {c.requant}, &{c.win}, &{c.qp}, {c.yout});", ""
 
 
-def _ohwi_rows(w: np.ndarray) -> np.ndarray:
-    return np.moveaxis(w, 1, -1).reshape(w.shape[0], -1)
-
-
-def _call_sliding_window(em: Emitter, c: ConvOperands) -> tuple:
-    """Weights as OHWI rows."""
-    w_sym = em.array(f"{c.node.name}_weights", "int8_t", _ohwi_rows(c.w))
-    return f"{c.kernel}({c.xin}, {w_sym}, {c.requant}, &{c.win}, &{c.qp}, {c.yout});", ""
+def _gemm_operands(em: Emitter, c: ConvOperands) -> str:
+    """Packed GEMM weights and the per-channel weight sums, with the requantization."""
+    w_sym = _packed_weights(em, c)
+    wsum_sym = em.array(f"{c.node.name}_wsum", "int32_t", ohwi_rows(c.w).sum(axis=1))
+    return f"{c.xin}, {w_sym}, {c.bias}, {wsum_sym}, {c.mult}, {c.shift}, &{c.win}, &{c.qp}"
 
 
 def _call_pointwise(em: Emitter, c: ConvOperands) -> tuple:
-    """Packed GEMM weights of the OHWI rows and their sums."""
-    w_sym, wsum_sym = _gemm_arrays(em, c.node.name, _ohwi_rows(c.w))
-    return f"{c.kernel}({c.xin}, {w_sym}, {c.bias}, {wsum_sym}, {c.mult}, {c.shift}, &{c.win}, &{c.qp}, {c.yout});", ""
+    return f"{c.kernel}({_gemm_operands(em, c)}, {c.yout});", ""
 
 
 def _call_im2col(em: Emitter, c: ConvOperands) -> tuple:
-    """Packed GEMM weights of the OHWI rows in the kernel's K order, their sums, and scratch."""
-    rows = im2col_weight_rows(_ohwi_rows(c.w), c.geo.c_in, *c.geo.kernel_hw)
-    w_sym, wsum_sym = _gemm_arrays(em, c.node.name, rows)
-    args = f"{c.xin}, {w_sym}, {c.bias}, {wsum_sym}, {c.mult}, {c.shift}, &{c.win}, &{c.qp}"
-    return f"{c.kernel}({args}, (int8_t *)${{scratch}}, {c.yout});", ""
+    return f"{c.kernel}({_gemm_operands(em, c)}, (int8_t *)${{scratch}}, {c.yout});", ""
 
 
 def _call_xnor(em: Emitter, c: ConvOperands) -> tuple:
     """Packed {-1, +1} weights; int8 or packed input, and either the requantization operands or
     the popcount limits of a packed output."""
     base = c.node.name
-    w_sym = em.array(f"{base}_weights", "uint32_t", pack_xnor_weights(c.w))
+    w_sym = _packed_weights(em, c)
     packed_in = c.x_name in em.packed
     flags = ["EC_B1_IN_PACKED"] if packed_in else []
     extra = ""
@@ -116,22 +109,22 @@ def _call_xnor(em: Emitter, c: ConvOperands) -> tuple:
 
 
 def _call_bitserial(em: Emitter, c: ConvOperands) -> tuple:
-    """The K bit planes of the weight codes and the weight steps; M activation bit planes."""
-    m_bits, k_bits = bitserial_bits(c.node, em.graph.tensors[c.x_name], c.w)
-    w_sym = em.array(f"{c.node.name}_weights", "uint32_t", pack_bitserial_weights(step_units(c.w), k_bits))
+    """The K weight bit planes and the weight steps; M activation bit planes."""
+    m_bits, k_bits = c.precision.act_bits, c.precision.weight_bits
+    w_sym = _packed_weights(em, c)
     steps_sym = em.array(f"{c.node.name}_weight_steps", "int32_t", weight_steps(c.w))
     call = (f"{c.kernel}({c.xin}, {w_sym}, {c.bias}, {steps_sym}, {c.mult}, {c.shift}, &{c.win}, &{c.qp}, {m_bits}, "
             f"{k_bits}, (uint32_t *)${{scratch}}, {c.yout});")
     return call, f"w{k_bits}a{m_bits}, "
 
 
-# Integer conv kernel -> the function emitting its weights and call: (C call, summary text).
+# Integer conv kernel -> the function emitting its arrays and call: (C call, summary text).
 CONV_CALLS: dict = {
-    "ec_s8_conv2d_slidingwin": _call_sliding_window,
+    "ec_s8_conv2d_slidingwin": _call_direct,
     "ec_s8_conv2d_im2col": _call_im2col,
     "ec_s8_conv2d_1x1": _call_pointwise,
-    "ec_s8_dwconv2d_3x3": _call_depthwise,
-    "ec_s8_dwconv2d_generic": _call_depthwise,
+    "ec_s8_dwconv2d_3x3": _call_direct,
+    "ec_s8_dwconv2d_generic": _call_direct,
     "ec_b1_conv2d_xnor": _call_xnor,
     "ec_s8_conv2d_bitserial": _call_bitserial,
 }
@@ -171,10 +164,10 @@ def lower_conv(em: Emitter, node: Node, fused_pad: Optional[Node] = None) -> Lay
         bias_sym = em.array(f"{base}_bias", "int32_t", bias)
     win = em.struct(f"{base}_win", "ec_window_t", win_fields)
     qp = em.struct(f"{base}_q", "ec_qparams_t", qparams(zp_in, zp_out, qlo, qhi))
-    operands = ConvOperands(kernel, node, geo, w, x_name, em.buf(x_name), em.buf(node.output), win, qp,
+    precision = parse_precision(node.precision) if node.precision else INT8
+    operands = ConvOperands(kernel, node, geo, precision, w, x_name, em.buf(x_name), em.buf(node.output), win, qp,
                             bias_sym, mult, shift)
     call, extra = CONV_CALLS[kernel](em, operands)
-    precision = parse_precision(node.precision) if node.precision else INT8
     scratch_bytes = BY_NAME[kernel].scratch(geo, precision)
     summary = (f"{shape_text} {stride_text}, {geo.c_in}->{w.shape[0]}"
                f"{', groups ' + str(op.groups) if op.groups > 1 else ''}, {extra}{node.precision}, "
