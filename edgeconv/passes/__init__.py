@@ -1,7 +1,10 @@
-"""Graph passes: each module offers ``run(graph) -> graph`` and returns a new graph.
+"""Graph passes: each module offers ``run(graph, ...)`` and returns a new graph.
 
 A pass never mutates its argument: it works on ``graph.copy()`` and verifies the result with
-``edgeconv.ir.verify``. The float clean-up order lives in ``pipeline.prepare``.
+``edgeconv.ir.verify``. The float clean-up order lives in ``pipeline.prepare``. Two passes adapt
+a float graph to its low-bit layers and take the names of those layers as well
+(``binarize_relu_inputs``, ``rescale_for_dorefa``); quantization runs them
+(``quant.quantize_graph.prepare_for_quantization``).
 
 This package module also holds the few graph edits every pass shares.
 """
@@ -27,6 +30,12 @@ def sole_consumer(graph: Graph, tensor_name: str):
         return None
     readers = graph.consumers(tensor_name)
     return readers[0] if len(readers) == 1 else None
+
+
+def is_weighted_reader(node: Node, name: str) -> bool:
+    """True when ``node`` is a weighted layer (``Op.WEIGHTED``) whose activation input is tensor
+    ``name``, which is none of its other operands."""
+    return node.op.WEIGHTED and node.inputs[0] == name and name not in node.inputs[1:]
 
 
 def rewire(graph: Graph, old: str, new: str) -> None:

@@ -5,7 +5,7 @@ from edgeconv.errors import UserError
 from edgeconv.ir import Graph, Node, Tensor, infer_shapes, ops, verify
 from edgeconv.quant import calibrate, quantize_graph
 from edgeconv.quant.fixedpoint import quantize_multipliers, requantize
-from edgeconv.quant.quantize_graph import rescale_for_dorefa
+from edgeconv.quant.quantize_graph import prepare_for_quantization
 from edgeconv.quant.precision import resolve_precisions
 from edgeconv.quant.quantizers import XnorWeightQuantizer, binary_params, dorefa_params
 from edgeconv.reference import executor
@@ -208,18 +208,6 @@ def test_softmax_output_takes_the_tflite_probability_grid():
     assert p.scale[0] == np.float32(1 / 256) and int(p.zero_point[0]) == -128
 
 
-def test_rescaling_for_dorefa_keeps_the_float_function_and_fits_inputs_into_unit_range():
-    g = cnn()
-    ranges = calibrate(g, X)
-    precisions = resolve_precisions(g, {"conv1": "int8", "conv2": "w4a4", "dw3": "int8", "fc": "int8"})
-    scaled, new_ranges = rescale_for_dorefa(g, ranges, precisions)
-    ref = executor.run_single(g, X)
-    np.testing.assert_allclose(executor.run_single(scaled, X), ref, atol=1e-4 * max(1, np.abs(ref).max()))
-    assert new_ranges["pool1.out"].hi == pytest.approx(1.0)
-    assert calibrate(scaled, X)["pool1.out"].hi == pytest.approx(1.0, rel=1e-5)
-    assert g.tensors["conv1.w"].data is not scaled.tensors["conv1.w"].data  # the argument is untouched
-
-
 def residual_net():
     """stem -> [c1 -> c2] + stem (ReLU) -> c3: a residual stream read by a conv and an Add."""
     b = Builder((1, 2, 8, 8))
@@ -229,45 +217,6 @@ def residual_net():
     b.node("add", ops.Add(clamp=(0.0, None)), [c2, stem])
     b.conv("c3", 3)
     return b.done()
-
-
-def float_outputs_match(a, b):
-    ref = executor.run_single(a, X)
-    np.testing.assert_allclose(executor.run_single(b, X), ref, atol=1e-4 * max(1, np.abs(ref).max()))
-
-
-def test_a_residual_stream_read_by_dorefa_layers_is_rescaled_as_a_whole():
-    g = residual_net()
-    ranges = calibrate(g, X)
-    precisions = resolve_precisions(g, {"stem": "int8", "c1": "w4a4", "c2": "w4a4", "c3": "w4a4"})
-    scaled, new_ranges = rescale_for_dorefa(g, ranges, precisions)
-    float_outputs_match(g, scaled)
-    r = max(ranges["stem.out"].hi, ranges["add.out"].hi)  # both are DoReFa inputs, one group
-    for name in ("stem.out", "c2.out", "add.out"):
-        assert new_ranges[name].hi == pytest.approx(ranges[name].hi / r)
-    assert new_ranges["c1.out"].hi == pytest.approx(1.0)  # a group of its own
-    assert scaled.node("add").op.clamp == (0.0, None)
-
-
-def test_dorefa_clip_levels_pick_the_rescaling_factor():
-    g = residual_net()
-    ranges = calibrate(g, X)
-    precisions = resolve_precisions(g, {"stem": "int8", "c1": "w2a2", "c2": "w2a2", "c3": "w2a2"})
-    scaled, new_ranges = rescale_for_dorefa(g, ranges, precisions, {"stem.out": 0.5, "add.out": 0.25, "c1.out": 0.1})
-    float_outputs_match(g, scaled)
-    assert new_ranges["add.out"].hi == pytest.approx(ranges["add.out"].hi / 0.5)
-    assert new_ranges["c1.out"].hi == pytest.approx(ranges["c1.out"].hi / 0.1)
-
-
-def test_a_group_reaching_the_graph_output_is_left_alone():
-    g = residual_net()
-    g.outputs = ["add.out"]
-    g.nodes = [n for n in g.nodes if n.name != "c3"]
-    ranges = calibrate(g, X)
-    precisions = resolve_precisions(g, {"stem": "int8", "c1": "w4a4", "c2": "w4a4"})
-    scaled, new_ranges = rescale_for_dorefa(g, ranges, precisions)
-    assert new_ranges["add.out"] == ranges["add.out"] and new_ranges["stem.out"] == ranges["stem.out"]
-    assert new_ranges["c1.out"].hi == pytest.approx(1.0)
 
 
 def squeeze_excite_net():
@@ -282,15 +231,20 @@ def squeeze_excite_net():
     return b.done()
 
 
-def test_squeeze_excitation_input_keeps_int8_and_its_pool_is_rescaled_through_the_mul():
+def test_preparation_divides_the_ranges_of_the_tensors_it_rescales():
+    g = cnn()
+    resolved = resolve_precisions(g, {"conv1": "int8", "conv2": "w4a4", "dw3": "int8", "fc": "int8"})
+    prepared, ranges = prepare_for_quantization(g, X, resolved)
+    assert prepared.tensors["conv1.w"].data is not g.tensors["conv1.w"].data  # pool1.out was rescaled
+    observed = calibrate(prepared, X)  # the ranges describe the rescaled graph
+    assert set(ranges) == set(observed)
+    for name, r in observed.items():
+        assert (ranges[name].lo, ranges[name].hi) == pytest.approx((r.lo, r.hi), rel=1e-5, abs=1e-7)
+
+
+def test_squeeze_excitation_input_keeps_int8_grid():
     g = squeeze_excite_net()
     precisions = {"d": "int8", "reduce": "w4a4", "project": "w4a4"}
-    resolved = resolve_precisions(g, precisions)
-    ranges = calibrate(g, X)
-    scaled, new_ranges = rescale_for_dorefa(g, ranges, resolved)
-    float_outputs_match(g, scaled)
-    r = max(ranges["gap.out"].hi, ranges["mul.out"].hi)
-    assert new_ranges["d.out"].hi == pytest.approx(ranges["d.out"].hi / r)
     q = quantize_graph(g, X, precisions)
     # the Mul reads d, so d and its pool stay int8; the DoReFa conv reads a requantized copy
     assert q.tensors[q.node("d").output].quant.levels == 256
