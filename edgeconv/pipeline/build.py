@@ -1,134 +1,19 @@
 """`edgeconv build`: compile OUT/c and its runner into ``edgeconv_run`` for a target.
 
 The compiler comes from :func:`edgeconv.toolchain.find_compiler` (``--cc``, the system ``cc`` for
-the host, Debian's cross compiler for an ARM board, else ``zig cc``). Which kernel files are
-compiled (the instruction set, "ISA"):
-
-- the host: ``x86`` (AVX2) when this CPU and the compiler support it, else ``portable``;
-- 64-bit ARM boards: ``arm`` (NEON, part of every AArch64 core);
-- 32-bit ARM boards (armv7 hard-float, e.g. ``rpi3``): ``arm`` only when every NEON kernel the
-  project carries compiles for the target with its flags (AArch64-only intrinsics such as
-  ``vaddvq_s32`` do not exist in AArch32); otherwise ``portable``, and the reason is recorded
-  in ``build.json`` (``isa_note``).
-
-Per-layer timing hooks are compiled in (``-DEC_PROFILE``): ``edgeconv_run --timing`` then reports
-per-layer medians, which ``edgeconv profile`` reads. ARM runners are linked statically when the
-target says so (``[toolchain] static``), so they run on any board's libc.
-
-The result is ``<staging>/edgeconv_run`` and ``<staging>/build.json`` (compiler command, kind and
-version, flags, ISA, sources, target); ``edgeconv.api`` renames the staging directory to
-``OUT/build/<target>/``.
+the host, Debian's cross compiler for an ARM board, else ``zig cc``); the compilation, the choice
+of kernel files and ``build.json`` are :mod:`edgeconv.backends.c.runner_build`'s. The runner is
+built in a staging directory, which ``edgeconv.api`` renames to ``OUT/build/<target>/``.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import tempfile
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Optional
 
-from ..backends.c.build import BASE_FLAGS, kernel_sources, prefix_of
-from ..errors import UserError
-from ..kernels.isa import PORTABLE, target_kernel_set
-from ..targets import Target
-from ..toolchain import Compiler, find_compiler
+from ..backends.c.runner_build import build_runner
+from ..toolchain import find_compiler
 
-RUNNER_BINARY = "edgeconv_run"
-BUILD_RECORD = "build.json"
 C_DIR = "c"
-COMPILE_TIMEOUT_S = 600
-PROFILE_FLAG = "-DEC_PROFILE"
-
-
-@dataclass(frozen=True)
-class BuildRecord:
-    """What ``build.json`` holds: enough to rebuild the same binary by hand."""
-
-    target: str
-    triple: str
-    compiler: list
-    kind: str
-    version: str
-    cflags: list
-    ldflags: list
-    isa: str
-    isa_note: Optional[str]
-    static: bool
-    sources: list
-    binary: str
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def _compile(command: list, what: str) -> None:
-    try:
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise UserError(f"{what} did not finish within {COMPILE_TIMEOUT_S} s") from None
-    except FileNotFoundError:
-        raise UserError(f"{what}: compiler {command[0]} not found") from None
-    if proc.returncode != 0:
-        raise UserError(f"{what} failed:\n{proc.stderr.strip()}")
-
-
-def _is_aarch64(target: Target) -> bool:
-    return target.toolchain.triple.startswith("aarch64")
-
-
-def _neon_failure(c_dir: Path, compiler: Compiler) -> Optional[str]:
-    """None when every NEON kernel of the project compiles for the target, else the first error."""
-    neon = sorted((c_dir / "kernels" / "arm").glob("*.c"))
-    with tempfile.TemporaryDirectory(prefix="edgeconv-neon-probe-") as tmp:
-        for source in neon:
-            command = [*compiler.command, *BASE_FLAGS, *compiler.cflags, f"-I{c_dir / 'include'}", "-c",
-                       str(source), "-o", str(Path(tmp) / f"{source.stem}.o")]
-            proc = subprocess.run(command, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
-            if proc.returncode != 0:
-                errors = [line for line in proc.stderr.splitlines() if "error" in line]
-                return f"{source.name}: {(errors or proc.stderr.splitlines() or ['does not compile'])[0].strip()}"
-    return None
-
-
-def choose_isa(target: Target, c_dir: Path, compiler: Compiler) -> tuple:
-    """``(KernelSet, note)``: the kernel set to compile for ``target`` (``kernels.isa``) and why a
-    fallback was taken."""
-    kernels = target_kernel_set(target)
-    if kernels.isa != "arm" or _is_aarch64(target):
-        return kernels, None
-    failure = _neon_failure(c_dir, compiler)
-    if failure is None:
-        return kernels, None
-    return PORTABLE, f"NEON kernels do not build for {target.toolchain.triple} ({failure}); portable kernels used"
-
-
-def build_runner(c_dir: Path, target: Target, compiler: Compiler, dest: Path) -> BuildRecord:
-    """Compile ``c_dir`` with its runner into ``dest/edgeconv_run``; write ``dest/build.json``."""
-    c_dir, dest = Path(c_dir), Path(dest)
-    if not (c_dir / "model.c").is_file():
-        raise UserError(f"{c_dir} has no model.c: run edgeconv compress with --emit c first")
-    kernels, note = choose_isa(target, c_dir, compiler)
-    isa = kernels.isa
-    sources = [c_dir / "model.c", *kernel_sources(c_dir, isa), c_dir / "runner" / "edgeconv_run.c",
-               c_dir / "runner" / "npy.c"]
-    cflags = [*BASE_FLAGS, *compiler.cflags, *kernels.flags, PROFILE_FLAG,
-              f"-DEC_MODEL_PREFIX={prefix_of(c_dir)}"]
-    ldflags = [*compiler.ldflags, "-lm"]
-    dest.mkdir(parents=True, exist_ok=True)
-    binary = dest / RUNNER_BINARY
-    includes = [f"-I{c_dir / 'include'}", f"-I{c_dir}", f"-I{c_dir / 'runner'}"]
-    _compile([*compiler.command, *cflags, *includes, *map(str, sources), *ldflags, "-o", str(binary)],
-             f"compiling {c_dir} for {target.name} with {' '.join(compiler.command)}")
-    record = BuildRecord(
-        target=target.name, triple=target.toolchain.triple, compiler=list(compiler.command), kind=compiler.kind,
-        version=compiler.version, cflags=cflags, ldflags=ldflags, isa=isa, isa_note=note,
-        static="-static" in compiler.ldflags, sources=[str(s.relative_to(c_dir)) for s in sources],
-        binary=RUNNER_BINARY,
-    )
-    (dest / BUILD_RECORD).write_text(json.dumps(record.to_dict(), indent=2) + "\n")
-    return record
 
 
 def build(request, staging: Path) -> dict:

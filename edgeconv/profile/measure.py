@@ -35,9 +35,9 @@ from typing import Optional
 import numpy as np
 
 from ..backends.c import generate
+from ..backends.c.runner_build import RUNNER_BINARY, build_runner
 from ..errors import UserError
 from ..ir import Graph
-from ..pipeline.build import build_runner
 from ..runtimes.runner import Runner
 from ..select.latency import predict_layer
 from ..select.latency_table import LatencyKey, LatencyTable
@@ -103,7 +103,7 @@ def measure_graph(graph: Graph, target: Target, compiler: Compiler, runner: Runn
         project = generate(graph, tmp / "c")
         build_runner(tmp / "c", target, compiler, tmp / "build")
         x = random_inputs(graph, samples=1).x[0]
-        result = timed_run(runner, tmp / "build" / "edgeconv_run", x)
+        result = timed_run(runner, tmp / "build" / RUNNER_BINARY, x)
     per_layer = result.timing["per_layer_ms"]
     called = {layer.name for layer in project.layers}
     missing = sorted(called - set(per_layer))

@@ -26,10 +26,13 @@ from typing import Optional, Union
 
 import numpy as np
 
+from ..backends.c.runner_build import RUNNER_BINARY, build_runner
 from ..backends.irfile import IR_FILE_NAME, load_graph
+from ..outdir import staged_directory
 from ..runtimes.runner import Runner
 from ..runtimes.runner_spec import parse_runner
 from ..targets import Target
+from ..toolchain import find_compiler
 from .compare import BIT_EXACT
 from .inputs import CHANNELS_LAST_LAYOUTS, to_ir_layout
 from .runners import RunnerSpec
@@ -65,17 +68,13 @@ def row_name(runner: Runner, target: Target) -> str:
 
 
 def runner_binary(out_dir: Path, target: Target) -> Path:
-    return Path(out_dir) / BUILD_DIR / target.name / "edgeconv_run"
+    return Path(out_dir) / BUILD_DIR / target.name / RUNNER_BINARY
 
 
 def ensure_binary(out_dir: Path, target: Target) -> Path:
     """``OUT/build/<target>/edgeconv_run``, built (all or nothing) when it is missing."""
     binary = runner_binary(out_dir, target)
     if not binary.is_file():
-        from ..outdir import staged_directory
-        from ..pipeline.build import build_runner
-        from ..toolchain import find_compiler
-
         with staged_directory(binary.parent, force=True) as staging:
             build_runner(Path(out_dir) / C_ARTIFACT, target, find_compiler(target), staging)
     return binary

@@ -19,7 +19,7 @@ import torch
 
 import edgeconv.api as api
 from edgeconv.backends.irfile import IR_FILE_NAME, load_graph
-from edgeconv.pipeline.build import build_runner
+from edgeconv.backends.c.runner_build import build_runner
 from edgeconv.reference import executor
 from edgeconv.runtimes.runner import QemuRunner
 from edgeconv.targets import load_target
