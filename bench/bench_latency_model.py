@@ -227,7 +227,7 @@ def time_layer(case, workdir: Path, rng, isa: str, repeat: int = 30) -> tuple:
     import subprocess
 
     from edgeconv.backends.c import generate
-    from edgeconv.quant import quantize_graph
+    from edgeconv.quant.quantize_graph import quantize_graph
 
     variant, precision, kind, c_in, c_out, k, hw, pad = case
     graph = one_layer_graph(kind, c_in, c_out, k, hw, pad, rng)

@@ -24,8 +24,8 @@ from ..backends.irfile import IR_FILE_NAME, save_graph
 from ..errors import UserError
 from ..ir import Graph
 from ..passes.pipeline import prepare
-from ..quant import parse_precision
 from ..quant.finetune import finetune
+from ..quant.precision import parse_precision
 from ..report import LayerReport, Report, write_html, write_json
 from ..report.model import Accuracy, ParetoPoint
 from ..select.latency import predict_graph_ms, predict_layer_ms, predict_layers

@@ -17,7 +17,9 @@ import numpy as np
 
 from ..errors import UserError
 from ..ir import Graph
-from ..quant import calibrate, quantize_graph, uniform_precisions
+from ..quant.calibrate import calibrate
+from ..quant.precision import uniform_precisions
+from ..quant.quantize_graph import quantize_graph
 from ..reference import run_single
 from ..select import BudgetInfeasible, Selection, frontier, select
 from ..select.latency import fastest_algorithm, predict_graph_ms, warnings_for

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import Graph, Node, Tensor, ops
-from ..quant import quantize_graph
+from ..quant.quantize_graph import quantize_graph
 
 SEED = 0
 CALIBRATION_SAMPLES = 8

@@ -21,8 +21,8 @@ from typing import Iterator
 from ..ir import Graph
 from ..kernels.geometry import geometry
 from ..passes.pipeline import prepare
-from ..quant import quantize_graph, uniform_precisions
-from ..quant.precision import parse_precision
+from ..quant.precision import parse_precision, uniform_precisions
+from ..quant.quantize_graph import quantize_graph
 from ..select.candidates import variants_for
 from ..select.latency import fastest_algorithm
 from ..targets import Target

@@ -1,10 +1,6 @@
-"""Quantization numerics: the integer semantics every kernel must match byte for byte."""
+"""Quantization numerics: the integer semantics every kernel must match byte for byte.
 
-from .calibrate import Range, calibrate
-from .precision import Precision, parse_precision, resolve_precisions, uniform_precisions
-from .quantize_graph import quantize_graph
-
-__all__ = [
-    "Precision", "Range", "calibrate", "parse_precision", "quantize_graph", "resolve_precisions",
-    "uniform_precisions",
-]
+Import the submodule that holds what you need (``quant.precision``, ``quant.calibrate``,
+``quant.quantize_graph``...): the package itself imports nothing, so reading a precision does not
+load torch.
+"""

@@ -20,7 +20,7 @@ from .. import api
 from ..errors import UserError
 from ..frontend import load_model
 from ..passes.pipeline import prepare
-from ..quant import uniform_precisions
+from ..quant.precision import uniform_precisions
 from ..select.latency import predict_graph_ms
 from ..targets import load_target
 from .export import export, save_npz

@@ -8,7 +8,7 @@ beside the zoo weights, so the fine-tuning runs once per change of the code it d
 import numpy as np
 import pytest
 
-from edgeconv.quant import quantize_graph
+from edgeconv.quant.quantize_graph import quantize_graph
 from edgeconv.quant.finetune import accuracy, finetune
 from edgeconv.zoo import models
 from edgeconv.zoo.compressed_models import FINETUNE_EPOCHS, compressed, float_graph

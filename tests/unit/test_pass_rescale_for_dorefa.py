@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from edgeconv.passes import rescale_for_dorefa
-from edgeconv.quant import calibrate, resolve_precisions
+from edgeconv.quant.calibrate import calibrate
+from edgeconv.quant.precision import resolve_precisions
 from edgeconv.reference import executor
 from test_quant_graph import X, cnn, residual_net, squeeze_excite_net
 

@@ -3,9 +3,9 @@ import pytest
 
 from edgeconv.errors import UserError
 from edgeconv.ir import Graph, Node, Tensor, infer_shapes, ops, verify
-from edgeconv.quant import calibrate, quantize_graph
+from edgeconv.quant.calibrate import calibrate
 from edgeconv.quant.fixedpoint import quantize_multipliers, requantize
-from edgeconv.quant.quantize_graph import prepare_for_quantization
+from edgeconv.quant.quantize_graph import prepare_for_quantization, quantize_graph
 from edgeconv.quant.precision import resolve_precisions
 from edgeconv.quant.quantizers import XnorWeightQuantizer, binary_params, dorefa_params
 from edgeconv.reference import executor

@@ -5,7 +5,8 @@ import pytest
 
 from edgeconv.errors import UserError
 from edgeconv.ir import ops
-from edgeconv.quant import calibrate, resolve_precisions
+from edgeconv.quant.calibrate import calibrate
+from edgeconv.quant.precision import resolve_precisions
 from edgeconv.quant.param_groups import group_params
 from edgeconv.quant.quantizers import asymmetric_params, dorefa_params, probability_params
 from test_quant_graph import X, Builder, cnn

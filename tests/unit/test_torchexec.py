@@ -5,7 +5,7 @@ import torch
 from edgeconv.frontend.torch_export import convert_module
 from edgeconv.ir import Graph, Node, Tensor, infer_shapes, ops, verify
 from edgeconv.passes.pipeline import prepare
-from edgeconv.quant import quantize_graph
+from edgeconv.quant.quantize_graph import quantize_graph
 from edgeconv.quant.single_rounding import with_single_rounding
 from edgeconv.reference import executor
 from edgeconv.torchexec import build_module, run_numpy
