@@ -23,7 +23,7 @@ from ..ir.ops import Op, ShapeError
 SUPPORTED_LAYERS = (
     "Conv1d/Conv2d (stride, zero padding incl. asymmetric, dilation, groups, depthwise)",
     "BatchNorm1d/BatchNorm2d (eval)", "ReLU", "ReLU6", "LeakyReLU", "Hardtanh", "Hardswish",
-    "Hardsigmoid", "Sigmoid", "SiLU", "add", "mul (with broadcast)", "cat",
+    "Hardsigmoid", "Sigmoid", "SiLU", "GELU (erf or tanh; ONNX opset 20)", "add", "mul (with broadcast)", "cat",
     "MaxPool1d/MaxPool2d", "AvgPool1d/AvgPool2d", "AdaptiveAvgPool(1) / mean over spatial dims",
     "flatten/reshape/view (batch kept)", "Linear", "Dropout/Identity", "constant pad", "Softmax",
 )

@@ -134,6 +134,14 @@ def _hard_sigmoid(call: OnnxCall) -> Activation:
     return call.node(ops.Hardsigmoid(), [call.act().name])
 
 
+def _gelu(call: OnnxCall) -> Activation:
+    """Gelu (opset 20). Older opsets have no Gelu node: exporters write its erf or tanh formula."""
+    approximate = call.attrs.get("approximate", "none")
+    if approximate not in ("none", "tanh"):
+        raise UnsupportedOp(f"Gelu with approximate={approximate!r}")
+    return call.node(ops.Gelu(approximate=approximate), [call.act().name])
+
+
 def _binary(call: OnnxCall, op: ops.Op, a, b) -> Activation:
     if not isinstance(a, Activation):
         a, b = b, a
@@ -325,6 +333,7 @@ HANDLERS: dict = {
     "Conv": _conv, "BatchNormalization": _batch_norm,
     "Relu": _unary(ops.Clip(lo=0.0, hi=None)), "Clip": _clip, "LeakyRelu": _leaky_relu,
     "HardSwish": _unary(ops.Hardswish()), "HardSigmoid": _hard_sigmoid, "Sigmoid": _unary(ops.Sigmoid()),
+    "Gelu": _gelu,
     "Add": _add, "Sub": _sub, "Mul": _mul, "Div": _div, "Concat": _concat,
     "MaxPool": _max_pool, "AveragePool": _avg_pool, "GlobalAveragePool": _global_avg_pool,
     "ReduceMean": _reduce_mean, "Flatten": _flatten, "Reshape": _reshape,

@@ -323,6 +323,16 @@ def _leaky_relu(reader: _Reader, op, where: str) -> _Emitted:
     return _Emitted(ops.LeakyRelu(alpha=float(np.float32(o.Alpha()))), [reader.activation(op.Inputs(0))])
 
 
+def _gelu(reader: _Reader, op, where: str) -> _Emitted:
+    """Float GELU only: TFLite's int8 GELU fills its table in float32 its own way, which the IR's
+    int8 Gelu (the ``quant/lut.py`` table) does not reproduce."""
+    if reader.tensor(op.Outputs(0)).Type() != TensorType.FLOAT32:
+        raise UserError(f"{where}: GELU is supported on float32 tensors only (an int8 GELU's table is TFLite's own)")
+    tanh = op.BuiltinOptions() is not None and _options(op, tflite.GeluOptions).Approximate()
+    approximate = "tanh" if tanh else "none"
+    return _Emitted(ops.Gelu(approximate=approximate), [reader.activation(op.Inputs(0))])
+
+
 def _unary(make: Callable[[], ops.Op]):
     def handler(reader: _Reader, op, where: str) -> _Emitted:
         return _Emitted(make(), [reader.activation(op.Inputs(0))])
@@ -346,6 +356,7 @@ HANDLERS: dict = {
     BuiltinOperator.SOFTMAX: _softmax,
     BuiltinOperator.LOGISTIC: _unary(ops.Sigmoid),
     BuiltinOperator.HARD_SWISH: _unary(ops.Hardswish),
+    BuiltinOperator.GELU: _gelu,
     BuiltinOperator.LEAKY_RELU: _leaky_relu,
     BuiltinOperator.RELU: _unary(lambda: ops.Clip(lo=0.0, hi=None)),
     BuiltinOperator.RELU6: _unary(lambda: ops.Clip(lo=0.0, hi=6.0)),

@@ -203,6 +203,13 @@ def _leaky_relu(call: Call) -> Activation:
     return call.node(ops.LeakyRelu(alpha=float(call.args.get("negative_slope", 0.01))), [call.act().name])
 
 
+def _gelu(call: Call) -> Activation:
+    approximate = call.args.get("approximate", "none")
+    if approximate not in ("none", "tanh"):
+        raise UnsupportedOp(f"gelu with approximate={approximate!r}")
+    return call.node(ops.Gelu(approximate=approximate), [call.act().name])
+
+
 def _binary(call: Call, op: ops.Op, other) -> Activation:
     """An elementwise op with the run-time tensor first (Add and Mul commute)."""
     a, b = call["self"], other
@@ -399,6 +406,7 @@ HANDLERS: dict = {
     "aten::hardswish": _unary(ops.Hardswish()), "aten::hardswish_": _unary(ops.Hardswish()),
     "aten::hardsigmoid": _unary(ops.Hardsigmoid()), "aten::hardsigmoid_": _unary(ops.Hardsigmoid()),
     "aten::sigmoid": _unary(ops.Sigmoid()), "aten::silu": _unary(ops.SiLU()), "aten::silu_": _unary(ops.SiLU()),
+    "aten::gelu": _gelu, "aten::gelu_": _gelu,
     "aten::add": _add, "aten::add_": _add, "aten::sub": _sub, "aten::mul": _mul, "aten::mul_": _mul,
     "aten::div": _div,
     "aten::cat": _cat, "aten::concat": _cat,

@@ -196,6 +196,18 @@ class SiLU(Op):
     PER_ELEMENT: ClassVar[bool] = True
 
 
+@dataclass(frozen=True)
+class Gelu(Op):
+    """``x * Phi(x)`` with ``Phi`` the standard normal CDF: ``0.5 * x * (1 + erf(x / sqrt(2)))``
+    for ``approximate="none"``; ``0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3)))``
+    for ``approximate="tanh"`` (PyTorch's, ONNX's and TFLite's two forms)."""
+
+    NAME: ClassVar[str] = "Gelu"
+    ACTIVATION: ClassVar[bool] = True
+    PER_ELEMENT: ClassVar[bool] = True
+    approximate: str = "none"
+
+
 def _broadcast(a: Shape, b: Shape) -> Shape:
     rank = max(len(a), len(b))
     a = (1,) * (rank - len(a)) + tuple(a)
@@ -378,7 +390,7 @@ class Dequantize(Op):
 
 
 OPS: dict = {cls.NAME: cls for cls in (
-    Conv, Linear, BatchNorm, Clip, LeakyRelu, Hardswish, Hardsigmoid, Sigmoid, SiLU, Add, Mul,
+    Conv, Linear, BatchNorm, Clip, LeakyRelu, Hardswish, Hardsigmoid, Sigmoid, SiLU, Gelu, Add, Mul,
     Concat, MaxPool, AvgPool, GlobalAvgPool, Reshape, Pad, Softmax, Sign, Quantize, Dequantize,
 )}
 

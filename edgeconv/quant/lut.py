@@ -12,6 +12,7 @@ so every runtime reproduces it exactly, whatever its floating-point library.
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
@@ -35,6 +36,19 @@ def hardsigmoid_math(op, x: np.ndarray) -> np.ndarray:
 def silu_math(op, x: np.ndarray) -> np.ndarray:
     """``x * sigmoid(x)`` in float64: the function the int8 SiLU table samples (and the float SiLU)."""
     return x.astype(np.float64) * sigmoid_math(x)
+
+
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def gelu_math(op, x: np.ndarray) -> np.ndarray:
+    """GELU in float64 (``op.approximate`` picks the form, see ``ir.ops.Gelu``): the function the
+    int8 Gelu table samples (and the float Gelu). ``erf`` is the C library's, through ``math.erf``."""
+    x = x.astype(np.float64)
+    if op.approximate == "tanh":
+        inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)
+        return 0.5 * x * (1.0 + np.tanh(inner))
+    return 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)).astype(np.float64))
 
 
 def build_lut(fn: Callable[[np.ndarray], np.ndarray], in_quant: QuantParams, out_quant: QuantParams) -> np.ndarray:

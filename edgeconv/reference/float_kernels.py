@@ -15,12 +15,12 @@ and of edgeconv's C kernels (compiled without floating-point contraction):
 
 So a mixed-precision model, where a float layer feeds a Quantize, rounds to the same int8 values in
 the reference, in TFLite Micro and in the C runtime: a one-ulp difference before a Quantize could
-otherwise move a value across a rounding boundary. Sigmoid, SiLU and Softmax need ``exp``, which each
-math library rounds its own way: they are computed in float64 and rounded once, and are held to the
-float tolerance of DESIGN §2 only. BatchNorm is folded into the convolution before any artifact is
-written; it too is computed in float64.
+otherwise move a value across a rounding boundary. Sigmoid, SiLU, Gelu and Softmax need ``exp``,
+``erf`` or ``tanh``, which each math library rounds its own way: they are computed in float64 and
+rounded once, and are held to the float tolerance of DESIGN §2 only. BatchNorm is folded into the
+convolution before any artifact is written; it too is computed in float64.
 
-Sigmoid and SiLU are the float64 functions that also define the int8 lookup tables
+Sigmoid, SiLU and Gelu are the float64 functions that also define the int8 lookup tables
 (``quant/lut.py``).
 """
 
@@ -125,6 +125,10 @@ def silu(op, x):
     return lut.silu_math(op, x)
 
 
+def gelu(op: ops.Gelu, x):
+    return lut.gelu_math(op, x)
+
+
 def add(op: ops.Add, a, b):
     return _clamp(a.astype(F32) + b.astype(F32), op.clamp)
 
@@ -227,6 +231,7 @@ KERNELS = {
     "Hardsigmoid": hardsigmoid,
     "Sigmoid": sigmoid,
     "SiLU": silu,
+    "Gelu": gelu,
     "Add": add,
     "Mul": mul,
     "Concat": concat,

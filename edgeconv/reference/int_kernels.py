@@ -437,6 +437,7 @@ INT_KERNELS = {
     "Sign": sign,
     "Hardsigmoid": _lut_kernel(lut.hardsigmoid_math),
     "SiLU": _lut_kernel(lut.silu_math),
+    "Gelu": _lut_kernel(lut.gelu_math),
     "Quantize": quantize,
     "Dequantize": dequantize,
 }

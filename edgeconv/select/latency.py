@@ -73,7 +73,7 @@ class ElementCost:
 
 # int8 element-wise ops requantize through the fixed-point multiplier (a 64-bit multiply, a
 # rounding shift, a clamp: a few cycles); int8 activations use a 256-entry lookup table; fp32
-# transcendental functions call expf (~20 cycles).
+# transcendental functions call expf (~20 cycles), erff or tanhf (~25).
 ELEMENT_CYCLES: dict = {
     "Clip": ElementCost(1.0, 1.0),
     "LeakyRelu": ElementCost(2.0, 1.5),
@@ -81,6 +81,7 @@ ELEMENT_CYCLES: dict = {
     "Hardsigmoid": ElementCost(2.0, 3.0),
     "Sigmoid": ElementCost(2.0, 20.0),
     "SiLU": ElementCost(2.0, 20.0),
+    "Gelu": ElementCost(2.0, 25.0),
     "Sign": ElementCost(1.0, 1.0),
     "BatchNorm": ElementCost(4.0, 2.0),
     "Add": ElementCost(4.0, 1.0),

@@ -125,6 +125,7 @@ KERNELS = {
     "Hardsigmoid": lambda op, x: F.hardsigmoid(x),
     "Sigmoid": lambda op, x: torch.sigmoid(x),
     "SiLU": lambda op, x: F.silu(x),
+    "Gelu": lambda op, x: F.gelu(x, approximate=op.approximate),
     "Add": lambda op, a, b: apply_clamp(a + b, op.clamp),
     "Mul": lambda op, a, b: apply_clamp(a * b, op.clamp),
     "Concat": lambda op, *xs: torch.cat(xs, dim=op.axis),

@@ -28,7 +28,8 @@ void ec_f32_avgpool2d(const float *in, const ec_window_t *win, int32_t count_inc
 void ec_f32_global_avgpool(const float *in, int32_t hw, int32_t c, float *out);
 
 /* Elementwise activations, float32 with one rounding per operation in the order written (the
- * order of TFLite's kernels and of the reference executor; sigmoid and SiLU depend on expf). */
+ * order of TFLite's kernels and of the reference executor; sigmoid, SiLU and GELU depend on expf,
+ * erff and tanhf). */
 typedef enum {
     EC_ACT_CLIP = 0,       /* min(max(x, lo), hi) */
     EC_ACT_LEAKY_RELU,     /* x >= 0 ? x : alpha * x */
@@ -36,7 +37,9 @@ typedef enum {
     EC_ACT_HARDSIGMOID,    /* relu6(x + 3) * (1/6), as ADD + MUL in TFLite */
     EC_ACT_SIGMOID,        /* 1 / (1 + exp(-x)) */
     EC_ACT_SILU,           /* x * sigmoid(x) */
-    EC_ACT_SIGN            /* x >= alpha ? +1 : -1 (alpha: the threshold) */
+    EC_ACT_SIGN,           /* x >= alpha ? +1 : -1 (alpha: the threshold) */
+    EC_ACT_GELU,           /* 0.5 * x * (1 + erf(x / sqrt(2))) */
+    EC_ACT_GELU_TANH       /* 0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x^3))) */
 } ec_activation_t;
 
 void ec_f32_activation(const float *in, int32_t n, ec_activation_t kind, float alpha, float lo,

@@ -24,6 +24,10 @@ void ec_f32_activation(const float *in, int32_t n, ec_activation_t kind, float a
         case EC_ACT_SIGMOID: y = sigmoid(x); break;
         case EC_ACT_SILU: y = x * sigmoid(x); break;
         case EC_ACT_SIGN: y = x >= alpha ? 1.0f : -1.0f; break;
+        case EC_ACT_GELU: y = 0.5f * x * (1.0f + erff(x * 0.70710678f)); break;
+        case EC_ACT_GELU_TANH:
+            y = 0.5f * x * (1.0f + tanhf(0.79788456f * (x + 0.044715f * x * x * x)));
+            break;
         default: y = x; break;
         }
         out[i] = y;

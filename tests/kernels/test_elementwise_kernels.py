@@ -203,7 +203,8 @@ def test_quantize_rounds_exact_halves_away_from_zero_at_every_length(isa, size):
 
 # Every op on 1000 values; lengths around the 64-byte vectors with one op.
 LUT_CASES = [(op, 1000) for op in (ops.Hardswish(), ops.Sigmoid(), ops.LeakyRelu(alpha=0.1), ops.Clip(lo=0.0, hi=6.0),
-                                   ops.SiLU(), ops.Hardsigmoid())] + [(ops.Hardswish(), n) for n in (1, 64, 65, 130)]
+                                   ops.SiLU(), ops.Hardsigmoid(), ops.Gelu(), ops.Gelu(approximate="tanh"))] + [
+    (ops.Hardswish(), n) for n in (1, 64, 65, 130)]
 
 
 @pytest.mark.parametrize("isa", ISA)

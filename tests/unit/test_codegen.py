@@ -210,6 +210,28 @@ def test_mixed_fp32_layer_within_float_tolerance(tmp_path):
     assert np.abs(got - expected).max() <= 1e-4 * max(1.0, np.abs(expected).max())
 
 
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_int8_table_bit_exact_and_float_within_tolerance(tmp_path, approximate):
+    """int8 Gelu runs the reference's 256-entry table (byte for byte); float Gelu runs
+    ec_f32_activation's erff / tanhf formula (within the float tolerance)."""
+    b = GraphBuilder((1, 3, 7, 6), seed=21)
+    b.quantize()
+    b.conv(6)
+    b.lut(ops.Gelu(approximate=approximate))
+    int8_graph = b.finish()
+    x = np.random.default_rng(22).uniform(-1, 1, size=(3, 3, 7, 6)).astype(np.float32)
+    check_exact(int8_graph, tmp_path / "int8", x, sanitize=False)
+
+    b.dequantize()
+    b.add_node(ops.Gelu(approximate=approximate), [b.current], dtype="float32", precision="fp32")
+    float_graph = b.finish()
+    wide = np.random.default_rng(23).uniform(-4, 4, size=(3, 3, 7, 6)).astype(np.float32)
+    _, binary, _ = compile_graph(float_graph, tmp_path / "float")
+    got = run_binary(binary, wide, tmp_path / "float")
+    expected = executor.run_single(float_graph, wide)
+    assert np.abs(got - expected).max() <= 1e-4 * max(1.0, np.abs(expected).max())
+
+
 def test_nhwc_int8_model_ends_and_concat(tmp_path):
     """An imported-TFLite-like model: int8 NHWC input and output, a channel concat and a flatten."""
     b = GraphBuilder((1, 4, 5, 6), seed=9, layout="NHWC", int8_input=True)

@@ -23,7 +23,7 @@ from tflite.TensorType import TensorType
 from edgeconv.errors import UserError
 from edgeconv.frontend.tflite import load_tflite
 from edgeconv.ir import Graph, Node, QuantParams, Tensor, ops
-from edgeconv.quant.lut import build_lut, hardsigmoid_math, silu_math
+from edgeconv.quant.lut import build_lut, gelu_math, hardsigmoid_math, silu_math
 from edgeconv.reference import run
 from edgeconv.runtimes import litert, tflm
 
@@ -454,6 +454,28 @@ def test_float32_conv_model_matches_tflm_within_tolerance(tmp_path):
     assert graph.nodes[0].precision == "fp32" and graph.source_layout == "NHWC"
 
 
+@pytest.mark.parametrize("tanh", [False, True])
+def test_float_gelu_matches_litert_within_tolerance(tmp_path, tanh):
+    """TFLite Micro has no GELU kernel: LiteRT is the runtime that reads the builtin."""
+    tensors = [T((1, 4, 5, 3), TensorType.FLOAT32), T((1, 4, 5, 3), TensorType.FLOAT32)]
+    path = tmp_path / "gelu.tflite"
+    path.write_bytes(build_model(tensors, [O(Op.GELU, [0], [1], "GeluOptions", dict(Approximate=tanh))], [0], [1]))
+    graph = load_tflite(path)
+    assert graph.nodes[0].op == ops.Gelu(approximate="tanh" if tanh else "none")
+    x = np.random.default_rng(4).uniform(-6, 6, (3, 4, 5, 3)).astype(np.float32)
+    ours = to_model(run(graph, to_ir(x))[graph.outputs[0]])
+    expected = litert.run(path, x)
+    assert np.abs(ours - expected).max() <= 1e-4 * max(1.0, np.abs(ours).max())
+
+
+def test_int8_gelu_is_refused(tmp_path):
+    tensors = [act((1, 16), 0.05, -3), act((1, 16), 0.03, -20)]
+    path = tmp_path / "gelu.tflite"
+    path.write_bytes(build_model(tensors, [O(Op.GELU, [0], [1], "GeluOptions", dict(Approximate=False))], [0], [1]))
+    with pytest.raises(UserError, match="GELU is supported on float32 tensors only"):
+        load_tflite(path)
+
+
 # --- what the frontend refuses --------------------------------------------------------------------
 
 def test_every_unsupported_operator_is_listed_at_once(tmp_path):
@@ -501,13 +523,13 @@ def test_not_a_tflite_file_is_a_user_error(tmp_path):
 
 # --- the builtin-op form of the lookup-table activations ------------------------------------------
 
-@pytest.mark.parametrize("name", ["SiLU", "Hardsigmoid"])
-def test_lookup_table_chain_runs_exactly_on_tflm_and_litert(tmp_path, name):
-    """CAST(int8->int32), ADD 128, GATHER(table) reproduces the SiLU/Hardsigmoid int8 kernels."""
+@pytest.mark.parametrize("op", [ops.SiLU(), ops.Hardsigmoid(), ops.Gelu(), ops.Gelu(approximate="tanh")], ids=repr)
+def test_lookup_table_chain_runs_exactly_on_tflm_and_litert(tmp_path, op):
+    """CAST(int8->int32), ADD 128, GATHER(table) reproduces the SiLU/Hardsigmoid/Gelu int8 kernels."""
     in_q = QuantParams(np.array([0.05]), np.array([-3]))
     out_q = QuantParams(np.array([0.03]), np.array([-20]))
-    fn = {"SiLU": silu_math, "Hardsigmoid": hardsigmoid_math}[name]
-    table = build_lut(lambda v: fn(None, v), in_q, out_q)
+    fn = {"SiLU": silu_math, "Hardsigmoid": hardsigmoid_math, "Gelu": gelu_math}[op.NAME]
+    table = build_lut(lambda v: fn(op, v), in_q, out_q)
     tensors = [act((1, 256), 0.05, -3), T((1, 256), TensorType.INT32),
                T((1,), TensorType.INT32, data=np.array([128], dtype=np.int32)), T((1, 256), TensorType.INT32),
                T((256,), TensorType.INT8, [0.03], [-20], 0, table), act((1, 256), 0.03, -20)]
@@ -519,7 +541,7 @@ def test_lookup_table_chain_runs_exactly_on_tflm_and_litert(tmp_path, name):
     g = Graph(name="lut")
     g.add_tensor(Tensor("x", (1, 256), "int8", quant=in_q))
     g.add_tensor(Tensor("y", (1, 256), "int8", quant=out_q))
-    g.add_node(Node("act", ops.OPS[name](), ["x"], "y", precision="int8"))
+    g.add_node(Node("act", op, ["x"], "y", precision="int8"))
     g.inputs, g.outputs = ["x"], ["y"]
     x = np.arange(-128, 128, dtype=np.int8).reshape(1, 256)
     ours = run(g, x)["y"]

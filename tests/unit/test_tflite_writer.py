@@ -120,7 +120,8 @@ def conv1d_net(seed: int = 2) -> Graph:
 
 def activation_net(seed: int = 3) -> Graph:
     """Activations with TFLite builtins (HARD_SWISH, LOGISTIC, LEAKY_RELU), lookup tables
-    (Hardsigmoid, SiLU), a concat of two branches, a hardtanh clamp and a softmax."""
+    (Hardsigmoid, SiLU, Gelu in both forms), a concat of two branches, a hardtanh clamp and a
+    softmax."""
     g = GraphBuilder((1, 3, 8, 8), seed)
     g.conv(6, clamp=(None, None))
     trunk = g.node(ops.Hardswish())
@@ -128,8 +129,10 @@ def activation_net(seed: int = 3) -> Graph:
     left = g.conv(4, clamp=(-1.0, 1.0))
     g.conv(4, clamp=(None, None), src=trunk)
     g.node(ops.LeakyRelu(alpha=0.1))
+    g.node(ops.Gelu())
     g.node(ops.Hardsigmoid())
-    right = g.node(ops.SiLU())
+    g.node(ops.SiLU())
+    right = g.node(ops.Gelu(approximate="tanh"))
     g.node(ops.Concat(axis=1), [left, right])
     g.node(ops.GlobalAvgPool(keepdims=False))
     g.linear(5, clamp=(-2.5, 2.5))

@@ -17,8 +17,15 @@ from .params import is_float, per_tensor
 _F32_ACTIVATIONS = {
     "Clip": "EC_ACT_CLIP", "LeakyRelu": "EC_ACT_LEAKY_RELU", "Hardswish": "EC_ACT_HARDSWISH",
     "Hardsigmoid": "EC_ACT_HARDSIGMOID", "Sigmoid": "EC_ACT_SIGMOID", "SiLU": "EC_ACT_SILU",
-    "Sign": "EC_ACT_SIGN",
+    "Sign": "EC_ACT_SIGN", "Gelu": "EC_ACT_GELU",
 }
+
+
+def _f32_kind(op) -> str:
+    """The ``ec_activation_t`` of a float activation (GELU's tanh form has its own)."""
+    if op.NAME == "Gelu" and op.approximate == "tanh":
+        return "EC_ACT_GELU_TANH"
+    return _F32_ACTIVATIONS[op.NAME]
 
 
 def int8_table(graph: Graph, node: Node) -> np.ndarray:
@@ -44,7 +51,7 @@ def lower_elementwise(em: Emitter, node: Node) -> LayerCall:
         alpha = op.threshold if node.op_name == "Sign" else getattr(op, "alpha", 0.0)
         lo = getattr(op, "lo", None) if node.op_name == "Clip" else None
         hi = getattr(op, "hi", None) if node.op_name == "Clip" else None
-        call = (f"ec_f32_activation({xin}, {n}, {_F32_ACTIVATIONS[node.op_name]}, {float_literal(alpha)}, "
+        call = (f"ec_f32_activation({xin}, {n}, {_f32_kind(op)}, {float_literal(alpha)}, "
                 f"{float_bound(lo, '-' + FLOAT_MAX)}, {float_bound(hi, FLOAT_MAX)}, {yout});")
         return LayerCall(node, "ec_f32_activation", "fp32", call, [node.inputs[0]], inplace_of=node.inputs[0])
     if node.output in em.packed:

@@ -158,6 +158,7 @@ OP_WRITERS = {
     "Hardsigmoid": _unary("HardSigmoid", alpha=1.0 / 6.0, beta=0.5),
     "Sigmoid": _unary("Sigmoid"),
     "SiLU": silu,
+    "Gelu": _unary("Gelu", approximate=lambda op: op.approximate),
     "Add": _binary("Add"),
     "Mul": _binary("Mul"),
     "Concat": concat,

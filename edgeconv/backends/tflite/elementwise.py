@@ -12,6 +12,8 @@ exact, builtin ops only.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from tflite.BuiltinOperator import BuiltinOperator as B
 from tflite.TensorType import TensorType
@@ -20,7 +22,7 @@ from ...errors import UserError
 from ...ir import Node, ops
 from ...quant.activation_range import activation_range, quantize_scalar
 from ...quant.quantizers import sign_threshold_code
-from ...quant.lut import build_lut, hardsigmoid_math, silu_math
+from ...quant.lut import build_lut, gelu_math, hardsigmoid_math, silu_math
 from . import activation
 from .layout import broadcast_constant
 from .lowering import Lowering, tfl_quant
@@ -175,3 +177,56 @@ def write_sign(lower: Lowering, node: Node) -> None:
     plus = lower.constant(node.name + "_plus_one", np.array([one], dtype=np.dtype(y.dtype)), lower.quant_of(out))
     minus = lower.constant(node.name + "_minus_one", np.array([minus_one], dtype=np.dtype(y.dtype)), lower.quant_of(out))
     lower.op(B.SELECT_V2, [cond, plus, minus], [out], version=1)
+
+
+# erf(u) for u >= 0 as 1 - t * (A1 + t * (A2 + t * (A3 + t * (A4 + t * A5)))) * exp(-u * u) with
+# t = 1 / (1 + P * u): absolute error below 1.5e-7 (Abramowitz and Stegun, formula 7.1.26).
+_ERF_P = 0.3275911
+_ERF_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+
+
+def _write_float_gelu(lower: Lowering, node: Node) -> None:
+    """Float GELU from builtins TFLite Micro runs (it has no GELU kernel), in float32:
+
+    - tanh form: ``(x * (1 + tanh((x + (x * x * x) * 0.044715) * sqrt(2 / pi)))) * 0.5``;
+    - erf form: ``(x + |x| * erf(|x| * (1 / sqrt(2)))) * 0.5`` (``x * erf(x) = |x| * erf(|x|)``,
+      erf being odd), erf as above: within 1e-6 of GELU up to |x| = 10, inside the float tolerance.
+    """
+    src, dst = lower.activation(node.input("x")), lower.output(node)
+
+    def step(builtin: int, inputs: list, table: str | None = None, out: int | None = None) -> int:
+        out = lower.like(src, node.output + "_gelu") if out is None else out
+        opts = options(table, FusedActivationFunction=activation.Act.NONE) if table else None
+        lower.op(builtin, inputs, [out], opts)
+        return out
+
+    def mul(a: int, b: int, out: int | None = None) -> int:
+        return step(B.MUL, [a, b], "MulOptions", out)
+
+    def add(a: int, b: int) -> int:
+        return step(B.ADD, [a, b], "AddOptions")
+
+    def const(value: float) -> int:
+        return _scalar(lower, "gelu_constant", value)
+
+    if node.op.approximate == "tanh":
+        inner = mul(add(src, mul(mul(mul(src, src), src), const(0.044715))), const(math.sqrt(2.0 / math.pi)))
+        mul(mul(src, add(step(B.TANH, [inner]), const(1.0))), const(0.5), dst)
+        return
+    magnitude = step(B.ABS, [src])
+    u = mul(magnitude, const(1.0 / math.sqrt(2.0)))
+    t = step(B.DIV, [const(1.0), add(mul(u, const(_ERF_P)), const(1.0))], "DivOptions")
+    poly = const(_ERF_A[-1])
+    for a in reversed(_ERF_A[:-1]):
+        poly = add(mul(poly, t), const(a))
+    tail = mul(mul(poly, t), step(B.EXP, [mul(mul(u, u), const(-1.0))]))
+    erf = add(mul(tail, const(-1.0)), const(1.0))
+    mul(add(src, mul(magnitude, erf)), const(0.5), dst)
+
+
+def write_gelu(lower: Lowering, node: Node) -> None:
+    """Float: GELU's formula from builtins (``_write_float_gelu``); int8: lookup table."""
+    if lower.ir(node.output).dtype == "int8":
+        write_lookup_table(lower, node, gelu_math)
+        return
+    _write_float_gelu(lower, node)

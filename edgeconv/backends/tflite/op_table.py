@@ -16,6 +16,7 @@ OP_WRITERS = {
     "Hardsigmoid": elementwise.write_hardsigmoid,
     "Sigmoid": elementwise.write_sigmoid,
     "SiLU": elementwise.write_silu,
+    "Gelu": elementwise.write_gelu,
     "Sign": elementwise.write_sign,
     "Concat": structure.write_concat,
     "MaxPool": structure.write_max_pool,
