@@ -427,6 +427,12 @@ HANDLERS: dict = {
     "aten::sym_size": _sym_size,
 }
 
+# IR ops no PyTorch model converts to, and why (``tests/unit/test_op_coverage.py`` reads this).
+NOT_COVERED = {
+    "Sign": "XNOR binarization is added by quantization to w1a1, not read from a float model",
+    "Quantize": "PyTorch models are read in float: edgeconv quantizes them itself",
+    "Dequantize": "PyTorch models are read in float: edgeconv quantizes them itself",
+}
 
 # --- names and sources ----------------------------------------------------------------------
 

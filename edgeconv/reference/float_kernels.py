@@ -243,3 +243,9 @@ KERNELS = {
     "Softmax": softmax,
     "Sign": sign,
 }
+
+# IR ops without a float kernel, and why (``tests/unit/test_op_coverage.py`` reads this).
+NOT_COVERED = {
+    "Quantize": "float32 in, integers out: the executor runs its integer kernel",
+    "Dequantize": "integers in: the executor runs its integer kernel",
+}

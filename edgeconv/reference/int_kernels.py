@@ -441,3 +441,8 @@ INT_KERNELS = {
     "Quantize": quantize,
     "Dequantize": dequantize,
 }
+
+# IR ops without an integer kernel, and why (``tests/unit/test_op_coverage.py`` reads this).
+NOT_COVERED = {
+    "BatchNorm": "float only: folded into the convolution before quantization (passes/fold_batchnorm.py)",
+}

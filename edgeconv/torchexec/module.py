@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..ir import Graph, Node, ops
+from ..ir import Graph, Node
 from ..quant.fixedpoint import quantize_multipliers
 from ..quant.precision import parse_precision
 from ..quant.quantizers import round_ste, weight_quantizer
@@ -166,8 +166,6 @@ class GraphModule(nn.Module):
         return self._QUANTIZED_RULES.get(node.op_name, GraphModule._default_quantized)(self, node, args)
 
     def _run_node(self, node: Node, args: list) -> torch.Tensor:
-        if isinstance(node.op, ops.Dequantize):
-            return args[0]
         if is_quantized(self.graph, node):
             return self._quantized(node, args)
         return float_ops.KERNELS[node.op_name](node.op, *args)
