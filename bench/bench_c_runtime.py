@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-import edgeconv.reference.int_kernels  # noqa: F401
 from edgeconv.backends.c import build_host, generate
 from edgeconv.frontend.tflite import load_tflite
 from edgeconv.runtimes import litert, tflm

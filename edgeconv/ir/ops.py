@@ -401,9 +401,6 @@ def ops_with(trait: str) -> tuple:
     return tuple(name for name, cls in OPS.items() if getattr(cls, trait))
 
 
-WEIGHTED_OPS = ops_with("WEIGHTED")
-
-
 def clamp_of(lo: Optional[float], hi: Optional[float]) -> Clamp:
     return (None if lo is None else float(lo), None if hi is None else float(hi))
 

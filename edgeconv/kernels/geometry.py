@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 
 from ..ir import Graph, Node
+from ..ir.ops import Conv, Linear
 
 
 @dataclass(frozen=True)
@@ -83,12 +84,12 @@ def geometry(graph: Graph, node: Node) -> LayerGeometry:
     w = graph.tensors[node.inputs[1]].shape
     out = graph.tensors[node.output].shape
     has_bias = len(node.inputs) > 2 and node.inputs[2] is not None
-    if node.op_name == "Linear":
-        return LayerGeometry("Linear", w[1], w[0], 1, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), (1, 1), (1, 1), has_bias)
-    if node.op_name != "Conv":
+    if isinstance(node.op, Linear):
+        return LayerGeometry(Linear.NAME, w[1], w[0], 1, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), (1, 1), (1, 1), has_bias)
+    if not isinstance(node.op, Conv):
         raise ValueError(f"node {node.name} ({node.op_name}) has no weights")
     op = node.op
     return LayerGeometry(
-        "Conv", x[1], w[0], op.groups, tuple(w[2:]), tuple(op.stride), tuple(op.pads), tuple(op.dilation),
+        Conv.NAME, x[1], w[0], op.groups, tuple(w[2:]), tuple(op.stride), tuple(op.pads), tuple(op.dilation),
         tuple(x[2:]), tuple(out[2:]), has_bias,
     )

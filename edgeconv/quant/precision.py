@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Mapping, Union
 
 from ..errors import UserError
-from ..ir import WEIGHTED_OPS, Graph
+from ..ir import Graph
+from ..ir.ops import Conv, Linear
 
 _DOREFA = re.compile(r"^w(\d+)a(\d+)$")
 
@@ -70,7 +71,7 @@ def parse_precision(text: str) -> Precision:
 
 
 def _weighted(graph: Graph) -> list:
-    return [n for n in graph.nodes if n.op_name in WEIGHTED_OPS]
+    return [n for n in graph.nodes if n.op.WEIGHTED]
 
 
 def uniform_precisions(graph: Graph, precision: Union[str, Precision]) -> dict:
@@ -84,8 +85,8 @@ def uniform_precisions(graph: Graph, precision: Union[str, Precision]) -> dict:
     weighted = _weighted(graph)
     kept = set()
     if chosen.low_bit:
-        convs = [n for n in weighted if n.op_name == "Conv"]
-        linears = [n for n in weighted if n.op_name == "Linear"]
+        convs = [n for n in weighted if isinstance(n.op, Conv)]
+        linears = [n for n in weighted if isinstance(n.op, Linear)]
         if convs:
             kept.add(convs[0].name)
         if linears:
@@ -126,6 +127,6 @@ def resolve_precisions(graph: Graph, precisions: Union[str, Precision, Mapping[s
         inherited = default if first is None else result[first.name]
         result[node.name] = INT8 if inherited.low_bit else inherited
     for node in graph.nodes:
-        if node.op_name not in WEIGHTED_OPS and result[node.name].low_bit:
+        if not node.op.WEIGHTED and result[node.name].low_bit:
             raise UserError(f"layer {node.name} ({node.op_name}) has no weights: it can be fp32 or int8, not {result[node.name].name}")
     return result

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import UserError
-from ..ir import WEIGHTED_OPS, Graph
+from ..ir import Graph
 from ..targets import Target
 from ..kernels.geometry import geometry
 from ..quant.precision import parse_precision
@@ -66,7 +66,7 @@ def leaders(graph: Graph) -> dict:
     producer = {n.output: n.name for n in graph.nodes}
     lead: dict = {}
     for node in graph.nodes:
-        if node.op_name in WEIGHTED_OPS:
+        if node.op.WEIGHTED:
             lead[node.name] = node.name
             continue
         first = next((i for i in node.inputs if i is not None and not graph.tensors[i].is_constant), None)
@@ -83,7 +83,7 @@ def build_problem(
     if not specs:
         raise UserError("no precisions to choose from")
     lead = leaders(graph)
-    followers = {n.name: [] for n in graph.nodes if n.op_name in WEIGHTED_OPS}
+    followers = {n.name: [] for n in graph.nodes if n.op.WEIGHTED}
     fixed_ms = 0.0
     for node in graph.nodes:
         owner = lead[node.name]
@@ -93,7 +93,7 @@ def build_problem(
             followers[owner].append(node)
     layers = []
     for node in graph.nodes:
-        if node.op_name not in WEIGHTED_OPS:
+        if not node.op.WEIGHTED:
             continue
         geo = geometry(graph, node)
         options = []

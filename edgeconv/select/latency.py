@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from typing import NamedTuple, Optional
 
 from ..errors import UserError
-from ..ir import WEIGHTED_OPS, Graph, Node
+from ..ir import Graph, Node
 from ..targets import Target
 from ..kernels.geometry import LayerGeometry, geometry
 from ..kernels.isa import target_kernel_set
@@ -214,7 +214,7 @@ def fastest_algorithm(target: Target, graph: Graph, node: Node, precision: str, 
 
 def _resolve(target: Target, graph: Graph, node: Node, precision: Optional[str], algorithm: Optional[str], threads: int):
     """(precision name or None, algorithm or None) for a node, filling defaults from the node."""
-    if node.op_name not in WEIGHTED_OPS:
+    if not node.op.WEIGHTED:
         return precision, None
     precision = precision or node.precision
     if algorithm is None:
@@ -246,7 +246,7 @@ def predict_layer(
         measured = table.lookup(key)
         if measured is not None:
             return LayerPrediction(node.name, node.op_name, precision or kernel_precision, algorithm, measured, MEASURED)
-    if node.op_name in WEIGHTED_OPS:
+    if node.op.WEIGHTED:
         ms = _weighted_ms(target, graph, node, spec, algorithm, threads)
     else:
         ms = _elementwise_ms(target, graph, node, spec, threads)

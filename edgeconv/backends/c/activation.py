@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from ...ir import Graph, Node
+from ...ir.ops import Clip, Sign
 from ...quant.integer_params import softmax_params
 from ...reference.int_kernels import INT_KERNELS
 from .emitter import FLOAT_MAX, Emitter, LayerCall, float_bound, float_literal, require
@@ -46,11 +47,11 @@ def lower_elementwise(em: Emitter, node: Node) -> LayerCall:
     n = math.prod(x.shape[1:])
     xin, yout = em.buf(node.inputs[0]), em.buf(node.output)
     if is_float(x) and is_float(y):
-        require(node.op_name in _F32_ACTIVATIONS, f"float {node.op_name}")
+        require(node.op.PER_ELEMENT, f"float {node.op_name}")
         op = node.op
-        alpha = op.threshold if node.op_name == "Sign" else getattr(op, "alpha", 0.0)
-        lo = getattr(op, "lo", None) if node.op_name == "Clip" else None
-        hi = getattr(op, "hi", None) if node.op_name == "Clip" else None
+        alpha = op.threshold if isinstance(op, Sign) else getattr(op, "alpha", 0.0)
+        lo = op.lo if isinstance(op, Clip) else None
+        hi = op.hi if isinstance(op, Clip) else None
         call = (f"ec_f32_activation({xin}, {n}, {_f32_kind(op)}, {float_literal(alpha)}, "
                 f"{float_bound(lo, '-' + FLOAT_MAX)}, {float_bound(hi, FLOAT_MAX)}, {yout});")
         return LayerCall(node, "ec_f32_activation", "fp32", call, [node.inputs[0]], inplace_of=node.inputs[0])

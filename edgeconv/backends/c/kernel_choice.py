@@ -11,6 +11,7 @@ from typing import Optional
 import numpy as np
 
 from ...ir import Graph, Node, Tensor
+from ...ir.ops import Conv, Linear, Pad
 from ...kernels.geometry import LayerGeometry, geometry
 from ...kernels.operands import binary_operands
 from ...kernels.packing import PACK_LANES, im2col_indirect
@@ -63,7 +64,7 @@ def runs_xnor(graph: Graph, node: Node, fused_pad: Optional[Node] = None) -> boo
     if not wt.is_constant or x.dtype != "int8" or y.dtype != "int8":
         return False
     w = wt.data.astype(np.int64)
-    if node.op_name == "Linear":
+    if isinstance(node.op, Linear):
         return binary_operands(node, x, w)
     return conv_kernel(geometry(graph, node), node, x, w) == XNOR
 
@@ -73,12 +74,12 @@ def xnor_pad_fusions(graph: Graph) -> dict:
     zero-padded conv that runs the XNOR kernel becomes the conv's one-padding (no padded copy)."""
     fused = {}
     for node in graph.nodes:
-        if node.op_name != "Conv" or node.precision != "w1a1" or any(node.op.pads) or node.op.rank != 2:
+        if not isinstance(node.op, Conv) or node.precision != "w1a1" or any(node.op.pads) or node.op.rank != 2:
             continue
         if CONV_ALGORITHMS.get(node.algorithm, node.algorithm) not in (None, XNOR):
             continue  # an int8 kernel was chosen for this layer: it needs the padded copy
         pad = graph.producer(node.inputs[0])
-        if pad is None or pad.op_name != "Pad" or len(pad.op.pads) != 4:
+        if pad is None or not isinstance(pad.op, Pad) or len(pad.op.pads) != 4:
             continue
         src = graph.tensors[pad.inputs[0]]
         padded = graph.tensors[pad.output]

@@ -27,6 +27,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ...ir import Graph, Node
+from ...ir.ops import Conv, Linear, MaxPool
 from ...quant.single_rounding import weight_steps
 from ...quant.integer_params import weighted_requantization
 from ...reference.int_kernels import INT_KERNELS
@@ -79,12 +80,12 @@ def _every_window_holds_a_tap(graph: Graph, pool: Node) -> bool:
 
 def _is_flatten(graph: Graph, node: Node) -> bool:
     x, y = graph.tensors[node.inputs[0]], graph.tensors[node.output]
-    return node.op_name == "Reshape" and len(x.shape) == 4 and len(y.shape) == 2 and x.quant == y.quant
+    return node.op.LAYOUT_ONLY and len(x.shape) == 4 and len(y.shape) == 2 and x.quant == y.quant
 
 
 def _pools_bits(graph: Graph, node: Node) -> bool:
     q_in, q_out = graph.tensors[node.inputs[0]].quant, graph.tensors[node.output].quant
-    return (node.op_name == "MaxPool" and len(node.op.kernel) == 2 and q_in is not None and q_in == q_out
+    return (isinstance(node.op, MaxPool) and len(node.op.kernel) == 2 and q_in is not None and q_in == q_out
             and _every_window_holds_a_tap(graph, node))
 
 
@@ -94,7 +95,7 @@ def packed_chains(graph: Graph, runs_xnor: Callable[[Node], bool], absorbed_pads
     readers_through_pad = {pad.name: graph.node(conv) for conv, pad in absorbed_pads.items()}
     chains = []
     for producer in graph.nodes:
-        if producer.op_name != "Conv" or not runs_xnor(producer):
+        if not isinstance(producer.op, Conv) or not runs_xnor(producer):
             continue
         pools, reader = [], _single_reader(graph, producer.output)
         while reader is not None and _pools_bits(graph, reader):
@@ -103,11 +104,11 @@ def packed_chains(graph: Graph, runs_xnor: Callable[[Node], bool], absorbed_pads
         flatten = reader if reader is not None and _is_flatten(graph, reader) else None
         if flatten is not None:
             reader = _single_reader(graph, flatten.output)
-        if reader is None or reader.op_name != "Sign" or reader.output in graph.outputs:
+        if reader is None or reader.op.FIXED_GRID != "binary" or reader.output in graph.outputs:
             continue
         sign_readers = [readers_through_pad.get(n.name, n) for n in graph.consumers(reader.output)]
-        wanted = "Linear" if flatten is not None else "Conv"
-        if sign_readers and all(n.op_name == wanted and runs_xnor(n) for n in sign_readers):
+        wanted = Linear if flatten is not None else Conv
+        if sign_readers and all(isinstance(n.op, wanted) and runs_xnor(n) for n in sign_readers):
             chains.append(PackedChain(producer, tuple(pools), flatten, reader))
     return chains
 

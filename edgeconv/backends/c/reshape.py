@@ -64,7 +64,7 @@ def _read_only_by_linear(graph: Graph, tensor: str) -> bool:
     int8 ops (the binarizing Sign before an XNOR classifier), and no graph output."""
     readers = graph.consumers(tensor)
     return (tensor not in graph.outputs and bool(readers) and all(
-        (n.op_name == "Linear" and n.inputs[0] == tensor)
+        (isinstance(n.op, ops.Linear) and n.inputs[0] == tensor)
         or (_per_element_int8(graph, n) and _read_only_by_linear(graph, n.output)) for n in readers))
 
 
