@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from ...ir import Graph, Node
-from ...ir.ops import Clip, Sign
+from ...ir.ops import Clip, Gelu, Sign
 from ...quant.integer_params import softmax_params
 from ...reference.int_kernels import INT_KERNELS
 from .emitter import FLOAT_MAX, Emitter, LayerCall, float_bound, float_literal, require
@@ -24,7 +24,7 @@ _F32_ACTIVATIONS = {
 
 def _f32_kind(op) -> str:
     """The ``ec_activation_t`` of a float activation (GELU's tanh form has its own)."""
-    if op.NAME == "Gelu" and op.approximate == "tanh":
+    if isinstance(op, Gelu) and op.approximate == "tanh":
         return "EC_ACT_GELU_TANH"
     return _F32_ACTIVATIONS[op.NAME]
 
