@@ -6,7 +6,7 @@ compiler flags the x86 set needs. One rule, read by the build, the C lowering an
   ``X86_AVX512_EXTENSIONS`` it has (the kernels choose at compile time from the compiler's target
   macros); else ``portable``;
 - ARM (32- and 64-bit): the ``arm`` (NEON) kernels; a 32-bit board whose compiler cannot build them
-  falls back to ``portable`` at build time (``pipeline/build.py``);
+  falls back to ``portable`` at build time (``backends/c/runner_build.py``);
 - anything else: ``portable``.
 
 The ``host`` target reads this machine's CPU flags (``/proc/cpuinfo``), on first use only.
