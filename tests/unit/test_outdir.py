@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgeconv.cli import STOP_SIGNALS
 from edgeconv.errors import UserError
 from edgeconv.outdir import MARKER_FILE, check_free, staged_directory, staged_file
 from tests.conftest import TINY_CLASSES, TINY_INPUT_SHAPE, require_tool, write_tiny_onnx
@@ -226,8 +227,11 @@ def slow_compress(tmp_path_factory):
 
 
 def _start(argv: list, cwd: Path) -> subprocess.Popen:
-    def default_signals() -> None:  # a test runner started in the background may ignore SIGINT
+    def default_signals() -> None:
+        """A test runner started in the background ignores SIGINT, and a test run in a worker thread
+        may block it; the child gets what a command started from a terminal has."""
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
     return subprocess.Popen([*PROGRAM, *argv], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             stdin=subprocess.DEVNULL, preexec_fn=default_signals)
@@ -247,7 +251,7 @@ def _wait_for_staging(process: subprocess.Popen, directory: Path, timeout: float
 @pytest.mark.slow
 def test_a_second_concurrent_compress_of_the_same_out_exits_2(tmp_path, slow_compress):
     out = tmp_path / "out"
-    first = _start(slow_compress(out, epochs=12), tmp_path)
+    first = _start(slow_compress(out, epochs=200), tmp_path)
     _wait_for_staging(first, tmp_path)
     second = subprocess.run([*PROGRAM, *slow_compress(out, epochs=0)], cwd=tmp_path, capture_output=True,
                             text=True, timeout=300, stdin=subprocess.DEVNULL)
