@@ -282,7 +282,7 @@ def compress(
     command_line: Optional[str] = None,
 ) -> dict:
     """Select, compress, emit: write OUT (all or nothing); return ``report.json``'s content and ``out``."""
-    from .frontend import carries_quantization, load_model
+    from .frontend import load_model
 
     model = arguments.readable_file("MODEL", model)
     latency_ms = arguments.positive("--latency-ms", latency_ms)
@@ -300,7 +300,10 @@ def compress(
     board = load_target(target)
     out_dir = Path(out) if out is not None else default_out(model, board)
     check_free(out_dir, force)
-    self_quantized = carries_quantization(model)
+    with progress.task(f"loading {model.name}"):
+        graph = load_model(model, input_shape=shape, trust_pickle=trust_pickle)
+    arguments.check_model_tensor_sizes(graph, model)
+    self_quantized = graph.is_quantized()  # a full-integer .tflite keeps its own quantization, needs no data
     if chosen_precisions is None and not self_quantized:
         chosen_precisions = arguments.default_precisions(latency_ms)
     if data_file is None and not self_quantized:
@@ -313,9 +316,6 @@ def compress(
         trust_pickle=trust_pickle, calibration=arguments.calibration(calibration),
         batch_size=batch_size, lr=lr, command_line=command_line,
     )  # fmt: skip
-    with progress.task(f"loading {model.name}"):
-        graph = load_model(model, input_shape=shape, trust_pickle=trust_pickle)
-    arguments.check_model_tensor_sizes(graph, model)
     dataset = _load_dataset("--data", data_file, graph, means, stds)
     val_dataset = _load_dataset("--val-data", val_file, graph, means, stds)
     run = _pipeline_step("compress")

@@ -144,18 +144,4 @@ def _check_single_input(path: Path, graph: Graph) -> None:
                         f"with exactly one input")
 
 
-def carries_quantization(path) -> bool:
-    """Whether the model file at ``path`` holds its own quantization (a quantized ``.tflite``).
-
-    ``compress`` keeps such a model's quantization unless told otherwise and needs no data for it;
-    every other model, a float ``.tflite`` included, is quantized from calibration data.
-    """
-    path = Path(path)
-    if detect_format(path) != "tflite":
-        return False
-    from .tflite import load_tflite
-
-    return any(t.quant is not None for t in load_tflite(path).tensors.values())
-
-
-__all__ = ["load_model", "detect_format", "carries_quantization"]
+__all__ = ["load_model", "detect_format"]

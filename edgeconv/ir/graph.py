@@ -100,6 +100,10 @@ class Graph:
     def constants(self) -> Iterator[Tensor]:
         return (t for t in self.tensors.values() if t.is_constant)
 
+    def is_quantized(self) -> bool:
+        """Whether any tensor carries quantization parameters (an imported full-integer model)."""
+        return any(t.quant is not None for t in self.tensors.values())
+
     def unique_name(self, base: str) -> str:
         """``base``, or ``base_<i>``, free among both tensor and node names."""
         return _first_free(base, set(self.tensors) | {n.name for n in self.nodes})

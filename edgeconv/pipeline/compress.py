@@ -44,10 +44,6 @@ LOW_BIT_EPOCHS = 3
 ARTIFACT_FILES = {"onnx": "model.onnx", "tflite": "model.tflite", "c": "c"}
 
 
-def _is_quantized(graph: Graph) -> bool:
-    return any(t.quant is not None for t in graph.tensors.values())
-
-
 def _has_low_bit(precisions: dict) -> bool:
     return any(parse_precision(p).low_bit for p in precisions.values())
 
@@ -188,7 +184,7 @@ def _keep_imported(request, graph: Graph, table) -> Compressed:
 
 
 def _quantize(request, graph: Graph, dataset, table) -> Compressed:
-    if _is_quantized(graph):
+    if graph.is_quantized():
         raise UserError(f"{request.model.name} is already quantized: re-quantizing an imported int8 model with "
                         f"--precisions is not supported; drop --precisions to keep its own quantization")
     allowed = tuple(request.precisions)
@@ -232,7 +228,7 @@ def _measure_accuracy(result: Compressed, dataset, val_dataset) -> Accuracy:
 def compress(request, graph: Graph, dataset, val_dataset, staging: Path) -> Report:
     target = request.target
     table = _latency_table(request)
-    if _is_quantized(graph) and request.precisions is None:
+    if graph.is_quantized() and request.precisions is None:
         result = _keep_imported(request, graph, table)
     else:
         result = _quantize(request, graph, dataset, table)

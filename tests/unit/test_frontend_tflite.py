@@ -557,13 +557,13 @@ def test_float_tflite_is_quantized_like_any_float_model(tmp_path):
     import sys
     from pathlib import Path
 
-    from edgeconv.frontend import carries_quantization
+    from edgeconv.frontend import load_model
     from hostile_models import write_float_tflite, write_nhwc_npz
 
     model = write_float_tflite(tmp_path / "float.tflite")
     data = write_nhwc_npz(tmp_path / "calib.npz")
     mlperf = Path(__file__).parents[1] / "data" / "mlperf_tiny" / "kws_dscnn_int8.tflite"
-    assert not carries_quantization(model) and carries_quantization(mlperf)
+    assert not load_model(model).is_quantized() and load_model(mlperf).is_quantized()
     program = [sys.executable, "-c", "from edgeconv.cli import main; main()", "compress", str(model), "--target", "host"]
     for extra in ([], ["--latency-ms", "5"]):
         out = tmp_path / f"out{len(extra)}"
