@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 from . import arguments, progress
 from .data import Dataset, load_data
 from .errors import UserError, VerificationFailed
-from .names import MAX_NAME_LENGTH, check_path_component, path_component_from
+from .names import MAX_NAME_LENGTH, path_component_from
 from .outdir import check_free, staged_directory, staged_file
 
 if TYPE_CHECKING:
@@ -137,19 +137,10 @@ def _pipeline_step(verb: str):
 
 
 def load_target(target: TargetLike):
-    """A target from its name in ``edgeconv targets`` or a path to a board TOML.
-
-    Its name becomes a path component (``OUT/build/<target>/``, the latency table's file), so a
-    name that is not a plain file name is a UserError naming the board file."""
+    """A target from its name in ``edgeconv targets`` or a path to a board TOML (a Target as is)."""
     from .targets import load_target as load
 
-    board = load(str(target)) if isinstance(target, (str, Path)) else target
-    _board_file_name(board)
-    return board
-
-
-def _board_file_name(board: "Target") -> str:
-    return check_path_component(board.name, f"{board.path}: target name")
+    return load(str(target)) if isinstance(target, (str, Path)) else target
 
 
 def default_out(model: Path, target: "Target") -> Path:
@@ -160,7 +151,7 @@ def default_out(model: Path, target: "Target") -> Path:
     builds this default, the model file itself was accepted, and ``my model (v2).onnx`` is an
     ordinary file name, so it compresses to ``edgeconv-out/my_model__v2_-<target>/``.
     """
-    target_name = _board_file_name(target)
+    target_name = target.name
     stem = path_component_from(Path(model).stem, MAX_NAME_LENGTH - len(target_name) - 1)
     return DEFAULT_OUT_ROOT / f"{stem}-{target_name}"
 

@@ -116,6 +116,11 @@ class Target:
     path: Path
     detected: tuple = field(default=())
 
+    def __post_init__(self) -> None:
+        # The name becomes a path component (OUT/build/<name>/, the latency table's file name),
+        # however the Target was made: from a board TOML or in Python.
+        check_path_component(self.name, f"{self.path}: key name")
+
     def peak(self, precision: str) -> PeakFigure:
         """The best peak figure for ``precision`` (fp32/int8/binary) that this CPU can use."""
         usable = [p for p in self.peaks if p.precision == precision and all(self.cpu.has(f) for f in p.requires)]
@@ -302,7 +307,7 @@ def _parse(raw: dict, path: Path) -> Target:
         portable_cycle_scale=latency_t.number("portable_cycle_scale", upper=100.0) if "portable_cycle_scale" in latency_t.data else 1.0,
     )
     target = Target(
-        name=check_path_component(top.text("name"), f"{path}: key name"),
+        name=top.text("name"),
         description=top.text("description"),
         os_bits=top.integer("os_bits", allowed=(32, 64)),
         cpu=cpu,
