@@ -28,7 +28,7 @@ from . import arguments, progress
 from .data import Dataset, load_data
 from .errors import UserError, VerificationFailed
 from .names import MAX_NAME_LENGTH, path_component_from
-from .outdir import check_free, staged_directory, staged_file
+from .outdir import REPORT_FILE, check_free, staged_directory, staged_file
 
 if TYPE_CHECKING:
     from .ir.graph import Graph
@@ -38,7 +38,6 @@ PathLike = Union[str, Path]
 TargetLike = Union[str, Path, "Target"]  # a name, a board TOML, or a loaded Target
 
 DEFAULT_OUT_ROOT = Path("edgeconv-out")
-REPORT_FILE = "report.json"
 VERIFY_FILE = "verify.json"
 HTML_REPORT_FILE = "report.html"
 
@@ -136,6 +135,16 @@ def _pipeline_step(verb: str):
     return step
 
 
+def _load_graph(model: Path, shape: Optional[tuple], trust_pickle: bool):
+    """The model's IR graph, every tensor within the size edgeconv takes."""
+    from .frontend import load_model
+
+    with progress.task(f"loading {model.name}"):
+        graph = load_model(model, input_shape=shape, trust_pickle=trust_pickle)
+    arguments.check_model_tensor_sizes(graph, model)
+    return graph
+
+
 def load_target(target: TargetLike):
     """A target from its name in ``edgeconv targets`` or a path to a board TOML (a Target as is)."""
     from .targets import load_target as load
@@ -200,14 +209,10 @@ def inspect(
 ) -> dict:
     """Layers of ``model`` (name, op, output shape, params, MACs), totals, and predicted ms on ``target``."""
     from .analysis import layer_table, total_macs
-    from .frontend import load_model
-
     model = arguments.readable_file("MODEL", model)
     shape = arguments.input_shape(input_shape) if input_shape is not None else None
     board = load_target(target) if target is not None else None
-    with progress.task(f"loading {model.name}"):
-        graph = load_model(model, input_shape=shape, trust_pickle=trust_pickle)
-    arguments.check_model_tensor_sizes(graph, model)
+    graph = _load_graph(model, shape, trust_pickle)
     layers = [to_jsonable(info) for info in layer_table(graph)]
     result = {
         "model": str(model),
@@ -273,8 +278,6 @@ def compress(
     command_line: Optional[str] = None,
 ) -> dict:
     """Select, compress, emit: write OUT (all or nothing); return ``report.json``'s content and ``out``."""
-    from .frontend import load_model
-
     model = arguments.readable_file("MODEL", model)
     latency_ms = arguments.positive("--latency-ms", latency_ms)
     memory_kb = arguments.positive("--memory-kb", memory_kb)
@@ -291,9 +294,7 @@ def compress(
     board = load_target(target)
     out_dir = Path(out) if out is not None else default_out(model, board)
     check_free(out_dir, force)
-    with progress.task(f"loading {model.name}"):
-        graph = load_model(model, input_shape=shape, trust_pickle=trust_pickle)
-    arguments.check_model_tensor_sizes(graph, model)
+    graph = _load_graph(model, shape, trust_pickle)
     self_quantized = graph.is_quantized()  # a full-integer .tflite keeps its own quantization, needs no data
     if chosen_precisions is None and not self_quantized:
         chosen_precisions = arguments.default_precisions(latency_ms)

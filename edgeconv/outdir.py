@@ -37,8 +37,9 @@ from .names import MAX_NAME_LENGTH, path_component_from
 
 # Written into every directory edgeconv commits: what ``force`` may replace.
 MARKER_FILE = ".edgeconv-output"
-# Outputs written before the marker existed are recognised by compress's report.
-LEGACY_SIGNATURE = "report.json"
+# compress's report: every OUT holds one, so outputs written before the marker existed are
+# recognised by it.
+REPORT_FILE = "report.json"
 
 
 # ---- checks made before any work --------------------------------------------------------------
@@ -64,8 +65,8 @@ def _check_replaceable(out: Path) -> None:
     if resolved == Path("/") or resolved == Path.home().resolve() or Path.cwd().resolve().is_relative_to(resolved):
         raise UserError(f"{out} is not replaced: it is the root, the home or the current directory "
                         "or one of its ancestors")
-    if not any((out / name).is_file() for name in (MARKER_FILE, LEGACY_SIGNATURE)):
-        raise UserError(f"{out} was not written by edgeconv (it holds no {MARKER_FILE} or {LEGACY_SIGNATURE}), "
+    if not any((out / name).is_file() for name in (MARKER_FILE, REPORT_FILE)):
+        raise UserError(f"{out} was not written by edgeconv (it holds no {MARKER_FILE} or {REPORT_FILE}), "
                         "so it is not replaced; remove it yourself or write elsewhere")
 
 

@@ -23,6 +23,7 @@ from ..analysis import layer_table
 from ..backends.irfile import IR_FILE_NAME, save_graph
 from ..errors import UserError
 from ..ir import Graph
+from ..outdir import REPORT_FILE
 from ..passes.pipeline import prepare
 from ..quant.finetune import finetune
 from ..quant.precision import parse_precision
@@ -248,6 +249,6 @@ def compress(request, graph: Graph, dataset, val_dataset, staging: Path) -> Repo
         layers=_layer_reports(target, final, table, result.allowed), artifacts=artifacts,
         command=command, precisions_allowed=list(result.allowed), notes=result.notes, pareto=result.pareto,
     )
-    write_json(report, staging / "report.json")
+    write_json(report, staging / REPORT_FILE)
     write_html(report, staging / "report.html")
     return report

@@ -11,6 +11,7 @@ or whose artifact report.json lists but OUT no longer holds, is a failed row (ex
 
 from __future__ import annotations
 
+from ..outdir import REPORT_FILE
 from ..runtimes.runner import Runner
 from ..runtimes.ssh import SshRunner
 from ..verify import c_runners
@@ -31,6 +32,6 @@ def verify(request) -> dict:
     check_reachable(runner)
     if (request.out / c_runners.C_ARTIFACT).is_dir():
         c_runners.ensure_binary(request.out, request.target)  # a missing compiler is exit 2, not a failed row
-    listed = listed_artifacts(request.report, request.out / "report.json")
+    listed = listed_artifacts(request.report, request.out / REPORT_FILE)
     result = compare_artifacts(request.out, request.data, request.target, runner, listed=listed)
     return result.to_json()
