@@ -93,7 +93,7 @@ class SimdCost:
     measured: bool
 
 
-def _no_traffic(geo: LayerGeometry, precision: Precision) -> int:
+def _no_bytes(geo: LayerGeometry, precision: Precision) -> int:
     return 0
 
 
@@ -125,7 +125,7 @@ class KernelCost:
     peak: str                # "fp32" | "int8" | "binary": which [[peak]] figure bounds it
     portable: PortableCost   # the portable C version, measured
     simd: SimdCost           # a SIMD version (used where kernels_c/<isa>/<name>.c exists)
-    traffic: Callable[[LayerGeometry, Precision], int] = _no_traffic
+    traffic: Callable[[LayerGeometry, Precision], int] = _no_bytes
     max_weight_bits: int = 32
     x86: Optional[SimdCost] = None  # the x86 version's cost, where measured apart from ``simd``
     dense_only: bool = False
@@ -137,10 +137,6 @@ class KernelCost:
 
 def _any_shape(geo: LayerGeometry) -> bool:
     return True
-
-
-def _no_scratch(geo: LayerGeometry, precision: Precision) -> int:
-    return 0
 
 
 @dataclass(frozen=True)
@@ -155,7 +151,7 @@ class Kernel:
     description: str
     fits: Callable[[LayerGeometry], bool] = _any_shape
     operands: Optional[Callable] = None  # (node, input tensor, int weights) -> bool; see operands.py
-    scratch: Callable[[LayerGeometry, Precision], int] = _no_scratch
+    scratch: Callable[[LayerGeometry, Precision], int] = _no_bytes
     pack: Optional[Callable] = None  # integer weights -> (C type, packed array); see packing.py
     cost: Optional[KernelCost] = None
 

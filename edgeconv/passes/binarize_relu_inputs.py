@@ -43,10 +43,6 @@ def _sign_chain_readers(graph: Graph, producer: Node) -> Optional[list]:
     return readers
 
 
-def _is_binary_reader(node: Node, name: str, binary_layers: Collection[str]) -> bool:
-    return node.op.WEIGHTED and node.inputs[0] == name and node.name in binary_layers
-
-
 def run(graph: Graph, binary_layers: Collection[str]) -> Graph:
     """``graph`` with the ReLUs read by the layers named in ``binary_layers`` moved after their
     sign (see the module docstring)."""
@@ -60,7 +56,7 @@ def run(graph: Graph, binary_layers: Collection[str]) -> Graph:
             producer.op = dataclasses.replace(producer.op, clamp=(None, None))
             continue
         binary_readers = [n for n in out.consumers(producer.output)
-                          if _is_binary_reader(n, producer.output, binary_layers)]
+                          if is_weighted_reader(n, producer.output) and n.name in binary_layers]
         if not binary_readers:
             continue
         post = out.tensors[producer.output]

@@ -76,8 +76,8 @@ def scale_group(graph: Graph, start: str) -> Optional[ScaleGroup]:
             return None
         if producer.op.WEIGHTED:
             group.producers.append(producer)
-        elif _scaled_inputs(producer) is not None:
-            frontier.extend(_scaled_inputs(producer))
+        elif (scaled := _scaled_inputs(producer)) is not None:
+            frontier.extend(scaled)
             if hasattr(producer.op, "clamp"):
                 group.joins.append(producer)
         else:

@@ -11,7 +11,7 @@ from ...ir import Graph, Node
 from ...ir.ops import Clip, Gelu, Sign
 from ...quant.integer_params import softmax_params
 from ...reference.int_kernels import INT_KERNELS
-from .emitter import FLOAT_MAX, Emitter, LayerCall, float_bound, float_literal, require
+from .emitter import Emitter, LayerCall, float_clamp, float_literal, require
 from .layout import c_axis, c_dims, hwc3
 from .params import is_float, per_tensor
 
@@ -52,8 +52,9 @@ def lower_elementwise(em: Emitter, node: Node) -> LayerCall:
         alpha = op.threshold if isinstance(op, Sign) else getattr(op, "alpha", 0.0)
         lo = op.lo if isinstance(op, Clip) else None
         hi = op.hi if isinstance(op, Clip) else None
+        lo_text, hi_text = float_clamp((lo, hi))
         call = (f"ec_f32_activation({xin}, {n}, {_f32_kind(op)}, {float_literal(alpha)}, "
-                f"{float_bound(lo, '-' + FLOAT_MAX)}, {float_bound(hi, FLOAT_MAX)}, {yout});")
+                f"{lo_text}, {hi_text}, {yout});")
         return LayerCall(node, "ec_f32_activation", "fp32", call, [node.inputs[0]], inplace_of=node.inputs[0])
     if node.output in em.packed:
         return LayerCall(node, "ec_layout", "folded into the popcount limits before it: the packed bits are its output",

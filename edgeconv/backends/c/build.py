@@ -19,6 +19,7 @@ from ...errors import UserError
 from ...kernels.isa import KernelSet, host_kernel_set
 
 BASE_FLAGS = ("-std=c99", "-O2")
+PROFILE_FLAG = "-DEC_PROFILE"  # compiles the runner's per-layer timing hooks in
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,12 @@ def kernel_sources(c_dir: Path, isa: str) -> list:
     return files
 
 
+def runner_sources(c_dir: Path, isa: str) -> list:
+    """What a runner binary is compiled from: model.c, the kernels for ``isa`` and the runner."""
+    return [c_dir / "model.c", *kernel_sources(c_dir, isa), c_dir / "runner" / "edgeconv_run.c",
+            c_dir / "runner" / "npy.c"]
+
+
 def prefix_of(c_dir: Path) -> str:
     """The symbol prefix of a generated project, read from its model.h."""
     text = (c_dir / "model.h").read_text()
@@ -86,9 +93,8 @@ def build_host(c_dir, out_path, cc: str | None = None, flags: tuple = (), isa: s
     compiler = find_compiler(cc)
     kernels = host_kernel_set() if isa is None else KernelSet(isa)
     isa = kernels.isa
-    sources = [c_dir / "model.c", *kernel_sources(c_dir, isa), c_dir / "runner" / "edgeconv_run.c",
-               c_dir / "runner" / "npy.c"]
-    all_flags = (*BASE_FLAGS, *kernels.flags, *(("-DEC_PROFILE",) if profile else ()), *flags)
+    sources = runner_sources(c_dir, isa)
+    all_flags = (*BASE_FLAGS, *kernels.flags, *((PROFILE_FLAG,) if profile else ()), *flags)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     cmd = [compiler, *all_flags, f"-DEC_MODEL_PREFIX={prefix_of(c_dir)}", f"-I{c_dir / 'include'}", f"-I{c_dir}",
            f"-I{c_dir / 'runner'}", *map(str, sources), "-lm", "-o", str(out_path)]

@@ -31,12 +31,11 @@ from ...errors import UserError
 from ...kernels.isa import PORTABLE, target_kernel_set
 from ...targets import Target
 from ...toolchain import Compiler
-from .build import BASE_FLAGS, kernel_sources, prefix_of
+from .build import BASE_FLAGS, PROFILE_FLAG, prefix_of, runner_sources
 
 RUNNER_BINARY = "edgeconv_run"
 BUILD_RECORD = "build.json"
 COMPILE_TIMEOUT_S = 600
-PROFILE_FLAG = "-DEC_PROFILE"
 
 
 @dataclass(frozen=True)
@@ -108,8 +107,7 @@ def build_runner(c_dir: Path, target: Target, compiler: Compiler, dest: Path) ->
         raise UserError(f"{c_dir} has no model.c: run edgeconv compress with --emit c first")
     kernels, note = choose_isa(target, c_dir, compiler)
     isa = kernels.isa
-    sources = [c_dir / "model.c", *kernel_sources(c_dir, isa), c_dir / "runner" / "edgeconv_run.c",
-               c_dir / "runner" / "npy.c"]
+    sources = runner_sources(c_dir, isa)
     cflags = [*BASE_FLAGS, *compiler.cflags, *kernels.flags, PROFILE_FLAG,
               f"-DEC_MODEL_PREFIX={prefix_of(c_dir)}"]
     ldflags = [*compiler.ldflags, "-lm"]
