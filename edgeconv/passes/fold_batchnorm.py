@@ -16,8 +16,8 @@ float32 rounding only.
 
 A BatchNorm is folded only when its producer is an fp32 Conv/Linear with constant weights, no fused
 activation (a clamp between the layer and the BatchNorm is not linear), and no other reader of its
-output (the unnormalized map would be lost). Any other BatchNorm stays as it is: the reference
-executor and every backend run it as a per-channel scale and shift. A BatchNorm is not folded into
+output (the unnormalized map would be lost). Any other BatchNorm stays as it is; the next standard
+pass (``batchnorm_to_conv``) makes it a depthwise 1x1 convolution. A BatchNorm is not folded into
 the *following* conv, because that conv's zero padding would then pad the normalized map with
 zeros that BatchNorm never produced.
 """

@@ -296,11 +296,42 @@ def test_dorefa_clamp_is_exact_through_the_requantization_range(tmp_path):
     assert_tflm_exact(graph, tmp_path)
 
 
-def test_grouped_conv_is_refused_by_name(tmp_path):
-    g = GraphBuilder((1, 4, 6, 6))
-    g.conv(4, groups=2)
-    with pytest.raises(UserError, match="conv"):
-        build_tflite(g.finish())
+def grouped_net(rank: int = 2, seed: int = 4) -> Graph:
+    """Grouped convolutions that are not depthwise: 2 groups with a fused ReLU, 4 groups strided
+    with PyTorch pads (an explicit PAD before the SPLIT) and a clamp TFLite cannot fuse."""
+    g = GraphBuilder((1, 8) + (9,) * rank, seed)
+    g.conv(8, groups=2)
+    g.conv(12, stride=2, groups=4, pads=(1,) * (2 * rank), clamp=(-0.5, 1.5))
+    g.conv(6, k=1, groups=2, clamp=(None, None))
+    return g.finish()
+
+
+@pytest.mark.parametrize("precision", ("fp32", "int8", "w2a2"))
+@pytest.mark.parametrize("rank", (2, 1), ids=("conv2d", "conv1d"))
+def test_grouped_conv_tflm_equals_reference(tmp_path, precision, rank):
+    """One CONV_2D per group between a SPLIT and a CONCATENATION: TFLM's output is the
+    reference's, byte for byte (float: within the float tolerance)."""
+    graph = grouped_net(rank)
+    if precision != "fp32":
+        graph = quantize_graph(graph, calibration(graph), precision)
+    assert_tflm_exact(graph, tmp_path)
+    codes = [code for code, _, _ in _ops(_model(write(graph, tmp_path)))]
+    assert codes.count(B.SPLIT) == 3 and codes.count(B.CONV_2D) == 2 + 4 + 2
+    assert B.DEPTHWISE_CONV_2D not in codes
+
+
+def test_grouped_conv_litert_runs_it(tmp_path):
+    """LiteRT runs the split form with its builtin kernels and with XNNPACK. Both requantize with
+    one rounding where TFLite Micro rounds twice (README, "How results are checked"): a value lands
+    at most a level away per requantization, so at most 1 LSB after one layer."""
+    g = GraphBuilder((1, 8, 9, 9))
+    g.conv(12, stride=2, groups=4, pads=(1, 1, 1, 1), clamp=(None, None))
+    graph = quantize_graph(g.finish(), calibration(g.graph), "int8")
+    feed, reference = tflite_feeds_and_reference(graph, calibration(graph, 6, seed=11))
+    path = write(graph, tmp_path)
+    for resolver in ("builtin", "xnnpack"):
+        got = to_channels_first(np.asarray(litert.run(path, feed, op_resolver=resolver)))
+        assert np.abs(got.astype(np.int32) - reference.astype(np.int32)).max() <= 1
 
 
 def test_same_graph_same_bytes():

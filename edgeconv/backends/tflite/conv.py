@@ -6,16 +6,23 @@ OHWI and FULLY_CONNECTED's OI, 3 for depthwise 1HWO), int32 bias with scale ``s_
 int32 accumulator with ``QuantizeMultiplier(s_in * s_w[c] / s_out)`` as the IR does. DoReFa
 and XNOR layers are such int8 layers whose weights and activations occupy few levels.
 1-D convolutions run as 2-D ones on ``(N, 1, L, C)`` views.
+
+A grouped convolution that is not depthwise is written as SPLIT of the (padded) input along
+channels, one CONV_2D per group (that group's filters, bias and per-channel scales) and a
+CONCATENATION of the results. Each group's CONV_2D computes exactly the accumulators and
+requantization of the IR's grouped conv for its output channels, and CONCATENATION of tensors
+that share the output's quantization copies bytes, so the split is exact. TFLite's own grouped
+form (a CONV_2D whose filter has fewer input channels than its input, op version 6) needs a
+runtime with grouped-conv support; the split uses only ops every int8 TFLite runtime has.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 from tflite.BuiltinOperator import BuiltinOperator as B
 
-from ...errors import UserError
 from ...ir import Node, QuantParams, ops
 from . import activation
 from .lowering import Lowering, tfl_quant
@@ -24,17 +31,19 @@ from .options import options
 from .padding import Window, windowed_input
 
 
-def _bias(lower: Lowering, node: Node, channels: int, dimension: int = 0) -> int:
+def _bias(lower: Lowering, node: Node, channels: slice = slice(None), suffix: str = "") -> int:
+    """The bias of output ``channels`` (all by default); a zero bias when the IR has none."""
     name = node.input("bias")
     w = lower.ir(node.input("weight"))
+    count = len(range(w.shape[0])[channels])
     if name is not None:
         b = lower.ir(name)
-        return lower.constant(name, b.data, tfl_quant(b.quant, 0))
+        return lower.constant(name + suffix, b.data[channels], tfl_quant(_channel_slice(b.quant, channels), 0))
     if w.dtype == "float32":
-        return lower.constant(node.name + "_bias", np.zeros(channels, dtype=np.float32))
+        return lower.constant(node.name + "_bias" + suffix, np.zeros(count, dtype=np.float32))
     x = lower.ir(node.input("x"))
-    scale = x.quant.scale[0] * w.quant.scale
-    return lower.constant(node.name + "_bias", np.zeros(channels, dtype=np.int32),
+    scale = x.quant.scale[0] * _channel_slice(w.quant, channels).scale
+    return lower.constant(node.name + "_bias" + suffix, np.zeros(count, dtype=np.int32),
                           tfl_quant(_per_channel(scale), 0))
 
 
@@ -80,13 +89,14 @@ def write_conv(lower: Lowering, node: Node) -> None:
     src, padding = windowed_input(lower, _as_2d_input(lower, node), geometry, pad_value)
     depthwise = _is_depthwise(op, w.shape)
     if op.groups > 1 and not depthwise:
-        raise UserError(f"node {node.name}: grouped convolution with {op.groups} groups of "
-                        f"{w.shape[1]} channels has no TFLite builtin; only depthwise groups are supported")
+        activation.emit(lower, node, op.clamp, _as_2d_output(
+            lower, lambda dst, fused: _write_groups(lower, node, src, padding, geometry, dst, fused)))
+        return
     if depthwise:
         weight = lower.constant(w.name, depthwise_filter(w.data), tfl_quant(w.quant, 3))
     else:
         weight = lower.constant(w.name, conv_filter(w.data), tfl_quant(w.quant, 0))
-    bias = _bias(lower, node, c_out)
+    bias = _bias(lower, node)
     (sh, sw), (dh, dw) = geometry.stride, geometry.dilation
 
     def write(dst: int, fused: int) -> None:
@@ -104,12 +114,47 @@ def write_conv(lower: Lowering, node: Node) -> None:
     activation.emit(lower, node, op.clamp, _as_2d_output(lower, write))
 
 
+def _channel_slice(q: Optional[QuantParams], channels: slice) -> Optional[QuantParams]:
+    """Per-channel parameters of the output channels ``channels`` (per-tensor ones unchanged)."""
+    if q is None or not q.per_channel:
+        return q
+    return QuantParams(q.scale[channels], q.zero_point[channels], axis=0, qmin=q.qmin, qmax=q.qmax)
+
+
+def _write_groups(lower: Lowering, node: Node, src: int, padding: int, geometry: Window,
+                  dst: int, fused: int) -> None:
+    """SPLIT ``src`` (NHWC, already padded) into the groups, one CONV_2D each, CONCATENATION."""
+    op: ops.Conv = node.op
+    w = lower.ir(node.input("weight"))
+    per_group = w.shape[0] // op.groups
+    n, h, width, c_in = lower.shape_of(src)
+    parts = [lower.like(src, f"{node.name}_group{g}_in", (n, h, width, c_in // op.groups))
+             for g in range(op.groups)]
+    lower.op(B.SPLIT, [lower.int32_vector(node.name + "_split_axis", [3]), src], parts,
+             options("SplitOptions", NumSplits=op.groups))
+    (sh, sw), (dh, dw) = geometry.stride, geometry.dilation
+    out_shape = lower.shape_of(dst)
+    results = []
+    for g, part in enumerate(parts):
+        channels = slice(g * per_group, (g + 1) * per_group)
+        weight = lower.constant(f"{w.name}_group{g}", conv_filter(w.data[channels]),
+                                tfl_quant(_channel_slice(w.quant, channels), 0))
+        bias = _bias(lower, node, channels, f"_group{g}")
+        out = lower.like(dst, f"{node.name}_group{g}_out", (*out_shape[:3], per_group))
+        lower.op(B.CONV_2D, [part, weight, bias], [out],
+                 options("Conv2DOptions", Padding=padding, StrideW=sw, StrideH=sh,
+                         FusedActivationFunction=fused, DilationWFactor=dw, DilationHFactor=dh))
+        results.append(out)
+    lower.op(B.CONCATENATION, results, [dst],
+             options("ConcatenationOptions", Axis=3, FusedActivationFunction=activation.Act.NONE))
+
+
 def write_linear(lower: Lowering, node: Node) -> None:
     op: ops.Linear = node.op
     w = lower.ir(node.input("weight"))
     src = lower.activation(node.input("x"))
     weight = lower.constant(w.name, w.data, tfl_quant(w.quant, 0))
-    bias = _bias(lower, node, w.shape[0])
+    bias = _bias(lower, node)
 
     def write(dst: int, fused: int) -> None:
         opts = options("FullyConnectedOptions", FusedActivationFunction=fused)

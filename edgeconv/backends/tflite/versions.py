@@ -16,6 +16,7 @@ OP_VERSIONS = {
     B.SUB: (1, 2),
     B.MUL: (1, 2),
     B.CONCATENATION: (1, 2),
+    B.SPLIT: (1, 2),
     B.MAX_POOL_2D: (1, 2),
     B.AVERAGE_POOL_2D: (1, 2),
     B.MEAN: (1, 2),
