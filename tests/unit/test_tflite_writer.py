@@ -17,7 +17,6 @@ from tflite.BuiltinOperator import BuiltinOperator as B
 
 from edgeconv import __version__
 from edgeconv.backends.tflite import build_tflite, model_io, to_channels_first, to_channels_last
-from edgeconv.errors import UserError
 from edgeconv.frontend.tflite import load_tflite
 from edgeconv.ir import Graph, Node, QuantParams, Tensor, ops
 from edgeconv.quant.quantize_graph import quantize_graph
