@@ -18,11 +18,9 @@
  * registers, one input), 1 pixel x 128 channels for the fully connected layer (8 independent
  * accumulator chains); a pixel's 4-byte group is broadcast once and feeds every block of the pass.
  *
- * AVX2. The same layout, widened exactly: each 16-byte quarter of a 64-byte group (4 channels x
- * 4 K bytes) becomes 16 int16, the pixel's 4 bytes minus in_zp (in [-255, 255]) are repeated
- * across the register, and vpmaddwd adds pairs of products into int32 lanes: lane 2c holds
- * channel c's K bytes 0-1, lane 2c+1 its bytes 2-3 (|lane step| <= 2 * 255 * 128); adjacent lanes
- * are added once at the end (vphaddd). Register tile: 2 pixels x 16 channels. */
+ * AVX2 (ec_x86_gemm_avx2.h): the same layout, widened exactly to int16 for vpmaddwd, with the
+ * input zero point folded into the same per-channel constant; register tiles of up to 6 pixels x 8
+ * channels. */
 #ifndef EC_X86_GEMM_H
 #define EC_X86_GEMM_H
 
@@ -31,12 +29,6 @@
 #include "ec_s8_packed.h"
 #include "ec_x86_avx2.h"
 #include "ec_x86_avx512.h"
-
-#if defined(EC_X86_AVX512) && defined(__AVX512VNNI__)
-
-#define EC_X86_GEMM_TILE 64 /* most pixels per call, split into register tiles of up to 12 pixels */
-#define EC_VNNI_ROWS 12     /* most pixels in one register tile */
-#define EC_VNNI_BLOCKS 8    /* most blocks in one pass: 8 for one pixel, else 2 */
 
 /* The register tiles only stay in registers when the loops over pixels and blocks are unrolled
  * (EC_UNROLL, a no-op elsewhere) and inlined (EC_FORCE_INLINE) with constant trip counts. */
@@ -47,6 +39,12 @@
 #else
 #define EC_UNROLL
 #endif
+
+#if defined(EC_X86_AVX512) && defined(__AVX512VNNI__)
+
+#define EC_X86_GEMM_TILE 64 /* most pixels per call, split into register tiles of up to 12 pixels */
+#define EC_VNNI_ROWS 12     /* most pixels in one register tile */
+#define EC_VNNI_BLOCKS 8    /* most blocks in one pass: 8 for one pixel, else 2 */
 
 /* acc[i][j] += u * W(block j) for one group of 4 K bytes: u the pixel's group broadcast. */
 EC_FORCE_INLINE void ec_vnni_madd(__m512i acc[EC_VNNI_BLOCKS], __m512i u, const __m512i wv[EC_VNNI_BLOCKS], const int nb)
@@ -282,97 +280,9 @@ static void ec_x86_gemm_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32
     }
 }
 
-#else /* AVX2 */
+#else
 
-#define EC_X86_GEMM_TILE 2
-
-/* The pixel's 4 bytes at p (n of them, n < 4 for a tail) minus zp, as int16 repeated 4 times. */
-EC_INLINE __m256i ec_avx2_group_s16(const int8_t *p, int32_t n, __m256i zp)
-{
-    const int32_t v = n == 4 ? ec_load_group(p) : ec_load_tail_group(p, n);
-    const __m128i x16 = _mm_cvtepi8_epi16(_mm_cvtsi32_si128(v));
-    return _mm256_sub_epi16(_mm256_broadcastq_epi64(x16), zp);
-}
-
-/* acc[i][q] += products of pixel i with channels 4q..4q+3 of the block at w (lane pairs as above). */
-EC_INLINE void ec_avx2_accumulate(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t m, const int8_t *w,
-                                  __m256i acc[EC_X86_GEMM_TILE][4])
-{
-    const __m256i zp = _mm256_set1_epi16((short)g->q->in_zp);
-    const int8_t *wk = w;
-    const int8_t *x[EC_X86_GEMM_TILE];
-    __m256i wv[4];
-    int32_t s, k;
-    int i, j;
-    for (s = 0; s < g->nseg; ++s) {
-        for (i = 0; i < EC_X86_GEMM_TILE; ++i) {
-            x[i] = ec_gemm_segment(src, g->nseg, i < m ? i : m - 1, s);
-        }
-        for (k = 0; k < g->seg_len; k += 4, wk += 64) {
-            const int32_t n = k < ec_gemm_whole_bytes(g) ? 4 : g->seg_len - k;
-            for (j = 0; j < 4; ++j) {
-                wv[j] = ec_avx2_load16_s8_as_s16(wk + 16 * j);
-            }
-            for (i = 0; i < EC_X86_GEMM_TILE; ++i) {
-                const __m256i xv = ec_avx2_group_s16(x[i] + k, n, zp);
-                for (j = 0; j < 4; ++j) {
-                    acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(xv, wv[j]));
-                }
-            }
-        }
-    }
-}
-
-/* Channel sums of two accumulators of lane pairs: channels 0-3 from lo, 4-7 from hi, in order. */
-EC_INLINE __m256i ec_avx2_pair_sums(__m256i lo, __m256i hi)
-{
-    return _mm256_permute4x64_epi64(_mm256_hadd_epi32(lo, hi), _MM_SHUFFLE(3, 1, 2, 0));
-}
-
-/* Requantizes channels c0 .. c0 + 7 (those below out_c) of one pixel. */
-EC_INLINE void ec_avx2_store8(const ec_gemm_t *g, __m256i acc, int32_t c0, int8_t *out)
-{
-    const int32_t n = g->out_c - c0 < 8 ? g->out_c - c0 : 8;
-    int32_t bias[8] = {0}, mult[8] = {0}, shift[8] = {0}, v[8];
-    int32_t c;
-    __m256i r;
-    memcpy(bias, g->bias + c0, (size_t)n * sizeof(int32_t));
-    memcpy(mult, g->mult + c0, (size_t)n * sizeof(int32_t));
-    memcpy(shift, g->shift + c0, (size_t)n * sizeof(int32_t));
-    r = _mm256_add_epi32(acc, _mm256_loadu_si256((const __m256i *)(const void *)bias));
-    r = ec_avx2_requantize8(r, _mm256_loadu_si256((const __m256i *)(const void *)mult),
-                            _mm256_loadu_si256((const __m256i *)(const void *)shift));
-    r = _mm256_add_epi32(r, _mm256_set1_epi32(g->q->out_zp));
-    r = _mm256_min_epi32(_mm256_max_epi32(r, _mm256_set1_epi32(g->q->act_min)), _mm256_set1_epi32(g->q->act_max));
-    _mm256_storeu_si256((__m256i *)(void *)v, r);
-    for (c = 0; c < n; ++c) {
-        out[c] = (int8_t)v[c];
-    }
-}
-
-static void ec_x86_gemm_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t m, int8_t *out, size_t out_stride)
-{
-    const int32_t blocks = (g->out_c + EC_PACK_LANES - 1) / EC_PACK_LANES;
-    int32_t b;
-    int i, j;
-    for (b = 0; b < blocks; ++b) {
-        const int32_t c0 = b * EC_PACK_LANES;
-        __m256i acc[EC_X86_GEMM_TILE][4];
-        for (i = 0; i < EC_X86_GEMM_TILE; ++i) {
-            for (j = 0; j < 4; ++j) {
-                acc[i][j] = _mm256_setzero_si256();
-            }
-        }
-        ec_avx2_accumulate(g, src, m, g->w + (size_t)b * (size_t)g->k4 * EC_PACK_LANES, acc);
-        for (i = 0; i < m; ++i) {
-            int8_t *o = out + (size_t)i * out_stride + (size_t)c0;
-            ec_avx2_store8(g, ec_avx2_pair_sums(acc[i][0], acc[i][1]), c0, o);
-            if (c0 + 8 < g->out_c) {
-                ec_avx2_store8(g, ec_avx2_pair_sums(acc[i][2], acc[i][3]), c0 + 8, o + 8);
-            }
-        }
-    }
-}
+#include "ec_x86_gemm_avx2.h"
 
 #endif /* AVX-512 VNNI or AVX2 */
 

@@ -1,0 +1,363 @@
+/* ec_x86_gemm_avx2.h: the AVX2 tile function of the packed int8 GEMM (ec_s8_packed.h), for x86
+ * CPUs without AVX-512 VNNI; ec_x86_gemm.h includes it when the compiler does not target VNNI. It
+ * reads the layout every instruction set shares and equals the portable tile bit for bit.
+ *
+ * Arithmetic. Per output channel o the accumulator starts at
+ *     fold[o] = bias[o] - in_zp * wsum[o],   wsum[o] = sum_k W[o][k],
+ * and gains x[k] * W[o][k] for every input byte, so that it ends at bias[o] + sum_k (x[k] - in_zp)
+ * W[o][k]. Input and weight bytes are sign-extended to int16 (vpmovsxbw) and vpmaddwd adds pairs of
+ * products into int32 lanes: |x * w| <= 128 * 128, so a pair sum is at most 2^15 in magnitude and
+ * exact (vpmaddwd's one wrapping case, two products of -32768 * -32768, cannot occur). vpaddd,
+ * vpmulld and vpsubd wrap modulo 2^32 and the true accumulator lies in int32 (the generator refuses
+ * layers where |bias| + 255 * sum_k |W[o][k]| > INT32_MAX), so the wrapped result is exact even
+ * where fold or a partial sum wraps. Bytes read past a segment's end (a zero-filled tail group, or
+ * whole groups read past a tap, ec_im2col.h) meet zero weights and add nothing. A padding segment
+ * of a row tile (a tap in the padding for all its pixels) adds in_zp * W for every pixel: it is
+ * added to fold once per tile, not read per pixel.
+ *
+ * Lanes. One 64-byte group of the layout holds 16 channels x 4 K bytes; its 16-byte quarter q
+ * (channels 4q..4q+3) widens to 16 int16. The pixel's 4 bytes, widened and repeated 4 times across
+ * the register, multiply it: lane 2c of the vpmaddwd result holds channel 4q + c's K bytes 0-1,
+ * lane 2c + 1 its bytes 2-3. Two such accumulators (quarters 2h, 2h + 1: half-block h, 8 channels)
+ * are added pairwise once at the end (vphaddd, then vpermq to channel order).
+ *
+ * Register tiles for 16 YMM registers (ec_avx2_shape): up to 6 pixels x 8 channels (12
+ * accumulators, the half-block's 2 weight registers, one input register; each widened weight
+ * register feeds 6 pixels), and 1 pixel x 32 channels for a lone pixel (the fully connected layer,
+ * im2col tap lists: 8 independent accumulator chains). A pass over a half-block loads its output
+ * constants once and requantizes 8 channels per vector (ec_x86_requantize8); the int8 results of up
+ * to 4 pixels are packed with saturation into one register (vpackssdw, vpaddsw of out_zp, vpacksswb,
+ * then the clamp in bytes: clamping the saturated value gives the same byte, the clamp bounds lying
+ * in int8) and stored 8 bytes per pixel, fewer for the channels of a last half-block past C_out.
+ *
+ * Order. Within a call of up to EC_X86_GEMM_TILE pixels, each register tile of pixels runs over
+ * every half-block: the tile's input bytes stay in L1 while the weights stream from L1 or L2, and
+ * the outputs are written once, pixel after pixel.
+ *
+ * Included by ec_x86_gemm.h alone, which defines EC_UNROLL. */
+#ifndef EC_X86_GEMM_AVX2_H
+#define EC_X86_GEMM_AVX2_H
+
+#include <immintrin.h>
+
+#include "ec_s8_packed.h"
+#include "ec_x86_avx2.h"
+
+#define EC_X86_GEMM_TILE 64 /* most pixels per call, split into register tiles of up to 6 pixels */
+#define EC_AVX2_ROWS 6      /* most pixels in one register tile */
+#define EC_AVX2_HALVES 4    /* most half-blocks (8 channels) in one pass: 4 for one pixel, else 1 */
+#define EC_AVX2_HALF 8      /* output channels per half-block */
+
+/* The group of 4 bytes at p (n of them, n < 4 for a tail, zero-filled) widened to int16 and
+ * repeated across the register. */
+EC_FORCE_INLINE __m256i ec_avx2_gemm_group(const int8_t *p, int32_t n)
+{
+    const int32_t v = n == 4 ? ec_load_group(p) : ec_load_tail_group(p, n);
+    return _mm256_cvtepi8_epi16(_mm_broadcastd_epi32(_mm_cvtsi32_si128(v)));
+}
+
+/* The weights of half-blocks h < nh of one group at wk, widened: wv[2h], wv[2h + 1] its quarters.
+ * A pass of more than one half-block starts at a block's first half, so quarter q lies in block
+ * q / 4 (block_bytes on) at 16 * (q % 4). */
+EC_FORCE_INLINE void ec_avx2_gemm_weights(const int8_t *wk, size_t block_bytes, const int nh,
+                                          __m256i wv[2 * EC_AVX2_HALVES])
+{
+    int q;
+    EC_UNROLL
+    for (q = 0; q < 2 * nh; ++q) {
+        wv[q] = ec_avx2_load16_s8_as_s16(wk + (size_t)(q / 4) * block_bytes + (size_t)(16 * (q % 4)));
+    }
+}
+
+/* acc[j] += x * wv[j] for the 2 * nh quarters of a pass (lane pairs as above). */
+EC_FORCE_INLINE void ec_avx2_gemm_madd(__m256i acc[2 * EC_AVX2_HALVES], __m256i x, const __m256i wv[2 * EC_AVX2_HALVES],
+                                       const int nh)
+{
+    int j;
+    EC_UNROLL
+    for (j = 0; j < 2 * nh; ++j) {
+        acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(x, wv[j]));
+    }
+}
+
+/* fold[] += in_zp * W of a row tile's padding segments (the padding row, the same for every pixel)
+ * for nh half-blocks starting at w. */
+EC_FORCE_INLINE void ec_avx2_gemm_padding(const ec_gemm_t *g, const ec_gemm_src_t *src, const int8_t *w, const int nh,
+                                          __m256i fold[2 * EC_AVX2_HALVES])
+{
+    const size_t block_bytes = (size_t)g->k4 * EC_PACK_LANES, seg_bytes = (size_t)EC_PACK_K4(g->seg_len) * EC_PACK_LANES;
+    const int32_t full = ec_gemm_whole_bytes(g);
+    __m256i wv[2 * EC_AVX2_HALVES];
+    int32_t s, k;
+    for (s = 0; s < g->nseg; ++s) {
+        const int8_t *wk = w + (size_t)s * seg_bytes;
+        if (src->seg_offset[s] != EC_GEMM_PAD) {
+            continue;
+        }
+        for (k = 0; k < g->seg_len; k += 4, wk += 64) {
+            ec_avx2_gemm_weights(wk, block_bytes, nh, wv);
+            ec_avx2_gemm_madd(fold, ec_avx2_gemm_group(src->pad_row + k, k < full ? 4 : g->seg_len - k), wv, nh);
+        }
+    }
+}
+
+/* acc[i] += the products of pixel i0 + i (pixels from m on repeat pixel m - 1) with nh half-blocks
+ * starting at w, over every segment but a row tile's padding ones. `row` (a constant): src is a row
+ * tile, whose pixels read segment s at their first byte + seg_offset[s]; else a tile of tap lists. */
+EC_FORCE_INLINE void ec_avx2_gemm_accumulate(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m,
+                                             const int8_t *w, const int rows, const int nh, const int row,
+                                             __m256i acc[EC_AVX2_ROWS][2 * EC_AVX2_HALVES])
+{
+    const size_t block_bytes = (size_t)g->k4 * EC_PACK_LANES, seg_bytes = (size_t)EC_PACK_K4(g->seg_len) * EC_PACK_LANES;
+    const int32_t full = ec_gemm_whole_bytes(g), tail = g->seg_len - full;
+    const int8_t *x[EC_AVX2_ROWS];
+    __m256i wv[2 * EC_AVX2_HALVES];
+    int32_t s, k;
+    int i;
+    EC_UNROLL
+    for (i = 0; i < rows; ++i) {
+        x[i] = row ? src->first + (size_t)(i0 + (i < m ? i : m - 1)) * src->step : NULL;
+    }
+    for (s = 0; s < g->nseg; ++s) {
+        const int8_t *wk = w + (size_t)s * seg_bytes;
+        size_t off = 0;
+        if (row) {
+            off = src->seg_offset[s];
+            if (off == EC_GEMM_PAD) {
+                continue;
+            }
+        } else {
+            EC_UNROLL
+            for (i = 0; i < rows; ++i) {
+                x[i] = src->taps[(i0 + (i < m ? i : m - 1)) * g->nseg + s];
+            }
+        }
+        for (k = 0; k < full; k += 4, wk += 64) {
+            const size_t at = off + (size_t)k;
+            ec_avx2_gemm_weights(wk, block_bytes, nh, wv);
+            EC_UNROLL
+            for (i = 0; i < rows; ++i) {
+                ec_avx2_gemm_madd(acc[i], ec_avx2_gemm_group(x[i] + at, 4), wv, nh);
+            }
+        }
+        if (tail > 0) {
+            ec_avx2_gemm_weights(wk, block_bytes, nh, wv);
+            EC_UNROLL
+            for (i = 0; i < rows; ++i) {
+                ec_avx2_gemm_madd(acc[i], ec_avx2_gemm_group(x[i] + off + (size_t)full, tail), wv, nh);
+            }
+        }
+    }
+}
+
+/* The output stage of one half-block: requantization lane constants, output zero point (int16)
+ * and clamp (bytes), and how many of its 8 channels exist. */
+typedef struct {
+    ec_x86_rq8_t rq;
+    __m256i out_zp;
+    __m128i act_min, act_max;
+    int32_t n;
+} ec_avx2_out8_t;
+
+/* The lanes of the first n channels (n clipped to [0, 8]), for vpmaskmovd. */
+EC_FORCE_INLINE __m256i ec_avx2_first_lanes(int32_t n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+EC_FORCE_INLINE ec_avx2_out8_t ec_avx2_out8(const ec_gemm_t *g, int32_t c0)
+{
+    const __m256i lanes = ec_avx2_first_lanes(g->out_c - c0);
+    ec_avx2_out8_t o;
+    o.rq = ec_x86_rq8_params(_mm256_maskload_epi32(g->mult + c0, lanes), _mm256_maskload_epi32(g->shift + c0, lanes));
+    o.out_zp = _mm256_set1_epi16((short)g->q->out_zp);
+    o.act_min = _mm_set1_epi8((char)g->q->act_min);
+    o.act_max = _mm_set1_epi8((char)g->q->act_max);
+    o.n = g->out_c - c0 < EC_AVX2_HALF ? g->out_c - c0 : EC_AVX2_HALF;
+    return o;
+}
+
+/* fold = bias - in_zp * wsum for the channels of half-block c0 (zero past C_out). */
+EC_FORCE_INLINE __m256i ec_avx2_gemm_fold(const ec_gemm_t *g, int32_t c0)
+{
+    const __m256i lanes = ec_avx2_first_lanes(g->out_c - c0);
+    return _mm256_sub_epi32(_mm256_maskload_epi32(g->bias + c0, lanes),
+                            _mm256_mullo_epi32(_mm256_maskload_epi32(g->wsum + c0, lanes), _mm256_set1_epi32(g->q->in_zp)));
+}
+
+/* The 8 bytes v at out, or its first n < 8. */
+EC_FORCE_INLINE void ec_avx2_store_bytes(int8_t *out, __m128i v, int32_t n)
+{
+    int32_t word;
+    if (n == EC_AVX2_HALF) {
+        _mm_storel_epi64((__m128i *)(void *)out, v);
+        return;
+    }
+    if (n & 4) {
+        word = _mm_cvtsi128_si32(v);
+        memcpy(out, &word, 4);
+        out += 4;
+        v = _mm_srli_epi64(v, 32);
+    }
+    word = _mm_cvtsi128_si32(v);
+    if (n & 2) {
+        memcpy(out, &word, 2);
+        out += 2;
+        word >>= 16;
+    }
+    if (n & 1) {
+        *out = (int8_t)word;
+    }
+}
+
+/* The 8-channel results r[0..3] (int32, channel order) of 4 pixels, requantized, as bytes: pixel p's
+ * 8 bytes in 64-bit lane p. */
+EC_FORCE_INLINE __m256i ec_avx2_pack4(const __m256i r[4], const ec_avx2_out8_t *o)
+{
+    const __m256i r01 = _mm256_adds_epi16(_mm256_packs_epi32(ec_x86_requantize8(r[0], &o->rq), ec_x86_requantize8(r[1], &o->rq)), o->out_zp);
+    const __m256i r23 = _mm256_adds_epi16(_mm256_packs_epi32(ec_x86_requantize8(r[2], &o->rq), ec_x86_requantize8(r[3], &o->rq)), o->out_zp);
+    /* bytes: 128-bit lane 0 holds channels 0-3 of pixels 0..3, lane 1 channels 4-7 */
+    const __m256i bytes = _mm256_packs_epi16(r01, r23);
+    const __m256i ordered = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    const __m256i lo = _mm256_broadcastsi128_si256(o->act_min), hi = _mm256_broadcastsi128_si256(o->act_max);
+    return _mm256_min_epi8(_mm256_max_epi8(ordered, lo), hi);
+}
+
+/* Requantizes and stores half-block c0 of `rows` pixels (the first m exist) from their lane-pair
+ * accumulators acc[i][0..1] and fold; pixel i at out + i * out_stride. */
+EC_FORCE_INLINE void ec_avx2_gemm_store(__m256i acc[EC_AVX2_ROWS][2 * EC_AVX2_HALVES], const int h, __m256i fold,
+                                        const ec_avx2_out8_t *o, const int rows, int32_t m, int8_t *out,
+                                        size_t out_stride)
+{
+    __m256i r[4];
+    int i0, i;
+    EC_UNROLL
+    for (i0 = 0; i0 < rows; i0 += 4) {
+        __m256i bytes;
+        EC_UNROLL
+        for (i = 0; i < 4; ++i) {
+            const int p = i0 + i < rows ? i0 + i : rows - 1;
+            r[i] = _mm256_add_epi32(fold, _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[p][2 * h], acc[p][2 * h + 1]),
+                                                                   _MM_SHUFFLE(3, 1, 2, 0)));
+        }
+        bytes = ec_avx2_pack4(r, o);
+        EC_UNROLL
+        for (i = 0; i < 4; ++i) {
+            if (i0 + i < rows && i0 + i < m) {
+                const __m128i part = i < 2 ? _mm256_castsi256_si128(bytes) : _mm256_extracti128_si256(bytes, 1);
+                ec_avx2_store_bytes(out + (size_t)(i0 + i) * out_stride, i % 2 ? _mm_unpackhi_epi64(part, part) : part, o->n);
+            }
+        }
+    }
+}
+
+/* Output channels [8 * h0, 8 * (h0 + nh)) of pixels i0 .. i0 + m - 1 with a register tile of
+ * `rows` >= m pixels: fold, accumulate, requantize, store (pixel i0 + i at out + i * out_stride). */
+EC_FORCE_INLINE void ec_avx2_gemm_halves(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m, int32_t h0,
+                                         const int rows, const int nh, const int row, int8_t *out, size_t out_stride)
+{
+    /* half-block h0 starts in block h0 / 2, at its quarter 2 * (h0 % 2) */
+    const int8_t *w = g->w + (size_t)(h0 / 2) * (size_t)g->k4 * EC_PACK_LANES + (size_t)(h0 % 2) * 32;
+    __m256i acc[EC_AVX2_ROWS][2 * EC_AVX2_HALVES], fold[2 * EC_AVX2_HALVES];
+    int i, j;
+    EC_UNROLL
+    for (j = 0; j < 2 * nh; ++j) {
+        fold[j] = _mm256_setzero_si256();
+    }
+    if (row) {
+        ec_avx2_gemm_padding(g, src, w, nh, fold);
+    }
+    EC_UNROLL
+    for (i = 0; i < rows; ++i) {
+        EC_UNROLL
+        for (j = 0; j < 2 * nh; ++j) {
+            acc[i][j] = fold[j];
+        }
+    }
+    ec_avx2_gemm_accumulate(g, src, i0, m, w, rows, nh, row, acc);
+    EC_UNROLL
+    for (j = 0; j < nh; ++j) {
+        const int32_t c0 = (h0 + j) * EC_AVX2_HALF;
+        const ec_avx2_out8_t stage = ec_avx2_out8(g, c0);
+        ec_avx2_gemm_store(acc, j, ec_avx2_gemm_fold(g, c0), &stage, rows, m, out + c0, out_stride);
+    }
+}
+
+/* Each register tile (rows x nh) is a function of its own, so that the register allocator sees one
+ * tile at a time. Row tiles of 2 to 6 pixels take one half-block; one pixel (a row tile or a tap
+ * list) takes 1 to 4. */
+typedef void (*ec_avx2_halves_fn)(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m, int32_t h0,
+                                  int8_t *out, size_t out_stride);
+
+#define EC_AVX2_HALVES_FN(kind, row, rows, nh)                                                                  \
+    EC_NOINLINE void ec_avx2_##kind##_##rows##x##nh(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, \
+                                                    int32_t m, int32_t h0, int8_t *out, size_t out_stride)  \
+    {                                                                                                       \
+        ec_avx2_gemm_halves(g, src, i0, m, h0, rows, nh, row, out, out_stride);                             \
+    }
+EC_AVX2_HALVES_FN(row, 1, 1, 1)
+EC_AVX2_HALVES_FN(row, 1, 1, 2)
+EC_AVX2_HALVES_FN(row, 1, 1, 3)
+EC_AVX2_HALVES_FN(row, 1, 1, 4)
+EC_AVX2_HALVES_FN(row, 1, 2, 1)
+EC_AVX2_HALVES_FN(row, 1, 3, 1)
+EC_AVX2_HALVES_FN(row, 1, 4, 1)
+EC_AVX2_HALVES_FN(row, 1, 5, 1)
+EC_AVX2_HALVES_FN(row, 1, 6, 1)
+EC_AVX2_HALVES_FN(list, 0, 1, 1)
+EC_AVX2_HALVES_FN(list, 0, 1, 2)
+EC_AVX2_HALVES_FN(list, 0, 1, 3)
+EC_AVX2_HALVES_FN(list, 0, 1, 4)
+#undef EC_AVX2_HALVES_FN
+
+/* The register tiles of one pixel count, by half-block count: by_nh[n] computes n half-blocks. */
+typedef struct {
+    int32_t most; /* half-blocks per pass */
+    ec_avx2_halves_fn by_nh[EC_AVX2_HALVES + 1];
+} ec_avx2_shape_t;
+
+static const ec_avx2_shape_t ec_avx2_list_1 = {4, {NULL, ec_avx2_list_1x1, ec_avx2_list_1x2, ec_avx2_list_1x3, ec_avx2_list_1x4}};
+static const ec_avx2_shape_t ec_avx2_rows[EC_AVX2_ROWS + 1] = {
+    {0, {NULL, NULL, NULL, NULL, NULL}},
+    {4, {NULL, ec_avx2_row_1x1, ec_avx2_row_1x2, ec_avx2_row_1x3, ec_avx2_row_1x4}},
+    {1, {NULL, ec_avx2_row_2x1, NULL, NULL, NULL}},
+    {1, {NULL, ec_avx2_row_3x1, NULL, NULL, NULL}},
+    {1, {NULL, ec_avx2_row_4x1, NULL, NULL, NULL}},
+    {1, {NULL, ec_avx2_row_5x1, NULL, NULL, NULL}},
+    {1, {NULL, ec_avx2_row_6x1, NULL, NULL, NULL}},
+};
+
+/* Every output channel of pixels i0 .. i0 + m - 1: `most` half-blocks at a time, then the rest in
+ * one pass (a pass of several half-blocks starts on a block boundary: `most` is 1 or even). */
+static void ec_avx2_gemm_pixels(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m,
+                                const ec_avx2_shape_t *shape, int8_t *out, size_t out_stride)
+{
+    const int32_t halves = (g->out_c + EC_AVX2_HALF - 1) / EC_AVX2_HALF;
+    int32_t h = 0;
+    for (; h + shape->most <= halves; h += shape->most) {
+        shape->by_nh[shape->most](g, src, i0, m, h, out, out_stride);
+    }
+    if (h < halves) {
+        shape->by_nh[halves - h](g, src, i0, m, h, out, out_stride);
+    }
+}
+
+/* m pixels in register tiles of up to 6 pixels, the pixels spread evenly over the fewest tiles (14
+ * pixels: 5, 5 and 4); a tile of tap lists, one pixel at a time. */
+static void ec_x86_gemm_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t m, int8_t *out, size_t out_stride)
+{
+    int32_t i0, n;
+    if (!src->first) {
+        for (i0 = 0; i0 < m; ++i0) {
+            ec_avx2_gemm_pixels(g, src, i0, 1, &ec_avx2_list_1, out + (size_t)i0 * out_stride, out_stride);
+        }
+        return;
+    }
+    for (i0 = 0; i0 < m; i0 += n) {
+        const int32_t left = m - i0, tiles = (left + EC_AVX2_ROWS - 1) / EC_AVX2_ROWS;
+        n = (left + tiles - 1) / tiles;
+        ec_avx2_gemm_pixels(g, src, i0, n, &ec_avx2_rows[n], out + (size_t)i0 * out_stride, out_stride);
+    }
+}
+
+#endif /* EC_X86_GEMM_AVX2_H */
