@@ -1,10 +1,10 @@
 """The ImageNet network families people deploy on a Raspberry Pi, as published, for tests and benchmarks.
 
-Each class follows its paper's definition at width 1.0 for 224x224 RGB inputs and 1000 classes
-(the layer table torchvision also implements), written here in the project's own code:
-
-- ``mobilenetv2``: Sandler et al., "MobileNetV2: Inverted Residuals and Linear Bottlenecks", CVPR 2018;
-- ``resnet18``: He et al., "Deep Residual Learning for Image Recognition", CVPR 2016.
+Each family follows its paper's definition at width 1.0 for 224x224 RGB inputs and 1000 classes
+(the layer tables torchvision also implements; their parameter counts are checked in the tests),
+written in the project's own code in ``edgeconv.zoo.nets`` where each module cites its paper:
+MobileNetV2, MobileNetV3-Small, EfficientNet-B0, MnasNet 1.0, RegNetX-400MF, ResNet-18,
+SqueezeNet 1.1 and ShuffleNetV2 1.0x.
 
 ``family_model(name, seed)`` gives a model with seeded random weights whose BatchNorm statistics
 were gathered on seeded structured images (``structured_images``), in eval mode;
@@ -16,140 +16,32 @@ code generation and bit-exactness at the scale of real deployments, not accuracy
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Optional
 
 import numpy as np
 import torch
 from torch import nn
 
 from .export import export_module
+from .nets.efficientnet import EfficientNetB0
+from .nets.layers import IMAGENET_CLASSES
+from .nets.mnasnet import MnasNet
+from .nets.mobilenet import MobileNetV2, MobileNetV3Small
+from .nets.regnet import RegNetX400MF
+from .nets.resnet import ResNet18
+from .nets.shufflenet import ShuffleNetV2
+from .nets.squeezenet import SqueezeNet11
 
-IMAGENET_CLASSES = 1000
 INPUT_SHAPE_224 = (1, 3, 224, 224)
-
-
-def make_divisible(value: float, divisor: int = 8, min_value: Optional[int] = None) -> int:
-    """Round a scaled channel count to a multiple of ``divisor``, never below 90% of ``value``.
-
-    The rule of the MobileNet papers' reference code, which MobileNetV2/V3 and MnasNet use to keep
-    channel counts multiples of 8 at every width multiplier.
-    """
-    min_value = divisor if min_value is None else min_value
-    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
-    return rounded + divisor if rounded < 0.9 * value else rounded
-
-
-def conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1,
-            activation: Optional[Callable[[], nn.Module]] = None) -> nn.Sequential:
-    """Conv (no bias, 'same' padding for odd kernels) + BatchNorm + optional activation."""
-    layers = [nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, groups=groups, bias=False), nn.BatchNorm2d(c_out)]
-    if activation is not None:
-        layers.append(activation())
-    return nn.Sequential(*layers)
-
-
-def init_like_reference(module: nn.Module, linear_std: Optional[float] = 0.01) -> None:
-    """Kaiming-normal (fan-out) convolutions, unit BatchNorm, small normal linear layers.
-
-    The initialisation the families' reference implementations use; ``linear_std=None`` keeps
-    PyTorch's default for linear layers (ResNet's).
-    """
-    for m in module.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear) and linear_std is not None:
-            nn.init.normal_(m.weight, 0.0, linear_std)
-            nn.init.zeros_(m.bias)
-
-
-# --- MobileNetV2 (Sandler et al. 2018, Table 2) ------------------------------------------------
-
-class InvertedResidual(nn.Module):
-    """1x1 expansion + ReLU6 (skipped at expansion 1), depthwise 3x3 + ReLU6, linear 1x1 projection;
-    identity shortcut when the stride is 1 and the widths match."""
-
-    def __init__(self, c_in: int, c_out: int, stride: int, expand: int):
-        super().__init__()
-        hidden = int(round(c_in * expand))
-        layers = [] if expand == 1 else [conv_bn(c_in, hidden, 1, activation=nn.ReLU6)]
-        layers += [conv_bn(hidden, hidden, 3, stride, groups=hidden, activation=nn.ReLU6), conv_bn(hidden, c_out, 1)]
-        self.conv = nn.Sequential(*layers)
-        self.residual = stride == 1 and c_in == c_out
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv(x) if self.residual else self.conv(x)
-
-
-class MobileNetV2(nn.Module):
-    """MobileNetV2 1.0: 32-channel stem, 17 inverted residual blocks, 1280-channel head, dropout 0.2."""
-
-    # expansion t, output channels c, repeats n, first stride s (the paper's Table 2)
-    SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
-
-    def __init__(self, num_classes: int = IMAGENET_CLASSES, width: float = 1.0):
-        super().__init__()
-        c_in = make_divisible(32 * width)
-        last = make_divisible(1280 * max(1.0, width))
-        layers = [conv_bn(3, c_in, 3, 2, activation=nn.ReLU6)]
-        for t, c, n, s in self.SETTINGS:
-            c_out = make_divisible(c * width)
-            for i in range(n):
-                layers.append(InvertedResidual(c_in, c_out, s if i == 0 else 1, t))
-                c_in = c_out
-        layers.append(conv_bn(c_in, last, 1, activation=nn.ReLU6))
-        self.features = nn.Sequential(*layers)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(last, num_classes))
-        init_like_reference(self)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
-
-
-# --- ResNet-18 (He et al. 2016, Table 1) -------------------------------------------------------
-
-class BasicBlock(nn.Module):
-    """Two 3x3 conv-BN layers, ReLU between and after the add; a strided 1x1 conv-BN shortcut
-    (the paper's option B) where the shape changes."""
-
-    def __init__(self, c_in: int, c_out: int, stride: int):
-        super().__init__()
-        self.conv1 = conv_bn(c_in, c_out, 3, stride, activation=nn.ReLU)
-        self.conv2 = conv_bn(c_out, c_out, 3)
-        self.shortcut = nn.Identity() if stride == 1 and c_in == c_out else conv_bn(c_in, c_out, 1, stride)
-        self.relu = nn.ReLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.conv2(self.conv1(x)) + self.shortcut(x))
-
-
-class ResNet18(nn.Module):
-    """ResNet-18: 7x7/2 stem + 3x3/2 max pool, four stages of two basic blocks (64-512 channels)."""
-
-    def __init__(self, num_classes: int = IMAGENET_CLASSES):
-        super().__init__()
-        self.stem = nn.Sequential(conv_bn(3, 64, 7, 2, activation=nn.ReLU), nn.MaxPool2d(3, 2, 1))
-        stages, c_in = [], 64
-        for c_out, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
-            stages += [BasicBlock(c_in, c_out, stride), BasicBlock(c_out, c_out, 1)]
-            c_in = c_out
-        self.stages = nn.Sequential(*stages)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(512, num_classes)
-        init_like_reference(self, linear_std=None)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(self.pool(self.stages(self.stem(x))), 1))
-
 
 FAMILIES: dict = {
     "mobilenetv2": MobileNetV2,
+    "mobilenetv3_small": MobileNetV3Small,
+    "efficientnet_b0": EfficientNetB0,
+    "mnasnet": MnasNet,
+    "regnetx_400mf": RegNetX400MF,
     "resnet18": ResNet18,
+    "squeezenet1_1": SqueezeNet11,
+    "shufflenetv2": ShuffleNetV2,
 }
 
 

@@ -7,24 +7,38 @@ import pytest
 import torch
 
 from edgeconv.zoo.families import FAMILIES, family_model, structured_images
+from edgeconv.zoo.nets.regnet import regnet_stages
 
 # Parameter counts of the published 1000-class models (the same architectures as torchvision's
 # model table lists them), which pin every layer's shape.
 PUBLISHED_PARAMETERS = {
     "mobilenetv2": 3_504_872,
+    "mobilenetv3_small": 2_542_856,
+    "efficientnet_b0": 5_288_548,
+    "mnasnet": 4_383_312,
+    "regnetx_400mf": 5_495_976,
     "resnet18": 11_689_512,
+    "squeezenet1_1": 1_235_496,
+    "shufflenetv2": 2_278_604,
 }
 
 SMALL = (1, 3, 64, 64)
 
 
+def test_regnetx_400mf_stages_follow_the_paper():
+    assert regnet_stages(depth=22, w0=24, wa=24.48, wm=2.54, group_width=16) == [
+        (32, 1, 16), (64, 2, 16), (160, 7, 16), (400, 12, 16)]
+
+
 @pytest.mark.parametrize("name", sorted(FAMILIES))
-def test_family_has_the_published_parameter_count(name):
-    model = FAMILIES[name]()
+def test_family_has_the_published_parameter_count_and_maps_images_to_classes(name):
+    model = FAMILIES[name]().eval()
     assert sum(p.numel() for p in model.parameters()) == PUBLISHED_PARAMETERS[name]
+    with torch.no_grad():
+        assert model(torch.zeros(2, *SMALL[1:])).shape == (2, 1000)
 
 
-@pytest.mark.parametrize("name", sorted(FAMILIES))
+@pytest.mark.parametrize("name", ["mobilenetv3_small", "shufflenetv2"])
 def test_family_model_is_seeded_and_carries_data_statistics(name):
     first = family_model(name, seed=1, input_shape=SMALL, batches=1, batch_size=4)
     second = family_model(name, seed=1, input_shape=SMALL, batches=1, batch_size=4)
