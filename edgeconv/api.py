@@ -100,6 +100,8 @@ class ProfileRequest:
     runner: Optional[str]
     model: Optional[Path]
     out: Path
+    estimate: bool = False               # count under qemu and cost with llvm-mca instead of timing
+    precisions: Optional[tuple] = None   # with a model: the precisions profiled (None: all)
 
 
 # --------------------------------------------------------------------------------------------
@@ -384,9 +386,16 @@ def profile(
     runner: Optional[str] = None,
     model: Optional[PathLike] = None,
     out: Optional[PathLike] = None,
+    estimate: bool = False,
+    precisions: Optional[Union[str, Sequence[str]]] = None,
 ) -> dict:
     """Measure a latency table for ``target`` and store it (default: the user's cache).
 
+    With ``estimate`` (an ARM board, ``runner`` qemu or None), nothing is timed: each graph's
+    instructions are counted under qemu-user and costed by llvm-mca for the board's core; the
+    result then also holds ``estimates`` (per graph: per-layer ``name, macs, instructions,
+    est_cycles, est_ms, efficiency`` and ``total``) and the first graph's ``layers`` and ``total``.
+    ``precisions`` limits a model's profile to those precisions.
     Returns the pipeline's summary and ``table``, the path of the stored table.
     """
     from .select.latency_table import user_table_path
@@ -394,7 +403,9 @@ def profile(
     board = load_target(target)
     model_file = arguments.readable_file("--model", model) if model is not None else None
     table = Path(out) if out is not None else user_table_path(board.name)
-    request = ProfileRequest(target=board, runner=arguments.runner(runner), model=model_file, out=table)
+    chosen = arguments.precisions(precisions) if precisions is not None else None
+    request = ProfileRequest(target=board, runner=arguments.runner(runner), model=model_file, out=table,
+                             estimate=bool(estimate), precisions=chosen)
     run = _pipeline_step("profile")
     with staged_file(table) as temporary, progress.task(f"profiling {board.name}"):
         summary = run(request, temporary)

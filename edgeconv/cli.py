@@ -279,14 +279,35 @@ def _show_verify(result: dict, as_json: bool) -> None:
 @click.option("--runner", type=RUNNER, metavar="RUNNER", help="local, qemu or ssh://user@host[:port].")
 @click.option("--model", type=EXISTING_FILE, help="Measure this model's own layers.")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), help="Table file (default: the user's cache).")
+@click.option("--estimate", is_flag=True,
+              help="With --runner qemu: count instructions under QEMU and estimate cycles with llvm-mca.")
+@click.option("--precisions", type=PRECISIONS, metavar="LIST", help="With --model: profile only these precisions.")
 @_output_options
-def profile(target: str, runner: Optional[str], model: Optional[str], out: Optional[str], as_json: bool) -> None:
+def profile(target: str, runner: Optional[str], model: Optional[str], out: Optional[str], estimate: bool,
+            precisions: Optional[tuple], as_json: bool) -> None:
     """Measure a latency table for a board (used from then on by the latency model)."""
-    summary = api.profile(target, runner=runner, model=model, out=out)
+    summary = api.profile(target, runner=runner, model=model, out=out, estimate=estimate, precisions=precisions)
     if as_json:
         _print_json(summary)
-    else:
-        _stdout().print(f"measured latency table written to {summary['table']}")
+        return
+    if summary.get("layers"):
+        _stdout().print(_estimate_table(summary))
+    _stdout().print(f"{summary['method']} latency table written to {summary['table']}")
+
+
+def _estimate_table(summary: dict) -> Table:
+    first = summary["estimates"][0]
+    table = Table("layer", "MACs", "instructions", "est. cycles", "est. ms", "efficiency",
+                  title=f"{first['label']}: {first['target']} ({first['llvm_cpu']}), {first['method']}")
+    for layer in summary["layers"]:
+        efficiency = "" if layer["efficiency"] is None else f"{layer['efficiency']:.0%} of {layer['peak_class']} peak"
+        table.add_row(layer["name"], f"{layer['macs']:,}", f"{layer['instructions']:,}",
+                      f"{layer['est_cycles']:,.0f}", _millis(layer["est_ms"]), efficiency)
+    total = summary["total"]
+    table.add_section()
+    table.add_row("total", f"{total['macs']:,}", f"{total['instructions']:,}", f"{total['est_cycles']:,.0f}",
+                  _millis(total["est_ms"]), "")
+    return table
 
 
 def _inspect_table(result: dict) -> Table:

@@ -45,6 +45,7 @@ class Cpu:
     clock_ghz: float
     features: tuple
     source: str
+    llvm_mca_cpu: Optional[str] = None  # the core as llvm-mca names it (-mcpu), for profile --estimate
 
     def has(self, feature: str) -> bool:
         return feature in self.features
@@ -277,6 +278,7 @@ def _parse(raw: dict, path: Path) -> Target:
         clock_ghz=cpu_t.number("clock_ghz", upper=10.0),
         features=tuple(f.lower() for f in cpu_t.strings("features")),
         source=cpu_t.text("source"),
+        llvm_mca_cpu=cpu_t.optional_text("llvm_mca_cpu"),
     )
     caches_t = top.table("caches")
     caches = Caches(

@@ -4,7 +4,9 @@ A micro-benchmark over the kernel variants and the layer shapes that matter (``c
 ``--model``, over that model's own layers at each precision and kernel variant (``model_layers``).
 Every graph is compiled for the board and timed by the runner (``measure``); the per-layer medians
 become a :class:`~edgeconv.select.latency_table.LatencyTable` that the latency model uses from then
-on (``latency_source: "measured-table"``).
+on (``latency_source: "measured-table"``). For a board that cannot be reached, an
+:class:`~edgeconv.profile.estimate.Estimator` takes the runner's place: each graph is counted under
+QEMU and costed by llvm-mca (``estimate``), and the table says ``estimated (qemu+llvm-mca)``.
 
 Bounded in time: graphs are measured in order until ``budget_s`` seconds have passed; the rest are
 left out and listed in the summary (the latency model stays analytical for what was not measured).
@@ -19,12 +21,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from .. import progress
 from ..errors import UserError
 from ..runtimes.runner import Runner
-from ..select.latency_table import LatencyTable
+from ..ir import Graph
+from ..select.latency_table import MEASURED_METHOD, LatencyTable
 from ..targets import Target
 from ..toolchain import Compiler
 from .cases import LayerCase, case_graph, default_cases
@@ -45,6 +48,7 @@ class ProfileSummary:
     failed: list = field(default_factory=list)    # "label: reason" of graphs that could not be built or run
     entries: int = 0
     seconds: float = 0.0
+    method: str = MEASURED_METHOD   # how the times were obtained (latency_table.METHODS)
 
 
 def _micro_benchmark(cases: Iterable[LayerCase]) -> Iterable[tuple]:
@@ -58,9 +62,13 @@ def _model(target: Target, model: Path, precisions: tuple) -> Iterable[tuple]:
 
 def profile_target(target: Target, runner: Runner, compiler: Compiler, model: Optional[Path] = None,
                    cases: Optional[list] = None, budget_s: float = DEFAULT_BUDGET_S,
-                   precisions: tuple = MODEL_PRECISIONS) -> tuple:
+                   precisions: tuple = MODEL_PRECISIONS,
+                   measure: Optional[Callable[[Graph, str], dict]] = None, method: str = MEASURED_METHOD) -> tuple:
     """``(LatencyTable, ProfileSummary)``: measure the micro-benchmark (or ``model``'s layers at
-    each of ``precisions``)."""
+    each of ``precisions``). ``measure(graph, label)`` gives a graph's LatencyKey -> ms (default: time
+    it with ``runner``); ``method`` is what the table and summary say it did."""
+    if measure is None:
+        measure = lambda graph, label: measure_graph(graph, target, compiler, runner)  # noqa: E731
     start = time.monotonic()
     if model is not None:
         work = list(_model(target, model, precisions))
@@ -68,7 +76,7 @@ def profile_target(target: Target, runner: Runner, compiler: Compiler, model: Op
     else:
         work = list(_micro_benchmark(cases if cases is not None else default_cases()))
         source = "micro-benchmark"
-    summary = ProfileSummary(target.name, runner.name, compiler.version, source)
+    summary = ProfileSummary(target.name, runner.name, compiler.version, source, method=method)
     samples: dict = {}
     with progress.task(f"profiling {target.name}", total=len(work)) as bar:
         for label, make_graph in work:
@@ -77,7 +85,7 @@ def profile_target(target: Target, runner: Runner, compiler: Compiler, model: Op
                 continue
             bar.describe(label)
             try:
-                measured = measure_graph(make_graph(), target, compiler, runner)
+                measured = measure(make_graph(), label)
             except UserError as err:  # e.g. a precision the model's ops cannot take: the others still count
                 summary.failed.append(f"{label}: {err}")
                 continue
@@ -89,7 +97,7 @@ def profile_target(target: Target, runner: Runner, compiler: Compiler, model: Op
     if summary.measured == 0 and summary.failed:
         raise UserError(f"nothing could be profiled on {target.name}: {summary.failed[0]}")
     table = LatencyTable(target.name, target.cpu.model, datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                         compiler.version, tuple(compiler.cflags))
+                         compiler.version, tuple(compiler.cflags), method=method)
     median_table(samples, table)
     summary.entries = len(table.entries)
     summary.seconds = round(time.monotonic() - start, 3)

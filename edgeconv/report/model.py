@@ -46,7 +46,7 @@ class Report:
     latency_budget_ms: Optional[float]
     memory_budget_kb: Optional[float]
     predicted_latency_ms: float
-    latency_source: str  # "measured-table" | "analytical"
+    latency_source: str  # "measured-table" | "estimated (qemu+llvm-mca)" | "analytical"
     arena_bytes: Optional[int]
     weights_bytes: Optional[int]
     accuracy: Accuracy

@@ -33,7 +33,8 @@ Ops without MACs cost their element work or their memory traffic, whichever is l
 **Whole model = sum over layers**: kernels run one after another on one core, with no overlap
 between layers; the error of that sum against a measured end-to-end time is what
 ``bench/bench_latency_model.py`` reports. The model's prediction is ``measured-table`` when the
-table covers every layer that costs time, else ``analytical`` (layers found in the table still
+table covers every layer that costs time (``estimated (qemu+llvm-mca)`` when that table was made by
+``profile --estimate``), else ``analytical`` (layers found in the table still
 use their measured time).
 """
 
@@ -52,9 +53,10 @@ from ..kernels.isa import target_kernel_set
 from ..kernels.registry import Kernel, isas_of, kernel as kernel_named
 from ..quant.precision import Precision, parse_precision
 from .candidates import activation_bytes, popcount_passes, variants_for, weight_bytes
-from .latency_table import LatencyKey, LatencyTable, shape_signature, timing_precision
+from .latency_table import ESTIMATED_METHOD, LatencyKey, LatencyTable, shape_signature, timing_precision
 
 MEASURED = "measured-table"
+ESTIMATED = ESTIMATED_METHOD  # a table made by profile --estimate covered every layer
 ANALYTICAL = "analytical"
 
 
@@ -269,7 +271,8 @@ def predict_graph_ms(target: Target, graph: Graph, table: Optional[LatencyTable]
     """``(ms, source)``: the sum over layers, and ``measured-table`` only if the table covered all."""
     layers = predict_layers(target, graph, table, threads)
     covered = table is not None and all(p.source == MEASURED for p in layers)
-    return GraphPrediction(sum(p.ms for p in layers), MEASURED if covered else ANALYTICAL)
+    source = (ESTIMATED if table.method == ESTIMATED_METHOD else MEASURED) if covered else ANALYTICAL
+    return GraphPrediction(sum(p.ms for p in layers), source)
 
 
 def kernel_throughput(target: Target, precision: str, algorithm: str, implementation: Optional[str] = None) -> float:

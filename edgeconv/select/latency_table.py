@@ -10,6 +10,7 @@ Format (``version`` 1)::
       "date": "2026-11-21T21:00:00Z",          # ISO 8601, UTC
       "compiler": "aarch64-linux-gnu-gcc 12.2.0",
       "cflags": ["-O2", "-mcpu=cortex-a72"],
+      "method": "measured",                    # or "estimated (qemu+llvm-mca)"; optional, default measured
       "entries": [
         {"op": "Conv", "shape": "x=1x16x32x32;w=32x16x3x3;dilation=1,1;groups=1;pads=1,1,1,1;stride=1,1",
          "precision": "int8", "algorithm": "ec_s8_conv2d_slidingwin", "threads": 1, "ms": 0.412}
@@ -20,6 +21,10 @@ An entry's key is ``(op, shape signature, precision, algorithm, threads)``; ``ms
 time of one call of that layer. ``algorithm`` is ``null`` for ops without kernel variants (pooling,
 element-wise ops). The precision in a key is the precision the *kernel* runs at
 (:func:`timing_precision`): a DoReFa layer run by an int8 kernel is timed as ``int8``.
+
+``method`` says how the times were obtained: ``measured`` on the board (``edgeconv profile``), or
+``estimated (qemu+llvm-mca)`` by ``edgeconv profile --runner qemu --estimate`` for a board that
+cannot be reached (instruction counts under QEMU, cycles from llvm-mca; ``edgeconv.profile.estimate``).
 
 A table for a target lives in the user's cache, ``~/.cache/edgeconv/tables/<target>.json``
 (``$EDGECONV_CACHE_DIR`` or ``$XDG_CACHE_HOME/edgeconv`` replace ``~/.cache/edgeconv``), or is
@@ -39,6 +44,9 @@ from ..ir import Graph, Node
 
 FORMAT = "edgeconv-latency-table"
 VERSION = 1
+MEASURED_METHOD = "measured"
+ESTIMATED_METHOD = "estimated (qemu+llvm-mca)"
+METHODS = (MEASURED_METHOD, ESTIMATED_METHOD)
 
 # Attributes that do not change how long a layer takes: left out of the shape signature.
 _TIMING_NEUTRAL_ATTRS = frozenset({"clamp", "value", "alpha", "eps", "beta", "lo", "hi"})
@@ -115,6 +123,7 @@ class LatencyTable:
     cflags: tuple = ()
     entries: dict = field(default_factory=dict)  # LatencyKey -> ms
     path: Optional[Path] = None
+    method: str = MEASURED_METHOD  # one of METHODS
 
     def lookup(self, key: LatencyKey) -> Optional[float]:
         return self.entries.get(key)
@@ -128,13 +137,14 @@ class LatencyTable:
         """This table with ``older``'s entries added where this one has no measurement of its own.
 
         Profiling several models for one board builds up one table: a key measured again takes
-        the new time. Tables of another target or compiler are not merged (their times do not
-        describe this build): this table is returned as it is.
+        the new time. Tables of another target, compiler or method are not merged (their times do
+        not describe this build the same way): this table is returned as it is.
         """
-        if older.target != self.target or older.compiler != self.compiler or tuple(older.cflags) != tuple(self.cflags):
+        if (older.target != self.target or older.compiler != self.compiler or tuple(older.cflags) != tuple(self.cflags)
+                or older.method != self.method):
             return self
         merged = {**older.entries, **self.entries}
-        return LatencyTable(self.target, self.board, self.date, self.compiler, self.cflags, merged, self.path)
+        return LatencyTable(self.target, self.board, self.date, self.compiler, self.cflags, merged, self.path, self.method)
 
     def to_json(self) -> dict:
         entries = sorted(self.entries.items(), key=lambda kv: (kv[0].op, kv[0].shape, kv[0].precision, kv[0].algorithm or "", kv[0].threads))
@@ -146,6 +156,7 @@ class LatencyTable:
             "date": self.date,
             "compiler": self.compiler,
             "cflags": list(self.cflags),
+            "method": self.method,
             "entries": [
                 {"op": k.op, "shape": k.shape, "precision": k.precision, "algorithm": k.algorithm, "threads": k.threads, "ms": ms}
                 for k, ms in entries
@@ -208,7 +219,11 @@ def load_table(path) -> LatencyTable:
             raise UserError(f"{path}: key {key} must be a string")
     if not isinstance(data.get("entries"), list):
         raise UserError(f"{path}: key entries must be a list")
-    table = LatencyTable(data["target"], data["board"], data["date"], data["compiler"], tuple(data.get("cflags", ())), path=path)
+    method = data.get("method", MEASURED_METHOD)
+    if method not in METHODS:
+        raise UserError(f"{path}: key method must be one of {', '.join(repr(m) for m in METHODS)}, got {method!r}")
+    table = LatencyTable(data["target"], data["board"], data["date"], data["compiler"], tuple(data.get("cflags", ())),
+                         path=path, method=method)
     for i, entry in enumerate(data["entries"]):
         key, ms = _entry_key(entry, path, i)
         table.entries[key] = ms

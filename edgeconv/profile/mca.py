@@ -1,0 +1,197 @@
+"""Cycles per execution of each translation block on a named core, from LLVM's ``llvm-mca``.
+
+A block's bytes (from the counting plugin, :mod:`.qemu_count`) are split into instructions
+(AArch64 and A32: 4 bytes; Thumb: 2, or 4 when the first halfword starts with 0b11101, 0b11110 or
+0b11111, the Thumb-2 32-bit prefixes of the Arm ARM), disassembled by ``llvm-mc --disassemble``
+(each distinct instruction once), and every block becomes one ``llvm-mca`` code region. One
+``llvm-mca -mtriple=T -mcpu=CPU -iterations=N`` run analyses all regions; a block's cycles are the
+region's "Total Cycles" divided by ``N``: the steady-state cost of the block run back to back,
+which is what a hot loop body does (the pipeline's fill and drain, a few tens of cycles, are spread
+over ``N`` iterations).
+
+What llvm-mca does not model is charged one cycle per instruction and counted as *unmodelled*:
+calls (``bl``/``blr``/``blx``, which llvm-mca would give a made-up 100-cycle latency), bytes that do
+not disassemble, and instructions the assembler or scheduling model rejects. llvm-mca assumes
+every load hits L1 and every branch is predicted; the memory term is added per layer by
+:mod:`.estimate`.
+
+Results are cached per (LLVM version, triple, CPU) in ``<cache>/mca/`` under a hash of the
+region's text, so estimating the same code again costs nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UserError
+from ..select.latency_table import cache_root
+from .elf_symbols import EM_AARCH64
+
+ITERATIONS = 200
+TOOL_TIMEOUT_S = 1800
+MAX_RETRIES = 50
+_CALL = re.compile(r"^\s*(bl|blr|blx)\b")
+_FEATURES = {"aarch64": "+neon,+dotprod,+i8mm,+fullfp16,+crc,+lse,+rcpc", "arm": "+neon,+crc"}
+
+
+@dataclass(frozen=True)
+class Core:
+    """What llvm-mca is asked to model: ``aarch64`` or ``arm`` code on ``cpu`` (``-mcpu``)."""
+
+    arch: str
+    cpu: str
+
+    def triple(self, thumb: bool) -> str:
+        if self.arch == "aarch64":
+            return "aarch64-linux-gnu"
+        return "thumbv7a-linux-gnueabihf" if thumb else "armv7a-linux-gnueabihf"
+
+
+def core_for(machine: int, cpu: str) -> Core:
+    return Core("aarch64" if machine == EM_AARCH64 else "arm", cpu)
+
+
+def llvm_tool(name: str) -> str:
+    """``llvm-mca`` / ``llvm-mc`` on PATH (or the newest ``name-NN``); UserError naming the package."""
+    found = shutil.which(name)
+    if found:
+        return found
+    for version in range(30, 10, -1):
+        found = shutil.which(f"{name}-{version}")
+        if found:
+            return found
+    raise UserError(f"{name} is not installed: install the Debian package llvm")
+
+
+def split_instructions(code: bytes, thumb: bool) -> list:
+    """The instructions of a block's bytes, in order."""
+    if not thumb:
+        return [code[i:i + 4] for i in range(0, len(code) - 3, 4)]
+    out, i = [], 0
+    while i + 1 < len(code):
+        first = int.from_bytes(code[i:i + 2], "little")
+        size = 4 if first >> 11 in (0b11101, 0b11110, 0b11111) else 2
+        out.append(code[i:i + size])
+        i += size
+    return out
+
+
+def disassemble(instructions: list, triple: str, arch: str) -> dict:
+    """bytes -> assembly text for each distinct instruction (None where it does not decode)."""
+    distinct = sorted(set(instructions))
+    if not distinct:
+        return {}
+    text = "".join(" ".join(f"0x{b:02x}" for b in insn) + "\n" for insn in distinct)
+    proc = subprocess.run([llvm_tool("llvm-mc"), "--disassemble", f"-triple={triple}", f"-mattr={_FEATURES[arch]}"],
+                          input=text, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S)
+    bad = {int(m.group(1)) - 1 for m in re.finditer(r"<stdin>:(\d+):\d+: warning: invalid instruction encoding", proc.stderr)}
+    lines = [line.strip() for line in proc.stdout.splitlines() if line.strip() and not line.strip().startswith(".")]
+    decoded, it = {}, iter(lines)
+    for i, insn in enumerate(distinct):
+        decoded[insn] = None if i in bad else next(it, None)
+    return decoded
+
+
+@dataclass
+class _Region:
+    lines: list          # assembly lines llvm-mca is given
+    unmodelled: int      # instructions charged one cycle each instead
+
+
+def _cache_file(core: Core, triple: str) -> Path:
+    version = subprocess.run([llvm_tool("llvm-mca"), "--version"], capture_output=True, text=True).stdout
+    match = re.search(r"version (\S+)", version)
+    return cache_root() / "mca" / f"{triple}-{core.cpu}-llvm{match.group(1) if match else 'unknown'}.json"
+
+
+def block_cycles(blocks: dict, core: Core, is_thumb=lambda address: False) -> dict:
+    """block id -> estimated cycles per execution on ``core``, for the :class:`Block` values given."""
+    by_triple: dict = {}
+    for block_id, block in blocks.items():
+        thumb = core.arch == "arm" and is_thumb(block.vaddr)
+        by_triple.setdefault(core.triple(thumb), {})[block_id] = split_instructions(block.code, thumb)
+    cycles = {}
+    for triple, insns in by_triple.items():
+        cycles.update(_cycles_for(insns, core, triple))
+    return cycles
+
+
+def _cycles_for(insns: dict, core: Core, triple: str) -> dict:
+    decoded = disassemble([i for block in insns.values() for i in block], triple, core.arch)
+    regions = {}
+    for block_id, block in insns.items():
+        texts = [decoded[i] for i in block]
+        kept = [t for t in texts if t is not None and not _CALL.match(t)]
+        regions[block_id] = _Region(kept, len(texts) - len(kept))
+    cache_path = _cache_file(core, triple)
+    cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
+    keys = {block_id: hashlib.sha1("\n".join(r.lines).encode()).hexdigest() for block_id, r in regions.items()}
+    missing = {keys[b]: regions[b] for b in regions if keys[b] not in cache and regions[b].lines}
+    if missing:
+        cache.update(_run_mca(missing, core, triple))
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        partial = cache_path.with_name(f"{cache_path.name}.{id(cache)}.tmp")
+        partial.write_text(json.dumps(cache))
+        partial.replace(cache_path)
+    return {b: (cache[keys[b]] if regions[b].lines else 0.0) + regions[b].unmodelled for b in regions}
+
+
+def _run_mca(regions: dict, core: Core, triple: str) -> dict:
+    """region key -> cycles per iteration; lines the tool rejects are dropped (one cycle each)."""
+    regions = {key: _Region(list(r.lines), 0) for key, r in regions.items()}
+    for _ in range(MAX_RETRIES):
+        source, where = _regions_source(regions)
+        with tempfile.NamedTemporaryFile("w", suffix=".s") as f:
+            f.write(source)
+            f.flush()
+            proc = subprocess.run([llvm_tool("llvm-mca"), f"-mtriple={triple}", f"-mcpu={core.cpu}",
+                                   f"-mattr={_FEATURES[core.arch]}", f"-iterations={ITERATIONS}", f.name],
+                                  capture_output=True, text=True, timeout=TOOL_TIMEOUT_S)
+        if proc.returncode == 0:
+            totals = [int(n) for n in re.findall(r"^Total Cycles:\s+(\d+)", proc.stdout, re.M)]
+            modelled = [key for key, r in regions.items() if r.lines]
+            if len(totals) != len(modelled):
+                raise UserError(f"llvm-mca reported {len(totals)} regions for {len(modelled)} blocks")
+            cycles = dict(zip(modelled, (total / ITERATIONS for total in totals)))
+            return {key: cycles.get(key, 0.0) + r.unmodelled for key, r in regions.items()}
+        rejected = _rejected_lines(proc.stderr, source)
+        if not rejected:
+            raise UserError(f"llvm-mca -mcpu={core.cpu} failed: {proc.stderr.strip().splitlines()[:1]}")
+        for line_no in rejected:
+            key, index = where[line_no]
+            regions[key].lines[index] = None
+        for r in regions.values():
+            r.unmodelled += sum(1 for line in r.lines if line is None)
+            r.lines = [line for line in r.lines if line is not None]
+    raise UserError(f"llvm-mca -mcpu={core.cpu} kept rejecting the code after {MAX_RETRIES} attempts")
+
+
+def _regions_source(regions: dict) -> tuple:
+    """The assembly file with one region per key, and line number -> (key, index in region)."""
+    lines, where = [], {}
+    for key, region in regions.items():
+        if not region.lines:
+            continue
+        lines.append(f"# LLVM-MCA-BEGIN {key}")
+        for i, text in enumerate(region.lines):
+            where[len(lines) + 1] = (key, i)
+            lines.append(text)
+        lines.append("# LLVM-MCA-END")
+    return "\n".join(lines) + "\n", where
+
+
+def _rejected_lines(stderr: str, source: str) -> set:
+    """Line numbers the assembler named, or that hold the instruction the scheduling model refused."""
+    numbers = {int(n) for n in re.findall(r"^[^:\n]+\.s:(\d+):\d+: error", stderr, re.M)}
+    note = re.search(r"note: instruction:\s*(.+)", stderr)
+    if note:
+        wanted = " ".join(note.group(1).split())
+        numbers |= {i + 1 for i, line in enumerate(source.splitlines()) if " ".join(line.split()) == wanted}
+    return numbers
