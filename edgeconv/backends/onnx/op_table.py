@@ -2,7 +2,8 @@
 
 Each function writes the float computation into ``emitter.result(node, clamp)`` and calls
 ``emitter.finish(node, clamp)``, which adds the fused clamp and, for int8 outputs, the
-QuantizeLinear/DequantizeLinear pair (see ``emitter``).
+QuantizeLinear/DequantizeLinear pair (see ``emitter``). int8 activations, int8 -> int8 Quantize
+and int8 Mul are written on the integer codes instead (``integer``), as the reference computes them.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...ir import Node
+from . import integer
 from .emitter import Emitter
 
 
@@ -35,6 +37,9 @@ def linear(e: Emitter, node: Node) -> None:
 
 def _binary(op_type: str):
     def write(e: Emitter, node: Node) -> None:
+        if op_type == "Mul" and all(e.graph.tensors[n].dtype == "int8" for n in (*node.inputs, node.output)):
+            integer.mul(e, node)
+            return
         a, b = (e.value(n) for n in node.inputs)
         e.add(op_type, [a, b], [e.result(node, node.op.clamp)])
         e.finish(node, node.op.clamp)
@@ -43,6 +48,9 @@ def _binary(op_type: str):
 
 def _unary(op_type: str, **attr_of):
     def write(e: Emitter, node: Node) -> None:
+        if integer.is_int8_elementwise(e, node):
+            integer.lookup(e, node)
+            return
         attrs = {k: (f(node.op) if callable(f) else f) for k, f in attr_of.items()}
         e.add(op_type, [e.value(node.input("x"))], [e.result(node)], **attrs)
         e.finish(node)
@@ -56,6 +64,9 @@ def clip(e: Emitter, node: Node) -> None:
 
 
 def silu(e: Emitter, node: Node) -> None:
+    if integer.is_int8_elementwise(e, node):
+        integer.lookup(e, node)
+        return
     x = e.value(node.input("x"))
     gate = e.unique(node.output + "_sigmoid")
     e.add("Sigmoid", [x], [gate])
@@ -118,6 +129,19 @@ def reshape(e: Emitter, node: Node) -> None:
     e.finish(node, keeps_grid=True)
 
 
+def transpose(e: Emitter, node: Node) -> None:
+    e.add("Transpose", [e.value(node.input("x"))], [e.result(node)], perm=list(node.op.perm))
+    e.finish(node, keeps_grid=True)
+
+
+def slice_axis(e: Emitter, node: Node) -> None:
+    op = node.op
+    bounds = [e.initializer(f"{node.output}_{what}", np.array([v], dtype=np.int64))
+              for what, v in (("starts", op.start), ("ends", op.end), ("axes", op.axis))]
+    e.add("Slice", [e.value(node.input("x")), *bounds], [e.result(node)])
+    e.finish(node, keeps_grid=True)
+
+
 def pad(e: Emitter, node: Node) -> None:
     op = node.op
     r = len(op.pads) // 2
@@ -138,7 +162,11 @@ def softmax(e: Emitter, node: Node) -> None:
 
 
 def quantize(e: Emitter, node: Node) -> None:
-    """float -> int8 (or int8 -> int8): the value on the output's grid, still float in ONNX."""
+    """float -> int8: the value on the output's grid, still float in ONNX; int8 -> int8 (TFLite's
+    requantization, rounding twice) as a table."""
+    if integer.is_int8_elementwise(e, node):
+        integer.lookup(e, node)
+        return
     e.add("Identity", [e.value(node.input("x"))], [e.result(node)])
     e.finish(node)
 
@@ -166,6 +194,8 @@ OP_WRITERS = {
     "AvgPool": avg_pool,
     "GlobalAvgPool": global_avg_pool,
     "Reshape": reshape,
+    "Transpose": transpose,
+    "Slice": slice_axis,
     "Pad": pad,
     "Softmax": softmax,
     "Sign": sign,
