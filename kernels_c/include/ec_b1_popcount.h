@@ -346,6 +346,43 @@ EC_B1_ALWAYS_INLINE void ec_b1_threshold_row(const int32_t *pop, int32_t limit, 
     vst1q_u32(bits, vorrq_u32(vld1q_u32(bits), vandq_u32(above, vdupq_n_u32(1u << j))));
 }
 
+#define EC_B1_HAVE_XOR_POPCOUNT 1
+/* sums[r] = sum over k < n of popcount(a[k] XOR w[r * w_stride + k]), r < 4: four words per step,
+ * zero above n on both sides (ec_b1_load); CNT byte counts added pairwise into 16-bit lanes
+ * (UADALP, at most 16 per lane and step), which move into 32-bit lanes (UADALP again) every
+ * EC_B1_U16_STEPS steps, before they could wrap (4095 * 16 <= 65535). */
+#define EC_B1_U16_STEPS 4095
+EC_B1_ALWAYS_INLINE void ec_b1_xor_popcount4(const uint32_t *a, const uint32_t *w, size_t w_stride, int32_t n,
+                                             int32_t sums[4])
+{
+    uint32x4_t total[4];
+    uint16x8_t part[4];
+    int32_t k, r, steps = 0;
+    for (r = 0; r < 4; ++r) {
+        total[r] = vdupq_n_u32(0);
+        part[r] = vdupq_n_u16(0);
+    }
+    for (k = 0; k < n; k += 4) {
+        const int32_t count = n - k < 4 ? n - k : 4;
+        const uint8x16_t x = ec_b1_load(a + k, count);
+        for (r = 0; r < 4; ++r) {
+            part[r] = vpadalq_u8(part[r], vcntq_u8(veorq_u8(x, ec_b1_load(w + (size_t)r * w_stride + k, count))));
+        }
+        if (++steps == EC_B1_U16_STEPS) {
+            for (r = 0; r < 4; ++r) {
+                total[r] = vpadalq_u16(total[r], part[r]);
+                part[r] = vdupq_n_u16(0);
+            }
+            steps = 0;
+        }
+    }
+    for (r = 0; r < 4; ++r) {
+        const uint32x4_t t = vpadalq_u16(total[r], part[r]);
+        const uint32x2_t s = vadd_u32(vget_low_u32(t), vget_high_u32(t));
+        sums[r] = (int32_t)vget_lane_u32(vpadd_u32(s, s), 0);
+    }
+}
+
 /* ------------------------------------------------------------------------------------------ */
 #else
 #define EC_B1_LANES 1
