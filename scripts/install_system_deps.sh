@@ -8,6 +8,7 @@
 #   gcc-arm-linux-gnueabihf     cross compiler for 32-bit Raspberry Pi OS (rpi3)
 #   libc6-dev-armhf-cross       its C library and headers (likewise only recommended)
 #   qemu-user                   qemu-aarch64 / qemu-arm: run ARM runners on the build machine
+#   llvm                        llvm-mca and llvm-mc: cycle estimates of ARM code (profile --estimate)
 #   openssh-server              a real sshd on 127.0.0.1 for the ssh runner tests
 #   chromium                    headless rendering check of report.html
 #   fonts-liberation            a font for that rendering (only recommended by chromium)
@@ -20,7 +21,7 @@ PACKAGES=(
     gcc make
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross
     gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
-    qemu-user openssh-server chromium fonts-liberation
+    qemu-user llvm openssh-server chromium fonts-liberation
 )
 
 installed() {
