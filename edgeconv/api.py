@@ -81,6 +81,7 @@ class BuildRequest:
     target: "Target"
     cc: Optional[str]
     report: dict
+    profile: bool = False
 
 
 @dataclass(frozen=True)
@@ -318,8 +319,9 @@ def compress(
     return {**to_jsonable(report), "out": str(out_dir)}
 
 
-def build(out: PathLike, target: Optional[TargetLike] = None, cc: Optional[str] = None) -> dict:
-    """Build ``OUT/build/<target>/edgeconv_run`` (replaced all or nothing).
+def build(out: PathLike, target: Optional[TargetLike] = None, cc: Optional[str] = None, profile: bool = False) -> dict:
+    """Build ``OUT/build/<target>/edgeconv_run`` (replaced all or nothing): a release build, or with
+    ``profile`` one with the per-layer timing hooks (``edgeconv_run --timing`` then times each layer).
 
     ``cc`` is a compiler command (``clang``, ``zig cc``) replacing the target's cross compiler.
     Returns the pipeline's build record (``build.json``) and ``build_dir``.
@@ -329,7 +331,7 @@ def build(out: PathLike, target: Optional[TargetLike] = None, cc: Optional[str] 
     if cc is not None and (not shlex.split(cc) or shutil.which(shlex.split(cc)[0]) is None):
         raise UserError(f"--cc {cc!r} is not a compiler command found on this machine")
     run = _pipeline_step("build")
-    request = BuildRequest(out=out, target=board, cc=cc, report=report)
+    request = BuildRequest(out=out, target=board, cc=cc, report=report, profile=bool(profile))
     build_dir = out / "build" / board.name
     with staged_directory(build_dir, force=True) as staging, progress.task(f"building for {board.name}"):
         record = run(request, staging)

@@ -225,10 +225,12 @@ def _print_compress_summary(report: dict) -> None:
 @click.argument("out", type=click.Path(exists=True, file_okay=False))
 @click.option("--target", "-t", help="Board name or TOML (default: the target of OUT/report.json).")
 @click.option("--cc", help="C compiler command to use instead of the target's cross compiler (e.g. 'zig cc').")
+@click.option("--profile", is_flag=True,
+              help="Compile the per-layer timing hooks in (edgeconv_run --timing then times each layer).")
 @_output_options
-def build(out: str, target: Optional[str], cc: Optional[str], as_json: bool) -> None:
-    """Build the on-device runner OUT/build/<target>/edgeconv_run."""
-    record = api.build(out, target=target, cc=cc)
+def build(out: str, target: Optional[str], cc: Optional[str], profile: bool, as_json: bool) -> None:
+    """Build the on-device runner OUT/build/<target>/edgeconv_run (a release build unless --profile)."""
+    record = api.build(out, target=target, cc=cc, profile=profile)
     if as_json:
         _print_json(record)
     else:

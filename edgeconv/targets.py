@@ -122,9 +122,11 @@ class Target:
         # however the Target was made: from a board TOML or in Python.
         check_path_component(self.name, f"{self.path}: key name")
 
-    def peak(self, precision: str) -> PeakFigure:
-        """The best peak figure for ``precision`` (fp32/int8/binary) that this CPU can use."""
-        usable = [p for p in self.peaks if p.precision == precision and all(self.cpu.has(f) for f in p.requires)]
+    def peak(self, precision: str, within: Optional[frozenset] = None) -> PeakFigure:
+        """The best peak figure for ``precision`` (fp32/int8/binary) that this CPU can use; with
+        ``within``, only figures whose features are among those (a lower x86 level's)."""
+        usable = [p for p in self.peaks if p.precision == precision
+                  and all(self.cpu.has(f) and (within is None or f in within) for f in p.requires)]
         if not usable:
             raise UserError(f"{self.path}: no [[peak]] entry for precision {precision!r} usable with features {list(self.cpu.features)}")
         return max(usable, key=lambda p: p.mac_per_cycle)

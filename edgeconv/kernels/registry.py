@@ -19,14 +19,15 @@ A Conv or Linear kernel also has:
 **Cost figures.** ``portable`` is the measured cost of the portable C version (always built; see
 :class:`PortableCost`). ``simd`` applies when a SIMD version exists for the target's kernel set
 (``kernels_c/arm`` or ``kernels_c/x86``): a share of the precision's peak MAC rate
-(targets/*.toml ``[[peak]]``) plus a per-output cost (:class:`SimdCost`); ``x86``, where given,
-replaces it for the x86 versions. The ``simd`` int8 and XNOR shares were measured on the first
-(AVX2) x86 versions and are assumed for the NEON ones; the ``x86`` figures are measured on the
-current x86 kernels built for AVX-512 VNNI (``bench/bench_latency_model.py --kernels x86``, AMD
-EPYC at a nominal 2.6 GHz, 2026-11-22; im2col reaches the nominal-clock VNNI peak because the core
-runs above its nominal clock, so its share is capped at 1.0; the fully connected kernel's calls are
-too short to time and keep an assumed 0.5). The others, for kernels without a SIMD version, are
-assumptions:
+(targets/*.toml ``[[peak]]``, among the figures the kernel set's level allows) plus a per-output
+cost (:class:`SimdCost`). ``x86`` holds the x86 versions' figures per x86 level (``kernels.isa``):
+a level without its own figures takes those of the nearest level below it that has them (the
+``avx512`` level runs the AVX2 GEMM), else ``simd``. The ``simd`` int8 and XNOR shares were
+measured on the first (AVX2) x86 versions and are assumed for the NEON ones; the ``x86`` figures
+are fitted by ``bench/bench_latency_model.py --kernels x86`` at each level (forced with
+``EDGECONV_X86_LEVEL``; the machine and date are in ``bench/README.md``). A share above 1.0 means
+the core runs above the nominal clock the target reports. The others, for kernels without a SIMD
+version, are assumptions:
 
 - fp32 direct conv 30% and fully connected 35% of the fp32 peak (below the 50-80% of tuned GEMM
   libraries such as ruy or XNNPACK);
@@ -45,7 +46,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -53,7 +54,7 @@ from ..errors import UserError
 from ..quant.precision import Precision
 from ..resources import kernels_dir
 from .geometry import LayerGeometry
-from .isa import ISAS
+from .isa import ISAS, X86_LEVEL_NAMES
 from .operands import binary_operands, bitserial_operands, xnor_conv_operands
 from .packing import (
     bitplane_scratch_bytes, im2col_indirect, im2col_scratch_bytes, pack_for_bitserial, pack_for_depthwise,
@@ -81,11 +82,12 @@ class PortableCost:
 class SimdCost:
     """A SIMD version's cycles: ``MACs * passes / (peak * share_of_peak) + cycles_per_output * outputs``.
 
-    ``peak`` is the target's ``[[peak]]`` figure for the kernel's class; ``cycles_per_output`` (the
-    scalar requantization and store) is scaled by ``portable_cycle_scale``. ``measured``: both
-    figures come from ``bench/bench_latency_model.py --kernels x86`` on the build machine (AVX2
-    kernels against the AVX2 peak, same machine and date as :class:`PortableCost`) and the share is
-    assumed to carry over to the NEON version; otherwise they are assumptions (module docstring).
+    ``peak`` is the target's ``[[peak]]`` figure for the kernel's class (within the x86 level's
+    features); ``cycles_per_output`` (the scalar requantization and store) is scaled by
+    ``portable_cycle_scale``. ``measured``: both figures come from ``bench/bench_latency_model.py
+    --kernels x86`` on the build machine (for ``simd``: the first AVX2 kernels against the AVX2
+    peak, a share assumed to carry over to the NEON versions); otherwise they are assumptions
+    (module docstring).
     """
 
     share_of_peak: float
@@ -127,12 +129,16 @@ class KernelCost:
     simd: SimdCost           # a SIMD version (used where kernels_c/<isa>/<name>.c exists)
     traffic: Callable[[LayerGeometry, Precision], int] = _no_bytes
     max_weight_bits: int = 32
-    x86: Optional[SimdCost] = None  # the x86 version's cost, where measured apart from ``simd``
+    x86: dict = field(default_factory=dict, hash=False)  # x86 level -> the x86 version's cost, where measured
     dense_only: bool = False
 
-    def simd_cost(self, isa: str) -> SimdCost:
-        """The SIMD cost model for kernels_c/<isa>."""
-        return self.x86 if isa == "x86" and self.x86 is not None else self.simd
+    def simd_cost(self, level: str) -> SimdCost:
+        """The SIMD cost model for a kernel set's level (``KernelSet.level``: an x86 level, or ``arm``)."""
+        if level in X86_LEVEL_NAMES:
+            for lower in reversed(X86_LEVEL_NAMES[: X86_LEVEL_NAMES.index(level) + 1]):
+                if lower in self.x86:
+                    return self.x86[lower]
+        return self.simd
 
 
 def _any_shape(geo: LayerGeometry) -> bool:
@@ -211,37 +217,37 @@ KERNELS: tuple = (
            "direct convolution sliding over contiguous NHWC window rows; any stride/pad/dilation/groups",
            _is_conv, pack=pack_for_sliding_window,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.78, 45.0), SimdCost(0.48, 20.0, True),
-                           x86=SimdCost(0.24, 20.0, True), dense_only=True)),
+                           x86={"avx512-vnni": SimdCost(0.24, 20.0, True)}, dense_only=True)),
     Kernel("ec_s8_conv2d_im2col", "Conv", "im2col", "s8", "ec_s8.h",
            "packed GEMM over the windows, read in place (<= 9 taps, <= 256 channels) or unfolded by rows; groups 1",
            _ungrouped_conv, scratch=_im2col_scratch, pack=pack_for_im2col,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.92, 0.0), SimdCost(0.52, 12.0, True),
-                           traffic=_im2col_traffic, x86=SimdCost(1.08, 2.6, True))),
+                           traffic=_im2col_traffic, x86={"avx512-vnni": SimdCost(1.08, 2.6, True)})),
     Kernel("ec_s8_conv2d_1x1", "Conv", "1x1", "s8", "ec_s8.h",
            "packed pointwise GEMM; 1x1, stride 1, no padding, groups 1",
            _pointwise, pack=pack_for_pointwise,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.70, 13.0), SimdCost(0.60, 7.0, True),
-                           x86=SimdCost(1.12, 1.3, True))),
+                           x86={"avx512-vnni": SimdCost(1.12, 1.3, True)})),
     Kernel("ec_s8_dwconv2d_3x3", "Conv", "depthwise-3x3", "s8", "ec_s8.h",
            "depthwise 3x3, multiplier 1, dilation 1",
            _depthwise_3x3, pack=pack_for_depthwise,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.20, 0.0), SimdCost(0.026, 0.0, True),
-                           x86=SimdCost(0.107, 0.0, True))),
+                           x86={"avx512-vnni": SimdCost(0.107, 0.0, True)})),
     Kernel("ec_s8_dwconv2d_generic", "Conv", "depthwise", "s8", "ec_s8.h",
            "depthwise, any kernel/stride/padding/dilation/multiplier",
            _depthwise, pack=pack_for_depthwise,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(7.09, 0.0), SimdCost(0.05, 0.0, False),
-                           x86=SimdCost(0.084, 0.0, True))),
+                           x86={"avx512-vnni": SimdCost(0.084, 0.0, True)})),
     Kernel("ec_b1_conv2d_xnor", "Conv", "xnor-popcount", "b1", "ec_b1.h",
            "binary XNOR-popcount on 32-bit packed channels, one-padding; groups 1; int8 or packed input and output",
            _ungrouped_conv, xnor_conv_operands, _xnor_scratch, pack_for_xnor,
            cost=KernelCost(("xnor",), "binary", PortableCost(0.082, 38.0), SimdCost(0.49, 26.0, True),
-                           traffic=_bitplane_traffic, x86=SimdCost(0.87, 2.4, True))),
+                           traffic=_bitplane_traffic, x86={"avx512-vnni": SimdCost(0.87, 2.4, True)})),
     Kernel("ec_s8_conv2d_bitserial", "Conv", "bit-serial", "s8", "ec_b1.h",
            "DoReFa bit-plane popcounts, activations <= 8 bits, weights <= 4 bits; groups 1",
            _ungrouped_conv, bitserial_operands, _bitserial_scratch, pack_for_bitserial,
            cost=KernelCost(("dorefa",), "binary", PortableCost(0.063, 184.0), SimdCost(0.40, 184.0, False),
-                           traffic=_bitplane_traffic, max_weight_bits=4, x86=SimdCost(0.40, 0.1, True))),
+                           traffic=_bitplane_traffic, max_weight_bits=4, x86={"avx512-vnni": SimdCost(0.40, 0.1, True)})),
     Kernel("ec_f32_conv2d_direct", "Conv", "direct", "f32", "ec_f32.h", "float32 direct convolution",
            _is_conv,
            cost=KernelCost(("fp32",), "fp32", PortableCost(1.47, 74.0), SimdCost(0.30, 74.0, False))),
@@ -249,7 +255,7 @@ KERNELS: tuple = (
            "int8 matrix-vector product, packed weights",
            _is_linear,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.69, 0.0), SimdCost(0.69, 20.0, True),
-                           x86=SimdCost(0.5, 0.0, False))),
+                           x86={"avx512-vnni": SimdCost(0.5, 0.0, False)})),
     Kernel("ec_b1_fully_connected", "Linear", "xnor-popcount", "b1", "ec_b1.h",
            "binary XNOR-popcount matrix-vector product on packed input words, int8 output",
            _is_linear, binary_operands),

@@ -101,7 +101,7 @@ def measure_graph(graph: Graph, target: Target, compiler: Compiler, runner: Runn
     with tempfile.TemporaryDirectory(prefix="edgeconv-profile-") as tmp:
         tmp = Path(tmp)
         project = generate(graph, tmp / "c")
-        build_runner(tmp / "c", target, compiler, tmp / "build")
+        build_runner(tmp / "c", target, compiler, tmp / "build", profile=True)
         x = random_inputs(graph, samples=1).x[0]
         result = timed_run(runner, tmp / "build" / RUNNER_BINARY, x)
     per_layer = result.timing["per_layer_ms"]

@@ -12,11 +12,13 @@ is the prediction.
 
 with ``t_compute`` depending on the kernel the build uses for the target:
 
-- a SIMD version (``kernels_c/arm`` for ARM targets, ``kernels_c/x86`` for an AVX2 host):
-  ``t_compute = (MACs * passes / (peak * share_of_peak[kernel]) + cycles_per_output[kernel] *
-  outputs * portable_cycle_scale) / (clock * speedup(threads))``, where ``peak`` is the target's
-  best ``[[peak]]`` MAC/cycle/core figure for the kernel's class (fp32, int8 or binary popcount)
-  that its ISA features allow (``kernels.registry.SimdCost``);
+- a SIMD version (``kernels_c/arm`` for ARM targets, ``kernels_c/x86`` for an x86 host at level
+  AVX2 or above): ``t_compute = (MACs * passes / (peak * share_of_peak[kernel]) +
+  cycles_per_output[kernel] * outputs * portable_cycle_scale) / (clock * speedup(threads))``,
+  where ``peak`` is the target's best ``[[peak]]`` MAC/cycle/core figure for the kernel's class
+  (fp32, int8 or binary popcount) that its ISA features allow, within the kernel set's x86 level
+  (``kernels.isa``), and the share and per-output cost are the kernel's figures for that level
+  (``kernels.registry.KernelCost.simd_cost``);
 - the portable C version costs what it was measured to cost (``kernels.registry.PortableCost``):
   ``t_compute = (cycles_per_mac * MACs * passes + cycles_per_output * outputs) *
   portable_cycle_scale / (clock * speedup(threads))``.
@@ -151,8 +153,9 @@ def compute_seconds(target: Target, geo: LayerGeometry, precision: Precision, ke
     passes = popcount_passes(precision, kernel)
     scale = target.latency.portable_cycle_scale
     if implementation == "simd":
-        peak = target.peak(kernel.cost.peak).mac_per_cycle
-        cost = kernel.cost.simd_cost(target_kernel_set(target).isa)
+        kernels = target_kernel_set(target)
+        peak = target.peak(kernel.cost.peak, kernels.features).mac_per_cycle
+        cost = kernel.cost.simd_cost(kernels.level)
         cycles = geo.macs * passes / (peak * cost.share_of_peak) + cost.cycles_per_output * geo.out_numel * scale
     else:
         cost = kernel.cost.portable
@@ -286,7 +289,8 @@ def kernel_throughput(target: Target, precision: str, algorithm: str, implementa
     passes = popcount_passes(spec, kernel)
     cost = kernel.cost
     if (implementation or kernel_implementation(kernel, target)) == "simd":
-        return target.peak(cost.peak).mac_per_cycle * cost.simd_cost(target_kernel_set(target).isa).share_of_peak / passes
+        kernels = target_kernel_set(target)
+        return target.peak(cost.peak, kernels.features).mac_per_cycle * cost.simd_cost(kernels.level).share_of_peak / passes
     return 1.0 / (cost.portable.cycles_per_mac * passes * target.latency.portable_cycle_scale)
 
 

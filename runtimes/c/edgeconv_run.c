@@ -48,9 +48,12 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
-/* Per-layer timing hooks called by model.c when built with -DEC_PROFILE. */
+/* Per-layer timing hooks called by model.c when built with -DEC_PROFILE (a release build has
+ * neither the calls nor the hooks). */
 static double *layer_ms;      /* runs x layers */
 static int32_t current_run;
+
+#ifdef EC_PROFILE
 static double layer_start;
 
 void ec_profile_begin(int32_t layer);
@@ -68,6 +71,7 @@ void ec_profile_end(int32_t layer)
         layer_ms[(size_t)current_run * (size_t)EC_M(layer_count) + (size_t)layer] += now_ms() - layer_start;
     }
 }
+#endif
 
 static int compare_double(const void *a, const void *b)
 {

@@ -12,14 +12,17 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeconv.kernels.isa import X86_AVX2_FLAGS, X86_AVX512_FLAGS, host_has_avx512_vnni, host_isa
+from edgeconv.kernels.isa import X86_AVX2_FLAGS, X86_AVX512_FLAGS, host_x86_levels, x86_kernel_set
 from edgeconv.kernels.registry import KERNELS, sources_for
 from edgeconv.resources import kernels_dir
 
 STRICT = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic")
-# Test builds: "x86" is the AVX2 build (the fallback), "x86-avx512" the same sources for AVX-512 VNNI.
-ISA_FLAGS = {"portable": (), "x86": X86_AVX2_FLAGS, "x86-avx512": X86_AVX2_FLAGS + X86_AVX512_FLAGS}
-ISA_DIRS = {"portable": "portable", "x86": "x86", "x86-avx512": "x86"}
+# Test builds: "x86" is the AVX2 build (the fallback), "x86-avx512bw" the same sources at the
+# avx512 level (AVX-512 F/BW/VL without VNNI, kernels.isa), "x86-avx512" for AVX-512 VNNI.
+ISA_FLAGS = {"portable": (), "x86": X86_AVX2_FLAGS, "x86-avx512bw": x86_kernel_set("avx512").flags,
+             "x86-avx512": X86_AVX2_FLAGS + X86_AVX512_FLAGS}
+ISA_DIRS = {"portable": "portable", "x86": "x86", "x86-avx512bw": "x86", "x86-avx512": "x86"}
+LEVEL_OF_BUILD = {"x86": "avx2", "x86-avx512bw": "avx512", "x86-avx512": "avx512-vnni"}
 
 # A shim exporting the header's inline fixed-point routines so tests can call them.
 SHIM = r"""
@@ -48,12 +51,13 @@ void ec_test_requantize16(const int32_t *acc, const int32_t *mult, const int32_t
 
 def isas_to_test() -> list:
     """Instruction sets to test on this machine: portable always, x86 when the CPU has AVX2."""
-    return ["portable"] + (["x86"] if host_isa() == "x86" else [])
+    return ["portable"] + (["x86"] if "avx2" in host_x86_levels() else [])
 
 
 def isas_with_avx512() -> list:
-    """``isas_to_test()`` plus the AVX-512 VNNI build of the x86 kernels when this CPU runs it."""
-    return isas_to_test() + (["x86-avx512"] if host_isa() == "x86" and host_has_avx512_vnni() else [])
+    """``isas_to_test()`` plus the AVX-512 builds of the x86 kernels (without and with VNNI) this CPU runs."""
+    levels = host_x86_levels()
+    return isas_to_test() + [build for build in ("x86-avx512bw", "x86-avx512") if LEVEL_OF_BUILD[build] in levels]
 
 
 @functools.lru_cache(maxsize=None)

@@ -14,6 +14,21 @@ from ...reference.tables import int8_table
 from .emitter import Emitter, LayerCall, float_clamp, float_literal, require
 from .layout import c_axis, c_dims, hwc3
 from .params import is_float, per_tensor
+from .tasks import at, note, task_count, units_task
+
+
+def _elements_call(em: Emitter, node: Node, kernel: str, n: int, form: str, **kwargs) -> LayerCall:
+    """The LayerCall of a per-element kernel over ``n`` elements: ``form`` with ``{xin}``, ``{n}``
+    and ``{yout}``, whole or cut into tasks over the elements."""
+    xin, yout = em.buf(node.inputs[0]), em.buf(node.output)
+    tasks = task_count(em, kernel, em.graph.tensors[node.output].shape, n)
+    if tasks == 1:
+        call = form.format(xin=xin, n=n, yout=yout)
+    else:
+        call = units_task(kernel, n, form.format(xin=at(xin, "u0", 1), n="u1 - u0", yout=at(yout, "u0", 1)))
+    kwargs.setdefault("reads", [node.inputs[0]])
+    return LayerCall(node, kernel, code=call, tasks=tasks, split_note=note(kernel, tasks) if tasks > 1 else "",
+                     **kwargs)
 
 _F32_ACTIVATIONS = {
     "Clip": "EC_ACT_CLIP", "LeakyRelu": "EC_ACT_LEAKY_RELU", "Hardswish": "EC_ACT_HARDSWISH",
@@ -42,16 +57,15 @@ def lower_elementwise(em: Emitter, node: Node) -> LayerCall:
         lo = op.lo if isinstance(op, Clip) else None
         hi = op.hi if isinstance(op, Clip) else None
         lo_text, hi_text = float_clamp((lo, hi))
-        call = (f"ec_f32_activation({xin}, {n}, {_f32_kind(op)}, {float_literal(alpha)}, "
-                f"{lo_text}, {hi_text}, {yout});")
-        return LayerCall(node, "ec_f32_activation", "fp32", call, [node.inputs[0]], inplace_of=node.inputs[0])
+        form = "ec_f32_activation({xin}, {n}, " + f"{_f32_kind(op)}, {float_literal(alpha)}, {lo_text}, {hi_text}, " + "{yout});"
+        return _elements_call(em, node, "ec_f32_activation", n, form, summary="fp32", inplace_of=node.inputs[0])
     if node.output in em.packed:
         return LayerCall(node, "ec_layout", "folded into the popcount limits before it: the packed bits are its output",
                          "", [node.inputs[0]], alias_of=node.inputs[0])
     require(x.dtype == "int8" and y.dtype == "int8", f"{node.op_name} from {x.dtype} to {y.dtype}")
     table = em.array(f"{node.name}_table", "int8_t", int8_table(g, node))
-    call = f"ec_s8_lut({xin}, {table}, {n}, {yout});"
-    return LayerCall(node, "ec_s8_lut", "int8, 256-entry table", call, [node.inputs[0]], inplace_of=node.inputs[0])
+    return _elements_call(em, node, "ec_s8_lut", n, "ec_s8_lut({xin}, " + table + ", {n}, {yout});",
+                          summary="int8, 256-entry table", inplace_of=node.inputs[0])
 
 
 def lower_quantize(em: Emitter, node: Node) -> LayerCall:
@@ -62,9 +76,8 @@ def lower_quantize(em: Emitter, node: Node) -> LayerCall:
     require(is_float(x) and y.dtype == "int8", f"Quantize from {x.dtype} to {y.dtype}")
     s, zp = per_tensor(y, "output")
     n = math.prod(x.shape[1:])
-    call = (f"ec_s8_quantize({em.buf(node.inputs[0])}, {n}, {float_literal(s)}, {zp}, {y.quant.qmin}, "
-            f"{y.quant.qmax}, {em.buf(node.output)});")
-    return LayerCall(node, "ec_s8_quantize", f"float32 -> int8 (s={s:.6g}, zp={zp})", call, [node.inputs[0]])
+    form = "ec_s8_quantize({xin}, {n}, " + f"{float_literal(s)}, {zp}, {y.quant.qmin}, {y.quant.qmax}, " + "{yout});"
+    return _elements_call(em, node, "ec_s8_quantize", n, form, summary=f"float32 -> int8 (s={s:.6g}, zp={zp})")
 
 
 def lower_dequantize(em: Emitter, node: Node) -> LayerCall:
@@ -73,8 +86,8 @@ def lower_dequantize(em: Emitter, node: Node) -> LayerCall:
     require(x.dtype == "int8", f"Dequantize from {x.dtype}")
     s, zp = per_tensor(x, "input")
     n = math.prod(x.shape[1:])
-    call = f"ec_s8_dequantize({em.buf(node.inputs[0])}, {n}, {float(s)!r}, {zp}, {em.buf(node.output)});"
-    return LayerCall(node, "ec_s8_dequantize", f"int8 -> float32 (s={s:.6g}, zp={zp})", call, [node.inputs[0]])
+    form = "ec_s8_dequantize({xin}, {n}, " + f"{float(s)!r}, {zp}, " + "{yout});"
+    return _elements_call(em, node, "ec_s8_dequantize", n, form, summary=f"int8 -> float32 (s={s:.6g}, zp={zp})")
 
 
 def lower_softmax(em: Emitter, node: Node) -> LayerCall:
@@ -84,16 +97,26 @@ def lower_softmax(em: Emitter, node: Node) -> LayerCall:
     require(c_axis(len(x.shape), node.op.axis) == len(dims) - 1, "softmax over an axis other than the channels")
     depth = dims[-1]
     outer = math.prod(dims[:-1])
-    xin, yout = em.buf(node.inputs[0]), em.buf(node.output)
     if is_float(y):
-        call = f"ec_f32_softmax({xin}, {outer}, {depth}, {float_literal(node.op.beta)}, {yout});"
-        return LayerCall(node, "ec_f32_softmax", "fp32", call, [node.inputs[0]])
-    s_in, _ = per_tensor(x, "input")
-    s_out, zp_out = per_tensor(y, "output")
-    require(abs(s_out - 1 / 256) < 1e-12 and zp_out == -128, "int8 softmax output must have scale 1/256, zero point -128")
-    mult, left_shift, diff_min = softmax_params(s_in, node.op.beta)
-    call = f"ec_s8_softmax({xin}, {outer}, {depth}, {mult}, {left_shift}, {diff_min}, {yout});"
-    return LayerCall(node, "ec_s8_softmax", "int8, fixed point", call, [node.inputs[0]])
+        kernel, summary = "ec_f32_softmax", "fp32"
+        form = "ec_f32_softmax({xin}, {n}, " + f"{depth}, {float_literal(node.op.beta)}, " + "{yout});"
+    else:
+        s_in, _ = per_tensor(x, "input")
+        s_out, zp_out = per_tensor(y, "output")
+        require(abs(s_out - 1 / 256) < 1e-12 and zp_out == -128,
+                "int8 softmax output must have scale 1/256, zero point -128")
+        mult, left_shift, diff_min = softmax_params(s_in, node.op.beta)
+        kernel, summary = "ec_s8_softmax", "int8, fixed point"
+        form = "ec_s8_softmax({xin}, {n}, " + f"{depth}, {mult}, {left_shift}, {diff_min}, " + "{yout});"
+    # A task takes whole rows of `depth` values: its pointers move by rows (the form's {n} is rows).
+    xin, yout = em.buf(node.inputs[0]), em.buf(node.output)
+    tasks = task_count(em, kernel, y.shape, outer * depth)
+    if tasks == 1:
+        call = form.format(xin=xin, n=outer, yout=yout)
+    else:
+        call = units_task(kernel, outer, form.format(xin=at(xin, "u0", depth), n="u1 - u0", yout=at(yout, "u0", depth)))
+    return LayerCall(node, kernel, summary, call, [node.inputs[0]], tasks=tasks,
+                     split_note=note(kernel, tasks) if tasks > 1 else "")
 
 
 def lower_batchnorm(em: Emitter, node: Node) -> LayerCall:

@@ -1,9 +1,10 @@
 """Compile a generated C project and its runner for the host with the system C compiler.
 
 ``build_host(c_dir, out_path)`` compiles ``model.c``, the kernel sources the project carries and
-the runner (``runner/``) into one executable, with x86 kernels when this CPU has AVX2 (built
-for AVX-512 VNNI when it has that too), per-layer timing hooks compiled in (``-DEC_PROFILE``), and returns the
-binary with a record of compiler, version, flags and kernel sources.
+the runner (``runner/``) into one executable, with this machine's kernel set (``kernels.isa``:
+the x86 kernels at the CPU's level, or the level ``EDGECONV_X86_LEVEL`` forces), and returns the
+binary with a record of compiler, version, flags and kernel sources. A release build by default;
+``profile=True`` compiles the per-layer timing hooks in (``-DEC_PROFILE``).
 """
 
 from __future__ import annotations
@@ -18,8 +19,15 @@ from pathlib import Path
 from ...errors import UserError
 from ...kernels.isa import KernelSet, host_kernel_set
 
-BASE_FLAGS = ("-std=c99", "-O2")
+STD_FLAG = "-std=c99"
+OPT_FLAG = "-O2"  # unless the target's own flags name an optimization level
 PROFILE_FLAG = "-DEC_PROFILE"  # compiles the runner's per-layer timing hooks in
+
+
+def base_flags(own_flags=()) -> tuple:
+    """The flags every build starts with, before ``own_flags`` (a target's): C99, and ``-O2``
+    where ``own_flags`` name no optimization level."""
+    return (STD_FLAG,) + (() if any(f.startswith("-O") for f in own_flags) else (OPT_FLAG,))
 
 
 @dataclass(frozen=True)
@@ -29,11 +37,12 @@ class BuildInfo:
     compiler_version: str
     flags: tuple
     isa: str
+    level: str
     sources: tuple = field(default_factory=tuple)
 
     def as_dict(self) -> dict:
         return {"binary": str(self.binary), "compiler": self.compiler, "compiler_version": self.compiler_version,
-                "flags": list(self.flags), "isa": self.isa, "sources": list(self.sources)}
+                "flags": list(self.flags), "isa": self.isa, "level": self.level, "sources": list(self.sources)}
 
 
 def find_compiler(cc: str | None = None) -> str:
@@ -81,7 +90,7 @@ def prefix_of(c_dir: Path) -> str:
 
 
 def build_host(c_dir, out_path, cc: str | None = None, flags: tuple = (), isa: str | None = None,
-               profile: bool = True) -> tuple:
+               profile: bool = False) -> tuple:
     """Compile ``c_dir`` (a generated project) and its runner into ``out_path``, with this
     machine's kernel set (``kernels.isa.host_kernel_set``) unless ``isa`` names another one to
     compile without extra flags (a cross compiler's ``arm``).
@@ -94,7 +103,7 @@ def build_host(c_dir, out_path, cc: str | None = None, flags: tuple = (), isa: s
     kernels = host_kernel_set() if isa is None else KernelSet(isa)
     isa = kernels.isa
     sources = runner_sources(c_dir, isa)
-    all_flags = (*BASE_FLAGS, *kernels.flags, *((PROFILE_FLAG,) if profile else ()), *flags)
+    all_flags = (*base_flags(flags), *kernels.flags, *((PROFILE_FLAG,) if profile else ()), *flags)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     cmd = [compiler, *all_flags, f"-DEC_MODEL_PREFIX={prefix_of(c_dir)}", f"-I{c_dir / 'include'}", f"-I{c_dir}",
            f"-I{c_dir / 'runner'}", *map(str, sources), "-lm", "-o", str(out_path)]
@@ -102,5 +111,5 @@ def build_host(c_dir, out_path, cc: str | None = None, flags: tuple = (), isa: s
     if result.returncode != 0:
         raise UserError(f"compiling {c_dir} failed:\n{result.stderr.strip()}")
     info = BuildInfo(binary=out_path, compiler=compiler, compiler_version=compiler_version(compiler),
-                     flags=tuple(all_flags), isa=isa, sources=tuple(str(s.relative_to(c_dir)) for s in sources))
+                     flags=tuple(all_flags), isa=isa, level=kernels.level, sources=tuple(str(s.relative_to(c_dir)) for s in sources))
     return out_path, info.as_dict()

@@ -3,15 +3,18 @@
 The compiler is a :class:`edgeconv.toolchain.Compiler` found for the target. Which kernel files are
 compiled (the instruction set, "ISA"):
 
-- the host: ``x86`` (AVX2) when this CPU and the compiler support it, else ``portable``;
+- the host: ``x86`` at this CPU's x86 level (AVX2 and above; ``EDGECONV_X86_LEVEL`` forces a
+  lower one), else ``portable`` (``kernels.isa`` has the table);
 - 64-bit ARM boards: ``arm`` (NEON, part of every AArch64 core);
 - 32-bit ARM boards (armv7 hard-float, e.g. ``rpi3``): ``arm`` only when every NEON kernel the
   project carries compiles for the target with its flags (AArch64-only intrinsics such as
   ``vaddvq_s32`` do not exist in AArch32); otherwise ``portable``, and the reason is recorded
   in ``build.json`` (``isa_note``).
 
-Per-layer timing hooks are compiled in (``-DEC_PROFILE``): ``edgeconv_run --timing`` then reports
-per-layer medians, which ``edgeconv profile`` reads. ARM runners are linked statically when the
+A release build by default: ``edgeconv_run --timing`` reports whole-run medians only. A profiling
+build (``profile=True``: ``edgeconv build --profile``, and what ``edgeconv profile`` builds)
+compiles the per-layer timing hooks in (``-DEC_PROFILE``), and ``--timing`` then reports per-layer
+medians too, which ``edgeconv profile`` reads. ARM runners are linked statically when the
 target says so (``[toolchain] static``), so they run on any board's libc.
 
 The result is ``<dest>/edgeconv_run`` and ``<dest>/build.json`` (compiler command, kind and
@@ -31,7 +34,7 @@ from ...errors import UserError
 from ...kernels.isa import PORTABLE, target_kernel_set
 from ...targets import Target
 from ...toolchain import Compiler
-from .build import BASE_FLAGS, PROFILE_FLAG, prefix_of, runner_sources
+from .build import PROFILE_FLAG, base_flags, prefix_of, runner_sources
 
 RUNNER_BINARY = "edgeconv_run"
 BUILD_RECORD = "build.json"
@@ -50,7 +53,9 @@ class BuildRecord:
     cflags: list
     ldflags: list
     isa: str
+    level: str             # the kernel set's level: an x86 level (kernels.isa), else the isa
     isa_note: Optional[str]
+    profile: bool          # per-layer timing hooks compiled in
     static: bool
     sources: list
     binary: str
@@ -79,7 +84,7 @@ def _neon_failure(c_dir: Path, compiler: Compiler) -> Optional[str]:
     neon = sorted((c_dir / "kernels" / "arm").glob("*.c"))
     with tempfile.TemporaryDirectory(prefix="edgeconv-neon-probe-") as tmp:
         for source in neon:
-            command = [*compiler.command, *BASE_FLAGS, *compiler.cflags, f"-I{c_dir / 'include'}", "-c",
+            command = [*compiler.command, *base_flags(compiler.cflags), *compiler.cflags, f"-I{c_dir / 'include'}", "-c",
                        str(source), "-o", str(Path(tmp) / f"{source.stem}.o")]
             proc = subprocess.run(command, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
             if proc.returncode != 0:
@@ -100,15 +105,16 @@ def choose_isa(target: Target, c_dir: Path, compiler: Compiler) -> tuple:
     return PORTABLE, f"NEON kernels do not build for {target.toolchain.triple} ({failure}); portable kernels used"
 
 
-def build_runner(c_dir: Path, target: Target, compiler: Compiler, dest: Path) -> BuildRecord:
-    """Compile ``c_dir`` with its runner into ``dest/edgeconv_run``; write ``dest/build.json``."""
+def build_runner(c_dir: Path, target: Target, compiler: Compiler, dest: Path, profile: bool = False) -> BuildRecord:
+    """Compile ``c_dir`` with its runner into ``dest/edgeconv_run`` (with the per-layer timing hooks
+    when ``profile``); write ``dest/build.json``."""
     c_dir, dest = Path(c_dir), Path(dest)
     if not (c_dir / "model.c").is_file():
         raise UserError(f"{c_dir} has no model.c: run edgeconv compress with --emit c first")
     kernels, note = choose_isa(target, c_dir, compiler)
     isa = kernels.isa
     sources = runner_sources(c_dir, isa)
-    cflags = [*BASE_FLAGS, *compiler.cflags, *kernels.flags, PROFILE_FLAG,
+    cflags = [*base_flags(compiler.cflags), *compiler.cflags, *kernels.flags, *([PROFILE_FLAG] if profile else []),
               f"-DEC_MODEL_PREFIX={prefix_of(c_dir)}"]
     ldflags = [*compiler.ldflags, "-lm"]
     dest.mkdir(parents=True, exist_ok=True)
@@ -118,7 +124,8 @@ def build_runner(c_dir: Path, target: Target, compiler: Compiler, dest: Path) ->
              f"compiling {c_dir} for {target.name} with {' '.join(compiler.command)}")
     record = BuildRecord(
         target=target.name, triple=target.toolchain.triple, compiler=list(compiler.command), kind=compiler.kind,
-        version=compiler.version, cflags=cflags, ldflags=ldflags, isa=isa, isa_note=note,
+        version=compiler.version, cflags=cflags, ldflags=ldflags, isa=isa, level=kernels.level, isa_note=note,
+        profile=profile,
         static="-static" in compiler.ldflags, sources=[str(s.relative_to(c_dir)) for s in sources],
         binary=RUNNER_BINARY,
     )
