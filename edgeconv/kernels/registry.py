@@ -16,6 +16,9 @@ A Conv or Linear kernel also has:
 - ``pack``: its weights in the layout it reads (integer conv kernels; ``packing.py``);
 - ``cost``: the layer precisions it serves and the latency model's figures (:class:`KernelCost`).
 
+Every kernel whose calls the thread pool of the generated C can share names its ``split``: how a
+call is cut into tasks without changing an output byte (``split.py``).
+
 **Cost figures.** ``portable`` is the measured cost of the portable C version (always built; see
 :class:`PortableCost`). ``simd`` applies when a SIMD version exists for the target's kernel set
 (``kernels_c/arm`` or ``kernels_c/x86``): a share of the precision's peak MAC rate
@@ -55,6 +58,9 @@ from ..quant.precision import Precision
 from ..resources import kernels_dir
 from .geometry import LayerGeometry
 from .isa import ISAS, X86_LEVEL_NAMES
+from .split import (
+    ELEMENT_ROWS, ELEMENTS, GEMM_CHANNELS, POINTWISE_POSITIONS, SOFTMAX_ROWS, WEIGHTED_ROWS, WINDOW_ROWS, Split,
+)
 from .operands import binary_operands, bitserial_operands, xnor_conv_operands
 from .packing import (
     bitplane_scratch_bytes, im2col_indirect, im2col_scratch_bytes, pack_for_bitserial, pack_for_depthwise,
@@ -160,6 +166,7 @@ class Kernel:
     scratch: Callable[[LayerGeometry, Precision], int] = _no_bytes
     pack: Optional[Callable] = None  # integer weights -> (C type, packed array); see packing.py
     cost: Optional[KernelCost] = None
+    split: Optional[Split] = None  # how the thread pool shares its calls (split.py); None: one thread
 
     def serves(self, precision: Precision, geo: LayerGeometry) -> bool:
         """Whether the kernel runs a layer of shape ``geo`` at ``precision`` (shape and precision
@@ -217,72 +224,74 @@ KERNELS: tuple = (
            "direct convolution sliding over contiguous NHWC window rows; any stride/pad/dilation/groups",
            _is_conv, pack=pack_for_sliding_window,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.78, 45.0), SimdCost(0.48, 20.0, True),
-                           x86={"avx512-vnni": SimdCost(0.24, 20.0, True)}, dense_only=True)),
+                           x86={"avx512-vnni": SimdCost(0.24, 20.0, True)}, dense_only=True), split=WEIGHTED_ROWS),
     Kernel("ec_s8_conv2d_im2col", "Conv", "im2col", "s8", "ec_s8.h",
            "packed GEMM over the windows, read in place (<= 9 taps, <= 256 channels) or unfolded by rows; groups 1",
            _ungrouped_conv, scratch=_im2col_scratch, pack=pack_for_im2col,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.92, 0.0), SimdCost(0.52, 12.0, True),
-                           traffic=_im2col_traffic, x86={"avx512-vnni": SimdCost(1.08, 2.6, True)})),
+                           traffic=_im2col_traffic, x86={"avx512-vnni": SimdCost(1.08, 2.6, True)}), split=WEIGHTED_ROWS),
     Kernel("ec_s8_conv2d_1x1", "Conv", "1x1", "s8", "ec_s8.h",
            "packed pointwise GEMM; 1x1, stride 1, no padding, groups 1",
            _pointwise, pack=pack_for_pointwise,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.70, 13.0), SimdCost(0.60, 7.0, True),
-                           x86={"avx512-vnni": SimdCost(1.12, 1.3, True)})),
+                           x86={"avx512-vnni": SimdCost(1.12, 1.3, True)}), split=POINTWISE_POSITIONS),
     Kernel("ec_s8_dwconv2d_3x3", "Conv", "depthwise-3x3", "s8", "ec_s8.h",
            "depthwise 3x3, multiplier 1, dilation 1",
            _depthwise_3x3, pack=pack_for_depthwise,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.20, 0.0), SimdCost(0.026, 0.0, True),
-                           x86={"avx512-vnni": SimdCost(0.107, 0.0, True)})),
+                           x86={"avx512-vnni": SimdCost(0.107, 0.0, True)}), split=WEIGHTED_ROWS),
     Kernel("ec_s8_dwconv2d_generic", "Conv", "depthwise", "s8", "ec_s8.h",
            "depthwise, any kernel/stride/padding/dilation/multiplier",
            _depthwise, pack=pack_for_depthwise,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(7.09, 0.0), SimdCost(0.05, 0.0, False),
-                           x86={"avx512-vnni": SimdCost(0.084, 0.0, True)})),
+                           x86={"avx512-vnni": SimdCost(0.084, 0.0, True)}), split=WEIGHTED_ROWS),
     Kernel("ec_b1_conv2d_xnor", "Conv", "xnor-popcount", "b1", "ec_b1.h",
            "binary XNOR-popcount on 32-bit packed channels, one-padding; groups 1; int8 or packed input and output",
            _ungrouped_conv, xnor_conv_operands, _xnor_scratch, pack_for_xnor,
            cost=KernelCost(("xnor",), "binary", PortableCost(0.082, 38.0), SimdCost(0.49, 26.0, True),
-                           traffic=_bitplane_traffic, x86={"avx512-vnni": SimdCost(0.87, 2.4, True)})),
+                           traffic=_bitplane_traffic, x86={"avx512-vnni": SimdCost(0.87, 2.4, True)}), split=WEIGHTED_ROWS),
     Kernel("ec_s8_conv2d_bitserial", "Conv", "bit-serial", "s8", "ec_b1.h",
            "DoReFa bit-plane popcounts, activations <= 8 bits, weights <= 4 bits; groups 1",
            _ungrouped_conv, bitserial_operands, _bitserial_scratch, pack_for_bitserial,
            cost=KernelCost(("dorefa",), "binary", PortableCost(0.063, 184.0), SimdCost(0.40, 184.0, False),
-                           traffic=_bitplane_traffic, max_weight_bits=4, x86={"avx512-vnni": SimdCost(0.40, 0.1, True)})),
+                           traffic=_bitplane_traffic, max_weight_bits=4, x86={"avx512-vnni": SimdCost(0.40, 0.1, True)}), split=WEIGHTED_ROWS),
     Kernel("ec_f32_conv2d_direct", "Conv", "direct", "f32", "ec_f32.h", "float32 direct convolution",
            _is_conv,
-           cost=KernelCost(("fp32",), "fp32", PortableCost(1.47, 74.0), SimdCost(0.30, 74.0, False))),
+           cost=KernelCost(("fp32",), "fp32", PortableCost(1.47, 74.0), SimdCost(0.30, 74.0, False)), split=WEIGHTED_ROWS),
     Kernel("ec_s8_fully_connected", "Linear", "fully-connected", "s8", "ec_s8.h",
            "int8 matrix-vector product, packed weights",
            _is_linear,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.69, 0.0), SimdCost(0.69, 20.0, True),
-                           x86={"avx512-vnni": SimdCost(0.5, 0.0, False)})),
+                           x86={"avx512-vnni": SimdCost(0.5, 0.0, False)}), split=GEMM_CHANNELS),
     Kernel("ec_b1_fully_connected", "Linear", "xnor-popcount", "b1", "ec_b1.h",
            "binary XNOR-popcount matrix-vector product on packed input words, int8 output",
-           _is_linear, binary_operands),
+           _is_linear, binary_operands, split=GEMM_CHANNELS),
     Kernel("ec_f32_fully_connected", "Linear", "fully-connected", "f32", "ec_f32.h", "float32 matrix-vector product",
            _is_linear,
-           cost=KernelCost(("fp32",), "fp32", PortableCost(2.12, 0.0), SimdCost(0.35, 0.0, False))),
-    Kernel("ec_s8_add", "Add", "elementwise", "s8", "ec_s8.h", "TFLite int8 ADD, broadcasting"),
-    Kernel("ec_f32_add", "Add", "elementwise", "f32", "ec_f32.h", "float32 add, broadcasting"),
-    Kernel("ec_s8_mul", "Mul", "elementwise", "s8", "ec_s8.h", "TFLite int8 MUL, broadcasting"),
-    Kernel("ec_f32_mul", "Mul", "elementwise", "f32", "ec_f32.h", "float32 multiply, broadcasting"),
-    Kernel("ec_s8_maxpool2d", "MaxPool", "pool", "s8", "ec_s8.h", "int8 max pooling"),
-    Kernel("ec_f32_maxpool2d", "MaxPool", "pool", "f32", "ec_f32.h", "float32 max pooling"),
+           cost=KernelCost(("fp32",), "fp32", PortableCost(2.12, 0.0), SimdCost(0.35, 0.0, False)), split=GEMM_CHANNELS),
+    Kernel("ec_s8_add", "Add", "elementwise", "s8", "ec_s8.h", "TFLite int8 ADD, broadcasting", split=ELEMENT_ROWS),
+    Kernel("ec_f32_add", "Add", "elementwise", "f32", "ec_f32.h", "float32 add, broadcasting", split=ELEMENT_ROWS),
+    Kernel("ec_s8_mul", "Mul", "elementwise", "s8", "ec_s8.h", "TFLite int8 MUL, broadcasting", split=ELEMENT_ROWS),
+    Kernel("ec_f32_mul", "Mul", "elementwise", "f32", "ec_f32.h", "float32 multiply, broadcasting", split=ELEMENT_ROWS),
+    Kernel("ec_s8_maxpool2d", "MaxPool", "pool", "s8", "ec_s8.h", "int8 max pooling", split=WINDOW_ROWS),
+    Kernel("ec_f32_maxpool2d", "MaxPool", "pool", "f32", "ec_f32.h", "float32 max pooling", split=WINDOW_ROWS),
     Kernel("ec_b1_maxpool2d", "MaxPool", "pool", "b1", "ec_b1.h",
-           "max pooling of packed {-1, +1} words between binary layers (AND of the window's bits)"),
-    Kernel("ec_s8_avgpool2d", "AvgPool", "pool", "s8", "ec_s8.h", "int8 average pooling, TFLite rounding"),
-    Kernel("ec_f32_avgpool2d", "AvgPool", "pool", "f32", "ec_f32.h", "float32 average pooling"),
+           "max pooling of packed {-1, +1} words between binary layers (AND of the window's bits)", split=WINDOW_ROWS),
+    Kernel("ec_s8_avgpool2d", "AvgPool", "pool", "s8", "ec_s8.h", "int8 average pooling, TFLite rounding", split=WINDOW_ROWS),
+    Kernel("ec_f32_avgpool2d", "AvgPool", "pool", "f32", "ec_f32.h", "float32 average pooling", split=WINDOW_ROWS),
     Kernel("ec_s8_global_avgpool", "GlobalAvgPool", "pool", "s8", "ec_s8.h", "TFLite int8 MEAN over H, W"),
     Kernel("ec_f32_global_avgpool", "GlobalAvgPool", "pool", "f32", "ec_f32.h", "float32 mean over H, W"),
-    Kernel("ec_s8_lut", "*", "lookup-table", "s8", "ec_s8.h", "any int8 -> int8 elementwise op through a 256-entry table"),
-    Kernel("ec_f32_activation", "*", "elementwise", "f32", "ec_f32.h", "float32 activations"),
-    Kernel("ec_s8_softmax", "Softmax", "fixed-point", "s8", "ec_s8.h", "TFLite int8 softmax"),
-    Kernel("ec_f32_softmax", "Softmax", "elementwise", "f32", "ec_f32.h", "float32 softmax"),
-    Kernel("ec_s8_quantize", "Quantize", "elementwise", "s8", "ec_s8.h", "float32 -> int8"),
-    Kernel("ec_s8_dequantize", "Dequantize", "elementwise", "s8", "ec_s8.h", "int8 -> float32"),
+    Kernel("ec_s8_lut", "*", "lookup-table", "s8", "ec_s8.h", "any int8 -> int8 elementwise op through a 256-entry table", split=ELEMENTS),
+    Kernel("ec_f32_activation", "*", "elementwise", "f32", "ec_f32.h", "float32 activations", split=ELEMENTS),
+    Kernel("ec_s8_softmax", "Softmax", "fixed-point", "s8", "ec_s8.h", "TFLite int8 softmax", split=SOFTMAX_ROWS),
+    Kernel("ec_f32_softmax", "Softmax", "elementwise", "f32", "ec_f32.h", "float32 softmax", split=SOFTMAX_ROWS),
+    Kernel("ec_s8_quantize", "Quantize", "elementwise", "s8", "ec_s8.h", "float32 -> int8", split=ELEMENTS),
+    Kernel("ec_s8_dequantize", "Dequantize", "elementwise", "s8", "ec_s8.h", "int8 -> float32", split=ELEMENTS),
     Kernel("ec_s8_pad", "Pad", "copy", "s8", "ec_s8.h", "int8 constant padding"),
     Kernel("ec_f32_pad", "Pad", "copy", "f32", "ec_f32.h", "float32 constant padding"),
     Kernel("ec_f32_channel_affine", "BatchNorm", "elementwise", "f32", "ec_f32.h", "float32 per-channel scale and shift"),
+    Kernel("ec_parallel", "*", "threads", "any", "ec_parallel.h",
+           "the static thread pool the model's layers run on, and the helpers that cut a layer into tasks"),
     Kernel("ec_layout", "*", "copy", "any", "ec_layout.h",
            "concatenation and channels-last <-> channels-first copies (ec_concat, ec_hwc_to_chw, ec_chw_to_hwc)"),
 )

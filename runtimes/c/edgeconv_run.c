@@ -1,12 +1,14 @@
 /* edgeconv_run: run a generated model on a .npy file.
  *
- *   edgeconv_run [--repeat N] [--timing T.json] in.npy out.npy
+ *   edgeconv_run [--threads N] [--repeat N] [--timing T.json] in.npy out.npy
  *
  * in.npy holds a batch in the source model's layout (channels-first NCHW / NCL / NC for PyTorch
  * and ONNX models, the .tflite's own layout for imported ones), as float32 or as the model's input
  * dtype; float32 data for an int8 input is quantized with the input's parameters. Each sample is
  * converted to channels-last, run, and its output converted back; out.npy has the model's output
- * dtype. --repeat N runs the whole file N times; --timing writes
+ * dtype. --threads N runs the model's thread pool with N threads (default: the count the model was
+ * generated for; the output is the same at any count). --repeat N runs the whole file N times;
+ * --timing writes
  *   {"median_ms", "min_ms", "runs", "per_layer_ms": {layer: median ms}}
  * per sample, from a monotonic clock (per-layer figures need a build with -DEC_PROFILE).
  * out.npy and T.json are checked before anything runs: each must be a file that can be written
@@ -25,6 +27,7 @@
 
 #include "model.h"
 #include "npy.h"
+#include "ec_parallel.h"
 
 #ifndef EC_MODEL_PREFIX
 #define EC_MODEL_PREFIX ec_model_
@@ -215,7 +218,7 @@ static int check_output_path(const char *path)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: edgeconv_run [--repeat N] [--timing T.json] in.npy out.npy\n");
+    fprintf(stderr, "usage: edgeconv_run [--threads N] [--repeat N] [--timing T.json] in.npy out.npy\n");
     return 2;
 }
 
@@ -223,6 +226,7 @@ int main(int argc, char **argv)
 {
     const char *in_path = NULL, *out_path = NULL, *timing_path = NULL;
     long repeat = 1;
+    long threads = 0;
     int i;
     char err[256];
     unsigned char *file = NULL;
@@ -241,6 +245,13 @@ int main(int argc, char **argv)
             repeat = strtol(argv[++i], &end, 10);
             if (*end != '\0' || repeat < 1 || repeat > 1000000) {
                 fprintf(stderr, "edgeconv_run: --repeat takes a positive integer\n");
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+            char *end;
+            threads = strtol(argv[++i], &end, 10);
+            if (*end != '\0' || threads < 1 || threads > EC_THREADS) {
+                fprintf(stderr, "edgeconv_run: --threads takes an integer in 1..%d\n", (int)EC_THREADS);
                 return 2;
             }
         } else if (strcmp(argv[i], "--timing") == 0 && i + 1 < argc) {
@@ -301,6 +312,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "edgeconv_run: out of memory\n");
         return 1;
     }
+    /* The pool's threads start here, once, before the first timed run. */
+    if (EC_M(init)(threads ? (int32_t)threads : EC_M(threads)) != 0) {
+        fprintf(stderr, "edgeconv_run: cannot start %ld threads; running on one\n",
+                threads ? threads : (long)EC_M(threads));
+    }
     for (r = 0; r < (size_t)repeat; ++r) {
         for (s = 0; s < n; ++s) {
             const unsigned char *src = file + info.data_offset + s * in_size * info.item_bytes;
@@ -350,6 +366,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "edgeconv_run: cannot write %s\n", timing_path);
         status = 1;
     }
+    EC_M(deinit)();
     free(file);
     free(sample_src);
     free(outputs);

@@ -44,7 +44,8 @@ class ArenaPlan:
     size: int       # total arena bytes
 
 
-def _align(value: int) -> int:
+def aligned(value: int) -> int:
+    """``value`` rounded up to ``ALIGNMENT``."""
     return (value + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
 
 
@@ -59,8 +60,8 @@ def plan(buffers: list) -> ArenaPlan:
         for start, end in busy:
             if offset + buf.size <= start:
                 break
-            offset = max(offset, _align(end))
+            offset = max(offset, aligned(end))
         offsets[buf.name] = offset
         placed.append((offset, buf))
     size = max((off + b.size for off, b in placed), default=0)
-    return ArenaPlan(offsets=offsets, size=_align(size))
+    return ArenaPlan(offsets=offsets, size=aligned(size))

@@ -7,11 +7,12 @@ from ...quant.integer_params import add_multipliers, mul_multiplier
 from .emitter import Emitter, LayerCall, float_clamp, require
 from .layout import c_dims, to_c_order
 from .params import activation_bounds, is_float, per_tensor
+from .tasks import at, note, task_count, units_task
 
 
 def _broadcast_fields(a: Tensor, b: Tensor, y: Tensor) -> dict:
     """Fields of an ``ec_broadcast_t``: the output's 3 innermost channels-last dims and each
-    operand's element strides along them (0 where it broadcasts)."""
+    operand's element strides along them (0 where it broadcasts), as lists."""
     rank = len(y.shape)
 
     def operand(t: Tensor) -> list:
@@ -26,10 +27,11 @@ def _broadcast_fields(a: Tensor, b: Tensor, y: Tensor) -> dict:
 
     out_dims = ([1] * 3 + c_dims(y.shape))[-3:]
     require(len(c_dims(y.shape)) <= 3, "broadcast of rank > 4")
-    def c_array(values: list) -> str:
-        return f"{{{', '.join(map(str, values))}}}"
+    return {"dims": out_dims, "a_strides": operand(a), "b_strides": operand(b)}
 
-    return {"dims": c_array(out_dims), "a_strides": c_array(operand(a)), "b_strides": c_array(operand(b))}
+
+def _c_array(values: list) -> str:
+    return f"{{{', '.join(map(str, values))}}}"
 
 
 def _operand(em: Emitter, node: Node, name: str, reads: list) -> str:
@@ -47,14 +49,20 @@ def _lower_binary(em: Emitter, node: Node, op_name: str) -> LayerCall:
     a, b, y = g.tensors[node.inputs[0]], g.tensors[node.inputs[1]], g.tensors[node.output]
     reads: list = []
     pa, pb = _operand(em, node, node.inputs[0], reads), _operand(em, node, node.inputs[1], reads)
-    bc = em.struct(f"{node.name}_bc", "ec_broadcast_t", _broadcast_fields(a, b, y))
+    bcast = _broadcast_fields(a, b, y)
+    bc = em.struct(f"{node.name}_bc", "ec_broadcast_t", {k: _c_array(v) for k, v in bcast.items()})
+    kernel = f"ec_{'f32' if is_float(y) else 's8'}_{op_name}"
+    tasks = task_count(em, kernel, y.shape, y.numel)
+    out = em.buf(node.output)
+    if tasks > 1:  # rows of the output: each operand moves by its stride along the rows (0: broadcast)
+        pa, pb = at(pa, "u0", bcast["a_strides"][0]), at(pb, "u0", bcast["b_strides"][0])
+        out = at(out, "u0", bcast["dims"][1] * bcast["dims"][2])
     inplace = next((n for n in node.inputs if not g.tensors[n].is_constant and g.tensors[n].shape == y.shape
                     and g.tensors[n].dtype == y.dtype), None)
     if is_float(y):
-        kernel = f"ec_f32_{op_name}"
         lo, hi = float_clamp(node.op.clamp)
-        call = f"{kernel}({pa}, {pb}, &{bc}, {lo}, {hi}, {em.buf(node.output)});"
-        return LayerCall(node, kernel, "fp32", call, reads, inplace_of=inplace)
+        call = f"{kernel}({pa}, {pb}, &{_part(bc, tasks)}, {lo}, {hi}, {out});"
+        return _call(node, kernel, "fp32", call, reads, inplace, bc, tasks, bcast["dims"][0])
     s_a, zp_a = per_tensor(a, "input")
     s_b, zp_b = per_tensor(b, "input")
     s_y, zp_y = per_tensor(y, "output")
@@ -70,9 +78,21 @@ def _lower_binary(em: Emitter, node: Node, op_name: str) -> LayerCall:
         fields = {"a_offset": -zp_a, "b_offset": -zp_b, "out_mult": mo, "out_shift": so, "out_zp": zp_y,
                   "act_min": qlo, "act_max": qhi}
         params = em.struct(f"{node.name}_p", "ec_s8_mul_params_t", fields)
-    kernel = f"ec_s8_{op_name}"
-    call = f"{kernel}({pa}, {pb}, &{bc}, &{params}, {em.buf(node.output)});"
-    return LayerCall(node, kernel, node.precision, call, reads, inplace_of=inplace)
+    call = f"{kernel}({pa}, {pb}, &{_part(bc, tasks)}, &{params}, {out});"
+    return _call(node, kernel, node.precision, call, reads, inplace, bc, tasks, bcast["dims"][0])
+
+
+def _part(bc: str, tasks: int) -> str:
+    return bc if tasks == 1 else "part"
+
+
+def _call(node: Node, kernel: str, summary: str, call: str, reads: list, inplace, bc: str, tasks: int,
+          rows: int) -> LayerCall:
+    """The layer's call, or one task's over output rows [u0, u1) with broadcast ``part``."""
+    if tasks > 1:
+        call = units_task(kernel, rows, f"ec_broadcast_t part = {bc};\n    part.dims[0] = u1 - u0;\n    {call}")
+    return LayerCall(node, kernel, summary, call, reads, inplace_of=inplace, tasks=tasks,
+                     split_note=note(kernel, tasks) if tasks > 1 else "")
 
 
 def lower_add(em: Emitter, node: Node) -> LayerCall:

@@ -22,6 +22,7 @@ from ...kernels.isa import KernelSet, host_kernel_set
 STD_FLAG = "-std=c99"
 OPT_FLAG = "-O2"  # unless the target's own flags name an optimization level
 PROFILE_FLAG = "-DEC_PROFILE"  # compiles the runner's per-layer timing hooks in
+THREAD_FLAG = "-pthread"  # the model's thread pool (kernels_c/include/ec_parallel.h)
 
 
 def base_flags(own_flags=()) -> tuple:
@@ -106,7 +107,7 @@ def build_host(c_dir, out_path, cc: str | None = None, flags: tuple = (), isa: s
     all_flags = (*base_flags(flags), *kernels.flags, *((PROFILE_FLAG,) if profile else ()), *flags)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     cmd = [compiler, *all_flags, f"-DEC_MODEL_PREFIX={prefix_of(c_dir)}", f"-I{c_dir / 'include'}", f"-I{c_dir}",
-           f"-I{c_dir / 'runner'}", *map(str, sources), "-lm", "-o", str(out_path)]
+           f"-I{c_dir / 'runner'}", *map(str, sources), "-lm", THREAD_FLAG, "-o", str(out_path)]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         raise UserError(f"compiling {c_dir} failed:\n{result.stderr.strip()}")

@@ -20,7 +20,9 @@ from .kernel_choice import conv_kernel
 from .params import (
     activation_bounds, is_float, per_tensor, qparams, requant_arrays, require_int32_accumulator, window_fields,
 )
+from .layout import hwc3
 from .reshape import columns_in_input_order
+from .tasks import at, note, positions_task, row_elements, rows_task, task_count, position_elements, units_task
 
 
 def _bias_tensor(g, node: Node) -> Optional[Tensor]:
@@ -165,15 +167,40 @@ def lower_conv(em: Emitter, node: Node, fused_pad: Optional[Node] = None) -> Lay
     win = em.struct(f"{base}_win", "ec_window_t", win_fields)
     qp = em.struct(f"{base}_q", "ec_qparams_t", qparams(zp_in, zp_out, qlo, qhi))
     precision = parse_precision(node.precision) if node.precision else INT8
-    operands = ConvOperands(kernel, node, geo, precision, w, x_name, em.buf(x_name), em.buf(node.output), win, qp,
-                            bias_sym, mult, shift)
+    tasks = task_count(em, kernel, y.shape, geo.macs)
+    xin, yout, win_arg = _task_operands(em, kernel, tasks, x_name, node.output, win)
+    operands = ConvOperands(kernel, node, geo, precision, w, x_name, xin, yout, win_arg, qp, bias_sym, mult, shift)
     call, extra = CONV_CALLS[kernel](em, operands)
+    call = _task_call(kernel, tasks, win, y.shape, call)
     scratch_bytes = BY_NAME[kernel].scratch(geo, precision)
     summary = (f"{shape_text} {stride_text}, {geo.c_in}->{w.shape[0]}"
                f"{', groups ' + str(op.groups) if op.groups > 1 else ''}, {extra}{node.precision}, "
                f"{BY_NAME[kernel].algorithm}")
     return LayerCall(node, kernel, summary, call, [x_name], scratch_bytes,
-                     skipped_nodes=(fused_pad.name,) if fused_pad is not None else ())
+                     skipped_nodes=(fused_pad.name,) if fused_pad is not None else (),
+                     tasks=tasks, split_note=note(kernel, tasks) if tasks > 1 else "")
+
+
+def _task_operands(em: Emitter, kernel: str, tasks: int, x_name: str, y_name: str, win: str) -> tuple:
+    """(input, output, window) operands of a conv call: the whole layer's, or one task's
+    (``tasks.rows_task`` / ``tasks.positions_task``: window ``part`` from input row ``first`` or
+    position ``u0``, output from row or position ``u0``)."""
+    xin, yout = em.buf(x_name), em.buf(y_name)
+    if tasks == 1:
+        return xin, yout, win
+    if BY_NAME[kernel].split.kind == "positions":
+        return (at(xin, "u0", position_elements(em, x_name)), at(yout, "u0", position_elements(em, y_name)),
+                "part")
+    return at(xin, "first", row_elements(em, x_name)), at(yout, "u0", row_elements(em, y_name)), "part"
+
+
+def _task_call(kernel: str, tasks: int, win: str, out_shape: tuple, call: str) -> str:
+    if tasks == 1:
+        return call
+    h, w, _ = hwc3(out_shape)
+    if BY_NAME[kernel].split.kind == "positions":
+        return positions_task(kernel, win, h * w, call)
+    return rows_task(kernel, win, h, call)
 
 
 def _lower_conv_f32(em: Emitter, node: Node, x: Tensor, wt: Tensor, b: Optional[Tensor], win_fields: list,
@@ -183,10 +210,14 @@ def _lower_conv_f32(em: Emitter, node: Node, x: Tensor, wt: Tensor, b: Optional[
     bias_sym = em.array(f"{node.name}_bias", "float", b.data) if b is not None else "NULL"
     win = em.struct(f"{node.name}_win", "ec_window_t", win_fields)
     lo, hi = float_clamp(node.op.clamp)
-    call = (f"ec_f32_conv2d_direct({em.buf(node.inputs[0])}, {w_sym}, {bias_sym}, &{win}, {lo}, {hi}, "
-            f"{em.buf(node.output)});")
+    kernel = "ec_f32_conv2d_direct"
+    y_shape = em.graph.tensors[node.output].shape
+    tasks = task_count(em, kernel, y_shape, geometry(em.graph, node).macs)
+    xin, yout, win_arg = _task_operands(em, kernel, tasks, node.inputs[0], node.output, win)
+    call = _task_call(kernel, tasks, win, y_shape, f"{kernel}({xin}, {w_sym}, {bias_sym}, &{win_arg}, {lo}, {hi}, {yout});")
     summary = f"{window_text}, {x.shape[1]}->{wt.shape[0]}, fp32, direct"
-    return LayerCall(node, "ec_f32_conv2d_direct", summary, call, [node.inputs[0]])
+    return LayerCall(node, kernel, summary, call, [node.inputs[0]], tasks=tasks,
+                     split_note=note(kernel, tasks) if tasks > 1 else "")
 
 
 def lower_linear(em: Emitter, node: Node) -> LayerCall:
@@ -198,11 +229,19 @@ def lower_linear(em: Emitter, node: Node) -> LayerCall:
     n_in, n_out = wt.shape[1], wt.shape[0]
     xin, yout = em.buf(node.inputs[0]), em.buf(node.output)
     if is_float(y):
+        kernel = "ec_f32_fully_connected"
+        tasks = task_count(em, kernel, y.shape, n_in * n_out)
         w_sym = em.array(f"{node.name}_weights", "float", wt.data)
         bias_sym = em.array(f"{node.name}_bias", "float", b.data) if b is not None else "NULL"
         lo, hi = float_clamp(op.clamp)
-        call = f"ec_f32_fully_connected({xin}, {w_sym}, {bias_sym}, {n_in}, {n_out}, {lo}, {hi}, {yout});"
-        return LayerCall(node, "ec_f32_fully_connected", f"{n_in}->{n_out}, fp32", call, [node.inputs[0]])
+        if tasks == 1:
+            call = f"{kernel}({xin}, {w_sym}, {bias_sym}, {n_in}, {n_out}, {lo}, {hi}, {yout});"
+        else:
+            bias_part = at(bias_sym, "u0", 1) if b is not None else "NULL"
+            call = units_task(kernel, n_out, f"{kernel}({xin}, {at(w_sym, 'u0', n_in)}, {bias_part}, {n_in}, u1 - u0, "
+                                             f"{lo}, {hi}, {at(yout, 'u0', 1)});")
+        return LayerCall(node, kernel, f"{n_in}->{n_out}, fp32", call, [node.inputs[0]], tasks=tasks,
+                         split_note=note(kernel, tasks) if tasks > 1 else "")
     if node.inputs[0] in em.packed:
         return _lower_linear_packed(em, node)
     _, zp_in = per_tensor(x, "input")
@@ -215,9 +254,16 @@ def lower_linear(em: Emitter, node: Node) -> LayerCall:
     w_sym, wsum_sym = _gemm_arrays(em, node.name, w)
     bias_sym = em.array(f"{node.name}_bias", "int32_t", bias)
     qp = em.struct(f"{node.name}_q", "ec_qparams_t", qparams(zp_in, zp_out, qlo, qhi))
-    call = (f"ec_s8_fully_connected({xin}, {w_sym}, {bias_sym}, {wsum_sym}, {mult}, {shift}, {n_in}, {n_out}, "
-            f"&{qp}, {yout});")
-    return LayerCall(node, "ec_s8_fully_connected", f"{n_in}->{n_out}, {node.precision}", call, [node.inputs[0]])
+    kernel = "ec_s8_fully_connected"
+    tasks = task_count(em, kernel, y.shape, n_in * n_out)
+    if tasks == 1:
+        call = f"{kernel}({xin}, {w_sym}, {bias_sym}, {wsum_sym}, {mult}, {shift}, {n_in}, {n_out}, &{qp}, {yout});"
+    else:  # a task starts on a block of 16 packed rows of K rounded up to 4 bytes (pack_gemm_weights)
+        per_channel = ", ".join(at(sym, "u0", 1) for sym in (bias_sym, wsum_sym, mult, shift))
+        call = units_task(kernel, n_out, f"{kernel}({xin}, {at(w_sym, 'u0', -(-n_in // 4) * 4)}, {per_channel}, "
+                                         f"{n_in}, u1 - u0, &{qp}, {at(yout, 'u0', 1)});")
+    return LayerCall(node, kernel, f"{n_in}->{n_out}, {node.precision}", call, [node.inputs[0]], tasks=tasks,
+                     split_note=note(kernel, tasks) if tasks > 1 else "")
 
 
 def _lower_linear_packed(em: Emitter, node: Node) -> LayerCall:
@@ -241,7 +287,15 @@ def _lower_linear_packed(em: Emitter, node: Node) -> LayerCall:
     bias_sym = em.array(f"{node.name}_bias", "int32_t", bias)
     steps_sym = em.array(f"{node.name}_weight_steps", "int32_t", weight_steps(w))
     qp = em.struct(f"{node.name}_q", "ec_qparams_t", qparams(0, int(y.quant.zero_point[0]), qlo, qhi))
-    call = (f"ec_b1_fully_connected({em.buf(node.inputs[0])}, {w_sym}, {bias_sym}, {steps_sym}, {mult}, {shift}, "
-            f"{k_total}, {packed_rows.shape[1]}, {n_out}, &{qp}, {em.buf(node.output)});")
-    return LayerCall(node, "ec_b1_fully_connected", f"{k_total}->{n_out}, w1a1, packed bits in, xnor-popcount", call,
-                     [node.inputs[0]])
+    kernel = "ec_b1_fully_connected"
+    tasks = task_count(em, kernel, y.shape, k_total * n_out)
+    words, xin, yout = packed_rows.shape[1], em.buf(node.inputs[0]), em.buf(node.output)
+    if tasks == 1:
+        call = (f"{kernel}({xin}, {w_sym}, {bias_sym}, {steps_sym}, {mult}, {shift}, {k_total}, {words}, {n_out}, "
+                f"&{qp}, {yout});")
+    else:  # weight rows of `words` words each
+        per_channel = ", ".join(at(sym, "u0", 1) for sym in (bias_sym, steps_sym, mult, shift))
+        call = units_task(kernel, n_out, f"{kernel}({xin}, {at(w_sym, 'u0', words)}, {per_channel}, {k_total}, "
+                                         f"{words}, u1 - u0, &{qp}, {at(yout, 'u0', 1)});")
+    return LayerCall(node, kernel, f"{k_total}->{n_out}, w1a1, packed bits in, xnor-popcount", call,
+                     [node.inputs[0]], tasks=tasks, split_note=note(kernel, tasks) if tasks > 1 else "")

@@ -39,6 +39,8 @@ class LayerCall:
     inplace_of: Optional[str] = None  # input whose buffer the output may take over
     alias_of: Optional[str] = None    # output is the same bytes as this input (no code)
     skipped_nodes: tuple = ()         # nodes fused into this call
+    tasks: int = 1                    # > 1: ``code`` is one task of that many (tasks.py)
+    split_note: str = ""              # how the tasks share the output, for model.c's comment
 
     @property
     def algorithm(self) -> str:
@@ -51,6 +53,8 @@ class Emitter:
 
     graph: Graph
     prefix: str
+    threads: int = 1                 # the thread count the model is generated for (tasks.py)
+    min_task_work: Optional[int] = None  # least work per task; None: each kernel's own (kernels/split.py)
     definitions: list = field(default_factory=list)
     weights_bytes: int = 0
     # Flattened tensors kept in channels-last byte order (see reshape.lower_reshape): name -> (C, H*W).

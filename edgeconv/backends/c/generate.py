@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import shutil
 from dataclasses import dataclass
+from typing import Optional
 from pathlib import Path
 from string import Template
 
@@ -30,6 +31,7 @@ from .lowering import LOWERINGS
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 RUNNER_SOURCES = ("edgeconv_run.c", "npy.c", "npy.h")
+MAX_THREADS = 8  # EC_THREADS, the largest pool kernels_c/include/ec_parallel.h builds by default
 CTYPES = {"int8": "int8_t", "float32": "float", "int32": "int32_t", "uint8": "uint8_t"}
 
 
@@ -39,6 +41,7 @@ class LayerInfo:
     op: str
     kernel: str
     algorithm: str
+    tasks: int = 1   # most tasks the layer is cut into (tasks.py)
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class CProject:
     kernels: tuple
     layers: tuple
     prefix: str
+    threads: int = 1  # the thread count the model is generated for
 
 
 def _render(name: str, values: dict) -> str:
@@ -154,9 +158,14 @@ def _plan(graph: Graph, em: Emitter, calls: list) -> tuple:
     for i, call in enumerate(calls):
         if call.scratch_bytes:
             key = f"s{i}"
-            buffers[key] = arena.Buffer(key, call.scratch_bytes, i, i, [])
+            buffers[key] = arena.Buffer(key, _task_scratch_stride(call) * call.tasks, i, i, [])
             scratch[i] = key
     return storage, arena.plan(list(buffers.values())), scratch
+
+
+def _task_scratch_stride(call) -> int:
+    """Bytes between the scratch buffers of a layer's tasks (each task has its own)."""
+    return call.scratch_bytes if call.tasks == 1 else arena.aligned(call.scratch_bytes)
 
 
 def _buffer_macro(key: str) -> str:
@@ -182,12 +191,35 @@ def _pointer(em: Emitter, name: str, storage: dict, plan: arena.ArenaPlan) -> st
     return f"(({ctype} *){_buffer_macro(storage[name])})"
 
 
+def _task_function(prefix: str, i: int) -> str:
+    return f"{prefix}task_{i}"
+
+
+def _task_functions(em: Emitter, calls: list, storage: dict, plan: arena.ArenaPlan, scratch: dict) -> str:
+    """One function per layer cut into tasks: the C of task ``task`` of ``tasks`` (tasks.py)."""
+    functions = []
+    for i, call in enumerate(calls):
+        if call.tasks == 1:
+            continue
+        mapping = {em.tensor_id(n): _pointer(em, n, storage, plan) for n in em._ids}
+        mapping["scratch"] = (f"({_buffer_macro(scratch[i])} + (size_t)task * {_task_scratch_stride(call)})"
+                              if i in scratch else "NULL")
+        functions.append(
+            f"/* {_comment_safe(call.node.name)}: {call.split_note} */\n"
+            f"static void {_task_function(em.prefix, i)}(unsigned char *arena, int32_t task, int32_t tasks)\n"
+            f"{{\n    {Template(call.code).substitute(mapping)}\n}}\n")
+    return "\n".join(functions)
+
+
 def _body(graph: Graph, em: Emitter, calls: list, storage: dict, plan: arena.ArenaPlan, scratch: dict) -> str:
     lines = []
     for i, call in enumerate(calls):
         mapping = {em.tensor_id(n): _pointer(em, n, storage, plan) for n in em._ids}
         mapping["scratch"] = _buffer_macro(scratch[i]) if i in scratch else "NULL"
-        code = Template(call.code).substitute(mapping) if call.code else ""
+        if call.tasks > 1:
+            code = f"ec_pool_run(&{em.prefix}pool, {_task_function(em.prefix, i)}, arena, {call.tasks});"
+        else:
+            code = Template(call.code).substitute(mapping) if call.code else ""
         node = call.node
         if call.alias_of is not None and storage[node.output] != storage[call.alias_of]:
             code = (f"memcpy({_pointer(em, node.output, storage, plan)}, "
@@ -196,6 +228,8 @@ def _body(graph: Graph, em: Emitter, calls: list, storage: dict, plan: arena.Are
         comment = f"    /* {_comment_safe(node.name)}: {call.summary}"
         if call.skipped_nodes:
             comment += f" (absorbs {_comment_safe(', '.join(call.skipped_nodes))})"
+        if call.tasks > 1:
+            comment += f"; {call.split_note}"
         if not code:
             comment += "; output shares the input's bytes"
         lines.append(comment + " */")
@@ -258,16 +292,24 @@ def _comment_safe(text: str) -> str:
     return one_line.replace("*/", "* /").replace("/*", "/ *")
 
 
-def generate(graph: Graph, out_dir, prefix: str = "ec_model_", command_line: str = "") -> CProject:
-    """Write the C project of ``graph`` into ``out_dir`` (created) and return its figures."""
+def generate(graph: Graph, out_dir, prefix: str = "ec_model_", command_line: str = "", threads: int = 1,
+             min_task_work: Optional[int] = None) -> CProject:
+    """Write the C project of ``graph`` into ``out_dir`` (created) and return its figures.
+
+    ``threads``: the thread count the model is generated for: each layer is cut into at most
+    that many tasks (``tasks.py``), and its pool starts that many threads unless the caller of
+    ``<prefix>init`` asks for another count. ``min_task_work`` replaces every kernel's least
+    work per task (``kernels/split.py``): 1 cuts each layer as far as its units allow."""
     if not prefix or not prefix.replace("_", "a").isalnum() or prefix[0].isdigit():
         raise UserError(f"C prefix {prefix!r} is not a valid C identifier prefix")
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= MAX_THREADS:
+        raise UserError(f"threads must be an integer in 1..{MAX_THREADS}, got {threads!r}")
     _check_graph(graph)
     out_dir = Path(out_dir)
-    em = Emitter(graph, prefix)
+    em = Emitter(graph, prefix, threads=threads, min_task_work=min_task_work)
     calls = _lower_all(graph, em)
     storage, plan, scratch = _plan(graph, em, calls)
-    kernels = sorted({c.kernel for c in calls})
+    kernels = sorted({c.kernel for c in calls} | {"ec_parallel"})
     in_name, out_name = graph.inputs[0], graph.outputs[0]
     in_shape, out_shape = _source_shape(graph, in_name), _source_shape(graph, out_name)
     in_scale, in_zp = _end_quant(graph, in_name)
@@ -308,6 +350,8 @@ def generate(graph: Graph, out_dir, prefix: str = "ec_model_", command_line: str
         "definitions": "\n".join([*em.definitions, *_buffer_macros(calls, storage, plan, scratch)]),
         "arena_decl": max(plan.size, 16),
         "body": _body(graph, em, calls, storage, plan, scratch),
+        "task_functions": _task_functions(em, calls, storage, plan, scratch),
+        "threads": threads,
         "kernel_list": ", ".join(kernels),
         "kernel_names": " ".join(kernels),
     }
@@ -316,6 +360,7 @@ def generate(graph: Graph, out_dir, prefix: str = "ec_model_", command_line: str
                              ("Makefile.tmpl", "Makefile"), ("CMakeLists.txt.tmpl", "CMakeLists.txt")):
         (out_dir / target).write_text(_render(template, values))
     _copy_sources(out_dir, kernels)
-    layers = tuple(LayerInfo(c.node.name, c.node.op_name, c.kernel, c.algorithm) for c in calls)
-    return CProject(out_dir=out_dir, arena_bytes=plan.size, weights_bytes=em.weights_bytes, kernels=tuple(kernels), layers=layers, prefix=prefix)
+    layers = tuple(LayerInfo(c.node.name, c.node.op_name, c.kernel, c.algorithm, c.tasks) for c in calls)
+    return CProject(out_dir=out_dir, arena_bytes=plan.size, weights_bytes=em.weights_bytes, kernels=tuple(kernels),
+                    layers=layers, prefix=prefix, threads=threads)
 

@@ -34,7 +34,7 @@ from ...errors import UserError
 from ...kernels.isa import PORTABLE, target_kernel_set
 from ...targets import Target
 from ...toolchain import Compiler
-from .build import PROFILE_FLAG, base_flags, prefix_of, runner_sources
+from .build import THREAD_FLAG, PROFILE_FLAG, base_flags, prefix_of, runner_sources
 
 RUNNER_BINARY = "edgeconv_run"
 BUILD_RECORD = "build.json"
@@ -116,7 +116,7 @@ def build_runner(c_dir: Path, target: Target, compiler: Compiler, dest: Path, pr
     sources = runner_sources(c_dir, isa)
     cflags = [*base_flags(compiler.cflags), *compiler.cflags, *kernels.flags, *([PROFILE_FLAG] if profile else []),
               f"-DEC_MODEL_PREFIX={prefix_of(c_dir)}"]
-    ldflags = [*compiler.ldflags, "-lm"]
+    ldflags = [*compiler.ldflags, "-lm", THREAD_FLAG]
     dest.mkdir(parents=True, exist_ok=True)
     binary = dest / RUNNER_BINARY
     includes = [f"-I{c_dir / 'include'}", f"-I{c_dir}", f"-I{c_dir / 'runner'}"]
