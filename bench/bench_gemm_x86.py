@@ -11,7 +11,8 @@
 Shapes: every GEMM-shaped layer of MLPerf Tiny IC ResNet-8 (``resnet8-*``) and the pointwise,
 stem and classifier layers of MobileNetV2 at 224x224 (``mbv2-*``). Each figure is the best of
 ``--repeat`` rounds, a round timing enough back-to-back calls through ctypes to last about 20 ms
-(a call costs about a microsecond of ctypes overhead, included). The builds run interleaved, shape
+(a call costs about a microsecond of ctypes overhead, included) in the thread's CPU time, so that
+time the thread spends descheduled on a busy machine does not count. The builds run interleaved, shape
 by shape, so a change in the machine's load touches them alike; their outputs are compared byte for
 byte before timing (the kernel tests in tests/kernels/ are the real check).
 """
@@ -131,17 +132,17 @@ class Layer:
 def seconds_per_call(fn, rounds: int) -> float:
     """The best over ``rounds`` rounds of the mean time of one call, a round lasting ROUND_SECONDS."""
     fn()
-    start, calls = time.perf_counter(), 0
-    while time.perf_counter() - start < ROUND_SECONDS / 4:
+    start, calls = time.thread_time(), 0
+    while time.thread_time() - start < ROUND_SECONDS / 4:
         fn()
         calls += 1
     calls = max(1, int(calls * 4))
     best = float("inf")
     for _ in range(rounds):
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         for _ in range(calls):
             fn()
-        best = min(best, (time.perf_counter() - t0) / calls)
+        best = min(best, (time.thread_time() - t0) / calls)
     return best
 
 

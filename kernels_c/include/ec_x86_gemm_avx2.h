@@ -150,6 +150,66 @@ EC_FORCE_INLINE void ec_avx2_gemm_accumulate(const ec_gemm_t *g, const ec_gemm_s
     }
 }
 
+/* Pixels i0 .. i0 + rows - 1 of a row tile (those from m on repeat pixel m - 1) widened to int16
+ * once, for every half-block pass to read: pixel i's packed K byte k (its group k / 4) at
+ * xw[i * g->k4 + k], tail groups zero-filled; padding segments are skipped (ec_avx2_gemm_padding
+ * covers them). */
+EC_FORCE_INLINE void ec_avx2_gemm_widen(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m,
+                                        const int rows, int16_t *xw)
+{
+    const int32_t full = ec_gemm_whole_bytes(g), seg_k4 = EC_PACK_K4(g->seg_len);
+    int32_t s, k;
+    int i;
+    for (i = 0; i < rows; ++i) {
+        const int8_t *first = src->first + (size_t)(i0 + (i < m ? i : m - 1)) * src->step;
+        for (s = 0; s < g->nseg; ++s) {
+            const int8_t *x = first + src->seg_offset[s];
+            int16_t *dst = xw + (size_t)i * (size_t)g->k4 + (size_t)s * (size_t)seg_k4;
+            if (src->seg_offset[s] == EC_GEMM_PAD) {
+                continue;
+            }
+            for (k = 0; k + 16 <= full; k += 16) {
+                _mm256_storeu_si256((__m256i *)(void *)(dst + k), ec_avx2_load16_s8_as_s16(x + k));
+            }
+            for (; k < full; k += 4) {
+                _mm_storel_epi64((__m128i *)(void *)(dst + k), _mm_cvtepi8_epi16(_mm_cvtsi32_si128(ec_load_group(x + k))));
+            }
+            if (k < g->seg_len) {
+                _mm_storel_epi64((__m128i *)(void *)(dst + k),
+                                 _mm_cvtepi8_epi16(_mm_cvtsi32_si128(ec_load_tail_group(x + k, g->seg_len - k))));
+            }
+        }
+    }
+}
+
+/* ec_avx2_gemm_accumulate for a row tile widened by ec_avx2_gemm_widen: each pixel's group is one
+ * 64-bit broadcast load (no shuffle per pixel and half-block). */
+EC_FORCE_INLINE void ec_avx2_gemm_accumulate_wide(const ec_gemm_t *g, const ec_gemm_src_t *src, const int16_t *xw,
+                                                  const int8_t *w, const int rows, const int nh,
+                                                  __m256i acc[EC_AVX2_ROWS][2 * EC_AVX2_HALVES])
+{
+    const size_t block_bytes = (size_t)g->k4 * EC_PACK_LANES, seg_bytes = (size_t)EC_PACK_K4(g->seg_len) * EC_PACK_LANES;
+    const int32_t seg_k4 = EC_PACK_K4(g->seg_len);
+    __m256i wv[2 * EC_AVX2_HALVES];
+    int32_t s, k;
+    int i;
+    for (s = 0; s < g->nseg; ++s) {
+        const int8_t *wk = w + (size_t)s * seg_bytes;
+        const int16_t *xs = xw + (size_t)s * (size_t)seg_k4;
+        if (src->seg_offset[s] == EC_GEMM_PAD) {
+            continue;
+        }
+        for (k = 0; k < seg_k4; k += 4, wk += 64) {
+            ec_avx2_gemm_weights(wk, block_bytes, nh, wv);
+            EC_UNROLL
+            for (i = 0; i < rows; ++i) {
+                const __m128i group = _mm_loadl_epi64((const __m128i *)(const void *)(xs + (size_t)i * (size_t)g->k4 + k));
+                ec_avx2_gemm_madd(acc[i], _mm256_broadcastq_epi64(group), wv, nh);
+            }
+        }
+    }
+}
+
 /* The output stage of one half-block: requantization lane constants, output zero point (int16)
  * and clamp (bytes), and how many of its 8 channels exist. */
 typedef struct {
@@ -252,9 +312,11 @@ EC_FORCE_INLINE void ec_avx2_gemm_store(__m256i acc[EC_AVX2_ROWS][2 * EC_AVX2_HA
 }
 
 /* Output channels [8 * h0, 8 * (h0 + nh)) of pixels i0 .. i0 + m - 1 with a register tile of
- * `rows` >= m pixels: fold, accumulate, requantize, store (pixel i0 + i at out + i * out_stride). */
-EC_FORCE_INLINE void ec_avx2_gemm_halves(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m, int32_t h0,
-                                         const int rows, const int nh, const int row, int8_t *out, size_t out_stride)
+ * `rows` >= m pixels: fold, accumulate (from the widened input xw where `wide`), requantize, store
+ * (pixel i0 + i at out + i * out_stride). */
+EC_FORCE_INLINE void ec_avx2_gemm_halves(const ec_gemm_t *g, const ec_gemm_src_t *src, const int16_t *xw, int32_t i0,
+                                         int32_t m, int32_t h0, const int rows, const int nh, const int row,
+                                         const int wide, int8_t *out, size_t out_stride)
 {
     /* half-block h0 starts in block h0 / 2, at its quarter 2 * (h0 % 2) */
     const int8_t *w = g->w + (size_t)(h0 / 2) * (size_t)g->k4 * EC_PACK_LANES + (size_t)(h0 % 2) * 32;
@@ -274,7 +336,11 @@ EC_FORCE_INLINE void ec_avx2_gemm_halves(const ec_gemm_t *g, const ec_gemm_src_t
             acc[i][j] = fold[j];
         }
     }
-    ec_avx2_gemm_accumulate(g, src, i0, m, w, rows, nh, row, acc);
+    if (wide) {
+        ec_avx2_gemm_accumulate_wide(g, src, xw, w, rows, nh, acc);
+    } else {
+        ec_avx2_gemm_accumulate(g, src, i0, m, w, rows, nh, row, acc);
+    }
     EC_UNROLL
     for (j = 0; j < nh; ++j) {
         const int32_t c0 = (h0 + j) * EC_AVX2_HALF;
@@ -284,30 +350,36 @@ EC_FORCE_INLINE void ec_avx2_gemm_halves(const ec_gemm_t *g, const ec_gemm_src_t
 }
 
 /* Each register tile (rows x nh) is a function of its own, so that the register allocator sees one
- * tile at a time. Row tiles of 2 to 6 pixels take one half-block; one pixel (a row tile or a tap
- * list) takes 1 to 4. */
-typedef void (*ec_avx2_halves_fn)(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m, int32_t h0,
-                                  int8_t *out, size_t out_stride);
+ * tile at a time. Row tiles of 2 to 6 pixels take one half-block, reading the widened input (`wide`)
+ * or the bytes in place; one pixel (a row tile or a tap list) takes 1 to 4, in place. */
+typedef void (*ec_avx2_halves_fn)(const ec_gemm_t *g, const ec_gemm_src_t *src, const int16_t *xw, int32_t i0,
+                                  int32_t m, int32_t h0, int8_t *out, size_t out_stride);
 
-#define EC_AVX2_HALVES_FN(kind, row, rows, nh)                                                                  \
-    EC_NOINLINE void ec_avx2_##kind##_##rows##x##nh(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, \
-                                                    int32_t m, int32_t h0, int8_t *out, size_t out_stride)  \
-    {                                                                                                       \
-        ec_avx2_gemm_halves(g, src, i0, m, h0, rows, nh, row, out, out_stride);                             \
+#define EC_AVX2_HALVES_FN(kind, row, wide, rows, nh)                                                         \
+    EC_NOINLINE void ec_avx2_##kind##_##rows##x##nh(const ec_gemm_t *g, const ec_gemm_src_t *src,          \
+                                                    const int16_t *xw, int32_t i0, int32_t m, int32_t h0,  \
+                                                    int8_t *out, size_t out_stride)                        \
+    {                                                                                                     \
+        ec_avx2_gemm_halves(g, src, xw, i0, m, h0, rows, nh, row, wide, out, out_stride);                 \
     }
-EC_AVX2_HALVES_FN(row, 1, 1, 1)
-EC_AVX2_HALVES_FN(row, 1, 1, 2)
-EC_AVX2_HALVES_FN(row, 1, 1, 3)
-EC_AVX2_HALVES_FN(row, 1, 1, 4)
-EC_AVX2_HALVES_FN(row, 1, 2, 1)
-EC_AVX2_HALVES_FN(row, 1, 3, 1)
-EC_AVX2_HALVES_FN(row, 1, 4, 1)
-EC_AVX2_HALVES_FN(row, 1, 5, 1)
-EC_AVX2_HALVES_FN(row, 1, 6, 1)
-EC_AVX2_HALVES_FN(list, 0, 1, 1)
-EC_AVX2_HALVES_FN(list, 0, 1, 2)
-EC_AVX2_HALVES_FN(list, 0, 1, 3)
-EC_AVX2_HALVES_FN(list, 0, 1, 4)
+EC_AVX2_HALVES_FN(row, 1, 0, 1, 1)
+EC_AVX2_HALVES_FN(row, 1, 0, 1, 2)
+EC_AVX2_HALVES_FN(row, 1, 0, 1, 3)
+EC_AVX2_HALVES_FN(row, 1, 0, 1, 4)
+EC_AVX2_HALVES_FN(row, 1, 0, 2, 1)
+EC_AVX2_HALVES_FN(row, 1, 0, 3, 1)
+EC_AVX2_HALVES_FN(row, 1, 0, 4, 1)
+EC_AVX2_HALVES_FN(row, 1, 0, 5, 1)
+EC_AVX2_HALVES_FN(row, 1, 0, 6, 1)
+EC_AVX2_HALVES_FN(wide, 1, 1, 2, 1)
+EC_AVX2_HALVES_FN(wide, 1, 1, 3, 1)
+EC_AVX2_HALVES_FN(wide, 1, 1, 4, 1)
+EC_AVX2_HALVES_FN(wide, 1, 1, 5, 1)
+EC_AVX2_HALVES_FN(wide, 1, 1, 6, 1)
+EC_AVX2_HALVES_FN(list, 0, 0, 1, 1)
+EC_AVX2_HALVES_FN(list, 0, 0, 1, 2)
+EC_AVX2_HALVES_FN(list, 0, 0, 1, 3)
+EC_AVX2_HALVES_FN(list, 0, 0, 1, 4)
 #undef EC_AVX2_HALVES_FN
 
 /* The register tiles of one pixel count, by half-block count: by_nh[n] computes n half-blocks. */
@@ -326,37 +398,59 @@ static const ec_avx2_shape_t ec_avx2_rows[EC_AVX2_ROWS + 1] = {
     {1, {NULL, ec_avx2_row_5x1, NULL, NULL, NULL}},
     {1, {NULL, ec_avx2_row_6x1, NULL, NULL, NULL}},
 };
+static const ec_avx2_shape_t ec_avx2_wide_rows[EC_AVX2_ROWS + 1] = {
+    {0, {NULL, NULL, NULL, NULL, NULL}},
+    {0, {NULL, NULL, NULL, NULL, NULL}},
+    {1, {NULL, ec_avx2_wide_2x1, NULL, NULL, NULL}},
+    {1, {NULL, ec_avx2_wide_3x1, NULL, NULL, NULL}},
+    {1, {NULL, ec_avx2_wide_4x1, NULL, NULL, NULL}},
+    {1, {NULL, ec_avx2_wide_5x1, NULL, NULL, NULL}},
+    {1, {NULL, ec_avx2_wide_6x1, NULL, NULL, NULL}},
+};
 
 /* Every output channel of pixels i0 .. i0 + m - 1: `most` half-blocks at a time, then the rest in
  * one pass (a pass of several half-blocks starts on a block boundary: `most` is 1 or even). */
-static void ec_avx2_gemm_pixels(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m,
-                                const ec_avx2_shape_t *shape, int8_t *out, size_t out_stride)
+static void ec_avx2_gemm_pixels(const ec_gemm_t *g, const ec_gemm_src_t *src, const int16_t *xw, int32_t i0,
+                                int32_t m, const ec_avx2_shape_t *shape, int8_t *out, size_t out_stride)
 {
     const int32_t halves = (g->out_c + EC_AVX2_HALF - 1) / EC_AVX2_HALF;
     int32_t h = 0;
     for (; h + shape->most <= halves; h += shape->most) {
-        shape->by_nh[shape->most](g, src, i0, m, h, out, out_stride);
+        shape->by_nh[shape->most](g, src, xw, i0, m, h, out, out_stride);
     }
     if (h < halves) {
-        shape->by_nh[halves - h](g, src, i0, m, h, out, out_stride);
+        shape->by_nh[halves - h](g, src, xw, i0, m, h, out, out_stride);
     }
 }
 
 /* m pixels in register tiles of up to 6 pixels, the pixels spread evenly over the fewest tiles (14
- * pixels: 5, 5 and 4); a tile of tap lists, one pixel at a time. */
+ * pixels: 5, 5 and 4); a tile of tap lists, one pixel at a time. A row tile of 2 or more pixels
+ * whose packed K fits EC_AVX2_WIDE_K4 is widened to int16 once (24 KiB of stack at most) and read so
+ * by every half-block; longer ones, and those of segments under EC_AVX2_WIDE_SEG bytes (a first
+ * layer's 3-channel taps, where widening costs more per group than it saves), read their bytes in
+ * place. */
+#define EC_AVX2_WIDE_K4 2048
+#define EC_AVX2_WIDE_SEG 8
 static void ec_x86_gemm_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t m, int8_t *out, size_t out_stride)
 {
+    int16_t xw[EC_AVX2_ROWS * EC_AVX2_WIDE_K4];
     int32_t i0, n;
     if (!src->first) {
         for (i0 = 0; i0 < m; ++i0) {
-            ec_avx2_gemm_pixels(g, src, i0, 1, &ec_avx2_list_1, out + (size_t)i0 * out_stride, out_stride);
+            ec_avx2_gemm_pixels(g, src, NULL, i0, 1, &ec_avx2_list_1, out + (size_t)i0 * out_stride, out_stride);
         }
         return;
     }
     for (i0 = 0; i0 < m; i0 += n) {
         const int32_t left = m - i0, tiles = (left + EC_AVX2_ROWS - 1) / EC_AVX2_ROWS;
+        int8_t *o = out + (size_t)i0 * out_stride;
         n = (left + tiles - 1) / tiles;
-        ec_avx2_gemm_pixels(g, src, i0, n, &ec_avx2_rows[n], out + (size_t)i0 * out_stride, out_stride);
+        if (n > 1 && g->k4 <= EC_AVX2_WIDE_K4 && g->seg_len >= EC_AVX2_WIDE_SEG) {
+            ec_avx2_gemm_widen(g, src, i0, n, n, xw);
+            ec_avx2_gemm_pixels(g, src, xw, i0, n, &ec_avx2_wide_rows[n], o, out_stride);
+        } else {
+            ec_avx2_gemm_pixels(g, src, NULL, i0, n, &ec_avx2_rows[n], o, out_stride);
+        }
     }
 }
 
