@@ -6,37 +6,59 @@
  * widened (SXTL), and four SMLAL/SMLAL2 on int16 lanes add the exact products to four int32x4
  * accumulators, started at the bias. The 16 results take the exact vector requantization of
  * ec_arm_requant.h with the block's per-channel multipliers and shifts. Output pixels whose window
- * lies inside the input read every tap at fixed offsets; the others skip the taps in the padding
- * (they would add (in_zp - in_zp) * w = 0). With EC_DW_KEEP_TAPS taps (the 3x3 kernel), the
- * block's widened weights are loaded once and stay in registers over all output pixels. */
+ * lies inside the input read every tap at fixed offsets (a 3x3 window keeps its nine widened
+ * weights in registers along a row); the others, and the last block of fewer than 16 channels,
+ * skip the taps in the padding (they would add (in_zp - in_zp) * w = 0) and copy partial loads.
+ * Per tap and 16 channels: one load, two SSUBL, four SMLAL (the A72 issues them on F0 only:
+ * at most 4 MACs per cycle, half its 8-MAC SMLAL-class peak). */
 #ifndef EC_ARM_DW_H
 #define EC_ARM_DW_H
 
 #include "ec_s8.h"
 #include "ec_arm_requant.h"
 
-/* 16 weights widened to int16. */
+/* Sixteen int32 accumulators, one per channel (a struct of named vectors: GCC keeps it in
+ * registers where an array indexed in a loop would live on the stack). */
 typedef struct {
-    int16x8_t lo, hi;
-} ec_dw_w16_t;
+    int32x4_t v0, v1, v2, v3;
+} ec_dw_acc_t;
 
-EC_FORCE_INLINE ec_dw_w16_t ec_dw_weights(const int8_t *w, int32_t n)
+/* acc + (x - zp) * w over 16 lanes, x - zp and w widened to int16 (exact) on the way. */
+EC_FORCE_INLINE ec_dw_acc_t ec_dw_mac(ec_dw_acc_t acc, int8x16_t x, int8x16_t zp, int8x16_t w)
 {
-    const int8x16_t v = ec_neon_load16(w, n);
-    ec_dw_w16_t r;
-    r.lo = vmovl_s8(vget_low_s8(v));
-    r.hi = vmovl_s8(vget_high_s8(v));
-    return r;
+    const int16x8_t lo = vsubl_s8(vget_low_s8(x), vget_low_s8(zp)), w_lo = vmovl_s8(vget_low_s8(w));
+#if defined(__aarch64__) /* the high halves in place (SSUBL2, SXTL2, SMLAL2): GCC does not fuse vget_high */
+    const int16x8_t hi = vsubl_high_s8(x, zp), w_hi = vmovl_high_s8(w);
+    acc.v1 = vmlal_high_s16(acc.v1, lo, w_lo);
+    acc.v3 = vmlal_high_s16(acc.v3, hi, w_hi);
+#else
+    const int16x8_t hi = vsubl_s8(vget_high_s8(x), vget_high_s8(zp)), w_hi = vmovl_s8(vget_high_s8(w));
+    acc.v1 = vmlal_s16(acc.v1, vget_high_s16(lo), vget_high_s16(w_lo));
+    acc.v3 = vmlal_s16(acc.v3, vget_high_s16(hi), vget_high_s16(w_hi));
+#endif
+    acc.v0 = vmlal_s16(acc.v0, vget_low_s16(lo), vget_low_s16(w_lo));
+    acc.v2 = vmlal_s16(acc.v2, vget_low_s16(hi), vget_low_s16(w_hi));
+    return acc;
 }
 
-/* acc += (x - zp) * w over 16 lanes. */
-EC_FORCE_INLINE void ec_dw_mac(int32x4_t acc[4], int8x16_t x, int8x16_t zp, ec_dw_w16_t w)
+/* acc + x * w over 16 lanes: SMULL/SMULL2 give the exact int16 products (|x w| <= 128 * 128),
+ * SADDW/SADDW2 add them to the int32 lanes. No widening of x or w, so the 3x3 weights fit in
+ * registers beside the accumulators; the zero point is folded into the start (ec_dw_block_t). */
+EC_FORCE_INLINE ec_dw_acc_t ec_dw_mac_raw(ec_dw_acc_t acc, int8x16_t x, int8x16_t w)
 {
-    const int16x8_t lo = vsubl_s8(vget_low_s8(x), vget_low_s8(zp)), hi = vsubl_s8(vget_high_s8(x), vget_high_s8(zp));
-    acc[0] = vmlal_s16(acc[0], vget_low_s16(lo), vget_low_s16(w.lo));
-    acc[1] = vmlal_s16(acc[1], vget_high_s16(lo), vget_high_s16(w.lo));
-    acc[2] = vmlal_s16(acc[2], vget_low_s16(hi), vget_low_s16(w.hi));
-    acc[3] = vmlal_s16(acc[3], vget_high_s16(hi), vget_high_s16(w.hi));
+    const int16x8_t lo = vmull_s8(vget_low_s8(x), vget_low_s8(w));
+#if defined(__aarch64__)
+    const int16x8_t hi = vmull_high_s8(x, w);
+    acc.v1 = vaddw_high_s16(acc.v1, lo);
+    acc.v3 = vaddw_high_s16(acc.v3, hi);
+#else
+    const int16x8_t hi = vmull_s8(vget_high_s8(x), vget_high_s8(w));
+    acc.v1 = vaddw_s16(acc.v1, vget_high_s16(lo));
+    acc.v3 = vaddw_s16(acc.v3, vget_high_s16(hi));
+#endif
+    acc.v0 = vaddw_s16(acc.v0, vget_low_s16(lo));
+    acc.v2 = vaddw_s16(acc.v2, vget_low_s16(hi));
+    return acc;
 }
 
 /* What one block of n <= 16 channels from c0 keeps over the output pixels. */
@@ -46,16 +68,36 @@ typedef struct {
     const ec_window_t *win;
     int32_t n;
     int8x16_t zp;
-    int32x4_t bias[4];
+    ec_dw_acc_t bias;
+    ec_dw_acc_t inside;   /* bias - in_zp * (sum of the block's weights over all taps), wrapping:
+                             the start of a pixel whose taps all lie in the input, summed as x * w */
     ec_neon_rq_t rq[4];
     int32x4_t out_zp;
     int8x16_t lo, hi;
 } ec_dw_block_t;
 
+/* The sums over all taps of the n <= 16 channels' weights at w. */
+EC_INLINE ec_dw_acc_t ec_dw_weight_sums(const int8_t *w, const ec_window_t *win, int32_t n)
+{
+    const int32_t taps = win->k_h * win->k_w;
+    ec_dw_acc_t sum;
+    int32_t t;
+    sum.v0 = sum.v1 = sum.v2 = sum.v3 = vdupq_n_s32(0);
+    for (t = 0; t < taps; ++t) {
+        const ec_neon_s32x16_t v = ec_neon_widen16(ec_neon_load16(w + (size_t)t * (size_t)win->in_c, n));
+        sum.v0 = vaddq_s32(sum.v0, v.v[0]);
+        sum.v1 = vaddq_s32(sum.v1, v.v[1]);
+        sum.v2 = vaddq_s32(sum.v2, v.v[2]);
+        sum.v3 = vaddq_s32(sum.v3, v.v[3]);
+    }
+    return sum;
+}
+
 EC_INLINE void ec_dw_block_init(ec_dw_block_t *b, const int8_t *in, const int8_t *w, const int32_t *bias,
                                 const int32_t *mult, const int32_t *shift, const ec_window_t *win,
                                 const ec_qparams_t *q, int32_t c0)
 {
+    int32x4_t bv[4];
     int j;
     b->in = in + c0;
     b->w = w + c0;
@@ -64,76 +106,144 @@ EC_INLINE void ec_dw_block_init(ec_dw_block_t *b, const int8_t *in, const int8_t
     b->zp = vdupq_n_s8((int8_t)q->in_zp);
     for (j = 0; j < 4; ++j) {
         const int32_t left = b->n - 4 * j;
-        b->bias[j] = bias ? ec_neon_load4_s32(bias + c0 + 4 * j, left, 0) : vdupq_n_s32(0);
+        bv[j] = bias ? ec_neon_load4_s32(bias + c0 + 4 * j, left, 0) : vdupq_n_s32(0);
         b->rq[j] = ec_neon_rq_make(ec_neon_load4_s32(mult + c0 + 4 * j, left, 0),
                                    ec_neon_load4_s32(shift + c0 + 4 * j, left, 0));
     }
+    b->bias.v0 = bv[0];
+    b->bias.v1 = bv[1];
+    b->bias.v2 = bv[2];
+    b->bias.v3 = bv[3];
+    b->inside = ec_dw_weight_sums(b->w, win, b->n);
+    b->inside.v0 = vmlsq_s32(b->bias.v0, b->inside.v0, vdupq_n_s32(q->in_zp));
+    b->inside.v1 = vmlsq_s32(b->bias.v1, b->inside.v1, vdupq_n_s32(q->in_zp));
+    b->inside.v2 = vmlsq_s32(b->bias.v2, b->inside.v2, vdupq_n_s32(q->in_zp));
+    b->inside.v3 = vmlsq_s32(b->bias.v3, b->inside.v3, vdupq_n_s32(q->in_zp));
     b->out_zp = vdupq_n_s32(q->out_zp);
     b->lo = vdupq_n_s8((int8_t)q->act_min);
     b->hi = vdupq_n_s8((int8_t)q->act_max);
 }
 
-/* The block's accumulators of output pixel (oy, ox), taps in the padding skipped; `keep` holds
- * the widened weights of every tap when the caller keeps them (else NULL: loaded per tap). */
-EC_FORCE_INLINE void ec_dw_pixel(const ec_dw_block_t *b, const ec_dw_w16_t *keep, int32_t oy, int32_t ox,
-                                 int32x4_t acc[4])
+EC_FORCE_INLINE void ec_dw_store(const ec_dw_block_t *b, ec_dw_acc_t acc, int8_t *out)
+{
+    const int32x4_t r0 = vaddq_s32(ec_neon_requantize(acc.v0, &b->rq[0]), b->out_zp);
+    const int32x4_t r1 = vaddq_s32(ec_neon_requantize(acc.v1, &b->rq[1]), b->out_zp);
+    const int32x4_t r2 = vaddq_s32(ec_neon_requantize(acc.v2, &b->rq[2]), b->out_zp);
+    const int32x4_t r3 = vaddq_s32(ec_neon_requantize(acc.v3, &b->rq[3]), b->out_zp);
+    ec_neon_store16(out, ec_neon_narrow16(r0, r1, r2, r3, b->lo, b->hi), b->n);
+}
+
+/* Output pixel (oy, ox) with any window: taps in the padding skipped, partial blocks copied. */
+EC_INLINE ec_dw_acc_t ec_dw_pixel_checked(const ec_dw_block_t *b, int32_t oy, int32_t ox)
 {
     const ec_window_t *win = b->win;
     const size_t c = (size_t)win->in_c;
     const int32_t iy0 = oy * win->stride_h - win->pad_top, ix0 = ox * win->stride_w - win->pad_left;
-    const int inside = iy0 >= 0 && iy0 + (win->k_h - 1) * win->dil_h < win->in_h && ix0 >= 0
-                       && ix0 + (win->k_w - 1) * win->dil_w < win->in_w;
+    ec_dw_acc_t acc = b->bias;
     int32_t ky, kx;
-    int j;
-    for (j = 0; j < 4; ++j) {
-        acc[j] = b->bias[j];
-    }
     for (ky = 0; ky < win->k_h; ++ky) {
         const int32_t iy = iy0 + ky * win->dil_h;
-        const int8_t *row = b->in + (size_t)iy * (size_t)win->in_w * c;
-        if (!inside && (iy < 0 || iy >= win->in_h)) {
+        if (iy < 0 || iy >= win->in_h) {
             continue;
         }
         for (kx = 0; kx < win->k_w; ++kx) {
-            const int32_t ix = ix0 + kx * win->dil_w, t = ky * win->k_w + kx;
-            if (!inside && (ix < 0 || ix >= win->in_w)) {
+            const int32_t ix = ix0 + kx * win->dil_w;
+            if (ix < 0 || ix >= win->in_w) {
                 continue;
             }
-            ec_dw_mac(acc, ec_neon_load16(row + (size_t)ix * c, b->n), b->zp,
-                      keep ? keep[t] : ec_dw_weights(b->w + (size_t)t * c, b->n));
+            acc = ec_dw_mac(acc, ec_neon_load16(b->in + ((size_t)iy * (size_t)win->in_w + (size_t)ix) * c, b->n), b->zp,
+                            ec_neon_load16(b->w + (size_t)(ky * win->k_w + kx) * c, b->n));
         }
     }
+    return acc;
 }
 
-EC_FORCE_INLINE void ec_dw_store(const ec_dw_block_t *b, const int32x4_t acc[4], int8_t *out)
+/* Output pixel (oy, ox) of a full block (16 channels) whose window lies inside the input: every
+ * tap read at its offset, no checks. */
+EC_INLINE ec_dw_acc_t ec_dw_pixel_inside(const ec_dw_block_t *b, int32_t oy, int32_t ox)
 {
-    int32x4_t r[4];
-    int j;
-    for (j = 0; j < 4; ++j) {
-        r[j] = vaddq_s32(ec_neon_requantize(acc[j], &b->rq[j]), b->out_zp);
+    const ec_window_t *win = b->win;
+    const size_t c = (size_t)win->in_c, row_step = (size_t)win->dil_h * (size_t)win->in_w * c;
+    const size_t tap_step = (size_t)win->dil_w * c;
+    const int8_t *row = b->in + ((size_t)(oy * win->stride_h - win->pad_top) * (size_t)win->in_w
+                                 + (size_t)(ox * win->stride_w - win->pad_left)) * c;
+    const int8_t *wk = b->w;
+    ec_dw_acc_t acc = b->inside;
+    int32_t ky, kx;
+    for (ky = 0; ky < win->k_h; ++ky, row += row_step) {
+        for (kx = 0; kx < win->k_w; ++kx, wk += c) {
+            acc = ec_dw_mac_raw(acc, vld1q_s8(row + (size_t)kx * tap_step), vld1q_s8(wk));
+        }
     }
-    ec_neon_store16(out, ec_neon_narrow16(r[0], r[1], r[2], r[3], b->lo, b->hi), b->n);
+    return acc;
 }
 
-/* The whole layer; taps <= EC_DW_KEEP_TAPS keep their weights in registers. */
-#define EC_DW_KEEP_TAPS 9
+/* A run of output pixels (oy, ox_lo .. ox_hi - 1) of a full block of a 3x3 window, dilation 1,
+ * inside the input: the nine taps' weights loaded once, kept in registers as int8. */
+EC_INLINE void ec_dw_3x3_run(const ec_dw_block_t *b, int32_t oy, int32_t ox_lo, int32_t ox_hi, int8_t *out)
+{
+    const ec_window_t *win = b->win;
+    const size_t c = (size_t)win->in_c, row = (size_t)win->in_w * c, step = (size_t)win->stride_w * c;
+    const int8x16_t w0 = vld1q_s8(b->w), w1 = vld1q_s8(b->w + c), w2 = vld1q_s8(b->w + 2 * c);
+    const int8x16_t w3 = vld1q_s8(b->w + 3 * c), w4 = vld1q_s8(b->w + 4 * c), w5 = vld1q_s8(b->w + 5 * c);
+    const int8x16_t w6 = vld1q_s8(b->w + 6 * c), w7 = vld1q_s8(b->w + 7 * c), w8 = vld1q_s8(b->w + 8 * c);
+    const int8_t *x = b->in + ((size_t)(oy * win->stride_h - win->pad_top) * (size_t)win->in_w
+                               + (size_t)(ox_lo * win->stride_w - win->pad_left)) * c;
+    int8_t *o = out + (size_t)ox_lo * c;
+    int32_t ox;
+    for (ox = ox_lo; ox < ox_hi; ++ox, x += step, o += c) {
+        ec_dw_acc_t acc = b->inside;
+        acc = ec_dw_mac_raw(acc, vld1q_s8(x), w0);
+        acc = ec_dw_mac_raw(acc, vld1q_s8(x + c), w1);
+        acc = ec_dw_mac_raw(acc, vld1q_s8(x + 2 * c), w2);
+        acc = ec_dw_mac_raw(acc, vld1q_s8(x + row), w3);
+        acc = ec_dw_mac_raw(acc, vld1q_s8(x + row + c), w4);
+        acc = ec_dw_mac_raw(acc, vld1q_s8(x + row + 2 * c), w5);
+        acc = ec_dw_mac_raw(acc, vld1q_s8(x + 2 * row), w6);
+        acc = ec_dw_mac_raw(acc, vld1q_s8(x + 2 * row + c), w7);
+        acc = ec_dw_mac_raw(acc, vld1q_s8(x + 2 * row + 2 * c), w8);
+        ec_dw_store(b, acc, o);
+    }
+}
+
+/* [*lo, *hi): the output positions along one axis whose taps all lie inside the input. */
+EC_INLINE void ec_dw_inner(int32_t in, int32_t out, int32_t k, int32_t stride, int32_t pad, int32_t dil, int32_t *lo,
+                           int32_t *hi)
+{
+    *lo = 0;
+    while (*lo < out && *lo * stride - pad < 0) {
+        ++*lo;
+    }
+    *hi = *lo;
+    while (*hi < out && *hi * stride - pad + (k - 1) * dil < in) {
+        ++*hi;
+    }
+}
+
+/* The whole layer, block after block: the inner pixels of full blocks take the unchecked paths
+ * (the 3x3 one for a 3x3 window without dilation), the others ec_dw_pixel_checked. */
 EC_INLINE void ec_dw_multiplier_one(const int8_t *in, const int8_t *w, const int32_t *bias, const int32_t *mult,
                                     const int32_t *shift, const ec_window_t *win, const ec_qparams_t *q, int8_t *out)
 {
-    const int32_t taps = win->k_h * win->k_w;
-    ec_dw_w16_t keep[EC_DW_KEEP_TAPS];
+    const int is_3x3 = win->k_h == 3 && win->k_w == 3 && win->dil_h == 1 && win->dil_w == 1;
+    const size_t c = (size_t)win->in_c;
     ec_dw_block_t b;
-    int32_t c0, oy, ox, t;
+    int32_t c0, oy, ox, y_lo, y_hi, x_lo, x_hi;
+    ec_dw_inner(win->in_h, win->out_h, win->k_h, win->stride_h, win->pad_top, win->dil_h, &y_lo, &y_hi);
+    ec_dw_inner(win->in_w, win->out_w, win->k_w, win->stride_w, win->pad_left, win->dil_w, &x_lo, &x_hi);
     for (c0 = 0; c0 < win->in_c; c0 += 16) {
         ec_dw_block_init(&b, in, w, bias, mult, shift, win, q, c0);
-        for (t = 0; t < taps && taps <= EC_DW_KEEP_TAPS; ++t) {
-            keep[t] = ec_dw_weights(b.w + (size_t)t * (size_t)win->in_c, b.n);
-        }
         for (oy = 0; oy < win->out_h; ++oy) {
+            int8_t *o = out + (size_t)oy * (size_t)win->out_w * c + (size_t)c0;
+            const int fast = b.n == 16 && oy >= y_lo && oy < y_hi;
             for (ox = 0; ox < win->out_w; ++ox) {
-                int32x4_t acc[4];
-                ec_dw_pixel(&b, taps <= EC_DW_KEEP_TAPS ? keep : NULL, oy, ox, acc);
-                ec_dw_store(&b, acc, out + ((size_t)oy * (size_t)win->out_w + (size_t)ox) * (size_t)win->in_c + c0);
+                if (fast && is_3x3 && ox == x_lo && x_lo < x_hi) {
+                    ec_dw_3x3_run(&b, oy, x_lo, x_hi, o);
+                    ox = x_hi - 1;
+                    continue;
+                }
+                ec_dw_store(&b, fast && ox >= x_lo && ox < x_hi ? ec_dw_pixel_inside(&b, oy, ox)
+                                                                 : ec_dw_pixel_checked(&b, oy, ox), o + (size_t)ox * c);
             }
         }
     }

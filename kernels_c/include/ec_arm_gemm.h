@@ -1,43 +1,125 @@
 /* ec_arm_gemm.h: the NEON tile function of the packed int8 GEMM (ec_s8_packed.h), AArch64 and
  * ARMv7 NEON alike; bit-exact with the portable tile.
  *
- * vld4_s8 on 32 bytes of a 64-byte group (8 channels x 4 K bytes) de-interleaves it into four
- * registers, register j holding K byte j of the 8 channels. Those are widened to int16 and
- * vmlal_lane_s16 multiplies them by lane j of the pixel's 4 bytes minus in_zp (in [-255, 255]),
- * adding the exact int32 products into one int32 lane per channel. Register tile: 4 pixels x 16
- * channels. Requantization stays the scalar ec_requantize: NEON's vqrdmulh rounds halves upward,
- * not away from zero as TFLite does. */
+ * The pixel's bytes are multiplied as they are (int8), not minus in_zp, and the zero point comes
+ * back once per output: sum_k (x_k - zp) w_k = sum_k x_k w_k - zp * wsum[o], the weight sums
+ * stored by the generator. Every int32 step wraps modulo 2^32 and the true value lies within the
+ * generator's accumulator bound (ec_s8.h), so the result is exact. Each group of 4 K bytes of a
+ * pixel is broadcast to the four 32-bit lanes of a register (x4); one 16-byte register of a packed
+ * group holds 4 output channels by the same 4 K bytes (w, 64 bytes per 16 channels).
+ *
+ * Dot product (__ARM_FEATURE_DOTPROD: the target's ISA features name dotprod, kernels/isa.py):
+ * SDOT adds the 4-byte dot product of w and x4 to each int32 lane, lane c holding channel c of the
+ * register: 16 MACs per instruction, no widening. Register tile: 4 pixels x 16 channels (16
+ * accumulators, 4 weight and 4 pixel registers).
+ *
+ * Without it (Cortex-A72, A53, A57; ARMv7): SMULL/SMULL2 multiply 8 weight bytes (2 channels x 4
+ * K bytes) by x4's bytes into exact int16 products (|x w| <= 128 * 128), and SADALP adds adjacent
+ * pairs into int32 lanes, so that an accumulator holds (channel, K bytes 0-1) and (channel, K bytes
+ * 2-3) of 2 channels; a final pairwise add (ec_neon_pair_sums) leaves one lane per channel. 8 MACs
+ * per multiply, which issues on the A72's F0 pipe while the SADALP issues on F1 (Cortex-A72
+ * Software Optimization Guide, instruction tables: ASIMD multiply long on F0, pairwise add and
+ * accumulate long on F1). Register tile: 2 pixels x 16 channels on AArch64 (16 accumulators),
+ * 1 pixel on ARMv7 (16 registers in all).
+ *
+ * The outputs (bias - zp * wsum + sums) take the exact vector requantization of
+ * ec_arm_requant.h. */
 #ifndef EC_ARM_GEMM_H
 #define EC_ARM_GEMM_H
 
 #include <arm_neon.h>
 
+#include "ec_arm_requant.h"
 #include "ec_s8_packed.h"
 
+#if defined(__ARM_FEATURE_DOTPROD)
 #define EC_ARM_GEMM_TILE 4
+#define EC_ARM_GEMM_ACC 4 /* int32x4 accumulators per pixel and 16 channels */
+#elif defined(__aarch64__)
+#define EC_ARM_GEMM_TILE 2
+#define EC_ARM_GEMM_ACC 8
+#else
+#define EC_ARM_GEMM_TILE 1
+#define EC_ARM_GEMM_ACC 8
+#endif
 
-/* The pixel's 4 bytes at p (n of them, n < 4 for a tail) minus zp, as int16 lanes 0..3. */
-EC_INLINE int16x4_t ec_neon_group_s16(const int8_t *p, int32_t n, int16x8_t zp)
+/* A pixel's group at p (n bytes, n < 4 for a segment's tail) in all four 32-bit lanes. */
+EC_FORCE_INLINE int8x16_t ec_neon_group_x4(const int8_t *p, int32_t n)
 {
-    const int32_t v = n == 4 ? ec_load_group(p) : ec_load_tail_group(p, n);
-    return vget_low_s16(vsubq_s16(vmovl_s8(vreinterpret_s8_s32(vdup_n_s32(v))), zp));
+    return vreinterpretq_s8_s32(vdupq_n_s32(n == 4 ? ec_load_group(p) : ec_load_tail_group(p, n)));
 }
 
-/* acc[0..3] (channels 0-3, 4-7, 8-11, 12-15) += K byte `lane` of the group times x[lane]. */
-#define EC_NEON_MAC_LANE(acc, lo, hi, x, lane)                                                          \
-    do {                                                                                              \
-        const int16x8_t w_lo = vmovl_s8((lo).val[lane]), w_hi = vmovl_s8((hi).val[lane]);             \
-        (acc)[0] = vmlal_lane_s16((acc)[0], vget_low_s16(w_lo), (x), lane);                             \
-        (acc)[1] = vmlal_lane_s16((acc)[1], vget_high_s16(w_lo), (x), lane);                            \
-        (acc)[2] = vmlal_lane_s16((acc)[2], vget_low_s16(w_hi), (x), lane);                             \
-        (acc)[3] = vmlal_lane_s16((acc)[3], vget_high_s16(w_hi), (x), lane);                            \
-    } while (0)
+/* acc += the 4 channels of weight register q times x4 (written out per q: GCC -O2 keeps the
+ * accumulators in registers only when every index is a constant). */
+#if defined(__ARM_FEATURE_DOTPROD)
+#define EC_NEON_MAC_Q(acc, w, x4, q) ((acc)[q] = vdotq_s32((acc)[q], (w)[q], (x4)))
+#elif defined(__aarch64__)
+#define EC_NEON_MAC_Q(acc, w, x4, q)                                                                   \
+    ((acc)[2 * (q)] = vpadalq_s16((acc)[2 * (q)], vmull_s8(vget_low_s8((w)[q]), vget_low_s8(x4))),     \
+     (acc)[2 * (q) + 1] = vpadalq_s16((acc)[2 * (q) + 1], vmull_high_s8((w)[q], (x4))))
+#else
+#define EC_NEON_MAC_Q(acc, w, x4, q)                                                                   \
+    ((acc)[2 * (q)] = vpadalq_s16((acc)[2 * (q)], vmull_s8(vget_low_s8((w)[q]), vget_low_s8(x4))),     \
+     (acc)[2 * (q) + 1] = vpadalq_s16((acc)[2 * (q) + 1], vmull_s8(vget_high_s8((w)[q]), vget_high_s8(x4))))
+#endif
 
-/* acc[i] += pixel i times the block at w, for EC_ARM_GEMM_TILE pixels (m and beyond repeat m - 1). */
-EC_INLINE void ec_neon_accumulate(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t m, const int8_t *w,
-                                  int32x4_t acc[EC_ARM_GEMM_TILE][4])
+/* acc += the 16 channels of the group w[0..3] times x4. */
+EC_FORCE_INLINE void ec_neon_mac_group(int32x4_t acc[EC_ARM_GEMM_ACC], const int8x16_t w[4], int8x16_t x4)
 {
-    const int16x8_t zp = vdupq_n_s16((int16_t)g->q->in_zp);
+    EC_NEON_MAC_Q(acc, w, x4, 0);
+    EC_NEON_MAC_Q(acc, w, x4, 1);
+    EC_NEON_MAC_Q(acc, w, x4, 2);
+    EC_NEON_MAC_Q(acc, w, x4, 3);
+}
+
+/* The tile's pixels times the group at wk: K bytes k .. k + n - 1 of each pixel's segment x[i]. */
+EC_FORCE_INLINE void ec_neon_mac_tile(int32x4_t acc[EC_ARM_GEMM_TILE][EC_ARM_GEMM_ACC], const int8_t *wk,
+                                      const int8_t *const x[EC_ARM_GEMM_TILE], int32_t k, int32_t n)
+{
+    int8x16_t w[4];
+    w[0] = vld1q_s8(wk);
+    w[1] = vld1q_s8(wk + 16);
+    w[2] = vld1q_s8(wk + 32);
+    w[3] = vld1q_s8(wk + 48);
+    ec_neon_mac_group(acc[0], w, ec_neon_group_x4(x[0] + k, n));
+#if EC_ARM_GEMM_TILE > 1
+    ec_neon_mac_group(acc[1], w, ec_neon_group_x4(x[1] + k, n));
+#endif
+#if EC_ARM_GEMM_TILE > 2
+    ec_neon_mac_group(acc[2], w, ec_neon_group_x4(x[2] + k, n));
+    ec_neon_mac_group(acc[3], w, ec_neon_group_x4(x[3] + k, n));
+#endif
+}
+
+/* The pairwise sums (a0 + a1, a2 + a3, b0 + b1, b2 + b3). */
+EC_FORCE_INLINE int32x4_t ec_neon_pair_sums(int32x4_t a, int32x4_t b)
+{
+#if defined(__aarch64__)
+    return vpaddq_s32(a, b);
+#else
+    return vcombine_s32(vpadd_s32(vget_low_s32(a), vget_high_s32(a)), vpadd_s32(vget_low_s32(b), vget_high_s32(b)));
+#endif
+}
+
+/* One int32 lane per channel: channels 4q .. 4q + 3 in sums[q]. */
+EC_FORCE_INLINE void ec_neon_channel_sums(const int32x4_t acc[EC_ARM_GEMM_ACC], int32x4_t sums[4])
+{
+    int q;
+    for (q = 0; q < 4; ++q) {
+#if defined(__ARM_FEATURE_DOTPROD)
+        sums[q] = acc[q];
+#else
+        sums[q] = ec_neon_pair_sums(acc[2 * q], acc[2 * q + 1]);
+#endif
+    }
+}
+
+/* acc[i] += pixel i times the block at w, for EC_ARM_GEMM_TILE pixels (m and beyond repeat m - 1):
+ * the whole groups of each segment, then its tail group. */
+EC_FORCE_INLINE void ec_neon_accumulate(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t m, const int8_t *w,
+                                        int32x4_t acc[EC_ARM_GEMM_TILE][EC_ARM_GEMM_ACC])
+{
+    const int32_t whole = ec_gemm_whole_bytes(g);
     const int8_t *wk = w;
     const int8_t *x[EC_ARM_GEMM_TILE];
     int32_t s, k;
@@ -46,44 +128,44 @@ EC_INLINE void ec_neon_accumulate(const ec_gemm_t *g, const ec_gemm_src_t *src, 
         for (i = 0; i < EC_ARM_GEMM_TILE; ++i) {
             x[i] = ec_gemm_segment(src, g->nseg, i < m ? i : m - 1, s);
         }
-        for (k = 0; k < g->seg_len; k += 4, wk += 64) {
-            const int32_t n = k < ec_gemm_whole_bytes(g) ? 4 : g->seg_len - k;
-            const int8x8x4_t lo = vld4_s8(wk), hi = vld4_s8(wk + 32);
-            for (i = 0; i < EC_ARM_GEMM_TILE; ++i) {
-                const int16x4_t xv = ec_neon_group_s16(x[i] + k, n, zp);
-                EC_NEON_MAC_LANE(acc[i], lo, hi, xv, 0);
-                EC_NEON_MAC_LANE(acc[i], lo, hi, xv, 1);
-                EC_NEON_MAC_LANE(acc[i], lo, hi, xv, 2);
-                EC_NEON_MAC_LANE(acc[i], lo, hi, xv, 3);
-            }
+        for (k = 0; k < whole; k += 4, wk += 64) {
+            ec_neon_mac_tile(acc, wk, x, k, 4);
+        }
+        if (k < g->seg_len) {
+            ec_neon_mac_tile(acc, wk, x, k, g->seg_len - k);
+            wk += 64;
         }
     }
 }
 
 static void ec_arm_gemm_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t m, int8_t *out, size_t out_stride)
 {
-    const int32_t blocks = (g->out_c + EC_PACK_LANES - 1) / EC_PACK_LANES;
-    int32_t b, c;
+    const int8x16_t lo = vdupq_n_s8((int8_t)g->q->act_min), hi = vdupq_n_s8((int8_t)g->q->act_max);
+    const int32x4_t zp = vdupq_n_s32(g->q->in_zp);
+    int32_t c0;
     int i, j;
-    for (b = 0; b < blocks; ++b) {
-        const int32_t c0 = b * EC_PACK_LANES;
+    for (c0 = 0; c0 < g->out_c; c0 += EC_PACK_LANES) {
         const int32_t n = g->out_c - c0 < EC_PACK_LANES ? g->out_c - c0 : EC_PACK_LANES;
-        int32x4_t acc[EC_ARM_GEMM_TILE][4];
+        int32x4_t acc[EC_ARM_GEMM_TILE][EC_ARM_GEMM_ACC];
+        int32x4_t base[4];
         for (i = 0; i < EC_ARM_GEMM_TILE; ++i) {
-            for (j = 0; j < 4; ++j) {
+            for (j = 0; j < EC_ARM_GEMM_ACC; ++j) {
                 acc[i][j] = vdupq_n_s32(0);
             }
         }
-        ec_neon_accumulate(g, src, m, g->w + (size_t)b * (size_t)g->k4 * EC_PACK_LANES, acc);
+        ec_neon_accumulate(g, src, m, g->w + (size_t)c0 * (size_t)g->k4, acc);
+        for (j = 0; j < 4; ++j) { /* bias - zp * wsum, wrapping */
+            base[j] = vmlsq_s32(ec_neon_load4_s32(g->bias + c0 + 4 * j, n - 4 * j, 0), zp,
+                                ec_neon_load4_s32(g->wsum + c0 + 4 * j, n - 4 * j, 0));
+        }
         for (i = 0; i < m; ++i) {
-            int32_t sums[EC_PACK_LANES];
-            int8_t *o = out + (size_t)i * out_stride + (size_t)c0;
+            int32x4_t sums[4];
+            ec_neon_channel_sums(acc[i], sums);
             for (j = 0; j < 4; ++j) {
-                vst1q_s32(sums + 4 * j, acc[i][j]);
+                sums[j] = vaddq_s32(sums[j], base[j]);
             }
-            for (c = 0; c < n; ++c) {
-                o[c] = ec_requantize_output(g->bias[c0 + c] + sums[c], g->mult[c0 + c], g->shift[c0 + c], g->q);
-            }
+            ec_neon_store16(out + (size_t)i * out_stride + (size_t)c0,
+                            ec_neon_requantize16(sums, g->mult + c0, g->shift + c0, n, g->q->out_zp, lo, hi), n);
         }
     }
 }
