@@ -39,7 +39,7 @@ from ..ir import Graph
 from ..kernels.registry import kernel as kernel_named
 from ..targets import Target
 from ..toolchain import Compiler
-from ..verify.inputs import random_inputs
+from ..verify.inputs import random_inputs, to_source_layout
 from .elf_symbols import read_symbols
 from .mca import block_cycles, core_for
 from .measure import latency_keys
@@ -111,7 +111,7 @@ def estimate_graph(graph: Graph, target: Target, compiler: Compiler, llvm_cpu: O
         project = generate(graph, tmp / "c")
         build_runner(tmp / "c", target, compiler, tmp / "build", profile=True)
         binary = tmp / "build" / RUNNER_BINARY
-        np.save(tmp / "in.npy", random_inputs(graph, samples=1).x[0])
+        np.save(tmp / "in.npy", to_source_layout(random_inputs(graph, samples=1).x[0], graph.source_layout))
         counts = count_instructions(target.qemu_binary, target.qemu_cpu, binary, ["in.npy", "out.npy"],
                                     cwd=tmp, home_function=f"{project.prefix}run")
         symbols = read_symbols(binary)

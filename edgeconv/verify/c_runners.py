@@ -34,7 +34,7 @@ from ..runtimes.runner_spec import parse_runner
 from ..targets import Target
 from ..toolchain import find_compiler
 from .compare import BIT_EXACT
-from .inputs import CHANNELS_LAST_LAYOUTS, to_ir_layout
+from .inputs import to_ir_layout, to_source_layout
 from .runners import RunnerSpec
 
 SSH_OPTIONS_ENV = "EDGECONV_SSH_OPTIONS"
@@ -80,13 +80,6 @@ def ensure_binary(out_dir: Path, target: Target) -> Path:
     return binary
 
 
-def _to_source_layout(x: np.ndarray, source_layout: str) -> np.ndarray:
-    """IR (channels-first) -> the source model's layout, which edgeconv_run reads."""
-    if source_layout in CHANNELS_LAST_LAYOUTS and x.ndim >= 3:
-        return np.ascontiguousarray(np.moveaxis(x, 1, -1))
-    return x
-
-
 class CRuntimeRow:
     """One C row: runs the binary once with timing (where real) and keeps the median for latency."""
 
@@ -104,8 +97,8 @@ class CRuntimeRow:
         out_dir = Path(out_dir)
         binary = ensure_binary(out_dir, self.target)
         layout = load_graph(out_dir / IR_FILE_NAME).source_layout
-        result = self.runner.run(binary, _to_source_layout(np.asarray(x[0], dtype=np.float32), layout),
-                                 timing=self.runner.measures_latency)
+        result = self.runner.run(binary, to_source_layout(np.asarray(x[0], dtype=np.float32), layout),
+                                 timing=self.runner.measures_latency, threads=self.target.threads)
         self._latency_ms = float(result.timing["median_ms"]) if result.timing else None
         return [to_ir_layout(result.outputs, layout)]
 

@@ -71,6 +71,13 @@ def to_ir_layout(x: np.ndarray, source_layout: str) -> np.ndarray:
     return x
 
 
+def to_source_layout(x: np.ndarray, source_layout: str) -> np.ndarray:
+    """IR (channels-first) -> the source model's layout, which edgeconv_run reads."""
+    if source_layout in CHANNELS_LAST_LAYOUTS and x.ndim >= 3:
+        return np.ascontiguousarray(np.moveaxis(x, 1, -1))
+    return x
+
+
 def load_inputs(graph: Graph, data: Union[None, str, Path, object]) -> VerifyInputs:
     """``data``: None (random), a path (.npz or image folder), or a loaded ``Dataset``."""
     if data is None:

@@ -1,0 +1,183 @@
+"""Benchmark: the ARM goals, estimated for every bundled ARM board (qemu-user + llvm-mca).
+
+    python bench/arm/bench_arm_goals.py [--boards rpi4,rpi5] [--no-224] [--json bench/results/arm_goals.json]
+
+No board is timed: each model is built for the board, run once under qemu-user with edgeconv's
+counting plugin and costed per basic block by llvm-mca for the board's core
+(``edgeconv profile --runner qemu --estimate``; ``edgeconv.profile.estimate`` documents the
+model). Printed per board, single thread, int8 unless said otherwise:
+
+- ``gemm eff``: int8 1x1 and im2col convolutions of MLPerf Tiny IC ResNet-8 and of MobileNetV2 at
+  224x224 (seeded weights): their MACs over their estimated cycles, as a fraction of the board's
+  int8 peak (``[[peak]]`` in its TOML: 8 MACs/cycle on the A53/A57/A72 with SMLAL, 32 on the
+  A76/A78 with SDOT); the goal is >= 50%. ``dw eff``: the same for the depthwise layers (goal >= 30%).
+- ``gemm MAC/c``: those layers' MACs per cycle, to compare boards (goal: rpi5 >= 2x rpi4).
+- ``xnor/int8``: MACs per cycle of the binary convolutions of ``binarynet-wide`` at w1a1 over the
+  same convolutions at int8 (goal >= 6x on the A72).
+- ``model vs est``: the analytical latency model's prediction against the estimate for each zoo
+  model (seeded weights), the three MLPerf Tiny models and MobileNetV2-224; the worst error and
+  how many are within +-15% (the goal: all).
+
+One inference per model; MobileNetV2-224 takes about half a minute per board under the plugin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "bench"))
+
+from bench_binary_vs_int8 import binarynet_wide  # noqa: E402
+
+from edgeconv.ir import Graph  # noqa: E402
+from edgeconv.profile.estimate import estimate_graph  # noqa: E402
+from edgeconv.profile.model_layers import load_prepared, model_graphs  # noqa: E402
+from edgeconv.select.latency import fastest_algorithm, predict_graph_ms  # noqa: E402
+from edgeconv.targets import list_targets, load_target  # noqa: E402
+from edgeconv.toolchain import find_compiler  # noqa: E402
+from edgeconv.zoo import models, training  # noqa: E402
+from edgeconv.zoo.families import export_family  # noqa: E402
+
+MLPERF = REPO / "tests" / "data" / "mlperf_tiny"
+GEMM = ("ec_s8_conv2d_1x1", "ec_s8_conv2d_im2col")
+DEPTHWISE_PREFIX = "ec_s8_dwconv2d"
+XNOR = "ec_b1_conv2d_xnor"
+TOLERANCE = 0.15
+
+
+def arm_boards() -> list:
+    return [t.name for t in list_targets() if not t.is_host and t.cpu.llvm_mca_cpu]
+
+
+def export_models(work: Path, with_224: bool) -> dict:
+    """name -> model file: the zoo's digit models (seeded), the MLPerf Tiny .tflite files,
+    binarynet-wide, and MobileNetV2 at 224x224."""
+    x_train, _, _, _ = training.digits_dataset()
+    example = (torch.from_numpy(x_train[:1]),)
+    files = {}
+    for name in models.MODELS:
+        torch.manual_seed(0)
+        files[name] = work / f"{name}.pt2"
+        torch.export.save(torch.export.export(models.MODELS[name]().eval(), example), files[name])
+    files["binarynet-wide"] = work / "binarynet-wide.pt2"
+    torch.export.save(torch.export.export(binarynet_wide(), example), files["binarynet-wide"])
+    for tflite in sorted(MLPERF.glob("*.tflite")):
+        files[tflite.stem.replace("_int8", "")] = tflite
+    if with_224:
+        files["mobilenetv2-224"] = export_family("mobilenetv2", work / "mobilenetv2-224.pt2")
+    return files
+
+
+def shipped(target, graph: Graph, precision: str = "int8") -> Graph:
+    """The graph compress ships for a uniform precision: a quantized .tflite as it is, on the
+    kernels the latency model ranks fastest; otherwise quantized as ``profile --model`` does."""
+    if graph.is_quantized():
+        graph = graph.copy()
+        for node in graph.nodes:
+            if node.op.WEIGHTED:
+                node.algorithm = fastest_algorithm(target, graph, node, node.precision)
+        return graph
+    _, make_graph = next(iter(model_graphs(target, graph, (precision,))))
+    return make_graph()
+
+
+def efficiency(layers: list, target, chosen) -> dict:
+    """Sum of MACs over sum of estimated cycles of the layers ``chosen`` keeps, and that over the peak."""
+    picked = [layer for layer in layers if layer.algorithm and chosen(layer.algorithm)]
+    macs = sum(layer.macs for layer in picked)
+    cycles = sum(layer.est_cycles for layer in picked)
+    if not picked or not cycles:
+        return {"layers": 0, "macs_per_cycle": None, "efficiency": None}
+    peak = target.peak(picked[0].peak_class).mac_per_cycle
+    return {"layers": len(picked), "macs_per_cycle": macs / cycles, "efficiency": macs / cycles / peak,
+            "worst_layer": min(layer.efficiency for layer in picked)}
+
+
+def board_figures(name: str, files: dict, prepared: dict) -> dict:
+    target = load_target(name)
+    compiler = find_compiler(target)
+    figures = {"board": name, "cpu": target.cpu.model, "llvm_cpu": target.cpu.llvm_mca_cpu, "models": {}}
+    gemm_layers, dw_layers = [], []
+    for model in files:
+        if model == "binarynet-wide":
+            continue
+        start = time.monotonic()
+        graph = shipped(target, prepared[model])
+        estimate = estimate_graph(graph, target, compiler, label=model)
+        predicted = predict_graph_ms(target, graph).ms
+        est_ms = estimate.total()["est_ms"]
+        figures["models"][model] = {"est_ms": est_ms, "predicted_ms": predicted, "error": predicted / est_ms - 1,
+                                    "instructions": estimate.total()["instructions"],
+                                    "seconds": round(time.monotonic() - start, 1)}
+        if model in ("ic_resnet8", "mobilenetv2-224"):
+            gemm_layers += estimate.layers
+            dw_layers += estimate.layers
+    figures["gemm"] = efficiency(gemm_layers, target, lambda a: a in GEMM)
+    figures["depthwise"] = efficiency(dw_layers, target, lambda a: a.startswith(DEPTHWISE_PREFIX))
+    wide = prepared["binarynet-wide"]
+    binary = estimate_graph(shipped(target, wide, "w1a1"), target, compiler, label="binarynet-wide w1a1")
+    int8 = estimate_graph(shipped(target, wide, "int8"), target, compiler, label="binarynet-wide int8")
+    xnor_layers = {layer.name for layer in binary.layers if layer.algorithm == XNOR}
+    xnor = efficiency([l for l in binary.layers if l.name in xnor_layers], target, lambda a: True)
+    same = efficiency([l for l in int8.layers if l.name in xnor_layers], target, lambda a: True)
+    figures["xnor"] = {"xnor_macs_per_cycle": xnor["macs_per_cycle"], "int8_macs_per_cycle": same["macs_per_cycle"],
+                       "ratio": (xnor["macs_per_cycle"] / same["macs_per_cycle"]) if xnor["macs_per_cycle"] else None}
+    return figures
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.0f}%"
+
+
+def _num(value, digits=2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def print_table(results: list) -> None:
+    print("| board | llvm-mca cpu | gemm eff | dw eff | gemm MAC/c | xnor/int8 | model vs est (worst) | within +-15% |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in results:
+        errors = [m["error"] for m in r["models"].values()]
+        worst = max(errors, key=abs)
+        within = sum(abs(e) <= TOLERANCE for e in errors)
+        print(f"| {r['board']} | {r['llvm_cpu']} | {_pct(r['gemm']['efficiency'])} | {_pct(r['depthwise']['efficiency'])} "
+              f"| {_num(r['gemm']['macs_per_cycle'])} | {_num(r['xnor']['ratio'])}x | {worst:+.0%} | {within}/{len(errors)} |")
+    by_board = {r["board"]: r for r in results}
+    if "rpi4" in by_board and "rpi5" in by_board and by_board["rpi4"]["gemm"]["macs_per_cycle"]:
+        ratio = by_board["rpi5"]["gemm"]["macs_per_cycle"] / by_board["rpi4"]["gemm"]["macs_per_cycle"]
+        print(f"\nrpi5 / rpi4 int8 gemm MACs per cycle: {ratio:.2f}x (goal >= 2x)")
+    print("\nper model: estimated ms, analytical prediction ms, error")
+    for r in results:
+        cells = [f"{m} {v['est_ms']:.3g}/{v['predicted_ms']:.3g} ({v['error']:+.0%})" for m, v in r["models"].items()]
+        print(f"{r['board']}: " + "; ".join(cells))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--boards", default=",".join(arm_boards()), help="comma list of ARM boards")
+    parser.add_argument("--no-224", action="store_true", help="leave MobileNetV2-224 out (the slowest model)")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-arm-") as tmp:
+        files = export_models(Path(tmp), not args.no_224)
+        prepared = {name: load_prepared(path) for name, path in files.items()}
+        results = []
+        for board in args.boards.split(","):
+            start = time.monotonic()
+            results.append(board_figures(board, files, prepared))
+            print(f"{board}: {time.monotonic() - start:.0f} s", file=sys.stderr)
+    print_table(results)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
