@@ -28,7 +28,11 @@ is its compiler flags: those that switch its instructions on and ``-mno-...`` fo
 level's, so that a ``-march=native`` among the board's own flags cannot raise it.
 
 - ARM (32- and 64-bit): the ``arm`` (NEON) kernels; a 32-bit board whose compiler cannot build them
-  falls back to ``portable`` at build time (``backends/c/runner_build.py``);
+  falls back to ``portable`` at build time (``backends/c/runner_build.py``). A 64-bit board whose
+  TOML lists ``dotprod`` (rpi5's Cortex-A76, Jetson Orin's A78AE) is compiled with
+  ``-march=armv8.2-a+dotprod`` (level ``arm-dotprod``): the GEMM kernels then test
+  ``__ARM_FEATURE_DOTPROD`` and use SDOT (``kernels_c/include/ec_arm_gemm.h``); the others, and
+  the 32-bit rpi3, keep plain NEON (level ``arm``);
 - anything else: ``portable``.
 
 The ``host`` target reads this machine's CPU flags (``/proc/cpuinfo``, on first use only); a board
@@ -154,8 +158,18 @@ def kernel_set(triple: str, cpu_features, level: Optional[str] = None) -> Kernel
     if level is not None:
         raise UserError(f"x86 level {level} asked for a {triple} CPU, which is not x86-64")
     if triple.startswith(("aarch64", "arm")):
-        return KernelSet("arm")
+        return arm_kernel_set(triple, cpu_features)
     return PORTABLE
+
+
+ARM_DOTPROD_FLAGS = ("-march=armv8.2-a+dotprod",)
+
+
+def arm_kernel_set(triple: str, cpu_features) -> KernelSet:
+    """The NEON kernel set: with the dot product on 64-bit ARM CPUs that list ``dotprod``."""
+    if triple.startswith("aarch64") and "dotprod" in frozenset(cpu_features):
+        return KernelSet("arm", ARM_DOTPROD_FLAGS, "arm-dotprod")
+    return KernelSet("arm")
 
 
 @functools.lru_cache(maxsize=None)

@@ -72,9 +72,10 @@ EC_FORCE_INLINE void ec_neon_mac_group(int32x4_t acc[EC_ARM_GEMM_ACC], const int
     EC_NEON_MAC_Q(acc, w, x4, 3);
 }
 
-/* The tile's pixels times the group at wk: K bytes k .. k + n - 1 of each pixel's segment x[i]. */
+/* The first `tile` pixels (1 or EC_ARM_GEMM_TILE, a constant where inlined) times the group at
+ * wk: K bytes k .. k + n - 1 of each pixel's segment x[i]. */
 EC_FORCE_INLINE void ec_neon_mac_tile(int32x4_t acc[EC_ARM_GEMM_TILE][EC_ARM_GEMM_ACC], const int8_t *wk,
-                                      const int8_t *const x[EC_ARM_GEMM_TILE], int32_t k, int32_t n)
+                                      const int8_t *const x[EC_ARM_GEMM_TILE], int32_t k, int32_t n, int tile)
 {
     int8x16_t w[4];
     w[0] = vld1q_s8(wk);
@@ -82,6 +83,9 @@ EC_FORCE_INLINE void ec_neon_mac_tile(int32x4_t acc[EC_ARM_GEMM_TILE][EC_ARM_GEM
     w[2] = vld1q_s8(wk + 32);
     w[3] = vld1q_s8(wk + 48);
     ec_neon_mac_group(acc[0], w, ec_neon_group_x4(x[0] + k, n));
+    if (tile == 1) {
+        return;
+    }
 #if EC_ARM_GEMM_TILE > 1
     ec_neon_mac_group(acc[1], w, ec_neon_group_x4(x[1] + k, n));
 #endif
@@ -114,10 +118,10 @@ EC_FORCE_INLINE void ec_neon_channel_sums(const int32x4_t acc[EC_ARM_GEMM_ACC], 
     }
 }
 
-/* acc[i] += pixel i times the block at w, for EC_ARM_GEMM_TILE pixels (m and beyond repeat m - 1):
- * the whole groups of each segment, then its tail group. */
+/* acc[i] += pixel i times the block at w, for `tile` pixels (m and beyond repeat m - 1): the whole
+ * groups of each segment, then its tail group. */
 EC_FORCE_INLINE void ec_neon_accumulate(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t m, const int8_t *w,
-                                        int32x4_t acc[EC_ARM_GEMM_TILE][EC_ARM_GEMM_ACC])
+                                        int32x4_t acc[EC_ARM_GEMM_TILE][EC_ARM_GEMM_ACC], int tile)
 {
     const int32_t whole = ec_gemm_whole_bytes(g);
     const int8_t *wk = w;
@@ -129,10 +133,10 @@ EC_FORCE_INLINE void ec_neon_accumulate(const ec_gemm_t *g, const ec_gemm_src_t 
             x[i] = ec_gemm_segment(src, g->nseg, i < m ? i : m - 1, s);
         }
         for (k = 0; k < whole; k += 4, wk += 64) {
-            ec_neon_mac_tile(acc, wk, x, k, 4);
+            ec_neon_mac_tile(acc, wk, x, k, 4, tile);
         }
         if (k < g->seg_len) {
-            ec_neon_mac_tile(acc, wk, x, k, g->seg_len - k);
+            ec_neon_mac_tile(acc, wk, x, k, g->seg_len - k, tile);
             wk += 64;
         }
     }
@@ -153,7 +157,11 @@ static void ec_arm_gemm_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32
                 acc[i][j] = vdupq_n_s32(0);
             }
         }
-        ec_neon_accumulate(g, src, m, g->w + (size_t)c0 * (size_t)g->k4, acc);
+        if (m == 1) { /* a fully connected layer, a lone pixel: no repeated pixels */
+            ec_neon_accumulate(g, src, m, g->w + (size_t)c0 * (size_t)g->k4, acc, 1);
+        } else {
+            ec_neon_accumulate(g, src, m, g->w + (size_t)c0 * (size_t)g->k4, acc, EC_ARM_GEMM_TILE);
+        }
         for (j = 0; j < 4; ++j) { /* bias - zp * wsum, wrapping */
             base[j] = vmlsq_s32(ec_neon_load4_s32(g->bias + c0 + 4 * j, n - 4 * j, 0), zp,
                                 ec_neon_load4_s32(g->wsum + c0 + 4 * j, n - 4 * j, 0));

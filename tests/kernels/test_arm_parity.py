@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -48,6 +49,19 @@ def test_every_integer_neon_kernel_is_exercised_under_qemu():
     integer = {name for name in kernel_names_in("arm") if name in BY_NAME and BY_NAME[name].dtype in ("s8", "b1")}
     untested = sorted(integer - parity_calls().names - binary)
     assert not untested, f"NEON kernels no qemu test calls: {untested}"
+
+
+@pytest.mark.parametrize("board", ["rpi3", "rpi4", "rpi5", "jetson-orin-nano"])
+def test_dot_product_kernels_are_compiled_where_the_board_has_them(board):
+    """The board's compiler flags and kernel set define __ARM_FEATURE_DOTPROD (the SDOT GEMM of
+    ec_arm_gemm.h) exactly where its TOML lists dotprod."""
+    target = load_target(board)
+    cc = f"{target.toolchain.triple}-gcc"
+    if shutil.which(cc) is None:
+        pytest.fail(f"{cc} is not installed")
+    flags = (*target.toolchain.cflags, *target_kernel_set(target).flags)
+    macros = subprocess.run([cc, *flags, "-dM", "-E", "-"], input="", capture_output=True, text=True, check=True).stdout
+    assert ("__ARM_FEATURE_DOTPROD" in macros) == target.cpu.has("dotprod")
 
 
 # ---- the calls ---------------------------------------------------------------------------------
