@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -137,7 +138,7 @@ def _cycles_for(insns: dict, core: Core, triple: str) -> dict:
     if missing:
         cache.update(_run_mca(missing, core, triple))
         cache_path.parent.mkdir(parents=True, exist_ok=True)
-        partial = cache_path.with_name(f"{cache_path.name}.{id(cache)}.tmp")
+        partial = cache_path.with_name(f"{cache_path.name}.{os.getpid()}.tmp")
         partial.write_text(json.dumps(cache))
         partial.replace(cache_path)
     return {b: (cache[keys[b]] if regions[b].lines else 0.0) + regions[b].unmodelled for b in regions}

@@ -16,6 +16,7 @@ one that closes it, the hooks' own instructions (a clock read) excluded; see the
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import tempfile
@@ -95,7 +96,7 @@ def plugin_library() -> Path:
     if library.is_file():
         return library
     library.parent.mkdir(parents=True, exist_ok=True)
-    partial = library.with_name(library.name + ".tmp")
+    partial = library.with_name(f"{library.name}.{os.getpid()}.tmp")  # builds in parallel do not collide
     proc = subprocess.run([cc, *PLUGIN_FLAGS, str(source), "-o", str(partial)], capture_output=True, text=True)
     if proc.returncode != 0:
         raise UserError(f"compiling the QEMU plugin {source} failed:\n{proc.stderr.strip()}")
