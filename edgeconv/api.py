@@ -279,6 +279,7 @@ def compress(
     batch_size: int = 32,
     lr: Optional[float] = None,
     command_line: Optional[str] = None,
+    threads: Optional[int] = None,
 ) -> dict:
     """Select, compress, emit: write OUT (all or nothing); return ``report.json``'s content and ``out``."""
     model = arguments.readable_file("MODEL", model)
@@ -294,7 +295,7 @@ def compress(
     data_file = arguments.data_path("--data", data)
     val_file = arguments.data_path("--val-data", val_data)
     table = arguments.readable_file("--latency-table", latency_table) if latency_table is not None else None
-    board = load_target(target)
+    board = load_target(target).with_threads(threads)  # the C model's threads (None: every core)
     out_dir = Path(out) if out is not None else default_out(model, board)
     check_free(out_dir, force)
     graph = _load_graph(model, shape, trust_pickle)
@@ -319,15 +320,18 @@ def compress(
     return {**to_jsonable(report), "out": str(out_dir)}
 
 
-def build(out: PathLike, target: Optional[TargetLike] = None, cc: Optional[str] = None, profile: bool = False) -> dict:
+def build(out: PathLike, target: Optional[TargetLike] = None, cc: Optional[str] = None, profile: bool = False,
+          threads: Optional[int] = None) -> dict:
     """Build ``OUT/build/<target>/edgeconv_run`` (replaced all or nothing): a release build, or with
     ``profile`` one with the per-layer timing hooks (``edgeconv_run --timing`` then times each layer).
 
     ``cc`` is a compiler command (``clang``, ``zig cc``) replacing the target's cross compiler.
+    ``threads``: the runner's default thread count (default: the count of ``report.json``); 1
+    builds without pthreads (``EC_THREADS=1``).
     Returns the pipeline's build record (``build.json``) and ``build_dir``.
     """
     out, report = _read_report(out)
-    board = _target_of_report(target, report, out)
+    board = _with_report_threads(_target_of_report(target, report, out), threads, report)
     if cc is not None and (not shlex.split(cc) or shutil.which(shlex.split(cc)[0]) is None):
         raise UserError(f"--cc {cc!r} is not a compiler command found on this machine")
     run = _pipeline_step("build")
@@ -336,6 +340,13 @@ def build(out: PathLike, target: Optional[TargetLike] = None, cc: Optional[str] 
     with staged_directory(build_dir, force=True) as staging, progress.task(f"building for {board.name}"):
         record = run(request, staging)
     return {**to_jsonable(record), "build_dir": str(build_dir)}
+
+
+def _with_report_threads(board: "Target", threads: Optional[int], report: dict) -> "Target":
+    """``board`` running the C model on ``threads`` threads, by default the count compress
+    generated the model for (``report.json``'s ``threads``; 1 in reports from before threads)."""
+    return board.with_threads(threads if threads is not None else min(int(report.get("threads") or 1),
+                                                                       board.cpu.cores))
 
 
 def _add_verify_to_html(out: Path, report: dict, result: dict) -> None:
@@ -352,15 +363,17 @@ def verify(
     target: Optional[TargetLike] = None,
     runner: Optional[str] = None,
     data: Optional[PathLike] = None,
+    threads: Optional[int] = None,
 ) -> dict:
     """Run every artifact of OUT on its runtime, write ``OUT/verify.json``, return its content.
+    The C runner runs on ``threads`` threads (default: the count of ``report.json``).
 
     The pipeline returns ``{"runtimes": {NAME: {..., "passed": bool}}}``; when any runtime did not
     pass, verify.json is still written and :class:`~edgeconv.errors.VerificationFailed` is raised
     (exit code 3).
     """
     out, report = _read_report(out)
-    board = _target_of_report(target, report, out)
+    board = _with_report_threads(_target_of_report(target, report, out), threads, report)
     request = VerifyRequest(
         out=out, target=board, runner=arguments.runner(runner), data=arguments.data_path("--data", data), report=report
     )
@@ -390,6 +403,7 @@ def profile(
     out: Optional[PathLike] = None,
     estimate: bool = False,
     precisions: Optional[Union[str, Sequence[str]]] = None,
+    threads: Optional[int] = None,
 ) -> dict:
     """Measure a latency table for ``target`` and store it (default: the user's cache).
 
@@ -397,12 +411,13 @@ def profile(
     instructions are counted under qemu-user and costed by llvm-mca for the board's core; the
     result then also holds ``estimates`` (per graph: per-layer ``name, macs, instructions,
     est_cycles, est_ms, efficiency`` and ``total``) and the first graph's ``layers`` and ``total``.
-    ``precisions`` limits a model's profile to those precisions.
+    ``precisions`` limits a model's profile to those precisions. ``threads`` (default 1): the
+    thread count each graph is generated and timed at, which the table's keys record.
     Returns the pipeline's summary and ``table``, the path of the stored table.
     """
     from .select.latency_table import user_table_path
 
-    board = load_target(target)
+    board = load_target(target).with_threads(1 if threads is None else threads)
     model_file = arguments.readable_file("--model", model) if model is not None else None
     table = Path(out) if out is not None else user_table_path(board.name)
     chosen = arguments.precisions(precisions) if precisions is not None else None

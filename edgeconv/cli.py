@@ -183,6 +183,7 @@ def cli(verbose: bool, quiet: bool) -> None:
 @click.option("--calibration", type=click.Choice(arguments.CALIBRATION_METHODS), default="minmax", show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Batch size of fine-tuning.")
 @click.option("--lr", type=LEARNING_RATE, help="Fine-tuning learning rate (default 3e-3 with low-bit layers, else 1e-3).")
+@click.option("--threads", type=int, help="Threads the C model runs on, and is predicted for (default: the target's cores).")
 @_output_options
 def compress(as_json: bool, **options: Any) -> None:
     """Select per-layer precisions for a latency budget, quantize, and emit ONNX, TFLite and C."""
@@ -227,10 +228,12 @@ def _print_compress_summary(report: dict) -> None:
 @click.option("--cc", help="C compiler command to use instead of the target's cross compiler (e.g. 'zig cc').")
 @click.option("--profile", is_flag=True,
               help="Compile the per-layer timing hooks in (edgeconv_run --timing then times each layer).")
+@click.option("--threads", type=int, help="The runner's default thread count (default: the model's); 1 builds without pthreads.")
 @_output_options
-def build(out: str, target: Optional[str], cc: Optional[str], profile: bool, as_json: bool) -> None:
+def build(out: str, target: Optional[str], cc: Optional[str], profile: bool, threads: Optional[int],
+          as_json: bool) -> None:
     """Build the on-device runner OUT/build/<target>/edgeconv_run (a release build unless --profile)."""
-    record = api.build(out, target=target, cc=cc, profile=profile)
+    record = api.build(out, target=target, cc=cc, profile=profile, threads=threads)
     if as_json:
         _print_json(record)
     else:
@@ -253,11 +256,13 @@ def _verify_table(result: dict) -> Table:
 @click.option("--target", "-t", help="Board name or TOML (default: the target of OUT/report.json).")
 @click.option("--runner", type=RUNNER, metavar="RUNNER", help="local, qemu or ssh://user@host[:port] (default: local on host, qemu on ARM).")
 @click.option("--data", type=EXISTING_PATH, help="Inputs: .npz or image folder (default: 32 seeded random inputs).")
+@click.option("--threads", type=int, help="Threads of the C runner (default: the count the model was generated for).")
 @_output_options
-def verify(out: str, target: Optional[str], runner: Optional[str], data: Optional[str], as_json: bool) -> None:
+def verify(out: str, target: Optional[str], runner: Optional[str], data: Optional[str], threads: Optional[int],
+           as_json: bool) -> None:
     """Run every artifact of OUT on its runtime and compare it with the reference executor."""
     try:
-        result = api.verify(out, target=target, runner=runner, data=data)
+        result = api.verify(out, target=target, runner=runner, data=data, threads=threads)
     except VerificationFailed as failed:  # the rows say where: show them, then exit 3
         if failed.result is not None:
             _show_verify(failed.result, as_json)
@@ -284,11 +289,13 @@ def _show_verify(result: dict, as_json: bool) -> None:
 @click.option("--estimate", is_flag=True,
               help="With --runner qemu: count instructions under QEMU and estimate cycles with llvm-mca.")
 @click.option("--precisions", type=PRECISIONS, metavar="LIST", help="With --model: profile only these precisions.")
+@click.option("--threads", type=int, help="Threads each layer is timed on (default 1); the table's keys record it.")
 @_output_options
 def profile(target: str, runner: Optional[str], model: Optional[str], out: Optional[str], estimate: bool,
-            precisions: Optional[tuple], as_json: bool) -> None:
+            precisions: Optional[tuple], threads: Optional[int], as_json: bool) -> None:
     """Measure a latency table for a board (used from then on by the latency model)."""
-    summary = api.profile(target, runner=runner, model=model, out=out, estimate=estimate, precisions=precisions)
+    summary = api.profile(target, runner=runner, model=model, out=out, estimate=estimate, precisions=precisions,
+                          threads=threads)
     if as_json:
         _print_json(summary)
         return

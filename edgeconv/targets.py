@@ -116,6 +116,7 @@ class Target:
     latency: LatencyParams
     path: Path
     detected: tuple = field(default=())
+    threads: int = 1  # the thread count the C model runs with here, which the latency model predicts for
 
     def __post_init__(self) -> None:
         # The name becomes a path component (OUT/build/<name>/, the latency table's file name),
@@ -130,6 +131,14 @@ class Target:
         if not usable:
             raise UserError(f"{self.path}: no [[peak]] entry for precision {precision!r} usable with features {list(self.cpu.features)}")
         return max(usable, key=lambda p: p.mac_per_cycle)
+
+    def with_threads(self, threads: Optional[int]) -> "Target":
+        """This board running the C model on ``threads`` threads (None: on every core)."""
+        threads = self.cpu.cores if threads is None else threads
+        if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= self.cpu.cores:
+            raise UserError(f"--threads must be an integer in 1..{self.cpu.cores} (the cores of {self.name}), "
+                            f"got {threads!r}")
+        return replace(self, threads=threads)
 
     @property
     def is_host(self) -> bool:

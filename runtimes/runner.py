@@ -35,11 +35,13 @@ class Runner:
     name = "local"
     measures_latency = True
 
-    def run(self, binary: Path, x: np.ndarray, repeat: int = 1, timing: bool = False) -> RunResult:
+    def run(self, binary: Path, x: np.ndarray, repeat: int = 1, timing: bool = False,
+            threads: Optional[int] = None) -> RunResult:
+        """Run ``binary`` on ``x``; ``threads``: its thread pool's size (None: the model's own)."""
         with tempfile.TemporaryDirectory(prefix="edgeconv-run-") as tmp:
             tmp = Path(tmp)
             np.save(tmp / "in.npy", x)
-            args = self._runner_args(repeat, timing)
+            args = (["--threads", str(threads)] if threads is not None else []) + self._runner_args(repeat, timing)
             self._execute(Path(binary), tmp, args)
             out = np.load(tmp / "out.npy", allow_pickle=False)
             stats = json.loads((tmp / "timing.json").read_text()) if timing else None

@@ -19,4 +19,5 @@ C_DIR = "c"
 def build(request, staging: Path) -> dict:
     """``edgeconv build OUT``: the runner for ``request.target`` in ``staging``; its build record."""
     compiler = find_compiler(request.target, request.cc)
-    return build_runner(Path(request.out) / C_DIR, request.target, compiler, staging, profile=request.profile).to_dict()
+    return build_runner(Path(request.out) / C_DIR, request.target, compiler, staging, profile=request.profile,
+                        threads=request.target.threads).to_dict()

@@ -106,7 +106,8 @@ def _emit(request, graph: Graph, staging: Path, metadata: dict):
     if "c" in request.emit:
         from ..backends.c import generate
 
-        project = generate(graph, staging / ARTIFACT_FILES["c"], request.c_prefix, metadata["command"])
+        project = generate(graph, staging / ARTIFACT_FILES["c"], request.c_prefix, metadata["command"],
+                           threads=request.target.threads)
         artifacts["c"] = ARTIFACT_FILES["c"]
     return artifacts, project
 
@@ -135,7 +136,7 @@ def _check_memory(request, graph: Graph) -> None:
     from ..backends.c import generate
 
     with tempfile.TemporaryDirectory(prefix="edgeconv-memory-") as tmp:
-        project = generate(graph, Path(tmp) / "c", request.c_prefix, "")
+        project = generate(graph, Path(tmp) / "c", request.c_prefix, "", threads=request.target.threads)
     needed = project.arena_bytes + project.weights_bytes
     if needed > request.memory_kb * 1024:
         raise UserError(
@@ -226,6 +227,20 @@ def _measure_accuracy(result: Compressed, dataset, val_dataset) -> Accuracy:
     return accuracy
 
 
+def _thread_notes(request, graph: Graph, table, predicted_ms: float) -> list:
+    """What the thread count does to the prediction: the budget that only the threads meet."""
+    threads = request.target.threads
+    if threads == 1:
+        return []
+    single = predict_graph_ms(request.target, graph, table, threads=1).ms
+    note = (f"predicted for {threads} threads: {predicted_ms:.4g} ms ({single:.4g} ms on one thread, "
+            f"{single / predicted_ms:.2f}x)")
+    budget = request.latency_ms
+    if budget is not None and predicted_ms <= budget < single:
+        note += f"; the {budget:g} ms budget is met only with the threads"
+    return [note]
+
+
 def compress(request, graph: Graph, dataset, val_dataset, staging: Path) -> Report:
     target = request.target
     table = _latency_table(request)
@@ -241,13 +256,15 @@ def compress(request, graph: Graph, dataset, val_dataset, staging: Path) -> Repo
     save_graph(final, staging / IR_FILE_NAME)
     artifacts, project = _emit(request, final, staging, metadata)
     prediction = predict_graph_ms(target, final, table)
+    notes = result.notes + _thread_notes(request, final, table, prediction.ms)
     report = Report(
         edgeconv_version=__version__, target=target.name, latency_budget_ms=request.latency_ms,
         memory_budget_kb=request.memory_kb, predicted_latency_ms=prediction.ms, latency_source=prediction.source,
         arena_bytes=project.arena_bytes if project else None, weights_bytes=project.weights_bytes if project else None,
         accuracy=_measure_accuracy(result, dataset, val_dataset),
         layers=_layer_reports(target, final, table, result.allowed), artifacts=artifacts,
-        command=command, precisions_allowed=list(result.allowed), notes=result.notes, pareto=result.pareto,
+        command=command, precisions_allowed=list(result.allowed), notes=notes, pareto=result.pareto,
+        threads=target.threads,
     )
     write_json(report, staging / REPORT_FILE)
     write_html(report, staging / "report.html")

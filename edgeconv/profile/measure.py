@@ -59,17 +59,18 @@ def repeat_for(call_ms: float, window_s: float = WINDOW_S) -> int:
     return int(min(max(wanted, MIN_REPEAT), MAX_REPEAT))
 
 
-def timed_run(runner: Runner, binary: Path, x: np.ndarray, windows: int = WINDOWS, window_s: float = WINDOW_S):
+def timed_run(runner: Runner, binary: Path, x: np.ndarray, windows: int = WINDOWS, window_s: float = WINDOW_S,
+              threads: Optional[int] = None):
     """The runner's ``--timing`` result for ``x`` from the least disturbed of ``windows`` windows of
     calls (lowest median call), each repeated to last about ``window_s`` seconds, ``WINDOW_GAP_S``
     apart."""
-    probe = runner.run(binary, x, repeat=PROBE_REPEAT, timing=True)
+    probe = runner.run(binary, x, repeat=PROBE_REPEAT, timing=True, threads=threads)
     repeat = repeat_for(float(probe.timing["median_ms"]) * len(x), window_s)
     results = []
     for window in range(windows):
         if window:
             time.sleep(WINDOW_GAP_S)
-        results.append(runner.run(binary, x, repeat=repeat, timing=True))
+        results.append(runner.run(binary, x, repeat=repeat, timing=True, threads=threads))
     return min(results, key=lambda result: float(result.timing["median_ms"]))
 
 
@@ -100,10 +101,10 @@ def measure_graph(graph: Graph, target: Target, compiler: Compiler, runner: Runn
     """LatencyKey -> measured median ms of one call, for every node of ``graph`` that costs time."""
     with tempfile.TemporaryDirectory(prefix="edgeconv-profile-") as tmp:
         tmp = Path(tmp)
-        project = generate(graph, tmp / "c")
+        project = generate(graph, tmp / "c", threads=target.threads)
         build_runner(tmp / "c", target, compiler, tmp / "build", profile=True)
         x = random_inputs(graph, samples=1).x[0]
-        result = timed_run(runner, tmp / "build" / RUNNER_BINARY, x)
+        result = timed_run(runner, tmp / "build" / RUNNER_BINARY, x, threads=target.threads)
     per_layer = result.timing["per_layer_ms"]
     called = {layer.name for layer in project.layers}
     missing = sorted(called - set(per_layer))

@@ -57,6 +57,7 @@ class Report:
     notes: list = field(default_factory=list)
     pareto: list = field(default_factory=list)
     verify: Optional[dict] = None
+    threads: int = 1  # the thread count the C model is generated for and the prediction is for
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -76,9 +76,10 @@ def leaders(graph: Graph) -> dict:
 
 def build_problem(
     target: Target, graph: Graph, precisions, sensitivity: SensitivityTable,
-    table: Optional[LatencyTable] = None, threads: int = 1,
+    table: Optional[LatencyTable] = None, threads: Optional[int] = None,
 ) -> SelectionProblem:
-    """The options of every weighted layer of ``graph`` (see the module docstring)."""
+    """The options of every weighted layer of ``graph`` (see the module docstring), predicted at
+    ``threads`` threads (None: the target's ``threads``, what the C model runs with)."""
     specs = [parse_precision(p) for p in precisions]
     if not specs:
         raise UserError("no precisions to choose from")
@@ -111,7 +112,7 @@ def build_problem(
 
 def select(
     target: Target, graph: Graph, precisions, sensitivity: SensitivityTable, budget_ms: Optional[float] = None,
-    memory_budget: Optional[int] = None, table: Optional[LatencyTable] = None, threads: int = 1,
+    memory_budget: Optional[int] = None, table: Optional[LatencyTable] = None, threads: Optional[int] = None,
 ) -> Selection:
     """The least-cost choice within the budgets; without ``budget_ms`` the most accurate one."""
     problem = build_problem(target, graph, precisions, sensitivity, table, threads)

@@ -32,7 +32,18 @@ Ops without MACs cost their element work or their memory traffic, whichever is l
 ``max(elements * cycles_per_element[op] / clock, bytes / bandwidth) + overhead``. Layout-only ops
 (``Reshape``) are views and cost nothing.
 
-**Whole model = sum over layers**: kernels run one after another on one core, with no overlap
+**Threads.** The C model runs each layer on up to ``threads`` threads (the target's ``threads``:
+what compress generates the model for), cut into the tasks its kernel's split allows
+(``kernels/split.py``: a layer too small for the least work per task stays on one thread). A layer
+of ``tasks`` tasks divides its compute time by ``speedup(tasks)``, with the board's
+``parallel_efficiency`` (``[latency]``, a default from its cores and shared cache: the cores share
+one L2 and one memory bus) or, where the measured table holds the algorithm at 1 and at N threads,
+the efficiency measured there; the memory term is not divided (the threads share the bus), and
+``POOL_HANDOFF_CYCLES`` are added for handing the layer to the pool and waiting for it. A measured
+table entry at the layer's thread count is taken as it is; one measured on a single thread is
+divided by the same speedup.
+
+**Whole model = sum over layers**: kernels run one after another, with no overlap
 between layers; the error of that sum against a measured end-to-end time is what
 ``bench/bench_latency_model.py`` reports. The model's prediction is ``measured-table`` when the
 table covers every layer that costs time (``estimated (qemu+llvm-mca)`` when that table was made by
@@ -44,7 +55,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple, Optional
 
 from ..errors import UserError
@@ -52,7 +63,8 @@ from ..ir import Graph, Node
 from ..targets import Target
 from ..kernels.geometry import LayerGeometry, geometry
 from ..kernels.isa import target_kernel_set
-from ..kernels.registry import Kernel, isas_of, kernel as kernel_named
+from ..kernels.registry import KERNELS, Kernel, isas_of, kernel as kernel_named
+from ..kernels.split import task_count
 from ..quant.precision import Precision, parse_precision
 from .candidates import activation_bytes, popcount_passes, variants_for, weight_bytes
 from .latency_table import ESTIMATED_METHOD, LatencyKey, LatencyTable, shape_signature, timing_precision
@@ -126,11 +138,52 @@ def _memory_seconds(nbytes: float, target: Target) -> float:
     return nbytes / (target.memory.bandwidth_gbs * 1e9)
 
 
-def _speedup(target: Target, threads: int) -> float:
-    return 1.0 + (threads - 1) * target.latency.parallel_efficiency
+# Handing a layer to the thread pool and waiting for its tasks (a cache-line round trip per worker,
+# and the imbalance of the last task): an assumption, about 1 µs on a 2 GHz core.
+POOL_HANDOFF_CYCLES = 2000
 
 
-def _check_threads(target: Target, threads: int) -> None:
+def _speedup(target: Target, tasks: int, efficiency: Optional[float] = None) -> float:
+    efficiency = target.latency.parallel_efficiency if efficiency is None else efficiency
+    return 1.0 + (tasks - 1) * efficiency
+
+
+def _threads(target: Target, threads: Optional[int]) -> int:
+    return target.threads if threads is None else threads
+
+
+def _layer_kernel(graph: Graph, node: Node, algorithm: Optional[str]) -> Optional[Kernel]:
+    """The kernel the C backend runs ``node`` with: the weighted layer's ``algorithm``, else the
+    registry's kernel for the op at the output's dtype (a per-element op's table or formula)."""
+    if algorithm is not None:
+        return kernel_named(algorithm)
+    dtype = "f32" if graph.tensors[node.output].dtype == "float32" else "s8"
+    for kernel in KERNELS:
+        if kernel.op == node.op_name and kernel.dtype == dtype:
+            return kernel
+    if node.op.PER_ELEMENT:
+        return kernel_named("ec_f32_activation" if dtype == "f32" else "ec_s8_lut")
+    return None
+
+
+def layer_tasks(graph: Graph, node: Node, algorithm: Optional[str], threads: int) -> int:
+    """Tasks the C model cuts ``node`` into at ``threads`` threads (``kernels.split``)."""
+    kernel = _layer_kernel(graph, node, algorithm)
+    if kernel is None or kernel.split is None or threads <= 1:
+        return 1
+    out_shape = graph.tensors[node.output].shape
+    if node.op.WEIGHTED:
+        work = geometry(graph, node).macs
+    else:
+        work = math.prod(out_shape[1:]) * math.prod(getattr(node.op, "kernel", (1,)))
+    return task_count(kernel.split, tuple(out_shape), work, threads)
+
+
+def _handoff_seconds(target: Target, tasks: int) -> float:
+    return _seconds(POOL_HANDOFF_CYCLES, target) if tasks > 1 else 0.0
+
+
+def _check_threads(target: Target, threads: int) -> None:  # threads resolved (never None)
     if not isinstance(threads, int) or threads < 1 or threads > target.cpu.cores:
         raise UserError(f"threads must be 1..{target.cpu.cores} on target {target.name}, got {threads}")
 
@@ -147,8 +200,9 @@ def kernel_implementation(kernel: Kernel, target: Target) -> str:
 
 
 def compute_seconds(target: Target, geo: LayerGeometry, precision: Precision, kernel: Kernel,
-                    threads: int = 1, implementation: Optional[str] = None) -> float:
-    """Time of the layer's arithmetic alone (see the module docstring for both formulas)."""
+                    tasks: int = 1, implementation: Optional[str] = None) -> float:
+    """Time of the layer's arithmetic alone, shared by ``tasks`` tasks (see the module docstring
+    for both formulas)."""
     implementation = implementation or kernel_implementation(kernel, target)
     passes = popcount_passes(precision, kernel)
     scale = target.latency.portable_cycle_scale
@@ -160,7 +214,7 @@ def compute_seconds(target: Target, geo: LayerGeometry, precision: Precision, ke
     else:
         cost = kernel.cost.portable
         cycles = (cost.cycles_per_mac * geo.macs * passes + cost.cycles_per_output * geo.out_numel) * scale
-    return _seconds(cycles, target) / _speedup(target, threads)
+    return _seconds(cycles, target) / _speedup(target, tasks)
 
 
 def _weighted_ms(target: Target, graph: Graph, node: Node, precision: Precision, algorithm: str, threads: int) -> float:
@@ -168,11 +222,12 @@ def _weighted_ms(target: Target, graph: Graph, node: Node, precision: Precision,
     kernel = kernel_named(algorithm)
     if not kernel.serves(precision, geo):
         raise UserError(f"kernel {algorithm} cannot run layer {node.name} ({node.op_name}) at {precision.name}")
-    compute = compute_seconds(target, geo, precision, kernel, threads)
+    tasks = layer_tasks(graph, node, algorithm, threads)
+    compute = compute_seconds(target, geo, precision, kernel, tasks)
     element = activation_bytes(precision)
     traffic = (geo.in_numel + geo.out_numel) * element + weight_bytes(geo, precision, kernel)
     traffic += 2 * kernel.cost.traffic(geo, precision)
-    overhead = _seconds(target.latency.layer_overhead_cycles, target)
+    overhead = _seconds(target.latency.layer_overhead_cycles, target) + _handoff_seconds(target, tasks)
     return 1e3 * (max(compute, _memory_seconds(traffic, target)) + overhead)
 
 
@@ -200,16 +255,18 @@ def _elementwise_ms(target: Target, graph: Graph, node: Node, precision: Optiona
     cycles = counts[cost.per] * (cost.fp32 if is_float else cost.int8)
     traffic = sum(graph.tensors[i].numel * _element_size(graph, i, precision) for i in inputs)
     traffic += out.numel * _element_size(graph, node.output, precision)
-    compute = _seconds(cycles, target) / _speedup(target, threads)
-    overhead = _seconds(target.latency.layer_overhead_cycles, target)
+    tasks = layer_tasks(graph, node, None, threads)
+    compute = _seconds(cycles, target) / _speedup(target, tasks)
+    overhead = _seconds(target.latency.layer_overhead_cycles, target) + _handoff_seconds(target, tasks)
     return 1e3 * (max(compute, _memory_seconds(traffic, target)) + overhead)
 
 
 # ---- public API ------------------------------------------------------------------------------
 
 
-def fastest_algorithm(target: Target, graph: Graph, node: Node, precision: str, threads: int = 1) -> str:
+def fastest_algorithm(target: Target, graph: Graph, node: Node, precision: str, threads: Optional[int] = None) -> str:
     """The kernel variant the analytical model predicts fastest for ``node`` at ``precision``."""
+    threads = _threads(target, threads)
     spec = parse_precision(precision)
     kernels = variants_for(geometry(graph, node), spec)
     if not kernels:
@@ -231,14 +288,16 @@ def _resolve(target: Target, graph: Graph, node: Node, precision: Optional[str],
 
 def predict_layer(
     target: Target, graph: Graph, node: Node, precision: Optional[str] = None, algorithm: Optional[str] = None,
-    threads: int = 1, table: Optional[LatencyTable] = None,
+    threads: Optional[int] = None, table: Optional[LatencyTable] = None,
 ) -> LayerPrediction:
     """Predicted time of one node, from ``table`` when it has the node's key, else analytical.
 
     ``precision`` and ``algorithm`` default to the node's own (the fastest variant when the node
     names none). For ops without weights, ``precision`` only sets the element size (fp32: 4 bytes,
-    any quantized precision: 1); without it the tensors' dtypes do.
+    any quantized precision: 1); without it the tensors' dtypes do. ``threads`` defaults to the
+    target's (the count the C model runs with).
     """
+    threads = _threads(target, threads)
     _check_threads(target, threads)
     precision, algorithm = _resolve(target, graph, node, precision, algorithm, threads)
     spec = parse_precision(precision) if precision is not None else None
@@ -248,7 +307,7 @@ def predict_layer(
         element = _element_size(graph, node.output, spec)
         kernel_precision = timing_precision(precision, algorithm) if precision else ("fp32" if element == 4 else "int8")
         key = LatencyKey(node.op_name, shape_signature(graph, node), kernel_precision, algorithm, threads)
-        measured = table.lookup(key)
+        measured = _measured(table, key, graph, node, target)
         if measured is not None:
             return LayerPrediction(node.name, node.op_name, precision or kernel_precision, algorithm, measured, MEASURED)
     if node.op.WEIGHTED:
@@ -258,19 +317,51 @@ def predict_layer(
     return LayerPrediction(node.name, node.op_name, precision or "", algorithm, ms, ANALYTICAL)
 
 
+def _measured(table: LatencyTable, key: LatencyKey, graph: Graph, node: Node, target: Target) -> Optional[float]:
+    """The table's time for ``key``: measured at its thread count, else measured on one thread and
+    divided by the speedup of the layer's tasks (at the algorithm's measured efficiency when the
+    table has one, else the board's)."""
+    measured = table.lookup(key)
+    if measured is not None or key.threads == 1:
+        return measured
+    single = table.lookup(replace(key, threads=1))
+    if single is None:
+        return None
+    tasks = layer_tasks(graph, node, key.algorithm, key.threads)
+    return single / _speedup(target, tasks, measured_efficiency(table, key.algorithm)) + (
+        1e3 * _handoff_seconds(target, tasks))
+
+
+def measured_efficiency(table: LatencyTable, algorithm: Optional[str]) -> Optional[float]:
+    """The parallel efficiency of ``algorithm`` in ``table``: the median over its keys measured at
+    1 and at N > 1 threads of ``(t1 / tN - 1) / (N - 1)``; None when it has no such pair."""
+    ratios = []
+    for key, ms in table.entries.items():
+        if key.algorithm != algorithm or key.threads <= 1 or ms <= 0:
+            continue
+        single = table.lookup(replace(key, threads=1))
+        if single is not None:
+            ratios.append((single / ms - 1.0) / (key.threads - 1))
+    if not ratios:
+        return None
+    ratios.sort()
+    return min(1.0, max(0.0, ratios[len(ratios) // 2]))
+
+
 def predict_layer_ms(
     target: Target, graph: Graph, node: Node, precision: Optional[str] = None, algorithm: Optional[str] = None,
-    threads: int = 1, table: Optional[LatencyTable] = None,
+    threads: Optional[int] = None, table: Optional[LatencyTable] = None,
 ) -> float:
     return predict_layer(target, graph, node, precision, algorithm, threads, table).ms
 
 
-def predict_layers(target: Target, graph: Graph, table: Optional[LatencyTable] = None, threads: int = 1) -> list:
+def predict_layers(target: Target, graph: Graph, table: Optional[LatencyTable] = None, threads: Optional[int] = None) -> list:
     """One :class:`LayerPrediction` per node, in graph order, at each node's own precision."""
     return [predict_layer(target, graph, node, threads=threads, table=table) for node in graph.nodes]
 
 
-def predict_graph_ms(target: Target, graph: Graph, table: Optional[LatencyTable] = None, threads: int = 1) -> GraphPrediction:
+def predict_graph_ms(target: Target, graph: Graph, table: Optional[LatencyTable] = None,
+                     threads: Optional[int] = None) -> GraphPrediction:
     """``(ms, source)``: the sum over layers, and ``measured-table`` only if the table covered all."""
     layers = predict_layers(target, graph, table, threads)
     covered = table is not None and all(p.source == MEASURED for p in layers)

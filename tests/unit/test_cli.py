@@ -297,7 +297,7 @@ def test_bad_image_folder_exits_2(tmp_path, tiny_onnx_model):
 def test_verification_failure_exits_3_and_bug_exits_1(monkeypatch, tmp_path):
     """The mapping itself: VerificationFailed -> 3 with its message; any other exception -> 1."""
 
-    def disagreeing_verify(out, target=None, runner=None, data=None):
+    def disagreeing_verify(out, target=None, runner=None, data=None, threads=None):
         raise VerificationFailed("c-host disagrees with the reference executor")
 
     monkeypatch.setattr(api, "verify", disagreeing_verify)

@@ -75,7 +75,7 @@ def test_conv_roofline_by_hand(rpi4):
     portable_s = compute_seconds(rpi4, geo, int8, kernel, implementation="portable")
     cycles = kernel.cost.portable.cycles_per_mac * macs + kernel.cost.portable.cycles_per_output * 16 * 32 * 32
     assert portable_s == pytest.approx(cycles * 1.5 / 1.5e9, rel=1e-12)
-    assert compute_seconds(rpi4, geo, int8, kernel, threads=3, implementation="portable") == pytest.approx(portable_s / 2.7)
+    assert compute_seconds(rpi4, geo, int8, kernel, tasks=3, implementation="portable") == pytest.approx(portable_s / 2.7)
     # the layer: max(compute, memory) + overhead
     compute_s = compute_seconds(rpi4, geo, int8, kernel)
     assert compute_s in (simd_s, portable_s)

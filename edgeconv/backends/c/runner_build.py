@@ -105,9 +105,18 @@ def choose_isa(target: Target, c_dir: Path, compiler: Compiler) -> tuple:
     return PORTABLE, f"NEON kernels do not build for {target.toolchain.triple} ({failure}); portable kernels used"
 
 
-def build_runner(c_dir: Path, target: Target, compiler: Compiler, dest: Path, profile: bool = False) -> BuildRecord:
+def threads_flags(threads: Optional[int]) -> list:
+    """The runner's default thread count (``EC_RUN_THREADS``, model.h); one thread builds the pool as
+    a plain loop without pthreads (``EC_THREADS=1``). None: the count the model was generated for."""
+    if threads is None:
+        return []
+    return [f"-DEC_RUN_THREADS={threads}"] + (["-DEC_THREADS=1"] if threads == 1 else [])
+
+
+def build_runner(c_dir: Path, target: Target, compiler: Compiler, dest: Path, profile: bool = False,
+                 threads: Optional[int] = None) -> BuildRecord:
     """Compile ``c_dir`` with its runner into ``dest/edgeconv_run`` (with the per-layer timing hooks
-    when ``profile``); write ``dest/build.json``."""
+    when ``profile``; ``threads``: see :func:`threads_flags`); write ``dest/build.json``."""
     c_dir, dest = Path(c_dir), Path(dest)
     if not (c_dir / "model.c").is_file():
         raise UserError(f"{c_dir} has no model.c: run edgeconv compress with --emit c first")
@@ -115,8 +124,8 @@ def build_runner(c_dir: Path, target: Target, compiler: Compiler, dest: Path, pr
     isa = kernels.isa
     sources = runner_sources(c_dir, isa)
     cflags = [*base_flags(compiler.cflags), *compiler.cflags, *kernels.flags, *([PROFILE_FLAG] if profile else []),
-              f"-DEC_MODEL_PREFIX={prefix_of(c_dir)}"]
-    ldflags = [*compiler.ldflags, "-lm", THREAD_FLAG]
+              *threads_flags(threads), f"-DEC_MODEL_PREFIX={prefix_of(c_dir)}"]
+    ldflags = [*compiler.ldflags, "-lm", *([] if threads == 1 else [THREAD_FLAG])]
     dest.mkdir(parents=True, exist_ok=True)
     binary = dest / RUNNER_BINARY
     includes = [f"-I{c_dir / 'include'}", f"-I{c_dir}", f"-I{c_dir / 'runner'}"]
