@@ -25,7 +25,8 @@ SUPPORTED_LAYERS = (
     "BatchNorm1d/BatchNorm2d (eval)", "ReLU", "ReLU6", "LeakyReLU", "Hardtanh", "Hardswish",
     "Hardsigmoid", "Sigmoid", "SiLU", "GELU (erf or tanh; ONNX opset 20)", "add", "mul (with broadcast)", "cat",
     "MaxPool1d/MaxPool2d", "AvgPool1d/AvgPool2d", "AdaptiveAvgPool(1) / mean over spatial dims",
-    "flatten/reshape/view (batch kept)", "Linear", "Dropout/Identity", "constant pad", "Softmax",
+    "flatten/reshape/view (batch kept)", "permute/transpose (batch kept)",
+    "chunk/split/narrow/slice (step 1, not the batch)", "Linear", "Dropout/Identity", "constant pad", "Softmax",
 )
 
 

@@ -329,6 +329,62 @@ def _identity(call: OnnxCall):
     return call.inputs[0]
 
 
+def _transpose(call: OnnxCall) -> Activation:
+    rank = len(call.shape())
+    perm = [int(p) % rank for p in call.attrs.get("perm", range(rank - 1, -1, -1))]
+    if perm[0] != 0:
+        raise UnsupportedOp("a permutation that moves the batch dimension")
+    if perm == sorted(perm):
+        return call.act()
+    return call.node(ops.Transpose(perm=tuple(perm)), [call.act().name])
+
+
+def _parts(call: OnnxCall, axis: int, bounds: list) -> list:
+    """One Slice node per ``(start, end)`` along ``axis`` (the whole axis is the input itself)."""
+    size = call.shape()[axis]
+    if axis == 0:
+        raise UnsupportedOp("slicing the batch dimension")
+    x = call.act()
+    return [x if (start, end) == (0, size) else call.node(ops.Slice(axis=axis, start=start, end=end), [x.name])
+            for start, end in bounds]
+
+
+def _split(call: OnnxCall) -> list:
+    shape = call.shape()
+    axis = int(call.attrs.get("axis", 0)) % len(shape)
+    sizes = call.attrs.get("split")
+    if sizes is None and len(call.inputs) > 1 and call.inputs[1] is not None:
+        sizes = call.const(1, "split sizes").tolist()
+    if sizes is None:  # equal parts; the last one smaller (opset 18's num_outputs)
+        parts = int(call.attrs.get("num_outputs", 0)) or 2
+        step = -(-shape[axis] // parts)
+        sizes = [min(step, shape[axis] - i) for i in range(0, shape[axis], step)]
+    edges = np.cumsum([0, *[int(v) for v in sizes]]).tolist()
+    if edges[-1] != shape[axis]:
+        raise UnsupportedOp(f"split sizes {list(sizes)} do not add up to {shape[axis]}")
+    return _parts(call, axis, list(zip(edges[:-1], edges[1:])))
+
+
+def _slice_node(call: OnnxCall) -> Activation:
+    shape = call.shape()
+    starts, ends = call.const(1, "slice starts"), call.const(2, "slice ends")
+    axes = call.const(3, "slice axes") if len(call.inputs) > 3 and call.inputs[3] is not None else range(len(starts))
+    steps = call.const(4, "slice steps") if len(call.inputs) > 4 and call.inputs[4] is not None else [1] * len(starts)
+    x = call.act()
+    for start, end, axis, step in zip(starts, ends, axes, steps):
+        axis = int(axis) % len(shape)
+        if int(step) != 1:
+            raise UnsupportedOp("slicing with a step other than 1")
+        begin, stop, _ = slice(int(start), int(end)).indices(shape[axis])
+        if (begin, stop) == (0, shape[axis]):
+            continue
+        if axis == 0 or stop <= begin:
+            raise UnsupportedOp(f"slice {begin}:{stop} along axis {axis}")
+        x = call.builder.add_node(call.name, ops.Slice(axis=axis, start=begin, end=stop), [x.name], call.source)
+        shape = call.builder.shape(x)
+    return x
+
+
 HANDLERS: dict = {
     "Conv": _conv, "BatchNormalization": _batch_norm,
     "Relu": _unary(ops.Clip(lo=0.0, hi=None)), "Clip": _clip, "LeakyRelu": _leaky_relu,
@@ -340,6 +396,7 @@ HANDLERS: dict = {
     "Squeeze": _squeeze, "Unsqueeze": _unsqueeze,
     "Gemm": _gemm, "MatMul": _matmul, "Pad": _pad, "Softmax": _softmax,
     "Identity": _identity, "Dropout": _identity,
+    "Transpose": _transpose, "Split": _split, "Slice": _slice_node,
 }
 
 # IR ops no ONNX model converts to, and why (``tests/unit/test_op_coverage.py`` reads this).
@@ -552,10 +609,11 @@ class _Converter:
             self._set(node, self._report(node, name, source, inputs, str(exc)))
 
     def _set(self, node, value) -> None:
-        self.values[node.output[0]] = value
-        for extra in node.output[1:]:
-            if extra:
-                self.values[extra] = _Secondary(node.op_type)
+        """Store a node's value; a handler of a multi-output node (Split) returns one per output."""
+        values = value if isinstance(value, list) else [value]
+        for i, name in enumerate(node.output):
+            if name:
+                self.values[name] = values[i] if i < len(values) else _Secondary(node.op_type)
 
     def convert(self):
         self._inputs()

@@ -287,6 +287,40 @@ def _reshape(reader: _Reader, op, where: str) -> _Emitted:
     return _Emitted(ops.Reshape(shape=_to_ir_shape(out_shape)[1:]), [reader.activation(op.Inputs(0))])
 
 
+def _ir_axis(axis: int, rank: int) -> int:
+    return NHWC_TO_NCHW_AXIS[axis % 4] if rank == 4 else axis % rank
+
+
+def _transpose(reader: _Reader, op, where: str) -> _Emitted:
+    """TRANSPOSE of stored dims ``q``: the IR permutation ``P`` with ``P[ir(i)] = ir(q[i])``."""
+    rank = len(reader.shape(op.Inputs(0)))
+    stored = reader.buffer(op.Inputs(1))
+    if stored is None or rank not in (2, 4):
+        raise UserError(f"{where}: TRANSPOSE is supported with a constant permutation of a rank-2 or rank-4 tensor only")
+    perm = [0] * rank
+    for i, q in enumerate(np.atleast_1d(stored).astype(int) % rank):
+        perm[_ir_axis(i, rank)] = _ir_axis(int(q), rank)
+    if perm[0] != 0:
+        raise UserError(f"{where}: TRANSPOSE moves the batch dimension; not supported")
+    return _Emitted(ops.Transpose(perm=tuple(perm)), [reader.activation(op.Inputs(0))])
+
+
+def _slice(reader: _Reader, op, where: str) -> _Emitted:
+    """SLICE along one non-batch axis (every other dim whole)."""
+    shape = reader.shape(op.Inputs(0))
+    begin, size = reader.buffer(op.Inputs(1)), reader.buffer(op.Inputs(2))
+    if begin is None or size is None:
+        raise UserError(f"{where}: SLICE with run-time bounds is not supported")
+    begin, size = np.atleast_1d(begin).astype(int), np.atleast_1d(size).astype(int)
+    ends = [shape[i] if size[i] == -1 else begin[i] + size[i] for i in range(len(shape))]
+    cut = [i for i in range(len(shape)) if (begin[i], ends[i]) != (0, shape[i])]
+    if len(cut) != 1 or cut[0] == 0 or len(shape) == 3:
+        raise UserError(f"{where}: SLICE is supported along one non-batch axis of a rank-2 or rank-4 tensor only")
+    axis = cut[0]
+    return _Emitted(ops.Slice(axis=_ir_axis(axis, len(shape)), start=int(begin[axis]), end=int(ends[axis])),
+                    [reader.activation(op.Inputs(0))])
+
+
 def _concatenation(reader: _Reader, op, where: str) -> _Emitted:
     o = _options(op, tflite.ConcatenationOptions)
     rank = len(reader.shape(op.Outputs(0)))
@@ -351,6 +385,8 @@ HANDLERS: dict = {
     BuiltinOperator.RESHAPE: _reshape,
     BuiltinOperator.SQUEEZE: _reshape,
     BuiltinOperator.CONCATENATION: _concatenation,
+    BuiltinOperator.TRANSPOSE: _transpose,
+    BuiltinOperator.SLICE: _slice,
     BuiltinOperator.PAD: _pad,
     BuiltinOperator.PADV2: _pad,
     BuiltinOperator.SOFTMAX: _softmax,

@@ -348,6 +348,81 @@ def _unsqueeze(call: Call) -> Activation:
     return _reshape_to(call, tuple(shape[1:]))
 
 
+def _permute_node(call: Call, perm: list) -> Activation:
+    if perm[0] != 0:
+        raise UnsupportedOp("a permutation that moves the batch dimension")
+    if perm == sorted(perm):
+        return call.act()
+    return call.node(ops.Transpose(perm=tuple(perm)), [call.act().name])
+
+
+def _permute(call: Call) -> Activation:
+    rank = len(call.shape())
+    return _permute_node(call, [int(d) % rank for d in call["dims"]])
+
+
+def _transpose(call: Call) -> Activation:
+    rank = len(call.shape())
+    perm = list(range(rank))
+    a, b = int(call["dim0"]) % rank, int(call["dim1"]) % rank
+    perm[a], perm[b] = perm[b], perm[a]
+    return _permute_node(call, perm)
+
+
+def _slices(call: Call, axis: int, bounds: list) -> list:
+    """One Slice node per ``(start, end)`` along ``axis`` (a part that is the whole axis is the input)."""
+    shape = call.shape()
+    if axis == 0:
+        raise UnsupportedOp("slicing the batch dimension")
+    x = call.act()
+    return [x if (start, end) == (0, shape[axis]) else call.node(ops.Slice(axis=axis, start=start, end=end), [x.name])
+            for start, end in bounds]
+
+
+def _split_bounds(size: int, sizes: list) -> list:
+    edges = np.cumsum([0, *sizes]).tolist()
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+
+
+def _chunk(call: Call) -> list:
+    axis = int(call.args.get("dim", 0)) % len(call.shape())
+    size = call.shape()[axis]
+    step = -(-size // int(call["chunks"]))
+    return _slices(call, axis, _split_bounds(size, [min(step, size - i) for i in range(0, size, step)]))
+
+
+def _split(call: Call) -> list:
+    axis = int(call.args.get("dim", 0)) % len(call.shape())
+    size = call.shape()[axis]
+    sizes = call["split_size"] if "split_size" in call.args else call["split_sizes"]
+    if isinstance(sizes, (list, tuple)):
+        sizes = [int(v) for v in sizes]
+    else:
+        step = int(sizes)
+        sizes = [min(step, size - i) for i in range(0, size, step)]
+    return _slices(call, axis, _split_bounds(size, sizes))
+
+
+def _narrow(call: Call) -> Activation:
+    axis = int(call["dim"]) % len(call.shape())
+    start = int(call["start"]) % call.shape()[axis]
+    return _slices(call, axis, [(start, start + int(call["length"]))])[0]
+
+
+def _slice(call: Call) -> Activation:
+    shape = call.shape()
+    axis = int(call.args.get("dim", 0)) % len(shape)
+    if int(call.args.get("step", 1)) != 1:
+        raise UnsupportedOp("slicing with a step other than 1")
+    start, end = call.args.get("start"), call.args.get("end")
+    start, end, _ = slice(None if start is None else int(start), None if end is None else int(end)).indices(shape[axis])
+    if axis == 0 and (start, end) == (0, shape[0]):
+        return call.act()
+    if end <= start:
+        raise UnsupportedOp(f"an empty slice {start}:{end} along dim {axis}")
+    return _slices(call, axis, [(start, end)])[0]
+
+
 def _pad(call: Call) -> Activation:
     mode = call.args.get("mode", "constant")
     if mode != "constant":
@@ -419,6 +494,9 @@ HANDLERS: dict = {
     "aten::view": _view, "aten::reshape": _view, "aten::_unsafe_view": _view,
     "aten::flatten": _flatten, "aten::squeeze": _squeeze, "aten::unsqueeze": _unsqueeze,
     "aten::linear": _linear_call, "aten::addmm": _addmm, "aten::mm": _mm,
+    "aten::permute": _permute, "aten::transpose": _transpose,
+    "aten::chunk": _chunk, "aten::split": _split, "aten::split_with_sizes": _split, "aten::narrow": _narrow,
+    "aten::slice": _slice,
     "aten::pad": _pad, "aten::constant_pad_nd": _constant_pad_nd,
     "aten::softmax": _softmax, "aten::_softmax": _softmax,
     "aten::dropout": _identity, "aten::dropout_": _identity, "aten::feature_dropout": _identity,

@@ -337,6 +337,43 @@ class Reshape(Op):
 
 
 @dataclass(frozen=True)
+class Transpose(Op):
+    """Permutation of the dims: output dim ``i`` is input dim ``perm[i]``. The batch stays first
+    (``perm[0] == 0``); the values move (unlike ``Reshape``), the codes and grid do not."""
+
+    NAME: ClassVar[str] = "Transpose"
+    KEEPS_GRID: ClassVar[bool] = True
+    SCALE_EQUIVARIANT: ClassVar[bool] = True
+    perm: tuple = (0, 1)
+
+    def infer(self, shapes: list) -> Shape:
+        x = shapes[0]
+        if sorted(self.perm) != list(range(len(x))) or self.perm[0] != 0:
+            raise ShapeError(f"permutation {self.perm} of a rank-{len(x)} tensor must keep the batch first")
+        return tuple(x[p] for p in self.perm)
+
+
+@dataclass(frozen=True)
+class Slice(Op):
+    """Elements ``start`` to ``end - 1`` (step 1) along ``axis`` (not the batch): one part of a
+    ``chunk``, ``split`` or ``narrow``; the codes and grid are kept."""
+
+    NAME: ClassVar[str] = "Slice"
+    KEEPS_GRID: ClassVar[bool] = True
+    SCALE_EQUIVARIANT: ClassVar[bool] = True
+    axis: int = 1
+    start: int = 0
+    end: int = 1
+
+    def infer(self, shapes: list) -> Shape:
+        x = list(shapes[0])
+        if not 0 < self.axis < len(x) or not 0 <= self.start < self.end <= x[self.axis]:
+            raise ShapeError(f"slice {self.start}:{self.end} along axis {self.axis} of {tuple(x)}")
+        x[self.axis] = self.end - self.start
+        return tuple(x)
+
+
+@dataclass(frozen=True)
 class Pad(Op):
     """Constant padding of the spatial dims; ``value`` is in real units."""
 
@@ -391,7 +428,7 @@ class Dequantize(Op):
 
 OPS: dict = {cls.NAME: cls for cls in (
     Conv, Linear, BatchNorm, Clip, LeakyRelu, Hardswish, Hardsigmoid, Sigmoid, SiLU, Gelu, Add, Mul,
-    Concat, MaxPool, AvgPool, GlobalAvgPool, Reshape, Pad, Softmax, Sign, Quantize, Dequantize,
+    Concat, MaxPool, AvgPool, GlobalAvgPool, Reshape, Transpose, Slice, Pad, Softmax, Sign, Quantize, Dequantize,
 )}
 
 

@@ -206,6 +206,14 @@ def reshape(op: ops.Reshape, x):
     return x.reshape(x.shape[0], *op.shape)
 
 
+def transpose(op: ops.Transpose, x):
+    return np.ascontiguousarray(x.transpose(op.perm))
+
+
+def slice_axis(op: ops.Slice, x):
+    return np.ascontiguousarray(np.take(x, np.arange(op.start, op.end), axis=op.axis))
+
+
 def pad(op: ops.Pad, x):
     return pad_spatial(x, op.pads, op.value)
 
@@ -239,6 +247,8 @@ KERNELS = {
     "AvgPool": avg_pool,
     "GlobalAvgPool": global_avg_pool,
     "Reshape": reshape,
+    "Transpose": transpose,
+    "Slice": slice_axis,
     "Pad": pad,
     "Softmax": softmax,
     "Sign": sign,

@@ -201,6 +201,19 @@ def reshape(node, graph, x):
     return x.reshape(x.shape[0], *node.op.shape)
 
 
+def transpose(node, graph, x):
+    """TRANSPOSE: the codes moved, quantization shared."""
+    _require_same_quant(node, graph, node.inputs[0])
+    return np.ascontiguousarray(x.transpose(node.op.perm))
+
+
+def slice_axis(node, graph, x):
+    """STRIDED_SLICE / SLICE / SPLIT: the codes of one range along an axis, quantization shared."""
+    _require_same_quant(node, graph, node.inputs[0])
+    op = node.op
+    return np.ascontiguousarray(np.take(x, np.arange(op.start, op.end), axis=op.axis))
+
+
 def requantize_int8(x: np.ndarray, q_in: QuantParams, q_out: QuantParams) -> np.ndarray:
     """QUANTIZE int8 -> int8 (``requantize.h``): ``clamp(MBQM(x - zp_in, QM(s_in / s_out)) + zp_out)``.
 
@@ -427,6 +440,8 @@ INT_KERNELS = {
     "MaxPool": max_pool,
     "GlobalAvgPool": global_avg_pool,
     "Reshape": reshape,
+    "Transpose": transpose,
+    "Slice": slice_axis,
     "Concat": concat,
     "Pad": pad,
     "Softmax": softmax,

@@ -136,6 +136,8 @@ KERNELS = {
     "Pad": lambda op, x: pad_spatial(x, op.pads, op.value),
     "Softmax": softmax,
     "Sign": sign,
+    "Transpose": lambda op, x: x.permute(*op.perm),
+    "Slice": lambda op, x: x.narrow(op.axis, op.start, op.end - op.start),
     # Values travel as real numbers, a quantized tensor's as ``s * (q - zp)``: already dequantized.
     "Dequantize": lambda op, x: x,
 }

@@ -13,4 +13,17 @@ void ec_concat(const void *const *inputs, const int32_t *inner_bytes, int32_t n,
 void ec_hwc_to_chw(const void *in, int32_t hw, int32_t c, int32_t elem_bytes, void *out);
 void ec_chw_to_hwc(const void *in, int32_t hw, int32_t c, int32_t elem_bytes, void *out);
 
+/* The most dims ec_transpose permutes. */
+#define EC_TRANSPOSE_MAX_RANK 6
+
+/* out = in with its dims permuted: out dim i is in dim perm[i] (row-major, rank <= 6).
+ * A trailing run of dims that the permutation keeps in place moves as one block. */
+void ec_transpose(const void *in, const int32_t *in_dims, const int32_t *perm, int32_t rank,
+                  int32_t elem_bytes, void *out);
+
+/* Slice along one axis: in is `outer` blocks of in_block bytes; out gets `out_block` bytes of
+ * each, starting `offset` bytes into the block. */
+void ec_slice(const void *in, int32_t outer, int32_t in_block, int32_t offset, int32_t out_block,
+              void *out);
+
 #endif /* EC_LAYOUT_H */

@@ -61,6 +61,12 @@ def conv(c_in=3, c_out=5, kernel=3, **kwargs) -> nn.Module:
     return nn.Conv2d(c_in, c_out, kernel, **kwargs)
 
 
+def _shuffle(x: torch.Tensor, groups: int = 2) -> torch.Tensor:
+    """ShuffleNet's channel shuffle: view, transpose, flatten."""
+    n, c, h, w = x.shape
+    return x.view(n, groups, c // groups, h, w).transpose(1, 2).contiguous().view(n, c, h, w)
+
+
 IMG = (1, 3, 13, 11)
 SIGNAL = (1, 3, 17)
 
@@ -102,6 +108,11 @@ CASES = {
                                            c=conv(3, 2, 3, stride=2), fc=nn.Linear(2 * 6 * 5, 10)), IMG),
     "reshape_dropout_identity": (lambda: Lambda(lambda m, x: m.fc(m.drop(m.id(x)).reshape(-1, 3 * 13 * 11)),
                                                 drop=nn.Dropout(0.5), id=nn.Identity(), fc=nn.Linear(3 * 13 * 11, 4)), IMG),
+    "channel_shuffle_chunk": (lambda: Lambda(lambda m, x: _shuffle(torch.cat(m.c(x).chunk(2, dim=1)[::-1], 1)),
+                                             c=conv(3, 6, 1)), IMG),
+    "permute_split_narrow": (lambda: Lambda(lambda m, x: torch.cat([*torch.split(m.c(x), [1, 3, 2], dim=1)[1:],
+                                                                    m.c(x).permute(0, 1, 3, 2).narrow(1, 2, 3).transpose(2, 3)], 1),
+                                            c=conv(3, 6, 1)), IMG),
     "linear_no_bias_conv1d_flatten": (lambda: seq(nn.Conv1d(3, 4, 5), nn.Flatten(), nn.Linear(4 * 13, 3, bias=False)), SIGNAL),
 }
 

@@ -4,7 +4,8 @@ Each lowering checks that the node fits a kernel (else raises ``emitter.Unsuppor
 why), emits the constants it needs (weights laid out for the chosen kernel, multipliers, tables,
 parameter structs) through the ``emitter.Emitter``, and returns an ``emitter.LayerCall``. The
 families: ``conv`` (Conv, Linear), ``binary`` (Add, Mul), ``pooling``, ``activation``
-(activations, Quantize, Dequantize, Softmax, BatchNorm) and ``reshape`` (Pad, Concat, Reshape).
+(activations, Quantize, Dequantize, Softmax, BatchNorm), ``reshape`` (Pad, Concat, Reshape) and
+``permute`` (Transpose, Slice).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from .activation import lower_batchnorm, lower_dequantize, lower_elementwise, lo
 from .binary import lower_add, lower_mul
 from .conv import lower_conv, lower_linear
 from .pooling import lower_avgpool, lower_global_avgpool, lower_maxpool
+from .permute import lower_slice, lower_transpose
 from .reshape import lower_concat, lower_pad, lower_reshape
 
 LOWERINGS: dict = {
@@ -30,6 +32,8 @@ LOWERINGS: dict = {
     "Pad": lower_pad,
     "Concat": lower_concat,
     "Reshape": lower_reshape,
+    "Transpose": lower_transpose,
+    "Slice": lower_slice,
     "Softmax": lower_softmax,
     "BatchNorm": lower_batchnorm,
 }

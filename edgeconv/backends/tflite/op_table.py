@@ -23,6 +23,8 @@ OP_WRITERS = {
     "AvgPool": structure.write_avg_pool,
     "GlobalAvgPool": structure.write_global_avg_pool,
     "Reshape": structure.write_reshape,
+    "Transpose": structure.write_transpose,
+    "Slice": structure.write_slice,
     "Pad": structure.write_pad,
     "Softmax": structure.write_softmax,
     "Quantize": structure.write_quantize,

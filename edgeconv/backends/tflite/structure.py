@@ -42,6 +42,45 @@ def write_reshape(lower: Lowering, node: Node) -> None:
     finish()
 
 
+def _channels_last_order(rank: int) -> list:
+    """The IR dims in the order TFLite stores them (``layout.channels_last_shape``)."""
+    return [0, *range(2, rank), 1] if rank >= 3 else list(range(rank))
+
+
+def write_transpose(lower: Lowering, node: Node) -> None:
+    """TRANSPOSE with the IR permutation seen through both tensors' channels-last layouts: with
+    ``L`` the stored order of a rank-r tensor, the stored output is the stored input permuted by
+    ``argsort(L)[perm[L]]``. TFLite numbers a 5-D transpose version 4."""
+    perm = node.op.perm
+    rank = len(perm)
+    order = _channels_last_order(rank)
+    stored = [int(np.argsort(order)[perm[i]]) for i in order]
+    src = lower.activation(node.input("x"))
+    dst, finish = lower.into(node, src)
+    version = 4 if rank == 5 else None
+    lower.op(B.TRANSPOSE, [src, lower.int32_vector("perm", stored)], [dst], options("TransposeOptions"),
+             version=version)
+    finish()
+
+
+def write_slice(lower: Lowering, node: Node) -> None:
+    """STRIDED_SLICE of ``start:end`` along the stored axis; every other dim (the batch too) is
+    whole through ``begin_mask``/``end_mask``, so the model stays batch-agnostic (LiteRT's SLICE
+    keeps the output shape it was written with and refuses another batch)."""
+    op: ops.Slice = node.op
+    rank = len(lower.ir(node.output).shape)
+    axis = channels_last_axis(op.axis, rank)
+    begin, end = [0] * rank, [0] * rank
+    begin[axis], end[axis] = op.start, op.end
+    whole = sum(1 << i for i in range(rank) if i != axis)
+    src = lower.activation(node.input("x"))
+    dst, finish = lower.into(node, src)
+    lower.op(B.STRIDED_SLICE, [src, lower.int32_vector("begin", begin), lower.int32_vector("end", end),
+                               lower.int32_vector("strides", [1] * rank)], [dst],
+             options("StridedSliceOptions", BeginMask=whole, EndMask=whole))
+    finish()
+
+
 def write_concat(lower: Lowering, node: Node) -> None:
     out = lower.ir(node.output)
     axis = channels_last_axis(node.op.axis, len(out.shape))

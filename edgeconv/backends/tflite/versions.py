@@ -22,6 +22,7 @@ OP_VERSIONS = {
     B.MEAN: (1, 2),
     B.RESHAPE: (1, 1),
     B.TRANSPOSE: (1, 2),
+    B.STRIDED_SLICE: (1, 2),
     B.PAD: (1, 2),
     B.PADV2: (1, 2),
     B.SOFTMAX: (1, 2),
