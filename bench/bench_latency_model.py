@@ -23,14 +23,18 @@ reported.
 
     python bench/bench_latency_model.py --target host --runner local --profile
 
-``--kernels`` calibrates the analytical model's figures for the portable C kernels instead: it
-builds one-layer models over a grid of shapes for every kernel variant, times the layer with the
-runner's per-layer profile (``-DEC_PROFILE``) on this machine, and fits per variant
+``--kernels`` calibrates the analytical model's figures for the C kernels instead: it builds
+one-layer models over a grid of shapes for every kernel variant, times the layer with the runner's
+per-layer profile (``-DEC_PROFILE``) on this machine, and fits per variant
 ``cycles = cycles_per_mac * MACs * passes + cycles_per_output * outputs`` (non-negative least
-squares; ``passes`` = K*M for bit-serial). It prints the fit and its error per shape; the
+squares of the relative error; ``passes`` = K*M for bit-serial). It prints the fit and its error per shape; the
 figures in ``edgeconv/kernels/registry.py`` (``PortableCost``, ``SimdCost``) come from this mode.
+``--kernels x86`` fits the x86 versions at every x86 level of ``--levels`` (default: each level
+with x86 kernels that this CPU runs, forced in turn with ``EDGECONV_X86_LEVEL``), against the
+peak figures of that level, and prints each kernel's ``x86={level: SimdCost(...)}`` entries.
 
-    python bench/bench_latency_model.py --kernels portable     # or --kernels x86 (AVX2 versions)
+    python bench/bench_latency_model.py --kernels portable
+    python bench/bench_latency_model.py --kernels x86 [--levels avx2,avx512-vnni]
 """
 
 from __future__ import annotations
@@ -111,7 +115,8 @@ def compress_zoo_model(name: str, target: str, workdir: Path, precisions: str, t
 def measure(out: Path, target: str, runner_spec: str) -> tuple:
     """(ms per sample, sum of the per-layer times) of OUT's C model on held-out digits.
 
-    The runner is built by ``edgeconv build`` and timed as ``edgeconv profile`` times its graphs
+    The runner is built by ``edgeconv build`` (the release build for the time per sample, the
+    profiling build for the per-layer times) and timed as ``edgeconv profile`` times its graphs
     (:func:`edgeconv.profile.measure.timed_run`: the lowest median of several windows of calls,
     on the runner's monotonic clock), so measured and predicted times are of the same kind: the
     model call (``run()``), not the runner's file handling around it.
@@ -124,10 +129,11 @@ def measure(out: Path, target: str, runner_spec: str) -> tuple:
 
     board = load_target(target)
     x = digits_dataset()[2][:8]
-    api.build(out, target)
     binary = out / "build" / board.name / "edgeconv_run"
+    api.build(out, target, profile=True)
+    per_layer = timed_run(parse_runner(runner_spec, board), binary, x).timing.get("per_layer_ms") or {}
+    api.build(out, target)
     result = timed_run(parse_runner(runner_spec, board), binary, x)
-    per_layer = result.timing.get("per_layer_ms") or {}
     return float(result.timing["median_ms"]), (float(sum(per_layer.values())) if per_layer else None)
 
 
@@ -170,7 +176,10 @@ KERNEL_GRID = [
     *[("ec_s8_conv2d_slidingwin", "int8", "conv", ci, co, 3, hw, 1) for ci, co, hw in ((8, 16, 28), (16, 32, 16), (32, 32, 28), (64, 64, 14))],
     *[("ec_s8_conv2d_im2col", "int8", "conv", ci, co, 3, hw, 1) for ci, co, hw in ((8, 16, 28), (16, 32, 16), (32, 32, 28), (64, 64, 14))],
     *[("ec_s8_conv2d_1x1", "int8", "conv", ci, co, 1, hw, 0) for ci, co, hw in ((16, 32, 28), (32, 64, 14), (64, 64, 28), (128, 128, 7))],
-    *[("ec_s8_dwconv2d_3x3", "int8", "dw", c, c, 3, hw, 1) for c, hw in ((16, 28), (32, 14), (64, 28), (128, 7))],
+    # feature maps of 224x224 networks, larger than the caches: MobileNetV2's first expansion, ResNet-18's first stage
+    ("ec_s8_conv2d_1x1", "int8", "conv", 16, 96, 1, 112, 0),
+    ("ec_s8_conv2d_im2col", "int8", "conv", 64, 64, 3, 56, 1),
+    *[("ec_s8_dwconv2d_3x3", "int8", "dw", c, c, 3, hw, 1) for c, hw in ((16, 28), (32, 14), (64, 28), (128, 7), (96, 112))],
     *[("ec_s8_dwconv2d_generic", "int8", "dw", c, c, 5, hw, 2) for c, hw in ((16, 28), (32, 14), (64, 28), (128, 7))],
     *[("ec_s8_fully_connected", "int8", "fc", ci, co, 1, 1, 0) for ci, co in ((256, 64), (1024, 128), (3136, 64), (64, 10))],
     *[("ec_f32_conv2d_direct", "fp32", "conv", ci, co, k, hw, k // 2) for ci, co, k, hw in ((8, 16, 3, 28), (32, 32, 3, 16), (64, 64, 1, 14), (16, 32, 3, 14))],
@@ -216,7 +225,8 @@ def one_layer_graph(kind: str, c_in: int, c_out: int, k: int, hw: int, pad: int,
 
 def isa_cflags(isa: str) -> str:
     """CFLAGS of the kernel calibration build: the portable kernels as the compiler optimizes them
-    for this CPU, or the x86 kernels with the flags ``edgeconv build`` uses here."""
+    for this CPU, or the x86 kernels with the flags ``edgeconv build`` uses here (at the level
+    ``EDGECONV_X86_LEVEL`` forces, if set)."""
     from edgeconv.kernels.isa import host_kernel_set
 
     return "-O2 -march=native" if isa == "portable" else " ".join(("-O2",) + host_kernel_set().flags)
@@ -275,6 +285,7 @@ def cpu_profile(binary: Path, workdir: Path, samples: int, repeat: int) -> tuple
 
 
 def calibrate_kernels(isa: str) -> str:
+    """The fit of every kernel of the grid with a version in ``isa``, as text."""
     from scipy.optimize import nnls
 
     from edgeconv.errors import UserError
@@ -284,7 +295,11 @@ def calibrate_kernels(isa: str) -> str:
     from edgeconv.select.candidates import popcount_passes
     from edgeconv.targets import load_target
 
+    from edgeconv.kernels.isa import host_kernel_set
+
     host = load_target("host")
+    level = host_kernel_set().level if isa == "x86" else "portable"
+    within = host_kernel_set().features if isa == "x86" else None
     rng = np.random.default_rng(0)
     samples: dict = {}
     for case in KERNEL_GRID:
@@ -300,17 +315,32 @@ def calibrate_kernels(isa: str) -> str:
         passes = popcount_passes(parse_precision(case[1]), kernel(case[0]))
         cycles = ms * 1e-3 * host.cpu.clock_ghz * 1e9 - host.latency.layer_overhead_cycles
         samples.setdefault(case[0], []).append((case, geo.macs * passes, geo.out_numel, cycles, ms))
-    lines = [f"host: {host.cpu.model}, {host.cpu.clock_ghz:.2f} GHz, {isa} kernels; cycles = a * MACs * passes + b * outputs"]
+    lines = [f"host: {host.cpu.model}, {host.cpu.clock_ghz:.2f} GHz, {isa} kernels at level {level}; "
+             "cycles = a * MACs * passes + b * outputs"]
     for name, rows in samples.items():
-        a_matrix = np.array([[r[1], r[2]] for r in rows], dtype=np.float64)
-        target = np.array([max(r[3], 0.0) for r in rows])
-        (a, b), _ = nnls(a_matrix, target)
-        peak = host.peak(kernel(name).cost.peak).mac_per_cycle
-        lines.append(f"{name:<26} cycles_per_mac={a:.3f} cycles_per_output={b:.1f} (share of the {peak:g} MAC/cycle peak: {1 / (a * peak) if a else float('inf'):.3f})")
+        # relative least squares: each shape's cycles weigh by their inverse, so small and large
+        # layers are fitted to the same relative error
+        target = np.array([max(r[3], 1.0) for r in rows])
+        a_matrix = np.array([[r[1], r[2]] for r in rows], dtype=np.float64) / target[:, None]
+        (a, b), _ = nnls(a_matrix, np.ones(len(rows)))
+        peak = host.peak(kernel(name).cost.peak, within).mac_per_cycle
+        share = 1 / (a * peak) if a else float("inf")
+        lines.append(f"{name:<26} cycles_per_mac={a:.3f} cycles_per_output={b:.1f} (share of the {peak:g} MAC/cycle peak: {share:.3f})")
+        if isa == "x86" and a > 0:
+            lines.append(f'    registry entry: "{level}": SimdCost({share:.3g}, {b:.2g}, True)')
+        elif isa == "x86":
+            lines.append("    no registry entry: the grid does not separate the MAC term from the per-output term")
         for case, macs, outs, cycles, ms in rows:
             fit_ms = (a * macs + b * outs + host.latency.layer_overhead_cycles) / (host.cpu.clock_ghz * 1e6)
             lines.append(f"    {str(case[1:]):<40} measured {ms:8.4f} ms  fit {fit_ms:8.4f} ms  ({100 * (fit_ms / ms - 1):+.0f}%)")
     return "\n".join(lines)
+
+
+def x86_kernel_levels() -> list:
+    """The x86 levels this CPU runs whose kernel set is the x86 one."""
+    from edgeconv.kernels.isa import host_x86_levels, x86_kernel_set
+
+    return [level for level in host_x86_levels() if x86_kernel_set(level).isa == "x86"]
 
 
 def format_rows(rows: list) -> str:
@@ -344,7 +374,16 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--kernels", choices=("portable", "x86"), default=None,
                         help="calibrate the cost figures of the portable or x86 kernels on this machine")
+    parser.add_argument("--levels", default=None,
+                        help="with --kernels x86: the x86 levels to fit (default: each one with x86 kernels this CPU runs)")
     args = parser.parse_args(argv)
+    if args.kernels == "x86":
+        from common import forced_level
+
+        for level in (args.levels.split(",") if args.levels else x86_kernel_levels()):
+            with forced_level(level):
+                print(calibrate_kernels("x86"), flush=True)
+        return 0
     if args.kernels:
         print(calibrate_kernels(args.kernels))
         return 0

@@ -5,9 +5,10 @@ Every runtime runs single-threaded, one sample per call, in the same process run
 in the machine's load during the run touches all of them alike. A runtime's figure is the median
 over rounds of the per-round median time of one inference (batch 1), and the minimum seen.
 
-- ``c`` (ours): the generated C project compiled for this machine with ``-O2`` (x86 kernels when
-  the CPU has AVX2, built for AVX-512 VNNI when it has that too; no per-layer timing hooks); the runner ``edgeconv_run --repeat N --timing``
-  times each sample with a monotonic clock inside the binary.
+- ``c`` (ours): the generated C project compiled for this machine with ``-O2``, a release build
+  (no per-layer timing hooks), with the kernel set of the CPU's x86 level (``kernels.isa``; a
+  lower level where ``EDGECONV_X86_LEVEL`` forces it, see ``forced_level``); the runner
+  ``edgeconv_run --repeat N --timing`` times each sample with a monotonic clock inside the binary.
 - ``litert-xnnpack`` / ``litert-builtin``: LiteRT's interpreter with its default XNNPACK delegate,
   and with ``OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES`` (builtin optimized kernels),
   ``num_threads=1``; ``invoke()`` timed from Python.
@@ -21,6 +22,7 @@ matters only for models that take well under a millisecond.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -114,13 +116,39 @@ def machine() -> dict:
 
 
 def c_kernel_set() -> str:
-    """The kernel set our C runtime is compiled with on this machine."""
-    from edgeconv.kernels.isa import host_has_avx512_vnni, host_isa
+    """The kernel set our C runtime is compiled with on this machine: its folder and level."""
+    from edgeconv.kernels.isa import host_kernel_set
 
-    isa = host_isa()
-    if isa == "x86":
-        return "x86 AVX-512 VNNI" if host_has_avx512_vnni() else "x86 AVX2"
-    return {"arm": "NEON"}.get(isa, "portable")
+    kernels = host_kernel_set()
+    return kernels.isa if kernels.level == kernels.isa else f"{kernels.isa} at level {kernels.level}"
+
+
+def bench_levels() -> list:
+    """The x86 levels to build our kernels at here: the CPU's own, and ``avx2`` as well where the
+    CPU's is an AVX-512 one (the level of the many x86 machines without AVX-512). Empty off x86."""
+    from edgeconv.kernels.isa import host_x86_levels
+
+    levels = list(host_x86_levels()[-1:])
+    if levels and levels[0].startswith("avx512"):
+        levels.append("avx2")
+    return levels
+
+
+@contextlib.contextmanager
+def forced_level(level: Optional[str]):
+    """Builds and predictions for the host at x86 level ``level`` inside the block (``None``: as is)."""
+    from edgeconv.kernels.isa import LEVEL_ENV
+
+    before = os.environ.get(LEVEL_ENV)
+    if level is not None:
+        os.environ[LEVEL_ENV] = level
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(LEVEL_ENV, None)
+        else:
+            os.environ[LEVEL_ENV] = before
 
 
 def load_note(info: dict) -> str:
