@@ -19,7 +19,10 @@
  * (channels 4q..4q+3) widens to 16 int16. The pixel's 4 bytes, widened and repeated 4 times across
  * the register, multiply it: lane 2c of the vpmaddwd result holds channel 4q + c's K bytes 0-1,
  * lane 2c + 1 its bytes 2-3. Two such accumulators (quarters 2h, 2h + 1: half-block h, 8 channels)
- * are added pairwise once at the end (vphaddd, then vpermq to channel order).
+ * are added pairwise once at the end by vphaddd, which leaves the channels in the order 0, 1, 4, 5
+ * | 2, 3, 6, 7 (its two 128-bit halves): the requantization constants are permuted to that order
+ * once per pass, and the bytes back to channel order once per 4 pixels. fold enters the
+ * accumulators' even lanes (the odd ones start at 0), so the pairwise sums include it.
  *
  * Register tiles for 16 YMM registers (ec_avx2_shape): up to 6 pixels x 8 channels (12
  * accumulators, the half-block's 2 weight registers, one input register; each widened weight
@@ -225,11 +228,16 @@ EC_FORCE_INLINE __m256i ec_avx2_first_lanes(int32_t n)
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+/* The lanes of vphaddd's result: channels 0, 1, 4, 5 | 2, 3, 6, 7. */
+#define EC_AVX2_HADD_ORDER _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7)
+
+/* The output stage of half-block c0, its lanes in vphaddd's channel order. */
 EC_FORCE_INLINE ec_avx2_out8_t ec_avx2_out8(const ec_gemm_t *g, int32_t c0)
 {
     const __m256i lanes = ec_avx2_first_lanes(g->out_c - c0);
     ec_avx2_out8_t o;
-    o.rq = ec_x86_rq8_params(_mm256_maskload_epi32(g->mult + c0, lanes), _mm256_maskload_epi32(g->shift + c0, lanes));
+    o.rq = ec_x86_rq8_params(_mm256_permutevar8x32_epi32(_mm256_maskload_epi32(g->mult + c0, lanes), EC_AVX2_HADD_ORDER),
+                             _mm256_permutevar8x32_epi32(_mm256_maskload_epi32(g->shift + c0, lanes), EC_AVX2_HADD_ORDER));
     o.out_zp = _mm256_set1_epi16((short)g->q->out_zp);
     o.act_min = _mm_set1_epi8((char)g->q->act_min);
     o.act_max = _mm_set1_epi8((char)g->q->act_max);
@@ -237,12 +245,16 @@ EC_FORCE_INLINE ec_avx2_out8_t ec_avx2_out8(const ec_gemm_t *g, int32_t c0)
     return o;
 }
 
-/* fold = bias - in_zp * wsum for the channels of half-block c0 (zero past C_out). */
-EC_FORCE_INLINE __m256i ec_avx2_gemm_fold(const ec_gemm_t *g, int32_t c0)
+/* fold = bias - in_zp * wsum for the channels of half-block c0 (zero past C_out), in the lane pairs
+ * of its two quarters: channel 4q + c's value in lane 2c of pair[q], 0 in lane 2c + 1. */
+EC_FORCE_INLINE void ec_avx2_gemm_fold(const ec_gemm_t *g, int32_t c0, __m256i pair[2])
 {
-    const __m256i lanes = ec_avx2_first_lanes(g->out_c - c0);
-    return _mm256_sub_epi32(_mm256_maskload_epi32(g->bias + c0, lanes),
-                            _mm256_mullo_epi32(_mm256_maskload_epi32(g->wsum + c0, lanes), _mm256_set1_epi32(g->q->in_zp)));
+    const __m256i lanes = ec_avx2_first_lanes(g->out_c - c0), zero = _mm256_setzero_si256();
+    const __m256i fold = _mm256_sub_epi32(_mm256_maskload_epi32(g->bias + c0, lanes),
+                                          _mm256_mullo_epi32(_mm256_maskload_epi32(g->wsum + c0, lanes),
+                                                             _mm256_set1_epi32(g->q->in_zp)));
+    pair[0] = _mm256_blend_epi32(zero, _mm256_permutevar8x32_epi32(fold, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3)), 0x55);
+    pair[1] = _mm256_blend_epi32(zero, _mm256_permutevar8x32_epi32(fold, _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7)), 0x55);
 }
 
 /* The 8 bytes v at out, or its first n < 8. */
@@ -270,23 +282,24 @@ EC_FORCE_INLINE void ec_avx2_store_bytes(int8_t *out, __m128i v, int32_t n)
     }
 }
 
-/* The 8-channel results r[0..3] (int32, channel order) of 4 pixels, requantized, as bytes: pixel p's
- * 8 bytes in 64-bit lane p. */
+/* The 8-channel results r[0..3] (int32, in vphaddd's order) of 4 pixels, requantized, as bytes in
+ * channel order: pixel p's 8 bytes in 64-bit lane p. */
 EC_FORCE_INLINE __m256i ec_avx2_pack4(const __m256i r[4], const ec_avx2_out8_t *o)
 {
     const __m256i r01 = _mm256_adds_epi16(_mm256_packs_epi32(ec_x86_requantize8(r[0], &o->rq), ec_x86_requantize8(r[1], &o->rq)), o->out_zp);
     const __m256i r23 = _mm256_adds_epi16(_mm256_packs_epi32(ec_x86_requantize8(r[2], &o->rq), ec_x86_requantize8(r[3], &o->rq)), o->out_zp);
-    /* bytes: 128-bit lane 0 holds channels 0-3 of pixels 0..3, lane 1 channels 4-7 */
+    /* bytes: 128-bit lane 0 holds channels 0, 1, 4, 5 of pixels 0..3, lane 1 channels 2, 3, 6, 7 */
     const __m256i bytes = _mm256_packs_epi16(r01, r23);
-    const __m256i ordered = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    const __m256i by_pixel = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    const __m256i ordered = _mm256_shuffle_epi8(by_pixel, _mm256_setr_epi8(0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15,
+                                                                          0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15));
     const __m256i lo = _mm256_broadcastsi128_si256(o->act_min), hi = _mm256_broadcastsi128_si256(o->act_max);
     return _mm256_min_epi8(_mm256_max_epi8(ordered, lo), hi);
 }
 
-/* Requantizes and stores half-block c0 of `rows` pixels (the first m exist) from their lane-pair
- * accumulators acc[i][0..1] and fold; pixel i at out + i * out_stride. */
-EC_FORCE_INLINE void ec_avx2_gemm_store(__m256i acc[EC_AVX2_ROWS][2 * EC_AVX2_HALVES], const int h, __m256i fold,
-                                        const ec_avx2_out8_t *o, const int rows, int32_t m, int8_t *out,
+/* Requantizes and stores half-block h of the pass for `rows` pixels (the first m exist) from their
+ * lane-pair accumulators acc[i][2h], acc[i][2h + 1]; pixel i at out + i * out_stride. */
+EC_FORCE_INLINE void ec_avx2_gemm_store(__m256i acc[EC_AVX2_ROWS][2 * EC_AVX2_HALVES], const int h, const ec_avx2_out8_t *o, const int rows, int32_t m, int8_t *out,
                                         size_t out_stride)
 {
     __m256i r[4];
@@ -297,8 +310,7 @@ EC_FORCE_INLINE void ec_avx2_gemm_store(__m256i acc[EC_AVX2_ROWS][2 * EC_AVX2_HA
         EC_UNROLL
         for (i = 0; i < 4; ++i) {
             const int p = i0 + i < rows ? i0 + i : rows - 1;
-            r[i] = _mm256_add_epi32(fold, _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[p][2 * h], acc[p][2 * h + 1]),
-                                                                   _MM_SHUFFLE(3, 1, 2, 0)));
+            r[i] = _mm256_hadd_epi32(acc[p][2 * h], acc[p][2 * h + 1]);
         }
         bytes = ec_avx2_pack4(r, o);
         EC_UNROLL
@@ -312,7 +324,7 @@ EC_FORCE_INLINE void ec_avx2_gemm_store(__m256i acc[EC_AVX2_ROWS][2 * EC_AVX2_HA
 }
 
 /* Output channels [8 * h0, 8 * (h0 + nh)) of pixels i0 .. i0 + m - 1 with a register tile of
- * `rows` >= m pixels: fold, accumulate (from the widened input xw where `wide`), requantize, store
+ * `rows` >= m pixels: fold (with a row tile's padding segments), accumulate (from the widened input xw where `wide`), requantize, store
  * (pixel i0 + i at out + i * out_stride). */
 EC_FORCE_INLINE void ec_avx2_gemm_halves(const ec_gemm_t *g, const ec_gemm_src_t *src, const int16_t *xw, int32_t i0,
                                          int32_t m, int32_t h0, const int rows, const int nh, const int row,
@@ -323,8 +335,8 @@ EC_FORCE_INLINE void ec_avx2_gemm_halves(const ec_gemm_t *g, const ec_gemm_src_t
     __m256i acc[EC_AVX2_ROWS][2 * EC_AVX2_HALVES], fold[2 * EC_AVX2_HALVES];
     int i, j;
     EC_UNROLL
-    for (j = 0; j < 2 * nh; ++j) {
-        fold[j] = _mm256_setzero_si256();
+    for (j = 0; j < nh; ++j) {
+        ec_avx2_gemm_fold(g, (h0 + j) * EC_AVX2_HALF, fold + 2 * j);
     }
     if (row) {
         ec_avx2_gemm_padding(g, src, w, nh, fold);
@@ -345,7 +357,7 @@ EC_FORCE_INLINE void ec_avx2_gemm_halves(const ec_gemm_t *g, const ec_gemm_src_t
     for (j = 0; j < nh; ++j) {
         const int32_t c0 = (h0 + j) * EC_AVX2_HALF;
         const ec_avx2_out8_t stage = ec_avx2_out8(g, c0);
-        ec_avx2_gemm_store(acc, j, ec_avx2_gemm_fold(g, c0), &stage, rows, m, out + c0, out_stride);
+        ec_avx2_gemm_store(acc, j, &stage, rows, m, out + c0, out_stride);
     }
 }
 
