@@ -180,6 +180,7 @@ def test_torchscript_the_converter_refuses_points_to_torch_export(tmp_path):
 
     message = refusal(write_loop_torchscript(tmp_path / "loop.pt"), input_shape=SHAPE)
     assert str(tmp_path / "loop.pt") in message and "torch.export" in message and "\n" not in message
+    assert "stopped at prim::Loop (hostile_models.py:" in message  # the node and its source line
 
 
 @pytest.mark.parametrize("exc, summary", [
