@@ -61,6 +61,25 @@ EC_FORCE_INLINE ec_dw_acc_t ec_dw_mac_raw(ec_dw_acc_t acc, int8x16_t x, int8x16_
     return acc;
 }
 
+/* acc + x1 * w1 + x2 * w2 over 16 lanes, the two products summed in int16 (SMULL, then SMLAL)
+ * before SADDW: exact when no weight is -128, |x1 w1 + x2 w2| <= 2 * 128 * 127 < 2^15. */
+EC_FORCE_INLINE ec_dw_acc_t ec_dw_mac_pair(ec_dw_acc_t acc, int8x16_t x1, int8x16_t w1, int8x16_t x2, int8x16_t w2)
+{
+    const int16x8_t lo = vmlal_s8(vmull_s8(vget_low_s8(x1), vget_low_s8(w1)), vget_low_s8(x2), vget_low_s8(w2));
+#if defined(__aarch64__)
+    const int16x8_t hi = vmlal_high_s8(vmull_high_s8(x1, w1), x2, w2);
+    acc.v1 = vaddw_high_s16(acc.v1, lo);
+    acc.v3 = vaddw_high_s16(acc.v3, hi);
+#else
+    const int16x8_t hi = vmlal_s8(vmull_s8(vget_high_s8(x1), vget_high_s8(w1)), vget_high_s8(x2), vget_high_s8(w2));
+    acc.v1 = vaddw_s16(acc.v1, vget_high_s16(lo));
+    acc.v3 = vaddw_s16(acc.v3, vget_high_s16(hi));
+#endif
+    acc.v0 = vaddw_s16(acc.v0, vget_low_s16(lo));
+    acc.v2 = vaddw_s16(acc.v2, vget_low_s16(hi));
+    return acc;
+}
+
 /* What one block of n <= 16 channels from c0 keeps over the output pixels. */
 typedef struct {
     const int8_t *in;     /* the input at channel c0 */
@@ -71,24 +90,35 @@ typedef struct {
     ec_dw_acc_t bias;
     ec_dw_acc_t inside;   /* bias - in_zp * (sum of the block's weights over all taps), wrapping:
                              the start of a pixel whose taps all lie in the input, summed as x * w */
+    int pairs;            /* no weight of the block is -128: taps may go two at a time (ec_dw_mac_pair) */
     ec_neon_rq_t rq[4];
     int32x4_t out_zp;
     int8x16_t lo, hi;
 } ec_dw_block_t;
 
-/* The sums over all taps of the n <= 16 channels' weights at w. */
-EC_INLINE ec_dw_acc_t ec_dw_weight_sums(const int8_t *w, const ec_window_t *win, int32_t n)
+/* The sums over all taps of the n <= 16 channels' weights at w; *no_min: none of them is -128. */
+EC_INLINE ec_dw_acc_t ec_dw_weight_sums(const int8_t *w, const ec_window_t *win, int32_t n, int *no_min)
 {
     const int32_t taps = win->k_h * win->k_w;
+    int8x16_t low = vdupq_n_s8(127);
+    int8_t lanes[16];
     ec_dw_acc_t sum;
     int32_t t;
+    int i;
     sum.v0 = sum.v1 = sum.v2 = sum.v3 = vdupq_n_s32(0);
     for (t = 0; t < taps; ++t) {
-        const ec_neon_s32x16_t v = ec_neon_widen16(ec_neon_load16(w + (size_t)t * (size_t)win->in_c, n));
+        const int8x16_t wt = ec_neon_load16(w + (size_t)t * (size_t)win->in_c, n);
+        const ec_neon_s32x16_t v = ec_neon_widen16(wt);
+        low = vminq_s8(low, wt);
         sum.v0 = vaddq_s32(sum.v0, v.v[0]);
         sum.v1 = vaddq_s32(sum.v1, v.v[1]);
         sum.v2 = vaddq_s32(sum.v2, v.v[2]);
         sum.v3 = vaddq_s32(sum.v3, v.v[3]);
+    }
+    vst1q_s8(lanes, low);
+    *no_min = 1;
+    for (i = 0; i < 16; ++i) {
+        *no_min &= lanes[i] != -128;
     }
     return sum;
 }
@@ -114,7 +144,7 @@ EC_INLINE void ec_dw_block_init(ec_dw_block_t *b, const int8_t *in, const int8_t
     b->bias.v1 = bv[1];
     b->bias.v2 = bv[2];
     b->bias.v3 = bv[3];
-    b->inside = ec_dw_weight_sums(b->w, win, b->n);
+    b->inside = ec_dw_weight_sums(b->w, win, b->n, &b->pairs);
     b->inside.v0 = vmlsq_s32(b->bias.v0, b->inside.v0, vdupq_n_s32(q->in_zp));
     b->inside.v1 = vmlsq_s32(b->bias.v1, b->inside.v1, vdupq_n_s32(q->in_zp));
     b->inside.v2 = vmlsq_s32(b->bias.v2, b->inside.v2, vdupq_n_s32(q->in_zp));
@@ -179,8 +209,10 @@ EC_INLINE ec_dw_acc_t ec_dw_pixel_inside(const ec_dw_block_t *b, int32_t oy, int
 }
 
 /* A run of output pixels (oy, ox_lo .. ox_hi - 1) of a full block of a 3x3 window, dilation 1,
- * inside the input: the nine taps' weights loaded once, kept in registers as int8. */
-EC_INLINE void ec_dw_3x3_run(const ec_dw_block_t *b, int32_t oy, int32_t ox_lo, int32_t ox_hi, int8_t *out)
+ * inside the input: the nine taps' weights loaded once, kept in registers as int8; `pairs` (a
+ * constant where inlined) takes the taps two at a time. */
+EC_FORCE_INLINE void ec_dw_3x3_row(const ec_dw_block_t *b, int32_t oy, int32_t ox_lo, int32_t ox_hi, int8_t *out,
+                                   int pairs)
 {
     const ec_window_t *win = b->win;
     const size_t c = (size_t)win->in_c, row = (size_t)win->in_w * c, step = (size_t)win->stride_w * c;
@@ -193,16 +225,32 @@ EC_INLINE void ec_dw_3x3_run(const ec_dw_block_t *b, int32_t oy, int32_t ox_lo, 
     int32_t ox;
     for (ox = ox_lo; ox < ox_hi; ++ox, x += step, o += c) {
         ec_dw_acc_t acc = b->inside;
-        acc = ec_dw_mac_raw(acc, vld1q_s8(x), w0);
-        acc = ec_dw_mac_raw(acc, vld1q_s8(x + c), w1);
-        acc = ec_dw_mac_raw(acc, vld1q_s8(x + 2 * c), w2);
-        acc = ec_dw_mac_raw(acc, vld1q_s8(x + row), w3);
-        acc = ec_dw_mac_raw(acc, vld1q_s8(x + row + c), w4);
-        acc = ec_dw_mac_raw(acc, vld1q_s8(x + row + 2 * c), w5);
-        acc = ec_dw_mac_raw(acc, vld1q_s8(x + 2 * row), w6);
-        acc = ec_dw_mac_raw(acc, vld1q_s8(x + 2 * row + c), w7);
+        if (pairs) {
+            acc = ec_dw_mac_pair(acc, vld1q_s8(x), w0, vld1q_s8(x + c), w1);
+            acc = ec_dw_mac_pair(acc, vld1q_s8(x + 2 * c), w2, vld1q_s8(x + row), w3);
+            acc = ec_dw_mac_pair(acc, vld1q_s8(x + row + c), w4, vld1q_s8(x + row + 2 * c), w5);
+            acc = ec_dw_mac_pair(acc, vld1q_s8(x + 2 * row), w6, vld1q_s8(x + 2 * row + c), w7);
+        } else {
+            acc = ec_dw_mac_raw(acc, vld1q_s8(x), w0);
+            acc = ec_dw_mac_raw(acc, vld1q_s8(x + c), w1);
+            acc = ec_dw_mac_raw(acc, vld1q_s8(x + 2 * c), w2);
+            acc = ec_dw_mac_raw(acc, vld1q_s8(x + row), w3);
+            acc = ec_dw_mac_raw(acc, vld1q_s8(x + row + c), w4);
+            acc = ec_dw_mac_raw(acc, vld1q_s8(x + row + 2 * c), w5);
+            acc = ec_dw_mac_raw(acc, vld1q_s8(x + 2 * row), w6);
+            acc = ec_dw_mac_raw(acc, vld1q_s8(x + 2 * row + c), w7);
+        }
         acc = ec_dw_mac_raw(acc, vld1q_s8(x + 2 * row + 2 * c), w8);
         ec_dw_store(b, acc, o);
+    }
+}
+
+EC_INLINE void ec_dw_3x3_run(const ec_dw_block_t *b, int32_t oy, int32_t ox_lo, int32_t ox_hi, int8_t *out)
+{
+    if (b->pairs) {
+        ec_dw_3x3_row(b, oy, ox_lo, ox_hi, out, 1);
+    } else {
+        ec_dw_3x3_row(b, oy, ox_lo, ox_hi, out, 0);
     }
 }
 

@@ -176,6 +176,16 @@ def depthwise_calls(calls: Calls) -> None:
     for name in ("ec_s8_dwconv2d_3x3", "ec_s8_dwconv2d_generic"):
         calls.add(name, np.full((5, 5, c), -128, np.int8), w_hwo, bias, mult, shift, win, QParams(127, 0, -128, 127),
                   out(25 * c))
+    # weights at -128 against inputs at -128: two such products overflow int16 (no tap pairs), every
+    # other pixel's taps random
+    w_min = np.full((3, 3, c), -128, np.int8)
+    w_min[1, 1, ::3] = 127
+    x = np.full((6, 7, c), -128, np.int8)
+    x[::2] = np.random.default_rng(8).integers(-128, 128, size=x[::2].shape)
+    win = window((6, 7, c), (6, 7, c), (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), c)
+    for name in ("ec_s8_dwconv2d_3x3", "ec_s8_dwconv2d_generic"):
+        calls.add(name, x, w_min, bias, np.full(c, 2**30, np.int32), np.full(c, -17, np.int32), win,
+                  QParams(-3, 2, -128, 127), out(42 * c))
 
 
 def elementwise_calls(calls: Calls) -> None:
