@@ -73,6 +73,7 @@ class CompressRequest:
     batch_size: int
     lr: Optional[float]
     command_line: Optional[str]
+    device: str = "cpu"  # torch device of calibration, sensitivity, fine-tuning and float scoring
 
 
 @dataclass(frozen=True)
@@ -280,14 +281,18 @@ def compress(
     lr: Optional[float] = None,
     command_line: Optional[str] = None,
     threads: Optional[int] = None,
+    device: str = "auto",
 ) -> dict:
-    """Select, compress, emit: write OUT (all or nothing); return ``report.json``'s content and ``out``."""
+    """Select, compress, emit: write OUT (all or nothing); return ``report.json``'s content and ``out``.
+
+    ``device``: ``auto`` (CUDA when torch sees it, else the CPU), ``cpu`` or ``cuda``."""
     model = arguments.readable_file("MODEL", model)
     latency_ms = arguments.positive("--latency-ms", latency_ms)
     memory_kb = arguments.positive("--memory-kb", memory_kb)
     lr = arguments.positive("--lr", lr)
     batch_size = arguments.positive_int("--batch-size", batch_size)
     epochs = arguments.non_negative_int("--epochs", epochs)
+    device = arguments.device(device)
     shape = arguments.input_shape(input_shape) if input_shape is not None else None
     chosen_precisions = arguments.precisions(precisions) if precisions is not None else None
     means = arguments.float_list("--mean", mean)
@@ -310,7 +315,7 @@ def compress(
         precisions=chosen_precisions, epochs=epochs, emit=arguments.emit(emit),
         c_prefix=arguments.c_prefix(c_prefix), seed=arguments.seed(seed), latency_table=table,
         trust_pickle=trust_pickle, calibration=arguments.calibration(calibration),
-        batch_size=batch_size, lr=lr, command_line=command_line,
+        batch_size=batch_size, lr=lr, command_line=command_line, device=device,
     )  # fmt: skip
     dataset = _load_dataset("--data", data_file, graph, means, stds)
     val_dataset = _load_dataset("--val-data", val_file, graph, means, stds)

@@ -17,6 +17,7 @@ from .errors import UserError
 
 EMIT_KINDS = ("onnx", "tflite", "c")
 CALIBRATION_METHODS = ("minmax", "percentile", "mse")
+DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_PRECISIONS_WITH_BUDGET = ("fp32", "int8", "w4a4", "w2a2", "w1a1")
 DEFAULT_PRECISIONS_WITHOUT_BUDGET = ("int8",)
 
@@ -170,6 +171,15 @@ def calibration(value: str) -> str:
     if value not in CALIBRATION_METHODS:
         raise UserError(f"--calibration {value!r}: choose among {', '.join(CALIBRATION_METHODS)}")
     return value
+
+
+def device(value: str) -> str:
+    """``--device auto|cpu|cuda``: the torch device name the executor runs on (``auto`` resolved)."""
+    if value not in DEVICES:
+        raise UserError(f"--device {value!r}: choose among {', '.join(DEVICES)}")
+    from .torchexec.device import resolve_device
+
+    return str(resolve_device(value))
 
 
 def runner(value: Optional[str]) -> Optional[str]:

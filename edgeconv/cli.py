@@ -184,6 +184,8 @@ def cli(verbose: bool, quiet: bool) -> None:
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Batch size of fine-tuning.")
 @click.option("--lr", type=LEARNING_RATE, help="Fine-tuning learning rate (default 3e-3 with low-bit layers, else 1e-3).")
 @click.option("--threads", type=int, help="Threads the C model runs on, and is predicted for (default: the target's cores).")
+@click.option("--device", type=click.Choice(arguments.DEVICES), default="auto", show_default=True,
+              help="Torch device of calibration, sensitivity, fine-tuning and scoring (auto: CUDA when available).")
 @_output_options
 def compress(as_json: bool, **options: Any) -> None:
     """Select per-layer precisions for a latency budget, quantize, and emit ONNX, TFLite and C."""

@@ -18,7 +18,7 @@ from typing import Optional
 
 import numpy as np
 
-from .. import __version__
+from .. import __version__, progress
 from ..analysis import layer_table
 from ..backends.irfile import IR_FILE_NAME, save_graph
 from ..errors import UserError
@@ -31,9 +31,7 @@ from ..report import LayerReport, Report, write_html, write_json
 from ..report.model import Accuracy, ParetoPoint
 from ..select.latency import predict_graph_ms, predict_layer_ms, predict_layers
 from ..select.latency_table import load_table, user_table
-from ..verify.inputs import to_ir_layout
-from ..reference import run_single
-from ..verify.reference import quantize_codes, top1
+from .scoring import compressed_accuracy, float_accuracy, model_inputs
 from .selection import pareto_points, plan_precisions
 
 # Default fine-tuning learning rates (Adam): low-bit layers need the larger steps to settle on
@@ -56,24 +54,6 @@ def _default_epochs(precisions: dict) -> int:
 
 def _default_lr(precisions: dict) -> float:
     return LOW_BIT_LR if _has_low_bit(precisions) else INT8_LR
-
-
-def _model_inputs(graph: Graph, x: np.ndarray) -> np.ndarray:
-    """Data in the source model's layout -> the reference executor's input (IR layout, dtype)."""
-    x = to_ir_layout(x, graph.source_layout)
-    t = graph.tensors[graph.inputs[0]]
-    if t.dtype == "int8" and x.dtype != np.int8:
-        x = quantize_codes(x, float(t.quant.scale[0]), int(t.quant.zero_point[0]))
-    return x
-
-
-def _accuracy(graph: Graph, x: np.ndarray, y: np.ndarray, batch: int = 512) -> float:
-    feeds = _model_inputs(graph, x)
-    hits = 0
-    for start in range(0, len(feeds), batch):
-        out = run_single(graph, feeds[start:start + batch])
-        hits += int(np.sum(top1(out) == y[start:start + batch]))
-    return hits / len(feeds)
 
 
 def _evaluation_set(dataset, val_dataset):
@@ -125,7 +105,7 @@ def _with_plan_kernels(graph: Graph, plan) -> Graph:
 def _post_training(request, plan, x: np.ndarray) -> Graph:
     """The plan's graph quantized without fine-tuning, with the plan's kernels."""
     return _with_plan_kernels(finetune(plan.graph, plan.precisions, x, epochs=0, seed=request.seed,
-                                       method=request.calibration), plan)
+                                       method=request.calibration, device=request.device), plan)
 
 
 def _check_memory(request, graph: Graph) -> None:
@@ -191,9 +171,9 @@ def _quantize(request, graph: Graph, dataset, table) -> Compressed:
                         f"--precisions is not supported; drop --precisions to keep its own quantization")
     allowed = tuple(request.precisions)
     float_graph = prepare(graph)
-    x = _model_inputs(float_graph, dataset.x)
+    x = model_inputs(float_graph, dataset.x)
     plan = plan_precisions(request.target, float_graph, allowed, x, request.latency_ms, request.memory_kb, table,
-                           request.calibration, request.seed)
+                           request.calibration, request.seed, request.device)
     notes = list(plan.warnings)
     if len(allowed) == 1 and parse_precision(allowed[0]).low_bit:
         notes.append("the first conv and the last linear layer stay int8 (standard practice for low-bit nets)")
@@ -211,19 +191,23 @@ def _quantize(request, graph: Graph, dataset, table) -> Compressed:
     else:
         final = _with_plan_kernels(finetune(plan.graph, plan.precisions, x, dataset.y, epochs=epochs,
                                             batch_size=request.batch_size, lr=request.lr or _default_lr(plan.precisions),
-                                            seed=request.seed, method=request.calibration), plan)
+                                            seed=request.seed, method=request.calibration, device=request.device),
+                                   plan)
     notes.append(f"fine-tuned for {epochs} epoch(s)" if epochs else "post-training quantization (no fine-tuning)")
     pareto = [ParetoPoint(ms, cost, chosen) for ms, cost, chosen in pareto_points(plan)]
     return Compressed(final, float_graph, allowed, pareto, notes)
 
 
-def _measure_accuracy(result: Compressed, dataset, val_dataset) -> Accuracy:
+def _measure_accuracy(request, result: Compressed, dataset, val_dataset, c_dir: Optional[Path]) -> Accuracy:
+    """Top-1 of the model that ships (exactly the integer reference's) and of the float model
+    (``pipeline.scoring``)."""
     evaluation, which = _evaluation_set(dataset, val_dataset)
     accuracy = Accuracy(None, None, "top1", which)
     if evaluation is not None:
-        accuracy.compressed = _accuracy(result.final, evaluation.x, evaluation.y)
-        if result.float_graph is not None:
-            accuracy.float = _accuracy(result.float_graph, evaluation.x, evaluation.y)
+        with progress.task(f"scoring on {len(evaluation.x)} {which} samples"):
+            accuracy.compressed = compressed_accuracy(result.final, evaluation.x, evaluation.y, c_dir)
+            if result.float_graph is not None:
+                accuracy.float = float_accuracy(result.float_graph, evaluation.x, evaluation.y, request.device)
     return accuracy
 
 
@@ -261,7 +245,8 @@ def compress(request, graph: Graph, dataset, val_dataset, staging: Path) -> Repo
         edgeconv_version=__version__, target=target.name, latency_budget_ms=request.latency_ms,
         memory_budget_kb=request.memory_kb, predicted_latency_ms=prediction.ms, latency_source=prediction.source,
         arena_bytes=project.arena_bytes if project else None, weights_bytes=project.weights_bytes if project else None,
-        accuracy=_measure_accuracy(result, dataset, val_dataset),
+        accuracy=_measure_accuracy(request, result, dataset, val_dataset,
+                                   staging / ARTIFACT_FILES["c"] if project else None),
         layers=_layer_reports(target, final, table, result.allowed), artifacts=artifacts,
         command=command, precisions_allowed=list(result.allowed), notes=notes, pareto=result.pareto,
         threads=target.threads,

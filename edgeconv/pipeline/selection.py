@@ -15,18 +15,26 @@ from typing import Optional
 
 import numpy as np
 
+from ..analysis import total_macs
 from ..errors import UserError
 from ..ir import Graph
 from ..quant.calibrate import calibrate
 from ..quant.precision import uniform_precisions
 from ..quant.quantize_graph import quantize_graph
-from ..reference import run_single
 from ..select import BudgetInfeasible, Selection, frontier, select
 from ..select.latency import fastest_algorithm, predict_graph_ms, warnings_for
 from ..select.sensitivity import measure
 from .merging import merge_to_fit
 
+# Samples a sensitivity trial runs: at most SENSITIVITY_SAMPLES, and at most as many as keep one
+# pass over them within SENSITIVITY_MACS multiply-accumulates, but never fewer than
+# SENSITIVITY_MIN_SAMPLES. The digit-sized zoo nets (1 to 12 MMAC) keep all 256; a 224x224
+# MobileNetV2 (300 MMAC) or ResNet-18 (1.8 GMAC) runs 16, since every layer's trials replay the
+# rest of the network (about half of it on average) once per precision. The same count on every
+# device, so a selection does not depend on where it ran.
 SENSITIVITY_SAMPLES = 256
+SENSITIVITY_MIN_SAMPLES = 16
+SENSITIVITY_MACS = 1 << 32
 # Selections tried while tightening the budget by the cost of inserted Quantize/Dequantize nodes.
 BUDGET_ROUNDS = 8
 BUDGET_STEP = 0.02  # least tightening per round, as a fraction of the budget
@@ -71,13 +79,20 @@ def _uniform(target, graph: Graph, precision: str, latency_ms, table) -> Plan:
     return Plan(graph, chosen, algorithms, None, tuple(warnings_for(target, [precision])))
 
 
+def sensitivity_samples(graph: Graph) -> int:
+    """How many calibration samples the sensitivity trials of ``graph`` run (see SENSITIVITY_MACS)."""
+    per_sample = max(1, total_macs(graph))
+    return int(min(SENSITIVITY_SAMPLES, max(SENSITIVITY_MIN_SAMPLES, SENSITIVITY_MACS // per_sample)))
+
+
 def plan_precisions(target, graph: Graph, precisions: tuple, calib_x: np.ndarray, latency_ms, memory_kb,
-                    table, method: str, seed: int) -> Plan:
-    """Per-node precision and per-layer kernel for a prepared float graph."""
+                    table, method: str, seed: int, device: str = "cpu") -> Plan:
+    """Per-node precision and per-layer kernel for a prepared float graph; sensitivity trials run
+    in the torch executor on ``device``."""
     if len(precisions) == 1:
         return _uniform(target, graph, precisions[0], latency_ms, table)
     rng = np.random.default_rng(seed)
-    sample = calib_x[rng.permutation(len(calib_x))[:SENSITIVITY_SAMPLES]]
+    sample = calib_x[rng.permutation(len(calib_x))[:sensitivity_samples(graph)]]
     memory_budget = int(memory_kb * 1024) if memory_kb is not None else None
 
     # The budget loop revisits the same graph (a new one only after merging): calibrate and measure
@@ -92,7 +107,7 @@ def plan_precisions(target, graph: Graph, precisions: tuple, calib_x: np.ndarray
     def sensitivity_of(g: Graph):
         if id(g) not in sensitivities:
             sensitivities[id(g)] = measure(g, sample, precisions, _quantize_one_factory(ranges_of(g), method),
-                                           run_single, label=f"edgeconv-{method}")
+                                           label=f"edgeconv-{method}", device=device)
         return sensitivities[id(g)]
 
     if latency_ms is None:

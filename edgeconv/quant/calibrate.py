@@ -1,7 +1,7 @@
 """Calibration: the real range ``[lo, hi]`` of every activation tensor, from sample inputs.
 
-The float graph runs in the torch executor over the calibration batch and one observer per
-tensor summarises the values it sees (Krishnamoorthi 2018, §3):
+The float graph runs in the torch executor (on a chosen device) over the calibration data in
+batches and one observer per tensor summarises the values it sees (Krishnamoorthi 2018, §3):
 
 * ``minmax``: the smallest and largest value seen;
 * ``percentile``: the 0.01th and 99.99th percentiles (outliers clipped);
@@ -29,6 +29,10 @@ PERCENTILE = 99.99
 MSE_FACTORS = np.linspace(0.05, 1.0, 96)
 DOREFA_CLIP_FACTORS = np.linspace(0.05, 1.0, 96)
 DOREFA_SAMPLE_CAP = 1 << 16  # values per tensor for the clip search: its error curve is smooth
+# A calibration batch keeps every activation of its samples at once: batches are cut so that they
+# hold at most this many bytes (the digit-sized zoo nets keep their batch of 256; a 224x224
+# MobileNetV2, about 28 MB of activations per sample, runs 38 at a time).
+BATCH_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -106,47 +110,56 @@ class _Samples:
         return merged
 
 
+def _batch_bytes_bound(graph: Graph, batch_size: int) -> int:
+    """``batch_size``, cut so that a batch's activations fit ``BATCH_BYTES``."""
+    per_sample = 4 * sum(int(np.prod(t.shape[1:])) for t in graph.tensors.values() if not t.is_constant)
+    return max(1, min(batch_size, BATCH_BYTES // max(per_sample, 1)))
+
+
 def _observe(graph: Graph, calib_x: np.ndarray, keep: bool, batch_size: int, seed: int, names=None,
-             cap: int = SAMPLE_CAP, pre_grid: bool = False) -> dict:
-    """Run ``graph`` over ``calib_x``: name -> :class:`_Samples` (at most ``cap`` values kept) of
-    every activation, or of those in ``names`` when given. ``pre_grid``: of a quantized graph, the
-    values its nodes compute before their output grid (``GraphModule.pre_grid``)."""
+             cap: int = SAMPLE_CAP, pre_grid: bool = False, device: str = "cpu") -> dict:
+    """Run ``graph`` over ``calib_x`` on the torch ``device``: name -> :class:`_Samples` (at most
+    ``cap`` values kept) of every activation, or of those in ``names`` when given. ``pre_grid``: of
+    a quantized graph, the values its nodes compute before their output grid
+    (``GraphModule.pre_grid``)."""
     calib_x = np.asarray(calib_x, dtype=np.float32)
     if calib_x.ndim == 0 or len(calib_x) == 0:
         raise UserError("calibration data is empty")
     from ..torchexec import build_module  # the torch executor imports this package: import late
 
-    module = build_module(graph).eval()
+    module = build_module(graph).to(device).eval()
     rng = np.random.default_rng(seed)
     samples = {}
+    batch_size = _batch_bytes_bound(graph, batch_size)
     with torch.no_grad():
         for start in range(0, len(calib_x), batch_size):
             module.pre_grid = {} if pre_grid else None
-            values = module(torch.from_numpy(calib_x[start:start + batch_size]), keep=True)
+            values = module(torch.from_numpy(calib_x[start:start + batch_size]).to(device), keep=True)
             values = module.pre_grid if pre_grid else values
             for name, value in values.items():
                 if graph.tensors[name].is_constant or (names is not None and name not in names):
                     continue
-                samples.setdefault(name, _Samples(rng, keep, cap)).add(value.numpy())
+                samples.setdefault(name, _Samples(rng, keep, cap)).add(value.cpu().numpy())
     return samples
 
 
 def calibrate(graph: Graph, calib_x: np.ndarray, method: str = "minmax", batch_size: int = 256,
-              seed: int = 0, names: Optional[set] = None) -> dict:
+              seed: int = 0, names: Optional[set] = None, device: str = "cpu") -> dict:
     """Range of every float activation tensor of ``graph`` (inputs included), or of those in
     ``names``: name -> Range."""
     if method not in OBSERVERS:
         raise UserError(f"unknown calibration method {method!r}: use {', '.join(OBSERVERS)}")
-    return _ranges(_observe(graph, calib_x, method != "minmax", batch_size, seed, names), method)
+    return _ranges(_observe(graph, calib_x, method != "minmax", batch_size, seed, names, device=device), method)
 
 
 def quantized_ranges(quantized: Graph, calib_x: np.ndarray, names: set, method: str = "minmax",
-                     batch_size: int = 256, seed: int = 0) -> dict:
+                     batch_size: int = 256, seed: int = 0, device: str = "cpu") -> dict:
     """Range of each tensor of ``names`` as the quantized graph computes it: from its quantized
     inputs and weights, before its own output grid (fused clamps applied). A binary layer's output
     is ``alpha * (sum of +-1 products)``, nothing like the float layer's, and its readers' ranges
     follow it."""
-    return _ranges(_observe(quantized, calib_x, method != "minmax", batch_size, seed, names, pre_grid=True), method)
+    return _ranges(_observe(quantized, calib_x, method != "minmax", batch_size, seed, names, pre_grid=True,
+                            device=device), method)
 
 
 def _ranges(samples: dict, method: str) -> dict:
@@ -177,7 +190,8 @@ def dorefa_clip(values: np.ndarray, act_bits: int) -> float:
     return float(DOREFA_CLIP_FACTORS[int(np.argmin(errors))] * top)
 
 
-def dorefa_clips(graph: Graph, calib_x: np.ndarray, act_bits: dict, batch_size: int = 256, seed: int = 0) -> dict:
+def dorefa_clips(graph: Graph, calib_x: np.ndarray, act_bits: dict, batch_size: int = 256, seed: int = 0,
+                 device: str = "cpu") -> dict:
     """:func:`dorefa_clip` of each activation of ``act_bits`` (name -> M) over ``calib_x``."""
-    samples = _observe(graph, calib_x, True, batch_size, seed, set(act_bits), DOREFA_SAMPLE_CAP)
+    samples = _observe(graph, calib_x, True, batch_size, seed, set(act_bits), DOREFA_SAMPLE_CAP, device=device)
     return {name: dorefa_clip(samples[name].values(), bits) for name, bits in act_bits.items()}

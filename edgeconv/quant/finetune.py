@@ -117,10 +117,13 @@ def _batches(n: int, batch_size: int, epoch: int, seed: int, world: World):
 
 def finetune(graph: Graph, precisions: Union[str, Mapping[str, str]], x: np.ndarray,
              y: Optional[np.ndarray] = None, epochs: int = 3, batch_size: int = 64, lr: float = 1e-3,
-             seed: int = 0, method: str = "minmax", progress: Optional[Progress] = None) -> Graph:
+             seed: int = 0, method: str = "minmax", progress: Optional[Progress] = None,
+             device: str = "cpu") -> Graph:
     """Quantize ``graph`` (prepared float graph) and fine-tune it; returns the quantized graph.
 
-    ``x``: training/calibration inputs (float32, the graph's layout); ``y``: optional integer labels.
+    ``x``: training/calibration inputs (float32, the graph's layout); ``y``: optional integer labels;
+    ``device``: the torch device calibration and training run on (batches move there, the
+    samples stay in host memory).
     """
     if epochs < 0 or batch_size < 1 or not lr > 0:
         raise UserError(f"fine-tuning needs epochs >= 0, batch size >= 1 and a positive learning rate "
@@ -130,21 +133,21 @@ def finetune(graph: Graph, precisions: Union[str, Mapping[str, str]], x: np.ndar
     resolved = resolve_precisions(graph, precisions)
     names = {k: v.name for k, v in resolved.items()}
     calib = x[np.random.default_rng(seed).permutation(len(x))[:CALIBRATION_SAMPLES]]
-    student_float, ranges = prepare_for_quantization(graph, calib, resolved, method)
+    student_float, ranges = prepare_for_quantization(graph, calib, resolved, method, device)
     quantized = quantize_graph(student_float, precisions=names, method=method, ranges=ranges)
     if epochs == 0:
         return with_single_rounding(quantized)
-    latent = _train(graph, student_float, quantized, x, y, epochs, batch_size, lr, seed, progress)
+    latent = _train(graph, student_float, quantized, x, y, epochs, batch_size, lr, seed, progress, device)
     return with_single_rounding(
         quantize_graph(_with_weights(student_float, latent), precisions=names, method=method, ranges=ranges))
 
 
 def _train(graph: Graph, student_float: Graph, quantized: Graph, x, y, epochs, batch_size, lr, seed,
-           progress) -> dict:
+           progress, device) -> dict:
     world = _world()
     torch.manual_seed(seed)
-    student = build_module(with_weight_steps(quantized), _float_latents(student_float)).train()
-    teacher = build_module(graph).eval()
+    student = build_module(with_weight_steps(quantized), _float_latents(student_float)).to(device).train()
+    teacher = build_module(graph).to(device).eval()
     model = student
     if world.size > 1:
         model = torch.nn.parallel.DistributedDataParallel(student)
@@ -156,11 +159,11 @@ def _train(graph: Graph, student_float: Graph, quantized: Graph, x, y, epochs, b
     xs = torch.from_numpy(x)
     for epoch in range(epochs):
         for step, index in enumerate(_batches(len(x), batch_size, epoch, seed, world)):
-            xb = xs[index]
+            xb = xs[index].to(device)
             with torch.no_grad():
                 target = _logits(graph, teacher(xb))
             out = _logits(quantized, model(xb))
-            loss = distillation_loss(out, target, None if labels is None else labels[index])
+            loss = distillation_loss(out, target, None if labels is None else labels[index].to(device))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -261,7 +261,7 @@ def _is_dorefa(node: Node, precisions: Mapping[str, Precision]) -> bool:
 
 
 def prepare_for_quantization(graph: Graph, calib_x: np.ndarray, precisions: Mapping[str, Precision],
-                             method: str = "minmax") -> tuple:
+                             method: str = "minmax", device: str = "cpu") -> tuple:
     """The float graph the quantized one is derived from, and its calibrated ranges.
 
     ``passes.binarize_relu_inputs`` for the XNOR layers, calibration on ``calib_x``, then
@@ -277,14 +277,14 @@ def prepare_for_quantization(graph: Graph, calib_x: np.ndarray, precisions: Mapp
     """
     source = graph
     graph = binarize_relu_inputs.run(graph, _layers_of_kind(precisions, "xnor"))
-    ranges = calibrate(graph, calib_x, method)
+    ranges = calibrate(graph, calib_x, method, device=device)
     act_bits = {n.inputs[0]: precisions[n.name].act_bits for n in graph.nodes if _is_dorefa(n, precisions)}
-    clips = dorefa_clips(graph, calib_x, act_bits) if act_bits else {}
+    clips = dorefa_clips(graph, calib_x, act_bits, device=device) if act_bits else {}
     graph, factors = rescale_for_dorefa.run(graph, clips)
     ranges.update({name: Range(ranges[name].lo / r, ranges[name].hi / r) for name, r in factors.items()})
     if any(p.kind == "xnor" for p in precisions.values()):
-        ranges = binary_aware_ranges(graph, ranges, precisions, calib_x, method)
-        ranges.update(calibrate(source, calib_x, method, names=set(graph.outputs)))
+        ranges = binary_aware_ranges(graph, ranges, precisions, calib_x, method, device)
+        ranges.update(calibrate(source, calib_x, method, names=set(graph.outputs), device=device))
     return graph, ranges
 
 
@@ -292,7 +292,7 @@ BINARY_RECALIBRATION_PASSES = 2
 
 
 def binary_aware_ranges(graph: Graph, ranges: Mapping[str, Range], precisions: Mapping[str, Precision],
-                        calib_x: np.ndarray, method: str) -> dict:
+                        calib_x: np.ndarray, method: str, device: str = "cpu") -> dict:
     """Activation ranges of a graph with XNOR layers, observed on its quantized form.
 
     The float graph's ranges do not describe a binary layer's output: ``alpha_c * (K - 2 *
@@ -309,7 +309,7 @@ def binary_aware_ranges(graph: Graph, ranges: Mapping[str, Range], precisions: M
     ranges = dict(ranges)
     for _ in range(BINARY_RECALIBRATION_PASSES):
         quantized = _Quantizer(graph, resolved, ranges).build()
-        ranges.update(quantized_ranges(quantized, calib_x, set(ranges), method))
+        ranges.update(quantized_ranges(quantized, calib_x, set(ranges), method, device=device))
     return ranges
 
 

@@ -132,7 +132,7 @@ class DoReFaWeightQuantizer:
         return IntegerWeight(q.astype(np.int8), np.full(w.shape[0], step))
 
     def fake(self, w: torch.Tensor) -> tuple:
-        peak = torch.tensor(self.peak(w.detach().cpu().numpy()), dtype=w.dtype)
+        peak = torch.tensor(self.peak(w.detach().cpu().numpy()), dtype=w.dtype, device=w.device)
         x = (w / peak + 1.0) * 0.5 * self.levels
         i = torch.clamp(x + (torch.floor(x + 0.5) - x).detach(), 0, self.levels)
         step = peak / self.levels

@@ -2,8 +2,20 @@
 
 For every weighted layer (Conv, Linear) and every candidate precision, the layer is quantized
 alone (all other layers stay float) with a caller-given ``quantize_one(graph, node_name,
-precision) -> graph``, the model is run on calibration data with ``run(graph, x) -> outputs``, and
-the outputs are compared with the float model's:
+precision) -> graph``, the model is run on calibration data, and the outputs are compared with the
+float model's. How the model runs:
+
+- by default in the torch executor, in batches, on a chosen device, from cached activations
+  (``torchexec.replay``): the float graph runs once, node by node, and before each layer its
+  trials run only the graph *after* it, from the float activations live there. Quantized nodes
+  run fake-quantized (``torchexec.fake_quant``): the weights and grids are the integer model's,
+  the arithmetic float32, so a cost differs from the integer reference's by the rounding
+  differences that module lists (about one output step on few elements); float nodes run in
+  torch's order of summation. These are the numbers the selector ranks;
+- with a caller-given ``run(graph, x) -> outputs`` (e.g. the numpy reference executor), each trial
+  runs its whole graph with it.
+
+The outputs are compared as follows:
 
 - ``kl`` (default): mean over samples of ``KL(p_float || p_quant) = sum_c p_f[c] * (log p_f[c] -
   log p_q[c])`` in nats, with ``log p = log_softmax(logits)`` over the last axis, computed stably
@@ -17,7 +29,8 @@ of a mixed configuration (layers assumed independent, as in HAWQ-style selection
 Results are cached as JSON under ``<cache>/sensitivity/<key>.json`` (``~/.cache/edgeconv`` by
 default, see ``latency_table.cache_root``), where the key hashes the graph's structure and
 weights, the calibration data, the precisions, the layers, the metric and a caller-given label
-naming the quantizer (so a new quantization method does not reuse stale numbers).
+naming the quantizer (so a new quantization method does not reuse stale numbers) and how the
+trials ran (replayed on which device type, or a caller's executor).
 """
 
 from __future__ import annotations
@@ -30,10 +43,13 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from .. import progress
 from ..errors import UserError
 from ..ir import Graph, ops
 from ..quant.precision import parse_precision
 from .latency_table import cache_root
+
+REPLAY_BATCH = 32  # samples per batch of a replayed trial
 
 METRICS = ("kl", "top1")
 _PROB_FLOOR = 1e-12
@@ -84,6 +100,11 @@ def top1_accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
     return float(100.0 * np.mean(predicted == np.asarray(labels)))
 
 
+def _device_type(device) -> str:
+    """``cuda`` for ``cuda`` or ``cuda:1``; ``cpu`` for ``cpu``."""
+    return str(device).split(":")[0]
+
+
 def _ends_in_softmax(graph: Graph) -> bool:
     last = graph.producer(graph.outputs[0])
     return last is not None and isinstance(last.op, ops.Softmax)
@@ -111,23 +132,58 @@ def cache_key(graph: Graph, calib_x: np.ndarray, precisions, layers, metric: str
     return h.hexdigest()
 
 
+def _whole_graph_trials(graph: Graph, calib_x: np.ndarray, layers: list, precisions: list, quantize_one, run):
+    """(layer, precision, outputs) of every trial, each graph run whole by ``run``; then the float
+    graph's outputs as (None, None, outputs)."""
+    for layer in layers:
+        for precision in precisions:
+            yield layer, precision, np.asarray(run(quantize_one(graph, layer, precision), calib_x))
+    yield None, None, np.asarray(run(graph, calib_x))
+
+
+def _replayed_trials(graph: Graph, calib_x: np.ndarray, layers: list, precisions: list, quantize_one,
+                     device, batch_size: int):
+    """As :func:`_whole_graph_trials`, each trial replayed from the float activations before its layer."""
+    import torch  # the torch executor is loaded only when trials are replayed
+
+    from ..torchexec.replay import FloatWalk, replay
+
+    walk = FloatWalk(graph, calib_x, torch.device(device), batch_size)
+    with progress.task("sensitivity", total=len(layers)) as bar:
+        done = 0
+        for layer in walk.pauses(layers):
+            done += 1
+            bar.describe(f"sensitivity: layer {done}/{len(layers)} {layer}")
+            for precision in precisions:
+                trial = quantize_one(graph, layer, precision)
+                yield layer, precision, replay(graph, trial, walk.live, batch_size, walk.device).cpu().numpy()
+            bar.advance()
+    if done != len(layers):
+        raise KeyError(f"no layer(s) {', '.join(sorted(set(layers) - {n.name for n in graph.nodes}))} in {graph.name}")
+    yield None, None, walk.output().cpu().numpy()
+
+
 def measure(
     graph: Graph,
     calib_x: np.ndarray,
     precisions,
     quantize_one: Callable[[Graph, str, str], Graph],
-    run: Callable[[Graph, np.ndarray], np.ndarray],
+    run: Optional[Callable[[Graph, np.ndarray], np.ndarray]] = None,
     layers: Optional[list] = None,
     metric: str = "kl",
     labels: Optional[np.ndarray] = None,
     label: str = "",
     cache_dir: Optional[Path] = None,
     use_cache: bool = True,
+    device: str = "cpu",
+    batch_size: int = REPLAY_BATCH,
 ) -> SensitivityTable:
     """Cost of quantizing each layer alone at each precision (see the module docstring).
 
-    ``layers`` defaults to every Conv and Linear node. ``label`` names the quantizer in the cache
-    key. With ``use_cache`` a stored result for the same key is returned without running anything.
+    ``layers`` defaults to every Conv and Linear node. ``run`` None: trials are replayed in the
+    torch executor on ``device`` (a torch device name) in batches of ``batch_size``; else each
+    trial graph runs whole through ``run``. ``label`` names the quantizer in the cache key. With
+    ``use_cache`` a stored result for the same key is returned without running anything.
     """
     if metric not in METRICS:
         raise UserError(f"unknown sensitivity metric {metric!r}; use one of {', '.join(METRICS)}")
@@ -135,25 +191,31 @@ def measure(
         raise UserError("the top1 sensitivity metric needs labels (y) in the calibration data")
     precisions = [parse_precision(p).name for p in precisions]
     layers = list(layers) if layers is not None else [n.name for n in graph.nodes if n.op.WEIGHTED]
+    executor = f"replayed-{_device_type(device)}" if run is None else "whole-graph"
     path = (Path(cache_dir) if cache_dir else cache_root() / "sensitivity") / (
-        cache_key(graph, calib_x, precisions, layers, metric, label, labels) + ".json"
+        cache_key(graph, calib_x, precisions, layers, metric, f"{label}|{executor}", labels) + ".json"
     )
     if use_cache and path.is_file():
         return SensitivityTable.from_json(json.loads(path.read_text(encoding="utf-8")))
-    reference = np.asarray(run(graph, calib_x))
+    quantized = [p for p in precisions if p != "fp32"]
+    if run is None:
+        trials = _replayed_trials(graph, calib_x, layers, quantized, quantize_one, device, batch_size)
+    else:
+        trials = _whole_graph_trials(graph, calib_x, layers, quantized, quantize_one, run)
+    outputs = {}
+    for layer, precision, result in trials:
+        outputs[(layer, precision)] = result
+    reference = outputs.pop((None, None))
     probabilities = _ends_in_softmax(graph)
     table = SensitivityTable(metric)
     for layer in layers:
-        table.costs[layer] = {}
-        for precision in precisions:
-            if precision == "fp32":
-                table.costs[layer][precision] = 0.0
-                continue
-            outputs = np.asarray(run(quantize_one(graph, layer, precision), calib_x))
+        table.costs[layer] = {p: 0.0 for p in precisions if p == "fp32"}
+        for precision in quantized:
+            result = outputs[(layer, precision)]
             if metric == "kl":
-                cost = kl_divergence(reference, outputs, probabilities)
+                cost = kl_divergence(reference, result, probabilities)
             else:
-                cost = top1_accuracy(reference, labels) - top1_accuracy(outputs, labels)
+                cost = top1_accuracy(reference, labels) - top1_accuracy(result, labels)
             table.costs[layer][precision] = cost
     if use_cache:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -43,6 +43,9 @@ def conv_linear(op, x, w, b=None):
     """Conv or Linear without its clamp (the caller clamps, in float or in the quantized grid)."""
     if isinstance(op, ops.Linear):
         return F.linear(x, w, b)
+    begins, ends = op.pads[:op.rank], op.pads[op.rank:]
+    if begins == ends:  # symmetric zero padding: the convolution pads, without a padded copy
+        return _CONV[op.rank](x, w, b, stride=op.stride, padding=tuple(begins), dilation=op.dilation, groups=op.groups)
     x = pad_spatial(x, op.pads, 0.0)
     return _CONV[op.rank](x, w, b, stride=op.stride, dilation=op.dilation, groups=op.groups)
 

@@ -121,10 +121,10 @@ class GraphModule(nn.Module):
         # rounding, so a float64 run lands on the same side of every rounding tie.
         stored = s_in * g.tensors[node.inputs[1]].quant.scale.astype(np.float64) / float(out_q.scale[0])
         q, shift = quantize_multipliers(stored)
-        multiplier = torch.from_numpy(q.astype(np.float64) * np.exp2(shift.astype(np.float64) - 31))
+        multiplier = torch.from_numpy(q.astype(np.float64) * np.exp2(shift.astype(np.float64) - 31)).to(y.device)
         shape = [1] * y.dim()
         shape[1] = -1
-        y = y * (multiplier / torch.from_numpy(stored)).reshape(shape).to(y.dtype)
+        y = y * (multiplier / torch.from_numpy(stored).to(y.device)).reshape(shape).to(y.dtype)
         return fake_requantize(self._record(node, y, node.op.clamp), out_q, node.op.clamp, multiplier)
 
     def _global_avg_pool_quantized(self, node: Node, args: list) -> torch.Tensor:
@@ -133,7 +133,7 @@ class GraphModule(nn.Module):
         g = self.graph
         s_in, out_q = float(g.tensors[node.inputs[0]].quant.scale[0]), g.tensors[node.output].quant
         count = x[0, 0].numel()
-        multiplier = torch.tensor([s_in / (float(out_q.scale[0]) * count)], dtype=torch.float64)
+        multiplier = torch.tensor([s_in / (float(out_q.scale[0]) * count)], dtype=torch.float64, device=x.device)
         y = float_ops.global_avg_pool(node.op, x)
         return fake_requantize(self._record(node, y), out_q, (None, None), multiplier)
 
@@ -170,6 +170,18 @@ class GraphModule(nn.Module):
             return self._quantized(node, args)
         return float_ops.KERNELS[node.op_name](node.op, *args)
 
+    def step(self, node: Node, values: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Run one node of the graph on the activations in ``values`` (by tensor name)."""
+        args = []
+        for slot, name in enumerate(node.inputs):
+            if name is None:
+                args.append(None)
+            elif (node.name, slot) in self._slots:
+                args.append(self._constant(node, slot))
+            else:
+                args.append(values[name])
+        return self._run_node(node, args)
+
     def forward(self, inputs, keep: bool = False):
         """Run on a tensor (one-input graph) or a dict by input name.
 
@@ -181,15 +193,7 @@ class GraphModule(nn.Module):
             inputs = {g.inputs[0]: inputs}
         values = dict(inputs)
         for node in g.nodes:
-            args = []
-            for slot, name in enumerate(node.inputs):
-                if name is None:
-                    args.append(None)
-                elif (node.name, slot) in self._slots:
-                    args.append(self._constant(node, slot))
-                else:
-                    args.append(values[name])
-            values[node.output] = self._run_node(node, args)
+            values[node.output] = self.step(node, values)
         if keep:
             return values
         if len(g.outputs) == 1:
