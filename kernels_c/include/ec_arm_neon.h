@@ -2,9 +2,8 @@
  *
  * int8 dot products: x and w are widened to int16, the input zero point is subtracted in int16
  * (x - zp lies in [-255, 255]), and vmlal_s16 accumulates the exact int16 x int16 products into
- * int32 lanes; the result equals the portable scalar sum. Requantization stays the scalar
- * ec_requantize: NEON's vqrdmulh rounds halves upward, not away from zero as TFLite does. Only
- * intrinsics common to AArch32 and AArch64 are used. */
+ * int32 lanes; the result equals the portable scalar sum. Only intrinsics common to AArch32 and
+ * AArch64 are used. (The vector requantization is in ec_arm_requant.h.) */
 #ifndef EC_ARM_NEON_H
 #define EC_ARM_NEON_H
 

@@ -276,6 +276,8 @@ EC_B1_ALWAYS_INLINE void ec_b1_threshold_row(const int32_t *pop, int32_t limit, 
 #elif defined(EC_B1_ISA_NEON)
 #include <arm_neon.h>
 
+#include "ec_arm_requant.h"
+
 #define EC_B1_LANES 4
 #if defined(__aarch64__)
 #define EC_B1_BLOCK_OC 8
@@ -328,15 +330,18 @@ EC_B1_ALWAYS_INLINE void ec_b1_part_flush(ec_b1_vec part, int32_t *dst)
     vst1q_s32(dst, vaddq_s32(vld1q_s32(dst), vreinterpretq_s32_u32(lanes)));
 }
 
-/* v[i] = clamp(ec_requantize(acc[i], mult, shift) + out_zp, act_min, act_max), every lane i (scalar:
- * NEON's rounding differs from TFLite's, ec_arm_neon.h). */
+/* v[i] = clamp(ec_requantize(acc[i], mult, shift) + out_zp, act_min, act_max), every lane i: the
+ * exact vector requantization of ec_arm_requant.h. */
 EC_B1_ALWAYS_INLINE void ec_b1_requantize_lanes(const int32_t *acc, int32_t mult, int32_t shift, const ec_qparams_t *q,
                                                 int8_t *v)
 {
-    int32_t i;
-    for (i = 0; i < EC_B1_LANES; ++i) {
-        v[i] = (int8_t)ec_clamp_i32(ec_requantize(acc[i], mult, shift) + q->out_zp, q->act_min, q->act_max);
-    }
+    const ec_neon_rq_t rq = ec_neon_rq_set1(mult, shift);
+    const int32x4_t r = vaddq_s32(ec_neon_requantize(vld1q_s32(acc), &rq), vdupq_n_s32(q->out_zp));
+    const int32x4_t c = vminq_s32(vmaxq_s32(r, vdupq_n_s32(q->act_min)), vdupq_n_s32(q->act_max));
+    const int16x4_t h = vmovn_s32(c);
+    int8_t bytes[8];
+    vst1_s8(bytes, vmovn_s16(vcombine_s16(h, h)));
+    memcpy(v, bytes, EC_B1_LANES);
 }
 
 /* bits[i] |= 1 << j for every lane i with pop[i] > limit. */
