@@ -31,11 +31,12 @@ def run_at(binary, x, tmp_path, threads: int) -> np.ndarray:
     return np.load(out)
 
 
-def threaded(graph, x, tmp_path, flags=STRICT, min_task_work=1):
-    """Generate for 4 threads, build with ``flags``, run at every count; returns (project,
-    outputs by thread count), each output byte-identical to one thread's."""
-    project = generate(graph, tmp_path / "c", threads=4, min_task_work=min_task_work)
-    binary, _ = build_host(tmp_path / "c", tmp_path / "edgeconv_run", flags=flags, profile=True)
+def threaded(graph, x, tmp_path, flags=STRICT, isa=None):
+    """Generate for 4 threads with every layer cut as far as its units allow, build with ``flags``
+    (this machine's kernels, or ``isa``'s), run at every count; returns (project, outputs by thread
+    count), each output byte-identical to one thread's."""
+    project = generate(graph, tmp_path / "c", threads=4, min_task_work=1)
+    binary, _ = build_host(tmp_path / "c", tmp_path / "edgeconv_run", flags=flags, isa=isa, profile=True)
     outputs = {t: run_at(binary, x, tmp_path, t) for t in THREADS}
     for t in THREADS:
         assert outputs[t].tobytes() == outputs[1].tobytes(), f"{t} threads"
@@ -134,7 +135,7 @@ def test_float_layers_equal_at_every_thread_count(tmp_path):
     b.add_node(ops.Softmax(axis=1), [b.current], dtype="float32", precision="fp32")
     graph = b.finish()
     x = rng.uniform(-1, 1, size=(3, 2, 10, 9)).astype(np.float32)
-    project, outputs = threaded(graph, x, tmp_path)
+    project, outputs = threaded(graph, x, tmp_path, isa="portable")  # the float kernels are portable C
     expected = executor.run_single(graph, x)
     assert np.abs(outputs[1] - expected).max() <= 1e-4 * max(1.0, np.abs(expected).max())
     assert split_kernels(project) >= {"ec_f32_activation", "ec_f32_maxpool2d", "ec_s8_dequantize"}
@@ -143,7 +144,7 @@ def test_float_layers_equal_at_every_thread_count(tmp_path):
 def test_thread_sanitizer_finds_no_race(tmp_path):
     graph = int8_net().finish()
     x = np.random.default_rng(33).uniform(-1.2, 1.2, size=(3, 3, 13, 11)).astype(np.float32)
-    _, outputs = threaded(graph, x, tmp_path, flags=TSAN)
+    _, outputs = threaded(graph, x, tmp_path, flags=TSAN, isa="portable")
     np.testing.assert_array_equal(outputs[4], executor.run_single(graph, x))
 
 
@@ -158,7 +159,7 @@ def test_one_thread_build_needs_no_pthread(tmp_path):
                          capture_output=True, text=True)
     assert pre.returncode == 0, pre.stderr
     assert "pthread" not in pre.stdout
-    binary, _ = build_host(c, tmp_path / "run1", flags=(*STRICT, "-DEC_THREADS=1"), profile=True)
+    binary, _ = build_host(c, tmp_path / "run1", flags=(*STRICT, "-DEC_THREADS=1"), isa="portable", profile=True)
     x = np.random.default_rng(34).uniform(-1.2, 1.2, size=(2, 3, 13, 11)).astype(np.float32)
     np.testing.assert_array_equal(run_at(binary, x, tmp_path, 1), executor.run_single(graph, x))
     refused = subprocess.run([str(binary), "--threads", "2", str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
