@@ -142,14 +142,30 @@ EC_FORCE_INLINE void ec_neon_accumulate(const ec_gemm_t *g, const ec_gemm_src_t 
     }
 }
 
-static void ec_arm_gemm_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t m, int8_t *out, size_t out_stride)
+/* The requantized outputs of one pixel: its channel sums plus bias - zp * wsum (base). */
+EC_FORCE_INLINE void ec_neon_output(const ec_gemm_t *g, const int32x4_t acc[EC_ARM_GEMM_ACC], const int32x4_t base[4],
+                                    int32_t c0, int32_t n, int8_t *out)
 {
     const int8x16_t lo = vdupq_n_s8((int8_t)g->q->act_min), hi = vdupq_n_s8((int8_t)g->q->act_max);
+    int32x4_t sums[4];
+    int j;
+    ec_neon_channel_sums(acc, sums);
+    for (j = 0; j < 4; ++j) {
+        sums[j] = vaddq_s32(sums[j], base[j]);
+    }
+    ec_neon_store16(out, ec_neon_requantize16(sums, g->mult + c0, g->shift + c0, n, g->q->out_zp, lo, hi), n);
+}
+
+/* Every pixel of the tile is named by a constant index (acc[0], acc[1], ...), here as in the
+ * accumulation, so that GCC keeps the accumulators in registers across the segments. */
+static void ec_arm_gemm_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t m, int8_t *out, size_t out_stride)
+{
     const int32x4_t zp = vdupq_n_s32(g->q->in_zp);
     int32_t c0;
     int i, j;
     for (c0 = 0; c0 < g->out_c; c0 += EC_PACK_LANES) {
         const int32_t n = g->out_c - c0 < EC_PACK_LANES ? g->out_c - c0 : EC_PACK_LANES;
+        const int8_t *w = g->w + (size_t)c0 * (size_t)g->k4;
         int32x4_t acc[EC_ARM_GEMM_TILE][EC_ARM_GEMM_ACC];
         int32x4_t base[4];
         for (i = 0; i < EC_ARM_GEMM_TILE; ++i) {
@@ -157,24 +173,30 @@ static void ec_arm_gemm_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32
                 acc[i][j] = vdupq_n_s32(0);
             }
         }
-        if (m == 1) { /* a fully connected layer, a lone pixel: no repeated pixels */
-            ec_neon_accumulate(g, src, m, g->w + (size_t)c0 * (size_t)g->k4, acc, 1);
-        } else {
-            ec_neon_accumulate(g, src, m, g->w + (size_t)c0 * (size_t)g->k4, acc, EC_ARM_GEMM_TILE);
-        }
         for (j = 0; j < 4; ++j) { /* bias - zp * wsum, wrapping */
             base[j] = vmlsq_s32(ec_neon_load4_s32(g->bias + c0 + 4 * j, n - 4 * j, 0), zp,
                                 ec_neon_load4_s32(g->wsum + c0 + 4 * j, n - 4 * j, 0));
         }
-        for (i = 0; i < m; ++i) {
-            int32x4_t sums[4];
-            ec_neon_channel_sums(acc[i], sums);
-            for (j = 0; j < 4; ++j) {
-                sums[j] = vaddq_s32(sums[j], base[j]);
-            }
-            ec_neon_store16(out + (size_t)i * out_stride + (size_t)c0,
-                            ec_neon_requantize16(sums, g->mult + c0, g->shift + c0, n, g->q->out_zp, lo, hi), n);
+        if (m == 1) { /* a fully connected layer, a lone pixel: no repeated pixels */
+            ec_neon_accumulate(g, src, m, w, acc, 1);
+            ec_neon_output(g, acc[0], base, c0, n, out + (size_t)c0);
+            continue;
         }
+        ec_neon_accumulate(g, src, m, w, acc, EC_ARM_GEMM_TILE);
+        ec_neon_output(g, acc[0], base, c0, n, out + (size_t)c0);
+#if EC_ARM_GEMM_TILE > 1
+        ec_neon_output(g, acc[1], base, c0, n, out + out_stride + (size_t)c0);
+#else
+        (void)out_stride;
+#endif
+#if EC_ARM_GEMM_TILE > 2
+        if (m > 2) {
+            ec_neon_output(g, acc[2], base, c0, n, out + 2 * out_stride + (size_t)c0);
+        }
+        if (m > 3) {
+            ec_neon_output(g, acc[3], base, c0, n, out + 3 * out_stride + (size_t)c0);
+        }
+#endif
     }
 }
 
