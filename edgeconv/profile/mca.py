@@ -11,7 +11,10 @@ over ``N`` iterations).
 
 What llvm-mca does not model is charged one cycle per instruction and counted as *unmodelled*:
 calls (``bl``/``blr``/``blx``, which llvm-mca would give a made-up 100-cycle latency), bytes that do
-not disassemble, and instructions the assembler or scheduling model rejects. llvm-mca assumes
+not disassemble, and instructions the assembler or scheduling model rejects. Thumb ``IT``
+instructions are among them: a translation block may start inside an IT block, so the IT
+instructions are left out and the assembler makes its own for the conditional instructions
+(``-arm-implicit-it=always``). llvm-mca assumes
 every load hits L1 and every branch is predicted; the memory term is added per layer by
 :mod:`.estimate`.
 
@@ -39,6 +42,7 @@ ITERATIONS = 200
 TOOL_TIMEOUT_S = 1800
 MAX_RETRIES = 50
 _CALL = re.compile(r"^\s*(bl|blr|blx)\b")
+_THUMB_IT = re.compile(r"^\s*it[te]{0,3}\s")
 _FEATURES = {"aarch64": "+neon,+dotprod,+i8mm,+fullfp16,+crc,+lse,+rcpc", "arm": "+neon,+crc"}
 
 
@@ -129,7 +133,7 @@ def _cycles_for(insns: dict, core: Core, triple: str) -> dict:
     regions = {}
     for block_id, block in insns.items():
         texts = [decoded[i] for i in block]
-        kept = [t for t in texts if t is not None and not _CALL.match(t)]
+        kept = [t for t in texts if t is not None and not _CALL.match(t) and not _THUMB_IT.match(t)]
         regions[block_id] = _Region(kept, len(texts) - len(kept))
     cache_path = _cache_file(core, triple)
     cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
@@ -152,19 +156,18 @@ def _run_mca(regions: dict, core: Core, triple: str) -> dict:
         with tempfile.NamedTemporaryFile("w", suffix=".s") as f:
             f.write(source)
             f.flush()
-            proc = subprocess.run([llvm_tool("llvm-mca"), f"-mtriple={triple}", f"-mcpu={core.cpu}",
+            thumb = ["-arm-implicit-it=always"] if triple.startswith("thumb") else []
+            proc = subprocess.run([llvm_tool("llvm-mca"), f"-mtriple={triple}", f"-mcpu={core.cpu}", *thumb,
                                    f"-mattr={_FEATURES[core.arch]}", f"-iterations={ITERATIONS}", f.name],
                                   capture_output=True, text=True, timeout=TOOL_TIMEOUT_S)
-        if proc.returncode == 0:
-            totals = [int(n) for n in re.findall(r"^Total Cycles:\s+(\d+)", proc.stdout, re.M)]
-            modelled = [key for key, r in regions.items() if r.lines]
-            if len(totals) != len(modelled):
-                raise UserError(f"llvm-mca reported {len(totals)} regions for {len(modelled)} blocks")
-            cycles = dict(zip(modelled, (total / ITERATIONS for total in totals)))
-            return {key: cycles.get(key, 0.0) + r.unmodelled for key, r in regions.items()}
-        rejected = _rejected_lines(proc.stderr, source)
+        rejected = _rejected_lines(proc.stderr, source)  # llvm-mca may name errors and still exit 0
         if not rejected:
-            raise UserError(f"llvm-mca -mcpu={core.cpu} failed: {proc.stderr.strip().splitlines()[:1]}")
+            if proc.returncode != 0:
+                raise UserError(f"llvm-mca -mcpu={core.cpu} failed: {proc.stderr.strip().splitlines()[:1]}")
+            totals = _region_totals(proc.stdout)
+            # a region the tool leaves out of its report is charged one cycle per instruction
+            return {key: (totals[key] / ITERATIONS if key in totals else len(r.lines)) + r.unmodelled
+                    for key, r in regions.items()}
         for line_no in rejected:
             key, index = where[line_no]
             regions[key].lines[index] = None
@@ -172,6 +175,19 @@ def _run_mca(regions: dict, core: Core, triple: str) -> dict:
             r.unmodelled += sum(1 for line in r.lines if line is None)
             r.lines = [line for line in r.lines if line is not None]
     raise UserError(f"llvm-mca -mcpu={core.cpu} kept rejecting the code after {MAX_RETRIES} attempts")
+
+
+def _region_totals(report: str) -> dict:
+    """region key -> "Total Cycles" from llvm-mca's report (each region's section names its key)."""
+    totals, key = {}, None
+    for line in report.splitlines():
+        named = re.match(r"^\[\d+\] Code Region - (\S+)", line)
+        if named:
+            key = named.group(1)
+        total = re.match(r"^Total Cycles:\s+(\d+)", line)
+        if total and key is not None:
+            totals[key] = int(total.group(1))
+    return totals
 
 
 def _regions_source(regions: dict) -> tuple:

@@ -121,3 +121,14 @@ def test_report_parsing_keeps_segments_in_order():
     assert [s.kind for s in counts.segments] == ["g", "l", "g"]
     assert counts.instructions() == 3 * 2 + 10 * 3 + 1 * 2
     assert counts.instructions(counts.layer_calls()[0]) == 30
+
+
+def test_thumb_blocks_with_it_instructions_are_costed():
+    """A Thumb block with an IT block (itt eq; moveq r0, r1; addeq r0, #1; bx lr): the IT is left to
+    the assembler, which the conditional instructions still need."""
+    require_tool("llvm-mca")
+    from edgeconv.profile.qemu_count import Block
+
+    block = Block(0x10000, 4, bytes.fromhex("04bf" "0846" "0130" "7047"))
+    cycles = block_cycles({0: block}, core_for(EM_ARM, "cortex-a57"), lambda address: True)
+    assert 1.0 <= cycles[0] < 10.0
