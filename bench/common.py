@@ -191,10 +191,10 @@ def random_input(shape, dtype, seed: int = 0) -> np.ndarray:
     return rng.uniform(0.0, 1.0, size=shape).astype(dtype)
 
 
-def litert_timer(model_path: Path, op_resolver: str) -> PythonTimer:
+def litert_timer(model_path: Path, op_resolver: str, threads: int = 1) -> PythonTimer:
     from edgeconv.runtimes import litert
 
-    interpreter = litert._make(model_path, op_resolver)
+    interpreter = litert._make(model_path, op_resolver, num_threads=threads)
     interpreter.allocate_tensors()
     for detail in interpreter.get_input_details():
         interpreter.set_tensor(detail["index"], random_input(tuple(detail["shape"]), detail["dtype"]))
@@ -226,21 +226,22 @@ def onnxruntime_timer(model_path: Path) -> PythonTimer:
 
 class CRunnerTimer:
     """Our runner: compiled once (-O2, no profiling hooks), each round one process timing
-    ``len(x) * repeat`` inferences from inside the binary."""
+    ``len(x) * repeat`` inferences from inside the binary, on ``threads`` threads."""
 
-    def __init__(self, c_dir: Path, work: Path, x: np.ndarray):
+    def __init__(self, c_dir: Path, work: Path, x: np.ndarray, threads: int = 1):
         from edgeconv.backends.c.build import build_host
         from edgeconv.runtimes.runner import LocalRunner
 
         self.binary, self.build = build_host(c_dir, work / "edgeconv_run", profile=False)
         self.runner = LocalRunner()
         self.x = x
-        first = self.runner.run(self.binary, x, repeat=1, timing=True).timing
+        self.threads = threads
+        first = self.runner.run(self.binary, x, repeat=1, timing=True, threads=threads).timing
         per_call = max(float(first["median_ms"]), 1e-3)
         self.repeat = int(min(MAX_CALLS, max(MIN_CALLS, ROUND_SECONDS * 1e3 / per_call)) // len(x)) + 1
 
     def round(self) -> tuple:
-        timing = self.runner.run(self.binary, self.x, repeat=self.repeat, timing=True).timing
+        timing = self.runner.run(self.binary, self.x, repeat=self.repeat, timing=True, threads=self.threads).timing
         return float(timing["median_ms"]), float(timing["min_ms"]), int(timing["runs"])
 
 

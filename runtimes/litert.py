@@ -33,13 +33,13 @@ def version() -> str:
         return f"tflite_runtime {tflite_runtime.__version__}"
 
 
-def _make(model_path, op_resolver: str):
+def _make(model_path, op_resolver: str, num_threads: int = 1):
     if op_resolver not in OP_RESOLVERS:
         raise ValueError(f"op_resolver must be one of {OP_RESOLVERS}, got {op_resolver!r}")
     module = _interpreter_module()
     kinds = module.OpResolverType
     kind = kinds.AUTO if op_resolver == "xnnpack" else kinds.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    return module.Interpreter(model_path=str(model_path), num_threads=1, experimental_op_resolver_type=kind)
+    return module.Interpreter(model_path=str(model_path), num_threads=num_threads, experimental_op_resolver_type=kind)
 
 
 def run(model_path, x: Inputs, op_resolver: str = "xnnpack"):

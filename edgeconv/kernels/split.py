@@ -14,11 +14,13 @@ inputs that part needs, so every output value is computed exactly as in one call
 - ``elements``: the flat elements of a per-element op.
 
 ``min_work`` is the least work a task gets: MACs for weighted kernels, output elements times the
-window for pools, elements otherwise. Handing a layer to the pool and waiting for it costs about
-a microsecond (a cache-line round trip per worker, more when a worker has to be woken), so a
-smaller layer stays on one thread. The figures are assumptions: 32768 MACs take about 5 µs on a
-Cortex-A72 core at half its int8 NEON peak; 8192 elements of a table lookup or requantization
-about 3-10 µs.
+window for pools, elements otherwise. Handing a layer to the pool and waiting for it costs one to
+a few microseconds (a cache-line round trip per worker; far more when a worker has lost its core
+to another process), so a task should hold ten times that: a smaller layer stays on one thread.
+The figures are assumptions: 262144 MACs take about 45 µs on a Cortex-A72 core at its int8 NEON
+rate (8 MACs per cycle at 1.5 GHz, half of it reached) and 3-10 µs on an x86 core with AVX-512
+VNNI; 32768 elements of a table lookup, requantization or pooling window about 10-30 µs on the
+A72.
 
 The number of tasks is decided at generation time per layer (``task_count``) from the thread
 count the model is generated for; at run time a pool with fewer threads runs fewer, larger tasks
@@ -50,13 +52,13 @@ class Split:
 
 
 # The split of each family of kernels (registry entries name one of these).
-WEIGHTED_ROWS = Split("rows", 32768)
-POINTWISE_POSITIONS = Split("positions", 32768)
-GEMM_CHANNELS = Split("channels", 32768, granule=16)
-WINDOW_ROWS = Split("rows", 8192)
-ELEMENT_ROWS = Split("rows", 8192)
-ELEMENTS = Split("elements", 8192, granule=64)
-SOFTMAX_ROWS = Split("positions", 8192)
+WEIGHTED_ROWS = Split("rows", 262144)
+POINTWISE_POSITIONS = Split("positions", 262144)
+GEMM_CHANNELS = Split("channels", 262144, granule=16)
+WINDOW_ROWS = Split("rows", 32768)
+ELEMENT_ROWS = Split("rows", 32768)
+ELEMENTS = Split("elements", 32768, granule=64)
+SOFTMAX_ROWS = Split("positions", 32768)
 
 
 def units(split: Split, out_shape: tuple) -> int:

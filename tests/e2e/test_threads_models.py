@@ -70,7 +70,7 @@ def test_mlperf_models_equal_the_reference_at_every_thread_count(name, tmp_path)
     expected = expected_outputs(graph, x)
     for threads, got in run_counts(LocalRunner(), binary, x).items():
         np.testing.assert_array_equal(got, expected, err_msg=f"{name} at {threads} threads")
-    if name != "ad_fc_autoencoder_int8":  # its 640 -> 128 layers are below the least work per task
+    if name == "ic_resnet8_int8":  # the others' layers are below the least work per task
         assert any(layer.tasks > 1 for layer in project.layers), name
 
 

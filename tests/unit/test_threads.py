@@ -169,8 +169,9 @@ def test_one_thread_build_needs_no_pthread(tmp_path):
 
 def test_small_layers_stay_on_one_thread_and_counts_are_checked(tmp_path):
     # the registry's least work per task: a 1x1 of 8 positions is too small to share
-    assert task_count(WEIGHTED_ROWS, (1, 16, 8, 8), 16 * 8 * 8 * 9 * 16, 4) == 4
-    assert task_count(WEIGHTED_ROWS, (1, 16, 8, 8), 1000, 4) == 1
+    assert task_count(WEIGHTED_ROWS, (1, 64, 8, 8), 64 * 8 * 8 * 9 * 64, 4) == 4   # 2.4 M MACs
+    assert task_count(WEIGHTED_ROWS, (1, 64, 8, 8), 3 * WEIGHTED_ROWS.min_work - 1, 4) == 2
+    assert task_count(WEIGHTED_ROWS, (1, 16, 8, 8), 16 * 8 * 8 * 9 * 16, 4) == 1   # 147 k MACs
     assert task_count(GEMM_CHANNELS, (1, 40), 10**9, 4) == 3      # 3 blocks of 16 channels
     assert task_count(WEIGHTED_ROWS, (1, 16, 2, 8), 10**9, 4) == 2  # 2 rows
     assert task_count(None, (1, 16, 64, 64), 10**9, 4) == 1
