@@ -15,6 +15,11 @@ functions for the run (the library is not changed):
   the float model (torch executor);
 - ``total``: the whole ``compress`` call; the rest is selection, prediction and the report.
 
+Each phase is given in wall-clock seconds and in CPU seconds (this process's threads and the
+compilers it started): on a shared machine the wall-clock time grows with the other work, the CPU
+time much less; on an idle 2-core machine the wall-clock time of a phase lies between its CPU time
+and half of it (torch runs an operator on both cores).
+
 The 224x224 models are ``edgeconv.zoo.families`` (seeded weights, BatchNorm statistics from
 structured images) with random labels, so their accuracies mean nothing; the times do.
 
@@ -28,6 +33,7 @@ import argparse
 import contextlib
 import importlib
 import json
+import os
 import platform
 import tempfile
 import time
@@ -64,19 +70,27 @@ PHASES = {  # phase -> (module, function name) whose calls it times
 }
 
 
+def clocks() -> tuple:
+    """(wall seconds, CPU seconds of this process and its finished children)."""
+    t = os.times()
+    return time.perf_counter(), t.user + t.system + t.children_user + t.children_system
+
+
 @contextlib.contextmanager
 def timed_phases(totals: dict):
-    """Wrap each function of PHASES so that its calls add their seconds to ``totals[phase]``."""
+    """Wrap each function of PHASES so that its calls add their (wall, CPU) seconds to
+    ``totals[phase]``."""
     saved = []
     for phase, (module, name) in PHASES.items():
         original = getattr(module, name)
 
         def wrapper(*args, _original=original, _phase=phase, **kwargs):
-            start = time.perf_counter()
+            wall, cpu = clocks()
             try:
                 return _original(*args, **kwargs)
             finally:
-                totals[_phase] += time.perf_counter() - start
+                end_wall, end_cpu = clocks()
+                totals[_phase] = (totals[_phase][0] + end_wall - wall, totals[_phase][1] + end_cpu - cpu)
 
         saved.append((module, name, original))
         setattr(module, name, wrapper)
@@ -121,17 +135,18 @@ def halfway_budget(model: Path) -> float:
 def bench(name: str, samples: int, epochs: int, device: str, work: Path) -> dict:
     model, data = prepare_model(name, samples, work)
     budget = halfway_budget(model)
-    totals = defaultdict(float)
+    totals = defaultdict(lambda: (0.0, 0.0))
     with timed_phases(totals):
-        start = time.perf_counter()
+        wall, cpu = clocks()
         report = ec.compress(model, TARGET, latency_ms=budget, data=data, epochs=epochs, device=device,
                              out=work / f"{name}-out", force=True)
-        totals["total"] = time.perf_counter() - start
+        end_wall, end_cpu = clocks()
+        totals["total"] = (end_wall - wall, end_cpu - cpu)
     mix = sorted({layer["precision"] for layer in report["layers"]})
     return {"model": name, "samples": samples, "epochs": epochs, "budget_ms": budget,
             "predicted_ms": report["predicted_latency_ms"], "precisions": mix,
             "sensitivity_samples": selection.sensitivity_samples(prepare(load_model(model))),
-            "seconds": {phase: round(totals[phase], 1) for phase in (*PHASES, "total")}}
+            "seconds": {phase: [round(totals[phase][0], 1), round(totals[phase][1], 1)] for phase in (*PHASES, "total")}}
 
 
 def main() -> None:
@@ -148,12 +163,14 @@ def main() -> None:
           f"{torch.get_num_threads()} threads, device {args.device}; {platform.python_version()}")
     results = []
     with tempfile.TemporaryDirectory(prefix="edgeconv-bench-search-") as tmp:
+        os.environ["EDGECONV_CACHE_DIR"] = str(Path(tmp) / "cache")  # no sensitivity from an earlier run
         for name in args.models.split(","):
             result = bench(name, args.samples, args.epochs, args.device, Path(tmp))
             results.append(result)
-            phases = "  ".join(f"{p} {s:.1f}" for p, s in result["seconds"].items())
-            print(f"{name}: {args.samples} images, budget {result['budget_ms']} ms -> predicted "
-                  f"{result['predicted_ms']:.3f} ms ({', '.join(result['precisions'])}); seconds: {phases}", flush=True)
+            phases = "  ".join(f"{p} {w:.1f}/{c:.1f}" for p, (w, c) in result["seconds"].items())
+            print(f"{name}: {args.samples} images ({result['sensitivity_samples']} for sensitivity), budget "
+                  f"{result['budget_ms']} ms -> predicted {result['predicted_ms']:.3f} ms "
+                  f"({', '.join(result['precisions'])}); seconds wall/CPU: {phases}", flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n")
 

@@ -21,7 +21,15 @@ from dataclasses import dataclass
 from typing import Iterator, Optional
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 
 @dataclass
@@ -97,7 +105,9 @@ def task(description: str, total: Optional[float] = None) -> Iterator[Task]:
         finally:
             _active.remove_task(task_id)
         return
-    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    # Time left is rich's estimate from the recent rate of steps (blank for a spinner).
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn()]
     with Progress(*columns, console=_console(), transient=True) as bar:
         _active = bar
         try:
