@@ -161,25 +161,38 @@ EC_FORCE_INLINE void ec_avx2_gemm_widen(const ec_gemm_t *g, const ec_gemm_src_t 
                                         const int rows, int16_t *xw)
 {
     const int32_t full = ec_gemm_whole_bytes(g), seg_k4 = EC_PACK_K4(g->seg_len);
+    const int8_t *x[EC_AVX2_ROWS];
+    int16_t *dst[EC_AVX2_ROWS];
     int32_t s, k;
     int i;
+    EC_UNROLL
     for (i = 0; i < rows; ++i) {
-        const int8_t *first = src->first + (size_t)(i0 + (i < m ? i : m - 1)) * src->step;
-        for (s = 0; s < g->nseg; ++s) {
-            const int8_t *x = first + src->seg_offset[s];
-            int16_t *dst = xw + (size_t)i * (size_t)g->k4 + (size_t)s * (size_t)seg_k4;
-            if (src->seg_offset[s] == EC_GEMM_PAD) {
-                continue;
+        x[i] = src->first + (size_t)(i0 + (i < m ? i : m - 1)) * src->step;
+        dst[i] = xw + (size_t)i * (size_t)g->k4;
+    }
+    for (s = 0; s < g->nseg; ++s) {
+        const size_t off = src->seg_offset[s], at = (size_t)s * (size_t)seg_k4;
+        if (off == EC_GEMM_PAD) {
+            continue;
+        }
+        for (k = 0; k + 16 <= full; k += 16) {
+            EC_UNROLL
+            for (i = 0; i < rows; ++i) {
+                _mm256_storeu_si256((__m256i *)(void *)(dst[i] + at + k), ec_avx2_load16_s8_as_s16(x[i] + off + k));
             }
-            for (k = 0; k + 16 <= full; k += 16) {
-                _mm256_storeu_si256((__m256i *)(void *)(dst + k), ec_avx2_load16_s8_as_s16(x + k));
+        }
+        for (; k < full; k += 4) {
+            EC_UNROLL
+            for (i = 0; i < rows; ++i) {
+                _mm_storel_epi64((__m128i *)(void *)(dst[i] + at + k),
+                                 _mm_cvtepi8_epi16(_mm_cvtsi32_si128(ec_load_group(x[i] + off + k))));
             }
-            for (; k < full; k += 4) {
-                _mm_storel_epi64((__m128i *)(void *)(dst + k), _mm_cvtepi8_epi16(_mm_cvtsi32_si128(ec_load_group(x + k))));
-            }
-            if (k < g->seg_len) {
-                _mm_storel_epi64((__m128i *)(void *)(dst + k),
-                                 _mm_cvtepi8_epi16(_mm_cvtsi32_si128(ec_load_tail_group(x + k, g->seg_len - k))));
+        }
+        if (k < g->seg_len) {
+            EC_UNROLL
+            for (i = 0; i < rows; ++i) {
+                _mm_storel_epi64((__m128i *)(void *)(dst[i] + at + k),
+                                 _mm_cvtepi8_epi16(_mm_cvtsi32_si128(ec_load_tail_group(x[i] + off + k, g->seg_len - k))));
             }
         }
     }
@@ -394,30 +407,48 @@ EC_AVX2_HALVES_FN(list, 0, 0, 1, 3)
 EC_AVX2_HALVES_FN(list, 0, 0, 1, 4)
 #undef EC_AVX2_HALVES_FN
 
-/* The register tiles of one pixel count, by half-block count: by_nh[n] computes n half-blocks. */
+typedef void (*ec_avx2_widen_fn)(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m, int16_t *xw);
+
+#define EC_AVX2_WIDEN_FN(rows)                                                                                  \
+    EC_NOINLINE void ec_avx2_widen_##rows(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m, \
+                                          int16_t *xw)                                                        \
+    {                                                                                                         \
+        ec_avx2_gemm_widen(g, src, i0, m, rows, xw);                                                          \
+    }
+EC_AVX2_WIDEN_FN(2)
+EC_AVX2_WIDEN_FN(3)
+EC_AVX2_WIDEN_FN(4)
+EC_AVX2_WIDEN_FN(5)
+EC_AVX2_WIDEN_FN(6)
+#undef EC_AVX2_WIDEN_FN
+
+/* The register tiles of one pixel count, by half-block count: by_nh[n] computes n half-blocks;
+ * `widen` (the widened shapes) prepares their input. */
 typedef struct {
     int32_t most; /* half-blocks per pass */
     ec_avx2_halves_fn by_nh[EC_AVX2_HALVES + 1];
+    ec_avx2_widen_fn widen;
 } ec_avx2_shape_t;
 
-static const ec_avx2_shape_t ec_avx2_list_1 = {4, {NULL, ec_avx2_list_1x1, ec_avx2_list_1x2, ec_avx2_list_1x3, ec_avx2_list_1x4}};
+static const ec_avx2_shape_t ec_avx2_list_1 = {
+    4, {NULL, ec_avx2_list_1x1, ec_avx2_list_1x2, ec_avx2_list_1x3, ec_avx2_list_1x4}, NULL};
 static const ec_avx2_shape_t ec_avx2_rows[EC_AVX2_ROWS + 1] = {
-    {0, {NULL, NULL, NULL, NULL, NULL}},
-    {4, {NULL, ec_avx2_row_1x1, ec_avx2_row_1x2, ec_avx2_row_1x3, ec_avx2_row_1x4}},
-    {1, {NULL, ec_avx2_row_2x1, NULL, NULL, NULL}},
-    {1, {NULL, ec_avx2_row_3x1, NULL, NULL, NULL}},
-    {1, {NULL, ec_avx2_row_4x1, NULL, NULL, NULL}},
-    {1, {NULL, ec_avx2_row_5x1, NULL, NULL, NULL}},
-    {1, {NULL, ec_avx2_row_6x1, NULL, NULL, NULL}},
+    {0, {NULL, NULL, NULL, NULL, NULL}, NULL},
+    {4, {NULL, ec_avx2_row_1x1, ec_avx2_row_1x2, ec_avx2_row_1x3, ec_avx2_row_1x4}, NULL},
+    {1, {NULL, ec_avx2_row_2x1, NULL, NULL, NULL}, NULL},
+    {1, {NULL, ec_avx2_row_3x1, NULL, NULL, NULL}, NULL},
+    {1, {NULL, ec_avx2_row_4x1, NULL, NULL, NULL}, NULL},
+    {1, {NULL, ec_avx2_row_5x1, NULL, NULL, NULL}, NULL},
+    {1, {NULL, ec_avx2_row_6x1, NULL, NULL, NULL}, NULL},
 };
 static const ec_avx2_shape_t ec_avx2_wide_rows[EC_AVX2_ROWS + 1] = {
-    {0, {NULL, NULL, NULL, NULL, NULL}},
-    {0, {NULL, NULL, NULL, NULL, NULL}},
-    {1, {NULL, ec_avx2_wide_2x1, NULL, NULL, NULL}},
-    {1, {NULL, ec_avx2_wide_3x1, NULL, NULL, NULL}},
-    {1, {NULL, ec_avx2_wide_4x1, NULL, NULL, NULL}},
-    {1, {NULL, ec_avx2_wide_5x1, NULL, NULL, NULL}},
-    {1, {NULL, ec_avx2_wide_6x1, NULL, NULL, NULL}},
+    {0, {NULL, NULL, NULL, NULL, NULL}, NULL},
+    {0, {NULL, NULL, NULL, NULL, NULL}, NULL},
+    {1, {NULL, ec_avx2_wide_2x1, NULL, NULL, NULL}, ec_avx2_widen_2},
+    {1, {NULL, ec_avx2_wide_3x1, NULL, NULL, NULL}, ec_avx2_widen_3},
+    {1, {NULL, ec_avx2_wide_4x1, NULL, NULL, NULL}, ec_avx2_widen_4},
+    {1, {NULL, ec_avx2_wide_5x1, NULL, NULL, NULL}, ec_avx2_widen_5},
+    {1, {NULL, ec_avx2_wide_6x1, NULL, NULL, NULL}, ec_avx2_widen_6},
 };
 
 /* Every output channel of pixels i0 .. i0 + m - 1: `most` half-blocks at a time, then the rest in
@@ -458,7 +489,7 @@ static void ec_x86_gemm_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32
         int8_t *o = out + (size_t)i0 * out_stride;
         n = (left + tiles - 1) / tiles;
         if (n > 1 && g->k4 <= EC_AVX2_WIDE_K4 && g->seg_len >= EC_AVX2_WIDE_SEG) {
-            ec_avx2_gemm_widen(g, src, i0, n, n, xw);
+            ec_avx2_wide_rows[n].widen(g, src, i0, n, xw);
             ec_avx2_gemm_pixels(g, src, xw, i0, n, &ec_avx2_wide_rows[n], o, out_stride);
         } else {
             ec_avx2_gemm_pixels(g, src, NULL, i0, n, &ec_avx2_rows[n], o, out_stride);
