@@ -385,6 +385,28 @@ def _slice_node(call: OnnxCall) -> Activation:
     return x
 
 
+def _resize(call: OnnxCall) -> Activation:
+    """Resize in nearest mode with floor rounding of asymmetric coordinates (torch.onnx's nearest)."""
+    attrs = call.attrs
+    mode, transform = attrs.get("mode", "nearest"), attrs.get("coordinate_transformation_mode", "half_pixel")
+    if mode != "nearest" or transform != "asymmetric" or attrs.get("nearest_mode", "round_prefer_floor") != "floor":
+        raise UnsupportedOp(f"Resize mode {mode!r} with {transform!r} coordinates (nearest, asymmetric, floor "
+                            f"is supported)")
+    spatial = call.shape()[2:]
+    sizes = call.const(3, "resize sizes") if len(call.inputs) > 3 and call.inputs[3] is not None else None
+    if sizes is not None and len(sizes):
+        size = tuple(int(s) for s in sizes[2:])
+    else:
+        scales = call.const(2, "resize scales")
+        if scales is None or any(float(s) != int(s) for s in scales) or list(scales[:2]) != [1, 1]:
+            raise UnsupportedOp(f"Resize by scales {None if scales is None else list(scales)} (integer factors of "
+                                f"the spatial dims are supported)")
+        size = tuple(d * int(s) for d, s in zip(spatial, scales[2:]))
+    if any(out % d for out, d in zip(size, spatial)):
+        raise UnsupportedOp(f"Resize of {spatial} to {size} (only integer factors are supported)")
+    return call.node(ops.ResizeNearest(size=size), [call.act().name])
+
+
 HANDLERS: dict = {
     "Conv": _conv, "BatchNormalization": _batch_norm,
     "Relu": _unary(ops.Clip(lo=0.0, hi=None)), "Clip": _clip, "LeakyRelu": _leaky_relu,
@@ -396,7 +418,7 @@ HANDLERS: dict = {
     "Squeeze": _squeeze, "Unsqueeze": _unsqueeze,
     "Gemm": _gemm, "MatMul": _matmul, "Pad": _pad, "Softmax": _softmax,
     "Identity": _identity, "Dropout": _identity,
-    "Transpose": _transpose, "Split": _split, "Slice": _slice_node,
+    "Transpose": _transpose, "Split": _split, "Slice": _slice_node, "Resize": _resize,
 }
 
 # IR ops no ONNX model converts to, and why (``tests/unit/test_op_coverage.py`` reads this).

@@ -321,6 +321,18 @@ def _slice(reader: _Reader, op, where: str) -> _Emitted:
                     [reader.activation(op.Inputs(0))])
 
 
+def _resize_nearest(reader: _Reader, op, where: str) -> _Emitted:
+    o = _options(op, tflite.ResizeNearestNeighborOptions)
+    shape, size = reader.shape(op.Inputs(0)), reader.buffer(op.Inputs(1))
+    if size is None or o.AlignCorners() or o.HalfPixelCenters():
+        raise UserError(f"{where}: RESIZE_NEAREST_NEIGHBOR is supported with a constant size, without "
+                        f"align_corners or half_pixel_centers")
+    size = tuple(int(s) for s in np.atleast_1d(size))
+    if any(out % d for out, d in zip(size, shape[1:3])):
+        raise UserError(f"{where}: RESIZE_NEAREST_NEIGHBOR of {shape[1:3]} to {size} is not an integer factor")
+    return _Emitted(ops.ResizeNearest(size=size), [reader.activation(op.Inputs(0))])
+
+
 def _concatenation(reader: _Reader, op, where: str) -> _Emitted:
     o = _options(op, tflite.ConcatenationOptions)
     rank = len(reader.shape(op.Outputs(0)))
@@ -387,6 +399,7 @@ HANDLERS: dict = {
     BuiltinOperator.CONCATENATION: _concatenation,
     BuiltinOperator.TRANSPOSE: _transpose,
     BuiltinOperator.SLICE: _slice,
+    BuiltinOperator.RESIZE_NEAREST_NEIGHBOR: _resize_nearest,
     BuiltinOperator.PAD: _pad,
     BuiltinOperator.PADV2: _pad,
     BuiltinOperator.SOFTMAX: _softmax,

@@ -423,6 +423,20 @@ def _slice(call: Call) -> Activation:
     return _slices(call, axis, [(start, end)])[0]
 
 
+def _upsample_nearest(call: Call) -> Activation:
+    spatial = call.shape("input")[2:]
+    size = call.args.get("output_size")
+    if size is None:
+        scales = call.args.get("scale_factors") or [call.args.get("scales_h"), call.args.get("scales_w")]
+        if any(s is None or float(s) != int(s) for s in scales):
+            raise UnsupportedOp(f"nearest resize by scale factors {scales} (only integer factors are supported)")
+        size = [d * int(s) for d, s in zip(spatial, scales)]
+    size = tuple(int(s) for s in size)
+    if any(out % d for out, d in zip(size, spatial)):
+        raise UnsupportedOp(f"nearest resize of {spatial} to {size} (only integer factors are supported)")
+    return call.node(ops.ResizeNearest(size=size), [call.act("input").name])
+
+
 def _pad(call: Call) -> Activation:
     mode = call.args.get("mode", "constant")
     if mode != "constant":
@@ -497,6 +511,7 @@ HANDLERS: dict = {
     "aten::permute": _permute, "aten::transpose": _transpose,
     "aten::chunk": _chunk, "aten::split": _split, "aten::split_with_sizes": _split, "aten::narrow": _narrow,
     "aten::slice": _slice,
+    "aten::upsample_nearest2d": _upsample_nearest,
     "aten::pad": _pad, "aten::constant_pad_nd": _constant_pad_nd,
     "aten::softmax": _softmax, "aten::_softmax": _softmax,
     "aten::dropout": _identity, "aten::dropout_": _identity, "aten::feature_dropout": _identity,

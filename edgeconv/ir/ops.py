@@ -374,6 +374,27 @@ class Slice(Op):
 
 
 @dataclass(frozen=True)
+class ResizeNearest(Op):
+    """Nearest-neighbour upsampling of the spatial dims to ``size``, each an integer multiple ``k``
+    of the input's: output position ``i`` reads input position ``i // k`` (PyTorch's ``nearest``,
+    TFLite's RESIZE_NEAREST_NEIGHBOR without half-pixel centers, ONNX's asymmetric floor)."""
+
+    NAME: ClassVar[str] = "ResizeNearest"
+    KEEPS_GRID: ClassVar[bool] = True
+    SCALE_EQUIVARIANT: ClassVar[bool] = True
+    size: tuple = (1, 1)
+
+    def factors(self, shape: Shape) -> tuple:
+        return tuple(out // size for out, size in zip(self.size, shape[2:]))
+
+    def infer(self, shapes: list) -> Shape:
+        x = shapes[0]
+        if len(x) - 2 != len(self.size) or any(out % size for out, size in zip(self.size, x[2:])):
+            raise ShapeError(f"nearest resize of {x} to {self.size}: every size must be a multiple of the input's")
+        return (x[0], x[1], *self.size)
+
+
+@dataclass(frozen=True)
 class Pad(Op):
     """Constant padding of the spatial dims; ``value`` is in real units."""
 
@@ -428,7 +449,7 @@ class Dequantize(Op):
 
 OPS: dict = {cls.NAME: cls for cls in (
     Conv, Linear, BatchNorm, Clip, LeakyRelu, Hardswish, Hardsigmoid, Sigmoid, SiLU, Gelu, Add, Mul,
-    Concat, MaxPool, AvgPool, GlobalAvgPool, Reshape, Transpose, Slice, Pad, Softmax, Sign, Quantize, Dequantize,
+    Concat, MaxPool, AvgPool, GlobalAvgPool, Reshape, Transpose, Slice, ResizeNearest, Pad, Softmax, Sign, Quantize, Dequantize,
 )}
 
 

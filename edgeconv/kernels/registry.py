@@ -293,7 +293,8 @@ KERNELS: tuple = (
     Kernel("ec_parallel", "*", "threads", "any", "ec_parallel.h",
            "the static thread pool the model's layers run on, and the helpers that cut a layer into tasks"),
     Kernel("ec_layout", "*", "copy", "any", "ec_layout.h",
-           "concatenation, slices, transposes and channels-last <-> channels-first copies (ec_concat, ec_slice, ec_transpose, ec_hwc_to_chw, ec_chw_to_hwc)"),
+           "concatenation, slices, transposes, nearest upsampling and channels-last <-> channels-first copies "
+           "(ec_concat, ec_slice, ec_transpose, ec_resize_nearest, ec_hwc_to_chw, ec_chw_to_hwc)"),
 )
 
 BY_NAME: dict = {k.name: k for k in KERNELS}

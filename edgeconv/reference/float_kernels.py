@@ -214,6 +214,12 @@ def slice_axis(op: ops.Slice, x):
     return np.ascontiguousarray(np.take(x, np.arange(op.start, op.end), axis=op.axis))
 
 
+def resize_nearest(op: ops.ResizeNearest, x):
+    for axis, k in enumerate(op.factors(x.shape), start=2):
+        x = np.repeat(x, k, axis=axis)
+    return x
+
+
 def pad(op: ops.Pad, x):
     return pad_spatial(x, op.pads, op.value)
 
@@ -249,6 +255,7 @@ KERNELS = {
     "Reshape": reshape,
     "Transpose": transpose,
     "Slice": slice_axis,
+    "ResizeNearest": resize_nearest,
     "Pad": pad,
     "Softmax": softmax,
     "Sign": sign,

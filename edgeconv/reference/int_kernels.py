@@ -214,6 +214,15 @@ def slice_axis(node, graph, x):
     return np.ascontiguousarray(np.take(x, np.arange(op.start, op.end), axis=op.axis))
 
 
+def resize_nearest(node, graph, x):
+    """RESIZE_NEAREST_NEIGHBOR (no half-pixel centers, no corner alignment) at an integer factor:
+    each code repeated, quantization shared."""
+    _require_same_quant(node, graph, node.inputs[0])
+    for axis, k in enumerate(node.op.factors(x.shape), start=2):
+        x = np.repeat(x, k, axis=axis)
+    return x
+
+
 def requantize_int8(x: np.ndarray, q_in: QuantParams, q_out: QuantParams) -> np.ndarray:
     """QUANTIZE int8 -> int8 (``requantize.h``): ``clamp(MBQM(x - zp_in, QM(s_in / s_out)) + zp_out)``.
 
@@ -442,6 +451,7 @@ INT_KERNELS = {
     "Reshape": reshape,
     "Transpose": transpose,
     "Slice": slice_axis,
+    "ResizeNearest": resize_nearest,
     "Concat": concat,
     "Pad": pad,
     "Softmax": softmax,

@@ -104,6 +104,7 @@ ELEMENT_CYCLES: dict = {
     "Mul": ElementCost(4.0, 1.0),
     "Concat": ElementCost(0.25, 0.25),
     "Slice": ElementCost(0.25, 0.25),
+    "ResizeNearest": ElementCost(0.25, 0.25),
     # ec_transpose moves one element per call of memcpy when the innermost dim moves (a shuffle).
     "Transpose": ElementCost(4.0, 4.0),
     "Pad": ElementCost(0.25, 0.25),

@@ -136,11 +136,12 @@ KERNELS = {
     "AvgPool": avg_pool,
     "GlobalAvgPool": global_avg_pool,
     "Reshape": lambda op, x: x.reshape(x.shape[0], *op.shape),
+    "Transpose": lambda op, x: x.permute(*op.perm),
+    "Slice": lambda op, x: x.narrow(op.axis, op.start, op.end - op.start),
+    "ResizeNearest": lambda op, x: F.interpolate(x, size=op.size, mode="nearest"),
     "Pad": lambda op, x: pad_spatial(x, op.pads, op.value),
     "Softmax": softmax,
     "Sign": sign,
-    "Transpose": lambda op, x: x.permute(*op.perm),
-    "Slice": lambda op, x: x.narrow(op.axis, op.start, op.end - op.start),
     # Values travel as real numbers, a quantized tensor's as ``s * (q - zp)``: already dequantized.
     "Dequantize": lambda op, x: x,
 }

@@ -26,4 +26,9 @@ void ec_transpose(const void *in, const int32_t *in_dims, const int32_t *perm, i
 void ec_slice(const void *in, int32_t outer, int32_t in_block, int32_t offset, int32_t out_block,
               void *out);
 
+/* Nearest-neighbour upsampling of an h x w x (pixel_bytes) map by integer factors: output pixel
+ * (i, j) is input pixel (i / fh, j / fw). */
+void ec_resize_nearest(const void *in, int32_t h, int32_t w, int32_t pixel_bytes, int32_t fh, int32_t fw,
+                       void *out);
+
 #endif /* EC_LAYOUT_H */

@@ -1,4 +1,5 @@
-/* ec_layout: concatenation, slices, channel-order and general transposes for any element size. */
+/* ec_layout: concatenation, slices, channel-order and general transposes, nearest upsampling, for
+ * any element size. */
 #include <string.h>
 
 #include "ec_layout.h"
@@ -89,5 +90,27 @@ void ec_slice(const void *in, int32_t outer, int32_t in_block, int32_t offset, i
     int32_t o;
     for (o = 0; o < outer; ++o) {
         memcpy(dst + (size_t)o * out_block, src + (size_t)o * in_block, (size_t)out_block);
+    }
+}
+
+void ec_resize_nearest(const void *in, int32_t h, int32_t w, int32_t pixel_bytes, int32_t fh, int32_t fw,
+                       void *out)
+{
+    const unsigned char *src = (const unsigned char *)in;
+    unsigned char *dst = (unsigned char *)out;
+    const size_t row_bytes = (size_t)w * fw * pixel_bytes;
+    int32_t y, x, r, k;
+    for (y = 0; y < h; ++y) {
+        unsigned char *row = dst;
+        for (x = 0; x < w; ++x) {
+            for (k = 0; k < fw; ++k) {
+                memcpy(dst, src + ((size_t)y * w + x) * pixel_bytes, (size_t)pixel_bytes);
+                dst += pixel_bytes;
+            }
+        }
+        for (r = 1; r < fh; ++r) {
+            memcpy(dst, row, row_bytes);
+            dst += row_bytes;
+        }
     }
 }

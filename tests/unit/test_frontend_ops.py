@@ -113,6 +113,8 @@ CASES = {
     "permute_split_narrow": (lambda: Lambda(lambda m, x: torch.cat([*torch.split(m.c(x), [1, 3, 2], dim=1)[1:],
                                                                     m.c(x).permute(0, 1, 3, 2).narrow(1, 2, 3).transpose(2, 3)], 1),
                                             c=conv(3, 6, 1)), IMG),
+    "upsample_nearest": (lambda: Lambda(lambda m, x: m.up(m.c(x)) + F.interpolate(m.c(x), size=(26, 33)),
+                                        c=conv(3, 4, 1), up=nn.Upsample(size=(26, 33))), IMG),
     "linear_no_bias_conv1d_flatten": (lambda: seq(nn.Conv1d(3, 4, 5), nn.Flatten(), nn.Linear(4 * 13, 3, bias=False)), SIGNAL),
 }
 

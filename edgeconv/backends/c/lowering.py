@@ -5,7 +5,7 @@ why), emits the constants it needs (weights laid out for the chosen kernel, mult
 parameter structs) through the ``emitter.Emitter``, and returns an ``emitter.LayerCall``. The
 families: ``conv`` (Conv, Linear), ``binary`` (Add, Mul), ``pooling``, ``activation``
 (activations, Quantize, Dequantize, Softmax, BatchNorm), ``reshape`` (Pad, Concat, Reshape) and
-``permute`` (Transpose, Slice).
+``permute`` (Transpose, Slice, ResizeNearest).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from .activation import lower_batchnorm, lower_dequantize, lower_elementwise, lo
 from .binary import lower_add, lower_mul
 from .conv import lower_conv, lower_linear
 from .pooling import lower_avgpool, lower_global_avgpool, lower_maxpool
-from .permute import lower_slice, lower_transpose
+from .permute import lower_resize_nearest, lower_slice, lower_transpose
 from .reshape import lower_concat, lower_pad, lower_reshape
 
 LOWERINGS: dict = {
@@ -34,6 +34,7 @@ LOWERINGS: dict = {
     "Reshape": lower_reshape,
     "Transpose": lower_transpose,
     "Slice": lower_slice,
+    "ResizeNearest": lower_resize_nearest,
     "Softmax": lower_softmax,
     "BatchNorm": lower_batchnorm,
 }

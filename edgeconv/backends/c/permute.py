@@ -1,5 +1,6 @@
-"""Lowering of the ops that move values between positions: Transpose (``ec_transpose``) and Slice
-(``ec_slice``), on the channels-last bytes of ``layout.c_dims``."""
+"""Lowering of the ops that move values between positions: Transpose (``ec_transpose``), Slice
+(``ec_slice``) and ResizeNearest (``ec_resize_nearest``), on the channels-last bytes of
+``layout.c_dims``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 
 from ...ir import Node, ops
 from .emitter import Emitter, LayerCall, require
-from .layout import c_axis, c_dims
+from .layout import c_axis, c_dims, hwc3
 from .params import is_float, same_quant
 
 MAX_RANK = 6  # EC_TRANSPOSE_MAX_RANK in ec_layout.h
@@ -58,3 +59,16 @@ def lower_slice(em: Emitter, node: Node) -> LayerCall:
     call = (f"ec_slice({em.buf(node.inputs[0])}, {outer}, {dims[axis] * inner}, {op.start * inner}, "
             f"{(op.end - op.start) * inner}, {em.buf(node.output)});")
     return LayerCall(node, "ec_layout", f"[{op.start}:{op.end}] along axis {op.axis}", call, [node.inputs[0]])
+
+
+def lower_resize_nearest(em: Emitter, node: Node) -> LayerCall:
+    g = em.graph
+    x, y = g.tensors[node.inputs[0]], g.tensors[node.output]
+    if not is_float(y):
+        same_quant(x, y, "nearest resize")
+    h, w, c = hwc3(x.shape)
+    factors = node.op.factors(x.shape)
+    fh, fw = (1, *factors) if len(factors) == 1 else factors
+    pixel = c * np.dtype(y.dtype).itemsize
+    call = f"ec_resize_nearest({em.buf(node.inputs[0])}, {h}, {w}, {pixel}, {fh}, {fw}, {em.buf(node.output)});"
+    return LayerCall(node, "ec_layout", f"nearest x{fh}x{fw}", call, [node.inputs[0]])

@@ -142,6 +142,16 @@ def slice_axis(e: Emitter, node: Node) -> None:
     e.finish(node, keeps_grid=True)
 
 
+def resize_nearest(e: Emitter, node: Node) -> None:
+    """Resize (nearest, asymmetric coordinates, floor): output ``i`` reads input ``i // k``."""
+    x = node.input("x")
+    factors = node.op.factors(e.graph.tensors[x].shape)
+    scales = e.initializer(node.output + "_scales", np.array([1, 1, *factors], dtype=np.float32))
+    e.add("Resize", [e.value(x), "", scales], [e.result(node)], mode="nearest",
+          coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    e.finish(node, keeps_grid=True)
+
+
 def pad(e: Emitter, node: Node) -> None:
     op = node.op
     r = len(op.pads) // 2
@@ -196,6 +206,7 @@ OP_WRITERS = {
     "Reshape": reshape,
     "Transpose": transpose,
     "Slice": slice_axis,
+    "ResizeNearest": resize_nearest,
     "Pad": pad,
     "Softmax": softmax,
     "Sign": sign,

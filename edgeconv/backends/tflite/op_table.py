@@ -25,6 +25,7 @@ OP_WRITERS = {
     "Reshape": structure.write_reshape,
     "Transpose": structure.write_transpose,
     "Slice": structure.write_slice,
+    "ResizeNearest": structure.write_resize_nearest,
     "Pad": structure.write_pad,
     "Softmax": structure.write_softmax,
     "Quantize": structure.write_quantize,

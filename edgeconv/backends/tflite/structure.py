@@ -81,6 +81,16 @@ def write_slice(lower: Lowering, node: Node) -> None:
     finish()
 
 
+def write_resize_nearest(lower: Lowering, node: Node) -> None:
+    """RESIZE_NEAREST_NEIGHBOR without corner alignment or half-pixel centers: at an integer factor
+    ``k`` TFLite's ``min(floor(i * (in / out)), in - 1)`` is ``i // k``."""
+    src = lower.activation(node.input("x"))
+    dst, finish = lower.into(node, src)
+    lower.op(B.RESIZE_NEAREST_NEIGHBOR, [src, lower.int32_vector("size", list(node.op.size))], [dst],
+             options("ResizeNearestNeighborOptions", AlignCorners=False, HalfPixelCenters=False))
+    finish()
+
+
 def write_concat(lower: Lowering, node: Node) -> None:
     out = lower.ir(node.output)
     axis = channels_last_axis(node.op.axis, len(out.shape))

@@ -23,6 +23,7 @@ OP_VERSIONS = {
     B.RESHAPE: (1, 1),
     B.TRANSPOSE: (1, 2),
     B.STRIDED_SLICE: (1, 2),
+    B.RESIZE_NEAREST_NEIGHBOR: (1, 2),
     B.PAD: (1, 2),
     B.PADV2: (1, 2),
     B.SOFTMAX: (1, 2),
