@@ -105,17 +105,22 @@ EC_FORCE_INLINE int32x4_t ec_neon_pair_sums(int32x4_t a, int32x4_t b)
 #endif
 }
 
-/* One int32 lane per channel: channels 4q .. 4q + 3 in sums[q]. */
-EC_FORCE_INLINE void ec_neon_channel_sums(const int32x4_t acc[EC_ARM_GEMM_ACC], int32x4_t sums[4])
+/* One int32 lane per channel, plus base: channels 4q .. 4q + 3 in sums[q] (written out per q, as
+ * every access to the accumulators: a loop index would put them on the stack). */
+EC_FORCE_INLINE void ec_neon_channel_sums(const int32x4_t acc[EC_ARM_GEMM_ACC], const int32x4_t base[4],
+                                          int32x4_t sums[4])
 {
-    int q;
-    for (q = 0; q < 4; ++q) {
 #if defined(__ARM_FEATURE_DOTPROD)
-        sums[q] = acc[q];
+    sums[0] = vaddq_s32(acc[0], base[0]);
+    sums[1] = vaddq_s32(acc[1], base[1]);
+    sums[2] = vaddq_s32(acc[2], base[2]);
+    sums[3] = vaddq_s32(acc[3], base[3]);
 #else
-        sums[q] = ec_neon_pair_sums(acc[2 * q], acc[2 * q + 1]);
+    sums[0] = vaddq_s32(ec_neon_pair_sums(acc[0], acc[1]), base[0]);
+    sums[1] = vaddq_s32(ec_neon_pair_sums(acc[2], acc[3]), base[1]);
+    sums[2] = vaddq_s32(ec_neon_pair_sums(acc[4], acc[5]), base[2]);
+    sums[3] = vaddq_s32(ec_neon_pair_sums(acc[6], acc[7]), base[3]);
 #endif
-    }
 }
 
 /* acc[i] += pixel i times the block at w, for `tile` pixels (m and beyond repeat m - 1): the whole
@@ -129,8 +134,24 @@ EC_FORCE_INLINE void ec_neon_accumulate(const ec_gemm_t *g, const ec_gemm_src_t 
     int32_t s, k;
     int i;
     for (s = 0; s < g->nseg; ++s) {
-        for (i = 0; i < EC_ARM_GEMM_TILE; ++i) {
-            x[i] = ec_gemm_segment(src, g->nseg, i < m ? i : m - 1, s);
+        if (src->taps) { /* a tile of tap lists (first NULL) */
+            for (i = 0; i < EC_ARM_GEMM_TILE; ++i) {
+                x[i] = src->taps[(i < m ? i : m - 1) * g->nseg + s];
+            }
+        } else { /* a row tile: pixel i at base + i * step (ec_s8_packed.h) */
+            const int pad = src->seg_offset[s] == EC_GEMM_PAD;
+            const int8_t *base = pad ? src->pad_row : src->first + src->seg_offset[s];
+            const size_t step = pad ? 0 : src->step;
+            x[0] = base;
+#if EC_ARM_GEMM_TILE == 1
+            (void)step;
+#else
+            x[1] = base + (m > 1 ? step : 0);
+#endif
+#if EC_ARM_GEMM_TILE > 2
+            x[2] = base + (size_t)(m > 2 ? 2 : m - 1) * step;
+            x[3] = base + (size_t)(m > 3 ? 3 : m - 1) * step;
+#endif
         }
         for (k = 0; k < whole; k += 4, wk += 64) {
             ec_neon_mac_tile(acc, wk, x, k, 4, tile);
@@ -148,11 +169,7 @@ EC_FORCE_INLINE void ec_neon_output(const ec_gemm_t *g, const int32x4_t acc[EC_A
 {
     const int8x16_t lo = vdupq_n_s8((int8_t)g->q->act_min), hi = vdupq_n_s8((int8_t)g->q->act_max);
     int32x4_t sums[4];
-    int j;
-    ec_neon_channel_sums(acc, sums);
-    for (j = 0; j < 4; ++j) {
-        sums[j] = vaddq_s32(sums[j], base[j]);
-    }
+    ec_neon_channel_sums(acc, base, sums);
     ec_neon_store16(out, ec_neon_requantize16(sums, g->mult + c0, g->shift + c0, n, g->q->out_zp, lo, hi), n);
 }
 

@@ -118,21 +118,34 @@ EC_FORCE_INLINE ec_neon_s32x16_t ec_neon_widen16(int8x16_t x)
     return r;
 }
 
+/* Four lanes of one block: ec_requantize with the multipliers and shifts of `left` channels from
+ * mult and shift (left < 4: the lanes above take 0 and are garbage), then + zp. */
+EC_FORCE_INLINE int32x4_t ec_neon_requantize_part(int32x4_t acc, const int32_t *mult, const int32_t *shift,
+                                                  int32_t left, int32x4_t zp)
+{
+    const ec_neon_rq_t rq = ec_neon_rq_make(ec_neon_load4_s32(mult, left, 0), ec_neon_load4_s32(shift, left, 0));
+    return vaddq_s32(ec_neon_requantize(acc, &rq), zp);
+}
+
 /* Per-channel requantization of 16 accumulators for channels c0 .. c0 + n - 1 (n <= 16): the
  * channels' multipliers and shifts, then + out_zp and the clamp; lanes beyond n are garbage. */
 EC_FORCE_INLINE int8x16_t ec_neon_requantize16(const int32x4_t acc[4], const int32_t *mult, const int32_t *shift,
                                                int32_t n, int32_t out_zp, int8x16_t lo, int8x16_t hi)
 {
     const int32x4_t zp = vdupq_n_s32(out_zp);
-    int32x4_t r[4];
-    int j;
-    for (j = 0; j < 4; ++j) {
-        const int32_t left = n - 4 * j;
-        const ec_neon_rq_t rq = ec_neon_rq_make(ec_neon_load4_s32(mult + 4 * j, left, 0),
-                                                ec_neon_load4_s32(shift + 4 * j, left, 0));
-        r[j] = vaddq_s32(ec_neon_requantize(acc[j], &rq), zp);
+    if (n >= 16) { /* one branch-free block: the four chains overlap */
+        const ec_neon_rq_t r0 = ec_neon_rq_make(vld1q_s32(mult), vld1q_s32(shift));
+        const ec_neon_rq_t r1 = ec_neon_rq_make(vld1q_s32(mult + 4), vld1q_s32(shift + 4));
+        const ec_neon_rq_t r2 = ec_neon_rq_make(vld1q_s32(mult + 8), vld1q_s32(shift + 8));
+        const ec_neon_rq_t r3 = ec_neon_rq_make(vld1q_s32(mult + 12), vld1q_s32(shift + 12));
+        return ec_neon_narrow16(vaddq_s32(ec_neon_requantize(acc[0], &r0), zp), vaddq_s32(ec_neon_requantize(acc[1], &r1), zp),
+                                vaddq_s32(ec_neon_requantize(acc[2], &r2), zp), vaddq_s32(ec_neon_requantize(acc[3], &r3), zp),
+                                lo, hi);
     }
-    return ec_neon_narrow16(r[0], r[1], r[2], r[3], lo, hi);
+    return ec_neon_narrow16(ec_neon_requantize_part(acc[0], mult, shift, n, zp),
+                            ec_neon_requantize_part(acc[1], mult + 4, shift + 4, n - 4, zp),
+                            ec_neon_requantize_part(acc[2], mult + 8, shift + 8, n - 8, zp),
+                            ec_neon_requantize_part(acc[3], mult + 12, shift + 12, n - 12, zp), lo, hi);
 }
 
 #endif /* EC_ARM_REQUANT_H */
