@@ -33,9 +33,15 @@
  * then the clamp in bytes: clamping the saturated value gives the same byte, the clamp bounds lying
  * in int8) and stored 8 bytes per pixel, fewer for the channels of a last half-block past C_out.
  *
+ * Widened input. A row tile of 2 to 6 pixels whose packed K is at most EC_AVX2_WIDE_K4 bytes and
+ * whose segments are at least EC_AVX2_WIDE_SEG long is widened to int16 once (a stack buffer of up
+ * to 24 KiB), and every half-block pass reads a pixel's group with one 64-bit broadcast load; other
+ * tiles widen the group they read in each pass (a shuffle and vpmovsxbw per pixel and group).
+ *
  * Order. Within a call of up to EC_X86_GEMM_TILE pixels, each register tile of pixels runs over
- * every half-block: the tile's input bytes stay in L1 while the weights stream from L1 or L2, and
- * the outputs are written once, pixel after pixel.
+ * every half-block: the tile's input stays in L1 while the weights stream from L1, L2 or L3, each
+ * weight byte loaded feeding 6 pixels (under one byte per 6 MACs however large the map, so no
+ * blocking beyond the tile), and the outputs are written once, pixel after pixel.
  *
  * Included by ec_x86_gemm.h alone, which defines EC_UNROLL. */
 #ifndef EC_X86_GEMM_AVX2_H
