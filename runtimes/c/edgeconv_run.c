@@ -92,6 +92,7 @@ static double median(double *values, size_t n)
     return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
 }
 
+#ifdef EC_PROFILE /* layer names are written only by a build with the timing hooks */
 static void json_string(FILE *f, const char *s)
 {
     fputc('"', f);
@@ -107,6 +108,7 @@ static void json_string(FILE *f, const char *s)
     }
     fputc('"', f);
 }
+#endif
 
 static int write_timing(const char *path, double *run_ms, size_t runs)
 {
