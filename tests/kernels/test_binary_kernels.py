@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeconv.kernels.isa import X86_AVX2_FLAGS, X86_AVX512_FLAGS, host_cpu_flags, host_has_avx512_vnni, host_isa
+from edgeconv.kernels.isa import X86_AVX2_FLAGS, X86_AVX512_FLAGS, host_cpu_flags, host_x86_levels, x86_kernel_set
 from edgeconv.kernels.packing import pack_bitserial_weights, pack_bits, pack_xnor_weights
 from edgeconv.kernels.registry import sources_for
 from edgeconv.ir import Graph, Node, QuantParams, Tensor, ops
@@ -42,12 +42,15 @@ SANITIZE = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g")
 def builds_to_test() -> dict:
     """Build name -> (kernel directory, compiler flags) for every build this CPU runs."""
     builds = {"portable": ("portable", ())}
-    if host_isa() == "x86":
+    levels = host_x86_levels()
+    if "avx2" in levels:
         builds["x86-avx2"] = ("x86", X86_AVX2_FLAGS)
-        if host_has_avx512_vnni():
-            builds["x86-avx512"] = ("x86", X86_AVX2_FLAGS + X86_AVX512_FLAGS)
-            if "avx512_vpopcntdq" in host_cpu_flags():
-                builds["x86-avx512-vpopcntdq"] = ("x86", X86_AVX2_FLAGS + X86_AVX512_FLAGS + ("-mavx512vpopcntdq",))
+    if "avx512" in levels:  # AVX-512 F/BW/VL without VNNI (kernels.isa)
+        builds["x86-avx512bw"] = ("x86", x86_kernel_set("avx512").flags)
+    if "avx512-vnni" in levels:
+        builds["x86-avx512"] = ("x86", X86_AVX2_FLAGS + X86_AVX512_FLAGS)
+        if "avx512_vpopcntdq" in host_cpu_flags():
+            builds["x86-avx512-vpopcntdq"] = ("x86", X86_AVX2_FLAGS + X86_AVX512_FLAGS + ("-mavx512vpopcntdq",))
     return builds
 
 
