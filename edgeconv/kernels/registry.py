@@ -28,7 +28,12 @@ a level without its own figures takes those of the nearest level below it that h
 ``avx512`` level runs the AVX2 GEMM), else ``simd``. The ``simd`` int8 and XNOR shares were
 measured on the first (AVX2) x86 versions and are assumed for the NEON ones; the ``x86`` figures
 are fitted by ``bench/bench_latency_model.py --kernels x86`` at each level (forced with
-``EDGECONV_X86_LEVEL``; the machine and date are in ``bench/README.md``). A share above 1.0 means
+``EDGECONV_X86_LEVEL``; the machine and date are in ``bench/README.md``). ``arm`` holds the NEON
+versions' figures per ARM level (``arm``: plain NEON, SMLAL/SMULL; ``arm-dotprod``: SDOT), else
+``simd``; no board is reachable, so they are estimates (qemu-user + llvm-mca, ``measured`` False):
+the GEMM shares are the whole-layer efficiency of IC ResNet-8's 1x1 and im2col layers on rpi4
+(Cortex-A72) and rpi5 (Cortex-A76) from ``bench/arm/bench_arm_goals.py``, the others the
+inner-loop figures of ``bench/arm/bench_neon_loops.py`` (an upper bound). A share above 1.0 means
 the core runs above the nominal clock the target reports. The others, for kernels without a SIMD
 version, are assumptions:
 
@@ -136,15 +141,16 @@ class KernelCost:
     traffic: Callable[[LayerGeometry, Precision], int] = _no_bytes
     max_weight_bits: int = 32
     x86: dict = field(default_factory=dict, hash=False)  # x86 level -> the x86 version's cost, where measured
+    arm: dict = field(default_factory=dict, hash=False)  # ARM level -> the NEON version's cost, where estimated
     dense_only: bool = False
 
     def simd_cost(self, level: str) -> SimdCost:
-        """The SIMD cost model for a kernel set's level (``KernelSet.level``: an x86 level, or ``arm``)."""
+        """The SIMD cost model for a kernel set's level (``KernelSet.level``: an x86 or an ARM level)."""
         if level in X86_LEVEL_NAMES:
             for lower in reversed(X86_LEVEL_NAMES[: X86_LEVEL_NAMES.index(level) + 1]):
                 if lower in self.x86:
                     return self.x86[lower]
-        return self.simd
+        return self.arm.get(level, self.simd)
 
 
 def _any_shape(geo: LayerGeometry) -> bool:
@@ -224,27 +230,32 @@ KERNELS: tuple = (
            "direct convolution sliding over contiguous NHWC window rows; any stride/pad/dilation/groups",
            _is_conv, pack=pack_for_sliding_window,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.78, 45.0), SimdCost(0.48, 20.0, True),
-                           x86={"avx2": SimdCost(0.835, 15.0, True), "avx512-vnni": SimdCost(0.556, 22.0, True)}, dense_only=True), split=WEIGHTED_ROWS),
+                           x86={"avx2": SimdCost(0.835, 15.0, True), "avx512-vnni": SimdCost(0.556, 22.0, True)},
+                           arm={"arm-dotprod": SimdCost(0.12, 20.0, False)}, dense_only=True), split=WEIGHTED_ROWS),
     Kernel("ec_s8_conv2d_im2col", "Conv", "im2col", "s8", "ec_s8.h",
            "packed GEMM over the windows, read in place (<= 9 taps, <= 256 channels) or unfolded by rows; groups 1",
            _ungrouped_conv, scratch=_im2col_scratch, pack=pack_for_im2col,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.92, 0.0), SimdCost(0.52, 12.0, True),
-                           traffic=_im2col_traffic, x86={"avx2": SimdCost(0.795, 6.2, True), "avx512-vnni": SimdCost(0.84, 3.7, True)}), split=WEIGHTED_ROWS),
+                           traffic=_im2col_traffic, x86={"avx2": SimdCost(0.795, 6.2, True), "avx512-vnni": SimdCost(0.84, 3.7, True)},
+                           arm={"arm": SimdCost(0.62, 0.0, False), "arm-dotprod": SimdCost(0.29, 0.0, False)}), split=WEIGHTED_ROWS),
     Kernel("ec_s8_conv2d_1x1", "Conv", "1x1", "s8", "ec_s8.h",
            "packed pointwise GEMM; 1x1, stride 1, no padding, groups 1",
            _pointwise, pack=pack_for_pointwise,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.70, 13.0), SimdCost(0.60, 7.0, True),
-                           x86={"avx2": SimdCost(0.847, 3.5, True), "avx512-vnni": SimdCost(1.54, 3.0, True)}), split=POINTWISE_POSITIONS),
+                           x86={"avx2": SimdCost(0.847, 3.5, True), "avx512-vnni": SimdCost(1.54, 3.0, True)},
+                           arm={"arm": SimdCost(0.62, 0.0, False), "arm-dotprod": SimdCost(0.29, 0.0, False)}), split=POINTWISE_POSITIONS),
     Kernel("ec_s8_dwconv2d_3x3", "Conv", "depthwise-3x3", "s8", "ec_s8.h",
            "depthwise 3x3, multiplier 1, dilation 1",
            _depthwise_3x3, pack=pack_for_depthwise,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.20, 0.0), SimdCost(0.026, 0.0, True),
-                           x86={"avx2": SimdCost(0.137, 0.0, True), "avx512-vnni": SimdCost(0.0405, 0.0, True)}), split=WEIGHTED_ROWS),
+                           x86={"avx2": SimdCost(0.137, 0.0, True), "avx512-vnni": SimdCost(0.0405, 0.0, True)},
+                           arm={"arm": SimdCost(0.35, 0.0, False), "arm-dotprod": SimdCost(0.087, 0.0, False)}), split=WEIGHTED_ROWS),
     Kernel("ec_s8_dwconv2d_generic", "Conv", "depthwise", "s8", "ec_s8.h",
            "depthwise, any kernel/stride/padding/dilation/multiplier",
            _depthwise, pack=pack_for_depthwise,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(7.09, 0.0), SimdCost(0.05, 0.0, False),
-                           x86={"avx2": SimdCost(0.0778, 0.0, True), "avx512-vnni": SimdCost(0.045, 0.0, True)}), split=WEIGHTED_ROWS),
+                           x86={"avx2": SimdCost(0.0778, 0.0, True), "avx512-vnni": SimdCost(0.045, 0.0, True)},
+                           arm={"arm": SimdCost(0.35, 0.0, False), "arm-dotprod": SimdCost(0.087, 0.0, False)}), split=WEIGHTED_ROWS),
     Kernel("ec_b1_conv2d_xnor", "Conv", "xnor-popcount", "b1", "ec_b1.h",
            "binary XNOR-popcount on 32-bit packed channels, one-padding; groups 1; int8 or packed input and output",
            _ungrouped_conv, xnor_conv_operands, _xnor_scratch, pack_for_xnor,
@@ -262,7 +273,8 @@ KERNELS: tuple = (
            "int8 matrix-vector product, packed weights",
            _is_linear,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.69, 0.0), SimdCost(0.69, 20.0, True),
-                           x86={"avx512-vnni": SimdCost(0.5, 0.0, False)}), split=GEMM_CHANNELS),
+                           x86={"avx512-vnni": SimdCost(0.5, 0.0, False)},
+                           arm={"arm": SimdCost(0.80, 0.0, False), "arm-dotprod": SimdCost(0.33, 0.0, False)}), split=GEMM_CHANNELS),
     Kernel("ec_b1_fully_connected", "Linear", "xnor-popcount", "b1", "ec_b1.h",
            "binary XNOR-popcount matrix-vector product on packed input words, int8 output",
            _is_linear, binary_operands, split=GEMM_CHANNELS),
