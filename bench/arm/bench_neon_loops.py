@@ -31,7 +31,7 @@ from edgeconv.resources import kernels_dir  # noqa: E402
 from edgeconv.targets import list_targets, load_target  # noqa: E402
 
 ITERATIONS = 300
-KERNELS = ("ec_s8_conv2d_1x1", "ec_s8_conv2d_im2col", "ec_s8_fully_connected", "ec_s8_dwconv2d_3x3",
+KERNELS = ("ec_s8_conv2d_1x1", "ec_s8_conv2d_im2col", "ec_s8_conv2d_slidingwin", "ec_s8_fully_connected", "ec_s8_dwconv2d_3x3",
            "ec_s8_dwconv2d_generic")
 MACS = ((re.compile(r"\bsdot\s"), 16), (re.compile(r"\b(smull|smlal)2?\s+v\d+\.8h"), 8),
         (re.compile(r"\b(smull|smlal)2?\s+v\d+\.4s"), 4))  # by the destination's lanes: int8 or int16 sources
