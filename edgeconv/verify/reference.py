@@ -18,6 +18,8 @@ from ..quant.activation_range import round_half_away
 from ..reference import executor
 from .inputs import VerifyInputs
 
+BATCH = 64
+
 
 @dataclass(frozen=True)
 class ReferenceOutputs:
@@ -43,13 +45,21 @@ def quantize_codes(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 
 
 def reference_outputs(graph: Graph, inputs: VerifyInputs) -> ReferenceOutputs:
+    """The reference's outputs on ``inputs``, run ``BATCH`` samples at a time (a run holds every
+    intermediate tensor of its samples; each sample's values do not depend on the others')."""
     feeds = {}
     for name, x in zip(graph.inputs, inputs.x):
         t = graph.tensors[name]
         if t.dtype == "int8":
             x = quantize_codes(x, float(t.quant.scale[0]), int(t.quant.zero_point[0]))
         feeds[name] = x
-    values = executor.run(graph, feeds, keep=True)
     io = model_io(graph)
+    wanted = list(dict.fromkeys([*graph.outputs, *io.outputs]))
+    parts = {name: [] for name in wanted}
+    for start in range(0, inputs.samples, BATCH):
+        values = executor.run(graph, {k: v[start:start + BATCH] for k, v in feeds.items()}, keep=True)
+        for name in wanted:
+            parts[name].append(values[name])
+    values = {name: np.concatenate(chunks) for name, chunks in parts.items()}
     int8 = [values[name] if graph.tensors[name].dtype == "int8" else None for name in io.outputs]
     return ReferenceOutputs(tuple(graph.outputs), [values[n] for n in graph.outputs], int8)
