@@ -185,6 +185,9 @@ KERNEL_GRID = [
     *[("ec_f32_conv2d_direct", "fp32", "conv", ci, co, k, hw, k // 2) for ci, co, k, hw in ((8, 16, 3, 28), (32, 32, 3, 16), (64, 64, 1, 14), (16, 32, 3, 14))],
     *[("ec_f32_conv2d_direct", "fp32", "dw", c, c, 3, hw, 1) for c, hw in ((32, 14), (64, 28))],
     *[("ec_f32_fully_connected", "fp32", "fc", ci, co, 1, 1, 0) for ci, co in ((256, 64), (1024, 128), (3136, 64))],
+    *[("ec_f32_conv2d_1x1", "fp32", "conv", ci, co, 1, hw, 0) for ci, co, hw in ((16, 32, 28), (32, 64, 14), (64, 64, 28), (128, 128, 7), (16, 96, 112))],
+    *[("ec_f32_conv2d_im2col", "fp32", "conv", ci, co, 3, hw, 1) for ci, co, hw in ((3, 32, 56), (16, 32, 16), (32, 32, 28), (64, 64, 14))],
+    *[("ec_f32_dwconv2d", "fp32", "dw", c, c, 3, hw, 1) for c, hw in ((16, 28), (32, 14), (64, 28), (128, 7), (96, 112))],
     *[("ec_b1_conv2d_xnor", "w1a1", "conv", ci, co, 3, hw, 0) for ci, co, hw in ((32, 32, 16), (64, 64, 14), (128, 64, 9), (64, 128, 28))],
     *[("ec_s8_conv2d_bitserial", p, "conv", ci, co, 3, hw, 1) for p in ("w2a2", "w4a4") for ci, co, hw in ((16, 32, 16), (64, 64, 14))],
 ]

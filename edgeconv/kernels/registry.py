@@ -38,7 +38,9 @@ the core runs above the nominal clock the target reports. The others, for kernel
 version, are assumptions:
 
 - fp32 direct conv 30% and fully connected 35% of the fp32 peak (below the 50-80% of tuned GEMM
-  libraries such as ruy or XNNPACK);
+  libraries such as ruy or XNNPACK); the NEON versions of the fp32 1x1, im2col and depthwise
+  kernels 35%, 25% and 8%: a multiply and an add per MAC (FMUL, FADD: TFLite's rounding, see
+  ``ec_f32.h``) reach at most half of a peak counted in fused FMLAs;
 - generic depthwise 5% of the int8 peak (depthwise does K*K MACs per loaded input; the measured
   3x3 version reaches 2.6%);
 - bit-serial 40% of the binary peak, as XNOR (same popcount loop, K*M passes).
@@ -67,6 +69,7 @@ from .split import (
     ELEMENT_ROWS, ELEMENTS, GEMM_CHANNELS, POINTWISE_POSITIONS, SOFTMAX_ROWS, WEIGHTED_ROWS, WINDOW_ROWS, Split,
 )
 from .operands import binary_operands, bitserial_operands, xnor_conv_operands
+from .packing_f32 import F32_DW_MAX_TAPS, pack_f32_depthwise, pack_f32_direct, pack_f32_gemm
 from .packing import (
     bitplane_scratch_bytes, im2col_indirect, im2col_scratch_bytes, pack_for_bitserial, pack_for_depthwise,
     pack_for_im2col, pack_for_pointwise, pack_for_sliding_window, pack_for_xnor,
@@ -212,6 +215,11 @@ def _depthwise_3x3(geo: LayerGeometry) -> bool:
             and all(d == 1 for d in geo.dilation))
 
 
+def _f32_depthwise(geo: LayerGeometry) -> bool:
+    """Depthwise with one output channel per input channel and at most ``F32_DW_MAX_TAPS`` taps."""
+    return geo.is_depthwise and geo.c_out == geo.c_in and math.prod(geo.kernel) <= F32_DW_MAX_TAPS
+
+
 def _im2col_scratch(geo: LayerGeometry, precision: Precision) -> int:
     k_h, k_w = geo.kernel_hw
     return im2col_scratch_bytes(geo.c_in, k_h, k_w, geo.out_spatial[-1])
@@ -267,8 +275,26 @@ KERNELS: tuple = (
            cost=KernelCost(("dorefa",), "binary", PortableCost(0.063, 184.0), SimdCost(0.40, 184.0, False),
                            traffic=_bitplane_traffic, max_weight_bits=4, x86={"avx2": SimdCost(0.576, 17.0, True), "avx512-vnni": SimdCost(0.97, 9.8, True)}), split=WEIGHTED_ROWS),
     Kernel("ec_f32_conv2d_direct", "Conv", "direct", "f32", "ec_f32.h", "float32 direct convolution",
-           _is_conv,
-           cost=KernelCost(("fp32",), "fp32", PortableCost(1.47, 74.0), SimdCost(0.30, 74.0, False)), split=WEIGHTED_ROWS),
+           _is_conv, pack=pack_f32_direct,
+           cost=KernelCost(("fp32",), "fp32", PortableCost(1.08, 75.0), SimdCost(0.30, 74.0, False)), split=WEIGHTED_ROWS),
+    Kernel("ec_f32_conv2d_1x1", "Conv", "1x1", "f32", "ec_f32.h",
+           "float32 pointwise GEMM, register tiles of positions x 16 channels; 1x1, stride 1, no padding, groups 1",
+           _pointwise, pack=pack_f32_gemm,
+           cost=KernelCost(("fp32",), "fp32", PortableCost(0.110, 9.0), SimdCost(0.35, 3.6, False),
+                           x86={"avx2": SimdCost(1.26, 3.6, True), "avx512-vnni": SimdCost(1.69, 6.0, True)}),
+           split=POINTWISE_POSITIONS),
+    Kernel("ec_f32_conv2d_im2col", "Conv", "im2col", "f32", "ec_f32.h",
+           "float32 GEMM over the windows read in place, 16 channels per register block; groups 1",
+           _ungrouped_conv, pack=pack_f32_gemm,
+           cost=KernelCost(("fp32",), "fp32", PortableCost(0.134, 10.5), SimdCost(0.25, 6.2, False),
+                           x86={"avx2": SimdCost(0.481, 6.2, True), "avx512-vnni": SimdCost(0.465, 6.5, True)}),
+           split=WEIGHTED_ROWS),
+    Kernel("ec_f32_dwconv2d", "Conv", "depthwise", "f32", "ec_f32.h",
+           "float32 depthwise, channels in vector lanes; multiplier 1, <= 64 taps, any stride/padding/dilation",
+           _f32_depthwise, pack=pack_f32_depthwise,
+           cost=KernelCost(("fp32",), "fp32", PortableCost(5.50, 0.0), SimdCost(0.08, 0.0, False),
+                           x86={"avx2": SimdCost(0.142, 0.0, True), "avx512-vnni": SimdCost(0.169, 0.0, True)}),
+           split=WEIGHTED_ROWS),
     Kernel("ec_s8_fully_connected", "Linear", "fully-connected", "s8", "ec_s8.h",
            "int8 matrix-vector product, packed weights",
            _is_linear,

@@ -391,7 +391,7 @@ def kernel_throughput(target: Target, precision: str, algorithm: str, implementa
 
 # The kernel a dense conv uses at each precision kind, to compare precisions on a target.
 _DENSE_CONV_KERNEL = {
-    "fp32": "ec_f32_conv2d_direct",
+    "fp32": "ec_f32_conv2d_im2col",
     "int8": "ec_s8_conv2d_im2col",
     "dorefa": "ec_s8_conv2d_bitserial",
     "xnor": "ec_b1_conv2d_xnor",

@@ -10,6 +10,24 @@
 void ec_f32_conv2d_direct(const float *in, const float *w, const float *bias,
                           const ec_window_t *win, float lo, float hi, float *out);
 
+/* The fast float32 convolutions: each sums every output in ec_f32_conv2d_direct's order, so all
+ * four give the same bits. The GEMM kernels read weights in blocks of EC_F32_NR output channels
+ * (kernels/packing_f32.py); ec_f32_dwconv2d reads them tap-major, [ky][kx][c]. */
+#define EC_F32_NR 16
+
+/* 1x1, stride 1, no padding, groups 1. */
+void ec_f32_conv2d_1x1(const float *in, const float *w, const float *bias, const ec_window_t *win,
+                       float lo, float hi, float *out);
+
+/* Groups 1, any kernel/stride/padding/dilation. */
+void ec_f32_conv2d_im2col(const float *in, const float *w, const float *bias, const ec_window_t *win,
+                          float lo, float hi, float *out);
+
+/* Depthwise, channel multiplier 1, at most EC_F32_DW_MAX_TAPS taps, any stride/padding/dilation. */
+#define EC_F32_DW_MAX_TAPS 64
+void ec_f32_dwconv2d(const float *in, const float *w, const float *bias, const ec_window_t *win,
+                     float lo, float hi, float *out);
+
 void ec_f32_fully_connected(const float *in, const float *w, const float *bias, int32_t in_n,
                             int32_t out_n, float lo, float hi, float *out);
 

@@ -39,6 +39,10 @@ CALLS = {
     "ec_s8_quantize": "ec_s8_quantize(P(0), I(1), F(2), I(3), I(4), I(5), P(6))",
     "ec_b1_fully_connected": "ec_b1_fully_connected(P(0), P(1), P(2), P(3), P(4), P(5), I(6), I(7), I(8), P(9), P(10))",
     # the requantization of ec_arm_requant.h (NEON builds) or ec_requantize (others), lane by lane
+    "ec_f32_conv2d_direct": "ec_f32_conv2d_direct(P(0), P(1), P(2), P(3), F(4), F(5), P(6))",
+    "ec_f32_conv2d_1x1": "ec_f32_conv2d_1x1(P(0), P(1), P(2), P(3), F(4), F(5), P(6))",
+    "ec_f32_conv2d_im2col": "ec_f32_conv2d_im2col(P(0), P(1), P(2), P(3), F(4), F(5), P(6))",
+    "ec_f32_dwconv2d": "ec_f32_dwconv2d(P(0), P(1), P(2), P(3), F(4), F(5), P(6))",
     "requantize": "requantize(P(0), P(1), P(2), I(3), P(4))",
 }
 
@@ -49,6 +53,7 @@ DRIVER = r"""
 
 #include "ec_s8.h"
 #include "ec_b1.h"
+#include "ec_f32.h"
 #if defined(__ARM_NEON) || defined(__ARM_NEON__)
 #include "ec_arm_requant.h"
 #endif

@@ -40,7 +40,8 @@ def test_depthwise_fit_follows_what_the_kernels_accept():
     # the selector offers depthwise layers the depthwise kernels (and fp32's direct conv) only
     assert names(variants_for(unit, INT8)) == ["ec_s8_dwconv2d_3x3", "ec_s8_dwconv2d_generic"]
     assert names(variants_for(multiplier_2, INT8)) == ["ec_s8_dwconv2d_generic"]
-    assert names(variants_for(unit, parse_precision("fp32"))) == ["ec_f32_conv2d_direct"]
+    assert names(variants_for(unit, parse_precision("fp32"))) == ["ec_f32_conv2d_direct", "ec_f32_dwconv2d"]
+    assert names(variants_for(multiplier_2, parse_precision("fp32"))) == ["ec_f32_conv2d_direct"]
     # grouped but not depthwise: the sliding window only
     assert names(variants_for(conv_geo(8, 8, 2), INT8)) == ["ec_s8_conv2d_slidingwin"]
 

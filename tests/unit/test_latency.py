@@ -292,7 +292,7 @@ def test_variant_table_covers_the_kernel_names():
     assert {k.name for k in costed_kernels()} == {
         "ec_s8_conv2d_slidingwin", "ec_s8_conv2d_im2col", "ec_s8_conv2d_1x1", "ec_s8_dwconv2d_3x3",
         "ec_s8_dwconv2d_generic", "ec_b1_conv2d_xnor", "ec_s8_conv2d_bitserial", "ec_s8_fully_connected",
-        "ec_f32_conv2d_direct", "ec_f32_fully_connected",
+        "ec_f32_conv2d_direct", "ec_f32_conv2d_1x1", "ec_f32_conv2d_im2col", "ec_f32_dwconv2d", "ec_f32_fully_connected",
     }
     for kernel in costed_kernels():
         assert kernel.op == ("Linear" if "fully_connected" in kernel.name else "Conv")

@@ -16,7 +16,7 @@ from ...kernels.registry import BY_NAME
 from ...quant.precision import INT8, Precision, parse_precision
 from ...quant.single_rounding import weight_steps
 from .emitter import Emitter, LayerCall, float_clamp, require
-from .kernel_choice import conv_kernel
+from .kernel_choice import conv_kernel, f32_conv_kernel
 from .params import (
     activation_bounds, is_float, per_tensor, qparams, requant_arrays, require_int32_accumulator, window_fields,
 )
@@ -206,16 +206,19 @@ def _task_call(kernel: str, tasks: int, win: str, out_shape: tuple, call: str) -
 def _lower_conv_f32(em: Emitter, node: Node, x: Tensor, wt: Tensor, b: Optional[Tensor], win_fields: list,
                     window_text: str) -> LayerCall:
     require(is_float(x) and wt.dtype == "float32", "float convolution needs float32 input and weights")
-    w_sym = em.array(f"{node.name}_weights", "float", np.moveaxis(wt.data, 1, -1).reshape(-1))
+    geo = geometry(em.graph, node)
+    kernel = f32_conv_kernel(geo, node)
+    ctype, packed = BY_NAME[kernel].pack(wt.data, geo, None)
+    w_sym = em.array(f"{node.name}_weights", ctype, packed)
     bias_sym = em.array(f"{node.name}_bias", "float", b.data) if b is not None else "NULL"
     win = em.struct(f"{node.name}_win", "ec_window_t", win_fields)
     lo, hi = float_clamp(node.op.clamp)
     kernel = "ec_f32_conv2d_direct"
     y_shape = em.graph.tensors[node.output].shape
-    tasks = task_count(em, kernel, y_shape, geometry(em.graph, node).macs)
+    tasks = task_count(em, kernel, y_shape, geo.macs)
     xin, yout, win_arg = _task_operands(em, kernel, tasks, node.inputs[0], node.output, win)
     call = _task_call(kernel, tasks, win, y_shape, f"{kernel}({xin}, {w_sym}, {bias_sym}, &{win_arg}, {lo}, {hi}, {yout});")
-    summary = f"{window_text}, {x.shape[1]}->{wt.shape[0]}, fp32, direct"
+    summary = f"{window_text}, {x.shape[1]}->{wt.shape[0]}, fp32, {BY_NAME[kernel].algorithm}"
     return LayerCall(node, kernel, summary, call, [node.inputs[0]], tasks=tasks,
                      split_note=note(kernel, tasks) if tasks > 1 else "")
 

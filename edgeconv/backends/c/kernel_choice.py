@@ -54,6 +54,21 @@ def conv_kernel(geo: LayerGeometry, node: Node, x: Tensor, w: np.ndarray) -> str
     return SLIDING_WINDOW
 
 
+# Float convolution kernels taken first, in this order, wherever they run the layer; the direct
+# convolution runs the others (grouped, depthwise with a channel multiplier). All give the same bits.
+_F32_FIRST = ("ec_f32_dwconv2d", "ec_f32_conv2d_1x1", "ec_f32_conv2d_im2col")
+F32_DIRECT = "ec_f32_conv2d_direct"
+
+
+def f32_conv_kernel(geo: LayerGeometry, node: Node) -> str:
+    """The kernel of a float convolution: the float kernel the node asks for when it runs the
+    layer, else the first of ``_F32_FIRST`` that does, else the direct convolution."""
+    requested = BY_NAME.get(node.algorithm or "")
+    if requested is not None and requested.dtype == "f32" and requested.op == "Conv" and requested.fits(geo):
+        return requested.name
+    return next((name for name in _F32_FIRST if BY_NAME[name].fits(geo)), F32_DIRECT)
+
+
 def runs_xnor(graph: Graph, node: Node, fused_pad: Optional[Node] = None) -> bool:
     """Whether ``node`` (a convolution reading through ``fused_pad``, or a fully connected layer)
     can take packed input words: the XNOR kernel is its kernel (convolution) or fits it (linear)."""

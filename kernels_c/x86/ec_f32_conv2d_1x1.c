@@ -1,0 +1,72 @@
+/* ec_f32_conv2d_1x1, x86: register tiles of 6 positions x EC_F32_NR output channels in two
+ * eight-lane AVX2 registers per position (12 accumulators), at every x86 level: on the AMD EPYC
+ * build machine, which runs 512-bit operations as two 256-bit halves, this tile measured faster
+ * than 8 positions in sixteen-lane AVX-512 registers (bench/bench_latency_model.py --kernels x86).
+ * Every lane sums one output in the portable kernel's order with a multiply then an add
+ * (VMULPS, VADDPS), never a fused multiply-add: TFLite's float kernels round the product before
+ * adding it, and so do the reference executor and the portable and direct kernels (built without
+ * contraction), so the lanes give their bits. Bias and clamp: ec_x86_f32.h. */
+#include <immintrin.h>
+
+#include "ec_f32.h"
+#include "ec_x86_f32.h"
+
+enum { MR = 6 };
+
+#define EC_STEP(m)                                                                    \
+    do {                                                                              \
+        const __m256 xv = _mm256_set1_ps(x[(size_t)(m) * cin + c]);                  \
+        lo##m = _mm256_add_ps(lo##m, _mm256_mul_ps(xv, w0));                          \
+        hi##m = _mm256_add_ps(hi##m, _mm256_mul_ps(xv, w1));                          \
+    } while (0)
+#define EC_STORE(m) (_mm256_storeu_ps(sums[m], lo##m), _mm256_storeu_ps(sums[m] + 8, hi##m))
+
+static void tile(const float *x, int32_t cin, const float *wb, float sums[MR][EC_F32_NR])
+{
+    __m256 lo0 = _mm256_setzero_ps(), hi0 = lo0, lo1 = lo0, hi1 = lo0, lo2 = lo0, hi2 = lo0;
+    __m256 lo3 = lo0, hi3 = lo0, lo4 = lo0, hi4 = lo0, lo5 = lo0, hi5 = lo0;
+    int32_t c;
+    for (c = 0; c < cin; ++c) {
+        const __m256 w0 = _mm256_loadu_ps(wb + (size_t)c * EC_F32_NR);
+        const __m256 w1 = _mm256_loadu_ps(wb + (size_t)c * EC_F32_NR + 8);
+        EC_STEP(0); EC_STEP(1); EC_STEP(2); EC_STEP(3); EC_STEP(4); EC_STEP(5);
+    }
+    EC_STORE(0); EC_STORE(1); EC_STORE(2); EC_STORE(3); EC_STORE(4); EC_STORE(5);
+}
+
+static void single(const float *x, int32_t cin, const float *wb, float sums[EC_F32_NR])
+{
+    __m256 lo0 = _mm256_setzero_ps(), hi0 = lo0;
+    int32_t c;
+    for (c = 0; c < cin; ++c) {
+        const __m256 xv = _mm256_set1_ps(x[c]);
+        lo0 = _mm256_add_ps(lo0, _mm256_mul_ps(xv, _mm256_loadu_ps(wb + (size_t)c * EC_F32_NR)));
+        hi0 = _mm256_add_ps(hi0, _mm256_mul_ps(xv, _mm256_loadu_ps(wb + (size_t)c * EC_F32_NR + 8)));
+    }
+    _mm256_storeu_ps(sums, lo0);
+    _mm256_storeu_ps(sums + 8, hi0);
+}
+
+void ec_f32_conv2d_1x1(const float *in, const float *w, const float *bias, const ec_window_t *win,
+                       float lo, float hi, float *out)
+{
+    const int32_t positions = win->out_h * win->out_w;
+    const int32_t cin = win->in_c, cout = win->out_c;
+    float sums[MR][EC_F32_NR];
+    int32_t p, oc0, m;
+    for (oc0 = 0; oc0 < cout; oc0 += EC_F32_NR) {
+        const float *wb = w + (size_t)(oc0 / EC_F32_NR) * cin * EC_F32_NR;
+        const float *b = bias ? bias + oc0 : NULL;
+        const int32_t n = cout - oc0 < EC_F32_NR ? cout - oc0 : EC_F32_NR;
+        for (p = 0; p + MR <= positions; p += MR) {
+            tile(in + (size_t)p * cin, cin, wb, sums);
+            for (m = 0; m < MR; ++m) {
+                ec_x86_f32_finish(sums[m], b, n, lo, hi, out + (size_t)(p + m) * cout + oc0);
+            }
+        }
+        for (; p < positions; ++p) {
+            single(in + (size_t)p * cin, cin, wb, sums[0]);
+            ec_x86_f32_finish(sums[0], b, n, lo, hi, out + (size_t)p * cout + oc0);
+        }
+    }
+}
