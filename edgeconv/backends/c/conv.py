@@ -213,7 +213,6 @@ def _lower_conv_f32(em: Emitter, node: Node, x: Tensor, wt: Tensor, b: Optional[
     bias_sym = em.array(f"{node.name}_bias", "float", b.data) if b is not None else "NULL"
     win = em.struct(f"{node.name}_win", "ec_window_t", win_fields)
     lo, hi = float_clamp(node.op.clamp)
-    kernel = "ec_f32_conv2d_direct"
     y_shape = em.graph.tensors[node.output].shape
     tasks = task_count(em, kernel, y_shape, geo.macs)
     xin, yout, win_arg = _task_operands(em, kernel, tasks, node.inputs[0], node.output, win)
