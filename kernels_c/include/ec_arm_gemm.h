@@ -173,11 +173,60 @@ EC_FORCE_INLINE void ec_neon_output(const ec_gemm_t *g, const int32x4_t acc[EC_A
     ec_neon_store16(out, ec_neon_requantize16(sums, g->mult + c0, g->shift + c0, n, g->q->out_zp, lo, hi), n);
 }
 
+/* bias - zp * wsum (wrapping) of the block's n <= 16 channels from c0. */
+EC_FORCE_INLINE void ec_neon_base(const ec_gemm_t *g, int32_t c0, int32_t n, int32x4_t base[4])
+{
+    const int32x4_t zp = vdupq_n_s32(g->q->in_zp);
+    int j;
+    for (j = 0; j < 4; ++j) {
+        base[j] = vmlsq_s32(ec_neon_load4_s32(g->bias + c0 + 4 * j, n - 4 * j, 0), zp,
+                            ec_neon_load4_s32(g->wsum + c0 + 4 * j, n - 4 * j, 0));
+    }
+}
+
+/* One pixel's 16 outputs of a full block with the block's constants. */
+EC_FORCE_INLINE void ec_neon_output_full(const int32x4_t acc[EC_ARM_GEMM_ACC], const int32x4_t base[4],
+                                         const ec_neon_rq_t rq[4], int32x4_t out_zp, int8x16_t lo, int8x16_t hi,
+                                         int8_t *out)
+{
+    int32x4_t sums[4];
+    ec_neon_channel_sums(acc, base, sums);
+    vst1q_s8(out, ec_neon_narrow16(vaddq_s32(ec_neon_requantize(sums[0], &rq[0]), out_zp),
+                                   vaddq_s32(ec_neon_requantize(sums[1], &rq[1]), out_zp),
+                                   vaddq_s32(ec_neon_requantize(sums[2], &rq[2]), out_zp),
+                                   vaddq_s32(ec_neon_requantize(sums[3], &rq[3]), out_zp), lo, hi));
+}
+
+/* The outputs of a whole tile (EC_ARM_GEMM_TILE pixels) of a full block of 16 channels, without a
+ * branch: the block's constants loaded once, the pixels' requantizations free to overlap. */
+EC_FORCE_INLINE void ec_neon_output_tile(const ec_gemm_t *g, int32x4_t acc[EC_ARM_GEMM_TILE][EC_ARM_GEMM_ACC],
+                                         int32_t c0, int8_t *out, size_t out_stride)
+{
+    const int32x4_t zp = vdupq_n_s32(g->q->in_zp), out_zp = vdupq_n_s32(g->q->out_zp);
+    const int8x16_t lo = vdupq_n_s8((int8_t)g->q->act_min), hi = vdupq_n_s8((int8_t)g->q->act_max);
+    int32x4_t base[4];
+    ec_neon_rq_t rq[4];
+    int j;
+    for (j = 0; j < 4; ++j) {
+        base[j] = vmlsq_s32(vld1q_s32(g->bias + c0 + 4 * j), zp, vld1q_s32(g->wsum + c0 + 4 * j));
+        rq[j] = ec_neon_rq_make(vld1q_s32(g->mult + c0 + 4 * j), vld1q_s32(g->shift + c0 + 4 * j));
+    }
+    ec_neon_output_full(acc[0], base, rq, out_zp, lo, hi, out + (size_t)c0);
+#if EC_ARM_GEMM_TILE > 1
+    ec_neon_output_full(acc[1], base, rq, out_zp, lo, hi, out + out_stride + (size_t)c0);
+#else
+    (void)out_stride;
+#endif
+#if EC_ARM_GEMM_TILE > 2
+    ec_neon_output_full(acc[2], base, rq, out_zp, lo, hi, out + 2 * out_stride + (size_t)c0);
+    ec_neon_output_full(acc[3], base, rq, out_zp, lo, hi, out + 3 * out_stride + (size_t)c0);
+#endif
+}
+
 /* Every pixel of the tile is named by a constant index (acc[0], acc[1], ...), here as in the
  * accumulation, so that GCC keeps the accumulators in registers across the segments. */
 static void ec_arm_gemm_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t m, int8_t *out, size_t out_stride)
 {
-    const int32x4_t zp = vdupq_n_s32(g->q->in_zp);
     int32_t c0;
     int i, j;
     for (c0 = 0; c0 < g->out_c; c0 += EC_PACK_LANES) {
@@ -190,21 +239,21 @@ static void ec_arm_gemm_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32
                 acc[i][j] = vdupq_n_s32(0);
             }
         }
-        for (j = 0; j < 4; ++j) { /* bias - zp * wsum, wrapping */
-            base[j] = vmlsq_s32(ec_neon_load4_s32(g->bias + c0 + 4 * j, n - 4 * j, 0), zp,
-                                ec_neon_load4_s32(g->wsum + c0 + 4 * j, n - 4 * j, 0));
-        }
         if (m == 1) { /* a fully connected layer, a lone pixel: no repeated pixels */
             ec_neon_accumulate(g, src, m, w, acc, 1);
+            ec_neon_base(g, c0, n, base);
             ec_neon_output(g, acc[0], base, c0, n, out + (size_t)c0);
             continue;
         }
         ec_neon_accumulate(g, src, m, w, acc, EC_ARM_GEMM_TILE);
+        if (m == EC_ARM_GEMM_TILE && n == EC_PACK_LANES) {
+            ec_neon_output_tile(g, acc, c0, out, out_stride);
+            continue;
+        }
+        ec_neon_base(g, c0, n, base);
         ec_neon_output(g, acc[0], base, c0, n, out + (size_t)c0);
 #if EC_ARM_GEMM_TILE > 1
         ec_neon_output(g, acc[1], base, c0, n, out + out_stride + (size_t)c0);
-#else
-        (void)out_stride;
 #endif
 #if EC_ARM_GEMM_TILE > 2
         if (m > 2) {
