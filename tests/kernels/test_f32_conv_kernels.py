@@ -107,3 +107,21 @@ def test_neon_f32_kernels_give_the_direct_kernels_bits_under_qemu(board, tmp_pat
     want = calldriver.run([str(portable)], _calls())
     for i in range(0, len(want), 2):  # each fast kernel's call, then the direct kernel's
         assert got[i] == want[i + 1] == want[i], _calls().records[i][0]
+
+
+@pytest.mark.parametrize("in_n, out_n, clamp", [(37, 21, (None, None)), (1280, 40, (0.0, 6.0)), (5, 7, (-0.5, 0.5))])
+def test_f32_fully_connected_gives_the_reference_bits(in_n, out_n, clamp):
+    """Eight outputs summed side by side, each in the reference's order (and a tail of outputs)."""
+    from edgeconv.ir import ops
+    from edgeconv.reference.float_kernels import linear
+
+    rng = np.random.default_rng(in_n)
+    x = rng.normal(size=(1, in_n)).astype(np.float32)
+    w = rng.normal(size=(out_n, in_n)).astype(np.float32)
+    b = rng.normal(size=out_n).astype(np.float32)
+    y = np.zeros(out_n, dtype=np.float32)
+    lo, hi = (-NO_BOUND if clamp[0] is None else clamp[0]), (NO_BOUND if clamp[1] is None else clamp[1])
+    kernel_library("portable").ec_f32_fully_connected(ptr(x), ptr(w), ptr(b), ctypes.c_int32(in_n), ctypes.c_int32(out_n),
+                                                      ctypes.c_float(lo), ctypes.c_float(hi), ptr(y))
+    want = linear(ops.Linear(clamp=clamp), x, w, b)[0]
+    np.testing.assert_array_equal(y.view(np.uint32), want.astype(np.float32).view(np.uint32))
