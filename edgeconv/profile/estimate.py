@@ -1,7 +1,8 @@
 """Per-layer time of a graph on an ARM board that nobody can reach: counted under QEMU, costed by llvm-mca.
 
 One estimate = the graph compiled with the C backend and the board's compiler (the build
-``compress`` ships, per-layer hooks in), run once on one seeded input under ``qemu-user`` with the
+``compress`` ships, per-layer hooks in, one thread: the pool built as a plain loop, so the counts
+are the work of one core with no synchronisation), run once on one seeded input under ``qemu-user`` with the
 counting plugin (:mod:`.qemu_count`), each executed translation block costed by ``llvm-mca`` for
 the board's core (:mod:`.mca`). Per layer (one call of the model's ``run``)::
 
@@ -108,8 +109,8 @@ def estimate_graph(graph: Graph, target: Target, compiler: Compiler, llvm_cpu: O
     cpu = mca_cpu_of(target, llvm_cpu)
     with tempfile.TemporaryDirectory(prefix="edgeconv-estimate-") as tmp:
         tmp = Path(tmp)
-        project = generate(graph, tmp / "c")
-        build_runner(tmp / "c", target, compiler, tmp / "build", profile=True)
+        project = generate(graph, tmp / "c", threads=1)
+        build_runner(tmp / "c", target, compiler, tmp / "build", profile=True, threads=1)
         binary = tmp / "build" / RUNNER_BINARY
         np.save(tmp / "in.npy", to_source_layout(random_inputs(graph, samples=1).x[0], graph.source_layout))
         counts = count_instructions(target.qemu_binary, target.qemu_cpu, binary, ["in.npy", "out.npy"],
