@@ -174,9 +174,9 @@ def main() -> None:
             start = time.monotonic()
             results.append(board_figures(board, files, prepared))
             print(f"{board}: {time.monotonic() - start:.0f} s", file=sys.stderr)
+            if args.json:  # after every board, so a stopped run keeps what it finished
+                args.json.write_text(json.dumps(results, indent=1) + "\n")
     print_table(results)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1) + "\n")
 
 
 if __name__ == "__main__":
