@@ -3,9 +3,11 @@
  *
  * Pool. ec_pool_start creates threads - 1 workers once (the caller is thread 0); ec_pool_run
  * hands one layer to them and returns when every task has finished (one handoff and one
- * barrier per layer), allocating nothing and creating no thread. Task t of a layer runs on
- * thread t, so a layer never has more tasks than the pool has threads. Workers wait between
- * layers by spinning for a while, then sleep on a condition variable until the next layer.
+ * barrier per layer), allocating nothing and creating no thread. The threads claim the layer's
+ * tasks one by one, the caller too, so a worker that has lost its core to another process delays
+ * nothing: the caller runs the tasks nobody has claimed. A layer never has more tasks than the
+ * pool has threads. Workers wait between layers by spinning for a while, then sleep on a
+ * condition variable until the next layer.
  *
  * Compile-time switch: EC_THREADS is the most threads a pool may have (8 unless the build sets
  * it; every file of one program must see the same value). Built with -DEC_THREADS=1 the pool is
@@ -36,25 +38,20 @@ typedef void (*ec_task_fn)(unsigned char *arena, int32_t task, int32_t tasks);
 
 typedef struct ec_pool ec_pool_t;
 
-#if EC_THREADS > 1
-typedef struct {
-    ec_pool_t *pool;
-    int32_t id;                      /* the thread's number: 1 .. threads - 1 */
-} ec_worker_t;
-#endif
-
 struct ec_pool {
     int32_t threads;                 /* the caller included; 0 or 1: no worker */
 #if EC_THREADS > 1
-    pthread_t threads_of[EC_THREADS - 1];
-    ec_worker_t workers[EC_THREADS - 1];
+    pthread_t workers[EC_THREADS - 1];
     pthread_mutex_t lock;
     pthread_cond_t wake;
-    ec_task_fn fn;                   /* the layer handed out (NULL: stop), written before */
-    unsigned char *arena;            /* `generation` moves and read after it has */
+    uint32_t generation;             /* the caller's count of layers handed out */
+    /* Shared with the workers, through atomics only (ec_parallel.c says how): */
+    ec_task_fn fn;                   /* the layer handed out */
+    unsigned char *arena;
     int32_t tasks;
-    uint32_t generation;             /* one more per layer handed out (atomic) */
-    int32_t pending;                 /* workers that have not finished the layer (atomic) */
+    uint64_t ticket;                 /* generation << 32 | the next task to claim */
+    int32_t done;                    /* tasks of the layer finished */
+    int32_t stop;                    /* set to end the workers */
 #endif
 };
 
