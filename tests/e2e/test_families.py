@@ -26,8 +26,8 @@ from edgeconv.errors import VerificationFailed
 from edgeconv.zoo import save_npz
 from edgeconv.zoo.families import FAMILIES, INPUT_SHAPE_224, export_family, structured_images
 
-CALIBRATION_SAMPLES = 8
-VERIFY_SAMPLES = 4
+CALIBRATION_SAMPLES = 4
+VERIFY_SAMPLES = 2
 BIT_EXACT = ("tflite-micro",)
 AGREEMENT_ONLY = ("tflite-litert", "onnxruntime")
 # The Pi 4 legs (budget selection, cross build, QEMU) run on the two smallest families, one of them

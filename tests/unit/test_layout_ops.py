@@ -130,3 +130,22 @@ def test_float_shuffle_net_within_tolerance(tmp_path, runtime):
     else:
         got = np.asarray(ort_adapter.run(write_onnx(graph, tmp_path / "model.onnx", {}), x))
     assert np.abs(got - reference).max() <= tolerance
+
+
+def test_a_concatenation_of_many_inputs_runs_on_tflm(tmp_path):
+    """TFLite Micro prepares at most 10 CONCATENATION inputs: 12 are joined in two steps."""
+    b = QGraphBuilder((1, 12, 3, 2), seed=4)
+    x = b.quantize(scale=1 / 40, zp=5)
+    parts = []
+    for c in reversed(range(12)):
+        b.current = x
+        parts.append(b.same_quant(ops.Slice(axis=1, start=c, end=c + 1)))
+    b.add_node(ops.Concat(axis=1), parts, quant=b.g.tensors[x].quant)
+    b.dequantize()
+    graph = b.finish()
+    inputs = _inputs(graph, 3)
+    feed, codes = tflite_feeds_and_reference(graph, inputs)
+    np.testing.assert_array_equal(codes, tflite_feeds_and_reference(graph, inputs)[0].transpose(0, 3, 1, 2)[:, ::-1])
+    path = write(graph, tmp_path)
+    for got in (tflm.run(path, feed), litert.run(path, feed, "builtin")):
+        np.testing.assert_array_equal(to_channels_first(np.asarray(got)), codes)

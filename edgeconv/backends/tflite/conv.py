@@ -145,8 +145,7 @@ def _write_groups(lower: Lowering, node: Node, src: int, padding: int, geometry:
                  options("Conv2DOptions", Padding=padding, StrideW=sw, StrideH=sh,
                          FusedActivationFunction=fused, DilationWFactor=dw, DilationHFactor=dh))
         results.append(out)
-    lower.op(B.CONCATENATION, results, [dst],
-             options("ConcatenationOptions", Axis=3, FusedActivationFunction=activation.Act.NONE))
+    lower.concatenate(results, dst, 3)
 
 
 def write_linear(lower: Lowering, node: Node) -> None:

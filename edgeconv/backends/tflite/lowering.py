@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
+from tflite.ActivationFunctionType import ActivationFunctionType as Act
 from tflite.BuiltinOperator import BuiltinOperator as B
 
 from ...ir import Graph, Node, QuantParams, Tensor
@@ -17,6 +18,10 @@ from .flatmodel import FlatModel, OptionsBuilder, TflQuant, TflTensor
 from .layout import channels_last_shape
 from .options import options
 from .versions import op_version
+
+
+# TFLite Micro's CONCATENATION prepares at most 10 inputs (kMaxInputNum in its concatenation.cc).
+MAX_CONCAT_INPUTS = 10
 
 
 def tfl_quant(q: Optional[QuantParams], dimension: int = 0) -> Optional[TflQuant]:
@@ -104,6 +109,21 @@ class Lowering:
         dst = self.like(src, self.model.tensors[src].name + "_transposed", shape)
         self.op(B.TRANSPOSE, [src, self.int32_vector("perm", perm)], [dst], options("TransposeOptions"))
         return dst
+
+    def concatenate(self, inputs: list, dst: int, axis: int) -> None:
+        """CONCATENATION of ``inputs`` (all with ``dst``'s quantization) into ``dst`` along ``axis``.
+
+        Beyond ``MAX_CONCAT_INPUTS`` inputs the first ones are joined into a tensor that becomes the
+        first input of the next step: the same bytes, and every TFLite runtime can prepare each step."""
+        opts = options("ConcatenationOptions", Axis=axis, FusedActivationFunction=Act.NONE)
+        while len(inputs) > MAX_CONCAT_INPUTS:
+            head = inputs[:MAX_CONCAT_INPUTS]
+            shape = list(self.shape_of(head[0]))
+            shape[axis] = sum(self.shape_of(i)[axis] for i in head)
+            joined = self.like(dst, self.model.tensors[dst].name + "_joined", tuple(shape))
+            self.op(B.CONCATENATION, head, [joined], opts)
+            inputs = [joined, *inputs[MAX_CONCAT_INPUTS:]]
+        self.op(B.CONCATENATION, inputs, [dst], opts)
 
     def requantize(self, src: int, dst: int) -> None:
         """QUANTIZE int8 -> int8 (TFLite's Requantize: multiplier s_in/s_out, then + zp_out)."""

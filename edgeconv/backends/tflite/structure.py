@@ -102,8 +102,7 @@ def write_concat(lower: Lowering, node: Node) -> None:
             lower.requantize(src, same)
             src = same
         inputs.append(src)
-    lower.op(B.CONCATENATION, inputs, [lower.output(node)],
-             options("ConcatenationOptions", Axis=axis, FusedActivationFunction=activation.Act.NONE))
+    lower.concatenate(inputs, lower.output(node), axis)
 
 
 def _raw_value(lower: Lowering, name: str, real: float):
