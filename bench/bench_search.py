@@ -119,7 +119,7 @@ def prepare_model(name: str, samples: int, work: Path) -> tuple:
 
 def halfway_budget(model: Path) -> float:
     """A budget halfway between the all-fp32 and all-int8 predictions for the target."""
-    graph = load_model(model)
+    graph = prepare(load_model(model))  # as compress predicts it: BatchNorm folded, activations fused
     target = load_target(TARGET)
 
     def predicted(precision: str) -> float:
@@ -145,7 +145,7 @@ def bench(name: str, samples: int, epochs: int, device: str, work: Path) -> dict
     mix = sorted({layer["precision"] for layer in report["layers"]})
     return {"model": name, "samples": samples, "epochs": epochs, "budget_ms": budget,
             "predicted_ms": report["predicted_latency_ms"], "precisions": mix,
-            "sensitivity_samples": selection.sensitivity_samples(prepare(load_model(model))),
+            "sensitivity_samples": min(samples, selection.sensitivity_samples(prepare(load_model(model)))),
             "seconds": {phase: [round(totals[phase][0], 1), round(totals[phase][1], 1)] for phase in (*PHASES, "total")}}
 
 
