@@ -50,7 +50,7 @@ from edgeconv.passes.pipeline import prepare
 from edgeconv.pipeline import selection
 from edgeconv.quant.precision import uniform_precisions
 from edgeconv.select import sensitivity
-from edgeconv.select.latency import predict_graph_ms
+from edgeconv.select.latency import fastest_algorithm, predict_graph_ms
 from edgeconv.targets import load_target
 from edgeconv.zoo.export import export, save_npz
 from edgeconv.zoo.families import export_family, structured_images
@@ -127,6 +127,8 @@ def halfway_budget(model: Path) -> float:
         chosen = uniform_precisions(trial, precision)
         for node in trial.nodes:
             node.precision = chosen[node.name]
+            if node.op.WEIGHTED:  # each layer's fastest kernel, as the selector would take
+                node.algorithm = fastest_algorithm(target, trial, node, node.precision)
         return predict_graph_ms(target, trial).ms
 
     return round((predicted("fp32") + predicted("int8")) / 2, 4)
