@@ -176,10 +176,12 @@ KERNEL_GRID = [
     *[("ec_s8_conv2d_slidingwin", "int8", "conv", ci, co, 3, hw, 1) for ci, co, hw in ((8, 16, 28), (16, 32, 16), (32, 32, 28), (64, 64, 14))],
     *[("ec_s8_conv2d_im2col", "int8", "conv", ci, co, 3, hw, 1) for ci, co, hw in ((8, 16, 28), (16, 32, 16), (32, 32, 28), (64, 64, 14))],
     *[("ec_s8_conv2d_1x1", "int8", "conv", ci, co, 1, hw, 0) for ci, co, hw in ((16, 32, 28), (32, 64, 14), (64, 64, 28), (128, 128, 7))],
-    # feature maps of 224x224 networks, larger than the caches: MobileNetV2's first expansion, ResNet-18's first stage
+    # feature maps of 224x224 networks, larger than the caches: MobileNetV2's expansions and projections, ResNet-18's first stage
     ("ec_s8_conv2d_1x1", "int8", "conv", 16, 96, 1, 112, 0),
+    ("ec_s8_conv2d_1x1", "int8", "conv", 24, 144, 1, 56, 0),
+    ("ec_s8_conv2d_1x1", "int8", "conv", 144, 24, 1, 56, 0),
     ("ec_s8_conv2d_im2col", "int8", "conv", 64, 64, 3, 56, 1),
-    *[("ec_s8_dwconv2d_3x3", "int8", "dw", c, c, 3, hw, 1) for c, hw in ((16, 28), (32, 14), (64, 28), (128, 7), (96, 112))],
+    *[("ec_s8_dwconv2d_3x3", "int8", "dw", c, c, 3, hw, 1) for c, hw in ((16, 28), (32, 14), (64, 28), (128, 7), (96, 112), (144, 56))],
     *[("ec_s8_dwconv2d_generic", "int8", "dw", c, c, 5, hw, 2) for c, hw in ((16, 28), (32, 14), (64, 28), (128, 7))],
     *[("ec_s8_fully_connected", "int8", "fc", ci, co, 1, 1, 0) for ci, co in ((256, 64), (1024, 128), (3136, 64), (64, 10))],
     *[("ec_f32_conv2d_direct", "fp32", "conv", ci, co, k, hw, k // 2) for ci, co, k, hw in ((8, 16, 3, 28), (32, 32, 3, 16), (64, 64, 1, 14), (16, 32, 3, 14))],
