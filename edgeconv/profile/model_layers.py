@@ -8,6 +8,9 @@ gives every layer its ``r``-th variant (its first when it has fewer), so ``max(v
 layer)`` graphs per precision cover every (layer, precision, variant). Round 0 uses the variant the
 analytical model ranks fastest, the one ``compress`` picks for a uniform precision.
 
+A model that carries its own quantization (a full-integer ``.tflite``) is timed as ``compress``
+keeps it: as loaded, at its own precisions only.
+
 Node names and shapes are those of the graph ``compress`` builds from the same model, so the keys
 measured here are the keys the latency model looks up for the compressed model.
 """
@@ -32,9 +35,12 @@ MODEL_PRECISIONS = ("int8", "fp32", "w4a4", "w2a2", "w1a1")
 
 
 def load_prepared(model: Path) -> Graph:
+    """The graph ``compress`` starts from: prepared for quantization, or as loaded when the model
+    keeps its own quantization."""
     from ..frontend import load_model
 
-    return prepare(load_model(model))
+    graph = load_model(model)
+    return graph if graph.is_quantized() else prepare(graph)
 
 
 def _variant_rounds(target: Target, graph: Graph, precisions: dict) -> list:
@@ -57,6 +63,12 @@ def model_graphs(target: Target, graph: Graph, precisions: tuple = MODEL_PRECISI
     ``make_graph()`` quantizes and returns the trial graph, so a precision the model cannot take
     fails its own items only.
     """
+    if graph.is_quantized():
+        own = {node.name: node.precision for node in graph.nodes}
+        for r, algorithms in enumerate(_variant_rounds(target, graph, own)):
+            yield f"{graph.name} own quantization variant set {r + 1}", functools.partial(
+                _with_algorithms, lambda: graph, algorithms)
+        return
     calib = calibration_inputs(graph)
     for precision in precisions:
         chosen = uniform_precisions(graph, precision)

@@ -10,6 +10,7 @@ marked as estimated, and the latency model then reports its predictions as estim
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -84,6 +85,17 @@ def test_rpi3_armhf_estimate_from_the_command_line(tinycnn, tmp_path):
     result = json.loads(out.stdout)
     _check_rows(result, "rpi3")
     assert result["estimates"][0]["llvm_cpu"] == "cortex-a57"
+
+
+@pytest.mark.slow
+def test_imported_int8_model_is_estimated_at_its_own_quantization(tmp_path):
+    """A full-integer .tflite is profiled as compress keeps it: as loaded, never re-quantized."""
+    require_tool("qemu-aarch64")
+    require_tool("llvm-mca")
+    model = Path(__file__).resolve().parents[1] / "data" / "mlperf_tiny" / "ic_resnet8_int8.tflite"
+    result = api.profile("rpi4", runner="qemu", model=model, out=tmp_path / "rpi4.json", estimate=True)
+    _check_rows(result, "rpi4")
+    assert result["total"]["macs"] == 12_501_632  # MLPerf Tiny's IC ResNet-8
 
 
 def test_estimate_is_refused_where_it_cannot_run(tmp_path):
