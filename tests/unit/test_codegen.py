@@ -17,9 +17,10 @@ from tests.kernels.qgraphs import GraphBuilder
 SANITIZE = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g", "-Wall", "-Wextra", "-Werror", "-pedantic")
 
 
-def compile_graph(graph, tmp_path, sanitize=False, prefix="ec_model_"):
+def compile_graph(graph, tmp_path, sanitize=False, prefix="ec_model_", profile=False):
     project = generate(graph, tmp_path / "c", prefix=prefix, command_line="edgeconv compress test.pt")
-    binary, info = build_host(tmp_path / "c", tmp_path / "edgeconv_run", flags=SANITIZE if sanitize else ())
+    binary, info = build_host(tmp_path / "c", tmp_path / "edgeconv_run", flags=SANITIZE if sanitize else (),
+                              profile=profile)
     return project, binary, info
 
 
@@ -268,7 +269,7 @@ def test_runner_timing_repeat_and_bad_inputs(tmp_path):
     b.conv(3)
     b.dequantize()
     graph = b.finish()
-    _, binary, info = compile_graph(graph, tmp_path)
+    _, binary, info = compile_graph(graph, tmp_path, profile=True)  # per-layer timing needs the hooks
     assert "-DEC_PROFILE" in info["flags"] and info["compiler_version"]
     x = np.random.default_rng(14).uniform(-1, 1, size=(3, 2, 5, 5)).astype(np.float32)
     run_binary(binary, x, tmp_path, "--repeat", "4", "--timing", str(tmp_path / "t.json"))
