@@ -210,12 +210,16 @@ def inspect(
     input_shape: Optional[Union[str, Sequence[int]]] = None,
     target: Optional[TargetLike] = None,
     trust_pickle: bool = False,
+    threads: Optional[int] = None,
 ) -> dict:
-    """Layers of ``model`` (name, op, output shape, params, MACs), totals, and predicted ms on ``target``."""
+    """Layers of ``model`` (name, op, output shape, params, MACs), totals, and predicted ms on ``target``
+    running the C model on ``threads`` threads (None: every core, as ``compress`` generates it)."""
     from .analysis import layer_table, total_macs
     model = arguments.readable_file("MODEL", model)
     shape = arguments.input_shape(input_shape) if input_shape is not None else None
-    board = load_target(target) if target is not None else None
+    if threads is not None and target is None:
+        raise UserError("--threads needs --target: the thread count is a prediction's")
+    board = load_target(target).with_threads(threads) if target is not None else None
     graph = _load_graph(model, shape, trust_pickle)
     layers = [to_jsonable(info) for info in layer_table(graph)]
     result = {
@@ -228,6 +232,7 @@ def inspect(
         "total_params": int(sum(layer["params"] for layer in layers)),
         "predicted_ms": None,
         "latency_source": None,
+        "threads": board.threads if board is not None else None,
     }
     if board is not None:
         _add_predictions(result, board, graph)

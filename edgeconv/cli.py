@@ -330,7 +330,9 @@ def _inspect_table(result: dict) -> Table:
             _millis(layer.get("predicted_ms")),
         )  # fmt: skip
     if result["target"] is not None:
-        table.caption = f"predicted for {result['target']} ({result['latency_source']})"
+        threads = result["threads"]
+        table.caption = (f"predicted for {result['target']} on {threads} thread{'s' if threads > 1 else ''} "
+                         f"({result['latency_source']})")
     table.add_section()
     table.add_row("total", "", "", f"{result['total_params']:,}", f"{result['total_macs']:,}", _millis(result["predicted_ms"]))
     return table
@@ -341,10 +343,12 @@ def _inspect_table(result: dict) -> Table:
 @click.option("--input-shape", type=INPUT_SHAPE, metavar="1,C,H,W", help="Input shape when the model does not fix it, e.g. 1,3,32,32.")
 @click.option("--target", "-t", help="Board name or TOML: adds predicted milliseconds per layer.")
 @click.option("--trust-pickle", is_flag=True, help="Allow a pickled nn.Module (pickle runs code).")
+@click.option("--threads", type=int, help="Threads the prediction is for (default: the target's cores, as compress).")
 @_output_options
-def inspect(model: str, input_shape: Optional[tuple], target: Optional[str], trust_pickle: bool, as_json: bool) -> None:
+def inspect(model: str, input_shape: Optional[tuple], target: Optional[str], trust_pickle: bool,
+            threads: Optional[int], as_json: bool) -> None:
     """Layers, shapes, MACs, parameters and predicted milliseconds of a model."""
-    result = api.inspect(model, input_shape=input_shape, target=target, trust_pickle=trust_pickle)
+    result = api.inspect(model, input_shape=input_shape, target=target, trust_pickle=trust_pickle, threads=threads)
     if as_json:
         _print_json(result)
     else:

@@ -126,8 +126,17 @@ def test_inspect_with_target_predicts_milliseconds(tiny_onnx_model):
     layer_ms = [layer["predicted_ms"] for layer in report["layers"]]
     assert all(ms >= 0 for ms in layer_ms) and report["predicted_ms"] > 0
     assert report["predicted_ms"] == pytest.approx(sum(layer_ms), rel=1e-9)
+    assert report["threads"] == 4  # rpi4's cores: the count compress generates the C model for
     table = invoke("inspect", tiny_onnx_model, "--target", "rpi4")
-    assert table.exit_code == 0 and "predicted for rpi4 (analytical)" in table.stdout
+    assert table.exit_code == 0 and "predicted for rpi4 on 4 threads (analytical)" in table.stdout
+
+
+def test_inspect_threads_are_the_predictions(tiny_onnx_model):
+    one = json.loads(invoke("inspect", tiny_onnx_model, "--target", "rpi4", "--threads", "1", "--json").stdout)
+    assert one["threads"] == 1 and one["predicted_ms"] > 0
+    for args, word in ((("--target", "rpi4", "--threads", "5"), "1..4"), (("--threads", "2"), "--target")):
+        result = invoke("inspect", tiny_onnx_model, *args)
+        assert result.exit_code == 2 and word in result.output and "Traceback" not in result.output
 
 
 def test_inspect_refuses_junk_model(tmp_path):
