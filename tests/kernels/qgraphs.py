@@ -153,3 +153,22 @@ class GraphBuilder:
         infer_shapes(self.g, update=False)
         verify(self.g)
         return self.g
+
+
+def mixed_fp32_net(height: int, width: int) -> Graph:
+    """An int8 conv, then float32 layers (conv with ReLU clamp, Hardswish, max pool, softmax): the
+    float kernels behind a Dequantize, on a (1, 2, height, width) input."""
+    b = GraphBuilder((1, 2, height, width), seed=7)
+    b.quantize()
+    b.conv(6)
+    b.dequantize()
+    rng = np.random.default_rng(8)
+    w = rng.normal(size=(4, 6, 3, 3)).astype(np.float32)
+    b.g.add_tensor(Tensor("fw", w.shape, "float32", data=w))
+    b.g.add_tensor(Tensor("fb", (4,), "float32", data=rng.normal(size=4).astype(np.float32)))
+    b.add_node(ops.Conv(pads=(1, 1, 1, 1), clamp=(0.0, None)), [b.current, "fw", "fb"], dtype="float32", precision="fp32")
+    b.add_node(ops.Hardswish(), [b.current], dtype="float32", precision="fp32")
+    b.add_node(ops.MaxPool(kernel=(2, 2), stride=(2, 2)), [b.current], dtype="float32", precision="fp32")
+    b.add_node(ops.Reshape(shape=(-1,)), [b.current], dtype="float32", precision="fp32")
+    b.add_node(ops.Softmax(axis=1), [b.current], dtype="float32", precision="fp32")
+    return b.finish()

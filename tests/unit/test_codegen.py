@@ -12,7 +12,7 @@ from edgeconv.quant.quantizers import sign_threshold
 from edgeconv.errors import UserError
 from edgeconv.ir import Node, QuantParams, Tensor, ops
 from edgeconv.reference import executor
-from tests.kernels.qgraphs import GraphBuilder
+from tests.kernels.qgraphs import GraphBuilder, mixed_fp32_net
 
 SANITIZE = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g", "-Wall", "-Wextra", "-Werror", "-pedantic")
 
@@ -189,22 +189,8 @@ def test_w1a1_conv_with_zero_padding_runs_an_int8_kernel(tmp_path):
 
 
 def test_mixed_fp32_layer_within_float_tolerance(tmp_path):
-    b = GraphBuilder((1, 2, 6, 6), seed=7)
-    b.quantize()
-    b.conv(6)
-    b.dequantize()
-    g = b.g
-    rng = np.random.default_rng(8)
-    w = rng.normal(size=(4, 6, 3, 3)).astype(np.float32)
-    g.add_tensor(Tensor("fw", w.shape, "float32", data=w))
-    g.add_tensor(Tensor("fb", (4,), "float32", data=rng.normal(size=4).astype(np.float32)))
-    b.add_node(ops.Conv(pads=(1, 1, 1, 1), clamp=(0.0, None)), [b.current, "fw", "fb"], dtype="float32", precision="fp32")
-    b.add_node(ops.Hardswish(), [b.current], dtype="float32", precision="fp32")
-    b.add_node(ops.MaxPool(kernel=(2, 2), stride=(2, 2)), [b.current], dtype="float32", precision="fp32")
-    b.add_node(ops.Reshape(shape=(-1,)), [b.current], dtype="float32", precision="fp32")
-    b.add_node(ops.Softmax(axis=1), [b.current], dtype="float32", precision="fp32")
-    graph = b.finish()
-    x = rng.uniform(-1, 1, size=(4, 2, 6, 6)).astype(np.float32)
+    graph = mixed_fp32_net(6, 6)
+    x = np.random.default_rng(8).uniform(-1, 1, size=(4, 2, 6, 6)).astype(np.float32)
     _, binary, _ = compile_graph(graph, tmp_path)
     got = run_binary(binary, x, tmp_path)
     expected = executor.run_single(graph, x)

@@ -11,10 +11,10 @@ import pytest
 
 from edgeconv.backends.c import build_host, generate
 from edgeconv.errors import UserError
-from edgeconv.ir import Tensor, ops
+from edgeconv.ir import ops
 from edgeconv.kernels.split import GEMM_CHANNELS, WEIGHTED_ROWS, task_count
 from edgeconv.reference import executor
-from tests.kernels.qgraphs import GraphBuilder
+from tests.kernels.qgraphs import GraphBuilder, mixed_fp32_net
 
 THREADS = (1, 2, 3, 4)
 STRICT = ("-Wall", "-Wextra", "-Werror", "-pedantic")
@@ -119,22 +119,8 @@ def test_binary_and_bitserial_layers_equal_at_every_thread_count(tmp_path):
 
 
 def test_float_layers_equal_at_every_thread_count(tmp_path):
-    b = GraphBuilder((1, 2, 10, 9), seed=7)
-    b.quantize()
-    b.conv(6)
-    b.dequantize()
-    g = b.g
-    rng = np.random.default_rng(8)
-    w = rng.normal(size=(4, 6, 3, 3)).astype(np.float32)
-    g.add_tensor(Tensor("fw", w.shape, "float32", data=w))
-    g.add_tensor(Tensor("fb", (4,), "float32", data=rng.normal(size=4).astype(np.float32)))
-    b.add_node(ops.Conv(pads=(1, 1, 1, 1), clamp=(0.0, None)), [b.current, "fw", "fb"], dtype="float32", precision="fp32")
-    b.add_node(ops.Hardswish(), [b.current], dtype="float32", precision="fp32")
-    b.add_node(ops.MaxPool(kernel=(2, 2), stride=(2, 2)), [b.current], dtype="float32", precision="fp32")
-    b.add_node(ops.Reshape(shape=(-1,)), [b.current], dtype="float32", precision="fp32")
-    b.add_node(ops.Softmax(axis=1), [b.current], dtype="float32", precision="fp32")
-    graph = b.finish()
-    x = rng.uniform(-1, 1, size=(3, 2, 10, 9)).astype(np.float32)
+    graph = mixed_fp32_net(10, 9)
+    x = np.random.default_rng(8).uniform(-1, 1, size=(3, 2, 10, 9)).astype(np.float32)
     project, outputs = threaded(graph, x, tmp_path, isa="portable")  # the float kernels are portable C
     expected = executor.run_single(graph, x)
     assert np.abs(outputs[1] - expected).max() <= 1e-4 * max(1.0, np.abs(expected).max())
