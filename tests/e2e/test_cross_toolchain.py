@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from edgeconv.backends.c.build import BASE_FLAGS
+from edgeconv.backends.c.build import base_flags
 from edgeconv.targets import load_target, target_names
 from edgeconv.toolchain import find_compiler
 from tests.conftest import require_tool
@@ -53,8 +53,8 @@ def test_static_hello_world_builds_and_runs(board, tmp_path):
     source = tmp_path / "hello.c"
     source.write_text(HELLO)
     binary = tmp_path / "hello"
-    build = subprocess.run([*compiler.command, *BASE_FLAGS, *compiler.cflags, str(source), *compiler.ldflags, "-lm",
-                            "-o", str(binary)], capture_output=True, text=True, timeout=120)
+    build = subprocess.run([*compiler.command, *base_flags(compiler.cflags), *compiler.cflags, str(source),
+                            *compiler.ldflags, "-lm", "-o", str(binary)], capture_output=True, text=True, timeout=120)
     assert build.returncode == 0, build.stderr
     assert "-static" in compiler.ldflags
     run = subprocess.run([qemu, "-cpu", target.qemu_cpu, str(binary), "x"], capture_output=True, text=True, timeout=60)

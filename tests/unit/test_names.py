@@ -134,7 +134,7 @@ def test_layer_names_from_the_model_cannot_break_the_generated_c(tmp_path):
         assert "\r" not in text and "\x01" not in text and "odd name" in text.splitlines()[0]
     assert "    /* conv * / int injected = 1; / * x: " in (tmp_path / "c" / "model.c").read_text()
     # strict flags and trigraphs on: an escaped comment or literal would not compile
-    binary, _ = build_host(tmp_path / "c", tmp_path / "edgeconv_run",
+    binary, _ = build_host(tmp_path / "c", tmp_path / "edgeconv_run", profile=True,  # per-layer names in the timing
                            flags=("-Wall", "-Wextra", "-Werror", "-pedantic", "-trigraphs"))
     np.save(tmp_path / "x.npy", np.zeros((1, 2, 6, 6), np.float32))
     run = subprocess.run([str(binary), "--timing", str(tmp_path / "t.json"), str(tmp_path / "x.npy"),
