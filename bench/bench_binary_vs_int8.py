@@ -80,7 +80,8 @@ def main() -> None:
         for precision in PRECISIONS:
             out = work / precision
             projects[precision] = generate(quantize_graph(graph, x_train[:256], precision), out / "c")
-            binaries[precision], _ = build_host(out / "c", out / "edgeconv_run", flags=tuple(shlex.split(args.cflags)))
+            binaries[precision], _ = build_host(out / "c", out / "edgeconv_run", flags=tuple(shlex.split(args.cflags)),
+                                                profile=True)  # per-layer times
         best = {}
         for _ in range(args.rounds):
             for precision in PRECISIONS:
