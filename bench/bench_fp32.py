@@ -8,7 +8,7 @@ prepared (BatchNorm folded) as ``compress`` does, written as C and as a float .t
 timing, the C runner's output on one input is checked against TFLite Micro's, bit for bit (the
 float kernels keep TFLite's summation order). Our C is built at each x86 level of ``--levels``
 (default: this CPU's own and AVX2), so the figure holds for machines without AVX-512 too.
-The issue's goal for MobileNetV2-224: ours/XNNPACK <= 1.5x.
+The goal for MobileNetV2-224: ours/XNNPACK <= 1.5x.
 """
 
 from __future__ import annotations

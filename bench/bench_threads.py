@@ -10,7 +10,7 @@ LiteRT's interpreter with XNNPACK at ``num_threads`` 1 and 2, interleaved in the
 (``common.py``: rounds, medians). Before timing, the two-thread output is checked to be the
 one-thread output byte for byte on the timing inputs.
 
-Goals (the multi-threading issue): two threads at least 1.8x one thread on MobileNetV2-224, and
+Goals: two threads at least 1.8x one thread on MobileNetV2-224, and
 our two-thread time at most XNNPACK's two-thread time. The machine is shared: read the ratios of
 one run, not the milliseconds, and the load average printed with them.
 

@@ -1,5 +1,5 @@
 """Quantization-aware fine-tuning on the zoo's digits models, accuracy measured by the reference
-executor on the held-out split (DESIGN §2; goals of the compression issue).
+executor on the held-out split (DESIGN §2; the compression goals).
 
 The goals use the zoo's compressed models (``edgeconv.zoo.compressed``: int8 post-training
 quantization, w4a4 fine-tuned 3 epochs, w1a1 5 epochs, on the 4,000 training digits), cached
