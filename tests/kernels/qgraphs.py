@@ -172,3 +172,24 @@ def mixed_fp32_net(height: int, width: int) -> Graph:
     b.add_node(ops.Reshape(shape=(-1,)), [b.current], dtype="float32", precision="fp32")
     b.add_node(ops.Softmax(axis=1), [b.current], dtype="float32", precision="fp32")
     return b.finish()
+
+
+def binary_chain_net(second_stride: int, classes: int) -> Graph:
+    """XNOR conv -> padded max pool -> Sign -> XNOR conv (stride ``second_stride``) -> flatten ->
+    Sign -> binary linear of ``classes`` outputs, behind an int8 conv and Sign, on a (1, 3, 9, 9)
+    input: binary layers that pass packed bits to each other."""
+    b = GraphBuilder((1, 3, 9, 9), seed=12)
+    b.quantize()
+    b.conv(20)
+    b.sign()
+    b.same_quant(ops.Pad(pads=(1, 1, 1, 1), value=1.0))
+    b.conv(37, pads=(0, 0, 0, 0), precision="w1a1", weight_levels=1, bias=False)
+    b.same_quant(ops.MaxPool(kernel=(2, 2), stride=(2, 2), pads=(0, 0, 1, 1)))
+    b.sign()
+    b.same_quant(ops.Pad(pads=(1, 1, 1, 1), value=1.0))
+    b.conv(33, pads=(0, 0, 0, 0), stride=(second_stride, second_stride), precision="w1a1", weight_levels=1)
+    b.same_quant(ops.Reshape(shape=(-1,)))
+    b.sign()
+    b.linear(classes, precision="w1a1", binary=True)
+    b.dequantize()
+    return b.finish()

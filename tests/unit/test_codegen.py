@@ -12,7 +12,7 @@ from edgeconv.quant.quantizers import sign_threshold
 from edgeconv.errors import UserError
 from edgeconv.ir import Node, QuantParams, Tensor, ops
 from edgeconv.reference import executor
-from tests.kernels.qgraphs import GraphBuilder, mixed_fp32_net
+from tests.kernels.qgraphs import GraphBuilder, binary_chain_net, mixed_fp32_net
 
 SANITIZE = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g", "-Wall", "-Wextra", "-Werror", "-pedantic")
 
@@ -147,21 +147,7 @@ def test_w1a1_binary_layers_pass_packed_bits_bit_exact(tmp_path):
     """XNOR conv -> padded max pool -> Sign -> XNOR conv -> flatten -> Sign -> binary linear: the
     {-1, +1} tensors between binary layers travel as packed words (the pool ANDs them, the Signs
     fold into popcount limits), bit-exact with the reference under ASan and UBSan."""
-    b = GraphBuilder((1, 3, 9, 9), seed=12)
-    b.quantize()
-    b.conv(20)
-    b.sign()
-    b.same_quant(ops.Pad(pads=(1, 1, 1, 1), value=1.0))
-    b.conv(37, pads=(0, 0, 0, 0), precision="w1a1", weight_levels=1, bias=False)
-    b.same_quant(ops.MaxPool(kernel=(2, 2), stride=(2, 2), pads=(0, 0, 1, 1)))
-    b.sign()
-    b.same_quant(ops.Pad(pads=(1, 1, 1, 1), value=1.0))
-    b.conv(33, pads=(0, 0, 0, 0), stride=(2, 2), precision="w1a1", weight_levels=1)
-    b.same_quant(ops.Reshape(shape=(-1,)))
-    b.sign()
-    b.linear(10, precision="w1a1", binary=True)
-    b.dequantize()
-    graph = b.finish()
+    graph = binary_chain_net(2, 10)
     x = np.random.default_rng(13).uniform(-1, 1, size=(5, 3, 9, 9)).astype(np.float32)
     project = check_exact(graph, tmp_path, x)
     kernels = [layer.kernel for layer in project.layers]

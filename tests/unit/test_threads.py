@@ -14,7 +14,7 @@ from edgeconv.errors import UserError
 from edgeconv.ir import ops
 from edgeconv.kernels.split import GEMM_CHANNELS, WEIGHTED_ROWS, task_count
 from edgeconv.reference import executor
-from tests.kernels.qgraphs import GraphBuilder, mixed_fp32_net
+from tests.kernels.qgraphs import GraphBuilder, binary_chain_net, mixed_fp32_net
 
 THREADS = (1, 2, 3, 4)
 STRICT = ("-Wall", "-Wextra", "-Werror", "-pedantic")
@@ -85,21 +85,7 @@ def test_int8_layers_equal_at_every_thread_count_and_the_reference(tmp_path):
 def test_binary_and_bitserial_layers_equal_at_every_thread_count(tmp_path):
     """XNOR convolutions writing and reading packed bits, the bit pool, a binary fully connected
     layer of 20 outputs, and bit-serial w2a2 convolutions: per-task scratch, packed row strides."""
-    b = GraphBuilder((1, 3, 9, 9), seed=12)
-    b.quantize()
-    b.conv(20)
-    b.sign()
-    b.same_quant(ops.Pad(pads=(1, 1, 1, 1), value=1.0))
-    b.conv(37, pads=(0, 0, 0, 0), precision="w1a1", weight_levels=1, bias=False)
-    b.same_quant(ops.MaxPool(kernel=(2, 2), stride=(2, 2), pads=(0, 0, 1, 1)))
-    b.sign()
-    b.same_quant(ops.Pad(pads=(1, 1, 1, 1), value=1.0))
-    b.conv(33, pads=(0, 0, 0, 0), stride=(1, 1), precision="w1a1", weight_levels=1)
-    b.same_quant(ops.Reshape(shape=(-1,)))
-    b.sign()
-    b.linear(20, precision="w1a1", binary=True)
-    b.dequantize()
-    binary = b.finish()
+    binary = binary_chain_net(1, 20)
     x = np.random.default_rng(13).uniform(-1, 1, size=(4, 3, 9, 9)).astype(np.float32)
     project, outputs = threaded(binary, x, tmp_path / "w1a1")
     np.testing.assert_array_equal(outputs[1], executor.run_single(binary, x))
