@@ -118,9 +118,10 @@ def prepare_model(name: str, samples: int, work: Path) -> tuple:
 
 
 def halfway_budget(model: Path) -> float:
-    """A budget halfway between the all-fp32 and all-int8 predictions for the target."""
+    """A budget halfway between the all-fp32 and all-int8 predictions for the target, at the
+    thread count ``compress`` predicts for (every core of the board)."""
     graph = prepare(load_model(model))  # as compress predicts it: BatchNorm folded, activations fused
-    target = load_target(TARGET)
+    target = load_target(TARGET).with_threads(None)
 
     def predicted(precision: str) -> float:
         trial = graph.copy()
