@@ -528,6 +528,50 @@ EC_INLINE uint32_t ec_b1_code_bit_word(const int8_t *src, int32_t n, int32_t zp,
     const __m256i u = _mm256_sub_epi8(ec_b1_load_channels(src, n), _mm256_set1_epi8((char)zp));
     return (uint32_t)_mm256_movemask_epi8(_mm256_sll_epi16(u, _mm_cvtsi32_si128(7 - m))) & ec_b1_low_bits(n);
 }
+#elif defined(EC_B1_ISA_NEON)
+/* The 16 lanes of a compare result (0 or 0xFF) as 16 bits, lane i -> bit i: each lane keeps its
+ * bit's weight within its half (1 .. 128), and three pairwise adds sum each half into one byte. */
+EC_INLINE uint32_t ec_b1_neon_mask_bits(uint8x16_t mask)
+{
+    static const uint8_t weight[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+    const uint8x16_t m = vandq_u8(mask, vld1q_u8(weight));
+    uint8x8_t s = vpadd_u8(vget_low_u8(m), vget_high_u8(m));
+    s = vpadd_u8(s, s);
+    s = vpadd_u8(s, s);
+    return (uint32_t)vget_lane_u8(s, 0) | (uint32_t)vget_lane_u8(s, 1) << 8;
+}
+
+/* Word of n <= 32 channels: bit i set <=> src[i] < zp (XNOR: the value is -1); 16 channels per
+ * compare, the last n % 16 one by one. */
+EC_INLINE uint32_t ec_b1_sign_word(const int8_t *src, int32_t n, int32_t zp)
+{
+    const int8x16_t z = vdupq_n_s8((int8_t)zp);
+    uint32_t word = 0;
+    int32_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        word |= ec_b1_neon_mask_bits(vcltq_s8(vld1q_s8(src + i), z)) << i;
+    }
+    for (; i < n; ++i) {
+        word |= (uint32_t)((int32_t)src[i] < zp) << i;
+    }
+    return word;
+}
+
+/* Word of n <= 32 channels: bit i = bit m of the code u = src[i] - zp (0 <= u <= 255), the bytes
+ * u = src - zp (mod 256) tested against 1 << m 16 at a time. */
+EC_INLINE uint32_t ec_b1_code_bit_word(const int8_t *src, int32_t n, int32_t zp, int32_t m)
+{
+    const uint8x16_t z = vdupq_n_u8((uint8_t)zp), bit = vdupq_n_u8((uint8_t)(1u << m));
+    uint32_t word = 0;
+    int32_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        word |= ec_b1_neon_mask_bits(vtstq_u8(vsubq_u8(vld1q_u8((const uint8_t *)src + i), z), bit)) << i;
+    }
+    for (; i < n; ++i) {
+        word |= (((uint32_t)((int32_t)src[i] - zp) >> m) & 1u) << i;
+    }
+    return word;
+}
 #else
 /* Word of n <= 32 channels: bit i set <=> src[i] < zp (XNOR: the value is -1). */
 EC_INLINE uint32_t ec_b1_sign_word(const int8_t *src, int32_t n, int32_t zp)
