@@ -13,7 +13,7 @@
  * channel c at [(c / 16) * (k_h * k_w * words * 16) + (t * words + wd) * 16 + c % 16], so that one
  * pointer reaches the 16 channels of a block (ec_b1_popcount.h). Scratch: ext_h = (out_h-1)*stride_h + dil_h*(k_h-1) + 1 rows by ext_w (the same for
  * columns) by words uint32_t for the packed input (word planes, ec_b1_popcount.h), then
- * k_h * k_w * words uint32_t (unused by the XNOR kernel).
+ * k_h * k_w * words uint32_t (the NEON XNOR kernel keeps its table of tap offsets there, ec_arm_b1.h).
  *
  * Bit-serial (ec_s8_conv2d_bitserial), DoReFa with M-bit activations and K-bit weights:
  * the input u = x - in_zp is an unsigned M-bit code (in_zp = -128 gives u = x + 128 in
