@@ -3,6 +3,8 @@
 MACs are multiply-accumulates of the conv and linear layers, exact, for a batch of one:
 
 - conv: ``prod(output spatial dims) * C_out * (C_in / groups) * prod(kernel)``;
+- transposed conv: ``prod(input spatial dims) * C_out * C_in * prod(kernel)`` (every input value
+  meets every tap of every output channel, the products that fall in the removed padding included);
 - linear: ``in_features * out_features``.
 
 Every other op counts 0 MACs (its arithmetic is elementwise or a reduction, not a MAC).
@@ -38,7 +40,13 @@ def _linear_macs(graph: Graph, node: Node) -> int:
     return in_features * out_features
 
 
-MAC_RULES = {"Conv": _conv_macs, "Linear": _linear_macs}
+def _conv_transpose_macs(graph: Graph, node: Node) -> int:
+    x = graph.tensors[node.inputs[0]].shape
+    weight = graph.tensors[node.input("weight")].shape  # (C_out, C_in, *kernel)
+    return math.prod(x[2:]) * math.prod(weight)
+
+
+MAC_RULES = {"Conv": _conv_macs, "ConvTranspose": _conv_transpose_macs, "Linear": _linear_macs}
 
 
 def node_macs(graph: Graph, node: Node) -> int:

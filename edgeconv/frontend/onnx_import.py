@@ -100,6 +100,25 @@ def _conv(call: OnnxCall) -> Activation:
     return call.node(op, [call.act().name, call.tensor(1, "weight"), call.tensor(2, "bias")])
 
 
+def _conv_transpose(call: OnnxCall) -> Activation:
+    """``ConvTranspose``: 2-D, group 1, dilation 1, explicit ``pads`` (or ``auto_pad`` VALID); the
+    weight ``(C_in, C_out, kh, kw)`` is stored output channel first."""
+    weight = call.const(1, "transposed convolution weights")
+    if weight.ndim != 4:
+        raise UnsupportedOp(f"{weight.ndim - 2}-D transposed convolution (2-D only)")
+    if int(call.attrs.get("group", 1)) != 1:
+        raise UnsupportedOp(f"grouped transposed convolution (group={int(call.attrs['group'])})")
+    if tuple(call.attrs.get("dilations", (1, 1))) != (1, 1):
+        raise UnsupportedOp("dilated transposed convolution")
+    if "output_shape" in call.attrs or call.attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "", "VALID"):
+        raise UnsupportedOp("transposed convolution sized by output_shape or auto_pad SAME (give explicit pads)")
+    pads = (0, 0, 0, 0) if call.attrs.get("auto_pad") == "VALID" else tuple(call.attrs.get("pads", (0, 0, 0, 0)))
+    op = ops.ConvTranspose(stride=tuple(call.attrs.get("strides", (1, 1))), pads=pads,
+                           output_padding=tuple(call.attrs.get("output_padding", (0, 0))))
+    w_name = call.builder.add_constant(f"{call.name}.weight", np.ascontiguousarray(weight.transpose(1, 0, 2, 3)))
+    return call.node(op, [call.act().name, w_name, call.tensor(2, "bias")])
+
+
 def _batch_norm(call: OnnxCall) -> Activation:
     if call.attrs.get("training_mode", 0):
         raise UnsupportedOp("batch normalization in training mode")
@@ -408,7 +427,7 @@ def _resize(call: OnnxCall) -> Activation:
 
 
 HANDLERS: dict = {
-    "Conv": _conv, "BatchNormalization": _batch_norm,
+    "Conv": _conv, "ConvTranspose": _conv_transpose, "BatchNormalization": _batch_norm,
     "Relu": _unary(ops.Clip(lo=0.0, hi=None)), "Clip": _clip, "LeakyRelu": _leaky_relu,
     "HardSwish": _unary(ops.Hardswish()), "HardSigmoid": _hard_sigmoid, "Sigmoid": _unary(ops.Sigmoid()),
     "Gelu": _gelu,

@@ -105,7 +105,7 @@ def _conv(call: Call, key: str = "input") -> Activation:
     if isinstance(weight, Activation):
         raise UnsupportedOp("weights computed at run time")
     if call.args.get("transposed"):
-        raise UnsupportedOp("transposed convolution")
+        return _conv_transpose(call, key)
     rank = weight.dim() - 2
     if rank not in (1, 2):
         raise UnsupportedOp(f"{rank}-D convolution")
@@ -123,6 +123,26 @@ def _conv(call: Call, key: str = "input") -> Activation:
         pads = p + p
     op = ops.Conv(stride=stride, pads=pads, dilation=dilation, groups=int(call.args.get("groups", 1)))
     return call.node(op, [x.name, call.tensor("weight", "weight"), call.tensor("bias", "bias")])
+
+
+def _conv_transpose(call: Call, key: str = "input") -> Activation:
+    """``ConvTranspose2d`` (``aten.conv_transpose2d``, or ``aten.convolution`` with ``transposed``):
+    groups 1, dilation 1; the weight ``(C_in, C_out, kh, kw)`` is stored output channel first."""
+    x = call.act(key)
+    weight = call["weight"]
+    if isinstance(weight, Activation):
+        raise UnsupportedOp("weights computed at run time")
+    if weight.dim() != 4:
+        raise UnsupportedOp(f"{weight.dim() - 2}-D transposed convolution (2-D only)")
+    if int(call.args.get("groups", 1)) != 1:
+        raise UnsupportedOp(f"grouped transposed convolution (groups={int(call.args['groups'])})")
+    if _tuple(call.args.get("dilation", 1), 2) != (1, 1):
+        raise UnsupportedOp("dilated transposed convolution")
+    padding = _tuple(call.args.get("padding", 0), 2)
+    op = ops.ConvTranspose(stride=_tuple(call.args.get("stride", 1), 2), pads=padding + padding,
+                           output_padding=_tuple(call.args.get("output_padding", 0), 2))
+    w_name = call.builder.add_constant(f"{call.name}.weight", _numpy(weight).transpose(1, 0, 2, 3).copy())
+    return call.node(op, [x.name, w_name, call.tensor("bias", "bias")])
 
 
 def _batch_norm_parts(call: Call) -> list:
@@ -486,6 +506,7 @@ def _sym_size(call: Call):
 
 HANDLERS: dict = {
     "aten::conv1d": _conv, "aten::conv2d": _conv, "aten::convolution": _conv, "aten::_convolution": _conv,
+    "aten::conv_transpose2d": _conv_transpose,
     "aten::batch_norm": _batch_norm,
     "aten::_native_batch_norm_legit_no_training": _batch_norm_no_training,
     "aten::relu": _clip(0.0, None), "aten::relu_": _clip(0.0, None),

@@ -117,6 +117,52 @@ class Conv(Op):
 
 
 @dataclass(frozen=True)
+class ConvTranspose(Op):
+    """2-D transposed convolution (PyTorch's ``ConvTranspose2d``, ONNX's ``ConvTranspose``,
+    TFLite's TRANSPOSE_CONV), groups 1, dilation 1. Weights ``(C_out, C_in, k_h, k_w)``: output
+    channel first, as a Conv's, so per-channel quantization and BatchNorm folding read axis 0 alike
+    (PyTorch and ONNX store ``(C_in, C_out, ...)``; the frontends transpose).
+
+    Every input position ``(iy, ix)`` scatters its window onto the *full* map of
+    ``(in - 1) * stride + k + output_padding`` rows and columns; the output is the full map with
+    ``pads[i]`` removed at the start and ``pads[2 + i]`` at the end of spatial axis ``i``:
+
+        y[n, o, oy, ox] = b[o] + sum over c, ky, kx with iy * s_h + ky = oy + pads[0] and
+                                 ix * s_w + kx = ox + pads[1] of x[n, c, iy, ix] * W[o, c, ky, kx]
+
+    ``clamp`` stays unbounded (``FUSES_CLIP`` is False): TFLite's TRANSPOSE_CONV int8 kernel
+    requantizes without a fused activation, so a following ReLU stays an op of its own."""
+
+    NAME: ClassVar[str] = "ConvTranspose"
+    WEIGHTED: ClassVar[bool] = True
+    INPUTS: ClassVar[tuple] = ("x", "weight", "bias")
+    stride: tuple = (1, 1)
+    pads: tuple = (0, 0, 0, 0)
+    output_padding: tuple = (0, 0)
+    clamp: Clamp = (None, None)
+
+    def full_size(self, in_spatial: tuple, kernel: tuple) -> tuple:
+        """Rows and columns of the scattered map before ``pads`` are removed."""
+        return tuple((i - 1) * s + k + p for i, s, k, p in zip(in_spatial, self.stride, kernel, self.output_padding))
+
+    def infer(self, shapes: list) -> Shape:
+        x, w = shapes[0], shapes[1]
+        if len(x) != 4 or len(w) != 4:
+            raise ShapeError(f"2-D transposed conv needs rank-4 input and weight, got {x} and {w}")
+        if x[1] != w[1]:
+            raise ShapeError(f"input has {x[1]} channels, weight expects {w[1]}")
+        if len(shapes) > 2 and shapes[2] is not None and tuple(shapes[2]) != (w[0],):
+            raise ShapeError(f"bias shape {shapes[2]} does not match {w[0]} output channels")
+        if any(not 0 <= p < s for p, s in zip(self.output_padding, self.stride)):
+            raise ShapeError(f"output padding {self.output_padding} must be below the stride {self.stride}")
+        full = self.full_size(x[2:], w[2:])
+        out = tuple(f - self.pads[i] - self.pads[2 + i] for i, f in enumerate(full))
+        if any(o < 1 for o in out) or any(p < 0 for p in self.pads):
+            raise ShapeError(f"padding {self.pads} leaves no output of the {full} map")
+        return (x[0], w[0], *out)
+
+
+@dataclass(frozen=True)
 class Linear(Op):
     """``y = x @ W.T + b`` with ``W`` of shape ``(out_features, in_features)``."""
 
@@ -448,7 +494,7 @@ class Dequantize(Op):
 
 
 OPS: dict = {cls.NAME: cls for cls in (
-    Conv, Linear, BatchNorm, Clip, LeakyRelu, Hardswish, Hardsigmoid, Sigmoid, SiLU, Gelu, Add, Mul,
+    Conv, ConvTranspose, Linear, BatchNorm, Clip, LeakyRelu, Hardswish, Hardsigmoid, Sigmoid, SiLU, Gelu, Add, Mul,
     Concat, MaxPool, AvgPool, GlobalAvgPool, Reshape, Transpose, Slice, ResizeNearest, Pad, Softmax, Sign, Quantize, Dequantize,
 )}
 

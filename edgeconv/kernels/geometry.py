@@ -1,5 +1,5 @@
-"""The shape facts of a Conv (1-D convs are seen as H = 1) or Linear layer, batch 1: what the
-kernels' fit tests, scratch sizes and cost models read."""
+"""The shape facts of a Conv (1-D convs are seen as H = 1), ConvTranspose or Linear layer, batch 1:
+what the kernels' fit tests, scratch sizes and cost models read."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 
 from ..ir import Graph, Node
-from ..ir.ops import Conv, Linear
+from ..ir.ops import Conv, ConvTranspose, Linear
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,10 @@ class LayerGeometry:
 
     @property
     def macs(self) -> int:
-        return self.c_out * self.out_positions * self.reduction
+        """Products computed: each output's window, or for a transposed conv each input's (its
+        scatter reaches ``prod(kernel)`` outputs per output channel)."""
+        positions = math.prod(self.in_spatial) if self.op == ConvTranspose.NAME else self.out_positions
+        return self.c_out * positions * self.reduction
 
     @property
     def params(self) -> int:
@@ -86,6 +89,10 @@ def geometry(graph: Graph, node: Node) -> LayerGeometry:
     has_bias = len(node.inputs) > 2 and node.inputs[2] is not None
     if isinstance(node.op, Linear):
         return LayerGeometry(Linear.NAME, w[1], w[0], 1, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), (1, 1), (1, 1), has_bias)
+    if isinstance(node.op, ConvTranspose):
+        op = node.op
+        return LayerGeometry(ConvTranspose.NAME, x[1], w[0], 1, tuple(w[2:]), tuple(op.stride), tuple(op.pads),
+                             (1, 1), tuple(x[2:]), tuple(out[2:]), has_bias)
     if not isinstance(node.op, Conv):
         raise ValueError(f"node {node.name} ({node.op_name}) has no weights")
     op = node.op

@@ -1,12 +1,12 @@
-"""Fold inference BatchNorm into the Conv or Linear that produces its input.
+"""Fold inference BatchNorm into the Conv, ConvTranspose or Linear that produces its input.
 
 Numerics. BatchNorm computes, per channel ``c`` (axis 1),
 
     y = (x - mean[c]) * s[c] + beta[c],        s[c] = gamma[c] / sqrt(var[c] + eps)
 
 and the producer computes ``x = W * input + b`` with output channel ``c`` on weight axis 0 (conv
-weights ``(C_out, C_in/groups, *K)``, linear weights ``(out, in)``; grouped and depthwise convs too,
-since axis 0 is always the output channel). Hence
+weights ``(C_out, C_in/groups, *K)``, transposed conv weights ``(C_out, C_in, *K)``, linear weights
+``(out, in)``; grouped and depthwise convs too, since axis 0 is always the output channel). Hence
 
     W'[c, ...] = W[c, ...] * s[c]
     b'[c]      = (b[c] - mean[c]) * s[c] + beta[c]        (b = 0 when the producer has no bias)

@@ -6,6 +6,8 @@ and of edgeconv's C kernels (compiled without floating-point contraction):
 
 - Conv (also depthwise and grouped): ``acc = 0; for ky, for kx, for ci: acc += x * w`` (a product
   then a sum, each rounded to float32; padded positions add 0), then ``acc + bias``, then the clamp;
+- ConvTranspose: per output, ``acc = 0``, then ``acc += x * w`` over the input positions that reach
+  it, rows then columns then input channels (TFLite's scatter order), then ``acc + bias``;
 - Linear: ``acc = 0; for k: acc += x[k] * w[k]``, then ``acc + bias``, then the clamp;
 - AvgPool: the window's real positions summed in (ky, kx) order, then divided by their count;
   GlobalAvgPool: the sum over H then W (row-major), then divided by H*W;
@@ -32,7 +34,7 @@ import numpy as np
 
 from ..ir import ops
 from ..quant import lut
-from .window import pad_spatial, windows
+from .window import pad_spatial, transpose_conv_accumulate, windows
 
 F32 = np.float32
 
@@ -73,6 +75,14 @@ def conv(op: ops.Conv, x, w, b=None):
         for ci in range(cin_g):
             acc += tap[:, :, ci][:, :, None] * wg[(slice(None), slice(None), ci) + offset][None][spread]
     acc = acc.reshape(n, c_out, *out_sp)
+    if b is not None:
+        acc = acc + b.astype(F32).reshape(_bias_shape(acc.ndim))
+    return _clamp(acc, op.clamp)
+
+
+def conv_transpose(op: ops.ConvTranspose, x, w, b=None):
+    """float32, TFLite's order (``window.transpose_conv_accumulate``); bias last."""
+    acc = transpose_conv_accumulate(x.astype(F32), w.astype(F32), op)
     if b is not None:
         acc = acc + b.astype(F32).reshape(_bias_shape(acc.ndim))
     return _clamp(acc, op.clamp)
@@ -237,6 +247,7 @@ def sign(op, x):
 
 KERNELS = {
     "Conv": conv,
+    "ConvTranspose": conv_transpose,
     "Linear": linear,
     "BatchNorm": batch_norm,
     "Clip": clip,

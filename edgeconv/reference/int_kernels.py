@@ -35,7 +35,7 @@ from ..quant.integer_params import (
 )
 from ..quant.quantizers import sign_threshold_code
 from .int_fixedpoint_math import exp_on_negative_values, logistic, mul, reciprocal, rescale
-from .window import conv_accumulate, pad_spatial, windows
+from .window import conv_accumulate, pad_spatial, transpose_conv_accumulate, windows
 
 INT8_MIN, INT8_MAX = -128, 127
 
@@ -73,6 +73,22 @@ def conv(node, graph, x, w, b=None):
     acc = conv_accumulate(centered, w.astype(np.int64), op.stride, op.pads, op.dilation, op.groups, pad_value=0)
     if b is not None:
         acc = acc + b.astype(np.int64).reshape((1, -1) + (1,) * (acc.ndim - 2))
+    return weighted_requantization(node, graph).apply(acc)
+
+
+def conv_transpose(node, graph, x, w, b=None):
+    """TRANSPOSE_CONV int8 (``reference_integer_ops::TransposeConv``, per-channel weights).
+
+    ``acc[o] = sum w[o,c,ky,kx] * (x[c,iy,ix] - zp_in) + bias[o]`` over the input positions and taps
+    that reach the output (``ops.ConvTranspose``); output positions no input reaches (the
+    ``output_padding`` rows and columns) hold ``bias[o]``. Same int32 bound as ``conv``, with
+    ``C_in * ceil(k_h / s_h) * ceil(k_w / s_w)`` terms per sum. Output: ``clamp(MBQM(acc, q[o],
+    shift[o]) + zp_out, -128, 127)``, TFLite applying no fused activation here.
+    """
+    zp_in = _zp(tensor_quant(graph, node.inputs[0]))
+    acc = transpose_conv_accumulate(x.astype(np.int64) - zp_in, w.astype(np.int64), node.op)
+    if b is not None:
+        acc = acc + b.astype(np.int64).reshape(1, -1, 1, 1)
     return weighted_requantization(node, graph).apply(acc)
 
 
@@ -442,6 +458,7 @@ def dequantize(node, graph, x):
 # The integer kernel of each op, by op name (the executor's table).
 INT_KERNELS = {
     "Conv": conv,
+    "ConvTranspose": conv_transpose,
     "Linear": linear,
     "Add": add,
     "Mul": mul_op,

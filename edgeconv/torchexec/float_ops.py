@@ -40,9 +40,13 @@ def apply_clamp(y: torch.Tensor, clamp: tuple) -> torch.Tensor:
 
 
 def conv_linear(op, x, w, b=None):
-    """Conv or Linear without its clamp (the caller clamps, in float or in the quantized grid)."""
+    """Conv, ConvTranspose or Linear without its clamp (the caller clamps, in float or in the
+    quantized grid)."""
     if isinstance(op, ops.Linear):
         return F.linear(x, w, b)
+    if isinstance(op, ops.ConvTranspose):  # the full scattered map, then ``pads`` removed
+        y = F.conv_transpose2d(x, w.transpose(0, 1), b, stride=op.stride, output_padding=op.output_padding)
+        return y[:, :, op.pads[0]:y.shape[2] - op.pads[2], op.pads[1]:y.shape[3] - op.pads[3]]
     begins, ends = op.pads[:op.rank], op.pads[op.rank:]
     if begins == ends:  # symmetric zero padding: the convolution pads, without a padded copy
         return _CONV[op.rank](x, w, b, stride=op.stride, padding=tuple(begins), dilation=op.dilation, groups=op.groups)
@@ -120,6 +124,7 @@ def sign(op, x):
 
 KERNELS = {
     "Conv": conv,
+    "ConvTranspose": conv,
     "Linear": conv,
     "BatchNorm": batch_norm,
     "Clip": lambda op, x: apply_clamp(x, (op.lo, op.hi)),

@@ -155,6 +155,7 @@ class GraphModule(nn.Module):
 
     _QUANTIZED_RULES = {
         "Conv": _weighted_quantized,
+        "ConvTranspose": _weighted_quantized,
         "Linear": _weighted_quantized,
         "AvgPool": _avg_pool_quantized,
         "GlobalAvgPool": _global_avg_pool_quantized,

@@ -10,6 +10,11 @@
 void ec_f32_conv2d_direct(const float *in, const float *w, const float *bias,
                           const ec_window_t *win, float lo, float hi, float *out);
 
+/* Transposed convolution, groups 1, dilation 1, OHWI weights, TFLite's summation order (see
+ * ec_s8_conv_transpose2d for the window). */
+void ec_f32_conv_transpose2d(const float *in, const float *w, const float *bias,
+                             const ec_window_t *win, float lo, float hi, float *out);
+
 /* The fast float32 convolutions: each sums every output in ec_f32_conv2d_direct's order, so all
  * four give the same bits. The GEMM kernels read weights in blocks of EC_F32_NR output channels
  * (kernels/packing_f32.py); ec_f32_dwconv2d reads them tap-major, [ky][kx][c]. */

@@ -22,6 +22,12 @@ void ec_s8_conv2d_slidingwin(const int8_t *in, const int8_t *w, const int32_t *b
                              const int32_t *mult, const int32_t *shift, const ec_window_t *win,
                              const ec_qparams_t *q, int8_t *out);
 
+/* Transposed convolution (TRANSPOSE_CONV), groups 1, dilation 1, OHWI weights; win's pad_top and
+ * pad_left are the rows and columns removed at the start of the scattered map. No scratch. */
+void ec_s8_conv_transpose2d(const int8_t *in, const int8_t *w, const int32_t *bias,
+                            const int32_t *mult, const int32_t *shift, const ec_window_t *win,
+                            const ec_qparams_t *q, int8_t *out);
+
 /* The GEMM-shaped kernels take their weights packed (ec_s8_packed.h: blocks of 16 output
  * channels by groups of 4 K bytes, the same for every instruction set), a non-NULL bias and the
  * per-channel weight sums `wsum` (used by the kernels that multiply unsigned bytes).

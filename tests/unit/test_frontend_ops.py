@@ -115,6 +115,13 @@ CASES = {
                                             c=conv(3, 6, 1)), IMG),
     "upsample_nearest": (lambda: Lambda(lambda m, x: m.up(m.c(x)) + F.interpolate(m.c(x), size=(26, 33)),
                                         c=conv(3, 4, 1), up=nn.Upsample(size=(26, 33))), IMG),
+    # SAME-like (k 4, s 2, p 1), VALID (k 2, s 2), cropped with output padding (k 3, s 2, p 1,
+    # op 1), no bias; a BatchNorm after the first folds into it
+    "conv_transpose": (lambda: Lambda(lambda m, x: torch.cat([m.a(x), m.b(x), m.c(x)], 1),
+                                      a=seq(nn.ConvTranspose2d(3, 4, 4, stride=2, padding=1), nn.BatchNorm2d(4), nn.ReLU()),
+                                      b=nn.ConvTranspose2d(3, 2, 2, stride=2),
+                                      c=nn.ConvTranspose2d(3, 5, 3, stride=2, padding=1, output_padding=1, bias=False)), IMG),
+    "conv_transpose_odd": (lambda: nn.ConvTranspose2d(3, 6, (3, 2), stride=(1, 3), padding=(2, 0), output_padding=(0, 2)), IMG),
     "linear_no_bias_conv1d_flatten": (lambda: seq(nn.Conv1d(3, 4, 5), nn.Flatten(), nn.Linear(4 * 13, 3, bias=False)), SIGNAL),
 }
 

@@ -86,7 +86,7 @@ def test_op_traits_agree_with_the_op_definitions():
             assert cls.KEEPS_GRID and cls.SCALE_EQUIVARIANT, name
         assert cls.FIXED_GRID in (None, "probability", "binary"), name
         assert not (cls.FIXED_GRID and cls.KEEPS_GRID), name
-    assert ops.ops_with("WEIGHTED") == ("Conv", "Linear")
+    assert ops.ops_with("WEIGHTED") == ("Conv", "ConvTranspose", "Linear")
 
 
 def test_scale_equivariant_ops_commute_with_a_positive_rescaling():

@@ -28,6 +28,19 @@ def conv(e: Emitter, node: Node) -> None:
     e.finish(node, op.clamp)
 
 
+def conv_transpose(e: Emitter, node: Node) -> None:
+    """ConvTranspose reads weights ``(C_in, C_out, kh, kw)``: the IR's output-channel-first weights
+    (dequantized per channel on axis 0) pass through a Transpose; the output size rule is the IR's."""
+    op = node.op
+    weight, *bias = e.weight_and_bias(node)
+    swapped = e.unique(f"{weight}_io")
+    e.add("Transpose", [weight], [swapped], perm=[1, 0, 2, 3])
+    kernel = list(e.graph.tensors[node.input("weight")].shape[2:])
+    e.add("ConvTranspose", [e.value(node.input("x")), swapped, *bias], [e.result(node, op.clamp)],
+          kernel_shape=kernel, strides=list(op.stride), output_padding=list(op.output_padding), **_spatial(op.pads))
+    e.finish(node, op.clamp)
+
+
 def linear(e: Emitter, node: Node) -> None:
     op = node.op
     inputs = [e.value(node.input("x")), *e.weight_and_bias(node)]
@@ -188,6 +201,7 @@ def dequantize(e: Emitter, node: Node) -> None:
 
 OP_WRITERS = {
     "Conv": conv,
+    "ConvTranspose": conv_transpose,
     "Linear": linear,
     "BatchNorm": batch_norm,
     "Clip": clip,

@@ -31,7 +31,7 @@ from .options import options
 from .padding import Window, windowed_input
 
 
-def _bias(lower: Lowering, node: Node, channels: slice = slice(None), suffix: str = "") -> int:
+def bias_input(lower: Lowering, node: Node, channels: slice = slice(None), suffix: str = "") -> int:
     """The bias of output ``channels`` (all by default); a zero bias when the IR has none."""
     name = node.input("bias")
     w = lower.ir(node.input("weight"))
@@ -96,7 +96,7 @@ def write_conv(lower: Lowering, node: Node) -> None:
         weight = lower.constant(w.name, depthwise_filter(w.data), tfl_quant(w.quant, 3))
     else:
         weight = lower.constant(w.name, conv_filter(w.data), tfl_quant(w.quant, 0))
-    bias = _bias(lower, node)
+    bias = bias_input(lower, node)
     (sh, sw), (dh, dw) = geometry.stride, geometry.dilation
 
     def write(dst: int, fused: int) -> None:
@@ -139,7 +139,7 @@ def _write_groups(lower: Lowering, node: Node, src: int, padding: int, geometry:
         channels = slice(g * per_group, (g + 1) * per_group)
         weight = lower.constant(f"{w.name}_group{g}", conv_filter(w.data[channels]),
                                 tfl_quant(_channel_slice(w.quant, channels), 0))
-        bias = _bias(lower, node, channels, f"_group{g}")
+        bias = bias_input(lower, node, channels, f"_group{g}")
         out = lower.like(dst, f"{node.name}_group{g}_out", (*out_shape[:3], per_group))
         lower.op(B.CONV_2D, [part, weight, bias], [out],
                  options("Conv2DOptions", Padding=padding, StrideW=sw, StrideH=sh,
@@ -153,7 +153,7 @@ def write_linear(lower: Lowering, node: Node) -> None:
     w = lower.ir(node.input("weight"))
     src = lower.activation(node.input("x"))
     weight = lower.constant(w.name, w.data, tfl_quant(w.quant, 0))
-    bias = _bias(lower, node)
+    bias = bias_input(lower, node)
 
     def write(dst: int, fused: int) -> None:
         opts = options("FullyConnectedOptions", FusedActivationFunction=fused)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from . import conv, elementwise, structure
+from . import conv, conv_transpose, elementwise, structure
 
 OP_WRITERS = {
     "Conv": conv.write_conv,
+    "ConvTranspose": conv_transpose.write_conv_transpose,
     "Linear": conv.write_linear,
     "BatchNorm": elementwise.write_batch_norm,
     "Add": elementwise.write_add,

@@ -12,6 +12,8 @@ OP_VERSIONS = {
     B.CONV_2D: (1, 3),
     B.DEPTHWISE_CONV_2D: (1, 3),
     B.FULLY_CONNECTED: (1, 4),
+    B.TRANSPOSE_CONV: (3, 3),  # with a bias input, as conv_transpose.py writes it
+    B.SHAPE: (1, 1),
     B.ADD: (1, 2),
     B.SUB: (1, 2),
     B.MUL: (1, 2),

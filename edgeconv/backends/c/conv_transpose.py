@@ -1,0 +1,55 @@
+"""Lowering of ConvTranspose: ``ec_s8_conv_transpose2d`` (int8, per-channel requantization) or
+``ec_f32_conv_transpose2d`` (float32), both on OHWI weights with the window of ``params.window_fields``,
+whose ``pad_top`` / ``pad_left`` are the rows and columns removed at the start of the scattered map.
+One call per layer (no thread split) and no scratch."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...ir import Node, ops
+from ...kernels.geometry import geometry
+from ...kernels.packing import ohwi_rows
+from ...kernels.registry import BY_NAME
+from .emitter import Emitter, LayerCall, float_clamp, require
+from .params import activation_bounds, is_float, per_tensor, qparams, requant_arrays, require_int32_accumulator, window_fields
+
+S8_KERNEL = "ec_s8_conv_transpose2d"
+F32_KERNEL = "ec_f32_conv_transpose2d"
+
+
+def lower_conv_transpose(em: Emitter, node: Node) -> LayerCall:
+    g = em.graph
+    op: ops.ConvTranspose = node.op
+    x, wt, y = g.tensors[node.inputs[0]], g.tensors[node.inputs[1]], g.tensors[node.output]
+    b = g.tensors[node.inputs[2]] if len(node.inputs) > 2 and node.inputs[2] is not None else None
+    require(wt.is_constant and (b is None or b.is_constant), "weights and bias must be constant")
+    geo = geometry(g, node)
+    win = em.struct(f"{node.name}_win", "ec_window_t", window_fields(x, y, wt.shape[2:], op.stride, op.pads, (1, 1)))
+    xin, yout = em.buf(node.inputs[0]), em.buf(node.output)
+    text = f"{'x'.join(map(str, wt.shape[2:]))} s{'x'.join(map(str, op.stride))}, {x.shape[1]}->{wt.shape[0]}"
+    if is_float(y):
+        require(is_float(x) and wt.dtype == "float32", "float transposed convolution needs float32 input and weights")
+        kernel = F32_KERNEL
+        ctype, packed = BY_NAME[kernel].pack(wt.data, geo, None)
+        w_sym = em.array(f"{node.name}_weights", ctype, packed)
+        bias_sym = em.array(f"{node.name}_bias", "float", b.data) if b is not None else "NULL"
+        lo, hi = float_clamp(op.clamp)
+        call = f"{kernel}({xin}, {w_sym}, {bias_sym}, &{win}, {lo}, {hi}, {yout});"
+        return LayerCall(node, kernel, f"{text}, fp32, {BY_NAME[kernel].algorithm}", call, [node.inputs[0]])
+    require(x.dtype == "int8" and y.dtype == "int8" and wt.dtype == "int8",
+            "int8 transposed convolution needs int8 input, weights and output")
+    require(b is None or b.dtype == "int32", "bias must be a constant int32 tensor")
+    _, zp_in = per_tensor(x, "input")
+    _, zp_out = per_tensor(y, "output")
+    kernel = S8_KERNEL
+    w = wt.data.astype(np.int64)
+    bias = b.data.astype(np.int64) if b is not None else np.zeros(w.shape[0], dtype=np.int64)
+    require_int32_accumulator(ohwi_rows(w), bias)
+    ctype, packed = BY_NAME[kernel].pack(w, geo, None)
+    w_sym = em.array(f"{node.name}_weights", ctype, packed)
+    bias_sym = em.array(f"{node.name}_bias", "int32_t", bias)
+    mult, shift = requant_arrays(em, node.name, node, w.shape[0])
+    qp = em.struct(f"{node.name}_q", "ec_qparams_t", qparams(zp_in, zp_out, *activation_bounds(op.clamp, y)))
+    call = f"{kernel}({xin}, {w_sym}, {bias_sym}, {mult}, {shift}, &{win}, &{qp}, {yout});"
+    return LayerCall(node, kernel, f"{text}, {node.precision}, {BY_NAME[kernel].algorithm}", call, [node.inputs[0]])
