@@ -27,7 +27,7 @@ SUPPORTED_LAYERS = (
     "Hardsigmoid", "Sigmoid", "SiLU", "GELU (erf or tanh; ONNX opset 20)", "add", "mul (with broadcast)", "cat",
     "MaxPool1d/MaxPool2d", "AvgPool1d/AvgPool2d", "AdaptiveAvgPool(1) / mean over spatial dims",
     "flatten/reshape/view (batch kept)", "permute/transpose (batch kept)",
-    "chunk/split/narrow/slice (step 1, not the batch)", "nearest Upsample/interpolate (integer factors)", "Linear", "Dropout/Identity", "constant pad", "Softmax",
+    "chunk/split/narrow/slice (step 1, not the batch)", "nearest Upsample/interpolate (integer factors)", "bilinear Upsample/interpolate (no antialias)", "Linear", "Dropout/Identity", "constant pad", "Softmax",
 )
 
 

@@ -404,10 +404,40 @@ def _slice_node(call: OnnxCall) -> Activation:
     return x
 
 
+def _resize_linear(call: OnnxCall, transform: str) -> Activation:
+    """Resize in linear mode of the two spatial dims of an NCHW tensor, with half-pixel coordinates
+    (``pytorch_half_pixel`` where no output dim is 1: torch.onnx's ``align_corners=False``) or
+    ``align_corners``."""
+    shape = call.shape()
+    if call.attrs.get("antialias", 0):
+        raise UnsupportedOp("antialiased linear Resize (only antialias=0 is supported)")
+    if transform not in ("half_pixel", "pytorch_half_pixel", "align_corners") or len(shape) != 4:
+        raise UnsupportedOp(f"linear Resize of a rank-{len(shape)} tensor with {transform!r} coordinates "
+                            f"(NCHW with half_pixel, pytorch_half_pixel or align_corners is supported)")
+    sizes = call.const(3, "resize sizes") if len(call.inputs) > 3 and call.inputs[3] is not None else None
+    if sizes is not None and len(sizes):
+        size = tuple(int(s) for s in sizes[2:])
+    else:
+        scales = call.const(2, "resize scales")
+        if scales is None or list(scales[:2]) != [1, 1]:
+            raise UnsupportedOp(f"linear Resize by scales {None if scales is None else list(scales)} (the "
+                                f"spatial dims only)")
+        size = tuple(int(np.floor(d * float(s))) for d, s in zip(shape[2:], scales[2:]))
+        if transform != "align_corners" and any(d * float(s) != out for d, s, out in zip(shape[2:], scales[2:], size)):
+            raise UnsupportedOp(f"linear Resize of {shape[2:]} by scales {list(scales[2:])} that do not give "
+                                f"whole sizes")
+    if transform == "pytorch_half_pixel" and 1 in size:
+        raise UnsupportedOp("linear Resize to an output dim of 1 with pytorch_half_pixel coordinates")
+    return call.node(ops.ResizeBilinear(size=size, align_corners=transform == "align_corners"), [call.act().name])
+
+
 def _resize(call: OnnxCall) -> Activation:
-    """Resize in nearest mode with floor rounding of asymmetric coordinates (torch.onnx's nearest)."""
+    """Resize in nearest mode with floor rounding of asymmetric coordinates (torch.onnx's nearest),
+    or in linear mode (``_resize_linear``)."""
     attrs = call.attrs
     mode, transform = attrs.get("mode", "nearest"), attrs.get("coordinate_transformation_mode", "half_pixel")
+    if mode == "linear":
+        return _resize_linear(call, transform)
     if mode != "nearest" or transform != "asymmetric" or attrs.get("nearest_mode", "round_prefer_floor") != "floor":
         raise UnsupportedOp(f"Resize mode {mode!r} with {transform!r} coordinates (nearest, asymmetric, floor "
                             f"is supported)")

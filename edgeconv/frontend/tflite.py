@@ -333,6 +333,17 @@ def _resize_nearest(reader: _Reader, op, where: str) -> _Emitted:
     return _Emitted(ops.ResizeNearest(size=size), [reader.activation(op.Inputs(0))])
 
 
+def _resize_bilinear(reader: _Reader, op, where: str) -> _Emitted:
+    """RESIZE_BILINEAR with half-pixel centers (PyTorch's ``align_corners=False``) or corner alignment."""
+    o = _options(op, tflite.ResizeBilinearOptions)
+    size = reader.buffer(op.Inputs(1))
+    if size is None or o.AlignCorners() == o.HalfPixelCenters():
+        raise UserError(f"{where}: RESIZE_BILINEAR is supported with a constant size and exactly one of "
+                        f"align_corners and half_pixel_centers")
+    return _Emitted(ops.ResizeBilinear(size=tuple(int(s) for s in np.atleast_1d(size)), align_corners=bool(o.AlignCorners())),
+                    [reader.activation(op.Inputs(0))])
+
+
 def _concatenation(reader: _Reader, op, where: str) -> _Emitted:
     o = _options(op, tflite.ConcatenationOptions)
     rank = len(reader.shape(op.Outputs(0)))
@@ -400,6 +411,7 @@ HANDLERS: dict = {
     BuiltinOperator.TRANSPOSE: _transpose,
     BuiltinOperator.SLICE: _slice,
     BuiltinOperator.RESIZE_NEAREST_NEIGHBOR: _resize_nearest,
+    BuiltinOperator.RESIZE_BILINEAR: _resize_bilinear,
     BuiltinOperator.PAD: _pad,
     BuiltinOperator.PADV2: _pad,
     BuiltinOperator.SOFTMAX: _softmax,

@@ -15,6 +15,7 @@ source line when the program recorded a stack trace.
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from dataclasses import dataclass
@@ -457,6 +458,33 @@ def _upsample_nearest(call: Call) -> Activation:
     return call.node(ops.ResizeNearest(size=size), [call.act("input").name])
 
 
+def _upsample_bilinear(call: Call) -> Activation:
+    """``interpolate(mode="bilinear")``: to ``output_size``, or by ``scale_factors`` where PyTorch's
+    coordinates are those of the output size (an exact product, or ``align_corners``, whose
+    coordinates never depend on the factor)."""
+    spatial = call.shape("input")[2:]
+    if len(spatial) != 2:
+        raise UnsupportedOp(f"bilinear resize of a rank-{len(spatial) + 2} tensor (NCHW only)")
+    align_corners = bool(call.args.get("align_corners", False))
+    size = call.args.get("output_size")
+    if size is None:
+        scales = call.args.get("scale_factors") or [call.args.get("scales_h"), call.args.get("scales_w")]
+        if any(s is None for s in scales):
+            raise UnsupportedOp("bilinear resize without an output size or scale factors")
+        size = [math.floor(d * float(s)) for d, s in zip(spatial, scales)]
+        if not align_corners and any(d * float(s) != out for d, s, out in zip(spatial, scales, size)):
+            raise UnsupportedOp(f"bilinear resize of {tuple(spatial)} by scale factors {list(scales)}: PyTorch "
+                                f"maps coordinates by the factor, not by the output size it floors to; give "
+                                f"size= or recompute_scale_factor=True")
+    return call.node(ops.ResizeBilinear(size=tuple(int(s) for s in size), align_corners=align_corners),
+                     [call.act("input").name])
+
+
+def _upsample_bilinear_antialiased(call: Call) -> Activation:
+    raise UnsupportedOp("antialiased bilinear resize (interpolate(..., antialias=True)); only antialias=False "
+                        "is supported")
+
+
 def _pad(call: Call) -> Activation:
     mode = call.args.get("mode", "constant")
     if mode != "constant":
@@ -533,6 +561,8 @@ HANDLERS: dict = {
     "aten::chunk": _chunk, "aten::split": _split, "aten::split_with_sizes": _split, "aten::narrow": _narrow,
     "aten::slice": _slice,
     "aten::upsample_nearest2d": _upsample_nearest,
+    "aten::upsample_bilinear2d": _upsample_bilinear,
+    "aten::_upsample_bilinear2d_aa": _upsample_bilinear_antialiased,
     "aten::pad": _pad, "aten::constant_pad_nd": _constant_pad_nd,
     "aten::softmax": _softmax, "aten::_softmax": _softmax,
     "aten::dropout": _identity, "aten::dropout_": _identity, "aten::feature_dropout": _identity,

@@ -441,6 +441,32 @@ class ResizeNearest(Op):
 
 
 @dataclass(frozen=True)
+class ResizeBilinear(Op):
+    """Bilinear resize of the two spatial dims of an NCHW tensor to ``size`` (any size, up or down;
+    PyTorch's ``interpolate(mode="bilinear")`` without antialiasing).
+
+    Output row ``y`` reads input rows ``floor(t)`` and ``floor(t) + 1`` (clamped to the input),
+    weighted by the fraction of ``t``, where with ``scale = in / out``
+    ``t = max(0, (y + 0.5) * scale - 0.5)`` (``align_corners=False``; TFLite's half-pixel
+    centers, ONNX's ``half_pixel``) or, with ``align_corners=True``,
+    ``t = y * (in - 1) / (out - 1)`` (ONNX's ``align_corners``); columns likewise. The int8 form
+    is TFLite's fixed-point one (``reference.int_kernels.resize_bilinear``) on one grid, input's
+    and output's."""
+
+    NAME: ClassVar[str] = "ResizeBilinear"
+    KEEPS_GRID: ClassVar[bool] = True
+    SCALE_EQUIVARIANT: ClassVar[bool] = True
+    size: tuple = (1, 1)
+    align_corners: bool = False
+
+    def infer(self, shapes: list) -> Shape:
+        x = shapes[0]
+        if len(x) != 4 or len(self.size) != 2 or any(int(s) < 1 for s in self.size):
+            raise ShapeError(f"bilinear resize of {x} to {self.size}: an NCHW tensor and a positive size (H, W)")
+        return (x[0], x[1], *self.size)
+
+
+@dataclass(frozen=True)
 class Pad(Op):
     """Constant padding of the spatial dims; ``value`` is in real units."""
 
@@ -495,7 +521,7 @@ class Dequantize(Op):
 
 OPS: dict = {cls.NAME: cls for cls in (
     Conv, ConvTranspose, Linear, BatchNorm, Clip, LeakyRelu, Hardswish, Hardsigmoid, Sigmoid, SiLU, Gelu, Add, Mul,
-    Concat, MaxPool, AvgPool, GlobalAvgPool, Reshape, Transpose, Slice, ResizeNearest, Pad, Softmax, Sign, Quantize, Dequantize,
+    Concat, MaxPool, AvgPool, GlobalAvgPool, Reshape, Transpose, Slice, ResizeNearest, ResizeBilinear, Pad, Softmax, Sign, Quantize, Dequantize,
 )}
 
 

@@ -70,7 +70,8 @@ from ..resources import kernels_dir
 from .geometry import LayerGeometry
 from .isa import ISAS, X86_LEVEL_NAMES
 from .split import (
-    ELEMENT_ROWS, ELEMENTS, GEMM_CHANNELS, POINTWISE_POSITIONS, SOFTMAX_ROWS, WEIGHTED_ROWS, WINDOW_ROWS, Split,
+    ELEMENT_ROWS, ELEMENTS, GEMM_CHANNELS, POINTWISE_POSITIONS, RESIZE_ROWS, SOFTMAX_ROWS, WEIGHTED_ROWS, WINDOW_ROWS,
+    Split,
 )
 from .operands import binary_operands, bitserial_operands, xnor_conv_operands
 from .packing_f32 import F32_DW_MAX_TAPS, pack_f32_depthwise, pack_f32_direct, pack_f32_gemm
@@ -344,6 +345,10 @@ KERNELS: tuple = (
     Kernel("ec_s8_pad", "Pad", "copy", "s8", "ec_s8.h", "int8 constant padding"),
     Kernel("ec_f32_pad", "Pad", "copy", "f32", "ec_f32.h", "float32 constant padding"),
     Kernel("ec_f32_channel_affine", "BatchNorm", "elementwise", "f32", "ec_f32.h", "float32 per-channel scale and shift"),
+    Kernel("ec_s8_resize_bilinear", "ResizeBilinear", "bilinear", "s8", "ec_resize.h",
+           "TFLite int8 bilinear resize on the codes, from per-row and per-column tap tables", split=RESIZE_ROWS),
+    Kernel("ec_f32_resize_bilinear", "ResizeBilinear", "bilinear", "f32", "ec_resize.h",
+           "float32 bilinear resize, TFLite's order, from per-row and per-column tap tables", split=RESIZE_ROWS),
     Kernel("ec_parallel", "*", "threads", "any", "ec_parallel.h",
            "the static thread pool the model's layers run on, and the helpers that cut a layer into tasks"),
     Kernel("ec_layout", "*", "copy", "any", "ec_layout.h",

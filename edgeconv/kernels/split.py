@@ -59,6 +59,7 @@ WINDOW_ROWS = Split("rows", 32768)
 ELEMENT_ROWS = Split("rows", 32768)
 ELEMENTS = Split("elements", 32768, granule=64)
 SOFTMAX_ROWS = Split("positions", 32768)
+RESIZE_ROWS = Split("rows", 32768)  # work: output elements times the 4 taps blended
 
 
 def units(split: Split, out_shape: tuple) -> int:

@@ -33,7 +33,7 @@ import itertools
 import numpy as np
 
 from ..ir import ops
-from ..quant import lut
+from ..quant import bilinear, lut
 from .window import pad_spatial, transpose_conv_accumulate, windows
 
 F32 = np.float32
@@ -230,6 +230,19 @@ def resize_nearest(op: ops.ResizeNearest, x):
     return x
 
 
+def resize_bilinear(op: ops.ResizeBilinear, x):
+    """RESIZE_BILINEAR in float32 with the taps of ``quant/bilinear.py``, in TFLite's order:
+    ``x00 * wy0 * wx0 + x10 * wy1 * wx0 + x01 * wy0 * wx1 + x11 * wy1 * wx1``, products and sums
+    left to right (``x10``: row ``hi``, column ``lo``)."""
+    x = x.astype(F32)
+    ry = bilinear.float_taps(x.shape[2], op.size[0], op.align_corners)
+    rx = bilinear.float_taps(x.shape[3], op.size[1], op.align_corners)
+    top, bottom = x[:, :, ry.lo, :], x[:, :, ry.hi, :]
+    wy0, wy1 = ry.w_lo[:, None], ry.w_hi[:, None]
+    return (top[..., rx.lo] * wy0 * rx.w_lo + bottom[..., rx.lo] * wy1 * rx.w_lo
+            + top[..., rx.hi] * wy0 * rx.w_hi + bottom[..., rx.hi] * wy1 * rx.w_hi)
+
+
 def pad(op: ops.Pad, x):
     return pad_spatial(x, op.pads, op.value)
 
@@ -267,6 +280,7 @@ KERNELS = {
     "Transpose": transpose,
     "Slice": slice_axis,
     "ResizeNearest": resize_nearest,
+    "ResizeBilinear": resize_bilinear,
     "Pad": pad,
     "Softmax": softmax,
     "Sign": sign,

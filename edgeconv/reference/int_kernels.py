@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, GraphError, QuantParams
-from ..quant import lut
+from ..quant import bilinear, lut
 from ..quant.activation_range import activation_range, quantize_scalar, round_half_away
 from ..quant.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, rounding_divide_by_pot, wrap32
 from ..quant.integer_params import (
@@ -237,6 +237,34 @@ def resize_nearest(node, graph, x):
     for axis, k in enumerate(node.op.factors(x.shape), start=2):
         x = np.repeat(x, k, axis=axis)
     return x
+
+
+def resize_bilinear(node, graph, x):
+    """RESIZE_BILINEAR (``ResizeBilinearInteger``) on the codes, quantization shared. With the
+    integer taps ``lo``, ``hi``, ``f`` of rows (``fy``) and columns (``fx``) of
+    ``quant/bilinear.py``::
+
+        acc = x[lo_y, lo_x] * (1024 - fy) * (1024 - fx) + x[hi_y, lo_x] * fy * (1024 - fx)
+            + x[lo_y, hi_x] * (1024 - fy) * fx      + x[hi_y, hi_x] * fy * fx
+        out = (acc + (acc > 0 ? 2^19 : -2^19)) / 2^20    (C division: half away from zero)
+
+    TFLite's double-rounding build (TFLite Micro's: ``TFLITE_SINGLE_ROUNDING`` unset). Bound:
+    ``|x| <= 128`` and each axis' weights sum in absolute value to at most 1024 + 2 * 512, so
+    ``|acc| < 128 * 1536^2 < 2^31``; the output lies between the codes it mixes (no clamp)."""
+    _require_same_quant(node, graph, node.inputs[0])
+    op = node.op
+    try:
+        ry = bilinear.int_taps(x.shape[2], op.size[0], op.align_corners)
+        rx = bilinear.int_taps(x.shape[3], op.size[1], op.align_corners)
+    except ValueError as e:
+        raise GraphError(f"node {node.name} (ResizeBilinear): {e}") from None
+    x = x.astype(np.int64)
+    top, bottom = x[:, :, ry.lo, :], x[:, :, ry.hi, :]
+    one = bilinear.ONE
+    fy, fx = ry.frac[:, None].astype(np.int64), rx.frac.astype(np.int64)
+    acc = (top[..., rx.lo] * (one - fy) * (one - fx) + bottom[..., rx.lo] * fy * (one - fx)
+           + top[..., rx.hi] * (one - fy) * fx + bottom[..., rx.hi] * fy * fx)
+    return (np.sign(acc) * ((np.abs(acc) + (1 << 19)) >> 20)).astype(np.int8)
 
 
 def requantize_int8(x: np.ndarray, q_in: QuantParams, q_out: QuantParams) -> np.ndarray:
@@ -469,6 +497,7 @@ INT_KERNELS = {
     "Transpose": transpose,
     "Slice": slice_axis,
     "ResizeNearest": resize_nearest,
+    "ResizeBilinear": resize_bilinear,
     "Concat": concat,
     "Pad": pad,
     "Softmax": softmax,

@@ -144,6 +144,7 @@ KERNELS = {
     "Transpose": lambda op, x: x.permute(*op.perm),
     "Slice": lambda op, x: x.narrow(op.axis, op.start, op.end - op.start),
     "ResizeNearest": lambda op, x: F.interpolate(x, size=op.size, mode="nearest"),
+    "ResizeBilinear": lambda op, x: F.interpolate(x, size=op.size, mode="bilinear", align_corners=op.align_corners),
     "Pad": lambda op, x: pad_spatial(x, op.pads, op.value),
     "Softmax": softmax,
     "Sign": sign,

@@ -115,6 +115,12 @@ CASES = {
                                             c=conv(3, 6, 1)), IMG),
     "upsample_nearest": (lambda: Lambda(lambda m, x: m.up(m.c(x)) + F.interpolate(m.c(x), size=(26, 33)),
                                         c=conv(3, 4, 1), up=nn.Upsample(size=(26, 33))), IMG),
+    # bilinear by a factor (half-pixel), to a size with align_corners, and down to a size
+    "upsample_bilinear": (lambda: Lambda(lambda m, x: m.up(m.c(x)) + F.interpolate(m.c(x), size=(26, 22), mode="bilinear",
+                                                                                    align_corners=True),
+                                         c=conv(3, 4, 1), up=nn.Upsample(scale_factor=2, mode="bilinear")), IMG),
+    "downsample_bilinear": (lambda: Lambda(lambda m, x: F.interpolate(m.c(x), size=(5, 7), mode="bilinear"),
+                                           c=conv(3, 4, 1)), IMG),
     # SAME-like (k 4, s 2, p 1), VALID (k 2, s 2), cropped with output padding (k 3, s 2, p 1,
     # op 1), no bias; a BatchNorm after the first folds into it
     "conv_transpose": (lambda: Lambda(lambda m, x: torch.cat([m.a(x), m.b(x), m.c(x)], 1),

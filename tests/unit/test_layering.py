@@ -45,6 +45,7 @@ LAYERS = [
         ("edgeconv.quant.quantizers", "integer numerics: the grids and weight quantizers"),
         ("edgeconv.quant.precision", "the precisions and their parsing"),
         ("edgeconv.quant.single_rounding", "integer numerics: requantizations that round once"),
+        ("edgeconv.quant.bilinear", "integer and float numerics: the taps of a bilinear resize"),
     ],
     [
         ("edgeconv.reference", "the numpy executor: the numerical spec, computed with quant's numerics"),

@@ -4,8 +4,8 @@ Each lowering checks that the node fits a kernel (else raises ``emitter.Unsuppor
 why), emits the constants it needs (weights laid out for the chosen kernel, multipliers, tables,
 parameter structs) through the ``emitter.Emitter``, and returns an ``emitter.LayerCall``. The
 families: ``conv`` (Conv, Linear), ``conv_transpose``, ``binary`` (Add, Mul), ``pooling``, ``activation``
-(activations, Quantize, Dequantize, Softmax, BatchNorm), ``reshape`` (Pad, Concat, Reshape) and
-``permute`` (Transpose, Slice, ResizeNearest).
+(activations, Quantize, Dequantize, Softmax, BatchNorm), ``reshape`` (Pad, Concat, Reshape),
+``permute`` (Transpose, Slice, ResizeNearest) and ``resize`` (ResizeBilinear).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from .conv_transpose import lower_conv_transpose
 from .pooling import lower_avgpool, lower_global_avgpool, lower_maxpool
 from .permute import lower_resize_nearest, lower_slice, lower_transpose
 from .reshape import lower_concat, lower_pad, lower_reshape
+from .resize import lower_resize_bilinear
 
 LOWERINGS: dict = {
     "Conv": lower_conv,
@@ -37,6 +38,7 @@ LOWERINGS: dict = {
     "Transpose": lower_transpose,
     "Slice": lower_slice,
     "ResizeNearest": lower_resize_nearest,
+    "ResizeBilinear": lower_resize_bilinear,
     "Softmax": lower_softmax,
     "BatchNorm": lower_batchnorm,
 }

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...ir import Node
-from . import integer
+from . import integer, resize
 from .emitter import Emitter
 
 
@@ -221,6 +221,7 @@ OP_WRITERS = {
     "Transpose": transpose,
     "Slice": slice_axis,
     "ResizeNearest": resize_nearest,
+    "ResizeBilinear": resize.resize_bilinear,
     "Pad": pad,
     "Softmax": softmax,
     "Sign": sign,

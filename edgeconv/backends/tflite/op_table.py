@@ -27,6 +27,7 @@ OP_WRITERS = {
     "Transpose": structure.write_transpose,
     "Slice": structure.write_slice,
     "ResizeNearest": structure.write_resize_nearest,
+    "ResizeBilinear": structure.write_resize_bilinear,
     "Pad": structure.write_pad,
     "Softmax": structure.write_softmax,
     "Quantize": structure.write_quantize,

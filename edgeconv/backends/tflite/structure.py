@@ -91,6 +91,19 @@ def write_resize_nearest(lower: Lowering, node: Node) -> None:
     finish()
 
 
+def write_resize_bilinear(lower: Lowering, node: Node) -> None:
+    """RESIZE_BILINEAR: PyTorch's ``align_corners=False`` is TFLite's ``half_pixel_centers=True``
+    (op version 3, as TFLite's versioning numbers it), ``align_corners=True`` TFLite's own. The int8
+    kernel runs on the codes: input and output share one grid (``lower.into``)."""
+    align = bool(node.op.align_corners)
+    src = lower.activation(node.input("x"))
+    dst, finish = lower.into(node, src)
+    lower.op(B.RESIZE_BILINEAR, [src, lower.int32_vector("size", list(node.op.size))], [dst],
+             options("ResizeBilinearOptions", AlignCorners=align, HalfPixelCenters=not align),
+             version=None if align else 3)
+    finish()
+
+
 def write_concat(lower: Lowering, node: Node) -> None:
     out = lower.ir(node.output)
     axis = channels_last_axis(node.op.axis, len(out.shape))

@@ -26,6 +26,7 @@ OP_VERSIONS = {
     B.TRANSPOSE: (1, 2),
     B.STRIDED_SLICE: (1, 2),
     B.RESIZE_NEAREST_NEIGHBOR: (1, 2),
+    B.RESIZE_BILINEAR: (1, 2),  # 3 with half_pixel_centers (structure.write_resize_bilinear)
     B.PAD: (1, 2),
     B.PADV2: (1, 2),
     B.SOFTMAX: (1, 2),
