@@ -192,3 +192,17 @@ def test_exception_summary_is_one_nonempty_line(exc, summary):
     from edgeconv.frontend.common import exception_summary
 
     assert exception_summary(exc) == summary
+
+
+@pytest.mark.parametrize("suffix", [".pt2", ".onnx"])
+def test_transposed_convolutions_beyond_groups_1_and_dilation_1_are_refused_by_layer(tmp_path, suffix):
+    module = nn.Sequential(nn.ConvTranspose2d(4, 4, 3, groups=2), nn.ConvTranspose2d(4, 2, 3, dilation=2)).eval()
+    path = tmp_path / f"up{suffix}"
+    if suffix == ".pt2":
+        write_pt2(module, path, (1, 4, 6, 6))
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, (torch.zeros(1, 4, 6, 6),), str(path), dynamo=False, opset_version=17)
+    message = refusal(path)
+    assert "grouped transposed convolution" in message and "dilated transposed convolution" in message
