@@ -16,6 +16,7 @@ from edgeconv.backends.onnx import write_onnx
 from edgeconv.backends.tflite import to_channels_first
 from edgeconv.errors import UserError
 from edgeconv.frontend import load_model
+from edgeconv.frontend.tflite import load_tflite
 from edgeconv.ir import ops
 from edgeconv.quant import bilinear
 from edgeconv.reference import executor
@@ -106,6 +107,18 @@ def test_float_resize_matches_pytorch_on_every_runtime(tmp_path, align_corners):
     got = np.asarray(ort_adapter.run(write_onnx(graph, tmp_path / "model.onnx", {}), x))
     assert np.abs(got - reference).max() <= tolerance
     check_exact(graph, tmp_path, x, sanitize=False)  # the C runs TFLite's float order: equal
+
+
+@pytest.mark.parametrize("align_corners", [False, True], ids=["half-pixel", "align-corners"])
+def test_tflite_resize_bilinear_is_read_back_and_matches_tflm(tmp_path, align_corners):
+    """The .tflite written above, imported with its own quantization: the same op, TFLM's codes."""
+    shape, size = SHAPES[1]
+    path = write(one_resize(shape, size, align_corners), tmp_path)
+    graph = load_tflite(path)
+    assert [n.op for n in graph.nodes] == [ops.ResizeBilinear(size=size, align_corners=align_corners)]
+    codes = np.random.default_rng(5).integers(-128, 128, size=(4, shape[2], shape[3], shape[1]), dtype=np.int8)
+    ours = executor.run(graph, codes.transpose(0, 3, 1, 2))[graph.outputs[0]]
+    np.testing.assert_array_equal(ours.transpose(0, 2, 3, 1), np.asarray(tflm.run(path, codes)))
 
 
 class _Interpolate(nn.Module):
