@@ -171,7 +171,8 @@ def _median(values) -> Optional[float]:
 
 # ---- kernel calibration ---------------------------------------------------------------------
 
-# (variant, precision, kind, c_in, c_out, kernel, hw, pad): kind "conv", "dw" (depthwise) or "fc".
+# (variant, precision, kind, c_in, c_out, kernel, hw, pad): kind "conv", "dw" (depthwise), "fc" or
+# "up" (a stride-2 transposed convolution: hw is its input's size).
 KERNEL_GRID = [
     *[("ec_s8_conv2d_slidingwin", "int8", "conv", ci, co, 3, hw, 1) for ci, co, hw in ((8, 16, 28), (16, 32, 16), (32, 32, 28), (64, 64, 14))],
     *[("ec_s8_conv2d_im2col", "int8", "conv", ci, co, 3, hw, 1) for ci, co, hw in ((8, 16, 28), (16, 32, 16), (32, 32, 28), (64, 64, 14))],
@@ -192,6 +193,8 @@ KERNEL_GRID = [
     *[("ec_f32_dwconv2d", "fp32", "dw", c, c, 3, hw, 1) for c, hw in ((16, 28), (32, 14), (64, 28), (128, 7), (96, 112))],
     *[("ec_b1_conv2d_xnor", "w1a1", "conv", ci, co, 3, hw, 0) for ci, co, hw in ((32, 32, 16), (64, 64, 14), (128, 64, 9), (64, 128, 28))],
     *[("ec_s8_conv2d_bitserial", p, "conv", ci, co, 3, hw, 1) for p in ("w2a2", "w4a4") for ci, co, hw in ((16, 32, 16), (64, 64, 14))],
+    *[(v, p, "up", ci, co, k, hw, pad) for v, p in (("ec_s8_conv_transpose2d", "int8"), ("ec_f32_conv_transpose2d", "fp32"))
+      for ci, co, k, hw, pad in ((16, 8, 4, 14, 1), (32, 16, 2, 14, 0), (64, 32, 4, 7, 1), (8, 8, 3, 28, 1))],
 ]
 
 
@@ -199,7 +202,7 @@ def one_layer_graph(kind: str, c_in: int, c_out: int, k: int, hw: int, pad: int,
     """``x -> pre (1x1 conv, or nothing for fc) -> layer``: the timed layer reads an activation
     that a quantized layer produced (the binary kernels need a binarized input)."""
     from edgeconv.ir import Graph, Node, Tensor, verify
-    from edgeconv.ir.ops import Conv, Linear
+    from edgeconv.ir.ops import Conv, ConvTranspose, Linear
 
     g = Graph(name="one_layer")
     x_shape = (1, c_in) if kind == "fc" else (1, c_in, hw, hw)
@@ -219,6 +222,9 @@ def one_layer_graph(kind: str, c_in: int, c_out: int, k: int, hw: int, pad: int,
     w_shape = (c_out, c_in) if kind == "fc" else (c_out, c_in // groups, k, k)
     if kind == "fc":
         op, y_shape = Linear(), (1, c_out)
+    elif kind == "up":
+        out = (hw - 1) * 2 + k - 2 * pad
+        op, y_shape = ConvTranspose(stride=(2, 2), pads=(pad,) * 4), (1, c_out, out, out)
     else:
         out = hw + 2 * pad - k + 1
         op, y_shape = Conv(pads=(pad,) * 4, groups=groups), (1, c_out, out, out)

@@ -44,10 +44,11 @@ version, are assumptions:
 - generic depthwise 5% of the int8 peak (depthwise does K*K MACs per loaded input; the measured
   3x3 version reaches 2.6%);
 - bit-serial 40% of the binary peak, as XNOR (same popcount loop, K*M passes);
-- the transposed convolutions (portable only, the SIMD figures unused) take the direct
-  convolutions' figures (int8 sliding window, fp32 direct): the same multiply-add loop over OHWI
-  rows, per output a few more index tests. They serve int8 and fp32 only: no bit-plane kernel
-  runs a transposed convolution, so the selector offers it no DoReFa or XNOR precision.
+- the transposed convolutions have no SIMD version, so their ``simd`` figures (the sliding
+  window's and the direct convolution's) are never used; their portable figures are measured as
+  the others' (``KERNEL_GRID`` kind "up"; MACs count every product of the scatter, the cropped
+  ones too). They serve int8 and fp32 only: no bit-plane kernel runs a transposed convolution,
+  so the selector offers it no DoReFa or XNOR precision.
 
 A measured table for the board (``edgeconv profile``) replaces all of these.
 
@@ -307,11 +308,11 @@ KERNELS: tuple = (
     Kernel("ec_s8_conv_transpose2d", "ConvTranspose", "transposed-gather", "s8", "ec_s8.h",
            "int8 transposed convolution gathered per output, OHWI weights, no scratch; groups 1, dilation 1",
            _is_conv_transpose, pack=pack_for_sliding_window,
-           cost=KernelCost(("int8",), "int8", PortableCost(1.78, 45.0), SimdCost(0.48, 20.0, False))),
+           cost=KernelCost(("int8",), "int8", PortableCost(1.62, 43.0), SimdCost(0.48, 20.0, False))),
     Kernel("ec_f32_conv_transpose2d", "ConvTranspose", "transposed-gather", "f32", "ec_f32.h",
            "float32 transposed convolution gathered per output in TFLite's order; groups 1, dilation 1",
            _is_conv_transpose, pack=pack_f32_direct,
-           cost=KernelCost(("fp32",), "fp32", PortableCost(1.08, 75.0), SimdCost(0.30, 74.0, False))),
+           cost=KernelCost(("fp32",), "fp32", PortableCost(1.57, 15.0), SimdCost(0.30, 74.0, False))),
     Kernel("ec_s8_fully_connected", "Linear", "fully-connected", "s8", "ec_s8.h",
            "int8 matrix-vector product, packed weights",
            _is_linear,

@@ -293,9 +293,11 @@ def test_variant_table_covers_the_kernel_names():
         "ec_s8_conv2d_slidingwin", "ec_s8_conv2d_im2col", "ec_s8_conv2d_1x1", "ec_s8_dwconv2d_3x3",
         "ec_s8_dwconv2d_generic", "ec_b1_conv2d_xnor", "ec_s8_conv2d_bitserial", "ec_s8_fully_connected",
         "ec_f32_conv2d_direct", "ec_f32_conv2d_1x1", "ec_f32_conv2d_im2col", "ec_f32_dwconv2d", "ec_f32_fully_connected",
+        "ec_s8_conv_transpose2d", "ec_f32_conv_transpose2d",
     }
     for kernel in costed_kernels():
-        assert kernel.op == ("Linear" if "fully_connected" in kernel.name else "Conv")
+        op = "Linear" if "fully_connected" in kernel.name else "ConvTranspose" if "transpose" in kernel.name else "Conv"
+        assert kernel.op == op
         assert (Path(kernels_dir()) / "portable" / f"{kernel.name}.c").is_file(), kernel.name
     assert parse_precision("w1a1").kind == "xnor" and parse_precision("w2a8").act_bits == 8
     g = conv_net()
