@@ -91,6 +91,7 @@ typedef struct {
     ec_dw_acc_t inside;   /* bias - in_zp * (sum of the block's weights over all taps), wrapping:
                              the start of a pixel whose taps all lie in the input, summed as x * w */
     int pairs;            /* no weight of the block is -128: taps may go two at a time (ec_dw_mac_pair) */
+    int8_t zp_bytes[16];  /* in_zp in every lane: what a tap in the padding reads (ec_dw_3x3_padded) */
     ec_neon_rq_t rq[4];
     int32x4_t out_zp;
     int8x16_t lo, hi;
@@ -134,6 +135,7 @@ EC_INLINE void ec_dw_block_init(ec_dw_block_t *b, const int8_t *in, const int8_t
     b->win = win;
     b->n = win->in_c - c0 < 16 ? win->in_c - c0 : 16;
     b->zp = vdupq_n_s8((int8_t)q->in_zp);
+    vst1q_s8(b->zp_bytes, b->zp);
     for (j = 0; j < 4; ++j) {
         const int32_t left = b->n - 4 * j;
         bv[j] = bias ? ec_neon_load4_s32(bias + c0 + 4 * j, left, 0) : vdupq_n_s32(0);
@@ -154,13 +156,25 @@ EC_INLINE void ec_dw_block_init(ec_dw_block_t *b, const int8_t *in, const int8_t
     b->hi = vdupq_n_s8((int8_t)q->act_max);
 }
 
-EC_FORCE_INLINE void ec_dw_store(const ec_dw_block_t *b, ec_dw_acc_t acc, int8_t *out)
+/* The block's 16 output codes of one pixel. */
+EC_FORCE_INLINE int8x16_t ec_dw_codes(const ec_dw_block_t *b, ec_dw_acc_t acc)
 {
     const int32x4_t r0 = vaddq_s32(ec_neon_requantize(acc.v0, &b->rq[0]), b->out_zp);
     const int32x4_t r1 = vaddq_s32(ec_neon_requantize(acc.v1, &b->rq[1]), b->out_zp);
     const int32x4_t r2 = vaddq_s32(ec_neon_requantize(acc.v2, &b->rq[2]), b->out_zp);
     const int32x4_t r3 = vaddq_s32(ec_neon_requantize(acc.v3, &b->rq[3]), b->out_zp);
-    ec_neon_store16(out, ec_neon_narrow16(r0, r1, r2, r3, b->lo, b->hi), b->n);
+    return ec_neon_narrow16(r0, r1, r2, r3, b->lo, b->hi);
+}
+
+EC_FORCE_INLINE void ec_dw_store(const ec_dw_block_t *b, ec_dw_acc_t acc, int8_t *out)
+{
+    ec_neon_store16(out, ec_dw_codes(b, acc), b->n);
+}
+
+/* ec_dw_store for a full block (16 channels): one store, no branch. */
+EC_FORCE_INLINE void ec_dw_store_full(const ec_dw_block_t *b, ec_dw_acc_t acc, int8_t *out)
+{
+    vst1q_s8(out, ec_dw_codes(b, acc));
 }
 
 /* Output pixel (oy, ox) with any window: taps in the padding skipped, partial blocks copied. */
@@ -241,7 +255,81 @@ EC_FORCE_INLINE void ec_dw_3x3_row(const ec_dw_block_t *b, int32_t oy, int32_t o
             acc = ec_dw_mac_raw(acc, vld1q_s8(x + 2 * row + c), w7);
         }
         acc = ec_dw_mac_raw(acc, vld1q_s8(x + 2 * row + 2 * c), w8);
-        ec_dw_store(b, acc, o);
+        ec_dw_store_full(b, acc, o);
+    }
+}
+
+/* The input rows a 3x3 window of output row oy reads (dilation 1), NULL for a row in the padding. */
+EC_FORCE_INLINE void ec_dw_3x3_rows(const ec_dw_block_t *b, int32_t oy, const int8_t *rows[3])
+{
+    const ec_window_t *win = b->win;
+    const int32_t iy0 = oy * win->stride_h - win->pad_top;
+    int32_t ky;
+    for (ky = 0; ky < 3; ++ky) {
+        rows[ky] = iy0 + ky >= 0 && iy0 + ky < win->in_h
+                       ? b->in + (size_t)(iy0 + ky) * (size_t)win->in_w * (size_t)win->in_c
+                       : NULL;
+    }
+}
+
+/* The tap of input row r (NULL: padding) and column ix: its bytes, or the block's zero point. */
+EC_FORCE_INLINE const int8_t *ec_dw_tap(const ec_dw_block_t *b, const int8_t *r, int32_t ix, int column_in)
+{
+    return r != NULL && column_in ? r + (ptrdiff_t)ix * b->win->in_c : b->zp_bytes;
+}
+
+/* Output pixel ox of a full block of a 3x3 window, dilation 1, on the input rows `rows`, anywhere
+ * in the row: a tap in the padding reads the block's zero point instead of the input. It adds
+ * in_zp * w, which the start b->inside takes away again, so the sum is exactly the skipped tap's
+ * (in_zp - in_zp) * w = 0, and the edge pixels run the inside path's arithmetic (pairs included)
+ * with a select per tap instead of a branch. */
+EC_FORCE_INLINE ec_dw_acc_t ec_dw_3x3_padded(const ec_dw_block_t *b, const int8_t *const rows[3], int32_t ox, int pairs)
+{
+    const ec_window_t *win = b->win;
+    const size_t c = (size_t)win->in_c;
+    const int32_t ix = ox * win->stride_w - win->pad_left;
+    const int in0 = ix >= 0 && ix < win->in_w, in1 = ix + 1 >= 0 && ix + 1 < win->in_w;
+    const int in2 = ix + 2 >= 0 && ix + 2 < win->in_w;
+    const int8_t *t0 = ec_dw_tap(b, rows[0], ix, in0), *t1 = ec_dw_tap(b, rows[0], ix + 1, in1);
+    const int8_t *t2 = ec_dw_tap(b, rows[0], ix + 2, in2), *t3 = ec_dw_tap(b, rows[1], ix, in0);
+    const int8_t *t4 = ec_dw_tap(b, rows[1], ix + 1, in1), *t5 = ec_dw_tap(b, rows[1], ix + 2, in2);
+    const int8_t *t6 = ec_dw_tap(b, rows[2], ix, in0), *t7 = ec_dw_tap(b, rows[2], ix + 1, in1);
+    const int8_t *t8 = ec_dw_tap(b, rows[2], ix + 2, in2);
+    ec_dw_acc_t acc = b->inside;
+    if (pairs) {
+        acc = ec_dw_mac_pair(acc, vld1q_s8(t0), vld1q_s8(b->w), vld1q_s8(t1), vld1q_s8(b->w + c));
+        acc = ec_dw_mac_pair(acc, vld1q_s8(t2), vld1q_s8(b->w + 2 * c), vld1q_s8(t3), vld1q_s8(b->w + 3 * c));
+        acc = ec_dw_mac_pair(acc, vld1q_s8(t4), vld1q_s8(b->w + 4 * c), vld1q_s8(t5), vld1q_s8(b->w + 5 * c));
+        acc = ec_dw_mac_pair(acc, vld1q_s8(t6), vld1q_s8(b->w + 6 * c), vld1q_s8(t7), vld1q_s8(b->w + 7 * c));
+    } else {
+        acc = ec_dw_mac_raw(acc, vld1q_s8(t0), vld1q_s8(b->w));
+        acc = ec_dw_mac_raw(acc, vld1q_s8(t1), vld1q_s8(b->w + c));
+        acc = ec_dw_mac_raw(acc, vld1q_s8(t2), vld1q_s8(b->w + 2 * c));
+        acc = ec_dw_mac_raw(acc, vld1q_s8(t3), vld1q_s8(b->w + 3 * c));
+        acc = ec_dw_mac_raw(acc, vld1q_s8(t4), vld1q_s8(b->w + 4 * c));
+        acc = ec_dw_mac_raw(acc, vld1q_s8(t5), vld1q_s8(b->w + 5 * c));
+        acc = ec_dw_mac_raw(acc, vld1q_s8(t6), vld1q_s8(b->w + 6 * c));
+        acc = ec_dw_mac_raw(acc, vld1q_s8(t7), vld1q_s8(b->w + 7 * c));
+    }
+    return ec_dw_mac_raw(acc, vld1q_s8(t8), vld1q_s8(b->w + 8 * c));
+}
+
+/* The pixels of output row oy that ec_dw_3x3_run leaves (all of them outside the inner rows),
+ * through ec_dw_3x3_padded. */
+EC_INLINE void ec_dw_3x3_edges(const ec_dw_block_t *b, int32_t oy, int inner_row, int32_t x_lo, int32_t x_hi,
+                               int8_t *out)
+{
+    const size_t c = (size_t)b->win->in_c;
+    const int8_t *rows[3];
+    int32_t ox;
+    ec_dw_3x3_rows(b, oy, rows);
+    for (ox = 0; ox < b->win->out_w; ++ox) {
+        if (inner_row && ox == x_lo && x_lo < x_hi) {
+            ox = x_hi - 1;
+            continue;
+        }
+        ec_dw_store_full(b, b->pairs ? ec_dw_3x3_padded(b, rows, ox, 1) : ec_dw_3x3_padded(b, rows, ox, 0),
+                         out + (size_t)ox * c);
     }
 }
 
@@ -269,7 +357,8 @@ EC_INLINE void ec_dw_inner(int32_t in, int32_t out, int32_t k, int32_t stride, i
 }
 
 /* The whole layer, block after block: the inner pixels of full blocks take the unchecked paths
- * (the 3x3 one for a 3x3 window without dilation), the others ec_dw_pixel_checked. */
+ * (the 3x3 one for a 3x3 window without dilation, whose edge pixels take ec_dw_3x3_padded), the
+ * others ec_dw_pixel_checked. */
 EC_INLINE void ec_dw_multiplier_one(const int8_t *in, const int8_t *w, const int32_t *bias, const int32_t *mult,
                                     const int32_t *shift, const ec_window_t *win, const ec_qparams_t *q, int8_t *out)
 {
@@ -283,13 +372,15 @@ EC_INLINE void ec_dw_multiplier_one(const int8_t *in, const int8_t *w, const int
         ec_dw_block_init(&b, in, w, bias, mult, shift, win, q, c0);
         for (oy = 0; oy < win->out_h; ++oy) {
             int8_t *o = out + (size_t)oy * (size_t)win->out_w * c + (size_t)c0;
-            const int fast = b.n == 16 && oy >= y_lo && oy < y_hi;
-            for (ox = 0; ox < win->out_w; ++ox) {
-                if (fast && is_3x3 && ox == x_lo && x_lo < x_hi) {
+            const int inner_row = oy >= y_lo && oy < y_hi, fast = b.n == 16 && inner_row;
+            if (is_3x3 && b.n == 16) {
+                if (inner_row && x_lo < x_hi) {
                     ec_dw_3x3_run(&b, oy, x_lo, x_hi, o);
-                    ox = x_hi - 1;
-                    continue;
                 }
+                ec_dw_3x3_edges(&b, oy, inner_row, x_lo, x_hi, o);
+                continue;
+            }
+            for (ox = 0; ox < win->out_w; ++ox) {
                 ec_dw_store(&b, fast && ox >= x_lo && ox < x_hi ? ec_dw_pixel_inside(&b, oy, ox)
                                                                  : ec_dw_pixel_checked(&b, oy, ox), o + (size_t)ox * c);
             }
