@@ -95,7 +95,8 @@ def test_scale_equivariant_ops_commute_with_a_positive_rescaling():
     x = np.random.default_rng(0).normal(size=(1, 3, 6, 6)).astype(np.float64)
     samples = {"MaxPool": ops.MaxPool(), "AvgPool": ops.AvgPool(), "GlobalAvgPool": ops.GlobalAvgPool(),
                "Reshape": ops.Reshape(), "Transpose": ops.Transpose((0, 2, 3, 1)),
-               "Slice": ops.Slice(axis=2, start=1, end=4), "ResizeNearest": ops.ResizeNearest((12, 18))}
+               "Slice": ops.Slice(axis=2, start=1, end=4), "ResizeNearest": ops.ResizeNearest((12, 18)),
+               "ResizeBilinear": ops.ResizeBilinear((9, 4))}
     assert set(samples) == set(ops.ops_with("SCALE_EQUIVARIANT"))
     for name, op in samples.items():
         kernel = KERNELS[name]

@@ -24,6 +24,7 @@ from edgeconv.runtimes import litert, tflm
 from edgeconv.runtimes import onnxruntime as ort_adapter
 from tests.kernels.qgraphs import GraphBuilder as QGraphBuilder
 from tests.unit.test_codegen import check_exact
+from tests.unit.test_threads import split_kernels, threaded
 from tests.unit.test_tflite_writer import FLOAT_RTOL, GraphBuilder, tflite_feeds_and_reference, write
 
 # (input N, C, H, W; output H, W): 2x up (the FPN case), a non-integer up, down, down to one row.
@@ -107,6 +108,18 @@ def test_float_resize_matches_pytorch_on_every_runtime(tmp_path, align_corners):
     got = np.asarray(ort_adapter.run(write_onnx(graph, tmp_path / "model.onnx", {}), x))
     assert np.abs(got - reference).max() <= tolerance
     check_exact(graph, tmp_path, x, sanitize=False)  # the C runs TFLite's float order: equal
+
+
+@pytest.mark.parametrize("dtype", ["int8", "float32"])
+def test_resize_cut_into_row_tasks_gives_the_same_bytes(tmp_path, dtype):
+    """Generated for 4 threads with every layer cut into tasks of output rows: at 1 to 4 threads
+    the bytes of one thread, which are the reference's."""
+    shape, size = SHAPES[1]
+    graph = one_resize(shape, size, align_corners=False, dtype=dtype)
+    x = _inputs(shape, 3)
+    project, outputs = threaded(graph, x, tmp_path)
+    assert f"ec_{'s8' if dtype == 'int8' else 'f32'}_resize_bilinear" in split_kernels(project)
+    np.testing.assert_array_equal(outputs[1], executor.run_single(graph, x))
 
 
 @pytest.mark.parametrize("align_corners", [False, True], ids=["half-pixel", "align-corners"])
