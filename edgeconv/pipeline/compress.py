@@ -29,6 +29,8 @@ from ..quant.finetune import finetune
 from ..quant.precision import parse_precision
 from ..report import LayerReport, Report, write_html, write_json
 from ..report.model import Accuracy, ParetoPoint
+from ..kernels.geometry import geometry
+from ..select.candidates import variants_for
 from ..select.latency import predict_graph_ms, predict_layer_ms, predict_layers
 from ..select.latency_table import load_table, user_table
 from .scoring import compressed_accuracy, float_accuracy, model_inputs
@@ -132,7 +134,8 @@ def _layer_reports(target, graph: Graph, table, allowed: tuple) -> list:
     for node in graph.nodes:
         if not node.op.WEIGHTED:
             continue
-        by_precision = {p: predict_layer_ms(target, graph, node, p, table=table) for p in allowed}
+        served = [p for p in allowed if variants_for(geometry(graph, node), parse_precision(p))]  # a ConvTranspose: int8, fp32
+        by_precision = {p: predict_layer_ms(target, graph, node, p, table=table) for p in served}
         layers.append(LayerReport(node.name, node.op_name, node.precision, node.algorithm, int(macs.get(node.name, 0)),
                                   predicted.get(node.name), list(node.merged_from), by_precision))
     return layers

@@ -71,3 +71,16 @@ def test_conv_transpose_model_compresses_and_passes_every_runtime(upsampling_net
         assert row["passed"], (name, row["max_abs_diff"])
     for name in ("tflite-micro", c_row):
         assert rows[name]["bit_exact"] and rows[name]["max_abs_diff"] == 0, name
+
+
+@pytest.mark.slow
+def test_a_budget_over_every_precision_keeps_transposed_convs_at_int8_or_fp32(upsampling_net, tmp_path):
+    """The default precision set with a budget: the selector and the report offer a transposed
+    convolution only what its kernels serve."""
+    out = tmp_path / "mixed"
+    api.compress(upsampling_net["model"], "rpi4", latency_ms=1.0, epochs=0, data=upsampling_net["calib"],
+                 emit="c", out=out)
+    layers = [row for row in json.loads((out / "report.json").read_text())["layers"] if row["op"] == "ConvTranspose"]
+    assert len(layers) == 2
+    for row in layers:
+        assert row["precision"] in ("int8", "fp32") and set(row["predicted_ms_by_precision"]) == {"int8", "fp32"}
