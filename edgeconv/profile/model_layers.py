@@ -57,6 +57,14 @@ def _variant_rounds(target: Target, graph: Graph, precisions: dict) -> list:
     return [{name: names[r] if r < len(names) else names[0] for name, names in per_node.items()} for r in range(rounds)]
 
 
+def _served(graph: Graph, chosen: dict) -> dict:
+    """``chosen`` with int8 for each weighted layer that no kernel serves at its precision (a
+    ConvTranspose below 8 bits, which the selector never offers): the round times it as it can run."""
+    return {name: precision if not graph.node(name).op.WEIGHTED
+            or variants_for(geometry(graph, graph.node(name)), parse_precision(precision)) else "int8"
+            for name, precision in chosen.items()}
+
+
 def model_graphs(target: Target, graph: Graph, precisions: tuple = MODEL_PRECISIONS) -> Iterator[tuple]:
     """``(label, make_graph)`` for every precision and variant round of a prepared graph.
 
@@ -71,7 +79,7 @@ def model_graphs(target: Target, graph: Graph, precisions: tuple = MODEL_PRECISI
         return
     calib = calibration_inputs(graph)
     for precision in precisions:
-        chosen = uniform_precisions(graph, precision)
+        chosen = _served(graph, uniform_precisions(graph, precision))
         quantized = functools.lru_cache(maxsize=1)(lambda chosen=chosen: quantize_graph(graph, calib, chosen))
         for r, algorithms in enumerate(_variant_rounds(target, graph, chosen)):
             label = f"{graph.name} {precision} variant set {r + 1}"

@@ -14,6 +14,8 @@ from edgeconv.backends.tflite import to_channels_first
 from edgeconv.errors import UserError
 from edgeconv.ir import ops
 from edgeconv.kernels.geometry import geometry
+from edgeconv.passes.pipeline import prepare
+from edgeconv.profile.model_layers import model_graphs
 from edgeconv.quant.precision import parse_precision
 from edgeconv.quant.quantize_graph import quantize_graph
 from edgeconv.reference import executor
@@ -122,3 +124,12 @@ def test_selection_offers_int8_and_fp32_only():
     with pytest.raises(UserError, match=f"no kernel runs layer {node.name} at any of the precisions w1a1"):
         costs = {n.name: {"w1a1": 0.0} for n in graph.nodes if n.op.WEIGHTED}
         build_problem(load_target("rpi4"), graph, ["w1a1"], SensitivityTable("kl", costs))
+
+
+def test_profile_rounds_time_transposed_convs_at_int8_below_8_bits():
+    graph = prepare(decoder_net())
+    label, make_graph = next(iter(model_graphs(load_target("host"), graph, ("w2a2",))))
+    trial = make_graph()
+    assert "w2a2" in label
+    assert {n.precision for n in trial.nodes if n.op_name == "ConvTranspose"} == {"int8"}
+    assert any(n.precision == "w2a2" for n in trial.nodes if n.op_name == "Conv")
