@@ -91,6 +91,7 @@ typedef struct {
     ec_dw_acc_t inside;   /* bias - in_zp * (sum of the block's weights over all taps), wrapping:
                              the start of a pixel whose taps all lie in the input, summed as x * w */
     int pairs;            /* no weight of the block is -128: taps may go two at a time (ec_dw_mac_pair) */
+    int right;            /* every channel shifts right: the short requantization (ec_neon_requantize_right) */
     int8_t zp_bytes[16];  /* in_zp in every lane: what a tap in the padding reads (ec_dw_3x3_padded) */
     ec_neon_rq_t rq[4];
     int32x4_t out_zp;
@@ -151,30 +152,34 @@ EC_INLINE void ec_dw_block_init(ec_dw_block_t *b, const int8_t *in, const int8_t
     b->inside.v1 = vmlsq_s32(b->bias.v1, b->inside.v1, vdupq_n_s32(q->in_zp));
     b->inside.v2 = vmlsq_s32(b->bias.v2, b->inside.v2, vdupq_n_s32(q->in_zp));
     b->inside.v3 = vmlsq_s32(b->bias.v3, b->inside.v3, vdupq_n_s32(q->in_zp));
+    b->right = ec_neon_rq_right_only(b->rq, 4);
     b->out_zp = vdupq_n_s32(q->out_zp);
     b->lo = vdupq_n_s8((int8_t)q->act_min);
     b->hi = vdupq_n_s8((int8_t)q->act_max);
 }
 
-/* The block's 16 output codes of one pixel. */
-EC_FORCE_INLINE int8x16_t ec_dw_codes(const ec_dw_block_t *b, ec_dw_acc_t acc)
+/* One vector of the block's requantization: `right` (a constant where inlined) when b->right holds. */
+EC_FORCE_INLINE int32x4_t ec_dw_requantize(const ec_dw_block_t *b, int32x4_t acc, int j, int right)
 {
-    const int32x4_t r0 = vaddq_s32(ec_neon_requantize(acc.v0, &b->rq[0]), b->out_zp);
-    const int32x4_t r1 = vaddq_s32(ec_neon_requantize(acc.v1, &b->rq[1]), b->out_zp);
-    const int32x4_t r2 = vaddq_s32(ec_neon_requantize(acc.v2, &b->rq[2]), b->out_zp);
-    const int32x4_t r3 = vaddq_s32(ec_neon_requantize(acc.v3, &b->rq[3]), b->out_zp);
-    return ec_neon_narrow16(r0, r1, r2, r3, b->lo, b->hi);
+    return vaddq_s32(right ? ec_neon_requantize_right(acc, &b->rq[j]) : ec_neon_requantize(acc, &b->rq[j]), b->out_zp);
+}
+
+/* The block's 16 output codes of one pixel. */
+EC_FORCE_INLINE int8x16_t ec_dw_codes(const ec_dw_block_t *b, ec_dw_acc_t acc, int right)
+{
+    return ec_neon_narrow16(ec_dw_requantize(b, acc.v0, 0, right), ec_dw_requantize(b, acc.v1, 1, right),
+                            ec_dw_requantize(b, acc.v2, 2, right), ec_dw_requantize(b, acc.v3, 3, right), b->lo, b->hi);
 }
 
 EC_FORCE_INLINE void ec_dw_store(const ec_dw_block_t *b, ec_dw_acc_t acc, int8_t *out)
 {
-    ec_neon_store16(out, ec_dw_codes(b, acc), b->n);
+    ec_neon_store16(out, ec_dw_codes(b, acc, 0), b->n);
 }
 
 /* ec_dw_store for a full block (16 channels): one store, no branch. */
-EC_FORCE_INLINE void ec_dw_store_full(const ec_dw_block_t *b, ec_dw_acc_t acc, int8_t *out)
+EC_FORCE_INLINE void ec_dw_store_full(const ec_dw_block_t *b, ec_dw_acc_t acc, int8_t *out, int right)
 {
-    vst1q_s8(out, ec_dw_codes(b, acc));
+    vst1q_s8(out, ec_dw_codes(b, acc, right));
 }
 
 /* Output pixel (oy, ox) with any window: taps in the padding skipped, partial blocks copied. */
@@ -224,9 +229,9 @@ EC_INLINE ec_dw_acc_t ec_dw_pixel_inside(const ec_dw_block_t *b, int32_t oy, int
 
 /* A run of output pixels (oy, ox_lo .. ox_hi - 1) of a full block of a 3x3 window, dilation 1,
  * inside the input: the nine taps' weights loaded once, kept in registers as int8; `pairs` (a
- * constant where inlined) takes the taps two at a time. */
+ * constant where inlined) takes the taps two at a time, `right` the short requantization. */
 EC_FORCE_INLINE void ec_dw_3x3_row(const ec_dw_block_t *b, int32_t oy, int32_t ox_lo, int32_t ox_hi, int8_t *out,
-                                   int pairs)
+                                   int pairs, int right)
 {
     const ec_window_t *win = b->win;
     const size_t c = (size_t)win->in_c, row = (size_t)win->in_w * c, step = (size_t)win->stride_w * c;
@@ -255,7 +260,7 @@ EC_FORCE_INLINE void ec_dw_3x3_row(const ec_dw_block_t *b, int32_t oy, int32_t o
             acc = ec_dw_mac_raw(acc, vld1q_s8(x + 2 * row + c), w7);
         }
         acc = ec_dw_mac_raw(acc, vld1q_s8(x + 2 * row + 2 * c), w8);
-        ec_dw_store_full(b, acc, o);
+        ec_dw_store_full(b, acc, o, right);
     }
 }
 
@@ -314,10 +319,10 @@ EC_FORCE_INLINE ec_dw_acc_t ec_dw_3x3_padded(const ec_dw_block_t *b, const int8_
     return ec_dw_mac_raw(acc, vld1q_s8(t8), vld1q_s8(b->w + 8 * c));
 }
 
-/* The pixels of output row oy that ec_dw_3x3_run leaves (all of them outside the inner rows),
- * through ec_dw_3x3_padded. */
-EC_INLINE void ec_dw_3x3_edges(const ec_dw_block_t *b, int32_t oy, int inner_row, int32_t x_lo, int32_t x_hi,
-                               int8_t *out)
+/* The pixels of output row oy that ec_dw_3x3_row leaves (all of them outside the inner rows),
+ * through ec_dw_3x3_padded; pairs and right as in ec_dw_3x3_row. */
+EC_FORCE_INLINE void ec_dw_3x3_edge_row(const ec_dw_block_t *b, int32_t oy, int inner_row, int32_t x_lo, int32_t x_hi,
+                                        int8_t *out, int pairs, int right)
 {
     const size_t c = (size_t)b->win->in_c;
     const int8_t *rows[3];
@@ -328,17 +333,31 @@ EC_INLINE void ec_dw_3x3_edges(const ec_dw_block_t *b, int32_t oy, int inner_row
             ox = x_hi - 1;
             continue;
         }
-        ec_dw_store_full(b, b->pairs ? ec_dw_3x3_padded(b, rows, ox, 1) : ec_dw_3x3_padded(b, rows, ox, 0),
-                         out + (size_t)ox * c);
+        ec_dw_store_full(b, ec_dw_3x3_padded(b, rows, ox, pairs), out + (size_t)ox * c, right);
     }
 }
 
-EC_INLINE void ec_dw_3x3_run(const ec_dw_block_t *b, int32_t oy, int32_t ox_lo, int32_t ox_hi, int8_t *out)
+/* Output row oy of a full block of a 3x3 window, dilation 1: the inner run, then the edges. */
+EC_FORCE_INLINE void ec_dw_3x3_output_row(const ec_dw_block_t *b, int32_t oy, int inner_row, int32_t x_lo,
+                                          int32_t x_hi, int8_t *out, int pairs, int right)
 {
-    if (b->pairs) {
-        ec_dw_3x3_row(b, oy, ox_lo, ox_hi, out, 1);
+    if (inner_row && x_lo < x_hi) {
+        ec_dw_3x3_row(b, oy, x_lo, x_hi, out, pairs, right);
+    }
+    ec_dw_3x3_edge_row(b, oy, inner_row, x_lo, x_hi, out, pairs, right);
+}
+
+EC_INLINE void ec_dw_3x3_block_row(const ec_dw_block_t *b, int32_t oy, int inner_row, int32_t x_lo, int32_t x_hi,
+                                   int8_t *out)
+{
+    if (b->pairs && b->right) {
+        ec_dw_3x3_output_row(b, oy, inner_row, x_lo, x_hi, out, 1, 1);
+    } else if (b->pairs) {
+        ec_dw_3x3_output_row(b, oy, inner_row, x_lo, x_hi, out, 1, 0);
+    } else if (b->right) {
+        ec_dw_3x3_output_row(b, oy, inner_row, x_lo, x_hi, out, 0, 1);
     } else {
-        ec_dw_3x3_row(b, oy, ox_lo, ox_hi, out, 0);
+        ec_dw_3x3_output_row(b, oy, inner_row, x_lo, x_hi, out, 0, 0);
     }
 }
 
@@ -374,10 +393,7 @@ EC_INLINE void ec_dw_multiplier_one(const int8_t *in, const int8_t *w, const int
             int8_t *o = out + (size_t)oy * (size_t)win->out_w * c + (size_t)c0;
             const int inner_row = oy >= y_lo && oy < y_hi, fast = b.n == 16 && inner_row;
             if (is_3x3 && b.n == 16) {
-                if (inner_row && x_lo < x_hi) {
-                    ec_dw_3x3_run(&b, oy, x_lo, x_hi, o);
-                }
-                ec_dw_3x3_edges(&b, oy, inner_row, x_lo, x_hi, o);
+                ec_dw_3x3_block_row(&b, oy, inner_row, x_lo, x_hi, o);
                 continue;
             }
             for (ox = 0; ox < win->out_w; ++ox) {

@@ -54,6 +54,31 @@ EC_FORCE_INLINE int32x4_t ec_neon_requantize(int32x4_t x, const ec_neon_rq_t *r)
     return ec_neon_rounding_shift(vqrdmulhq_s32(vshlq_s32(x, r->left), r->mult), r->right);
 }
 
+/* ec_neon_requantize for constants whose every lane shifts right (shift <= -1) with a multiplier
+ * m >= 0 (TFLite's multipliers lie in [2^30, 2^31)): no left shift, and h = SQRDMULH(x, m) >=
+ * floor((-2^31 (2^31 - 1) + 2^30) / 2^31) = -(2^31 - 1), so h - 1 for a negative h, added by one
+ * SSRA of h's sign, cannot wrap and equals step 3's saturating fix-up (e > 0 in every lane). */
+EC_FORCE_INLINE int32x4_t ec_neon_requantize_right(int32x4_t x, const ec_neon_rq_t *r)
+{
+    const int32x4_t h = vqrdmulhq_s32(x, r->mult);
+    return vrshlq_s32(vsraq_n_s32(h, h, 31), r->right);
+}
+
+/* Whether ec_neon_requantize_right serves every lane of the n constants rq[0..n-1]. */
+EC_INLINE int ec_neon_rq_right_only(const ec_neon_rq_t *rq, int n)
+{
+    int32_t right[4], mult[4];
+    int i, j, ok = 1;
+    for (i = 0; i < n; ++i) {
+        vst1q_s32(right, rq[i].right);
+        vst1q_s32(mult, rq[i].mult);
+        for (j = 0; j < 4; ++j) {
+            ok &= right[j] < 0 && mult[j] >= 0;
+        }
+    }
+    return ok;
+}
+
 /* The n <= 16 int8 values at p in the first lanes, zero above: a full vector load for n = 16,
  * else a copy that reads nothing beyond p[n - 1]. */
 EC_FORCE_INLINE int8x16_t ec_neon_load16(const int8_t *p, int32_t n)

@@ -176,6 +176,12 @@ def depthwise_calls(calls: Calls) -> None:
     for name in ("ec_s8_dwconv2d_3x3", "ec_s8_dwconv2d_generic"):
         calls.add(name, np.full((5, 5, c), -128, np.int8), w_hwo, bias, mult, shift, win, QParams(127, 0, -128, 127),
                   out(25 * c))
+    # the same with right shifts only (1 to 31), which the NEON 3x3 path requantizes without the left
+    # shift and with a one-instruction fix-up (ec_neon_requantize_right)
+    right_shift = np.linspace(-31, -1, c).astype(np.int32)
+    for name in ("ec_s8_dwconv2d_3x3", "ec_s8_dwconv2d_generic"):
+        calls.add(name, np.full((5, 5, c), -128, np.int8), w_hwo, bias, mult, right_shift, win,
+                  QParams(127, 0, -128, 127), out(25 * c))
     # weights at -128 against inputs at -128: two such products overflow int16 (no tap pairs), every
     # other pixel's taps random
     w_min = np.full((3, 3, c), -128, np.int8)
