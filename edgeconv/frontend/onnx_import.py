@@ -414,17 +414,21 @@ def _resize_linear(call: OnnxCall, transform: str) -> Activation:
     if transform not in ("half_pixel", "pytorch_half_pixel", "align_corners") or len(shape) != 4:
         raise UnsupportedOp(f"linear Resize of a rank-{len(shape)} tensor with {transform!r} coordinates "
                             f"(NCHW with half_pixel, pytorch_half_pixel or align_corners is supported)")
+    axes = [int(a) % 4 for a in call.attrs.get("axes", range(4))]  # sizes and scales list these dims
     sizes = call.const(3, "resize sizes") if len(call.inputs) > 3 and call.inputs[3] is not None else None
     if sizes is not None and len(sizes):
-        size = tuple(int(s) for s in sizes[2:])
+        given = dict(zip(axes, (int(s) for s in sizes)))
+        size = (given.get(2, shape[2]), given.get(3, shape[3]))
     else:
         scales = call.const(2, "resize scales")
-        if scales is None or list(scales[:2]) != [1, 1]:
+        given = {} if scales is None else dict(zip(axes, (float(s) for s in scales)))
+        factors = (given.get(2, 1.0), given.get(3, 1.0))
+        if scales is None or given.get(0, 1.0) != 1 or given.get(1, 1.0) != 1:
             raise UnsupportedOp(f"linear Resize by scales {None if scales is None else list(scales)} (the "
                                 f"spatial dims only)")
-        size = tuple(int(np.floor(d * float(s))) for d, s in zip(shape[2:], scales[2:]))
-        if transform != "align_corners" and any(d * float(s) != out for d, s, out in zip(shape[2:], scales[2:], size)):
-            raise UnsupportedOp(f"linear Resize of {shape[2:]} by scales {list(scales[2:])} that do not give "
+        size = tuple(int(np.floor(d * s)) for d, s in zip(shape[2:], factors))
+        if transform != "align_corners" and any(d * s != out for d, s, out in zip(shape[2:], factors, size)):
+            raise UnsupportedOp(f"linear Resize of {shape[2:]} by scales {list(factors)} that do not give "
                                 f"whole sizes")
     if transform == "pytorch_half_pixel" and 1 in size:
         raise UnsupportedOp("linear Resize to an output dim of 1 with pytorch_half_pixel coordinates")

@@ -7,6 +7,8 @@ and stays within 2 codes; in float every runtime is within the float tolerance o
 from __future__ import annotations
 
 import numpy as np
+import onnx
+import onnx.numpy_helper
 import pytest
 import torch
 import torch.nn.functional as F
@@ -132,6 +134,53 @@ def test_tflite_resize_bilinear_is_read_back_and_matches_tflm(tmp_path, align_co
     codes = np.random.default_rng(5).integers(-128, 128, size=(4, shape[2], shape[3], shape[1]), dtype=np.int8)
     ours = executor.run(graph, codes.transpose(0, 3, 1, 2))[graph.outputs[0]]
     np.testing.assert_array_equal(ours.transpose(0, 2, 3, 1), np.asarray(tflm.run(path, codes)))
+
+
+def _onnx_resize(path, sizes=None, scales=None, **attrs):
+    """A one-node ONNX model: Resize (linear) of an (N, 2, 5, 7) input, opset 19."""
+    inputs = ["x", "", "scales" if scales is not None else "", "sizes" if sizes is not None else ""]
+    inits = [onnx.numpy_helper.from_array(np.array(v, dtype=dt), name)
+             for name, v, dt in (("scales", scales, np.float32), ("sizes", sizes, np.int64)) if v is not None]
+    node = onnx.helper.make_node("Resize", inputs, ["y"], mode="linear", **attrs)
+    value = onnx.helper.make_tensor_value_info
+    graph = onnx.helper.make_graph([node], "resize", [value("x", onnx.TensorProto.FLOAT, ["N", 2, 5, 7])],
+                                   [value("y", onnx.TensorProto.FLOAT, ["N", 2, "h", "w"])], inits)
+    onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 19)]), str(path))
+    return path
+
+
+@pytest.mark.parametrize("attrs, sizes, scales, expected", [
+    (dict(coordinate_transformation_mode="half_pixel", axes=[2, 3]), [10, 14], None, ops.ResizeBilinear(size=(10, 14))),
+    (dict(coordinate_transformation_mode="align_corners"), None, [1, 1, 1.5, 0.5], ops.ResizeBilinear((7, 3), True)),
+], ids=["half-pixel-sizes-of-axes", "align-corners-scales"])
+def test_onnx_linear_resize_reads_as_pytorch_and_onnxruntime_compute_it(tmp_path, attrs, sizes, scales, expected):
+    path = _onnx_resize(tmp_path / "m.onnx", sizes, scales, **attrs)
+    graph = load_model(path)
+    assert [n.op for n in graph.nodes] == [expected]
+    x = np.random.default_rng(2).normal(size=(3, 2, 5, 7)).astype(np.float32)
+    theirs = np.asarray(ort_adapter.run(path, x))
+    assert np.abs(executor.run_single(graph, x) - theirs).max() <= FLOAT_RTOL * max(1.0, float(np.abs(theirs).max()))
+
+
+def test_written_onnx_is_read_back_as_the_same_resize(tmp_path):
+    """The float .onnx the writer makes (sizes of axes 2 and 3) imports as the op it came from."""
+    shape, size = SHAPES[1]
+    op = ops.ResizeBilinear(size=size, align_corners=True)
+    g = GraphBuilder(shape, seed=3)
+    g.node(op)
+    graph = load_model(write_onnx(g.finish(), tmp_path / "model.onnx", {}))
+    assert [n.op for n in graph.nodes] == [op]
+
+
+@pytest.mark.parametrize("attrs, words", [
+    (dict(coordinate_transformation_mode="half_pixel", antialias=1), "antialias"),
+    (dict(coordinate_transformation_mode="asymmetric"), "'asymmetric'"),
+    (dict(coordinate_transformation_mode="pytorch_half_pixel"), "output dim of 1"),
+], ids=["antialias", "asymmetric", "pytorch-half-pixel-to-1"])
+def test_onnx_linear_resize_refusals_name_the_reason(tmp_path, attrs, words):
+    with pytest.raises(UserError) as info:
+        load_model(_onnx_resize(tmp_path / "m.onnx", sizes=[1, 2, 1, 14], **attrs))
+    assert "Resize" in str(info.value) and words in str(info.value)
 
 
 class _Interpolate(nn.Module):
