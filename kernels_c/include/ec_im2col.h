@@ -325,25 +325,43 @@ EC_INLINE void ec_im2col_unfolded(const ec_gemm_t *g, const int8_t *in, const ec
     }
 }
 
-/* The whole convolution, choosing indirect or unfolded as the generator did. */
+/* `g` for the convolution, read indirect or unfolded as the generator chose. */
+EC_INLINE void ec_im2col_gemm_init(ec_gemm_t *g, const int8_t *w, const int32_t *bias, const int32_t *wsum,
+                                   const int32_t *mult, const int32_t *shift, const ec_window_t *win,
+                                   const ec_qparams_t *q)
+{
+    ec_gemm_init(g, w, bias, wsum, mult, shift, q, win->k_h * win->k_w * win->in_c, win->out_c);
+    if (EC_IM2COL_INDIRECT(win)) {
+        g->nseg = win->k_h * win->k_w;
+        g->seg_len = win->in_c;
+        g->k4 = g->nseg * EC_PACK_K4(win->in_c);
+        g->whole_groups = 1;
+    } else {
+        g->nseg = 1;
+        g->seg_len = g->k4;
+    }
+}
+
+/* The convolution of `g` (ec_im2col_gemm_init). */
+EC_INLINE void ec_im2col_gemm(const ec_gemm_t *g, const int8_t *in, const ec_window_t *win, int8_t *scratch,
+                              ec_gemm_tile_fn tile, int32_t tile_rows, int8_t *out)
+{
+    if (EC_IM2COL_INDIRECT(win)) {
+        ec_im2col_indirect(g, in, win, tile, tile_rows, out);
+    } else {
+        ec_im2col_unfolded(g, in, win, scratch, tile, tile_rows, out);
+    }
+}
+
+/* The whole convolution. */
 EC_INLINE void ec_im2col_conv(const int8_t *in, const int8_t *w, const int32_t *bias, const int32_t *wsum,
                               const int32_t *mult, const int32_t *shift, const ec_window_t *win,
                               const ec_qparams_t *q, int8_t *scratch, ec_gemm_tile_fn tile, int32_t tile_rows,
                               int8_t *out)
 {
     ec_gemm_t g;
-    ec_gemm_init(&g, w, bias, wsum, mult, shift, q, win->k_h * win->k_w * win->in_c, win->out_c);
-    if (EC_IM2COL_INDIRECT(win)) {
-        g.nseg = win->k_h * win->k_w;
-        g.seg_len = win->in_c;
-        g.k4 = g.nseg * EC_PACK_K4(win->in_c);
-        g.whole_groups = 1;
-        ec_im2col_indirect(&g, in, win, tile, tile_rows, out);
-    } else {
-        g.nseg = 1;
-        g.seg_len = g.k4;
-        ec_im2col_unfolded(&g, in, win, scratch, tile, tile_rows, out);
-    }
+    ec_im2col_gemm_init(&g, w, bias, wsum, mult, shift, win, q);
+    ec_im2col_gemm(&g, in, win, scratch, tile, tile_rows, out);
 }
 
 #endif /* EC_IM2COL_H */

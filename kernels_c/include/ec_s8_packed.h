@@ -46,6 +46,9 @@ typedef struct {
     int32_t seg_len;          /* bytes per segment; segment s holds packed K bytes from s * K4(seg_len) */
     int32_t whole_groups;     /* nonzero: every segment may be read up to its group end, K4(seg_len)
                                  bytes (the bytes past seg_len are readable; their weights are 0) */
+    const void *stages;       /* per-channel constants an instruction set's tiles derive from bias,
+                                 wsum, mult and shift, prepared once per call (ec_x86_gemm.h), or
+                                 NULL: the tiles derive them as they go */
 } ec_gemm_t;
 
 /* Where the pixels of one tile read their K bytes. Segment s of pixel i starts at
@@ -150,6 +153,7 @@ EC_INLINE void ec_gemm_init(ec_gemm_t *g, const int8_t *w, const int32_t *bias, 
     g->nseg = 1;
     g->seg_len = k;
     g->whole_groups = 0;
+    g->stages = NULL;
 }
 
 /* Bytes of a segment the SIMD tiles read as whole 4-byte groups; the rest (under 4) as a tail. */

@@ -155,7 +155,8 @@ EC_INLINE __m512i ec_x86_requantize16(__m512i acc, const ec_x86_rq16_t *p)
     const __m512i even = ec_x86_round64(_mm512_mul_epi32(x, p->mult), p->add_even, p->neg_even, p->shr_even);
     const __m512i odd = ec_x86_round64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), p->mult_odd), p->add_odd, p->neg_odd,
                                        p->shr_odd);
-    return _mm512_mask_blend_epi32((__mmask16)0xAAAA, even, _mm512_slli_epi64(odd, 32));
+    /* the odd lanes' results (each the low half of its 64-bit lane) move up into the odd lanes */
+    return _mm512_mask_shuffle_epi32(even, (__mmask16)0xAAAA, odd, _MM_PERM_CDAB);
 }
 
 /* n <= 64 low lanes set. */

@@ -144,22 +144,45 @@ EC_FORCE_INLINE void ec_vnni_accumulate(const ec_gemm_t *g, const ec_gemm_src_t 
     }
 }
 
+/* fold (above) of block b's 16 channels, zero past C_out. */
+EC_FORCE_INLINE __m512i ec_vnni_fold(const ec_gemm_t *g, int32_t b)
+{
+    const int32_t c0 = b * EC_PACK_LANES;
+    const __mmask16 lanes = ec_avx512_first_lanes(g->out_c - c0);
+    return _mm512_sub_epi32(_mm512_maskz_loadu_epi32(lanes, g->bias + c0),
+                            _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(lanes, g->wsum + c0),
+                                               _mm512_set1_epi32(128 + g->q->in_zp)));
+}
+
+/* A block's constants, derived once per call (ec_x86_gemm_prepare) instead of in every register
+ * tile: its fold and its output stage. */
+#define EC_X86_STAGE_LANES EC_PACK_LANES
+typedef struct {
+    __m512i fold;
+    ec_avx512_out16_t out;
+} ec_x86_stage_t;
+
+EC_INLINE void ec_x86_stage(const ec_gemm_t *g, int32_t b, ec_x86_stage_t *s)
+{
+    const int32_t c0 = b * EC_PACK_LANES;
+    s->fold = ec_vnni_fold(g, b);
+    s->out = ec_avx512_out16(g->mult + c0, g->shift + c0, g->q, g->out_c - c0);
+}
+
 /* Output channels [16 * b0, 16 * (b0 + nb)) of pixels i0 .. i0 + m - 1 with a register tile of
  * `rows` >= m pixels: fold, accumulate, requantize, store (pixel i0 + i at out + i * out_stride).
- * The output stage is loaded once per block, after the accumulation (which needs every register). */
+ * The output stage is the call's (g->stages) or derived once per block, after the accumulation
+ * (which needs every register). */
 EC_FORCE_INLINE void ec_vnni_blocks(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m, int32_t b0,
                                     const int rows, const int nb, const int row, int8_t *out, size_t out_stride)
 {
-    const __m512i zp128 = _mm512_set1_epi32(128 + g->q->in_zp);
+    const ec_x86_stage_t *stages = (const ec_x86_stage_t *)g->stages;
     const int8_t *w = g->w + (size_t)b0 * (size_t)g->k4 * EC_PACK_LANES;
     __m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCKS], fold[EC_VNNI_BLOCKS];
     int i, j;
     EC_UNROLL
     for (j = 0; j < nb; ++j) {
-        const int32_t c0 = (b0 + j) * EC_PACK_LANES;
-        const __mmask16 lanes = ec_avx512_first_lanes(g->out_c - c0);
-        fold[j] = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(lanes, g->bias + c0),
-                                   _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(lanes, g->wsum + c0), zp128));
+        fold[j] = stages ? stages[b0 + j].fold : ec_vnni_fold(g, b0 + j);
     }
     if (row) {
         ec_vnni_padding(g, src, w, nb, fold);
@@ -175,7 +198,9 @@ EC_FORCE_INLINE void ec_vnni_blocks(const ec_gemm_t *g, const ec_gemm_src_t *src
     EC_UNROLL
     for (j = 0; j < nb; ++j) {
         const int32_t c0 = (b0 + j) * EC_PACK_LANES;
-        const ec_avx512_out16_t stage = ec_avx512_out16(g->mult + c0, g->shift + c0, g->q, g->out_c - c0);
+        /* a copy: the int8 stores below could alias the call's stages, which would be reloaded */
+        const ec_avx512_out16_t stage = stages ? stages[b0 + j].out
+                                               : ec_avx512_out16(g->mult + c0, g->shift + c0, g->q, g->out_c - c0);
         EC_UNROLL
         for (i = 0; i < rows; ++i) {
             if (i < m) {
@@ -285,5 +310,27 @@ static void ec_x86_gemm_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32
 #include "ec_x86_gemm_avx2.h"
 
 #endif /* AVX-512 VNNI or AVX2 */
+
+/* The stages (ec_x86_stage_t) of a layer of at most EC_X86_STAGE_CHANNELS output channels, prepared
+ * once per call by the kernels that run many register tiles (1x1 and im2col convolutions): a
+ * tile's fold and requantization constants cost as many instructions as the products of a few
+ * of its K groups. Wider layers derive them in each tile (g->stages stays NULL). */
+#define EC_X86_STAGE_CHANNELS 512
+typedef struct {
+    ec_x86_stage_t of[EC_X86_STAGE_CHANNELS / EC_X86_STAGE_LANES];
+} ec_x86_stages_t;
+
+EC_INLINE void ec_x86_gemm_prepare(ec_gemm_t *g, ec_x86_stages_t *stages)
+{
+    const int32_t n = (g->out_c + EC_X86_STAGE_LANES - 1) / EC_X86_STAGE_LANES;
+    int32_t b;
+    if (g->out_c > EC_X86_STAGE_CHANNELS) {
+        return;
+    }
+    for (b = 0; b < n; ++b) {
+        ec_x86_stage(g, b, &stages->of[b]);
+    }
+    g->stages = stages;
+}
 
 #endif /* EC_X86_GEMM_H */

@@ -276,6 +276,20 @@ EC_FORCE_INLINE void ec_avx2_gemm_fold(const ec_gemm_t *g, int32_t c0, __m256i p
     pair[1] = _mm256_blend_epi32(zero, _mm256_permutevar8x32_epi32(fold, _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7)), 0x55);
 }
 
+/* A half-block's constants, derived once per call (ec_x86_gemm_prepare) instead of in every
+ * register tile: its fold lane pairs and its output stage. */
+#define EC_X86_STAGE_LANES EC_AVX2_HALF
+typedef struct {
+    __m256i fold[2];
+    ec_avx2_out8_t out;
+} ec_x86_stage_t;
+
+EC_INLINE void ec_x86_stage(const ec_gemm_t *g, int32_t h, ec_x86_stage_t *s)
+{
+    ec_avx2_gemm_fold(g, h * EC_AVX2_HALF, s->fold);
+    s->out = ec_avx2_out8(g, h * EC_AVX2_HALF);
+}
+
 /* The 8 bytes v at out, or its first n < 8. */
 EC_FORCE_INLINE void ec_avx2_store_bytes(int8_t *out, __m128i v, int32_t n)
 {
@@ -302,11 +316,13 @@ EC_FORCE_INLINE void ec_avx2_store_bytes(int8_t *out, __m128i v, int32_t n)
 }
 
 /* The 8-channel results r[0..3] (int32, in vphaddd's order) of 4 pixels, requantized, as bytes in
- * channel order: pixel p's 8 bytes in 64-bit lane p. */
-EC_FORCE_INLINE __m256i ec_avx2_pack4(const __m256i r[4], const ec_avx2_out8_t *o)
+ * channel order: pixel p's 8 bytes in 64-bit lane p. With `pairs` 1 only r[0] and r[1] are
+ * requantized, and pixels 2 and 3 repeat them (a tile's last 1 or 2 pixels). */
+EC_FORCE_INLINE __m256i ec_avx2_pack4(const __m256i r[4], const ec_avx2_out8_t *o, const int pairs)
 {
     const __m256i r01 = _mm256_adds_epi16(_mm256_packs_epi32(ec_x86_requantize8(r[0], &o->rq), ec_x86_requantize8(r[1], &o->rq)), o->out_zp);
-    const __m256i r23 = _mm256_adds_epi16(_mm256_packs_epi32(ec_x86_requantize8(r[2], &o->rq), ec_x86_requantize8(r[3], &o->rq)), o->out_zp);
+    const __m256i r23 = pairs == 1 ? r01
+                                   : _mm256_adds_epi16(_mm256_packs_epi32(ec_x86_requantize8(r[2], &o->rq), ec_x86_requantize8(r[3], &o->rq)), o->out_zp);
     /* bytes: 128-bit lane 0 holds channels 0, 1, 4, 5 of pixels 0..3, lane 1 channels 2, 3, 6, 7 */
     const __m256i bytes = _mm256_packs_epi16(r01, r23);
     const __m256i by_pixel = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
@@ -325,13 +341,14 @@ EC_FORCE_INLINE void ec_avx2_gemm_store(__m256i acc[EC_AVX2_ROWS][2 * EC_AVX2_HA
     int i0, i;
     EC_UNROLL
     for (i0 = 0; i0 < rows; i0 += 4) {
+        const int pairs = rows - i0 > 2 ? 2 : 1;
         __m256i bytes;
         EC_UNROLL
-        for (i = 0; i < 4; ++i) {
+        for (i = 0; i < 2 * pairs; ++i) {
             const int p = i0 + i < rows ? i0 + i : rows - 1;
             r[i] = _mm256_hadd_epi32(acc[p][2 * h], acc[p][2 * h + 1]);
         }
-        bytes = ec_avx2_pack4(r, o);
+        bytes = ec_avx2_pack4(r, o, pairs);
         EC_UNROLL
         for (i = 0; i < 4; ++i) {
             if (i0 + i < rows && i0 + i < m) {
@@ -351,11 +368,17 @@ EC_FORCE_INLINE void ec_avx2_gemm_halves(const ec_gemm_t *g, const ec_gemm_src_t
 {
     /* half-block h0 starts in block h0 / 2, at its quarter 2 * (h0 % 2) */
     const int8_t *w = g->w + (size_t)(h0 / 2) * (size_t)g->k4 * EC_PACK_LANES + (size_t)(h0 % 2) * 32;
+    const ec_x86_stage_t *stages = (const ec_x86_stage_t *)g->stages;
     __m256i acc[EC_AVX2_ROWS][2 * EC_AVX2_HALVES], fold[2 * EC_AVX2_HALVES];
     int i, j;
     EC_UNROLL
     for (j = 0; j < nh; ++j) {
-        ec_avx2_gemm_fold(g, (h0 + j) * EC_AVX2_HALF, fold + 2 * j);
+        if (stages) {
+            fold[2 * j] = stages[h0 + j].fold[0];
+            fold[2 * j + 1] = stages[h0 + j].fold[1];
+        } else {
+            ec_avx2_gemm_fold(g, (h0 + j) * EC_AVX2_HALF, fold + 2 * j);
+        }
     }
     if (row) {
         ec_avx2_gemm_padding(g, src, w, nh, fold);
@@ -375,7 +398,8 @@ EC_FORCE_INLINE void ec_avx2_gemm_halves(const ec_gemm_t *g, const ec_gemm_src_t
     EC_UNROLL
     for (j = 0; j < nh; ++j) {
         const int32_t c0 = (h0 + j) * EC_AVX2_HALF;
-        const ec_avx2_out8_t stage = ec_avx2_out8(g, c0);
+        /* a copy: the int8 stores could alias the call's stages, which would be reloaded */
+        const ec_avx2_out8_t stage = stages ? stages[h0 + j].out : ec_avx2_out8(g, c0);
         ec_avx2_gemm_store(acc, j, &stage, rows, m, out + c0, out_stride);
     }
 }

@@ -8,5 +8,9 @@ void ec_s8_conv2d_im2col(const int8_t *in, const int8_t *w, const int32_t *bias,
                          const int32_t *mult, const int32_t *shift, const ec_window_t *win,
                          const ec_qparams_t *q, int8_t *scratch, int8_t *out)
 {
-    ec_im2col_conv(in, w, bias, wsum, mult, shift, win, q, scratch, ec_x86_gemm_tile, EC_X86_GEMM_TILE, out);
+    ec_gemm_t g;
+    ec_x86_stages_t stages;
+    ec_im2col_gemm_init(&g, w, bias, wsum, mult, shift, win, q);
+    ec_x86_gemm_prepare(&g, &stages);
+    ec_im2col_gemm(&g, in, win, scratch, ec_x86_gemm_tile, EC_X86_GEMM_TILE, out);
 }
