@@ -26,6 +26,7 @@ from edgeconv.select.candidates import variants_for
 from edgeconv.select.sensitivity import SensitivityTable
 from edgeconv.targets import load_target
 from tests.unit.test_codegen import check_exact
+from tests.unit.test_threads import split_kernels, threaded
 from tests.unit.test_tflite_writer import (FLOAT_RTOL, GraphBuilder, assert_tflm_exact, calibration,
                                            tflite_feeds_and_reference, write)
 
@@ -133,3 +134,13 @@ def test_profile_rounds_time_transposed_convs_at_int8_below_8_bits():
     assert "w2a2" in label
     assert {n.precision for n in trial.nodes if n.op_name == "ConvTranspose"} == {"int8"}
     assert any(n.precision == "w2a2" for n in trial.nodes if n.op_name == "Conv")
+
+
+@pytest.mark.parametrize("precision", ["int8", "fp32"])
+def test_decoder_on_the_thread_pool_equals_one_thread_and_the_reference(tmp_path, precision):
+    float_graph = decoder_net()
+    graph = quantize_graph(float_graph, calibration(float_graph), "int8") if precision == "int8" else float_graph
+    x = _inputs(graph, 2)
+    project, outputs = threaded(graph, x, tmp_path)
+    assert {"ec_s8_conv_transpose2d" if precision == "int8" else "ec_f32_conv_transpose2d"} <= split_kernels(project)
+    np.testing.assert_array_equal(outputs[1], executor.run_single(graph, x))
