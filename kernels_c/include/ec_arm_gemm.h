@@ -95,6 +95,43 @@ EC_FORCE_INLINE void ec_neon_mac_tile(int32x4_t acc[EC_ARM_GEMM_TILE][EC_ARM_GEM
 #endif
 }
 
+#if defined(__ARM_FEATURE_DOTPROD)
+/* acc += the 16 channels of the group w[0..3] times group `lane` of the 16 bytes x16 (SDOT by
+ * element: the group is read from its lane, no broadcast). */
+#define EC_NEON_DOT_LANE(acc, w, x16, lane)                                                            \
+    ((acc)[0] = vdotq_laneq_s32((acc)[0], (w)[0], (x16), lane),                                        \
+     (acc)[1] = vdotq_laneq_s32((acc)[1], (w)[1], (x16), lane),                                        \
+     (acc)[2] = vdotq_laneq_s32((acc)[2], (w)[2], (x16), lane),                                        \
+     (acc)[3] = vdotq_laneq_s32((acc)[3], (w)[3], (x16), lane))
+
+/* The pixels' 16 K bytes from k (four whole groups of each segment) times the four groups at wk:
+ * one load per pixel, each weight register used by every pixel of the tile. */
+EC_FORCE_INLINE void ec_neon_mac_tile16(int32x4_t acc[EC_ARM_GEMM_TILE][EC_ARM_GEMM_ACC], const int8_t *wk,
+                                        const int8_t *const x[EC_ARM_GEMM_TILE], int32_t k, int tile)
+{
+    /* named registers, as everywhere in the tile: an indexed array would live in memory */
+    const int8x16_t x0 = vld1q_s8(x[0] + k), x1 = vld1q_s8(x[tile > 1 ? 1 : 0] + k);
+    const int8x16_t x2 = vld1q_s8(x[tile > 1 ? 2 : 0] + k), x3 = vld1q_s8(x[tile > 1 ? 3 : 0] + k);
+    int8x16_t w[4];
+#define EC_NEON_DOT_GROUP(lane)                                                                        \
+    w[0] = vld1q_s8(wk + 64 * (lane));                                                                 \
+    w[1] = vld1q_s8(wk + 64 * (lane) + 16);                                                            \
+    w[2] = vld1q_s8(wk + 64 * (lane) + 32);                                                            \
+    w[3] = vld1q_s8(wk + 64 * (lane) + 48);                                                            \
+    EC_NEON_DOT_LANE(acc[0], w, x0, lane);                                                             \
+    if (tile > 1) {                                                                                    \
+        EC_NEON_DOT_LANE(acc[1], w, x1, lane);                                                         \
+        EC_NEON_DOT_LANE(acc[2], w, x2, lane);                                                         \
+        EC_NEON_DOT_LANE(acc[3], w, x3, lane);                                                         \
+    }
+    EC_NEON_DOT_GROUP(0)
+    EC_NEON_DOT_GROUP(1)
+    EC_NEON_DOT_GROUP(2)
+    EC_NEON_DOT_GROUP(3)
+#undef EC_NEON_DOT_GROUP
+}
+#endif
+
 /* The pairwise sums (a0 + a1, a2 + a3, b0 + b1, b2 + b3). */
 EC_FORCE_INLINE int32x4_t ec_neon_pair_sums(int32x4_t a, int32x4_t b)
 {
@@ -153,7 +190,13 @@ EC_FORCE_INLINE void ec_neon_accumulate(const ec_gemm_t *g, const ec_gemm_src_t 
             x[3] = base + (size_t)(m > 3 ? 3 : m - 1) * step;
 #endif
         }
-        for (k = 0; k < whole; k += 4, wk += 64) {
+        k = 0;
+#if defined(__ARM_FEATURE_DOTPROD)
+        for (; k + 16 <= whole; k += 16, wk += 256) {
+            ec_neon_mac_tile16(acc, wk, x, k, tile);
+        }
+#endif
+        for (; k < whole; k += 4, wk += 64) {
             ec_neon_mac_tile(acc, wk, x, k, 4, tile);
         }
         if (k < g->seg_len) {
