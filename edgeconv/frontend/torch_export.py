@@ -128,21 +128,20 @@ def _conv(call: Call, key: str = "input") -> Activation:
 
 def _conv_transpose(call: Call, key: str = "input") -> Activation:
     """``ConvTranspose2d`` (``aten.conv_transpose2d``, or ``aten.convolution`` with ``transposed``):
-    groups 1, dilation 1; the weight ``(C_in, C_out, kh, kw)`` is stored output channel first."""
+    dilation 1; the weight ``(C_in, C_out / groups, kh, kw)`` is stored output channel first."""
     x = call.act(key)
     weight = call["weight"]
     if isinstance(weight, Activation):
         raise UnsupportedOp("weights computed at run time")
     if weight.dim() != 4:
         raise UnsupportedOp(f"{weight.dim() - 2}-D transposed convolution (2-D only)")
-    if int(call.args.get("groups", 1)) != 1:
-        raise UnsupportedOp(f"grouped transposed convolution (groups={int(call.args['groups'])})")
     if _tuple(call.args.get("dilation", 1), 2) != (1, 1):
         raise UnsupportedOp("dilated transposed convolution")
     padding = _tuple(call.args.get("padding", 0), 2)
     op = ops.ConvTranspose(stride=_tuple(call.args.get("stride", 1), 2), pads=padding + padding,
-                           output_padding=_tuple(call.args.get("output_padding", 0), 2))
-    w_name = call.builder.add_constant(f"{call.name}.weight", _numpy(weight).transpose(1, 0, 2, 3).copy())
+                           output_padding=_tuple(call.args.get("output_padding", 0), 2),
+                           groups=int(call.args.get("groups", 1)))
+    w_name = call.builder.add_constant(f"{call.name}.weight", op.output_channel_first(_numpy(weight)))
     return call.node(op, [x.name, w_name, call.tensor("bias", "bias")])
 
 
@@ -461,8 +460,10 @@ def _upsample_nearest(call: Call) -> Activation:
 def _upsample_bilinear(call: Call) -> Activation:
     """``interpolate(mode="bilinear")``: to ``output_size``, or by ``scale_factors`` where PyTorch's
     coordinates are those of the output size (an exact product, or ``align_corners``, whose
-    coordinates never depend on the factor)."""
-    spatial = call.shape("input")[2:]
+    coordinates never depend on the factor). The ``.vec`` overload (torch.export) names its tensor
+    ``input``, the default one (TorchScript) ``self``."""
+    source = "input" if "input" in call.args else "self"
+    spatial = call.shape(source)[2:]
     if len(spatial) != 2:
         raise UnsupportedOp(f"bilinear resize of a rank-{len(spatial) + 2} tensor (NCHW only)")
     align_corners = bool(call.args.get("align_corners", False))
@@ -477,7 +478,7 @@ def _upsample_bilinear(call: Call) -> Activation:
                                 f"maps coordinates by the factor, not by the output size it floors to; give "
                                 f"size= or recompute_scale_factor=True")
     return call.node(ops.ResizeBilinear(size=tuple(int(s) for s in size), align_corners=align_corners),
-                     [call.act("input").name])
+                     [call.act(source).name])
 
 
 def _upsample_bilinear_antialiased(call: Call) -> Activation:

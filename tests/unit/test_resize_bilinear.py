@@ -214,3 +214,14 @@ def test_inexact_factor_with_align_corners_is_read_as_its_size(tmp_path):
     x = np.random.default_rng(0).normal(size=(2, 2, 5, 7)).astype(np.float32)
     expected = module(torch.from_numpy(x)).numpy()
     assert np.abs(executor.run_single(graph, x) - expected).max() <= FLOAT_RTOL * max(1.0, float(np.abs(expected).max()))
+
+
+def test_torchscript_bilinear_reads_as_torch_export_does(tmp_path):
+    """A traced module: TorchScript's ``aten::upsample_bilinear2d`` (tensor argument ``self``)."""
+    module = _Interpolate(size=(9, 4), mode="bilinear", align_corners=True).eval()
+    torch.jit.trace(module, torch.randn(1, 2, 5, 7)).save(str(tmp_path / "m.pt"))
+    graph = load_model(tmp_path / "m.pt", input_shape=(1, 2, 5, 7))
+    assert [n.op for n in graph.nodes] == [ops.ResizeBilinear(size=(9, 4), align_corners=True)]
+    x = np.random.default_rng(0).normal(size=(2, 2, 5, 7)).astype(np.float32)
+    expected = module(torch.from_numpy(x)).numpy()
+    assert np.abs(executor.run_single(graph, x) - expected).max() <= FLOAT_RTOL * max(1.0, float(np.abs(expected).max()))
