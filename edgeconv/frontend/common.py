@@ -22,7 +22,7 @@ from ..ir.ops import Op, ShapeError
 # The layers a PyTorch or ONNX model may use, as a user knows them (printed with every refusal).
 SUPPORTED_LAYERS = (
     "Conv1d/Conv2d (stride, zero padding incl. asymmetric, dilation, groups, depthwise)",
-    "ConvTranspose2d (stride, padding, output_padding; groups 1, dilation 1)",
+    "ConvTranspose2d (stride, padding, output_padding, groups incl. depthwise; dilation 1)",
     "BatchNorm1d/BatchNorm2d (eval)", "ReLU", "ReLU6", "LeakyReLU", "Hardtanh", "Hardswish",
     "Hardsigmoid", "Sigmoid", "SiLU", "GELU (erf or tanh; ONNX opset 20)", "add", "mul (with broadcast)", "cat",
     "MaxPool1d/MaxPool2d", "AvgPool1d/AvgPool2d", "AdaptiveAvgPool(1) / mean over spatial dims",

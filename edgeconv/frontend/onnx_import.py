@@ -101,8 +101,8 @@ def _conv(call: OnnxCall) -> Activation:
 
 
 def _conv_transpose(call: OnnxCall) -> Activation:
-    """``ConvTranspose``: 2-D, group 1, dilation 1, explicit ``pads`` (or ``auto_pad`` VALID); the
-    weight ``(C_in, C_out, kh, kw)`` is stored output channel first."""
+    """``ConvTranspose``: 2-D, dilation 1, explicit ``pads`` (or ``auto_pad`` VALID); the weight
+    ``(C_in, C_out / group, kh, kw)`` is stored output channel first."""
     weight = call.const(1, "transposed convolution weights")
     if weight.ndim != 4:
         raise UnsupportedOp(f"{weight.ndim - 2}-D transposed convolution (2-D only)")
@@ -114,8 +114,9 @@ def _conv_transpose(call: OnnxCall) -> Activation:
         raise UnsupportedOp("transposed convolution sized by output_shape or auto_pad SAME (give explicit pads)")
     pads = (0, 0, 0, 0) if call.attrs.get("auto_pad") == "VALID" else tuple(call.attrs.get("pads", (0, 0, 0, 0)))
     op = ops.ConvTranspose(stride=tuple(call.attrs.get("strides", (1, 1))), pads=pads,
-                           output_padding=tuple(call.attrs.get("output_padding", (0, 0))))
-    w_name = call.builder.add_constant(f"{call.name}.weight", np.ascontiguousarray(weight.transpose(1, 0, 2, 3)))
+                           output_padding=tuple(call.attrs.get("output_padding", (0, 0))),
+                           groups=int(call.attrs.get("group", 1)))
+    w_name = call.builder.add_constant(f"{call.name}.weight", op.output_channel_first(weight))
     return call.node(op, [call.act().name, w_name, call.tensor(2, "bias")])
 
 

@@ -128,7 +128,7 @@ def _conv(call: Call, key: str = "input") -> Activation:
 
 def _conv_transpose(call: Call, key: str = "input") -> Activation:
     """``ConvTranspose2d`` (``aten.conv_transpose2d``, or ``aten.convolution`` with ``transposed``):
-    groups 1, dilation 1; the weight ``(C_in, C_out, kh, kw)`` is stored output channel first."""
+    dilation 1; the weight ``(C_in, C_out / groups, kh, kw)`` is stored output channel first."""
     x = call.act(key)
     weight = call["weight"]
     if isinstance(weight, Activation):
@@ -141,8 +141,9 @@ def _conv_transpose(call: Call, key: str = "input") -> Activation:
         raise UnsupportedOp("dilated transposed convolution")
     padding = _tuple(call.args.get("padding", 0), 2)
     op = ops.ConvTranspose(stride=_tuple(call.args.get("stride", 1), 2), pads=padding + padding,
-                           output_padding=_tuple(call.args.get("output_padding", 0), 2))
-    w_name = call.builder.add_constant(f"{call.name}.weight", _numpy(weight).transpose(1, 0, 2, 3).copy())
+                           output_padding=_tuple(call.args.get("output_padding", 0), 2),
+                           groups=int(call.args.get("groups", 1)))
+    w_name = call.builder.add_constant(f"{call.name}.weight", op.output_channel_first(_numpy(weight)))
     return call.node(op, [x.name, w_name, call.tensor("bias", "bias")])
 
 

@@ -119,9 +119,10 @@ class Conv(Op):
 @dataclass(frozen=True)
 class ConvTranspose(Op):
     """2-D transposed convolution (PyTorch's ``ConvTranspose2d``, ONNX's ``ConvTranspose``,
-    TFLite's TRANSPOSE_CONV), groups 1, dilation 1. Weights ``(C_out, C_in, k_h, k_w)``: output
+    TFLite's TRANSPOSE_CONV), dilation 1. Weights ``(C_out, C_in / groups, k_h, k_w)``: output
     channel first, as a Conv's, so per-channel quantization and BatchNorm folding read axis 0 alike
-    (PyTorch and ONNX store ``(C_in, C_out, ...)``; the frontends transpose).
+    (PyTorch and ONNX store ``(C_in, C_out / groups, ...)``; the frontends reorder). With ``groups``
+    output channel ``o`` reads the input channels of its group only, as a grouped Conv does.
 
     Every input position ``(iy, ix)`` scatters its window onto the *full* map of
     ``(in - 1) * stride + k + output_padding`` rows and columns; the output is the full map with
@@ -139,7 +140,23 @@ class ConvTranspose(Op):
     stride: tuple = (1, 1)
     pads: tuple = (0, 0, 0, 0)
     output_padding: tuple = (0, 0)
+    groups: int = 1
     clamp: Clamp = (None, None)
+
+    def input_channel_first(self, w):
+        """The IR's weights ``(C_out, C_in / g, kh, kw)`` as PyTorch and ONNX store them,
+        ``(C_in, C_out / g, kh, kw)`` (a numpy array or a torch tensor)."""
+        return self._swap_within_groups(w)
+
+    def output_channel_first(self, w):
+        """PyTorch's or ONNX's weights ``(C_in, C_out / g, kh, kw)`` in the IR's order."""
+        return self._swap_within_groups(w)
+
+    def _swap_within_groups(self, w):
+        """Per group, the two channel axes exchanged: its own inverse."""
+        rows, cols = w.shape[:2]
+        per_group = w.reshape(self.groups, rows // self.groups, cols, *w.shape[2:]).swapaxes(1, 2)
+        return per_group.reshape(self.groups * cols, rows // self.groups, *w.shape[2:])
 
     def full_size(self, in_spatial: tuple, kernel: tuple) -> tuple:
         """Rows and columns of the scattered map before ``pads`` are removed."""
@@ -149,8 +166,9 @@ class ConvTranspose(Op):
         x, w = shapes[0], shapes[1]
         if len(x) != 4 or len(w) != 4:
             raise ShapeError(f"2-D transposed conv needs rank-4 input and weight, got {x} and {w}")
-        if x[1] != w[1]:
-            raise ShapeError(f"input has {x[1]} channels, weight expects {w[1]}")
+        if x[1] != w[1] * self.groups or w[0] % self.groups:
+            raise ShapeError(f"{x[1]} input and {w[0]} output channels for weights of {w[1]} input channels "
+                             f"in {self.groups} groups")
         if len(shapes) > 2 and shapes[2] is not None and tuple(shapes[2]) != (w[0],):
             raise ShapeError(f"bias shape {shapes[2]} does not match {w[0]} output channels")
         if any(not 0 <= p < s for p, s in zip(self.output_padding, self.stride)):

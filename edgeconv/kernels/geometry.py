@@ -91,7 +91,7 @@ def geometry(graph: Graph, node: Node) -> LayerGeometry:
         return LayerGeometry(Linear.NAME, w[1], w[0], 1, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), (1, 1), (1, 1), has_bias)
     if isinstance(node.op, ConvTranspose):
         op = node.op
-        return LayerGeometry(ConvTranspose.NAME, x[1], w[0], 1, tuple(w[2:]), tuple(op.stride), tuple(op.pads),
+        return LayerGeometry(ConvTranspose.NAME, x[1], w[0], op.groups, tuple(w[2:]), tuple(op.stride), tuple(op.pads),
                              (1, 1), tuple(x[2:]), tuple(out[2:]), has_bias)
     if not isinstance(node.op, Conv):
         raise ValueError(f"node {node.name} ({node.op_name}) has no weights")

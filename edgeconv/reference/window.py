@@ -55,23 +55,26 @@ def conv_accumulate(x: np.ndarray, w: np.ndarray, stride: tuple, pads: tuple, di
 
 def transpose_conv_accumulate(x: np.ndarray, w: np.ndarray, op) -> np.ndarray:
     """A 2-D transposed convolution's sums (``ops.ConvTranspose``) in ``x``'s dtype, cropped by
-    ``op.pads``: ``x`` (N, C_in, H, W), ``w`` (C_out, C_in, k_h, k_w); returns (N, C_out, *out).
+    ``op.pads``: ``x`` (N, C_in, H, W), ``w`` (C_out, C_in / groups, k_h, k_w); returns (N, C_out, *out).
 
     Each output adds its products in TFLite's order (``reference_ops::TransposeConv``: input rows,
     then columns, then channels, the scatter seen from one output). An output meets input row
     ``iy = (oy + pad_top - ky) / s_h``, which grows as ``ky`` falls, so the taps run from the last
-    to the first, channels innermost; a float32 ``x`` is thus summed one rounding per product and
+    to the first, the group's input channels innermost; a float32 ``x`` is thus summed one rounding per product and
     per addition exactly as TFLite Micro and ``ec_f32_conv_transpose2d`` sum it.
     """
     n, c_in, h, wd = x.shape
-    c_out, _, k_h, k_w = w.shape
+    c_out, cin_g, k_h, k_w = w.shape
+    cout_g = c_out // op.groups
     s_h, s_w = op.stride
     full = np.zeros((n, c_out) + op.full_size((h, wd), (k_h, k_w)), dtype=x.dtype)
     w = w.astype(x.dtype)
     for ky in reversed(range(k_h)):
         for kx in reversed(range(k_w)):
             hit = full[:, :, ky:ky + s_h * (h - 1) + 1:s_h, kx:kx + s_w * (wd - 1) + 1:s_w]
-            for c in range(c_in):
-                hit += x[:, c:c + 1] * w[:, c, ky, kx].reshape(1, -1, 1, 1)
+            for g in range(op.groups):
+                outs = slice(g * cout_g, (g + 1) * cout_g)
+                for c in range(cin_g):
+                    hit[:, outs] += x[:, g * cin_g + c:g * cin_g + c + 1] * w[outs, c, ky, kx].reshape(1, -1, 1, 1)
     rows, cols = full.shape[2:]
     return full[:, :, op.pads[0]:rows - op.pads[2], op.pads[1]:cols - op.pads[3]]

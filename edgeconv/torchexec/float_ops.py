@@ -45,7 +45,8 @@ def conv_linear(op, x, w, b=None):
     if isinstance(op, ops.Linear):
         return F.linear(x, w, b)
     if isinstance(op, ops.ConvTranspose):  # the full scattered map, then ``pads`` removed
-        y = F.conv_transpose2d(x, w.transpose(0, 1), b, stride=op.stride, output_padding=op.output_padding)
+        y = F.conv_transpose2d(x, op.input_channel_first(w), b, stride=op.stride,
+                               output_padding=op.output_padding, groups=op.groups)
         return y[:, :, op.pads[0]:y.shape[2] - op.pads[2], op.pads[1]:y.shape[3] - op.pads[3]]
     begins, ends = op.pads[:op.rank], op.pads[op.rank:]
     if begins == ends:  # symmetric zero padding: the convolution pads, without a padded copy

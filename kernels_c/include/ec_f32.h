@@ -10,7 +10,7 @@
 void ec_f32_conv2d_direct(const float *in, const float *w, const float *bias,
                           const ec_window_t *win, float lo, float hi, float *out);
 
-/* Transposed convolution, groups 1, dilation 1, OHWI weights, TFLite's summation order (see
+/* Transposed convolution, any groups, dilation 1, OHWI weights, TFLite's summation order (see
  * ec_s8_conv_transpose2d for the window). */
 void ec_f32_conv_transpose2d(const float *in, const float *w, const float *bias,
                              const ec_window_t *win, float lo, float hi, float *out);

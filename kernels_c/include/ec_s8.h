@@ -22,8 +22,9 @@ void ec_s8_conv2d_slidingwin(const int8_t *in, const int8_t *w, const int32_t *b
                              const int32_t *mult, const int32_t *shift, const ec_window_t *win,
                              const ec_qparams_t *q, int8_t *out);
 
-/* Transposed convolution (TRANSPOSE_CONV), groups 1, dilation 1, OHWI weights; win's pad_top and
- * pad_left are the rows and columns removed at the start of the scattered map. No scratch. */
+/* Transposed convolution (TRANSPOSE_CONV), any groups, dilation 1, OHWI weights (C_in / groups per
+ * row); win's pad_top and pad_left are the rows and columns removed at the start of the scattered
+ * map. No scratch. */
 void ec_s8_conv_transpose2d(const int8_t *in, const int8_t *w, const int32_t *bias,
                             const int32_t *mult, const int32_t *shift, const ec_window_t *win,
                             const ec_qparams_t *q, int8_t *out);

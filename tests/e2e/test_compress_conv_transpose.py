@@ -1,5 +1,5 @@
-"""A PyTorch encoder-decoder with ConvTranspose2d (an FPN-style upsampling path at 32x32, BatchNorm
-after a transposed conv) compressed and verified on every runtime: int8 for rpi4 (the runner
+"""A PyTorch encoder-decoder with ConvTranspose2d (an FPN-style upsampling path at 32x32, one of them
+grouped with a BatchNorm after it) compressed and verified on every runtime: int8 for rpi4 (the runner
 cross-built and run under qemu-aarch64) and fp32 on the host."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class UpsamplingNet(nn.Module):
         super().__init__()
         self.down1 = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU())
         self.down2 = nn.Sequential(nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU())
-        self.up1 = nn.Sequential(nn.ConvTranspose2d(16, 8, 4, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU())
+        self.up1 = nn.Sequential(nn.ConvTranspose2d(16, 8, 4, stride=2, padding=1, groups=2), nn.BatchNorm2d(8), nn.ReLU())
         self.up2 = nn.ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1)
         self.head = nn.Conv2d(8, 4, 1)
         self.fc = nn.Linear(4, 5)

@@ -1,8 +1,9 @@
 """ConvTranspose (PyTorch's ConvTranspose2d) on every backend, in an encoder-decoder net at 32x32
 with the three ways TRANSPOSE_CONV is written (VALID, SAME, and VALID then STRIDED_SLICE for a
-start padding TFLite cannot express): int8 equals the reference executor byte for byte on TFLite
-Micro and the generated C, float equals it bit for bit on TFLite Micro and in the C (TFLite's
-summation order) and within the float tolerance on LiteRT and ONNX Runtime; the selector offers it int8 and fp32 kernels only."""
+start padding TFLite cannot express) and groups 1, 2 and depthwise: int8 equals the reference
+executor byte for byte on TFLite Micro and the generated C, float equals it bit for bit on TFLite
+Micro and in the C (TFLite's summation order) and within the float tolerance on LiteRT and ONNX
+Runtime; the selector offers it int8 and fp32 kernels only."""
 
 from __future__ import annotations
 
@@ -32,28 +33,29 @@ from tests.unit.test_tflite_writer import (FLOAT_RTOL, GraphBuilder, assert_tflm
 
 
 def up(g: GraphBuilder, c_out: int, k: int, stride: int, pads: tuple, output_padding=(0, 0), bias=True,
-       src: str | None = None) -> str:
+       src: str | None = None, groups: int = 1) -> str:
     src = src or g.current
-    c_in = g.graph.tensors[src].shape[1]
-    w = g._const("w", g.rng.normal(size=(c_out, c_in, k, k)) * (2.0 / np.sqrt(k * k * c_in)))
+    cin_g = g.graph.tensors[src].shape[1] // groups
+    w = g._const("w", g.rng.normal(size=(c_out, cin_g, k, k)) * (2.0 / np.sqrt(k * k * cin_g)))
     b = g._const("b", g.rng.normal(size=c_out) * 0.1) if bias else None
-    op = ops.ConvTranspose(stride=(stride, stride), pads=pads, output_padding=output_padding)
+    op = ops.ConvTranspose(stride=(stride, stride), pads=pads, output_padding=output_padding, groups=groups)
     return g.node(op, [src, w, b])
 
 
 def decoder_net(seed: int = 3):
-    """Encoder 32 -> 16 -> 8, decoder back to 32: a SAME-like transposed conv (k 4, s 2, p 1),
-    ReLU, a skip concatenation, one needing a crop (k 3, s 2, p 1, output padding 1, no bias), a
-    VALID one (k 2, s 2) at the skip's scale and a 1x1 head: an FPN-style upsampling path."""
+    """Encoder 32 -> 16 -> 8, decoder back to 32: a SAME-like transposed conv (k 4, s 2, p 1, two
+    groups), ReLU, a skip concatenation, one needing a crop (k 3, s 2, p 1, output padding 1, no
+    bias), a depthwise VALID one (k 2, s 2) at the skip's scale and a 1x1 head: an FPN-style
+    upsampling path."""
     g = GraphBuilder((1, 3, 32, 32), seed)
     g.conv(8, stride=2)
     skip = g.current
     g.conv(16, stride=2)
-    up(g, 8, 4, 2, (1, 1, 1, 1))
+    up(g, 8, 4, 2, (1, 1, 1, 1), groups=2)
     g.node(ops.Clip(0.0, None))
     g.node(ops.Concat(axis=1), [g.current, skip])
-    crop = up(g, 6, 3, 2, (1, 1, 1, 1), (1, 1), bias=False)
-    valid = up(g, 6, 2, 2, (0, 0, 0, 0), src=skip)
+    crop = up(g, 8, 3, 2, (1, 1, 1, 1), (1, 1), bias=False)
+    valid = up(g, 8, 2, 2, (0, 0, 0, 0), src=skip, groups=8)
     g.node(ops.Add(clamp=(0.0, None)), [crop, valid])
     g.conv(4, k=1, pads=(0, 0, 0, 0), clamp=(None, None))
     return g.finish()
@@ -66,7 +68,7 @@ def _inputs(graph, n: int = 4) -> np.ndarray:
 def test_decoder_shapes_follow_pytorch():
     graph = decoder_net()
     shapes = [graph.tensors[n.output].shape for n in graph.nodes if n.op_name == "ConvTranspose"]
-    assert shapes == [(1, 8, 16, 16), (1, 6, 32, 32), (1, 6, 32, 32)]
+    assert shapes == [(1, 8, 16, 16), (1, 8, 32, 32), (1, 8, 32, 32)]
 
 
 def test_quantized_decoder_is_bit_exact_on_tflm_and_c(tmp_path):

@@ -128,6 +128,8 @@ CASES = {
                                       b=nn.ConvTranspose2d(3, 2, 2, stride=2),
                                       c=nn.ConvTranspose2d(3, 5, 3, stride=2, padding=1, output_padding=1, bias=False)), IMG),
     "conv_transpose_odd": (lambda: nn.ConvTranspose2d(3, 6, (3, 2), stride=(1, 3), padding=(2, 0), output_padding=(0, 2)), IMG),
+    "conv_transpose_grouped": (lambda: seq(conv(3, 6, 1), nn.ConvTranspose2d(6, 4, 3, stride=2, padding=1, groups=2),
+                                           nn.ConvTranspose2d(4, 8, 2, stride=2, groups=4)), IMG),
     "linear_no_bias_conv1d_flatten": (lambda: seq(nn.Conv1d(3, 4, 5), nn.Flatten(), nn.Linear(4 * 13, 3, bias=False)), SIGNAL),
 }
 

@@ -18,7 +18,9 @@ from ...kernels.geometry import geometry
 from ...kernels.packing import ohwi_rows
 from ...kernels.registry import BY_NAME
 from .emitter import Emitter, LayerCall, float_clamp, require
-from .params import activation_bounds, is_float, per_tensor, qparams, requant_arrays, require_int32_accumulator, window_fields
+from .params import (
+    activation_bounds, is_float, per_tensor, qparams, requant_arrays, require_int32_accumulator, window_fields,
+)
 from .tasks import at, note, row_elements, task_count, units_task
 
 S8_KERNEL = "ec_s8_conv_transpose2d"
@@ -47,9 +49,11 @@ def lower_conv_transpose(em: Emitter, node: Node) -> LayerCall:
     b = g.tensors[node.inputs[2]] if len(node.inputs) > 2 and node.inputs[2] is not None else None
     require(wt.is_constant and (b is None or b.is_constant), "weights and bias must be constant")
     geo = geometry(g, node)
-    win = em.struct(f"{node.name}_win", "ec_window_t", window_fields(x, y, wt.shape[2:], op.stride, op.pads, (1, 1)))
+    fields = window_fields(x, y, wt.shape[2:], op.stride, op.pads, (1, 1), op.groups)
+    win = em.struct(f"{node.name}_win", "ec_window_t", fields)
     xin = em.buf(node.inputs[0])
-    text = f"{'x'.join(map(str, wt.shape[2:]))} s{'x'.join(map(str, op.stride))}, {x.shape[1]}->{wt.shape[0]}"
+    text = (f"{'x'.join(map(str, wt.shape[2:]))} s{'x'.join(map(str, op.stride))}, {x.shape[1]}->{wt.shape[0]}"
+            f"{', groups ' + str(op.groups) if op.groups > 1 else ''}")
     if is_float(y):
         require(is_float(x) and wt.dtype == "float32", "float transposed convolution needs float32 input and weights")
         kernel = F32_KERNEL

@@ -29,15 +29,20 @@ def conv(e: Emitter, node: Node) -> None:
 
 
 def conv_transpose(e: Emitter, node: Node) -> None:
-    """ConvTranspose reads weights ``(C_in, C_out, kh, kw)``: the IR's output-channel-first weights
-    (dequantized per channel on axis 0) pass through a Transpose; the output size rule is the IR's."""
+    """ConvTranspose reads weights ``(C_in, C_out / group, kh, kw)``: the IR's output-channel-first
+    weights (dequantized per channel on axis 0) are reordered per group (Reshape to (group, C_out /
+    group, C_in / group, kh, kw), Transpose of the two channel axes, Reshape; the IR's
+    ``input_channel_first``); the output size rule is the IR's."""
     op = node.op
     weight, *bias = e.weight_and_bias(node)
-    swapped = e.unique(f"{weight}_io")
-    e.add("Transpose", [weight], [swapped], perm=[1, 0, 2, 3])
-    kernel = list(e.graph.tensors[node.input("weight")].shape[2:])
-    e.add("ConvTranspose", [e.value(node.input("x")), swapped, *bias], [e.result(node, op.clamp)],
-          kernel_shape=kernel, strides=list(op.stride), output_padding=list(op.output_padding), **_spatial(op.pads))
+    _, cin_g, *kernel = e.graph.tensors[node.input("weight")].shape
+    grouped, swapped, reordered = (e.unique(f"{weight}_{step}") for step in ("grouped", "swapped", "io"))
+    e.add("Reshape", [weight, e.initializer(f"{weight}_groups", np.array([op.groups, -1, cin_g, *kernel]))], [grouped])
+    e.add("Transpose", [grouped], [swapped], perm=[0, 2, 1, 3, 4])
+    e.add("Reshape", [swapped, e.initializer(f"{weight}_shape", np.array([op.groups * cin_g, -1, *kernel]))], [reordered])
+    e.add("ConvTranspose", [e.value(node.input("x")), reordered, *bias], [e.result(node, op.clamp)],
+          kernel_shape=kernel, strides=list(op.stride), output_padding=list(op.output_padding), group=op.groups,
+          **_spatial(op.pads))
     e.finish(node, op.clamp)
 
 

@@ -38,11 +38,11 @@ def bias_input(lower: Lowering, node: Node, channels: slice = slice(None), suffi
     count = len(range(w.shape[0])[channels])
     if name is not None:
         b = lower.ir(name)
-        return lower.constant(name + suffix, b.data[channels], tfl_quant(_channel_slice(b.quant, channels), 0))
+        return lower.constant(name + suffix, b.data[channels], tfl_quant(channel_slice(b.quant, channels), 0))
     if w.dtype == "float32":
         return lower.constant(node.name + "_bias" + suffix, np.zeros(count, dtype=np.float32))
     x = lower.ir(node.input("x"))
-    scale = x.quant.scale[0] * _channel_slice(w.quant, channels).scale
+    scale = x.quant.scale[0] * channel_slice(w.quant, channels).scale
     return lower.constant(node.name + "_bias" + suffix, np.zeros(count, dtype=np.int32),
                           tfl_quant(_per_channel(scale), 0))
 
@@ -114,7 +114,7 @@ def write_conv(lower: Lowering, node: Node) -> None:
     activation.emit(lower, node, op.clamp, _as_2d_output(lower, write))
 
 
-def _channel_slice(q: Optional[QuantParams], channels: slice) -> Optional[QuantParams]:
+def channel_slice(q: Optional[QuantParams], channels: slice) -> Optional[QuantParams]:
     """Per-channel parameters of the output channels ``channels`` (per-tensor ones unchanged)."""
     if q is None or not q.per_channel:
         return q
@@ -138,7 +138,7 @@ def _write_groups(lower: Lowering, node: Node, src: int, padding: int, geometry:
     for g, part in enumerate(parts):
         channels = slice(g * per_group, (g + 1) * per_group)
         weight = lower.constant(f"{w.name}_group{g}", conv_filter(w.data[channels]),
-                                tfl_quant(_channel_slice(w.quant, channels), 0))
+                                tfl_quant(channel_slice(w.quant, channels), 0))
         bias = bias_input(lower, node, channels, f"_group{g}")
         out = lower.like(dst, f"{node.name}_group{g}_out", (*out_shape[:3], per_group))
         lower.op(B.CONV_2D, [part, weight, bias], [out],

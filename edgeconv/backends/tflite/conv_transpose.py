@@ -8,9 +8,11 @@ side). Products that fall outside the output are dropped, so the output is the s
 that offset on, exactly the IR's ``pads[0]`` and ``pads[1]`` removed at the start and the output's
 own size at the end. A layer whose start padding is neither VALID's nor SAME's is written as a VALID
 TRANSPOSE_CONV onto a map that much larger, then STRIDED_SLICE (same quantization: the bytes are
-copied). int8: per-channel weights on axis 0 and an int32 bias (a zero bias when the IR has none),
-requantized per channel as CONV_2D is; TFLite applies no fused activation here (version 3 in
-``versions.py``: the version with a bias input).
+copied). TRANSPOSE_CONV has no groups: a grouped layer is SPLIT along channels, one TRANSPOSE_CONV
+per group (its filters, bias and per-channel scales) and CONCATENATION, exact as for grouped
+CONV_2D (``conv.py``). int8: per-channel weights on axis 0 and an int32 bias (a zero bias when the
+IR has none), requantized per channel as CONV_2D is; TFLite applies no fused activation here
+(version 3 in ``versions.py``: the version with a bias input).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from tflite.Padding import Padding
 from tflite.TensorType import TensorType
 
 from ...ir import Node, ops
-from .conv import bias_input
+from .conv import bias_input, channel_slice
 from .layout import conv_filter
 from .lowering import Lowering, tfl_quant
 from .options import options
@@ -47,8 +49,6 @@ def write_conv_transpose(lower: Lowering, node: Node) -> None:
     op: ops.ConvTranspose = node.op
     w = lower.ir(node.input("weight"))
     src = lower.activation(node.input("x"))
-    weight = lower.constant(w.name, conv_filter(w.data), tfl_quant(w.quant, 0))
-    bias = bias_input(lower, node)
     out = lower.output(node)
     n, h, width, c = lower.shape_of(out)
     start = (op.pads[0], op.pads[1])
@@ -60,11 +60,33 @@ def write_conv_transpose(lower: Lowering, node: Node) -> None:
     else:
         padding = Padding.VALID
         dst = lower.like(out, node.output + "_uncropped", (n, h + start[0], width + start[1], c))
-    shape = _output_shape(lower, node, src, lower.shape_of(dst))
-    lower.op(B.TRANSPOSE_CONV, [shape, weight, src, bias], [dst],
-             options("TransposeConvOptions", Padding=padding, StrideW=sw, StrideH=sh))
+    per_group = c // op.groups
+    shape = _output_shape(lower, node, src, (*lower.shape_of(dst)[:3], per_group))
+    parts = _split_channels(lower, node, src, op.groups)
+    results = [dst] if op.groups == 1 else [
+        lower.like(dst, f"{node.name}_group{g}_out", (*lower.shape_of(dst)[:3], per_group)) for g in range(op.groups)]
+    for g, (part, result) in enumerate(zip(parts, results)):
+        channels = slice(g * per_group, (g + 1) * per_group)
+        suffix = f"_group{g}" if op.groups > 1 else ""
+        weight = lower.constant(w.name + suffix, conv_filter(w.data[channels]),
+                                tfl_quant(channel_slice(w.quant, channels), 0))
+        lower.op(B.TRANSPOSE_CONV, [shape, weight, part, bias_input(lower, node, channels, suffix)], [result],
+                 options("TransposeConvOptions", Padding=padding, StrideW=sw, StrideH=sh))
+    if op.groups > 1:
+        lower.concatenate(results, dst, 3)
     if dst != out:
         begin, whole = [0, start[0], start[1], 0], 0b1001  # batch and channels whole
         lower.op(B.STRIDED_SLICE, [dst, lower.int32_vector("begin", begin), lower.int32_vector("end", [0, 0, 0, 0]),
                                    lower.int32_vector("strides", [1] * 4)], [out],
                  options("StridedSliceOptions", BeginMask=whole, EndMask=0b1111))
+
+
+def _split_channels(lower: Lowering, node: Node, src: int, groups: int) -> list:
+    """``src`` itself, or SPLIT along channels into ``groups`` tensors of its quantization."""
+    if groups == 1:
+        return [src]
+    n, h, width, c = lower.shape_of(src)
+    parts = [lower.like(src, f"{node.name}_group{g}_in", (n, h, width, c // groups)) for g in range(groups)]
+    lower.op(B.SPLIT, [lower.int32_vector(node.name + "_split_axis", [3]), src], parts,
+             options("SplitOptions", NumSplits=groups))
+    return parts
