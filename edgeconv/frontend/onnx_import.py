@@ -106,8 +106,6 @@ def _conv_transpose(call: OnnxCall) -> Activation:
     weight = call.const(1, "transposed convolution weights")
     if weight.ndim != 4:
         raise UnsupportedOp(f"{weight.ndim - 2}-D transposed convolution (2-D only)")
-    if int(call.attrs.get("group", 1)) != 1:
-        raise UnsupportedOp(f"grouped transposed convolution (group={int(call.attrs['group'])})")
     if tuple(call.attrs.get("dilations", (1, 1))) != (1, 1):
         raise UnsupportedOp("dilated transposed convolution")
     if "output_shape" in call.attrs or call.attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "", "VALID"):

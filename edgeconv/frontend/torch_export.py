@@ -135,8 +135,6 @@ def _conv_transpose(call: Call, key: str = "input") -> Activation:
         raise UnsupportedOp("weights computed at run time")
     if weight.dim() != 4:
         raise UnsupportedOp(f"{weight.dim() - 2}-D transposed convolution (2-D only)")
-    if int(call.args.get("groups", 1)) != 1:
-        raise UnsupportedOp(f"grouped transposed convolution (groups={int(call.args['groups'])})")
     if _tuple(call.args.get("dilation", 1), 2) != (1, 1):
         raise UnsupportedOp("dilated transposed convolution")
     padding = _tuple(call.args.get("padding", 0), 2)
