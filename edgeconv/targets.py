@@ -53,10 +53,17 @@ class Cpu:
 
 @dataclass(frozen=True)
 class Caches:
+    """Data cache sizes, and optionally the bytes per cycle one core streams from each level: a
+    level without that figure is charged at the memory bandwidth (the latency model's memory
+    term, ``select.latency.memory_seconds``)."""
+
     l1d_kib: int
     l2_kib: int
     l3_kib: int
     source: str
+    l1d_bytes_per_cycle: Optional[float] = None
+    l2_bytes_per_cycle: Optional[float] = None
+    l3_bytes_per_cycle: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,7 @@ class LatencyParams:
     parallel_efficiency: float
     source: str
     portable_cycle_scale: float = 1.0  # cycles of portable C code relative to the calibration machine
+    pool_handoff_cycles: Optional[float] = None  # handing a layer to the pool; None: select.latency's default
 
 
 @dataclass(frozen=True)
@@ -279,6 +287,9 @@ class _Table:
         return _Table(self.data[name], self.path, self.key(name))
 
 
+_CACHE_RATES = ("l1d_bytes_per_cycle", "l2_bytes_per_cycle", "l3_bytes_per_cycle")
+
+
 def _parse(raw: dict, path: Path) -> Target:
     top = _Table(raw, path, "")
     cpu_t = top.table("cpu")
@@ -297,6 +308,7 @@ def _parse(raw: dict, path: Path) -> Target:
         l2_kib=caches_t.integer("l2_kib", positive=False),
         l3_kib=caches_t.integer("l3_kib", positive=False),
         source=caches_t.text("source"),
+        **{key: caches_t.number(key, upper=1024.0) for key in _CACHE_RATES if key in caches_t.data},
     )
     memory_t = top.table("memory")
     memory = Memory(bandwidth_gbs=memory_t.number("bandwidth_gbs", upper=1000.0), source=memory_t.text("source"))
@@ -318,6 +330,8 @@ def _parse(raw: dict, path: Path) -> Target:
         parallel_efficiency=latency_t.number("parallel_efficiency", upper=1.0),
         source=latency_t.text("source"),
         portable_cycle_scale=latency_t.number("portable_cycle_scale", upper=100.0) if "portable_cycle_scale" in latency_t.data else 1.0,
+        **({"pool_handoff_cycles": latency_t.number("pool_handoff_cycles", positive=False)}
+           if "pool_handoff_cycles" in latency_t.data else {}),
     )
     target = Target(
         name=top.text("name"),

@@ -33,7 +33,13 @@ versions' figures per ARM level (``arm``: plain NEON, SMLAL/SMULL; ``arm-dotprod
 ``simd``; no board is reachable, so they are estimates (qemu-user + llvm-mca, ``measured`` False):
 the GEMM shares are the whole-layer efficiency of IC ResNet-8's 1x1 and im2col layers on rpi4
 (Cortex-A72) and rpi5 (Cortex-A76) from ``bench/arm/bench_arm_goals.py``, the others the
-inner-loop figures of ``bench/arm/bench_neon_loops.py`` (an upper bound). A share above 1.0 means
+inner-loop figures of ``bench/arm/bench_neon_loops.py`` (an upper bound). The x86 figures
+of the kernels the bench models run (int8 sliding window, im2col, 1x1, depthwise 3x3 and fully
+connected; fp32 1x1 and im2col), with a per-position term, and the element-wise x86 kernels'
+cycles per element per level (``Kernel.x86_element``: add, mul, lookup tables, quantize, pools)
+are fitted on whole models' per-layer times instead (``bench/bench_host_latency.py --fit``,
+``bench/host_fit.py``; the models and the fit's errors are in ``bench/README.md``); the other
+x86 figures come from the one-layer grid. A share above 1.0 means
 the core runs above the nominal clock the target reports. The others, for kernels without a SIMD
 version, are assumptions:
 
@@ -100,7 +106,8 @@ class PortableCost:
 
 @dataclass(frozen=True)
 class SimdCost:
-    """A SIMD version's cycles: ``MACs * passes / (peak * share_of_peak) + cycles_per_output * outputs``.
+    """A SIMD version's cycles: ``MACs * passes / (peak * share_of_peak) + cycles_per_output * outputs
+    + cycles_per_position * output positions``.
 
     ``peak`` is the target's ``[[peak]]`` figure for the kernel's class (within the x86 level's
     features); ``cycles_per_output`` (the scalar requantization and store) is scaled by
@@ -113,6 +120,9 @@ class SimdCost:
     share_of_peak: float
     cycles_per_output: float
     measured: bool
+    # the work done once per output position (the window gathered, the row of channels walked):
+    # fitted for the x86 versions (bench/host_fit.py), 0 elsewhere
+    cycles_per_position: float = 0.0
 
 
 def _no_bytes(geo: LayerGeometry, precision: Precision) -> int:
@@ -182,6 +192,19 @@ class Kernel:
     pack: Optional[Callable] = None  # integer weights -> (C type, packed array); see packing.py
     cost: Optional[KernelCost] = None
     split: Optional[Split] = None  # how the thread pool shares its calls (split.py); None: one thread
+    # An element-wise kernel's x86 version: x86 level -> cycles per element, counted as the latency
+    # model counts the op (``select.latency.ELEMENT_CYCLES``: outputs, inputs or window taps).
+    x86_element: dict = field(default_factory=dict, hash=False)
+
+    def x86_element_cycles(self, level: str) -> Optional[float]:
+        """The x86 version's cycles per element at ``level`` (the nearest level below with a
+        figure), or None: not an x86 level, or no figure."""
+        if level not in X86_LEVEL_NAMES:
+            return None
+        for lower in reversed(X86_LEVEL_NAMES[: X86_LEVEL_NAMES.index(level) + 1]):
+            if lower in self.x86_element:
+                return self.x86_element[lower]
+        return None
 
     def serves(self, precision: Precision, geo: LayerGeometry) -> bool:
         """Whether the kernel runs a layer of shape ``geo`` at ``precision`` (shape and precision
@@ -243,30 +266,41 @@ def _bitserial_scratch(geo: LayerGeometry, precision: Precision) -> int:
     return bitplane_scratch_bytes(geo.c_in, geo.window_extent, geo.kernel_hw, precision.act_bits)
 
 
+# int8 ops without MACs on the x86 levels: cycles per element as select.latency counts the op (outputs,
+# inputs or window taps), fitted on whole models' per-layer times by bench/bench_host_latency.py --fit.
+_X86_ELEMENT: dict = {
+    "ec_s8_add": {"avx2": 2.2, "avx512-vnni": 1.15},
+    "ec_s8_avgpool2d": {"avx2": 0.317, "avx512-vnni": 0.134},
+    "ec_s8_lut": {"avx2": 0.919, "avx512-vnni": 0.0441},
+    "ec_s8_maxpool2d": {"avx2": 1.51, "avx512-vnni": 0.276},
+    "ec_s8_mul": {"avx2": 0.973},
+    "ec_s8_quantize": {"avx2": 0.816, "avx512-vnni": 0.509},
+}
+
 KERNELS: tuple = (
     Kernel("ec_s8_conv2d_slidingwin", "Conv", "sliding-window", "s8", "ec_s8.h",
            "direct convolution sliding over contiguous NHWC window rows; any stride/pad/dilation/groups",
            _is_conv, pack=pack_for_sliding_window,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.78, 45.0), SimdCost(0.48, 20.0, True),
-                           x86={"avx2": SimdCost(0.955, 16.0, True), "avx512-vnni": SimdCost(0.418, 21.0, True)},
+                           x86={"avx2": SimdCost(0.949, 0.97, True, 18.0), "avx512-vnni": SimdCost(1.36, 0.57, True, 6.9)},
                            arm={"arm-dotprod": SimdCost(0.12, 20.0, False)}, dense_only=True), split=WEIGHTED_ROWS),
     Kernel("ec_s8_conv2d_im2col", "Conv", "im2col", "s8", "ec_s8.h",
            "packed GEMM over the windows, read in place (<= 9 taps, <= 256 channels) or unfolded by rows; groups 1",
            _ungrouped_conv, scratch=_im2col_scratch, pack=pack_for_im2col,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.92, 0.0), SimdCost(0.52, 12.0, True),
-                           traffic=_im2col_traffic, x86={"avx2": SimdCost(0.94, 6.2, True), "avx512-vnni": SimdCost(0.859, 3.2, True)},
+                           traffic=_im2col_traffic, x86={"avx2": SimdCost(0.863, 1.5, True, 20.0), "avx512-vnni": SimdCost(1.03, 0.26, True, 18.0)},
                            arm={"arm": SimdCost(0.63, 0.0, False), "arm-dotprod": SimdCost(0.30, 0.0, False)}), split=WEIGHTED_ROWS),
     Kernel("ec_s8_conv2d_1x1", "Conv", "1x1", "s8", "ec_s8.h",
            "packed pointwise GEMM; 1x1, stride 1, no padding, groups 1",
            _pointwise, pack=pack_for_pointwise,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.70, 13.0), SimdCost(0.60, 7.0, True),
-                           x86={"avx2": SimdCost(0.677, 3.1, True), "avx512-vnni": SimdCost(0.683, 2.6, True)},
+                           x86={"avx2": SimdCost(1.01, 1.1, True, 7.4), "avx512-vnni": SimdCost(1.03, 0.38, True, 4.3)},
                            arm={"arm": SimdCost(0.63, 0.0, False), "arm-dotprod": SimdCost(0.30, 0.0, False)}), split=POINTWISE_POSITIONS),
     Kernel("ec_s8_dwconv2d_3x3", "Conv", "depthwise-3x3", "s8", "ec_s8.h",
            "depthwise 3x3, multiplier 1, dilation 1",
            _depthwise_3x3, pack=pack_for_depthwise,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.20, 0.0), SimdCost(0.026, 0.0, True),
-                           x86={"avx2": SimdCost(0.0847, 0.0, True), "avx512-vnni": SimdCost(0.0513, 0.0, True)},
+                           x86={"avx2": SimdCost(0.146, 0.0, True), "avx512-vnni": SimdCost(0.155, 0.0, True)},
                            arm={"arm": SimdCost(0.35, 0.0, False), "arm-dotprod": SimdCost(0.087, 0.0, False)}), split=WEIGHTED_ROWS),
     Kernel("ec_s8_dwconv2d_generic", "Conv", "depthwise", "s8", "ec_s8.h",
            "depthwise, any kernel/stride/padding/dilation/multiplier",
@@ -291,13 +325,13 @@ KERNELS: tuple = (
            "float32 pointwise GEMM, register tiles of positions x 16 channels; 1x1, stride 1, no padding, groups 1",
            _pointwise, pack=pack_f32_gemm,
            cost=KernelCost(("fp32",), "fp32", PortableCost(0.110, 9.0), SimdCost(0.35, 3.6, False),
-                           x86={"avx2": SimdCost(1.26, 3.6, True), "avx512-vnni": SimdCost(1.69, 6.0, True)}),
+                           x86={"avx2": SimdCost(0.711, 0.0, True), "avx512-vnni": SimdCost(0.723, 0.0, True)}),
            split=POINTWISE_POSITIONS),
     Kernel("ec_f32_conv2d_im2col", "Conv", "im2col", "f32", "ec_f32.h",
            "float32 GEMM over the windows read in place, 16 channels per register block; groups 1",
            _ungrouped_conv, pack=pack_f32_gemm,
            cost=KernelCost(("fp32",), "fp32", PortableCost(0.134, 10.5), SimdCost(0.25, 6.2, False),
-                           x86={"avx2": SimdCost(0.481, 6.2, True), "avx512-vnni": SimdCost(0.465, 6.5, True)}),
+                           x86={"avx2": SimdCost(0.198, 0.0, True), "avx512-vnni": SimdCost(0.307, 0.0, True)}),
            split=WEIGHTED_ROWS),
     Kernel("ec_f32_dwconv2d", "Conv", "depthwise", "f32", "ec_f32.h",
            "float32 depthwise, channels in vector lanes; multiplier 1, <= 64 taps, any stride/padding/dilation",
@@ -317,7 +351,7 @@ KERNELS: tuple = (
            "int8 matrix-vector product, packed weights",
            _is_linear,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.69, 0.0), SimdCost(0.69, 20.0, True),
-                           x86={"avx512-vnni": SimdCost(0.5, 0.0, False)},
+                           x86={"avx2": SimdCost(0.453, 2.4, True), "avx512-vnni": SimdCost(0.554, 1.4, True)},
                            arm={"arm": SimdCost(0.80, 0.0, False), "arm-dotprod": SimdCost(0.33, 0.0, False)}), split=GEMM_CHANNELS),
     Kernel("ec_b1_fully_connected", "Linear", "xnor-popcount", "b1", "ec_b1.h",
            "binary XNOR-popcount matrix-vector product on packed input words, int8 output",
@@ -325,23 +359,29 @@ KERNELS: tuple = (
     Kernel("ec_f32_fully_connected", "Linear", "fully-connected", "f32", "ec_f32.h", "float32 matrix-vector product",
            _is_linear,
            cost=KernelCost(("fp32",), "fp32", PortableCost(2.12, 0.0), SimdCost(0.35, 0.0, False)), split=GEMM_CHANNELS),
-    Kernel("ec_s8_add", "Add", "elementwise", "s8", "ec_s8.h", "TFLite int8 ADD, broadcasting", split=ELEMENT_ROWS),
+    Kernel("ec_s8_add", "Add", "elementwise", "s8", "ec_s8.h", "TFLite int8 ADD, broadcasting", split=ELEMENT_ROWS,
+           x86_element=_X86_ELEMENT["ec_s8_add"]),
     Kernel("ec_f32_add", "Add", "elementwise", "f32", "ec_f32.h", "float32 add, broadcasting", split=ELEMENT_ROWS),
-    Kernel("ec_s8_mul", "Mul", "elementwise", "s8", "ec_s8.h", "TFLite int8 MUL, broadcasting", split=ELEMENT_ROWS),
+    Kernel("ec_s8_mul", "Mul", "elementwise", "s8", "ec_s8.h", "TFLite int8 MUL, broadcasting", split=ELEMENT_ROWS,
+           x86_element=_X86_ELEMENT["ec_s8_mul"]),
     Kernel("ec_f32_mul", "Mul", "elementwise", "f32", "ec_f32.h", "float32 multiply, broadcasting", split=ELEMENT_ROWS),
-    Kernel("ec_s8_maxpool2d", "MaxPool", "pool", "s8", "ec_s8.h", "int8 max pooling", split=WINDOW_ROWS),
+    Kernel("ec_s8_maxpool2d", "MaxPool", "pool", "s8", "ec_s8.h", "int8 max pooling", split=WINDOW_ROWS,
+           x86_element=_X86_ELEMENT["ec_s8_maxpool2d"]),
     Kernel("ec_f32_maxpool2d", "MaxPool", "pool", "f32", "ec_f32.h", "float32 max pooling", split=WINDOW_ROWS),
     Kernel("ec_b1_maxpool2d", "MaxPool", "pool", "b1", "ec_b1.h",
            "max pooling of packed {-1, +1} words between binary layers (AND of the window's bits)", split=WINDOW_ROWS),
-    Kernel("ec_s8_avgpool2d", "AvgPool", "pool", "s8", "ec_s8.h", "int8 average pooling, TFLite rounding", split=WINDOW_ROWS),
+    Kernel("ec_s8_avgpool2d", "AvgPool", "pool", "s8", "ec_s8.h", "int8 average pooling, TFLite rounding", split=WINDOW_ROWS,
+           x86_element=_X86_ELEMENT["ec_s8_avgpool2d"]),
     Kernel("ec_f32_avgpool2d", "AvgPool", "pool", "f32", "ec_f32.h", "float32 average pooling", split=WINDOW_ROWS),
     Kernel("ec_s8_global_avgpool", "GlobalAvgPool", "pool", "s8", "ec_s8.h", "TFLite int8 MEAN over H, W"),
     Kernel("ec_f32_global_avgpool", "GlobalAvgPool", "pool", "f32", "ec_f32.h", "float32 mean over H, W"),
-    Kernel("ec_s8_lut", "*", "lookup-table", "s8", "ec_s8.h", "any int8 -> int8 elementwise op through a 256-entry table", split=ELEMENTS),
+    Kernel("ec_s8_lut", "*", "lookup-table", "s8", "ec_s8.h", "any int8 -> int8 elementwise op through a 256-entry table", split=ELEMENTS,
+           x86_element=_X86_ELEMENT["ec_s8_lut"]),
     Kernel("ec_f32_activation", "*", "elementwise", "f32", "ec_f32.h", "float32 activations", split=ELEMENTS),
     Kernel("ec_s8_softmax", "Softmax", "fixed-point", "s8", "ec_s8.h", "TFLite int8 softmax", split=SOFTMAX_ROWS),
     Kernel("ec_f32_softmax", "Softmax", "elementwise", "f32", "ec_f32.h", "float32 softmax", split=SOFTMAX_ROWS),
-    Kernel("ec_s8_quantize", "Quantize", "elementwise", "s8", "ec_s8.h", "float32 -> int8", split=ELEMENTS),
+    Kernel("ec_s8_quantize", "Quantize", "elementwise", "s8", "ec_s8.h", "float32 -> int8", split=ELEMENTS,
+           x86_element=_X86_ELEMENT["ec_s8_quantize"]),
     Kernel("ec_s8_dequantize", "Dequantize", "elementwise", "s8", "ec_s8.h", "int8 -> float32", split=ELEMENTS),
     Kernel("ec_s8_pad", "Pad", "copy", "s8", "ec_s8.h", "int8 constant padding"),
     Kernel("ec_f32_pad", "Pad", "copy", "f32", "ec_f32.h", "float32 constant padding"),

@@ -14,7 +14,8 @@ with ``t_compute`` depending on the kernel the build uses for the target:
 
 - a SIMD version (``kernels_c/arm`` for ARM targets, ``kernels_c/x86`` for an x86 host at level
   AVX2 or above): ``t_compute = (MACs * passes / (peak * share_of_peak[kernel]) +
-  cycles_per_output[kernel] * outputs * portable_cycle_scale) / (clock * speedup(threads))``,
+  (cycles_per_output[kernel] * outputs + cycles_per_position[kernel] * output positions) *
+  portable_cycle_scale) / (clock * speedup(threads))``,
   where ``peak`` is the target's best ``[[peak]]`` MAC/cycle/core figure for the kernel's class
   (fp32, int8 or binary popcount) that its ISA features allow, within the kernel set's x86 level
   (``kernels.isa``), and the share and per-output cost are the kernel's figures for that level
@@ -25,11 +26,15 @@ with ``t_compute`` depending on the kernel the build uses for the target:
 
 ``passes`` is K*M for bit-serial DoReFa kernels (one popcount pass per pair of weight and
 activation bit planes) and 1 otherwise. Scratch (im2col columns, packed bit planes) is written
-once and read once. Memory traffic is charged at DRAM bandwidth even when a layer's data fits in
-cache: an upper bound that matters only for memory-bound layers.
+once and read once. The memory term streams the layer's bytes from the smallest cache holding
+them where the target gives that cache's rate (``memory_seconds``: the host), else at the memory
+bandwidth even when they fit in a cache (the ARM boards: an upper bound that matters only for
+memory-bound layers).
 
 Ops without MACs cost their element work or their memory traffic, whichever is larger:
-``max(elements * cycles_per_element[op] / clock, bytes / bandwidth) + overhead``. Layout-only ops
+``max(elements * cycles_per_element[op] / clock, memory term) + overhead``, where an int8 op
+whose x86 kernel the build runs takes that kernel's vector rate at the x86 level
+(``Kernel.x86_element``) instead of the scalar loop's ``ELEMENT_CYCLES``. Layout-only ops
 (``Reshape``) are views and cost nothing.
 
 **Threads.** The C model runs each layer on up to ``threads`` threads (the target's ``threads``:
@@ -39,7 +44,8 @@ of ``tasks`` tasks divides its compute time by ``speedup(tasks)``, with the boar
 ``parallel_efficiency`` (``[latency]``, a default from its cores and shared cache: the cores share
 one L2 and one memory bus) or, where the measured table holds the algorithm at 1 and at N threads,
 the efficiency measured there; the memory term is not divided (the threads share the bus), and
-``POOL_HANDOFF_CYCLES`` are added for handing the layer to the pool and waiting for it. A measured
+the board's ``[latency] pool_handoff_cycles`` (default ``POOL_HANDOFF_CYCLES``) are added for
+handing the layer to the pool and waiting for it. A measured
 table entry at the layer's thread count is taken as it is; one measured on a single thread is
 divided by the same speedup.
 
@@ -141,12 +147,25 @@ def _seconds(cycles: float, target: Target) -> float:
     return cycles / (target.cpu.clock_ghz * 1e9)
 
 
-def _memory_seconds(nbytes: float, target: Target) -> float:
+def memory_seconds(nbytes: float, target: Target) -> float:
+    """Time to stream a layer's ``nbytes`` (its working set: inputs, outputs, weights, scratch).
+
+    From the smallest cache that holds them and has a streaming rate on the target (``[caches]
+    l1d/l2/l3_bytes_per_cycle``, per core), else at the memory bandwidth. A model called again and
+    again finds a layer's data in the cache that holds it; a target without cache rates (the ARM
+    boards) charges every byte at the memory bandwidth, an upper bound.
+    """
+    caches = target.caches
+    for kib, rate in ((caches.l1d_kib, caches.l1d_bytes_per_cycle), (caches.l2_kib, caches.l2_bytes_per_cycle),
+                      (caches.l3_kib, caches.l3_bytes_per_cycle)):
+        if rate is not None and nbytes <= kib * 1024:
+            return _seconds(nbytes / rate, target)
     return nbytes / (target.memory.bandwidth_gbs * 1e9)
 
 
 # Handing a layer to the thread pool and waiting for its tasks (a cache-line round trip per worker,
-# and the imbalance of the last task): an assumption, about 1 µs on a 2 GHz core.
+# and the imbalance of the last task): an assumption, about 1 µs on a 2 GHz core, for targets
+# whose ``[latency] pool_handoff_cycles`` does not say.
 POOL_HANDOFF_CYCLES = 2000
 
 
@@ -159,7 +178,7 @@ def _threads(target: Target, threads: Optional[int]) -> int:
     return target.threads if threads is None else threads
 
 
-def _layer_kernel(graph: Graph, node: Node, algorithm: Optional[str]) -> Optional[Kernel]:
+def layer_kernel(graph: Graph, node: Node, algorithm: Optional[str]) -> Optional[Kernel]:
     """The kernel the C backend runs ``node`` with: the weighted layer's ``algorithm``, else the
     registry's kernel for the op at the output's dtype (a per-element op's table or formula)."""
     if algorithm is not None:
@@ -175,7 +194,7 @@ def _layer_kernel(graph: Graph, node: Node, algorithm: Optional[str]) -> Optiona
 
 def layer_tasks(graph: Graph, node: Node, algorithm: Optional[str], threads: int) -> int:
     """Tasks the C model cuts ``node`` into at ``threads`` threads (``kernels.split``)."""
-    kernel = _layer_kernel(graph, node, algorithm)
+    kernel = layer_kernel(graph, node, algorithm)
     if kernel is None or kernel.split is None or threads <= 1:
         return 1
     out_shape = graph.tensors[node.output].shape
@@ -187,7 +206,8 @@ def layer_tasks(graph: Graph, node: Node, algorithm: Optional[str], threads: int
 
 
 def _handoff_seconds(target: Target, tasks: int) -> float:
-    return _seconds(POOL_HANDOFF_CYCLES, target) if tasks > 1 else 0.0
+    cycles = target.latency.pool_handoff_cycles
+    return _seconds(POOL_HANDOFF_CYCLES if cycles is None else cycles, target) if tasks > 1 else 0.0
 
 
 def _check_threads(target: Target, threads: int) -> None:  # threads resolved (never None)
@@ -217,7 +237,8 @@ def compute_seconds(target: Target, geo: LayerGeometry, precision: Precision, ke
         kernels = target_kernel_set(target)
         peak = target.peak(kernel.cost.peak, kernels.features).mac_per_cycle
         cost = kernel.cost.simd_cost(kernels.level)
-        cycles = geo.macs * passes / (peak * cost.share_of_peak) + cost.cycles_per_output * geo.out_numel * scale
+        cycles = geo.macs * passes / (peak * cost.share_of_peak) + (
+            cost.cycles_per_output * geo.out_numel + cost.cycles_per_position * geo.out_positions) * scale
     else:
         cost = kernel.cost.portable
         cycles = (cost.cycles_per_mac * geo.macs * passes + cost.cycles_per_output * geo.out_numel) * scale
@@ -235,7 +256,7 @@ def _weighted_ms(target: Target, graph: Graph, node: Node, precision: Precision,
     traffic = (geo.in_numel + geo.out_numel) * element + weight_bytes(geo, precision, kernel)
     traffic += 2 * kernel.cost.traffic(geo, precision)
     overhead = _seconds(target.latency.layer_overhead_cycles, target) + _handoff_seconds(target, tasks)
-    return 1e3 * (max(compute, _memory_seconds(traffic, target)) + overhead)
+    return 1e3 * (max(compute, memory_seconds(traffic, target)) + overhead)
 
 
 def _element_size(graph: Graph, tensor_name: str, precision: Optional[Precision]) -> int:
@@ -251,21 +272,40 @@ def _elementwise_ms(target: Target, graph: Graph, node: Node, precision: Optiona
     cost = ELEMENT_CYCLES.get(node.op_name)
     if cost is None:
         raise UserError(f"the latency model has no rule for op {node.op_name} (node {node.name})")
-    inputs = [i for i in node.inputs if i is not None and not graph.tensors[i].is_constant]
+    inputs = _variable_inputs(graph, node)
     out = graph.tensors[node.output]
-    counts = {
-        "output": out.numel,
-        "input": sum(graph.tensors[i].numel for i in inputs),
-        "window": out.numel * math.prod(getattr(node.op, "kernel", (1,))),
-    }
     is_float = _element_size(graph, node.output, precision) == 4
-    cycles = counts[cost.per] * (cost.fp32 if is_float else cost.int8)
+    cycles = element_count(graph, node) * (cost.fp32 if is_float else _int8_element_cycles(target, graph, node, cost))
     traffic = sum(graph.tensors[i].numel * _element_size(graph, i, precision) for i in inputs)
     traffic += out.numel * _element_size(graph, node.output, precision)
     tasks = layer_tasks(graph, node, None, threads)
     compute = _seconds(cycles, target) / _speedup(target, tasks)
     overhead = _seconds(target.latency.layer_overhead_cycles, target) + _handoff_seconds(target, tasks)
-    return 1e3 * (max(compute, _memory_seconds(traffic, target)) + overhead)
+    return 1e3 * (max(compute, memory_seconds(traffic, target)) + overhead)
+
+
+def _variable_inputs(graph: Graph, node: Node) -> list:
+    return [i for i in node.inputs if i is not None and not graph.tensors[i].is_constant]
+
+
+def element_count(graph: Graph, node: Node) -> int:
+    """The elements an op without MACs is costed by (``ElementCost.per`` of its op)."""
+    out = graph.tensors[node.output]
+    per = ELEMENT_CYCLES[node.op_name].per
+    if per == "input":
+        return sum(graph.tensors[i].numel for i in _variable_inputs(graph, node))
+    return out.numel * (math.prod(getattr(node.op, "kernel", (1,))) if per == "window" else 1)
+
+
+def _int8_element_cycles(target: Target, graph: Graph, node: Node, cost: ElementCost) -> float:
+    """Cycles per counted element of an int8 op: its x86 kernel's figure at the kernel set's
+    level where the build runs one (``Kernel.x86_element``), else the scalar loop's."""
+    kernel = layer_kernel(graph, node, None)
+    if kernel is not None and kernel.dtype == "s8" and kernel_implementation(kernel, target) == "simd":
+        figure = kernel.x86_element_cycles(target_kernel_set(target).level)
+        if figure is not None:
+            return figure
+    return cost.int8
 
 
 # ---- public API ------------------------------------------------------------------------------
