@@ -27,7 +27,9 @@ from .layout import conv_filter
 from .lowering import Lowering, tfl_quant
 from .options import options
 
+
 def _same_offset(out: int, stride: int, kernel: int) -> int:
+    """The rows TFLite's SAME padding removes at the start of a transposed conv's output."""
     return max((-(-out // stride) - 1) * stride + kernel - out, 0) // 2
 
 
