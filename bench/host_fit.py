@@ -9,8 +9,8 @@ disturbed of several rounds, wall clock, one thread) is one sample
   ``(kernel, level, "output")``: outputs, ``(kernel, level, "position")``: output positions, the
   window gathered or the row of channels walked once per position) gives the registry's
   ``x86={level: SimdCost(share, cycles_per_output, True, cycles_per_position)}`` with ``share =
-  1 / (cycles per MAC * peak)``; a kernel timed in fewer than ``MIN_LAYERS`` layers at a level
-  keeps its figures (the one-layer grid's);
+  1 / (cycles per MAC * peak)``, for the kernels of ``TERMS``; one timed in too few layers at a
+  level keeps its figures (the one-layer grid's);
 - an int8 element-wise op whose x86 kernel the level runs (``(kernel, level, "element")``: the
   elements the latency model counts for its op) gives ``Kernel.x86_element[level]``;
 - any other layer (a kernel without an x86 version: softmax, padding, layout copies, float
@@ -33,19 +33,22 @@ import numpy as np
 # is a visible share of the time.
 FIXED_FROM_MODELS_UNDER_MS = 1.0
 
-# The terms of each x86 weighted kernel (default: MACs, outputs and positions). The depthwise
-# kernels are costed per MAC alone (each output is K*K MACs of its own channel); a fully
-# connected layer has one output position, so that term would be the per-layer fixed cost.
+# The x86 weighted kernels fitted here, with their terms: those the selector gives a layer by its
+# shape alone (1x1, depthwise 3x3, fully connected) and the general dense one (im2col, int8 and
+# float), so their layers in the bench models span the shapes they serve. The depthwise kernel is
+# costed per MAC alone (each output is K*K MACs of its own channel); a fully connected layer has
+# one output position, so that term would be the per-layer fixed cost. The sliding-window kernel
+# keeps the one-layer grid's figures: the bench models run it only on the few layers the selector
+# picks it for, a biased sample that would mislead the selector on the others.
 TERMS = {
+    "ec_s8_conv2d_im2col": ("mac", "output", "position"),
+    "ec_s8_conv2d_1x1": ("mac", "output", "position"),
     "ec_s8_dwconv2d_3x3": ("mac",),
-    "ec_s8_dwconv2d_generic": ("mac",),
-    "ec_f32_dwconv2d": ("mac",),
     "ec_s8_fully_connected": ("mac", "output"),
-    # the float kernels run only the float layers of mixed plans: few layers, one figure each
+    # the float layers of mixed plans: few layers, one figure each
     "ec_f32_conv2d_1x1": ("mac",),
     "ec_f32_conv2d_im2col": ("mac",),
 }
-GEMM_TERMS = ("mac", "output", "position")
 
 # A kernel's figures at a level are fitted from at least this many timed layers per figure;
 # one timed in fewer keeps its figures (the one-layer grid's): its layers' work is known.
@@ -109,11 +112,11 @@ def layer_samples(run) -> tuple:
             kernel = layer_kernel(graph, node, node.algorithm if node.op.WEIGHTED else None)
             simd = kernel is not None and kernel_implementation(kernel, host) == "simd"
             model = max(predict_layer(host, graph, node, threads=1).ms * clock - host.latency.layer_overhead_cycles, 0.0)
-            if simd and node.op.WEIGHTED and kernel.cost is not None:
+            if simd and node.op.WEIGHTED and kernel.name in TERMS:
                 geo = geometry(graph, node)
                 macs = geo.macs * popcount_passes(parse_precision(node.precision), kernel)
                 amounts = {"mac": macs, "output": geo.out_numel, "position": geo.out_positions}
-                terms = {(kernel.name, level, t): amounts[t] for t in TERMS.get(kernel.name, GEMM_TERMS)}
+                terms = {(kernel.name, level, t): amounts[t] for t in TERMS[kernel.name]}
                 samples.append(Sample(terms, 0.0, cycles, model=model))
             elif (simd and not node.op.WEIGHTED and node.op_name in ELEMENT_CYCLES and kernel.dtype == "s8"
                   and graph.tensors[node.output].dtype != "float32"):

@@ -34,8 +34,9 @@ versions' figures per ARM level (``arm``: plain NEON, SMLAL/SMULL; ``arm-dotprod
 the GEMM shares are the whole-layer efficiency of IC ResNet-8's 1x1 and im2col layers on rpi4
 (Cortex-A72) and rpi5 (Cortex-A76) from ``bench/arm/bench_arm_goals.py``, the others the
 inner-loop figures of ``bench/arm/bench_neon_loops.py`` (an upper bound). The x86 figures
-of the kernels the bench models run (int8 sliding window, im2col, 1x1, depthwise 3x3 and fully
-connected; fp32 1x1 and im2col), with a per-position term, and the element-wise x86 kernels'
+of the kernels the selector gives a layer by its shape and of the general dense ones (int8 1x1,
+depthwise 3x3, fully connected and im2col; fp32 1x1 and im2col), with a per-position term for the
+GEMMs, and the element-wise x86 kernels'
 cycles per element per level (``Kernel.x86_element``: add, mul, lookup tables, quantize, pools)
 are fitted on whole models' per-layer times instead (``bench/bench_host_latency.py --fit``,
 ``bench/host_fit.py``; the models and the fit's errors are in ``bench/README.md``); the other
@@ -270,11 +271,11 @@ def _bitserial_scratch(geo: LayerGeometry, precision: Precision) -> int:
 # inputs or window taps), fitted on whole models' per-layer times by bench/bench_host_latency.py --fit.
 _X86_ELEMENT: dict = {
     "ec_s8_add": {"avx2": 2.2, "avx512-vnni": 1.15},
-    "ec_s8_avgpool2d": {"avx2": 0.317, "avx512-vnni": 0.134},
-    "ec_s8_lut": {"avx2": 0.919, "avx512-vnni": 0.0441},
-    "ec_s8_maxpool2d": {"avx2": 1.51, "avx512-vnni": 0.276},
+    "ec_s8_avgpool2d": {"avx2": 0.318, "avx512-vnni": 0.134},
+    "ec_s8_lut": {"avx2": 0.922, "avx512-vnni": 0.0446},
+    "ec_s8_maxpool2d": {"avx2": 1.51, "avx512-vnni": 0.277},
     "ec_s8_mul": {"avx2": 0.973},
-    "ec_s8_quantize": {"avx2": 0.816, "avx512-vnni": 0.509},
+    "ec_s8_quantize": {"avx2": 0.817, "avx512-vnni": 0.51},
 }
 
 KERNELS: tuple = (
@@ -282,7 +283,7 @@ KERNELS: tuple = (
            "direct convolution sliding over contiguous NHWC window rows; any stride/pad/dilation/groups",
            _is_conv, pack=pack_for_sliding_window,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.78, 45.0), SimdCost(0.48, 20.0, True),
-                           x86={"avx2": SimdCost(0.949, 0.97, True, 18.0), "avx512-vnni": SimdCost(1.36, 0.57, True, 6.9)},
+                           x86={"avx2": SimdCost(0.955, 16.0, True), "avx512-vnni": SimdCost(0.418, 21.0, True)},
                            arm={"arm-dotprod": SimdCost(0.12, 20.0, False)}, dense_only=True), split=WEIGHTED_ROWS),
     Kernel("ec_s8_conv2d_im2col", "Conv", "im2col", "s8", "ec_s8.h",
            "packed GEMM over the windows, read in place (<= 9 taps, <= 256 channels) or unfolded by rows; groups 1",
@@ -325,7 +326,7 @@ KERNELS: tuple = (
            "float32 pointwise GEMM, register tiles of positions x 16 channels; 1x1, stride 1, no padding, groups 1",
            _pointwise, pack=pack_f32_gemm,
            cost=KernelCost(("fp32",), "fp32", PortableCost(0.110, 9.0), SimdCost(0.35, 3.6, False),
-                           x86={"avx2": SimdCost(0.711, 0.0, True), "avx512-vnni": SimdCost(0.723, 0.0, True)}),
+                           x86={"avx2": SimdCost(0.709, 0.0, True), "avx512-vnni": SimdCost(0.721, 0.0, True)}),
            split=POINTWISE_POSITIONS),
     Kernel("ec_f32_conv2d_im2col", "Conv", "im2col", "f32", "ec_f32.h",
            "float32 GEMM over the windows read in place, 16 channels per register block; groups 1",
@@ -351,7 +352,7 @@ KERNELS: tuple = (
            "int8 matrix-vector product, packed weights",
            _is_linear,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.69, 0.0), SimdCost(0.69, 20.0, True),
-                           x86={"avx2": SimdCost(0.453, 2.4, True), "avx512-vnni": SimdCost(0.554, 1.4, True)},
+                           x86={"avx2": SimdCost(0.452, 2.5, True), "avx512-vnni": SimdCost(0.554, 1.4, True)},
                            arm={"arm": SimdCost(0.80, 0.0, False), "arm-dotprod": SimdCost(0.33, 0.0, False)}), split=GEMM_CHANNELS),
     Kernel("ec_b1_fully_connected", "Linear", "xnor-popcount", "b1", "ec_b1.h",
            "binary XNOR-popcount matrix-vector product on packed input words, int8 output",
