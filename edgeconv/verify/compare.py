@@ -4,9 +4,27 @@ Policies:
 
 - ``bit-exact`` (TFLite Micro, the C runtime): every int8 output equal to the reference byte for
   byte; every float output within ``max|a - b| <= 1e-4 * max(1, max|reference|)``.
-- ``top-1`` (LiteRT, ONNX Runtime, whose optimized kernels round differently): the first output's
-  top-1 agrees with the reference's on at least 98% of samples and, with labels, the accuracy is
-  within 1 point (0.01) of the reference's; a float model must also meet the float tolerance.
+- ``top-1`` (LiteRT, ONNX Runtime, whose optimized kernels round differently): the classes the
+  first output predicts agree with the reference's on at least 98% of them and, with labels that
+  fit the output, the accuracy is within 1 point (0.01) of the reference's; a float model must also
+  meet the float tolerance.
+
+What a class is follows the first output's shape (``reference.predicted_classes``; ``top1_unit`` in
+the row says which):
+
+- ``sample``: a classifier's ``(N, K)`` output, and any output that is not a dense map, has one
+  class per sample, the index of its largest element; agreement is the share of samples.
+- ``position``: a dense map, channels-first ``(N, C, H, W)`` or ``(N, C, L)`` with ``C > 1`` (a
+  segmentation or FPN head), has one class per position, the argmax over its ``C`` channels;
+  agreement is the share of all positions of all samples. The largest element of a whole map is
+  one of ``C*H*W`` near-ties, so a kernel that rounds some values one code apart moves it for a
+  whole sample (XNNPACK's int8 RESIZE_BILINEAR weighs in 2^-11 and rounds half up, up to 2 codes
+  from TFLite's reference kernel), while the class at each position is what the map is read for.
+  A one-channel map has no class per position and keeps the per-sample rule.
+
+Labels fit an output when there is one per class: ``y`` of shape ``(N,)`` for per-sample classes,
+``(N, H, W)`` for a map's. Labels that do not fit (one class per sample for a dense model) give no
+accuracy (``null``) and are not judged.
 
 ``max_abs_diff`` is in LSB for int8 outputs and in float units for float outputs.
 """
@@ -18,7 +36,7 @@ from typing import Optional
 
 import numpy as np
 
-from .reference import ReferenceOutputs, top1
+from .reference import ReferenceOutputs, is_dense, labels_fit, predicted_classes
 
 BIT_EXACT = "bit-exact"
 TOP1 = "top-1"
@@ -33,17 +51,21 @@ def float_tolerance(reference: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class Mismatch:
-    """The first disagreement: output name, sample, element index, value expected and got."""
+    """The first disagreement: output name, sample, index within the sample, and what was expected
+    and got: a ``value`` at an element, or a top-1 ``class`` of the sample or of a map's position."""
 
     output: str
     sample: int
     index: tuple
     expected: float
     got: float
+    kind: str = "value"
 
     def describe(self) -> str:
-        where = f"sample {self.sample}" + (f", element {list(self.index)}" if self.index else "")
-        return f"output '{self.output}' at {where}: got {self.got:g}, expected {self.expected:g}"
+        place = "element" if self.kind == "value" else "position"
+        where = f"sample {self.sample}" + (f", {place} {list(self.index)}" if self.index else "")
+        what = "" if self.kind == "value" else "class "
+        return f"output '{self.output}' at {where}: got {what}{self.got:g}, expected {what}{self.expected:g}"
 
 
 @dataclass
@@ -59,6 +81,7 @@ class RuntimeRow:
     max_abs_diff: Optional[float] = None
     max_abs_diff_unit: Optional[str] = None
     top1_agreement: Optional[float] = None
+    top1_unit: Optional[str] = None  # "sample" or "position": what top1_agreement counts
     accuracy: Optional[float] = None
     latency_ms: Optional[float] = None
     samples: int = 0
@@ -76,7 +99,7 @@ class RuntimeRow:
             return f"{name} could not run {self.artifact}: {self.error}"
         text = f"{name} disagrees with the reference executor ({self.policy}"
         if self.policy == TOP1:
-            text += f", top-1 agreement {self.top1_agreement:.3f}"
+            text += f", top-1 agreement {self.top1_agreement:.3f} of {self.top1_unit}s"
             if self.accuracy is not None:
                 text += f", accuracy {self.accuracy:.3f}"
         text += ")"
@@ -109,12 +132,12 @@ def compare_output(name: str, got: np.ndarray, reference: np.ndarray) -> OutputC
                             int(max_diff) if unit == "lsb" else max_diff, mismatch is None, mismatch)
 
 
-def _top1_mismatch(name: str, got: np.ndarray, reference: np.ndarray) -> Optional[Mismatch]:
-    disagree = np.flatnonzero(top1(got) != top1(reference))
+def _top1_mismatch(name: str, got_classes: np.ndarray, reference_classes: np.ndarray) -> Optional[Mismatch]:
+    disagree = np.argwhere(got_classes != reference_classes)
     if not len(disagree):
         return None
-    i = int(disagree[0])
-    return Mismatch(name, i, (), float(top1(reference)[i]), float(top1(got)[i]))
+    where = tuple(int(i) for i in disagree[0])
+    return Mismatch(name, where[0], where[1:], float(reference_classes[where]), float(got_classes[where]), "class")
 
 
 def judge(name: str, version: Optional[str], artifact: str, policy: str, outputs: list,
@@ -135,13 +158,15 @@ def judge(name: str, version: Optional[str], artifact: str, policy: str, outputs
         comparisons.append(compare_output(out_name, got, ref))
         compared_to.append(ref)
     first_got, first_ref = np.asarray(outputs[0]), compared_to[0]
-    agreement = float(np.mean(top1(first_got) == top1(first_ref)))
-    accuracy = None if y is None else float(np.mean(top1(first_got) == y))
+    got_classes, ref_classes = predicted_classes(first_got), predicted_classes(first_ref)
+    agreement = float(np.mean(got_classes == ref_classes))
+    accuracy = float(np.mean(got_classes == y)) if labels_fit(y, got_classes) else None
     row = RuntimeRow(name, version, artifact, policy, passed=False,
                      bit_exact=all(c.bit_exact for c in comparisons),
                      max_abs_diff=max(c.max_abs_diff for c in comparisons),
                      max_abs_diff_unit=comparisons[0].unit if len({c.unit for c in comparisons}) == 1 else "mixed",
-                     top1_agreement=agreement, accuracy=accuracy, samples=int(first_got.shape[0]))
+                     top1_agreement=agreement, top1_unit="position" if is_dense(first_ref) else "sample",
+                     accuracy=accuracy, samples=int(first_got.shape[0]))
     exact_mismatch = next((c.first_mismatch for c in comparisons if c.first_mismatch), None)
     if policy == BIT_EXACT:
         row.passed = exact_mismatch is None
@@ -153,5 +178,5 @@ def judge(name: str, version: Optional[str], artifact: str, policy: str, outputs
     row.passed = agreement >= TOP1_MIN_AGREEMENT and accuracy_ok and float_ok
     if not row.passed:
         row.first_mismatch = (exact_mismatch if not float_ok
-                              else _top1_mismatch(reference.names[0], first_got, first_ref))
+                              else _top1_mismatch(reference.names[0], got_classes, ref_classes))
     return row

@@ -28,14 +28,36 @@ class ReferenceOutputs:
     int8_outputs: list  # per output: the int8 tensor the .tflite returns, or None
 
     def accuracy(self, y: Optional[np.ndarray]) -> Optional[float]:
-        if y is None:
+        """The first output's accuracy on labels ``y``; None without labels or where they do not
+        fit the output's shape (:func:`labels_fit`)."""
+        classes = predicted_classes(self.float_outputs[0])
+        if not labels_fit(y, classes):
             return None
-        return float(np.mean(top1(self.float_outputs[0]) == y))
+        return float(np.mean(classes == y))
 
 
 def top1(output: np.ndarray) -> np.ndarray:
     """Index of the largest value of each sample (over all of its non-batch elements)."""
     return output.reshape(output.shape[0], -1).argmax(axis=1)
+
+
+def is_dense(output: np.ndarray) -> bool:
+    """A dense map: channels-first ``(N, C, L)`` or ``(N, C, H, W)`` with more than one channel,
+    so each position has a class of its own."""
+    return output.ndim >= 3 and output.shape[1] > 1
+
+
+def predicted_classes(output: np.ndarray) -> np.ndarray:
+    """The classes the top-1 rule compares: for a dense map the argmax over channels at each
+    position, shape ``(N, *positions)``; for any other output (a classifier's ``(N, K)``, a
+    one-channel map) the argmax over each sample's elements (:func:`top1`), shape ``(N,)``."""
+    return output.argmax(axis=1) if is_dense(output) else top1(output)
+
+
+def labels_fit(y: Optional[np.ndarray], classes: np.ndarray) -> bool:
+    """Labels fit an output when there is one per predicted class: ``(N,)`` for a classifier,
+    ``(N, *positions)`` for a dense map."""
+    return y is not None and tuple(y.shape) == tuple(classes.shape)
 
 
 def quantize_codes(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:

@@ -20,7 +20,10 @@ def verify_table(result: dict) -> Table:
         diff = _text(row.get("max_abs_diff"))
         if row.get("max_abs_diff_unit") == "lsb":
             diff += " LSB"
+        agreement = _text(row.get("top1_agreement"))
+        if row.get("top1_unit") == "position":
+            agreement += " of positions"
         passed = "[green]yes[/green]" if row.get("passed") else "[red]NO[/red]"
         table.add_row(name, _text(row.get("version")), passed, _text(row.get("bit_exact")), diff,
-                      _text(row.get("top1_agreement")), _text(row.get("accuracy")), _text(row.get("latency_ms")))
+                      agreement, _text(row.get("accuracy")), _text(row.get("latency_ms")))
     return table

@@ -1,7 +1,9 @@
 """A small FPN-style segmentation net with bilinear upsampling (``scale_factor=2`` at half-pixel
 centers, and to a size with ``align_corners``) compressed, built and verified: at int8 the
 reference, TFLite Micro and the C (host, and the rpi4 build under qemu-aarch64) agree byte for
-byte; in fp32 every runtime is within the float tolerance."""
+byte, and LiteRT (XNNPACK) and ONNX Runtime agree with the reference on the class of at least 98%
+of all pixels (verify's per-position top-1 rule for dense maps); in fp32 every runtime is within
+the float tolerance."""
 
 from __future__ import annotations
 
@@ -21,9 +23,9 @@ from edgeconv.zoo import export_module, save_npz
 
 INPUT_SHAPE = (1, 3, 32, 32)
 CLASSES = 4
-# Held to their agreement figures only (DESIGN §2): LiteRT's XNNPACK, whose bilinear kernel also
-# weighs in units of 2^-11 and rounds half up (codes up to 2 away from TFLite's), and ONNX Runtime,
-# whose QDQ convolutions round their own way (the resize itself is written on the codes and exact:
+# Held to agreement, not bytes (DESIGN §2): LiteRT's XNNPACK, whose bilinear kernel also weighs in
+# units of 2^-11 and rounds half up (codes up to 2 away from TFLite's), and ONNX Runtime, whose QDQ
+# convolutions round their own way (the resize itself is written on the codes and exact:
 # tests/unit/test_resize_bilinear.py).
 AGREEMENT_ONLY = ("tflite-litert", "onnxruntime")
 
@@ -71,18 +73,19 @@ def fpn(tmp_path_factory):
 
 
 def _verify(out, target: str, runner: str, data) -> dict:
-    """verify.json's rows; a failure is allowed only in the agreement of an agreement-only runtime."""
+    """verify.json's rows, every one passed; the agreement-only runtimes judged per pixel."""
     try:
         api.verify(out, target, runner=runner, data=data)
-    except VerificationFailed:
-        pass
+    except VerificationFailed as err:
+        raise AssertionError(str(err)) from None
     rows = json.loads((out / "verify.json").read_text())["runtimes"]
-    failed = {name for name, row in rows.items() if not row["passed"]}
-    assert failed <= set(AGREEMENT_ONLY), f"runtimes failed: {sorted(failed)}"
     for name in AGREEMENT_ONLY:
         row = rows[name]
-        assert row.get("error") is None and row["max_abs_diff"] is not None, (name, row.get("error"))
-        print(f"fpn: {name} top-1 agreement {row['top1_agreement']:.2f}, max |diff| {row['max_abs_diff']}")
+        assert row["top1_unit"] == "position" and row["accuracy"] is None, row
+        print(f"fpn {target}: {name} top-1 agreement {row['top1_agreement']:.4f} of "
+              f"{row['samples']}x{INPUT_SHAPE[2]}x{INPUT_SHAPE[3]} pixels, max |diff| "
+              f"{row['max_abs_diff']:g} {row['max_abs_diff_unit']}")
+    assert rows["tflite-litert"]["max_abs_diff_unit"] == "lsb"
     return rows
 
 
