@@ -253,63 +253,91 @@ EC_INLINE void ec_im2col_indirect(const ec_gemm_t *g, const int8_t *in, const ec
     }
 }
 
-/* Copies n bytes from src to dst as 4-byte groups, reading exactly n bytes but writing
- * EC_PACK_K4(n): up to 3 bytes past the run, which the next run or the patch tail overwrites (the
- * scratch has EC_IM2COL_SLACK bytes after the last patch). No library call for the short runs. */
+/* Copies n bytes from src to dst, reading and writing exactly n bytes. The short runs of an
+ * unfolded row (a kernel row of a few channels) are one or two fixed-size moves, overlapping where
+ * n is not their size (a loop of small copies would become a library call per run); longer ones
+ * are one memcpy. */
 EC_INLINE void ec_im2col_copy(int8_t *dst, const int8_t *src, int32_t n)
 {
-    int32_t i = 0;
     int32_t v;
-    for (; i + 4 <= n; i += 4) {
-        v = ec_load_group(src + i);
-        memcpy(dst + i, &v, 4);
-    }
-    if (i < n) {
-        v = ec_load_tail_group(src + i, n - i);
-        memcpy(dst + i, &v, 4);
+    int64_t w;
+    if (n > 16) {
+        memcpy(dst, src, (size_t)n);
+    } else if (n >= 8) {
+        memcpy(&w, src, 8);
+        memcpy(dst, &w, 8);
+        memcpy(&w, src + n - 8, 8);
+        memcpy(dst + n - 8, &w, 8);
+    } else if (n >= 4) {
+        memcpy(&v, src, 4);
+        memcpy(dst, &v, 4);
+        memcpy(&v, src + n - 4, 4);
+        memcpy(dst + n - 4, &v, 4);
+    } else if (n > 0) {
+        dst[0] = src[0];
+        dst[n / 2] = src[n / 2];
+        dst[n - 1] = src[n - 1];
     }
 }
 
-/* n bytes (and up to 3 past them, as above) of the 4-byte pattern `fill4` at dst. */
-EC_INLINE void ec_im2col_fill(int8_t *dst, int32_t fill4, int32_t n)
+/* n bytes of `fill` at dst, exactly (as ec_im2col_copy). */
+EC_INLINE void ec_im2col_fill(int8_t *dst, int8_t fill, int32_t n)
 {
-    int32_t i;
-    for (i = 0; i < n; i += 4) {
-        memcpy(dst + i, &fill4, 4);
+    const int64_t pattern = (int64_t)((uint64_t)(uint8_t)fill * 0x0101010101010101ull);
+    if (n > 16) {
+        memset(dst, fill, (size_t)n);
+    } else if (n >= 8) {
+        memcpy(dst, &pattern, 8);
+        memcpy(dst + n - 8, &pattern, 8);
+    } else if (n >= 4) {
+        memcpy(dst, &pattern, 4);
+        memcpy(dst + n - 4, &pattern, 4);
+    } else if (n > 0) {
+        dst[0] = dst[n / 2] = dst[n - 1] = fill;
     }
 }
 
 /* Row `oy` unfolded into `cols`: out_w patches of k4 bytes (K4 >= K), in_zp in padding and tail.
- * A kernel row inside the input without dilation is one contiguous run of k_w * C_in bytes. */
+ * The taps inside the input are found once per kernel row (the input row, or none) and once per
+ * output column (the kernel columns [lo, hi) inside it), so that without dilation a kernel row is
+ * a fill, one contiguous run of (hi - lo) * C_in input bytes and a fill (the whole kernel row in
+ * the inner columns). */
 EC_INLINE void ec_im2col_unfold_row(const int8_t *in, const ec_window_t *win, int32_t oy, int32_t k4,
                                     int8_t fill, int8_t *cols)
 {
-    const int32_t row_len = win->k_w * win->in_c;
-    const int8_t fill_bytes[4] = {fill, fill, fill, fill};
-    const int32_t fill4 = ec_load_group(fill_bytes);
+    const int32_t c = win->in_c, row_len = win->k_w * c;
     int32_t ox, ky, kx;
     for (ox = 0; ox < win->out_w; ++ox) {
-        int8_t *dst = cols + (size_t)ox * (size_t)k4;
+        const ec_im2col_span_t taps = ec_im2col_tap_span(ox, win->in_w, win->k_w, win->stride_w, win->pad_left,
+                                                         win->dil_w);
         const int32_t ix0 = ox * win->stride_w - win->pad_left;
-        const int whole_rows = win->dil_w == 1 && ix0 >= 0 && ix0 + win->k_w <= win->in_w;
-        for (ky = 0; ky < win->k_h; ++ky) {
-            const int8_t *first = ec_im2col_tap(in, win, oy, ox, ky, 0);
-            if (whole_rows && first) {
-                ec_im2col_copy(dst, first, row_len);
-                dst += row_len;
+        const int whole = win->dil_w == 1 && taps.lo == 0 && taps.hi == win->k_w;
+        int8_t *dst = cols + (size_t)ox * (size_t)k4;
+        for (ky = 0; ky < win->k_h; ++ky, dst += row_len) {
+            const int32_t iy = oy * win->stride_h - win->pad_top + ky * win->dil_h;
+            const int8_t *row;
+            if (iy < 0 || iy >= win->in_h || taps.lo >= taps.hi) {
+                ec_im2col_fill(dst, fill, row_len);
                 continue;
             }
-            for (kx = 0; kx < win->k_w; ++kx) {
-                const int8_t *tap = ec_im2col_tap(in, win, oy, ox, ky, kx);
-                if (tap) {
-                    ec_im2col_copy(dst, tap, win->in_c);
-                } else {
-                    ec_im2col_fill(dst, fill4, win->in_c);
+            row = in + (size_t)iy * (size_t)win->in_w * (size_t)c;
+            if (whole) {
+                ec_im2col_copy(dst, row + (size_t)ix0 * (size_t)c, row_len);
+            } else if (win->dil_w == 1) {
+                ec_im2col_fill(dst, fill, taps.lo * c);
+                ec_im2col_copy(dst + taps.lo * c, row + (size_t)(ix0 + taps.lo) * (size_t)c, (taps.hi - taps.lo) * c);
+                ec_im2col_fill(dst + taps.hi * c, fill, row_len - taps.hi * c);
+            } else {
+                for (kx = 0; kx < win->k_w; ++kx) {
+                    if (kx >= taps.lo && kx < taps.hi) {
+                        ec_im2col_copy(dst + kx * c, row + (size_t)(ix0 + kx * win->dil_w) * (size_t)c, c);
+                    } else {
+                        ec_im2col_fill(dst + kx * c, fill, c);
+                    }
                 }
-                dst += win->in_c;
             }
         }
-        ec_im2col_fill(dst, fill4, k4 - win->k_h * row_len);
+        ec_im2col_fill(dst, fill, k4 - win->k_h * row_len);
     }
 }
 

@@ -31,6 +31,10 @@ GENERAL = [
     # unfolded: more than 9 taps, more than 256 channels
     (4, 6, 6, 5, (5, 5), (1, 1), (2, 2, 2, 2), (1, 1), 1),
     (260, 3, 3, 18, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
+    # unfolded kernel rows: one channel (KWS DS-CNN's 10x4 stem), runs of 2, 20 and 60 bytes, dilated
+    (1, 12, 10, 16, (10, 4), (2, 2), (4, 1, 5, 1), (1, 1), 1),
+    (2, 9, 11, 5, (4, 4), (1, 2), (3, 2, 3, 1), (2, 3), 1),
+    (20, 5, 6, 3, (4, 3), (1, 1), (1, 1, 2, 1), (1, 1), 1),
     # 1x1 with C_in not a multiple of 4 and channel counts around the 16-lane blocks
     (13, 5, 3, 49, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
     (3, 4, 4, 1, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
