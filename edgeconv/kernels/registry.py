@@ -30,10 +30,14 @@ measured on the first (AVX2) x86 versions and are assumed for the NEON ones; the
 are fitted by ``bench/bench_latency_model.py --kernels x86`` at each level (forced with
 ``EDGECONV_X86_LEVEL``; the machine and date are in ``bench/README.md``). ``arm`` holds the NEON
 versions' figures per ARM level (``arm``: plain NEON, SMLAL/SMULL; ``arm-dotprod``: SDOT), else
-``simd``; no board is reachable, so they are estimates (qemu-user + llvm-mca, ``measured`` False):
-the GEMM shares are the whole-layer efficiency of IC ResNet-8's 1x1 and im2col layers on rpi4
-(Cortex-A72) and rpi5 (Cortex-A76) from ``bench/arm/bench_arm_goals.py``, the others the
-inner-loop figures of ``bench/arm/bench_neon_loops.py`` (an upper bound). The x86 figures
+``simd``. No board is reachable, so they are fitted to estimates (qemu-user + llvm-mca) by
+``bench/arm/fit_arm_costs.py``: for the GEMM (1x1, im2col, fully connected), depthwise and XNOR
+kernels, ``arm_work.ArmCost`` figures, cycles per event of the kernel's walk over a layer
+(positional: MAC of its tiles, segment pass, pixel-block in the padding, full-block output,
+partial-block pixel, scratch byte, call; ``kernels/arm_work.py``), fitted on rpi4 (Cortex-A72)
+for ``arm`` and rpi5 (Cortex-A76) for ``arm-dotprod``; for the sliding-window and bit-serial
+kernels ``SimdCost`` shares, the inner-loop figures of ``bench/arm/bench_neon_loops.py`` (an upper
+bound). The int8 ops without MACs have their ARM figures in ``Kernel.arm_element``. The x86 figures
 of the kernels the selector gives a layer by its shape and of the general dense ones (int8 1x1,
 depthwise 3x3, fully connected and im2col; fp32 1x1 and im2col), with a per-position term for the
 GEMMs, and the element-wise x86 kernels'
@@ -75,6 +79,7 @@ from typing import Callable, Optional
 from ..errors import UserError
 from ..quant.precision import Precision
 from ..resources import kernels_dir
+from .arm_work import ArmCost, ArmElementCost
 from .geometry import LayerGeometry
 from .isa import ISAS, X86_LEVEL_NAMES
 from .split import (
@@ -196,6 +201,9 @@ class Kernel:
     # An element-wise kernel's x86 version: x86 level -> cycles per element, counted as the latency
     # model counts the op (``select.latency.ELEMENT_CYCLES``: outputs, inputs or window taps).
     x86_element: dict = field(default_factory=dict, hash=False)
+    # An int8 op's cost on an ARM level (``arm_work.ArmElementCost``), fitted by
+    # bench/arm/fit_arm_costs.py from the qemu+llvm-mca estimates; the ARM boards' model uses it.
+    arm_element: dict = field(default_factory=dict, hash=False)
 
     def x86_element_cycles(self, level: str) -> Optional[float]:
         """The x86 version's cycles per element at ``level`` (the nearest level below with a
@@ -267,6 +275,20 @@ def _bitserial_scratch(geo: LayerGeometry, precision: Precision) -> int:
     return bitplane_scratch_bytes(geo.c_in, geo.window_extent, geo.kernel_hw, precision.act_bits)
 
 
+# int8 ops without MACs on the ARM levels: what they count and their cycles (``arm_work.ArmElementCost``),
+# fitted by bench/arm/fit_arm_costs.py (rpi4 for ``arm``, rpi5 for ``arm-dotprod``).
+_ARM_ELEMENT: dict = {
+    "ec_s8_add": {"arm": ArmElementCost("block", 133, 153, 0.0), "arm-dotprod": ArmElementCost("block", 131, 160, 0.0)},
+    "ec_s8_mul": {"arm": ArmElementCost("block", 76.9, 0.0, 0.0), "arm-dotprod": ArmElementCost("block", 73.6, 0.0, 0.0)},
+    "ec_s8_maxpool2d": {"arm": ArmElementCost("window-block", 7.29, 76.8, 2.15e+03), "arm-dotprod": ArmElementCost("window-block", 6.65, 81.6, 2.48e+03)},
+    "ec_s8_avgpool2d": {"arm": ArmElementCost("window-block", 7.89, 0.0, 1.51e+03), "arm-dotprod": ArmElementCost("window-block", 7.48, 0.0, 1.62e+03)},
+    "ec_s8_global_avgpool": {"arm": ArmElementCost("input", 0.759, 0.0, 290), "arm-dotprod": ArmElementCost("input", 0.759, 0.0, 287)},
+    "ec_s8_lut": {"arm": ArmElementCost("element", 2.08, 0.0, 50.6), "arm-dotprod": ArmElementCost("element", 2.08, 0.0, 50.7)},
+    "ec_s8_softmax": {"arm": ArmElementCost("element", 0.0, 0.0, 1.48e+03), "arm-dotprod": ArmElementCost("element", 0.0, 0.0, 1.49e+03)},
+    "ec_s8_quantize": {"arm": ArmElementCost("element", 8.77, 0.0, 16.7), "arm-dotprod": ArmElementCost("element", 8.77, 0.0, 17.2)},
+    "ec_s8_pad": {"arm": ArmElementCost("element", 0.26, 0.0, 154), "arm-dotprod": ArmElementCost("element", 0.275, 0.0, 82.4)},
+}
+
 # int8 ops without MACs on the x86 levels: cycles per element as select.latency counts the op (outputs,
 # inputs or window taps), fitted on whole models' per-layer times by bench/bench_host_latency.py --fit.
 _X86_ELEMENT: dict = {
@@ -284,36 +306,37 @@ KERNELS: tuple = (
            _is_conv, pack=pack_for_sliding_window,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.78, 45.0), SimdCost(0.48, 20.0, True),
                            x86={"avx2": SimdCost(0.955, 16.0, True), "avx512-vnni": SimdCost(0.418, 21.0, True)},
-                           arm={"arm-dotprod": SimdCost(0.12, 20.0, False)}, dense_only=True), split=WEIGHTED_ROWS),
+                           arm={"arm": ArmCost(0.134, 0.0, 0.0, 68.3, 0.0, 0.0, 0.0), "arm-dotprod": ArmCost(0.144, 0.0, 0.0, 66.6, 0.0, 0.0, 0.0)}, dense_only=True), split=WEIGHTED_ROWS),
     Kernel("ec_s8_conv2d_im2col", "Conv", "im2col", "s8", "ec_s8.h",
            "packed GEMM over the windows, read in place (<= 9 taps, <= 256 channels) or unfolded by rows; groups 1",
            _ungrouped_conv, scratch=_im2col_scratch, pack=pack_for_im2col,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.92, 0.0), SimdCost(0.52, 12.0, True),
                            traffic=_im2col_traffic, x86={"avx2": SimdCost(0.863, 1.5, True, 20.0), "avx512-vnni": SimdCost(1.03, 0.26, True, 18.0)},
-                           arm={"arm": SimdCost(0.63, 0.0, False), "arm-dotprod": SimdCost(0.30, 0.0, False)}), split=WEIGHTED_ROWS),
+                           arm={"arm": ArmCost(0.134, 11.7, 0.0, 6.39, 252, 1.9, 434), "arm-dotprod": ArmCost(0.0404, 21.7, 0.0, 5, 216, 1.74, 431)}), split=WEIGHTED_ROWS),
     Kernel("ec_s8_conv2d_1x1", "Conv", "1x1", "s8", "ec_s8.h",
            "packed pointwise GEMM; 1x1, stride 1, no padding, groups 1",
            _pointwise, pack=pack_for_pointwise,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.70, 13.0), SimdCost(0.60, 7.0, True),
                            x86={"avx2": SimdCost(1.01, 1.1, True, 7.4), "avx512-vnni": SimdCost(1.03, 0.38, True, 4.3)},
-                           arm={"arm": SimdCost(0.63, 0.0, False), "arm-dotprod": SimdCost(0.30, 0.0, False)}), split=POINTWISE_POSITIONS),
+                           arm={"arm": ArmCost(0.135, 183, 0.0, 0.0, 163, 0.0, 0.0), "arm-dotprod": ArmCost(0.0456, 248, 0.0, 0.0, 167, 0.0, 0.0)}), split=POINTWISE_POSITIONS),
     Kernel("ec_s8_dwconv2d_3x3", "Conv", "depthwise-3x3", "s8", "ec_s8.h",
            "depthwise 3x3, multiplier 1, dilation 1",
            _depthwise_3x3, pack=pack_for_depthwise,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.20, 0.0), SimdCost(0.026, 0.0, True),
                            x86={"avx2": SimdCost(0.146, 0.0, True), "avx512-vnni": SimdCost(0.155, 0.0, True)},
-                           arm={"arm": SimdCost(0.35, 0.0, False), "arm-dotprod": SimdCost(0.087, 0.0, False)}), split=WEIGHTED_ROWS),
+                           arm={"arm": ArmCost(0.429, 0.0, 0.0, 0.0, 600, 0.0, 2.47e+03), "arm-dotprod": ArmCost(0.337, 0.0, 24.3, 0.0, 650, 0.0, 2.37e+03)}), split=WEIGHTED_ROWS),
     Kernel("ec_s8_dwconv2d_generic", "Conv", "depthwise", "s8", "ec_s8.h",
            "depthwise, any kernel/stride/padding/dilation/multiplier",
            _depthwise, pack=pack_for_depthwise,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(7.09, 0.0), SimdCost(0.05, 0.0, False),
                            x86={"avx2": SimdCost(0.0642, 0.0, True), "avx512-vnni": SimdCost(0.0469, 0.0, True)},
-                           arm={"arm": SimdCost(0.35, 0.0, False), "arm-dotprod": SimdCost(0.087, 0.0, False)}), split=WEIGHTED_ROWS),
+                           arm={"arm": ArmCost(0.463, 0.0, 270, 0.0, 1.11e+03, 0.0, 258), "arm-dotprod": ArmCost(0.452, 0.0, 283, 0.0, 1.14e+03, 0.0, 252)}), split=WEIGHTED_ROWS),
     Kernel("ec_b1_conv2d_xnor", "Conv", "xnor-popcount", "b1", "ec_b1.h",
            "binary XNOR-popcount on 32-bit packed channels, one-padding; groups 1; int8 or packed input and output",
            _ungrouped_conv, xnor_conv_operands, _xnor_scratch, pack_for_xnor,
            cost=KernelCost(("xnor",), "binary", PortableCost(0.082, 38.0), SimdCost(0.49, 26.0, True),
-                           traffic=_bitplane_traffic, x86={"avx2": SimdCost(0.75, 6.5, True), "avx512-vnni": SimdCost(0.305, 3.2, True)}), split=WEIGHTED_ROWS),
+                           traffic=_bitplane_traffic, x86={"avx2": SimdCost(0.75, 6.5, True), "avx512-vnni": SimdCost(0.305, 3.2, True)},
+                           arm={"arm": ArmCost(0.0125, 0.0, 0.0, 3.61, 0.0, 19.7, 0.0), "arm-dotprod": ArmCost(0.0122, 0.0, 0.0, 4.23, 0.0, 17.8, 2.93e+03)}), split=WEIGHTED_ROWS),
     Kernel("ec_s8_conv2d_bitserial", "Conv", "bit-serial", "s8", "ec_b1.h",
            "DoReFa bit-plane popcounts, activations <= 8 bits, weights <= 4 bits; groups 1",
            _ungrouped_conv, bitserial_operands, _bitserial_scratch, pack_for_bitserial,
@@ -353,7 +376,7 @@ KERNELS: tuple = (
            _is_linear,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.69, 0.0), SimdCost(0.69, 20.0, True),
                            x86={"avx2": SimdCost(0.452, 2.5, True), "avx512-vnni": SimdCost(0.554, 1.4, True)},
-                           arm={"arm": SimdCost(0.80, 0.0, False), "arm-dotprod": SimdCost(0.33, 0.0, False)}), split=GEMM_CHANNELS),
+                           arm={"arm": ArmCost(0.156, 115, 0.0, 0.0, 168, 0.0, 0.0), "arm-dotprod": ArmCost(0.0792, 114, 0.0, 0.0, 165, 0.0, 26.6)}), split=GEMM_CHANNELS),
     Kernel("ec_b1_fully_connected", "Linear", "xnor-popcount", "b1", "ec_b1.h",
            "binary XNOR-popcount matrix-vector product on packed input words, int8 output",
            _is_linear, binary_operands, split=GEMM_CHANNELS),
@@ -361,30 +384,39 @@ KERNELS: tuple = (
            _is_linear,
            cost=KernelCost(("fp32",), "fp32", PortableCost(2.12, 0.0), SimdCost(0.35, 0.0, False)), split=GEMM_CHANNELS),
     Kernel("ec_s8_add", "Add", "elementwise", "s8", "ec_s8.h", "TFLite int8 ADD, broadcasting", split=ELEMENT_ROWS,
+           arm_element=_ARM_ELEMENT["ec_s8_add"],
            x86_element=_X86_ELEMENT["ec_s8_add"]),
     Kernel("ec_f32_add", "Add", "elementwise", "f32", "ec_f32.h", "float32 add, broadcasting", split=ELEMENT_ROWS),
     Kernel("ec_s8_mul", "Mul", "elementwise", "s8", "ec_s8.h", "TFLite int8 MUL, broadcasting", split=ELEMENT_ROWS,
+           arm_element=_ARM_ELEMENT["ec_s8_mul"],
            x86_element=_X86_ELEMENT["ec_s8_mul"]),
     Kernel("ec_f32_mul", "Mul", "elementwise", "f32", "ec_f32.h", "float32 multiply, broadcasting", split=ELEMENT_ROWS),
     Kernel("ec_s8_maxpool2d", "MaxPool", "pool", "s8", "ec_s8.h", "int8 max pooling", split=WINDOW_ROWS,
+           arm_element=_ARM_ELEMENT["ec_s8_maxpool2d"],
            x86_element=_X86_ELEMENT["ec_s8_maxpool2d"]),
     Kernel("ec_f32_maxpool2d", "MaxPool", "pool", "f32", "ec_f32.h", "float32 max pooling", split=WINDOW_ROWS),
     Kernel("ec_b1_maxpool2d", "MaxPool", "pool", "b1", "ec_b1.h",
            "max pooling of packed {-1, +1} words between binary layers (AND of the window's bits)", split=WINDOW_ROWS),
     Kernel("ec_s8_avgpool2d", "AvgPool", "pool", "s8", "ec_s8.h", "int8 average pooling, TFLite rounding", split=WINDOW_ROWS,
+           arm_element=_ARM_ELEMENT["ec_s8_avgpool2d"],
            x86_element=_X86_ELEMENT["ec_s8_avgpool2d"]),
     Kernel("ec_f32_avgpool2d", "AvgPool", "pool", "f32", "ec_f32.h", "float32 average pooling", split=WINDOW_ROWS),
-    Kernel("ec_s8_global_avgpool", "GlobalAvgPool", "pool", "s8", "ec_s8.h", "TFLite int8 MEAN over H, W"),
+    Kernel("ec_s8_global_avgpool", "GlobalAvgPool", "pool", "s8", "ec_s8.h", "TFLite int8 MEAN over H, W",
+           arm_element=_ARM_ELEMENT["ec_s8_global_avgpool"]),
     Kernel("ec_f32_global_avgpool", "GlobalAvgPool", "pool", "f32", "ec_f32.h", "float32 mean over H, W"),
     Kernel("ec_s8_lut", "*", "lookup-table", "s8", "ec_s8.h", "any int8 -> int8 elementwise op through a 256-entry table", split=ELEMENTS,
+           arm_element=_ARM_ELEMENT["ec_s8_lut"],
            x86_element=_X86_ELEMENT["ec_s8_lut"]),
     Kernel("ec_f32_activation", "*", "elementwise", "f32", "ec_f32.h", "float32 activations", split=ELEMENTS),
-    Kernel("ec_s8_softmax", "Softmax", "fixed-point", "s8", "ec_s8.h", "TFLite int8 softmax", split=SOFTMAX_ROWS),
+    Kernel("ec_s8_softmax", "Softmax", "fixed-point", "s8", "ec_s8.h", "TFLite int8 softmax", split=SOFTMAX_ROWS,
+           arm_element=_ARM_ELEMENT["ec_s8_softmax"]),
     Kernel("ec_f32_softmax", "Softmax", "elementwise", "f32", "ec_f32.h", "float32 softmax", split=SOFTMAX_ROWS),
     Kernel("ec_s8_quantize", "Quantize", "elementwise", "s8", "ec_s8.h", "float32 -> int8", split=ELEMENTS,
+           arm_element=_ARM_ELEMENT["ec_s8_quantize"],
            x86_element=_X86_ELEMENT["ec_s8_quantize"]),
     Kernel("ec_s8_dequantize", "Dequantize", "elementwise", "s8", "ec_s8.h", "int8 -> float32", split=ELEMENTS),
-    Kernel("ec_s8_pad", "Pad", "copy", "s8", "ec_s8.h", "int8 constant padding"),
+    Kernel("ec_s8_pad", "Pad", "copy", "s8", "ec_s8.h", "int8 constant padding",
+           arm_element=_ARM_ELEMENT["ec_s8_pad"]),
     Kernel("ec_f32_pad", "Pad", "copy", "f32", "ec_f32.h", "float32 constant padding"),
     Kernel("ec_f32_channel_affine", "BatchNorm", "elementwise", "f32", "ec_f32.h", "float32 per-channel scale and shift"),
     Kernel("ec_s8_resize_bilinear", "ResizeBilinear", "bilinear", "s8", "ec_resize.h",

@@ -20,6 +20,14 @@ with ``t_compute`` depending on the kernel the build uses for the target:
   (fp32, int8 or binary popcount) that its ISA features allow, within the kernel set's x86 level
   (``kernels.isa``), and the share and per-output cost are the kernel's figures for that level
   (``kernels.registry.KernelCost.simd_cost``);
+- on an ARM board, a NEON kernel with ARM figures (``kernels.arm_work.ArmCost``: the GEMM,
+  depthwise and XNOR kernels) costs the events of its walk over the layer, each at its fitted
+  cycles: ``t_compute = sum over terms of cycles[term] * count[term] / (clock * speedup(threads))``,
+  the counts (MACs of its register tiles, padding included; segment passes; pixels in the padding;
+  outputs of full and of partial 16-channel blocks; scratch bytes; the call) from
+  ``kernels/arm_work.py``, the figures fitted to the qemu+llvm-mca estimates by
+  ``bench/arm/fit_arm_costs.py`` on the level's reference board (no per-board scale: rpi4 for
+  ``arm``, rpi5 for ``arm-dotprod``);
 - the portable C version costs what it was measured to cost (``kernels.registry.PortableCost``):
   ``t_compute = (cycles_per_mac * MACs * passes + cycles_per_output * outputs) *
   portable_cycle_scale / (clock * speedup(threads))``.
@@ -31,7 +39,10 @@ them where the target gives that cache's rate (``memory_seconds``: the host), el
 bandwidth even when they fit in a cache (the ARM boards: an upper bound that matters only for
 memory-bound layers).
 
-Ops without MACs cost their element work or their memory traffic, whichever is larger:
+On an ARM board, an int8 op without MACs whose kernel has ARM figures (``Kernel.arm_element``,
+``kernels.arm_work.ArmElementCost``) costs ``count * cycles + partial blocks * partial + call``,
+its count by what the kernel loops over (elements, 16-channel blocks, blocks times window taps).
+Ops without MACs otherwise cost their element work or their memory traffic, whichever is larger:
 ``max(elements * cycles_per_element[op] / clock, memory term) + overhead``, where an int8 op
 whose x86 kernel the build runs takes that kernel's vector rate at the x86 level
 (``Kernel.x86_element``) instead of the scalar loop's ``ELEMENT_CYCLES``. Layout-only ops
@@ -67,6 +78,7 @@ from typing import NamedTuple, Optional
 from ..errors import UserError
 from ..ir import Graph, Node
 from ..targets import Target
+from ..kernels.arm_work import ArmCost, element_terms, kernel_terms
 from ..kernels.geometry import LayerGeometry, geometry
 from ..kernels.isa import target_kernel_set
 from ..kernels.registry import KERNELS, Kernel, isas_of, kernel as kernel_named
@@ -237,12 +249,22 @@ def compute_seconds(target: Target, geo: LayerGeometry, precision: Precision, ke
         kernels = target_kernel_set(target)
         peak = target.peak(kernel.cost.peak, kernels.features).mac_per_cycle
         cost = kernel.cost.simd_cost(kernels.level)
-        cycles = geo.macs * passes / (peak * cost.share_of_peak) + (
-            cost.cycles_per_output * geo.out_numel + cost.cycles_per_position * geo.out_positions) * scale
+        if isinstance(cost, ArmCost):
+            cycles = cost.cycles(arm_kernel_terms(target, geo, precision, kernel))
+        else:
+            cycles = geo.macs * passes / (peak * cost.share_of_peak) + (
+                cost.cycles_per_output * geo.out_numel + cost.cycles_per_position * geo.out_positions) * scale
     else:
         cost = kernel.cost.portable
         cycles = (cost.cycles_per_mac * geo.macs * passes + cost.cycles_per_output * geo.out_numel) * scale
     return _seconds(cycles, target) / _speedup(target, tasks)
+
+
+def arm_kernel_terms(target: Target, geo: LayerGeometry, precision: Precision, kernel: Kernel) -> dict:
+    """The counted events of a NEON kernel's call on an ARM board (``kernels.arm_work``), which
+    its ``ArmCost`` figures multiply."""
+    aarch64 = target.toolchain.triple.startswith("aarch64")
+    return kernel_terms(kernel.name, geo, target_kernel_set(target).level, aarch64, kernel.cost.traffic(geo, precision))
 
 
 def _weighted_ms(target: Target, graph: Graph, node: Node, precision: Precision, algorithm: str, threads: int) -> float:
@@ -275,13 +297,45 @@ def _elementwise_ms(target: Target, graph: Graph, node: Node, precision: Optiona
     inputs = _variable_inputs(graph, node)
     out = graph.tensors[node.output]
     is_float = _element_size(graph, node.output, precision) == 4
-    cycles = element_count(graph, node) * (cost.fp32 if is_float else _int8_element_cycles(target, graph, node, cost))
+    arm = None if is_float else arm_element_cost(target, graph, node)
+    if arm is not None:
+        cycles = arm.total(arm_element_terms(graph, node, arm.per))
+    else:
+        cycles = element_count(graph, node) * (cost.fp32 if is_float else _int8_element_cycles(target, graph, node, cost))
     traffic = sum(graph.tensors[i].numel * _element_size(graph, i, precision) for i in inputs)
     traffic += out.numel * _element_size(graph, node.output, precision)
     tasks = layer_tasks(graph, node, None, threads)
     compute = _seconds(cycles, target) / _speedup(target, tasks)
     overhead = _seconds(target.latency.layer_overhead_cycles, target) + _handoff_seconds(target, tasks)
     return 1e3 * (max(compute, memory_seconds(traffic, target)) + overhead)
+
+
+def arm_element_kernel(graph: Graph, node: Node) -> Optional[Kernel]:
+    """The int8 kernel an op without MACs runs on when its output is int8 (whatever the graph's
+    dtypes, which a float graph being costed at a quantized precision does not have yet): the
+    op's own, a lookup table for a per-element op, and a lookup table too for a Quantize whose
+    input is already int8 (the C lowering requantizes between two int8 grids through a table)."""
+    own = next((k for k in KERNELS if k.op == node.op_name and k.dtype == "s8"), None)
+    requantize = own is not None and own.name == "ec_s8_quantize" and all(
+        graph.tensors[i].dtype != "float32" for i in _variable_inputs(graph, node))
+    if requantize or (own is None and node.op.PER_ELEMENT):
+        return kernel_named("ec_s8_lut")
+    return own
+
+
+def arm_element_cost(target: Target, graph: Graph, node: Node):
+    """The fitted cost (``kernels.arm_work.ArmElementCost``) of an int8 op without MACs on an ARM
+    board's kernel set, or None (not an ARM level, or no figure for its kernel)."""
+    level = target_kernel_set(target).level
+    kernel = arm_element_kernel(graph, node) if level in ("arm", "arm-dotprod") else None
+    return kernel.arm_element.get(level) if kernel is not None else None
+
+
+def arm_element_terms(graph: Graph, node: Node, per: str) -> dict:
+    """The counted events of an int8 op without MACs (``kernels.arm_work.element_terms``)."""
+    inputs = sum(graph.tensors[i].numel for i in _variable_inputs(graph, node))
+    window = math.prod(getattr(node.op, "kernel", (1,)) or (1,))
+    return element_terms(per, tuple(graph.tensors[node.output].shape), inputs, window)
 
 
 def _variable_inputs(graph: Graph, node: Node) -> list:
@@ -428,7 +482,9 @@ def kernel_throughput(target: Target, precision: str, algorithm: str, implementa
     cost = kernel.cost
     if (implementation or kernel_implementation(kernel, target)) == "simd":
         kernels = target_kernel_set(target)
-        return target.peak(cost.peak, kernels.features).mac_per_cycle * cost.simd_cost(kernels.level).share_of_peak / passes
+        peak = target.peak(cost.peak, kernels.features).mac_per_cycle
+        simd = cost.simd_cost(kernels.level)
+        return (simd.mac_per_cycle(peak) if isinstance(simd, ArmCost) else peak * simd.share_of_peak) / passes
     return 1.0 / (cost.portable.cycles_per_mac * passes * target.latency.portable_cycle_scale)
 
 

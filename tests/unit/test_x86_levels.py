@@ -100,8 +100,8 @@ def test_cost_figures_follow_the_level():
     below = cost.simd_cost("avx512")  # no figures of its own: the nearest level below that has some
     assert below is cost.x86.get("avx2", cost.simd)
     assert cost.simd_cost("arm") is cost.arm["arm"] and cost.simd_cost("arm-dotprod") is cost.arm["arm-dotprod"]
-    xnor = kernel("ec_b1_conv2d_xnor").cost  # no NEON figures of its own: the shared ones
-    assert xnor.simd_cost("arm") is xnor.simd
+    bitserial = kernel("ec_s8_conv2d_bitserial").cost  # no NEON figures of its own: the shared ones
+    assert bitserial.simd_cost("arm") is bitserial.simd
 
 
 def test_the_host_peak_is_the_forced_levels(monkeypatch):

@@ -1,0 +1,248 @@
+"""What the NEON kernels do for one layer, counted as they walk it: the terms the ARM cost figures
+(``registry.ArmCost``) multiply.
+
+The latency model prices a NEON kernel on an ARM board as ``sum over terms of cycles[term] *
+count[term]``, each term an event of the kernel's own loops (mirrored here from the C, as
+``packing.py`` mirrors the weight layouts), so that a layer whose shape fits the kernel's tiles
+badly costs what the kernel really does rather than its MACs at full rate:
+
+``mac``
+    MACs the kernel computes, padding included (the sliding-window kernel: the layer's MACs). The packed GEMM (``ec_arm_gemm.h``: 1x1, im2col,
+    fully connected) computes whole blocks of 16 output channels by groups of 4 reduction bytes
+    (every in-place im2col tap starting a group), for every pixel slot of a register tile: a tile
+    of ``m`` < ``tile`` pixels repeats its last pixel, except a lone pixel, which runs alone. The
+    depthwise kernels (``ec_arm_dw.h``) compute 16 channels per tap; the XNOR kernel 16 output
+    channels by 32-bit words of input channels per tap.
+``segment``
+    For the GEMM: a tile's pass over one segment of one 16-channel block (loads of the pixels'
+    segment pointers, the loop over its groups, the tail group).
+``edge``
+    For the depthwise kernels: pixels times 16-channel blocks whose window reaches into the padding
+    (the path that skips those taps and copies partial loads, slower than the interior's).
+``output``
+    Output values of full 16-channel blocks (the vector requantization and store).
+``partial``
+    Output pixels of a last block of fewer than 16 channels (partial loads, per-lane
+    requantization constants and stores: several times a full block's cost per value).
+``scratch``
+    Bytes the kernel writes into scratch before its arithmetic (``KernelCost.traffic``: the rows
+    the im2col kernel unfolds, the bit planes the XNOR kernel packs).
+``call``
+    One call of the kernel (set-up beyond the target's per-layer overhead).
+
+Pixel runs of the in-place im2col (``ec_im2col.h``, ``ec_im2col_indirect``): every output row runs
+along its inner columns (the columns whose windows lie inside the input horizontally); every other
+column runs down its inner rows; each pixel left runs alone. A run of ``n`` pixels is cut into
+``ceil(n / tile)`` tiles. The 1x1 kernel runs all positions as one run, the unfolding im2col one run
+per output row, the fully connected layer one lone pixel.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .geometry import LayerGeometry
+from .packing import PACK_LANES, XNOR_ROW_GROUP, im2col_indirect
+
+TERMS = ("mac", "segment", "edge", "output", "partial", "scratch", "call")
+
+# Pixels per register tile of the NEON GEMM (EC_ARM_GEMM_TILE in ec_arm_gemm.h): 4 with SDOT, 2 on
+# AArch64 without it, 1 on 32-bit ARM (16 NEON registers in all).
+GEMM_TILE = {"arm-dotprod": 4, "arm": 2}
+GEMM_TILE_ARMV7 = 1
+DEPTHWISE_LANES = 16  # channels per vector step of ec_arm_dw.h
+XNOR_WORD_BITS = 32
+# Pixels per register tile of the NEON XNOR convolution (EC_ARM_B1_PIXELS in ec_arm_b1.h): any
+# pixels of the layer, so only the layer's last tile can be short.
+XNOR_PIXELS_AARCH64, XNOR_PIXELS_ARMV7 = 4, 2
+
+
+@dataclass(frozen=True)
+class ArmCost:
+    """Cycles of a NEON kernel per counted event (module docstring), on the board its ARM level's
+    figures were fitted for (``bench/arm/fit_arm_costs.py``: ``arm`` on the Cortex-A72 of rpi4,
+    ``arm-dotprod`` on the Cortex-A76 of rpi5). ``measured`` is False: they are fitted to the
+    qemu+llvm-mca estimates, not to a board's clock."""
+
+    mac: float
+    segment: float
+    edge: float
+    output: float
+    partial: float
+    scratch: float
+    call: float
+    measured: bool = False
+
+    def cycles(self, terms: dict) -> float:
+        return sum(getattr(self, term) * count for term, count in terms.items())
+
+    def mac_per_cycle(self, peak: float) -> float:
+        """MACs per cycle on large layers, where the per-MAC term dominates (``peak`` unused: the
+        figure is the fitted board's own)."""
+        return 1.0 / self.mac
+
+
+def gemm_tile(level: str, aarch64: bool) -> int:
+    """Pixels per register tile of the NEON GEMM for an ARM kernel-set level."""
+    return GEMM_TILE[level] if aarch64 else GEMM_TILE_ARMV7
+
+
+def xnor_tile(aarch64: bool) -> int:
+    """Pixels per register tile of the NEON XNOR convolution."""
+    return XNOR_PIXELS_AARCH64 if aarch64 else XNOR_PIXELS_ARMV7
+
+
+def _ceil_to(value: int, step: int) -> int:
+    return -(-value // step) * step
+
+
+def _inner_span(size: int, taps: int, stride: int, pad: int, dilation: int, out: int) -> int:
+    """How many output positions along an axis have all their taps inside the input
+    (``ec_im2col_inner``)."""
+    last = size - 1 - (taps - 1) * dilation + pad
+    lo = min((pad + stride - 1) // stride, out)
+    hi = min(0 if last < 0 else last // stride + 1, out)
+    return max(hi - lo, 0)
+
+
+def _inner_pixels(geo: LayerGeometry) -> tuple:
+    """(output rows, output columns, inner rows, inner columns) of a 2-D (or 1 x W) window."""
+    out_h, out_w = (1,) * (2 - len(geo.out_spatial)) + tuple(geo.out_spatial)
+    in_h, in_w = (1,) * (2 - len(geo.in_spatial)) + tuple(geo.in_spatial)
+    k_h, k_w = geo.kernel_hw
+    s_h, s_w = (1,) * (2 - len(geo.stride)) + tuple(geo.stride)
+    d_h, d_w = (1,) * (2 - len(geo.dilation)) + tuple(geo.dilation)
+    pad_top = geo.pads[0] if len(geo.pads) == 4 else 0
+    pad_left = geo.pads[1] if len(geo.pads) == 4 else geo.pads[0]
+    return (out_h, out_w, _inner_span(in_h, k_h, s_h, pad_top, d_h, out_h),
+            _inner_span(in_w, k_w, s_w, pad_left, d_w, out_w))
+
+
+def _runs(geo: LayerGeometry, algorithm: str) -> list:
+    """Lengths of the pixel runs the GEMM kernel cuts into tiles."""
+    if geo.op == "Linear":
+        return [1]
+    if algorithm == "ec_s8_conv2d_1x1":
+        return [geo.out_positions]
+    out_h, out_w, inner_rows, inner_cols = _inner_pixels(geo)
+    if not im2col_indirect(geo.c_in, *geo.kernel_hw):
+        return [out_w] * out_h
+    other_cols = out_w - inner_cols
+    return [inner_cols] * out_h + [inner_rows] * other_cols + [1] * (other_cols * (out_h - inner_rows))
+
+
+def gemm_terms(geo: LayerGeometry, algorithm: str, tile: int, scratch_bytes: int) -> dict:
+    """The terms of one call of a packed-GEMM kernel (1x1, im2col, fully connected)."""
+    if geo.op != "Linear" and algorithm != "ec_s8_conv2d_1x1" and im2col_indirect(geo.c_in, *geo.kernel_hw):
+        segments, seg_len = math.prod(geo.kernel_hw), geo.c_in
+    else:
+        segments, seg_len = 1, geo.reduction
+    chunks = slots = 0
+    for n in _runs(geo, algorithm):
+        whole, rest = divmod(n, tile)
+        chunks += whole + (rest > 0)
+        slots += whole * tile + (rest if rest <= 1 else tile)
+    blocks = -(-geo.c_out // PACK_LANES)
+    positions = geo.out_positions
+    return {
+        "mac": slots * blocks * PACK_LANES * segments * _ceil_to(seg_len, 4),
+        "segment": chunks * blocks * segments,
+        "edge": 0,
+        "output": positions * (geo.c_out // PACK_LANES) * PACK_LANES,
+        "partial": positions * (geo.c_out % PACK_LANES > 0),
+        "scratch": scratch_bytes,
+        "call": 1,
+    }
+
+
+def depthwise_terms(geo: LayerGeometry) -> dict:
+    """The terms of one call of a NEON depthwise kernel: 16 channels per tap and step."""
+    positions = geo.out_positions
+    _, _, inner_rows, inner_cols = _inner_pixels(geo)
+    return {
+        "mac": positions * _ceil_to(geo.c_out, DEPTHWISE_LANES) * math.prod(geo.kernel),
+        "segment": 0,
+        "edge": (positions - inner_rows * inner_cols) * -(-geo.c_out // DEPTHWISE_LANES),
+        "output": positions * (geo.c_out // DEPTHWISE_LANES) * DEPTHWISE_LANES,
+        "partial": positions * (geo.c_out % DEPTHWISE_LANES > 0),
+        "scratch": 0,
+        "call": 1,
+    }
+
+
+def xnor_terms(geo: LayerGeometry, tile: int, scratch_bytes: int) -> dict:
+    """The terms of one call of the NEON XNOR convolution: tiles of ``tile`` pixels by blocks of 16
+    output channels by 32-bit words of input channels per tap; every block's 16 outputs are
+    computed (a last block of fewer channels is not cheaper)."""
+    positions = geo.out_positions
+    blocks = _ceil_to(geo.c_out, XNOR_ROW_GROUP)
+    return {
+        "mac": _ceil_to(positions, tile) * blocks * math.prod(geo.kernel) * _ceil_to(geo.c_in, XNOR_WORD_BITS),
+        "segment": 0,
+        "edge": 0,
+        "output": positions * blocks,
+        "partial": 0,
+        "scratch": scratch_bytes,
+        "call": 1,
+    }
+
+
+def direct_terms(geo: LayerGeometry) -> dict:
+    """The terms of one call of the NEON sliding-window convolution: the layer's MACs and outputs,
+    one by one (a window row per MAC run, no channel blocks)."""
+    return {"mac": geo.macs, "segment": 0, "edge": 0, "output": geo.out_numel, "partial": 0, "scratch": 0,
+            "call": 1}
+
+
+GEMM_KERNELS = ("ec_s8_conv2d_1x1", "ec_s8_conv2d_im2col", "ec_s8_fully_connected")
+DEPTHWISE_KERNELS = ("ec_s8_dwconv2d_3x3", "ec_s8_dwconv2d_generic")
+XNOR_KERNELS = ("ec_b1_conv2d_xnor",)
+
+
+def kernel_terms(kernel_name: str, geo: LayerGeometry, level: str, aarch64: bool, scratch_bytes: int) -> dict:
+    """The terms of one call of NEON kernel ``kernel_name`` on a layer of shape ``geo``, built for
+    ARM level ``level`` (``arm`` or ``arm-dotprod``) on 64-bit (``aarch64``) or 32-bit ARM."""
+    if kernel_name in GEMM_KERNELS:
+        return gemm_terms(geo, kernel_name, gemm_tile(level, aarch64), scratch_bytes)
+    if kernel_name in DEPTHWISE_KERNELS:
+        return depthwise_terms(geo)
+    if kernel_name in XNOR_KERNELS:
+        return xnor_terms(geo, xnor_tile(aarch64), scratch_bytes)
+    if kernel_name == "ec_s8_conv2d_slidingwin":
+        return direct_terms(geo)
+    raise KeyError(f"no NEON walk is described for kernel {kernel_name}")
+
+
+# ---- ops without MACs ------------------------------------------------------------------------
+
+ELEMENT_COUNTS = ("element", "input", "block", "window-block")
+
+
+@dataclass(frozen=True)
+class ArmElementCost:
+    """Cycles of an int8 op without MACs on an ARM level: ``count * cycles + partial * (pixels with
+    a last block of fewer than 16 channels) + call``, where ``count`` is, by ``per``:
+    ``element`` output elements (a loop over the flat tensor), ``input`` input elements,
+    ``block`` output pixels times 16-channel blocks (the NEON kernels that vectorize across
+    channels: add, mul) or ``window-block`` that times the pooling window (max and average pools)."""
+
+    per: str
+    cycles: float
+    partial: float = 0.0
+    call: float = 0.0
+
+    def total(self, terms: dict) -> float:
+        return self.cycles * terms["count"] + self.partial * terms["partial"] + self.call * terms["call"]
+
+
+def element_terms(per: str, out_shape: tuple, input_elements: int, window: int) -> dict:
+    """``count``, ``partial`` and ``call`` of one call of an op without MACs (``ArmElementCost``);
+    ``out_shape`` is channels-first with the batch, ``window`` the pooling window's taps."""
+    channels = out_shape[1] if len(out_shape) > 1 else 1
+    positions = math.prod(out_shape[2:])
+    blocks = positions * -(-channels // DEPTHWISE_LANES)
+    counts = {"element": math.prod(out_shape[1:]), "input": input_elements, "block": blocks,
+              "window-block": blocks * window}
+    partial = positions * (channels % DEPTHWISE_LANES > 0) if per in ("block", "window-block") else 0
+    return {"count": counts[per], "partial": partial, "call": 1}
