@@ -36,6 +36,26 @@ typedef struct {
     const float *col_w;   /* wx0, wx1 per output column */
 } ec_f32_resize_t;
 
+/* One int8 output from its four taps and their weights w00 = (1024 - fy)(1024 - fx), w10 = fy (1024 - fx),
+ * w01 = (1024 - fy) fx, w11 = fy fx (the formula above). Every version of the kernel gives these bytes. */
+EC_INLINE int8_t ec_s8_bilinear_tap(int32_t tl, int32_t bl, int32_t tr, int32_t br, int32_t w00, int32_t w10,
+                                    int32_t w01, int32_t w11)
+{
+    const int32_t acc = tl * w00 + bl * w10 + tr * w01 + br * w11;
+    return (int8_t)((acc + (acc > 0 ? (1 << 19) : -(1 << 19))) / (1 << 20));
+}
+
+/* One float32 output from its four taps, in the order above. */
+EC_INLINE float ec_f32_bilinear_tap(float tl, float bl, float tr, float br, float wy0, float wy1, float wx0,
+                                    float wx1)
+{
+    const float a = tl * wy0 * wx0;
+    const float b = bl * wy1 * wx0;
+    const float d = tr * wy0 * wx1;
+    const float e = br * wy1 * wx1;
+    return ((a + b) + d) + e;
+}
+
 void ec_s8_resize_bilinear(const int8_t *in, const ec_s8_resize_t *p, int32_t row_begin, int32_t row_end,
                            int8_t *out);
 

@@ -16,11 +16,8 @@ void ec_f32_resize_bilinear(const float *in, const ec_f32_resize_t *p, int32_t r
             const size_t left = (size_t)p->cols[2 * ox] * c_n, right = (size_t)p->cols[2 * ox + 1] * c_n;
             const float wx0 = p->col_w[2 * ox], wx1 = p->col_w[2 * ox + 1];
             for (c = 0; c < c_n; ++c) {
-                const float a = top[left + c] * wy0 * wx0;
-                const float b = bottom[left + c] * wy1 * wx0;
-                const float d = top[right + c] * wy0 * wx1;
-                const float e = bottom[right + c] * wy1 * wx1;
-                o[c] = ((a + b) + d) + e;
+                o[c] = ec_f32_bilinear_tap(top[left + c], bottom[left + c], top[right + c], bottom[right + c],
+                                           wy0, wy1, wx0, wx1);
             }
             o += c_n;
         }

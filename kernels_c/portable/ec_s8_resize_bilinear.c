@@ -20,9 +20,8 @@ void ec_s8_resize_bilinear(const int8_t *in, const ec_s8_resize_t *p, int32_t ro
             const int32_t w00 = (1024 - fy) * (1024 - fx), w10 = fy * (1024 - fx);
             const int32_t w01 = (1024 - fy) * fx, w11 = fy * fx;
             for (c = 0; c < c_n; ++c) {
-                const int32_t acc = top[left + c] * w00 + bottom[left + c] * w10
-                                  + top[right + c] * w01 + bottom[right + c] * w11;
-                o[c] = (int8_t)((acc + (acc > 0 ? (1 << 19) : -(1 << 19))) / (1 << 20));
+                o[c] = ec_s8_bilinear_tap(top[left + c], bottom[left + c], top[right + c], bottom[right + c],
+                                          w00, w10, w01, w11);
             }
             o += c_n;
         }

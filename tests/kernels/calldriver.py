@@ -43,6 +43,11 @@ CALLS = {
     "ec_f32_conv2d_1x1": "ec_f32_conv2d_1x1(P(0), P(1), P(2), P(3), F(4), F(5), P(6))",
     "ec_f32_conv2d_im2col": "ec_f32_conv2d_im2col(P(0), P(1), P(2), P(3), F(4), F(5), P(6))",
     "ec_f32_dwconv2d": "ec_f32_dwconv2d(P(0), P(1), P(2), P(3), F(4), F(5), P(6))",
+    # the resize parameters' fields as arguments: in, in_w, channels, out_w, tap tables, rows, out
+    "ec_s8_resize_bilinear": "ec_s8_resize_t r = {I(1), I(2), I(3), P(4), P(5)}; "
+                             "ec_s8_resize_bilinear(P(0), &r, I(6), I(7), P(8))",
+    "ec_f32_resize_bilinear": "ec_f32_resize_t r = {I(1), I(2), I(3), P(4), P(5), P(6), P(7)}; "
+                              "ec_f32_resize_bilinear(P(0), &r, I(8), I(9), P(10))",
     "requantize": "requantize(P(0), P(1), P(2), I(3), P(4))",
 }
 
@@ -54,6 +59,7 @@ DRIVER = r"""
 #include "ec_s8.h"
 #include "ec_b1.h"
 #include "ec_f32.h"
+#include "ec_resize.h"
 #if defined(__ARM_NEON) || defined(__ARM_NEON__)
 #include "ec_arm_requant.h"
 #endif

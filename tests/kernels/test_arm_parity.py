@@ -22,6 +22,7 @@ import pytest
 from edgeconv.kernels.isa import target_kernel_set
 from edgeconv.kernels.packing import im2col_scratch_bytes, im2col_weight_rows, pack_gemm_weights
 from edgeconv.kernels.registry import BY_NAME
+from edgeconv.quant import bilinear
 from edgeconv.quant.fixedpoint import quantize_multiplier
 from edgeconv.quant.integer_params import mean_multiplier
 from edgeconv.targets import load_target
@@ -33,6 +34,7 @@ from tests.kernels.test_binary_kernels import kernel_sources as binary_kernel_so
 from tests.kernels.test_conv_kernels import DEPTHWISE, GENERAL, IM2COL_EDGES, general_variants, out_size, random_gemm_case
 from tests.kernels.test_depthwise_kernels import CASES as DW_CASES, kernels_for as dw_kernels_for
 from tests.kernels.test_elementwise_kernels import POOLS, SHAPE_CASES, bcast
+from tests.kernels.test_resize_kernels import CASES as RESIZE_CASES
 
 BOARDS = ("rpi4", "rpi5", "rpi3")
 
@@ -290,11 +292,33 @@ def requantize_calls(calls: Calls) -> None:
     calls.add("requantize", x, m, s, i32(x.size), out(4 * x.size))
 
 
+def resize_calls(calls: Calls) -> None:
+    """The bilinear kernels over test_resize_kernels.py's cases: int8 on random codes and on the
+    extremes, float32 with subnormals (which 32-bit NEON would flush), whole and in two row tasks."""
+    rng = np.random.default_rng(9)
+    for c, h, w, oh, ow, corners in RESIZE_CASES:
+        ry, rx = bilinear.int_taps(h, oh, corners), bilinear.int_taps(w, ow, corners)
+        rows, cols = np.stack([ry.lo, ry.hi, ry.frac], 1), np.stack([rx.lo, rx.hi, rx.frac], 1)
+        fy, fx = bilinear.float_taps(h, oh, corners), bilinear.float_taps(w, ow, corners)
+        f_rows, f_cols = np.stack([fy.lo, fy.hi], 1), np.stack([fx.lo, fx.hi], 1)
+        f_row_w, f_col_w = np.stack([fy.w_lo, fy.w_hi], 1), np.stack([fx.w_lo, fx.w_hi], 1)
+        size = oh * ow * c
+        for x in (rng.integers(-128, 128, size=(h, w, c)).astype(np.int8), np.full((h, w, c), -128, np.int8)):
+            for begin, end in ((0, oh), (oh // 2, oh)):
+                calls.add("ec_s8_resize_bilinear", x, i32(w), i32(c), i32(ow), rows, cols, i32(begin), i32(end),
+                          out(size))
+        xf = (rng.standard_normal((h, w, c)) * 3).astype(np.float32)
+        xf.flat[::7] = np.float32(1e-39)
+        for begin, end in ((0, oh), (oh // 2, oh)):
+            calls.add("ec_f32_resize_bilinear", xf, i32(w), i32(c), i32(ow), f_rows, f_row_w, f_cols, f_col_w,
+                      i32(begin), i32(end), out(4 * size))
+
+
 @functools.lru_cache(maxsize=None)
 def parity_calls() -> Calls:
     calls = Calls()
     for make in (conv_calls, fully_connected_calls, depthwise_calls, elementwise_calls, pool_calls,
-                 table_and_quantize_calls, binary_fc_calls, requantize_calls):
+                 table_and_quantize_calls, binary_fc_calls, requantize_calls, resize_calls):
         make(calls)
     return calls
 
