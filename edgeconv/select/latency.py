@@ -164,8 +164,9 @@ def memory_seconds(nbytes: float, target: Target) -> float:
 
     From the smallest cache that holds them and has a streaming rate on the target (``[caches]
     l1d/l2/l3_bytes_per_cycle``, per core), else at the memory bandwidth. A model called again and
-    again finds a layer's data in the cache that holds it; a target without cache rates (the ARM
-    boards) charges every byte at the memory bandwidth, an upper bound.
+    again finds a layer's data in the cache that holds it; a target without cache rates charges every
+    byte at the memory bandwidth, an upper bound (rpi4 and rpi5 give L1 and L2 rates: the
+    qemu+llvm-mca estimates their ARM figures are fitted to charge DRAM only beyond L2).
     """
     caches = target.caches
     for kib, rate in ((caches.l1d_kib, caches.l1d_bytes_per_cycle), (caches.l2_kib, caches.l2_bytes_per_cycle),

@@ -14,8 +14,8 @@ from edgeconv.kernels.registry import BY_NAME, costed_kernels
 from edgeconv.quant.precision import parse_precision
 from edgeconv.select.candidates import variants_for
 from edgeconv.select.latency import (
-    ANALYTICAL, MEASURED, compute_seconds, fastest_algorithm, kernel_implementation, kernel_throughput, predict_graph_ms, predict_layer, predict_layer_ms, predict_layers,
-    warnings_for,
+    ANALYTICAL, MEASURED, compute_seconds, fastest_algorithm, kernel_implementation, kernel_throughput, memory_seconds,
+    predict_graph_ms, predict_layer, predict_layer_ms, predict_layers, warnings_for,
 )
 from edgeconv.select.latency_table import (
     LatencyKey, LatencyTable, load_table, save_table, shape_signature, timing_precision, user_table, user_table_path,
@@ -81,7 +81,7 @@ def test_conv_roofline_by_hand(rpi4):
     compute_s = compute_seconds(rpi4, geo, int8, kernel)
     assert compute_s in (simd_s, portable_s)
     bytes_moved = 3 * 32 * 32 + 16 * 32 * 32 + 16 * 27 + 16 * (4 + 8)
-    expected = 1e3 * (max(compute_s, bytes_moved / 5.5e9) + rpi4.latency.layer_overhead_cycles / 1.5e9)
+    expected = 1e3 * (max(compute_s, memory_seconds(bytes_moved, rpi4)) + rpi4.latency.layer_overhead_cycles / 1.5e9)
     assert predict_layer_ms(rpi4, g, conv1, "int8", "ec_s8_conv2d_slidingwin") == pytest.approx(expected, rel=1e-12)
 
 
@@ -146,10 +146,13 @@ def test_ops_without_macs_cost_bytes_or_element_cycles(rpi4):
     fp32 = predict_layer_ms(rpi4, g, relu)                 # float tensors: 4 bytes each
     int8 = predict_layer_ms(rpi4, g, relu, "int8")
     overhead_ms = 1e3 * rpi4.latency.layer_overhead_cycles / 1.5e9
-    assert fp32 == pytest.approx(1e3 * max(n / 1.5e9, 8 * n / 5.5e9) + overhead_ms)
+    # the memory term streams the bytes from the cache holding them (rpi4: L1 and L2 at 16 bytes a cycle)
+    assert memory_seconds(8 * n, rpi4) == pytest.approx(8 * n / 16 / 1.5e9)
+    assert memory_seconds(2 * 1024 * 1024, rpi4) == pytest.approx(2 * 1024 * 1024 / 5.5e9)  # beyond L2: DRAM
+    assert fp32 == pytest.approx(1e3 * max(n / 1.5e9, memory_seconds(8 * n, rpi4)) + overhead_ms)
     # int8 on an ARM board: the lookup-table kernel's fitted figures (cycles per element, per call)
     table = BY_NAME["ec_s8_lut"].arm_element["arm"]
-    assert int8 == pytest.approx(1e3 * max((table.cycles * n + table.call) / 1.5e9, 2 * n / 5.5e9) + overhead_ms)
+    assert int8 == pytest.approx(1e3 * max((table.cycles * n + table.call) / 1.5e9, memory_seconds(2 * n, rpi4)) + overhead_ms)
     assert predict_layer_ms(rpi4, g, g.node("flat")) == 0.0
 
 
