@@ -9,8 +9,8 @@
  * SRSHR #20 (floor((v + 2^19) / 2^20), computed without overflow) of v = acc + (acc >> 31), i.e.
  * of acc - 1 for negative acc: floor((acc - 1 + 2^19) / 2^20) = ceil((acc - 2^19) / 2^20). The
  * result lies in [-128, 127] (each axis' weights sum to 1024 and are negative only where both
- * taps are the same pixel), so the saturating narrows do not clip. The last channels (below 16)
- * take the scalar formula. */
+ * taps are the same pixel), so the saturating narrows do not clip. Eight remaining channels take
+ * one half step; the last ones (below 8) the scalar formula. */
 #include <arm_neon.h>
 
 #include "ec_resize.h"
@@ -62,6 +62,11 @@ void ec_s8_resize_bilinear(const int8_t *in, const ec_s8_resize_t *p, int32_t ro
                                            vmovl_s8(vget_high_s8(b0)), vmovl_s8(vget_high_s8(b1)), wx0, wx1, 1024 - fy,
                                            fy);
                 vst1q_s8(o + c, vcombine_s8(lo, hi));
+            }
+            if (c + 8 <= c_n) {
+                vst1_s8(o + c, blend8(vmovl_s8(vld1_s8(tl + c)), vmovl_s8(vld1_s8(tr + c)), vmovl_s8(vld1_s8(bl + c)),
+                                      vmovl_s8(vld1_s8(br + c)), wx0, wx1, 1024 - fy, fy));
+                c += 8;
             }
             if (c < c_n) {
                 const int32_t w00 = (1024 - fy) * (1024 - fx), w10 = fy * (1024 - fx);

@@ -10,7 +10,8 @@
  * floor((acc + 2^19) / 2^20), for acc < 0 floor((acc - 1 + 2^19) / 2^20) =
  * ceil((acc - 2^19) / 2^20), C's truncating (acc - 2^19) / 2^20. The result lies in [-128, 127]
  * (each axis' weights sum to 1024 and are negative only where both taps are the same pixel), so
- * the saturating packs do not clip. The last channels (below 16) take the scalar formula. */
+ * the saturating packs do not clip. Eight remaining channels take one 128-bit step; the last ones
+ * (below 8) the scalar formula. */
 #include <immintrin.h>
 
 #include "ec_resize.h"
@@ -42,6 +43,25 @@ static void blend16(const int8_t *tl, const int8_t *tr, const int8_t *bl, const 
     _mm_storeu_si128((__m128i *)(void *)o, bytes);
 }
 
+/* The same on 8 channels in 128-bit registers (SSE4.1). */
+static void blend8(const int8_t *tl, const int8_t *tr, const int8_t *bl, const int8_t *br, __m256i wx, __m256i wy0,
+                   __m256i wy1, int8_t *o)
+{
+    const __m128i w = _mm256_castsi256_si128(wx), y0 = _mm256_castsi256_si128(wy0), y1 = _mm256_castsi256_si128(wy1);
+    const __m128i half = _mm_set1_epi32(1 << 19);
+    const __m128i t0 = _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)tl));
+    const __m128i t1 = _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)tr));
+    const __m128i b0 = _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)bl));
+    const __m128i b1 = _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)br));
+    __m128i lo = _mm_add_epi32(_mm_mullo_epi32(_mm_madd_epi16(_mm_unpacklo_epi16(t0, t1), w), y0),
+                               _mm_mullo_epi32(_mm_madd_epi16(_mm_unpacklo_epi16(b0, b1), w), y1));
+    __m128i hi = _mm_add_epi32(_mm_mullo_epi32(_mm_madd_epi16(_mm_unpackhi_epi16(t0, t1), w), y0),
+                               _mm_mullo_epi32(_mm_madd_epi16(_mm_unpackhi_epi16(b0, b1), w), y1));
+    lo = _mm_srai_epi32(_mm_add_epi32(_mm_add_epi32(lo, _mm_srai_epi32(lo, 31)), half), 20);
+    hi = _mm_srai_epi32(_mm_add_epi32(_mm_add_epi32(hi, _mm_srai_epi32(hi, 31)), half), 20);
+    _mm_storel_epi64((__m128i *)(void *)o, _mm_packs_epi16(_mm_packs_epi32(lo, hi), _mm_setzero_si128()));
+}
+
 void ec_s8_resize_bilinear(const int8_t *in, const ec_s8_resize_t *p, int32_t row_begin, int32_t row_end,
                            int8_t *out)
 {
@@ -57,18 +77,22 @@ void ec_s8_resize_bilinear(const int8_t *in, const ec_s8_resize_t *p, int32_t ro
         int8_t *o = out + (size_t)oy * p->out_w * c_n;
         for (ox = 0; ox < p->out_w; ++ox) {
             const int32_t *rx = p->cols + 3 * ox;
-            const size_t left = (size_t)rx[0] * c_n, right = (size_t)rx[1] * c_n;
+            const int8_t *tl = top + (size_t)rx[0] * c_n, *tr = top + (size_t)rx[1] * c_n;
+            const int8_t *bl = bottom + (size_t)rx[0] * c_n, *br = bottom + (size_t)rx[1] * c_n;
             const int32_t fx = rx[2];
             const __m256i wx = _mm256_set1_epi32((int32_t)(((uint32_t)fx << 16) | ((uint32_t)(1024 - fx) & 0xFFFFu)));
             for (c = 0; c + 16 <= c_n; c += 16) {
-                blend16(top + left + c, top + right + c, bottom + left + c, bottom + right + c, wx, wy0, wy1, o + c);
+                blend16(tl + c, tr + c, bl + c, br + c, wx, wy0, wy1, o + c);
+            }
+            if (c + 8 <= c_n) {
+                blend8(tl + c, tr + c, bl + c, br + c, wx, wy0, wy1, o + c);
+                c += 8;
             }
             if (c < c_n) {
                 const int32_t w00 = (1024 - fy) * (1024 - fx), w10 = fy * (1024 - fx);
                 const int32_t w01 = (1024 - fy) * fx, w11 = fy * fx;
                 for (; c < c_n; ++c) {
-                    o[c] = ec_s8_bilinear_tap(top[left + c], bottom[left + c], top[right + c], bottom[right + c],
-                                              w00, w10, w01, w11);
+                    o[c] = ec_s8_bilinear_tap(tl[c], bl[c], tr[c], br[c], w00, w10, w01, w11);
                 }
             }
             o += c_n;
