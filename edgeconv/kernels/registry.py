@@ -287,6 +287,9 @@ _ARM_ELEMENT: dict = {
     "ec_s8_softmax": {"arm": ArmElementCost("element", 0.0, 0.0, 1.48e+03), "arm-dotprod": ArmElementCost("element", 0.0, 0.0, 1.46e+03)},
     "ec_s8_quantize": {"arm": ArmElementCost("element", 8.77, 0.0, 16.7), "arm-dotprod": ArmElementCost("element", 8.77, 0.0, 17.2)},
     "ec_s8_pad": {"arm": ArmElementCost("element", 0.252, 0.0, 137), "arm-dotprod": ArmElementCost("element", 0.241, 0.0, 221)},
+    # fitted alone by bench/arm/fit_resize_costs.py (one-resize models; the call term holds the layer overhead)
+    "ec_s8_resize_bilinear": {"arm": ArmElementCost("element", 6.51, 0.0, 1.31e+03),
+                              "arm-dotprod": ArmElementCost("element", 6.5, 0.0, 1.29e+03)},
 }
 
 # int8 ops without MACs on the x86 levels: cycles per element as select.latency counts the op (outputs,
@@ -298,6 +301,10 @@ _X86_ELEMENT: dict = {
     "ec_s8_maxpool2d": {"avx2": 1.51, "avx512-vnni": 0.277},
     "ec_s8_mul": {"avx2": 0.973},
     "ec_s8_quantize": {"avx2": 0.817, "avx512-vnni": 0.51},
+    # the bilinear resizes (int8 and float32) per output element: bench/bench_resize.py's cycles per
+    # element at each level (EDGECONV_X86_LEVEL=avx2 for avx2), not the whole-model fit
+    "ec_s8_resize_bilinear": {"avx2": 0.47, "avx512-vnni": 0.58},
+    "ec_f32_resize_bilinear": {"avx2": 0.45},
 }
 
 KERNELS: tuple = (
@@ -420,9 +427,11 @@ KERNELS: tuple = (
     Kernel("ec_f32_pad", "Pad", "copy", "f32", "ec_f32.h", "float32 constant padding"),
     Kernel("ec_f32_channel_affine", "BatchNorm", "elementwise", "f32", "ec_f32.h", "float32 per-channel scale and shift"),
     Kernel("ec_s8_resize_bilinear", "ResizeBilinear", "bilinear", "s8", "ec_resize.h",
-           "TFLite int8 bilinear resize on the codes, from per-row and per-column tap tables", split=RESIZE_ROWS),
+           "TFLite int8 bilinear resize on the codes, from per-row and per-column tap tables", split=RESIZE_ROWS,
+           arm_element=_ARM_ELEMENT["ec_s8_resize_bilinear"], x86_element=_X86_ELEMENT["ec_s8_resize_bilinear"]),
     Kernel("ec_f32_resize_bilinear", "ResizeBilinear", "bilinear", "f32", "ec_resize.h",
-           "float32 bilinear resize, TFLite's order, from per-row and per-column tap tables", split=RESIZE_ROWS),
+           "float32 bilinear resize, TFLite's order, from per-row and per-column tap tables", split=RESIZE_ROWS,
+           x86_element=_X86_ELEMENT["ec_f32_resize_bilinear"]),
     Kernel("ec_parallel", "*", "threads", "any", "ec_parallel.h",
            "the static thread pool the model's layers run on, and the helpers that cut a layer into tasks"),
     Kernel("ec_layout", "*", "copy", "any", "ec_layout.h",

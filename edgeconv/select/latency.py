@@ -43,9 +43,10 @@ On an ARM board, an int8 op without MACs whose kernel has ARM figures (``Kernel.
 ``kernels.arm_work.ArmElementCost``) costs ``count * cycles + partial blocks * partial + call``,
 its count by what the kernel loops over (elements, 16-channel blocks, blocks times window taps).
 Ops without MACs otherwise cost their element work or their memory traffic, whichever is larger:
-``max(elements * cycles_per_element[op] / clock, memory term) + overhead``, where an int8 op
-whose x86 kernel the build runs takes that kernel's vector rate at the x86 level
-(``Kernel.x86_element``) instead of the scalar loop's ``ELEMENT_CYCLES``. Layout-only ops
+``max(elements * cycles_per_element[op] / clock, memory term) + overhead``, where an op whose
+x86 kernel the build runs (int8, or float32 where that kernel has figures: the bilinear resize)
+takes that kernel's vector rate at the x86 level (``Kernel.x86_element``) instead of the scalar
+loop's ``ELEMENT_CYCLES``. Layout-only ops
 (``Reshape``) are views and cost nothing.
 
 **Threads.** The C model runs each layer on up to ``threads`` threads (the target's ``threads``:
@@ -302,7 +303,7 @@ def _elementwise_ms(target: Target, graph: Graph, node: Node, precision: Optiona
     if arm is not None:
         cycles = arm.total(arm_element_terms(graph, node, arm.per))
     else:
-        cycles = element_count(graph, node) * (cost.fp32 if is_float else _int8_element_cycles(target, graph, node, cost))
+        cycles = element_count(graph, node) * _element_cycles(target, graph, node, cost, is_float)
     traffic = sum(graph.tensors[i].numel * _element_size(graph, i, precision) for i in inputs)
     traffic += out.numel * _element_size(graph, node.output, precision)
     tasks = layer_tasks(graph, node, None, threads)
@@ -352,15 +353,17 @@ def element_count(graph: Graph, node: Node) -> int:
     return out.numel * (math.prod(getattr(node.op, "kernel", (1,))) if per == "window" else 1)
 
 
-def _int8_element_cycles(target: Target, graph: Graph, node: Node, cost: ElementCost) -> float:
-    """Cycles per counted element of an int8 op: its x86 kernel's figure at the kernel set's
-    level where the build runs one (``Kernel.x86_element``), else the scalar loop's."""
+def _element_cycles(target: Target, graph: Graph, node: Node, cost: ElementCost, is_float: bool) -> float:
+    """Cycles per counted element of an op at int8 or float32: the x86 kernel's figure of that
+    dtype at the kernel set's level where the build runs one (``Kernel.x86_element``), else the
+    scalar loop's."""
     kernel = layer_kernel(graph, node, None)
-    if kernel is not None and kernel.dtype == "s8" and kernel_implementation(kernel, target) == "simd":
+    dtype = "f32" if is_float else "s8"
+    if kernel is not None and kernel.dtype == dtype and kernel_implementation(kernel, target) == "simd":
         figure = kernel.x86_element_cycles(target_kernel_set(target).level)
         if figure is not None:
             return figure
-    return cost.int8
+    return cost.fp32 if is_float else cost.int8
 
 
 # ---- public API ------------------------------------------------------------------------------
