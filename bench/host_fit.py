@@ -13,8 +13,8 @@ disturbed of several rounds, wall clock, one thread) is one sample
   level keeps its figures (the one-layer grid's);
 - an int8 element-wise op whose x86 kernel the level runs (``(kernel, level, "element")``: the
   elements the latency model counts for its op) gives ``Kernel.x86_element[level]``;
-- any other layer (a kernel without an x86 version: softmax, padding, layout copies, float
-  element-wise ops) is ``known``: the model's own prediction of its work.
+- any other layer (the sliding-window kernel; kernels without an x86 version: softmax, padding,
+  layout copies, float element-wise ops) is ``known``: the model's own prediction of its work.
 
 ``fixed`` is the per-layer fixed cost. The per-layer profile's fixed cost includes the
 profiling hooks, so the release build's (``[latency] layer_overhead_cycles`` of
