@@ -6,9 +6,11 @@ For each board (rpi4: the ``arm`` level on its Cortex-A72; rpi5: ``arm-dotprod``
 grid of one-resize int8 models (``GRID``: FPN-style 2x steps at half-pixel centers and with
 ``align_corners``, a downsampling, channel counts on and off the kernel's 16-channel blocks) is
 estimated layer by layer (``edgeconv profile --runner qemu --estimate``' instrument), and
-``edgeconv.profile.arm_fit`` fits ``ArmElementCost("element", ...)``: cycles per output element
-and per call. (Per element, not per 16-channel block: the kernel's 8-channel half step and scalar
-tail make a partial block cost about what its channels do.) The boards' ``layer_overhead_cycles``
+``edgeconv.profile.arm_fit`` fits ``ArmElementCost("block", ...)``: cycles per output pixel and
+16-channel block (a last block of fewer channels counted whole: its 8-channel half step and scalar
+tail cost from a little to more than a full block), per pixel with such a partial block, and per
+call. (Per output element instead, the fit misses maps of 4 channels, all scalar tail, by 80%.)
+The boards' ``layer_overhead_cycles``
 are 0 (each kernel carries its own cost per call, ``fit_arm_costs.py``), so the fit's per-layer
 overhead goes into the figure's ``call``. Printed: the figures in the registry's form
 (``Kernel.arm_element``) and each case's estimate against the fit.
@@ -34,7 +36,7 @@ from edgeconv.targets import load_target  # noqa: E402
 from edgeconv.toolchain import find_compiler  # noqa: E402
 
 KERNEL = "ec_s8_resize_bilinear"
-PER = "element"
+PER = "block"
 # (channels, in H, in W, out H, out W, align_corners)
 GRID = [(16, 8, 8, 16, 16, False), (32, 8, 8, 16, 16, False), (64, 8, 8, 16, 16, True), (24, 10, 10, 20, 20, False),
         (8, 16, 16, 32, 32, False), (70, 6, 6, 12, 12, False), (32, 16, 16, 8, 8, False), (128, 4, 4, 8, 8, True),

@@ -288,8 +288,8 @@ _ARM_ELEMENT: dict = {
     "ec_s8_quantize": {"arm": ArmElementCost("element", 8.77, 0.0, 16.7), "arm-dotprod": ArmElementCost("element", 8.77, 0.0, 17.2)},
     "ec_s8_pad": {"arm": ArmElementCost("element", 0.252, 0.0, 137), "arm-dotprod": ArmElementCost("element", 0.241, 0.0, 221)},
     # fitted alone by bench/arm/fit_resize_costs.py (one-resize models; the call term holds the layer overhead)
-    "ec_s8_resize_bilinear": {"arm": ArmElementCost("element", 6.51, 0.0, 1.31e+03),
-                              "arm-dotprod": ArmElementCost("element", 6.5, 0.0, 1.29e+03)},
+    "ec_s8_resize_bilinear": {"arm": ArmElementCost("block", 34.3, 0.0, 1.25e+03),
+                              "arm-dotprod": ArmElementCost("block", 34.5, 0.0, 1.23e+03)},
 }
 
 # int8 ops without MACs on the x86 levels: cycles per element as select.latency counts the op (outputs,

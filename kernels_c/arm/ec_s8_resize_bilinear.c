@@ -16,7 +16,7 @@
 #include "ec_resize.h"
 
 /* Four outputs' accumulators from four int16 channels of each tap. */
-static int32x4_t blend4(int16x4_t tl, int16x4_t tr, int16x4_t bl, int16x4_t br, int16_t wx0, int16_t wx1,
+EC_INLINE int32x4_t blend4(int16x4_t tl, int16x4_t tr, int16x4_t bl, int16x4_t br, int16_t wx0, int16_t wx1,
                         int32_t wy0, int32_t wy1)
 {
     const int32x4_t top = vmlal_n_s16(vmull_n_s16(tl, wx0), tr, wx1);
@@ -25,7 +25,7 @@ static int32x4_t blend4(int16x4_t tl, int16x4_t tr, int16x4_t bl, int16x4_t br, 
     return vrshrq_n_s32(vsraq_n_s32(acc, acc, 31), 20);
 }
 
-static int8x8_t blend8(int16x8_t tl, int16x8_t tr, int16x8_t bl, int16x8_t br, int16_t wx0, int16_t wx1,
+EC_INLINE int8x8_t blend8(int16x8_t tl, int16x8_t tr, int16x8_t bl, int16x8_t br, int16_t wx0, int16_t wx1,
                        int32_t wy0, int32_t wy1)
 {
     const int32x4_t lo = blend4(vget_low_s16(tl), vget_low_s16(tr), vget_low_s16(bl), vget_low_s16(br), wx0, wx1,

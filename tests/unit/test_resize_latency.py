@@ -51,5 +51,6 @@ def test_host_resize_costs_the_level_s_kernel(monkeypatch, level, dtype, kernel,
 def test_arm_int8_resize_costs_the_neon_figure(board, level):
     target, graph = load_target(board), _resize("int8")
     cost = BY_NAME["ec_s8_resize_bilinear"].arm_element[level]
-    cycles = cost.cycles * graph.tensors["y"].numel + cost.call
+    assert cost.per == "block"
+    cycles = cost.cycles * (2 * H) * (2 * W) * (C // 16) + cost.call  # 16-channel blocks per output pixel
     assert predict_layer(target, graph, graph.nodes[0], threads=1).ms == pytest.approx(_expected_ms(target, graph, cycles))
