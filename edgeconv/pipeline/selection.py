@@ -124,9 +124,14 @@ def plan_precisions(target, graph: Graph, precisions: tuple, calib_x: np.ndarray
         except BudgetInfeasible as infeasible:
             if infeasible.binding != "latency" or infeasible.fastest_ms is None:
                 raise
-            fastest = select(target, graph, precisions, sensitivity_of(graph), infeasible.fastest_ms * FASTEST_SLACK,
-                             memory_budget, table)
-            raise _impossible(latency_ms, target, min(closest, predicted_ms(graph, _plan_of(graph, fastest)))) from None
+            fastest = _plan_of(graph, select(target, graph, precisions, sensitivity_of(graph),
+                                             infeasible.fastest_ms * FASTEST_SLACK, memory_budget, table))
+            fastest_ms = predicted_ms(graph, fastest)
+            if fastest_ms <= latency_ms:
+                # Tightening overshot: the cheaper selections paid for Quantize/Dequantize nodes
+                # that the fastest one (fewer precision changes) avoids, and it meets the budget.
+                return fastest
+            raise _impossible(latency_ms, target, min(closest, fastest_ms)) from None
         plan = _plan_of(graph, selection)
         # The selector does not see the Quantize/Dequantize nodes placed where precisions change:
         # predict the quantized graph itself and tighten the budget by the excess.

@@ -55,3 +55,17 @@ def test_budgets_at_60_and_30_percent_of_fp32_are_met_and_verify_bit_exact(name,
         rows = json.loads((out / "verify.json").read_text())["runtimes"]
         for runtime in ("tflite-micro", f"c-qemu-{TARGET}"):
             assert rows[runtime]["bit_exact"], (runtime, rows[runtime]["first_mismatch"])
+
+
+@pytest.mark.parametrize("target", ["host", TARGET])
+def test_a_budget_the_all_int8_plan_meets_is_never_refused(target, digits, tmp_path):
+    """Every precision allowed and a budget 1% above the all-int8 plan's prediction: the
+    selection's cheaper mixes pay for Quantize/Dequantize nodes the solver does not see, and
+    tightening the budget by them must still end at a plan that meets it."""
+    model = export("tinycnn", tmp_path / "tinycnn.pt2")
+    int8 = api.compress(model, target, precisions="int8", epochs=0, data=digits["calib"], emit="c",
+                        out=tmp_path / "int8")
+    budget = 1.01 * int8["predicted_latency_ms"]
+    report = api.compress(model, target, precisions="fp32,int8,w4a4,w2a2,w1a1", latency_ms=budget, epochs=0,
+                          data=digits["calib"], emit="c", out=tmp_path / "mixed")
+    assert report["predicted_latency_ms"] <= budget
