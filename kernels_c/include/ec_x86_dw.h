@@ -520,15 +520,15 @@ typedef struct {
  * value saturated in a pack lies beyond int8 on the side r + out_zp does, and the clamp range
  * lies inside int8. */
 #if EC_DW_GROUP == 4
-EC_INLINE void ec_dw_store(ec_dw_vecs_t acc, const ec_dw_block_t *b, int8_t *out)
+EC_INLINE void ec_dw_store_n(ec_dw_vecs_t acc, const ec_dw_block_t *b, int8_t *out, int32_t n)
 {
     const __m512i w01 = _mm512_packs_epi32(ec_x86_requantize16(acc.v0, &b->rq[0]), ec_x86_requantize16(acc.v1, &b->rq[1]));
     const __m512i w23 = _mm512_packs_epi32(ec_x86_requantize16(acc.v2, &b->rq[2]), ec_x86_requantize16(acc.v3, &b->rq[3]));
     const __m512i bytes = _mm512_packs_epi16(_mm512_adds_epi16(w01, b->out_zp), _mm512_adds_epi16(w23, b->out_zp));
-    _mm512_mask_storeu_epi8(out, ec_x86_mask64(b->n), _mm512_min_epi8(_mm512_max_epi8(bytes, b->act_min), b->act_max));
+    _mm512_mask_storeu_epi8(out, ec_x86_mask64(n), _mm512_min_epi8(_mm512_max_epi8(bytes, b->act_min), b->act_max));
 }
 #else
-EC_INLINE void ec_dw_store(ec_dw_vecs_t acc, const ec_dw_block_t *b, int8_t *out)
+EC_INLINE void ec_dw_store_n(ec_dw_vecs_t acc, const ec_dw_block_t *b, int8_t *out, int32_t n)
 {
     const __m256i words = _mm256_adds_epi16(
         _mm256_packs_epi32(ec_x86_requantize8(acc.v0, &b->rq[0]), ec_x86_requantize8(acc.v1, &b->rq[1])), b->out_zp);
@@ -536,16 +536,22 @@ EC_INLINE void ec_dw_store(ec_dw_vecs_t acc, const ec_dw_block_t *b, int8_t *out
     int8_t full[16];
     int32_t i;
     bytes = _mm_min_epi8(_mm_max_epi8(bytes, _mm256_castsi256_si128(b->act_min)), _mm256_castsi256_si128(b->act_max));
-    if (b->n == 16) {
+    if (n == 16) {
         _mm_storeu_si128((__m128i *)(void *)out, bytes);
         return;
     }
     _mm_storeu_si128((__m128i *)(void *)full, bytes);
-    for (i = 0; i < b->n; ++i) {
+    for (i = 0; i < n; ++i) {
         out[i] = full[i];
     }
 }
 #endif
+
+/* The block's n = b->n channels (callers pass n as a constant where the block is full). */
+EC_INLINE void ec_dw_store(ec_dw_vecs_t acc, const ec_dw_block_t *b, int8_t *out)
+{
+    ec_dw_store_n(acc, b, out, b->n);
+}
 
 /* Block constants for channels c0 .. c0 + n - 1 (see ec_dw_block_t); `taps` weights per channel.
  * The weight sums are taken in int32 lane vectors, channels in order, then placed in lane order. */

@@ -55,16 +55,16 @@ static void load_column_weights(ec_dw_vecs_t *wcol, const int8_t *w, int32_t c, 
     column_groups(wcol, member, 0, n);
 }
 
-/* The column of input column ix, loaded into ring[ix % 3] (the three columns of a pixel are
- * consecutive, so they never share a slot); outside the input, the column of zero points. */
-EC_INLINE const column_t *column_at(column_t ring[3], const rows_t *rows, const column_t *pad, int32_t ix,
-                                    int32_t in_w, int32_t n)
+/* The column of input column ix; outside the input, the column of zero points. Columns are
+ * values, so the compiler keeps the three of a pixel in registers as they slide. */
+EC_FORCE_INLINE column_t column_at(const rows_t *rows, const column_t *pad, int32_t ix, int32_t in_w, int32_t n)
 {
+    column_t col;
     if (ix < 0 || ix >= in_w) {
-        return pad;
+        return *pad;
     }
-    load_column(&ring[ix % 3], rows, ix, n);
-    return &ring[ix % 3];
+    load_column(&col, rows, ix, n);
+    return col;
 }
 
 /* bias + the three columns times the weights of kernel columns 0, 1, 2. */
@@ -83,19 +83,20 @@ EC_INLINE ec_dw_vecs_t pixel(const ec_dw_block_t *b, const column_t *left, const
     return acc;
 }
 
-/* One output row: the columns slide along it (see the top of this file). */
-static void output_row(const rows_t *rows, const column_t *pad, const ec_dw_block_t *b,
-                       ec_dw_vecs_t wcol[3][COLUMN_GROUPS], const ec_window_t *win, int8_t *out)
+/* One output row: the columns slide along it (see the top of this file). Inlined into the two
+ * callers below, n is a constant in the full blocks' copy, so its loads and stores take the
+ * unmasked path without a per-load test. */
+EC_FORCE_INLINE void output_row_n(const rows_t *rows, const column_t *pad, const ec_dw_block_t *b,
+                                  ec_dw_vecs_t wcol[3][COLUMN_GROUPS], const ec_window_t *win, int8_t *out, int32_t n)
 {
-    const int32_t c = win->in_c, n = b->n, stride = win->stride_w, in_w = win->in_w;
+    const int32_t c = win->in_c, stride = win->stride_w, in_w = win->in_w;
     int32_t ix = -win->pad_left, ox = 0;
-    column_t ring[3];
-    const column_t *left = column_at(ring, rows, pad, ix, in_w, n);
-    const column_t *mid = column_at(ring, rows, pad, ix + 1, in_w, n);
-    const column_t *right;
+    column_t left = column_at(rows, pad, ix, in_w, n);
+    column_t mid = column_at(rows, pad, ix + 1, in_w, n);
+    column_t right;
     for (;;) {
-        right = column_at(ring, rows, pad, ix + 2, in_w, n);
-        ec_dw_store(pixel(b, left, mid, right, wcol), b, out + (size_t)ox * c);
+        right = column_at(rows, pad, ix + 2, in_w, n);
+        ec_dw_store_n(pixel(b, &left, &mid, &right, wcol), b, out + (size_t)ox * c, n);
         if (++ox == win->out_w) {
             return;
         }
@@ -105,12 +106,24 @@ static void output_row(const rows_t *rows, const column_t *pad, const ec_dw_bloc
             mid = right;
         } else if (stride == 2) {
             left = right;
-            mid = column_at(ring, rows, pad, ix + 1, in_w, n);
+            mid = column_at(rows, pad, ix + 1, in_w, n);
         } else {
-            left = column_at(ring, rows, pad, ix, in_w, n);
-            mid = column_at(ring, rows, pad, ix + 1, in_w, n);
+            left = column_at(rows, pad, ix, in_w, n);
+            mid = column_at(rows, pad, ix + 1, in_w, n);
         }
     }
+}
+
+static void output_row_full(const rows_t *rows, const column_t *pad, const ec_dw_block_t *b,
+                            ec_dw_vecs_t wcol[3][COLUMN_GROUPS], const ec_window_t *win, int8_t *out)
+{
+    output_row_n(rows, pad, b, wcol, win, out, EC_DW_BLOCK);
+}
+
+static void output_row_part(const rows_t *rows, const column_t *pad, const ec_dw_block_t *b,
+                            ec_dw_vecs_t wcol[3][COLUMN_GROUPS], const ec_window_t *win, int8_t *out)
+{
+    output_row_n(rows, pad, b, wcol, win, out, b->n);
 }
 
 void ec_s8_dwconv2d_3x3(const int8_t *in, const int8_t *w, const int32_t *bias,
@@ -141,7 +154,11 @@ void ec_s8_dwconv2d_3x3(const int8_t *in, const int8_t *w, const int32_t *bias,
                 rows.start[ky] = inside ? in + (size_t)iy * win->in_w * c + c0 : b.zp_row;
                 rows.step[ky] = inside ? (size_t)c : 0;
             }
-            output_row(&rows, &pad, &b, wcol, win, out + (size_t)oy * win->out_w * c + c0);
+            if (n == EC_DW_BLOCK) {
+                output_row_full(&rows, &pad, &b, wcol, win, out + (size_t)oy * win->out_w * c + c0);
+            } else {
+                output_row_part(&rows, &pad, &b, wcol, win, out + (size_t)oy * win->out_w * c + c0);
+            }
         }
     }
 }
