@@ -34,7 +34,7 @@ with x86 kernels that this CPU runs, forced in turn with ``EDGECONV_X86_LEVEL``)
 peak figures of that level, and prints each kernel's ``x86={level: SimdCost(...)}`` entries.
 
     python bench/bench_latency_model.py --kernels portable
-    python bench/bench_latency_model.py --kernels x86 [--levels avx2,avx512-vnni]
+    python bench/bench_latency_model.py --kernels x86 [--levels avx2,avx512-vnni] [--only ec_s8_conv2d_slidingwin]
 """
 
 from __future__ import annotations
@@ -182,6 +182,8 @@ KERNEL_GRID = [
     ("ec_s8_conv2d_1x1", "int8", "conv", 24, 144, 1, 56, 0),
     ("ec_s8_conv2d_1x1", "int8", "conv", 144, 24, 1, 56, 0),
     ("ec_s8_conv2d_im2col", "int8", "conv", 64, 64, 3, 56, 1),
+    # ResNet-18-224's 3x3 stages for the sliding-window kernel (the selector weighs it against im2col there)
+    *[("ec_s8_conv2d_slidingwin", "int8", "conv", c, c, 3, hw, 1) for c, hw in ((64, 56), (128, 28), (256, 14), (512, 7))],
     *[("ec_s8_dwconv2d_3x3", "int8", "dw", c, c, 3, hw, 1) for c, hw in ((16, 28), (32, 14), (64, 28), (128, 7), (96, 112), (144, 56))],
     *[("ec_s8_dwconv2d_generic", "int8", "dw", c, c, 5, hw, 2) for c, hw in ((16, 28), (32, 14), (64, 28), (128, 7))],
     *[("ec_s8_fully_connected", "int8", "fc", ci, co, 1, 1, 0) for ci, co in ((256, 64), (1024, 128), (3136, 64), (64, 10))],
@@ -295,8 +297,9 @@ def cpu_profile(binary: Path, workdir: Path, samples: int, repeat: int) -> tuple
     return per_call_ms, {layer: ms / median for layer, ms in (timing.get("per_layer_ms") or {}).items()}
 
 
-def calibrate_kernels(isa: str) -> str:
-    """The fit of every kernel of the grid with a version in ``isa``, as text."""
+def calibrate_kernels(isa: str, only: Optional[set] = None) -> str:
+    """The fit of every kernel of the grid with a version in ``isa`` (those named in ``only`` if
+    given), as text."""
     from scipy.optimize import nnls
 
     from edgeconv.errors import UserError
@@ -314,7 +317,7 @@ def calibrate_kernels(isa: str) -> str:
     rng = np.random.default_rng(0)
     samples: dict = {}
     for case in KERNEL_GRID:
-        if isa not in isas_of(case[0]):
+        if isa not in isas_of(case[0]) or (only and case[0] not in only):
             continue
         with tempfile.TemporaryDirectory(prefix="edgeconv-kernel-") as tmp:
             try:
@@ -387,16 +390,18 @@ def main(argv=None) -> int:
                         help="calibrate the cost figures of the portable or x86 kernels on this machine")
     parser.add_argument("--levels", default=None,
                         help="with --kernels x86: the x86 levels to fit (default: each one with x86 kernels this CPU runs)")
+    parser.add_argument("--only", default=None, help="with --kernels: comma-separated kernel names to fit (default: all)")
     args = parser.parse_args(argv)
+    only = set(args.only.split(",")) if args.only else None
     if args.kernels == "x86":
         from common import forced_level
 
         for level in (args.levels.split(",") if args.levels else x86_kernel_levels()):
             with forced_level(level):
-                print(calibrate_kernels("x86"), flush=True)
+                print(calibrate_kernels("x86", only), flush=True)
         return 0
     if args.kernels:
-        print(calibrate_kernels(args.kernels))
+        print(calibrate_kernels(args.kernels, only))
         return 0
     if args.runner == "qemu" and args.measured is None:
         parser.error("qemu does not measure real latency: use local, ssh://..., or --measured")
