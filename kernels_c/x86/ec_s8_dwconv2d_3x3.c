@@ -126,9 +126,21 @@ static void output_row_part(const rows_t *rows, const column_t *pad, const ec_dw
     output_row_n(rows, pad, b, wcol, win, out, b->n);
 }
 
-void ec_s8_dwconv2d_3x3(const int8_t *in, const int8_t *w, const int32_t *bias,
-                        const int32_t *mult, const int32_t *shift, const ec_window_t *win,
-                        const ec_qparams_t *q, int8_t *out)
+/* Output rows per band: the channel blocks take turns over a band whose input rows fit in
+ * BAND_BYTES (a share of L2), so a large map is read from memory once, not once per block. */
+enum { BAND_BYTES = 128 * 1024 };
+
+static int32_t band_rows(const ec_window_t *win)
+{
+    const size_t row = (size_t)win->in_w * win->in_c;
+    const size_t rows_in = BAND_BYTES / (row ? row : 1);
+    const int32_t band = rows_in > 3 ? (int32_t)((rows_in - 3) / (size_t)win->stride_h) + 1 : 1;
+    return band < win->out_h ? band : win->out_h;
+}
+
+/* Output rows oy0 .. oy1 - 1 of every channel block. */
+static void band(const int8_t *in, const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                 const ec_window_t *win, const ec_qparams_t *q, int8_t *out, int32_t oy0, int32_t oy1)
 {
     const int32_t c = win->in_c;
     ec_dw_block_t b;
@@ -147,7 +159,7 @@ void ec_s8_dwconv2d_3x3(const int8_t *in, const int8_t *w, const int32_t *bias,
             pad_rows.step[ky] = 0;
         }
         load_column(&pad, &pad_rows, 0, n);
-        for (oy = 0; oy < win->out_h; ++oy) {
+        for (oy = oy0; oy < oy1; ++oy) {
             for (ky = 0; ky < 3; ++ky) {
                 const int32_t iy = oy * win->stride_h - win->pad_top + ky;
                 const int inside = iy >= 0 && iy < win->in_h;
@@ -160,5 +172,16 @@ void ec_s8_dwconv2d_3x3(const int8_t *in, const int8_t *w, const int32_t *bias,
                 output_row_part(&rows, &pad, &b, wcol, win, out + (size_t)oy * win->out_w * c + c0);
             }
         }
+    }
+}
+
+void ec_s8_dwconv2d_3x3(const int8_t *in, const int8_t *w, const int32_t *bias,
+                        const int32_t *mult, const int32_t *shift, const ec_window_t *win,
+                        const ec_qparams_t *q, int8_t *out)
+{
+    const int32_t rows = band_rows(win);
+    int32_t oy0;
+    for (oy0 = 0; oy0 < win->out_h; oy0 += rows) {
+        band(in, w, bias, mult, shift, win, q, out, oy0, oy0 + rows < win->out_h ? oy0 + rows : win->out_h);
     }
 }

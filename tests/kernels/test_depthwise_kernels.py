@@ -5,8 +5,8 @@ ec_requantize.
 
 Shapes cover channel counts on both sides of the vector blocks (16 for AVX2, 64 for AVX-512),
 strides 1 and 2, asymmetric padding, dilation, kernels larger than one prepared weight chunk,
-channel multipliers above 1, zero points at the int8 ends, fused clamps, a missing bias and a
-batch of several samples (the kernel runs once per sample, as in the generated code)."""
+channel multipliers above 1, zero points at the int8 ends, fused clamps, a missing bias, inputs
+larger than one row band of the x86 3x3 kernel and a batch of several samples (the kernel runs once per sample, as in the generated code)."""
 
 from __future__ import annotations
 
@@ -98,6 +98,9 @@ CASES = [
     (24, 1, 6, 7, (1, 3), (1, 2), (0, 1, 0, 1), (1, 1), -1, 0, (0.0, None), True, 1),
     (6, 2, 9, 9, (5, 5), (2, 2), (2, 2, 2, 2), (1, 1), 4, -2, (None, None), True, 1),
     (5, 3, 6, 6, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), -128, 127, (None, None), False, 2),
+    # inputs over the 128 KiB row band of the x86 3x3 kernel: two bands, the second a short one
+    (40, 1, 70, 48, (3, 3), (2, 2), (0, 0, 1, 1), (1, 1), 3, -5, (0.0, None), True, 1),
+    (48, 1, 64, 44, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), -20, 7, (None, None), True, 1),
 ]
 
 
