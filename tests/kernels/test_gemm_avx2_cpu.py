@@ -1,8 +1,10 @@
 """The AVX2-only build of the x86 GEMM kernels (ec_s8_conv2d_1x1, ec_s8_conv2d_im2col,
-ec_s8_fully_connected) on an emulated AVX2 CPU without AVX-512 (``qemu-x86_64 -cpu Haswell``): the
+ec_s8_fully_connected) and depthwise kernels (ec_s8_dwconv2d_3x3, _generic) on an emulated AVX2
+CPU without AVX-512 (``qemu-x86_64 -cpu Haswell``): the
 build's library is loaded by a Python process that qemu runs as that CPU, so an AVX-512 instruction
 slipped into the AVX2 path would stop it (SIGILL), and its outputs must equal the plain integer
-formula byte for byte. The cases are the tile edges of test_gemm_tiles.py."""
+formula byte for byte. The GEMM cases are the tile edges of test_gemm_tiles.py; the depthwise ones
+cover partial 16-channel blocks, both strides and the 3x3 kernel's row bands."""
 
 from __future__ import annotations
 
@@ -80,6 +82,30 @@ def fc_call(n_in, n_out, rng):
     return call, arrays, expected
 
 
+def dw_call(kernel, case, rng):
+    """(call, arrays, expected output) of one depthwise kernel (multiplier 1) on one case."""
+    c, h, w, k, stride, pads = case
+    oh = out_size(h, k[0], stride[0], pads[0], pads[2], 1)
+    ow = out_size(w, k[1], stride[1], pads[1], pads[3], 1)
+    x = rng.integers(-128, 128, size=(1, c, h, w)).astype(np.int8)
+    wt = rng.integers(-128, 128, size=(c, 1, *k)).astype(np.int8)
+    spread = 128 * np.sqrt(k[0] * k[1])
+    bias = rng.integers(-16 * spread, 16 * spread, size=c).astype(np.int32)
+    mult, shift = multipliers(rng.uniform(0.5, 4.0, size=c) / spread)
+    q = (-7, 3, -128, 127)
+    win = np.array([h, w, c, oh, ow, c, *k, *stride, *pads, 1, 1, c], dtype=np.int32)
+    arrays = {"x": np.ascontiguousarray(np.moveaxis(x[0], 0, -1)), "w": np.ascontiguousarray(np.moveaxis(wt[:, 0], 0, -1)),
+              "bias": bias, "mult": mult, "shift": shift, "win": win, "q": np.array(q, dtype=np.int32)}
+    expected = reference_conv(x, wt, bias, QParams(*q), stride, pads, (1, 1), c, mult, shift)
+    call = {"kernel": kernel, "args": list(arrays), "ints": [], "split": len(arrays), "out": [oh, ow, c]}
+    return call, arrays, np.moveaxis(expected[0], 0, -1)
+
+
+# (C, H, W, kernel, stride, pads): a partial block, a stride-2 map over two 3x3 row bands, 5x5
+DW_CASES = [(21, 9, 11, (3, 3), (1, 1), (1, 1, 1, 1)), (40, 70, 48, (3, 3), (2, 2), (0, 0, 1, 1)),
+            (18, 8, 7, (5, 5), (2, 2), (2, 2, 2, 2))]
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(host_isa() != "x86", reason="the x86 kernels build on an x86-64 host with AVX2")
 def test_avx2_gemm_runs_exactly_on_a_cpu_without_avx512(tmp_path):
@@ -90,6 +116,12 @@ def test_avx2_gemm_runs_exactly_on_a_cpu_without_avx512(tmp_path):
         kernels = ["ec_s8_conv2d_im2col"] + (["ec_s8_conv2d_1x1"] if case[4] == (1, 1) and case[5] == (1, 1) else [])
         for kernel in kernels:
             call, arrays, want = conv_call(kernel, case, rng)
+            data.update({f"{len(calls)}_{name}": a for name, a in arrays.items()})
+            calls.append(call)
+            expected.append(want)
+    for case in DW_CASES:
+        for kernel in ["ec_s8_dwconv2d_generic"] + (["ec_s8_dwconv2d_3x3"] if case[3] == (3, 3) else []):
+            call, arrays, want = dw_call(kernel, case, rng)
             data.update({f"{len(calls)}_{name}": a for name, a in arrays.items()})
             calls.append(call)
             expected.append(want)
