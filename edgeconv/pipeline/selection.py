@@ -40,6 +40,9 @@ BUDGET_ROUNDS = 8
 BUDGET_STEP = 0.02  # least tightening per round, as a fraction of the budget
 # The solver rounds latencies up on its grid: its own fastest latency needs a hair of slack.
 FASTEST_SLACK = 1.001
+# Frontier plans predicted with their Quantize/Dequantize nodes before the budget is tightened
+# (each prediction quantizes the graph once).
+FRONTIER_TRIALS = 16
 
 
 @dataclass
@@ -128,21 +131,35 @@ def plan_precisions(target, graph: Graph, precisions: tuple, calib_x: np.ndarray
                                              infeasible.fastest_ms * FASTEST_SLACK, memory_budget, table))
             fastest_ms = predicted_ms(graph, fastest)
             if fastest_ms <= latency_ms:
-                # Tightening overshot: the cheaper selections paid for Quantize/Dequantize nodes
-                # that the fastest one (fewer precision changes) avoids, and it meets the budget.
                 return fastest
             raise _impossible(latency_ms, target, min(closest, fastest_ms)) from None
         plan = _plan_of(graph, selection)
         # The selector does not see the Quantize/Dequantize nodes placed where precisions change:
-        # predict the quantized graph itself and tighten the budget by the excess.
+        # predict the quantized graph itself; when it misses, the cheapest frontier plan that meets
+        # the budget with those nodes counted (fewer precision changes: often a uniform one), else
+        # tighten the budget by the excess.
         predicted = predicted_ms(graph, plan)
         if predicted <= latency_ms:
             return plan
+        fitting = _cheapest_fitting(graph, selection, latency_ms, memory_budget, predicted_ms)
+        if fitting is not None:
+            return fitting
         closest = min(closest, predicted)
         budget -= max(predicted - latency_ms, BUDGET_STEP * latency_ms)
         if budget <= 0:
             break
     raise _impossible(latency_ms, target, closest)
+
+
+def _cheapest_fitting(graph: Graph, selection: Selection, latency_ms: float, memory_budget, predicted_ms):
+    """The least-cost plan of the selector's frontier whose prediction, Quantize/Dequantize nodes
+    included, meets ``latency_ms`` (the FRONTIER_TRIALS cheapest candidates), or None."""
+    candidates = [s for s in frontier(selection.problem, memory_budget) if s.latency_ms <= latency_ms]
+    for solution in sorted(candidates, key=lambda s: (s.cost, s.latency_ms))[:FRONTIER_TRIALS]:
+        plan = _plan_of(graph, Selection(selection.problem, solution, selection.warnings))
+        if predicted_ms(graph, plan) <= latency_ms:
+            return plan
+    return None
 
 
 def _impossible(latency_ms: float, target, fastest_ms: float) -> UserError:

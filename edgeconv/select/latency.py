@@ -279,7 +279,7 @@ def _weighted_ms(target: Target, graph: Graph, node: Node, precision: Precision,
     element = activation_bytes(precision)
     traffic = (geo.in_numel + geo.out_numel) * element + weight_bytes(geo, precision, kernel)
     traffic += 2 * kernel.cost.traffic(geo, precision)
-    overhead = _seconds(target.latency.layer_overhead_cycles, target) + _handoff_seconds(target, tasks)
+    overhead = _call_seconds(target, _carries_its_call(target, kernel)) + _handoff_seconds(target, tasks)
     return 1e3 * (max(compute, memory_seconds(traffic, target)) + overhead)
 
 
@@ -308,8 +308,21 @@ def _elementwise_ms(target: Target, graph: Graph, node: Node, precision: Optiona
     traffic += out.numel * _element_size(graph, node.output, precision)
     tasks = layer_tasks(graph, node, None, threads)
     compute = _seconds(cycles, target) / _speedup(target, tasks)
-    overhead = _seconds(target.latency.layer_overhead_cycles, target) + _handoff_seconds(target, tasks)
+    overhead = _call_seconds(target, arm is not None) + _handoff_seconds(target, tasks)
     return 1e3 * (max(compute, memory_seconds(traffic, target)) + overhead)
+
+
+def _carries_its_call(target: Target, kernel: Kernel) -> bool:
+    """Whether the kernel's figures on the target include its cost per call (the fitted ARM
+    figures of ``kernels.arm_work`` do)."""
+    return (kernel_implementation(kernel, target) == "simd"
+            and isinstance(kernel.cost.simd_cost(target_kernel_set(target).level), ArmCost))
+
+
+def _call_seconds(target: Target, carried: bool) -> float:
+    """The fixed cost of a layer's call: the target's ``layer_overhead_cycles`` unless the
+    kernel's own figures already carry it."""
+    return 0.0 if carried else _seconds(target.latency.layer_overhead_cycles, target)
 
 
 def arm_element_kernel(graph: Graph, node: Node) -> Optional[Kernel]:

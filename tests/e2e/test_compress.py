@@ -128,8 +128,8 @@ def test_layers_are_merged_when_precision_alone_cannot_meet_the_budget(tiny, tmp
     assert proc.returncode == 0, proc.stderr
     report = json.loads((out / "report.json").read_text())
     assert report["predicted_latency_ms"] <= budget
-    merged = [layer for layer in report["layers"] if layer["merged_from"]]
-    assert [layer["merged_from"] for layer in merged] == [["c2", "c3"]]
+    merged = [layer["merged_from"] for layer in report["layers"] if layer["merged_from"]]
+    assert merged and all({"c2", "c3"} <= set(group) for group in merged)  # the bottleneck pair, at least
     assert "c3" not in {layer["name"] for layer in report["layers"]}
 
 

@@ -48,7 +48,7 @@ def float_net(tmp_path_factory):
     torch.manual_seed(0)
     net = FloatOpsNet().eval()
     rng = np.random.default_rng(0)
-    x = rng.uniform(-1.0, 2.0, size=(96,) + INPUT_SHAPE[1:]).astype(np.float32)
+    x = rng.uniform(-1.0, 2.0, size=(264,) + INPUT_SHAPE[1:]).astype(np.float32)  # 64 to calibrate, 200 to verify
     return {"model": export_module(net, work / "float_ops.pt2", INPUT_SHAPE),
             "calib": save_npz(work / "calib.npz", x[:64]), "data": save_npz(work / "data.npz", x[64:])}
 
@@ -76,14 +76,16 @@ def test_float_model_is_bit_exact_on_tflite_micro_and_the_c_runtime(float_net, t
 
 @pytest.mark.slow
 def test_mixed_model_is_bit_exact_across_float_to_int8_boundaries_under_qemu(float_net, tmp_path):
-    predicted = {}
-    for precision in ("fp32", "int8"):
-        report = api.compress(float_net["model"], "rpi4", data=float_net["calib"], precisions=precision,
-                              emit="c", out=tmp_path / precision)
-        predicted[precision] = report["predicted_latency_ms"]
+    # A budget a quarter of the way along the selector's latency-versus-cost frontier: below the all-fp32
+    # plan (its slow end), so some layers run int8, and above its fastest plan. (Halfway between
+    # the all-fp32 and all-int8 plans would not do: on a net this small the int8 model's fixed
+    # costs make it the slower one on the Pi 4.)
+    report = api.compress(float_net["model"], "rpi4", data=float_net["calib"], precisions="fp32,int8",
+                          emit="c", out=tmp_path / "frontier")
+    frontier = [point["predicted_ms"] for point in report["pareto"]]
     out = tmp_path / "mixed"
     report = api.compress(float_net["model"], "rpi4", data=float_net["calib"], precisions="fp32,int8",
-                          latency_ms=round((predicted["fp32"] + predicted["int8"]) / 2, 5), out=out)
+                          latency_ms=round(min(frontier) + 0.25 * (max(frontier) - min(frontier)), 5), out=out)
     assert {layer["precision"] for layer in report["layers"]} == {"fp32", "int8"}
     api.build(out, "rpi4")
     api.verify(out, "rpi4", runner="qemu", data=float_net["data"])
