@@ -120,6 +120,14 @@ typedef struct {
     int32_t groups;
 } ec_window_t;
 
+/* Transposed convolution, gathered: the input row (or column) whose value output row o meets at
+ * tap k, (o + pad - k) / stride where that division is exact and the row exists; -1 where none. */
+EC_INLINE int32_t ec_transpose_source(int32_t o, int32_t pad, int32_t k, int32_t stride, int32_t in_n)
+{
+    const int32_t t = o + pad - k;
+    return (t < 0 || t % stride != 0 || t / stride >= in_n) ? -1 : t / stride;
+}
+
 /* Quantized output side of a layer: zero points and the clamp of the fused activation. */
 typedef struct {
     int32_t in_zp;

@@ -21,17 +21,15 @@ void ec_f32_conv_transpose2d(const float *in, const float *w, const float *bias,
                 const size_t group_in = (size_t)(oc / cout_g) * cin_g;
                 float acc = 0.0f;
                 for (ky = win->k_h - 1; ky >= 0; --ky) {
-                    const int32_t ty = oy + win->pad_top - ky;
-                    const int32_t iy = ty / win->stride_h;
-                    if (ty < 0 || ty % win->stride_h != 0 || iy >= win->in_h) {
+                    const int32_t iy = ec_transpose_source(oy, win->pad_top, ky, win->stride_h, win->in_h);
+                    if (iy < 0) {
                         continue;
                     }
                     for (kx = win->k_w - 1; kx >= 0; --kx) {
-                        const int32_t tx = ox + win->pad_left - kx;
-                        const int32_t ix = tx / win->stride_w;
+                        const int32_t ix = ec_transpose_source(ox, win->pad_left, kx, win->stride_w, win->in_w);
                         const float *x;
                         const float *wk;
-                        if (tx < 0 || tx % win->stride_w != 0 || ix >= win->in_w) {
+                        if (ix < 0) {
                             continue;
                         }
                         x = in + ((size_t)iy * win->in_w + ix) * win->in_c + group_in;
