@@ -10,8 +10,11 @@ Models:
 Levels (``kernels.isa``): this CPU's highest x86 level and, where that is an AVX-512 one, ``avx2``
 too. For each level, with ``EDGECONV_X86_LEVEL`` forced, the model is compressed for ``host``
 (``--emit tflite,c``: the kernel choice and the prediction are the level's) and built (a release
-build). Then every C build and the two LiteRT interpreters (single thread, on the ``.tflite``:
-the MLPerf file itself, else the emitted one) are timed interleaved in the same run
+build). LiteRT runs at each level too: XNNPACK and ruy choose their kernels from CPUID, so below
+the CPU's level they run in a child process whose CPUID reports that level (``masked_peers.py``;
+refused with the reason where the CPU cannot make CPUID fault). Then every C build and the two
+LiteRT interpreters of each level (single thread, on the ``.tflite``: the MLPerf file itself, else
+the emitted one) are timed interleaved in the same run
 (``common.py`` says how), and the latency model's prediction (``report.json``; +-15% is the host
 predictor's goal) is set against the least disturbed C call (the minimum: on a shared machine the
 median carries the load of other work). A profiling build (``-DEC_PROFILE``) of
@@ -36,6 +39,7 @@ import numpy as np
 
 from common import (CRunnerTimer, Timing, bench_levels, forced_level, load_note, machine, measure,  # noqa: I001
                     peer_timers, write_results)
+from masked_peers import MaskedTimer, MaskUnavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 MLPERF = ("ic_resnet8_int8", "kws_dscnn_int8", "ad_fc_autoencoder_int8")
@@ -66,6 +70,7 @@ class LevelRun:
     layers: list                      # report.json's layers (name, op, algorithm, macs, ...)
     timer: Optional[CRunnerTimer] = None
     time: Optional[Timing] = None
+    peers: dict = field(default_factory=dict)  # LiteRT at the same level: runtime -> Timing
     per_layer_ms: dict = field(default_factory=dict)
 
     @property
@@ -137,18 +142,45 @@ def profile_layers(run: LevelRun, x: np.ndarray, work: Path) -> dict:
     return LocalRunner().run(binary, x, repeat=repeat, timing=True).timing.get("per_layer_ms") or {}
 
 
+def peers_at(level: Optional[str], tflite: Path, errors: dict) -> dict:
+    """LiteRT's timers at x86 level ``level``: in this process at the CPU's own level, else in a
+    child whose CPUID says ``level`` (``masked_peers.py``); one that cannot run is in ``errors``."""
+    from edgeconv.kernels.isa import host_x86_levels
+
+    if level is None or level == host_x86_levels()[-1]:
+        found: dict = {}
+        timers = {k: v for k, v in peer_timers(tflite, None, found).items() if k in PEERS}
+        errors.update({k: v for k, v in found.items() if k in PEERS})
+        return timers
+    timers = {}
+    for peer in PEERS:
+        try:
+            timers[peer] = MaskedTimer(tflite, peer, level)
+        except MaskUnavailable as exc:
+            errors[f"{peer} at {level}"] = str(exc)
+    return timers
+
+
 def bench_model(name: str, levels: list, work: Path) -> dict:
     src = source(name, work)
     runs = [compress_at(src, level, work) for level in (levels or [None])]
     errors: dict = {}
     tflite = src.tflite or runs[0].out / "model.tflite"
-    peers = {k: v for k, v in peer_timers(tflite, None, errors).items() if k in PEERS}
-    errors = {k: v for k, v in errors.items() if k in PEERS}
-    times = measure({**{f"c-{r.level}": r.timer for r in runs}, **peers})
+    peers = {run.level: peers_at(run.level or None, tflite, errors) for run in runs}
+    timers = {f"c-{r.level}": r.timer for r in runs}
+    timers.update({f"{peer}@{level}": t for level, found in peers.items() for peer, t in found.items()})
+    try:
+        times = measure(timers)
+    finally:
+        for found in peers.values():
+            for timer in found.values():
+                if isinstance(timer, MaskedTimer):
+                    timer.close()
     for run in runs:
         run.time = times[f"c-{run.level}"]
+        run.peers = {peer: times[f"{peer}@{run.level}"] for peer in peers[run.level]}
         run.per_layer_ms = profile_layers(run, src.x, work)
-    return {"runs": runs, "peers": {k: times[k] for k in peers}, "errors": errors}
+    return {"runs": runs, "errors": errors}
 
 
 def _ratio(ours: Optional[Timing], theirs: Optional[Timing]) -> Optional[float]:
@@ -176,8 +208,8 @@ def time_table(results: dict) -> str:
     lines = ["| model | level | ours ms | predicted ms | prediction error | LiteRT+XNNPACK ms | LiteRT builtin ms "
              "| ours/XNNPACK | ours/builtin |", "|" + "---|" * 9]
     for model, result in results.items():
-        xnn, builtin = result["peers"].get("litert-xnnpack"), result["peers"].get("litert-builtin")
         for run in result["runs"]:
+            xnn, builtin = run.peers.get("litert-xnnpack"), run.peers.get("litert-builtin")
             lines.append(
                 f"| {model} | {run.level or 'portable'} | {run.time.median_ms:.3f} | {run.predicted_ms:.3f} "
                 f"| {_fmt(run.prediction_error and 100 * run.prediction_error, '+.0f')}% "
@@ -200,12 +232,12 @@ def to_json(results: dict, count: int) -> dict:
     out = {}
     for model, result in results.items():
         out[model] = {
-            "peers_ms": {k: t.median_ms for k, t in result["peers"].items()},
             "errors": result["errors"],
             "levels": [{
                 "level": run.level, "c_ms": run.time.median_ms, "c_min_ms": run.time.min_ms,
                 "predicted_ms": run.predicted_ms, "prediction_error": run.prediction_error,
-                "ratios": {peer: _ratio(run.time, t) for peer, t in result["peers"].items()},
+                "peers_ms": {k: t.median_ms for k, t in run.peers.items()},
+                "ratios": {peer: _ratio(run.time, t) for peer, t in run.peers.items()},
                 "slowest_layers": [dict(zip(("name", "op", "kernel", "ms", "share", "gmac_per_s"), row))
                                    for row in slowest_layers(run, count)],
             } for run in result["runs"]],
