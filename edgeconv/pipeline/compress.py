@@ -31,7 +31,7 @@ from ..report import LayerReport, Report, write_html, write_json
 from ..report.model import Accuracy, ParetoPoint
 from ..kernels.geometry import geometry
 from ..select.candidates import variants_for
-from ..select.latency import predict_graph_ms, predict_layer_ms, predict_layers
+from ..select.latency import fastest_algorithm, predict_graph_ms, predict_layer_ms, predict_layers
 from ..select.latency_table import load_table, user_table
 from .scoring import compressed_accuracy, float_accuracy, model_inputs
 from .selection import pareto_points, plan_precisions
@@ -158,6 +158,11 @@ class Compressed:
 
 
 def _keep_imported(request, graph: Graph, table) -> Compressed:
+    """The imported int8 graph as it is, each weighted layer on the kernel the latency model
+    predicts fastest (as a selected plan's are): the prediction, the report and the C agree."""
+    for node in graph.nodes:
+        if node.op.WEIGHTED and node.algorithm is None:
+            node.algorithm = fastest_algorithm(request.target, graph, node, node.precision)
     if request.latency_ms is not None:
         predicted = predict_graph_ms(request.target, graph, table).ms
         if predicted > request.latency_ms:
