@@ -43,7 +43,7 @@ TOOL_TIMEOUT_S = 1800
 MAX_RETRIES = 50
 _CALL = re.compile(r"^\s*(bl|blr|blx)\b")
 _THUMB_IT = re.compile(r"^\s*it[te]{0,3}\s")
-_FEATURES = {"aarch64": "+neon,+dotprod,+i8mm,+fullfp16,+crc,+lse,+rcpc", "arm": "+neon,+crc"}
+_FEATURES = {"aarch64": "+neon,+dotprod,+i8mm,+fullfp16,+crc,+lse,+rcpc", "arm": "+neon,+crc,+hwdiv,+hwdiv-arm,+fp-armv8"}
 
 
 @dataclass(frozen=True)
@@ -88,9 +88,39 @@ def split_instructions(code: bytes, thumb: bool) -> list:
     return out
 
 
+def block_instructions(block, thumb: bool) -> list:
+    """A translation block's own instructions: the first ``n_insns`` of its bytes. A Thumb block
+    that QEMU 7.2 ends at a page boundary reports the first halfword beyond it as well (the plugin
+    API's bytes of its last instruction); that halfword is not the block's, and half of a 32-bit
+    instruction among the instructions ``disassemble`` is given would shift the decoding of all
+    those after it."""
+    return split_instructions(block.code, thumb)[: block.n_insns]
+
+
 def disassemble(instructions: list, triple: str, arch: str) -> dict:
-    """bytes -> assembly text for each distinct instruction (None where it does not decode)."""
+    """bytes -> assembly text for each distinct instruction (None where it does not decode).
+
+    llvm-mc reads its input as one stream: every instruction must be whole, or the texts would
+    belong to other bytes, and a Thumb IT instruction would make the (unrelated) instructions after
+    it conditional, so each IT is decoded alone."""
     distinct = sorted(set(instructions))
+    if not triple.startswith("thumb"):
+        return _decode(distinct, triple, arch)
+    decoded = _decode([i for i in distinct if not _is_thumb_it(i)], triple, arch)
+    for insn in filter(_is_thumb_it, distinct):
+        decoded.update(_decode([insn], triple, arch))
+    return decoded
+
+
+def _is_thumb_it(insn: bytes) -> bool:
+    """IT: the 16-bit encoding 0xBFxy with a mask y other than 0 (0xBFx0 are hints such as NOP)."""
+    halfword = int.from_bytes(insn, "little")
+    return len(insn) == 2 and halfword >> 8 == 0xBF and halfword & 0xF != 0
+
+
+def _decode(distinct: list, triple: str, arch: str) -> dict:
+    """One llvm-mc run over ``distinct`` instructions; a count of decoded lines other than one per
+    decodable instruction is refused."""
     if not distinct:
         return {}
     text = "".join(" ".join(f"0x{b:02x}" for b in insn) + "\n" for insn in distinct)
@@ -98,6 +128,9 @@ def disassemble(instructions: list, triple: str, arch: str) -> dict:
                           input=text, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S)
     bad = {int(m.group(1)) - 1 for m in re.finditer(r"<stdin>:(\d+):\d+: warning: invalid instruction encoding", proc.stderr)}
     lines = [line.strip() for line in proc.stdout.splitlines() if line.strip() and not line.strip().startswith(".")]
+    if len(lines) != len(distinct) - len(bad):
+        raise UserError(f"llvm-mc decoded {len(lines)} instructions from {len(distinct) - len(bad)} ({triple}): "
+                        "its texts would not match their bytes")
     decoded, it = {}, iter(lines)
     for i, insn in enumerate(distinct):
         decoded[insn] = None if i in bad else next(it, None)
@@ -121,7 +154,7 @@ def block_cycles(blocks: dict, core: Core, is_thumb=lambda address: False) -> di
     by_triple: dict = {}
     for block_id, block in blocks.items():
         thumb = core.arch == "arm" and is_thumb(block.vaddr)
-        by_triple.setdefault(core.triple(thumb), {})[block_id] = split_instructions(block.code, thumb)
+        by_triple.setdefault(core.triple(thumb), {})[block_id] = block_instructions(block, thumb)
     cycles = {}
     for triple, insns in by_triple.items():
         cycles.update(_cycles_for(insns, core, triple))

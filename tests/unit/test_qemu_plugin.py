@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from edgeconv.profile.elf_symbols import EM_AARCH64, EM_ARM, read_symbols
-from edgeconv.profile.mca import block_cycles, core_for, split_instructions
+from edgeconv.errors import UserError
+from edgeconv.profile.mca import block_cycles, block_instructions, core_for, disassemble, split_instructions
 from edgeconv.profile.qemu_count import count_instructions, parse_report
 from tests.conftest import require_tool
 
@@ -113,6 +114,30 @@ def test_thumb_instructions_are_split_by_their_first_halfword():
     code = bytes.fromhex("0020" "4ff00000" "7047")
     assert split_instructions(code, thumb=True) == [code[:2], code[2:6], code[6:]]
     assert split_instructions(bytes(8), thumb=False) == [bytes(4), bytes(4)]
+
+
+def test_a_thumb_block_keeps_only_its_own_instructions():
+    # a block QEMU ends at a page boundary after movs r0, #0 reports the first halfword beyond it
+    # (here the first half of a mov.w): not one of the block's instructions
+    from edgeconv.profile.qemu_count import Block
+
+    block = Block(0x11ffe, 1, bytes.fromhex("0020" "4ff0"))
+    assert block_instructions(block, thumb=True) == [bytes.fromhex("0020")]
+
+
+def test_each_instruction_gets_its_own_text_in_one_decoding_run():
+    """llvm-mc reads one byte stream: an IT before unrelated instructions would make them
+    conditional, an SDIV it did not know (the A53 runs it in AArch32) would shift the rest."""
+    require_tool("llvm-mc")
+    it_eq, mov, sdiv, movw, bx = (bytes.fromhex(h) for h in ("08bf", "0846", "92fbf1f2", "4ff00000", "7047"))
+    texts = disassemble([it_eq, mov, sdiv, movw, bx], "thumbv7a-linux-gnueabihf", "arm")
+    assert texts[it_eq].split()[:2] == ["it", "eq"]
+    assert texts[mov].split() == ["mov", "r0,", "r1"]
+    assert texts[sdiv].split() == ["sdiv", "r2,", "r2,", "r1"]
+    assert texts[movw].split() == ["mov.w", "r0,", "#0"]
+    assert texts[bx].split() == ["bx", "lr"]
+    with pytest.raises(UserError, match="would not match their bytes"):  # half of a mov.w
+        disassemble([bytes.fromhex("4ff0"), mov, bx], "thumbv7a-linux-gnueabihf", "arm")
 
 
 def test_report_parsing_keeps_segments_in_order():
