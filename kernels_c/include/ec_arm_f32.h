@@ -17,6 +17,8 @@ EC_INLINE ec_f4_t ec_f4_load(const float *p) { return vld1q_f32(p); }
 EC_INLINE void ec_f4_store(float *p, ec_f4_t v) { vst1q_f32(p, v); }
 /* acc + x * w, the product rounded first. */
 EC_INLINE ec_f4_t ec_f4_muladd(ec_f4_t acc, ec_f4_t x, ec_f4_t w) { return vaddq_f32(acc, vmulq_f32(x, w)); }
+/* m, each lane replaced by v's where v compares greater (never where either is a NaN). */
+EC_INLINE ec_f4_t ec_f4_keep_greater(ec_f4_t m, ec_f4_t v) { return vbslq_f32(vcgtq_f32(v, m), v, m); }
 #else
 typedef struct {
     float v[4];
@@ -32,6 +34,14 @@ EC_INLINE ec_f4_t ec_f4_muladd(ec_f4_t acc, ec_f4_t x, ec_f4_t w)
         acc.v[i] += x.v[i] * w.v[i];
     }
     return acc;
+}
+EC_INLINE ec_f4_t ec_f4_keep_greater(ec_f4_t m, ec_f4_t v)
+{
+    int i;
+    for (i = 0; i < 4; ++i) {
+        m.v[i] = v.v[i] > m.v[i] ? v.v[i] : m.v[i];
+    }
+    return m;
 }
 #endif
 

@@ -33,6 +33,7 @@ CALLS = {
     "ec_s8_add": "ec_s8_add(P(0), P(1), P(2), P(3), P(4))",
     "ec_s8_mul": "ec_s8_mul(P(0), P(1), P(2), P(3), P(4))",
     "ec_s8_maxpool2d": "ec_s8_maxpool2d(P(0), P(1), I(2), I(3), P(4))",
+    "ec_f32_maxpool2d": "ec_f32_maxpool2d(P(0), P(1), P(2))",
     "ec_s8_avgpool2d": "ec_s8_avgpool2d(P(0), P(1), I(2), I(3), I(4), I(5), P(6))",
     "ec_s8_global_avgpool": "ec_s8_global_avgpool(P(0), I(1), I(2), I(3), I(4), P(5), P(6))",
     "ec_s8_lut": "ec_s8_lut(P(0), P(1), I(2), P(3))",

@@ -225,6 +225,16 @@ def elementwise_calls(calls: Calls) -> None:
                   rng.integers(-128, 128, 9 * 5 * 37).astype(np.int8), bc, params, out(9 * 5 * 37))
 
 
+def awkward_floats(rng, shape) -> np.ndarray:
+    """Normal values with NaNs, infinities, signed zeros and subnormals (which 32-bit NEON would
+    flush) strewn among them: where a maximum's bits depend on how it compares."""
+    x = rng.standard_normal(shape).astype(np.float32)
+    flat = x.reshape(-1)
+    for start, value in enumerate((np.nan, -0.0, 0.0, 1e-39, -1e-39, np.inf, -np.inf)):
+        flat[start::11] = np.float32(value)
+    return x
+
+
 def pool_calls(calls: Calls) -> None:
     rng = np.random.default_rng(4)
     for k, stride, pads, ceil, cip in POOLS:
@@ -236,6 +246,9 @@ def pool_calls(calls: Calls) -> None:
             size = oh * ow * channels
             calls.add("ec_s8_maxpool2d", x, win, i32(-120), i32(110), out(size))
             calls.add("ec_s8_avgpool2d", x, win, i32(int(cip)), i32(-4), i32(-120), i32(110), out(size))
+            calls.add("ec_f32_maxpool2d", awkward_floats(rng, (7, 9, channels)), win, out(4 * size))
+    dilated = window((7, 9, 6), (3, 5, 6), (3, 3), (1, 1), (0, 0, 0, 0), (2, 2))
+    calls.add("ec_f32_maxpool2d", awkward_floats(rng, (7, 9, 6)), dilated, out(4 * 3 * 5 * 6))
     for hw, scales in [((5, 5), (0.05, 0.02)), ((1, 1), (0.1, 0.1)), ((8, 7), (0.02, 0.05)), ((16, 16), (0.3, 0.01)),
                        ((25, 5), (0.05, 0.05))]:
         for channels, zps in [(9, (5, -10)), (70, (-128, 127)), (17, (127, -128))]:
