@@ -17,8 +17,10 @@ model). Printed per board, single thread, int8 unless said otherwise:
 - ``model vs est``: the analytical latency model's prediction (single thread) against the estimate
   for each zoo model (seeded weights) at int8 and at w1a1 (XNOR layers where the selector's kernels
   take them, the first conv and last linear at int8), the three MLPerf Tiny models and
-  MobileNetV2-224 at int8; the worst error and how many are within +-15% (the goal: all). The ARM
-  figures behind the prediction are fitted by ``bench/arm/fit_arm_costs.py``.
+  MobileNetV2-224 at int8; the worst error and how many are within +-15% (the goal: all).
+  ``fp32 vs est``: the same for the zoo models and the MLPerf Tiny models (their float form,
+  ``float_model``) at fp32. The ARM figures behind the prediction are fitted by
+  ``bench/arm/fit_arm_costs.py``.
 
 One inference per model; MobileNetV2-224 takes about half a minute per board under the plugin.
 """
@@ -32,6 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,7 +42,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from bench_binary_vs_int8 import binarynet_wide  # noqa: E402
 
-from edgeconv.ir import Graph  # noqa: E402
+from edgeconv.ir import Graph, verify  # noqa: E402
 from edgeconv.profile.estimate import estimate_graph  # noqa: E402
 from edgeconv.profile.model_layers import load_prepared, model_graphs  # noqa: E402
 from edgeconv.select.latency import fastest_algorithm, predict_graph_ms  # noqa: E402
@@ -78,9 +81,32 @@ def export_models(work: Path, with_224: bool) -> dict:
     return files
 
 
+def float_model(graph: Graph) -> Graph:
+    """A full-integer model as float32: every quantized constant dequantized (``scale * (q -
+    zero_point)``, per channel where it is), every activation float32 without quantization. The
+    MLPerf Tiny models are published at int8 only; this is their float form at the same shapes."""
+    floats = graph.copy()
+    for tensor in floats.tensors.values():
+        quant = tensor.quant
+        if quant is None:
+            continue
+        values = None
+        if tensor.data is not None:
+            shape = quant.broadcast_shape(len(tensor.shape))
+            codes = tensor.data.astype(np.float64) - quant.zero_point.reshape(shape)
+            values = (quant.scale.reshape(shape) * codes).astype(np.float32)
+        tensor.dtype, tensor.quant, tensor.data = "float32", None, values
+    for node in floats.nodes:
+        node.precision = node.algorithm = None
+    return verify(floats)
+
+
 def shipped(target, graph: Graph, precision: str = "int8") -> Graph:
     """The graph compress ships for a uniform precision: a quantized .tflite as it is, on the
-    kernels the latency model ranks fastest; otherwise quantized as ``profile --model`` does."""
+    kernels the latency model ranks fastest (at fp32: its float form, ``float_model``); otherwise
+    quantized as ``profile --model`` does."""
+    if graph.is_quantized() and precision == "fp32":
+        graph = float_model(graph)
     if graph.is_quantized():
         graph = graph.copy()
         for node in graph.nodes:
@@ -104,7 +130,8 @@ def efficiency(layers: list, target, chosen) -> dict:
 
 
 def model_runs(files: dict) -> list:
-    """(model, precision) of the model-vs-estimate rows: every model at int8, the zoo's at w1a1 too."""
+    """(model, precision) of the model-vs-estimate rows: every model at int8, the zoo's at w1a1 too,
+    the zoo's and the MLPerf Tiny models at fp32."""
     runs = []
     for model in files:
         if model == "binarynet-wide":
@@ -112,6 +139,8 @@ def model_runs(files: dict) -> list:
         runs.append((model, "int8"))
         if model in models.MODELS:
             runs.append((model, "w1a1"))
+        if model != "mobilenetv2-224":
+            runs.append((model, "fp32"))
     return runs
 
 
@@ -154,15 +183,23 @@ def _num(value, digits=2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _errors(errors: list) -> str:
+    """The worst error and how many are within the tolerance, as two table cells."""
+    if not errors:
+        return "- | -"
+    worst = max(errors, key=abs)
+    return f"{worst:+.0%} | {sum(abs(e) <= TOLERANCE for e in errors)}/{len(errors)}"
+
+
 def print_table(results: list) -> None:
-    print("| board | llvm-mca cpu | gemm eff | dw eff | gemm MAC/c | xnor/int8 | model vs est (worst) | within +-15% |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| board | llvm-mca cpu | gemm eff | dw eff | gemm MAC/c | xnor/int8 | model vs est (worst) | within +-15% "
+          "| fp32 vs est (worst) | within +-15% |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        errors = [m["error"] for m in r["models"].values()]
-        worst = max(errors, key=abs)
-        within = sum(abs(e) <= TOLERANCE for e in errors)
+        quantized = [m["error"] for label, m in r["models"].items() if not label.endswith(" fp32")]
+        floats = [m["error"] for label, m in r["models"].items() if label.endswith(" fp32")]
         print(f"| {r['board']} | {r['llvm_cpu']} | {_pct(r['gemm']['efficiency'])} | {_pct(r['depthwise']['efficiency'])} "
-              f"| {_num(r['gemm']['macs_per_cycle'])} | {_num(r['xnor']['ratio'])}x | {worst:+.0%} | {within}/{len(errors)} |")
+              f"| {_num(r['gemm']['macs_per_cycle'])} | {_num(r['xnor']['ratio'])}x | {_errors(quantized)} | {_errors(floats)} |")
     by_board = {r["board"]: r for r in results}
     if "rpi4" in by_board and "rpi5" in by_board and by_board["rpi4"]["gemm"]["macs_per_cycle"]:
         ratio = by_board["rpi5"]["gemm"]["macs_per_cycle"] / by_board["rpi4"]["gemm"]["macs_per_cycle"]

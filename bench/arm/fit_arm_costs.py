@@ -6,10 +6,12 @@ For the board (``rpi4``: the ``arm`` level's figures, on its Cortex-A72; ``rpi5`
 Cortex-A76), a grid of one-layer models (``GRID``: each NEON kernel over shapes that fill its tiles
 well and badly), every zoo model (seeded weights) at int8 and at w1a1 (binary layers where the
 selector's kernels take them; the first conv and the last linear stay int8), ``binarynet-wide``
-and the MLPerf Tiny models are estimated layer by layer (``edgeconv profile --runner qemu
---estimate``), and ``edgeconv.profile.arm_fit`` fits the per-layer overhead, the NEON kernels'
-``ArmCost`` and the int8 ops' ``ArmElementCost`` to the estimated cycles. Printed: the figures in
-the registry's form (``edgeconv/kernels/registry.py``, ``arm=`` and ``arm_element=``), the
+and the MLPerf Tiny models, and every zoo and MLPerf Tiny model at fp32 (the MLPerf ones in their
+float form, ``bench_arm_goals.float_model``), are estimated layer by layer (``edgeconv profile
+--runner qemu --estimate``), and ``edgeconv.profile.arm_fit`` fits the per-layer overhead, the
+kernels' ``ArmCost`` (the NEON GEMM, depthwise and XNOR kernels, int8 and fp32, and the fp32 fully
+connected one) and the ops' ``ArmElementCost`` (int8 and fp32) to the estimated cycles. Printed:
+the figures in the registry's form (``edgeconv/kernels/registry.py``, ``arm=`` and ``arm_element=``), the
 board's ``layer_overhead_cycles`` (``targets/<board>.toml``), the per-layer fit error of each
 figure set, and the held-out check: each model's summed cycles predicted by a fit over the other
 models only.
@@ -40,7 +42,8 @@ from edgeconv.quant.quantize_graph import quantize_graph  # noqa: E402
 from edgeconv.targets import load_target  # noqa: E402
 from edgeconv.toolchain import find_compiler  # noqa: E402
 
-PRECISIONS = ("int8", "w1a1")
+PRECISIONS = ("int8", "w1a1", "fp32")
+QUANTIZED_PRECISIONS = ("int8", "fp32")  # a full-integer model as it is, and its float form
 
 # (kernel, precision, kind, c_in, c_out, kernel size, input height = width, padding), as
 # bench_latency_model.KERNEL_GRID: channel counts off the 16-channel blocks and 4-byte groups,
@@ -61,22 +64,37 @@ GRID = [
         (256, 64), (1024, 128), (3136, 64), (64, 10), (8, 128), (640, 128), (40, 100))],
     *[("ec_b1_conv2d_xnor", "w1a1", "conv", ci, co, 3, hw, 0) for ci, co, hw in (
         (32, 32, 16), (64, 64, 14), (128, 64, 9), (64, 128, 28), (32, 48, 7), (96, 64, 10), (256, 256, 5))],
+    # fp32: channel counts off the 16-channel blocks and 4-lane groups, positions off the 1x1
+    # kernel's 4-position tiles, stems of 1 and 3 channels, windows mostly in the padding
+    *[("ec_f32_conv2d_1x1", "fp32", "conv", ci, co, 1, hw, 0) for ci, co, hw in (
+        (16, 32, 28), (32, 64, 14), (64, 64, 7), (24, 144, 5), (144, 24, 14), (8, 10, 9))],
+    *[("ec_f32_conv2d_im2col", "fp32", "conv", ci, co, k, hw, k // 2) for ci, co, k, hw in (
+        (1, 16, 3, 28), (3, 32, 3, 32), (16, 24, 3, 14), (32, 32, 3, 8), (64, 64, 3, 4), (8, 40, 5, 10))],
+    *[("ec_f32_dwconv2d", "fp32", "dw", c, c, k, hw, k // 2) for c, k, hw in (
+        (16, 3, 28), (32, 3, 14), (64, 3, 7), (96, 3, 10), (24, 5, 12), (6, 3, 16))],
+    *[("ec_f32_fully_connected", "fp32", "fc", ci, co, 1, 1, 0) for ci, co in (
+        (256, 64), (1024, 10), (784, 10), (64, 12), (512, 128), (40, 3))],
 ]
+
+# the kernel each precision's "pre" 1x1 layer runs on
+PRE_KERNEL = {"int8": "ec_s8_conv2d_1x1", "w1a1": "ec_s8_conv2d_1x1", "fp32": "ec_f32_conv2d_1x1"}
 
 
 def grid_rows(target, compiler) -> list:
-    """Rows of the one-layer models of ``GRID`` (the quantized 1x1 layer before each included)."""
+    """Rows of the one-layer models of ``GRID`` (the 1x1 layer before each included: int8 before an
+    int8 or binary layer, fp32 before an fp32 one)."""
     rng = np.random.default_rng(0)
     rows = []
     for variant, precision, kind, c_in, c_out, k, hw, pad in GRID:
         graph = one_layer_graph(kind, c_in, c_out, k, hw, pad, rng)
         x = rng.normal(size=(8,) + graph.tensors["x"].shape[1:]).astype(np.float32)
-        quantized = quantize_graph(graph, x, {n.name: ("int8" if n.name == "pre" else precision) for n in graph.nodes})
+        pre = "fp32" if precision == "fp32" else "int8"
+        quantized = quantize_graph(graph, x, {n.name: (pre if n.name == "pre" else precision) for n in graph.nodes})
         layer = quantized.node("layer")
         layer.algorithm, layer.precision = variant, precision
         for node in quantized.nodes:
             if node.op.WEIGHTED and node.algorithm is None:
-                node.algorithm = "ec_s8_conv2d_1x1"
+                node.algorithm, node.precision = PRE_KERNEL[precision], pre
         estimate = estimate_graph(quantized, target, compiler, label=variant)
         rows += rows_of(estimate, quantized, target, "grid")
         print(f"grid {variant} {c_in}->{c_out} k{k} {hw}x{hw}", file=sys.stderr)
@@ -90,7 +108,7 @@ def collect(board: str) -> list:
     with tempfile.TemporaryDirectory(prefix="fit-arm-") as tmp:
         for model, path in export_models(Path(tmp), with_224=False).items():
             prepared = load_prepared(path)
-            for precision in PRECISIONS if not prepared.is_quantized() else ("int8",):
+            for precision in PRECISIONS if not prepared.is_quantized() else QUANTIZED_PRECISIONS:
                 graph = shipped(target, prepared, precision)
                 estimate = estimate_graph(graph, target, compiler, label=model)
                 rows += rows_of(estimate, graph, target, f"{model} {precision}")

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 
 from .geometry import LayerGeometry
 from .packing import PACK_LANES, XNOR_ROW_GROUP, im2col_indirect
+from .packing_f32 import F32_NR
 
 TERMS = ("mac", "segment", "edge", "output", "partial", "scratch", "call")
 
@@ -106,8 +107,9 @@ def _inner_span(size: int, taps: int, stride: int, pad: int, dilation: int, out:
     return max(hi - lo, 0)
 
 
-def _inner_pixels(geo: LayerGeometry) -> tuple:
-    """(output rows, output columns, inner rows, inner columns) of a 2-D (or 1 x W) window."""
+def _window_axes(geo: LayerGeometry) -> tuple:
+    """The rows and the columns of a 2-D (or 1 x W) window, each as (input size, taps, stride,
+    leading padding, dilation, outputs)."""
     out_h, out_w = (1,) * (2 - len(geo.out_spatial)) + tuple(geo.out_spatial)
     in_h, in_w = (1,) * (2 - len(geo.in_spatial)) + tuple(geo.in_spatial)
     k_h, k_w = geo.kernel_hw
@@ -115,8 +117,13 @@ def _inner_pixels(geo: LayerGeometry) -> tuple:
     d_h, d_w = (1,) * (2 - len(geo.dilation)) + tuple(geo.dilation)
     pad_top = geo.pads[0] if len(geo.pads) == 4 else 0
     pad_left = geo.pads[1] if len(geo.pads) == 4 else geo.pads[0]
-    return (out_h, out_w, _inner_span(in_h, k_h, s_h, pad_top, d_h, out_h),
-            _inner_span(in_w, k_w, s_w, pad_left, d_w, out_w))
+    return (in_h, k_h, s_h, pad_top, d_h, out_h), (in_w, k_w, s_w, pad_left, d_w, out_w)
+
+
+def _inner_pixels(geo: LayerGeometry) -> tuple:
+    """(output rows, output columns, inner rows, inner columns) of a 2-D (or 1 x W) window."""
+    rows, cols = _window_axes(geo)
+    return rows[-1], cols[-1], _inner_span(*rows), _inner_span(*cols)
 
 
 def _runs(geo: LayerGeometry, algorithm: str) -> list:
@@ -195,7 +202,67 @@ def direct_terms(geo: LayerGeometry) -> dict:
             "call": 1}
 
 
+# ---- fp32 kernels ----------------------------------------------------------------------------
+# The fp32 kernels use the same terms, counted as their own C walks a layer. The NEON GEMMs
+# (ec_f32_conv2d_1x1.c, ec_f32_conv2d_im2col.c) compute whole blocks of ``F32_NR`` output
+# channels, one input channel per step: ``mac`` is steps times the block (padding taps skipped),
+# ``segment`` a register tile's pass over one tap's input channels (1x1: a tile of
+# ``F32_1X1_TILE`` positions, or one position left over; im2col: one position, once per tap inside
+# the input), ``output`` the output values (finished one by one in scalar code). The NEON
+# depthwise kernel (ec_f32_dwconv2d.c) steps ``F32_DW_LANES`` channels per tap inside the input:
+# ``mac`` counts those lanes, ``partial`` the output pixels of a last group of fewer channels (its
+# taps in scalar code), ``output`` the output values. The portable fully connected kernel
+# (ec_f32_fully_connected.c, the one the ARM build runs) sums ``F32_FC_ROWS`` outputs side by
+# side: ``mac`` counts their products, ``partial`` the products of the rows left over (one
+# chain of dependent additions each), ``output`` the outputs.
+
+F32_1X1_TILE = 4        # MR in ec_f32_conv2d_1x1.c
+F32_DW_LANES = 4        # LANES in ec_f32_dwconv2d.c
+F32_FC_ROWS = 8         # ROWS in ec_f32_fully_connected.c
+
+
+def _taps_inside(size: int, taps: int, stride: int, pad: int, dilation: int, out: int) -> int:
+    """Taps inside the input summed over the output positions along one axis (the kernels skip
+    those in the padding)."""
+    return sum(sum(0 <= o * stride - pad + k * dilation < size for k in range(taps)) for o in range(out))
+
+
+def inside_taps(geo: LayerGeometry) -> int:
+    """Window taps inside the input, summed over the output positions of a 2-D (or 1 x W) window."""
+    rows, cols = _window_axes(geo)
+    return _taps_inside(*rows) * _taps_inside(*cols)
+
+
+def f32_gemm_terms(geo: LayerGeometry, algorithm: str) -> dict:
+    """The terms of one call of the NEON fp32 1x1 or im2col kernel."""
+    blocks = -(-geo.c_out // F32_NR)
+    positions = geo.out_positions
+    if algorithm == "ec_f32_conv2d_1x1":
+        taps = positions
+        passes = positions // F32_1X1_TILE + positions % F32_1X1_TILE
+    else:
+        taps = passes = inside_taps(geo)
+    return {"mac": taps * geo.c_in * blocks * F32_NR, "segment": passes * blocks, "edge": 0,
+            "output": positions * geo.c_out, "partial": 0, "scratch": 0, "call": 1}
+
+
+def f32_depthwise_terms(geo: LayerGeometry) -> dict:
+    """The terms of one call of the NEON fp32 depthwise kernel."""
+    positions = geo.out_positions
+    return {"mac": inside_taps(geo) * (geo.c_out // F32_DW_LANES) * F32_DW_LANES, "segment": 0, "edge": 0,
+            "output": positions * geo.c_out, "partial": positions * (geo.c_out % F32_DW_LANES > 0),
+            "scratch": 0, "call": 1}
+
+
+def f32_fully_connected_terms(geo: LayerGeometry) -> dict:
+    """The terms of one call of the fp32 fully connected kernel."""
+    side_by_side = geo.c_out // F32_FC_ROWS * F32_FC_ROWS
+    return {"mac": side_by_side * geo.c_in, "segment": 0, "edge": 0, "output": geo.c_out,
+            "partial": (geo.c_out - side_by_side) * geo.c_in, "scratch": 0, "call": 1}
+
+
 GEMM_KERNELS = ("ec_s8_conv2d_1x1", "ec_s8_conv2d_im2col", "ec_s8_fully_connected")
+F32_GEMM_KERNELS = ("ec_f32_conv2d_1x1", "ec_f32_conv2d_im2col")
 DEPTHWISE_KERNELS = ("ec_s8_dwconv2d_3x3", "ec_s8_dwconv2d_generic")
 XNOR_KERNELS = ("ec_b1_conv2d_xnor",)
 
@@ -211,21 +278,29 @@ def kernel_terms(kernel_name: str, geo: LayerGeometry, level: str, aarch64: bool
         return xnor_terms(geo, xnor_tile(aarch64), scratch_bytes)
     if kernel_name == "ec_s8_conv2d_slidingwin":
         return direct_terms(geo)
+    if kernel_name in F32_GEMM_KERNELS:
+        return f32_gemm_terms(geo, kernel_name)
+    if kernel_name == "ec_f32_dwconv2d":
+        return f32_depthwise_terms(geo)
+    if kernel_name == "ec_f32_fully_connected":
+        return f32_fully_connected_terms(geo)
     raise KeyError(f"no NEON walk is described for kernel {kernel_name}")
 
 
 # ---- ops without MACs ------------------------------------------------------------------------
 
-ELEMENT_COUNTS = ("element", "input", "block", "window-block")
+ELEMENT_COUNTS = ("element", "input", "block", "window-block", "window")
 
 
 @dataclass(frozen=True)
 class ArmElementCost:
-    """Cycles of an int8 op without MACs on an ARM level: ``count * cycles + partial * (pixels with
+    """Cycles of an op without MACs on an ARM level: ``count * cycles + partial * (pixels with
     a last block of fewer than 16 channels) + call``, where ``count`` is, by ``per``:
     ``element`` output elements (a loop over the flat tensor), ``input`` input elements,
     ``block`` output pixels times 16-channel blocks (the NEON kernels that vectorize across
-    channels: add, mul) or ``window-block`` that times the pooling window (max and average pools)."""
+    channels: add, mul), ``window-block`` that times the pooling window (the int8 max and average
+    pools) or ``window`` output elements times the pooling window (the fp32 pools, one output
+    value at a time)."""
 
     per: str
     cycles: float
@@ -242,7 +317,8 @@ def element_terms(per: str, out_shape: tuple, input_elements: int, window: int) 
     channels = out_shape[1] if len(out_shape) > 1 else 1
     positions = math.prod(out_shape[2:])
     blocks = positions * -(-channels // DEPTHWISE_LANES)
-    counts = {"element": math.prod(out_shape[1:]), "input": input_elements, "block": blocks,
-              "window-block": blocks * window}
+    elements = math.prod(out_shape[1:])
+    counts = {"element": elements, "input": input_elements, "block": blocks, "window-block": blocks * window,
+              "window": elements * window}
     partial = positions * (channels % DEPTHWISE_LANES > 0) if per in ("block", "window-block") else 0
     return {"count": counts[per], "partial": partial, "call": 1}

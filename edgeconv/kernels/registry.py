@@ -35,9 +35,12 @@ versions' figures per ARM level (``arm``: plain NEON, SMLAL/SMULL; ``arm-dotprod
 kernels, ``arm_work.ArmCost`` figures, cycles per event of the kernel's walk over a layer
 (positional: MAC of its tiles, segment pass, pixel-block in the padding, full-block output,
 partial-block pixel, scratch byte, call; ``kernels/arm_work.py``), fitted on rpi4 (Cortex-A72)
-for ``arm`` and rpi5 (Cortex-A76) for ``arm-dotprod``; for the sliding-window and bit-serial
-kernels ``SimdCost`` shares, the inner-loop figures of ``bench/arm/bench_neon_loops.py`` (an upper
-bound). The int8 ops without MACs have their ARM figures in ``Kernel.arm_element``. The x86 figures
+for ``arm`` and rpi5 (Cortex-A76) for ``arm-dotprod``; the fp32 1x1, im2col and depthwise NEON
+kernels and the fp32 fully connected kernel (portable C, the version the ARM build runs) have
+``ArmCost`` figures fitted the same way, counted as their own C walks a layer; for the
+sliding-window and bit-serial kernels ``SimdCost`` shares, the inner-loop figures of
+``bench/arm/bench_neon_loops.py`` (an upper bound). The ops without MACs (int8, and fp32 where
+the output is float32) have their ARM figures in ``Kernel.arm_element``. The x86 figures
 of the kernels the selector gives a layer by its shape and of the general dense ones (int8 1x1,
 depthwise 3x3, fully connected and im2col; fp32 1x1 and im2col), with a per-position term for the
 GEMMs, and the element-wise x86 kernels'
@@ -49,9 +52,9 @@ the core runs above the nominal clock the target reports. The others, for kernel
 version, are assumptions:
 
 - fp32 direct conv 30% and fully connected 35% of the fp32 peak (below the 50-80% of tuned GEMM
-  libraries such as ruy or XNNPACK); the NEON versions of the fp32 1x1, im2col and depthwise
-  kernels 35%, 25% and 8%: a multiply and an add per MAC (FMUL, FADD: TFLite's rounding, see
-  ``ec_f32.h``) reach at most half of a peak counted in fused FMLAs;
+  libraries such as ruy or XNNPACK); the fp32 1x1, im2col and depthwise kernels 35%, 25% and 8%:
+  a multiply and an add per MAC (FMUL, FADD: TFLite's rounding, see ``ec_f32.h``) reach at most
+  half of a peak counted in fused FMLAs (on the ARM boards their fitted ``arm`` figures apply);
 - generic depthwise 5% of the int8 peak (depthwise does K*K MACs per loaded input; the measured
   3x3 version reaches 2.6%);
 - bit-serial 40% of the binary peak, as XNOR (same popcount loop, K*M passes);
@@ -166,7 +169,8 @@ class KernelCost:
     traffic: Callable[[LayerGeometry, Precision], int] = _no_bytes
     max_weight_bits: int = 32
     x86: dict = field(default_factory=dict, hash=False)  # x86 level -> the x86 version's cost, where measured
-    arm: dict = field(default_factory=dict, hash=False)  # ARM level -> the NEON version's cost, where estimated
+    # ARM level -> the cost of the version the ARM build runs (the NEON one, else the portable C), where estimated
+    arm: dict = field(default_factory=dict, hash=False)
     dense_only: bool = False
 
     def simd_cost(self, level: str) -> SimdCost:
@@ -201,7 +205,7 @@ class Kernel:
     # An element-wise kernel's x86 version: x86 level -> cycles per element, counted as the latency
     # model counts the op (``select.latency.ELEMENT_CYCLES``: outputs, inputs or window taps).
     x86_element: dict = field(default_factory=dict, hash=False)
-    # An int8 op's cost on an ARM level (``arm_work.ArmElementCost``), fitted by
+    # An op's cost on an ARM level (``arm_work.ArmElementCost``), fitted by
     # bench/arm/fit_arm_costs.py from the qemu+llvm-mca estimates; the ARM boards' model uses it.
     arm_element: dict = field(default_factory=dict, hash=False)
 
@@ -287,6 +291,16 @@ _ARM_ELEMENT: dict = {
     "ec_s8_softmax": {"arm": ArmElementCost("element", 0.0, 0.0, 1.48e+03), "arm-dotprod": ArmElementCost("element", 0.0, 0.0, 1.46e+03)},
     "ec_s8_quantize": {"arm": ArmElementCost("element", 8.77, 0.0, 16.7), "arm-dotprod": ArmElementCost("element", 8.77, 0.0, 17.2)},
     "ec_s8_pad": {"arm": ArmElementCost("element", 0.252, 0.0, 137), "arm-dotprod": ArmElementCost("element", 0.241, 0.0, 221)},
+    # fp32 ops (portable C as the ARM build compiles it; the max pool's NEON version) and the int8 -> fp32
+    # dequantize; one figure for every fp32 activation (fitted on Hardswish and Hardsigmoid layers)
+    "ec_f32_add": {"arm": ArmElementCost("element", 6.44, 0.0, 36.1), "arm-dotprod": ArmElementCost("element", 6.45, 0.0, 32.4)},
+    "ec_f32_mul": {"arm": ArmElementCost("element", 6.24, 0.0, 0.0), "arm-dotprod": ArmElementCost("element", 6.24, 0.0, 0.0)},
+    "ec_f32_maxpool2d": {"arm": ArmElementCost("window", 3.18, 0.0, 485), "arm-dotprod": ArmElementCost("window", 3.18, 0.0, 469)},
+    "ec_f32_avgpool2d": {"arm": ArmElementCost("window", 14.4, 0.0, 0.0), "arm-dotprod": ArmElementCost("window", 14.4, 0.0, 0.0)},
+    "ec_f32_global_avgpool": {"arm": ArmElementCost("input", 5.22, 0.0, 501), "arm-dotprod": ArmElementCost("input", 5.22, 0.0, 501)},
+    "ec_f32_activation": {"arm": ArmElementCost("element", 16.7, 0.0, 0.0), "arm-dotprod": ArmElementCost("element", 16.7, 0.0, 0.0)},
+    "ec_f32_softmax": {"arm": ArmElementCost("element", 87.6, 0.0, 15.3), "arm-dotprod": ArmElementCost("element", 87.6, 0.0, 17.3)},
+    "ec_s8_dequantize": {"arm": ArmElementCost("element", 4.14, 0.0, 8.07), "arm-dotprod": ArmElementCost("element", 4.14, 0.0, 8.07)},
     # fitted alone by bench/arm/fit_resize_costs.py (one-resize models; the call term holds the layer overhead)
     "ec_s8_resize_bilinear": {"arm": ArmElementCost("block", 34.3, 0.0, 1.25e+03),
                               "arm-dotprod": ArmElementCost("block", 34.5, 0.0, 1.23e+03)},
@@ -359,19 +373,22 @@ KERNELS: tuple = (
            "float32 pointwise GEMM, register tiles of positions x 16 channels; 1x1, stride 1, no padding, groups 1",
            _pointwise, pack=pack_f32_gemm,
            cost=KernelCost(("fp32",), "fp32", PortableCost(0.110, 9.0), SimdCost(0.35, 3.6, False),
-                           x86={"avx2": SimdCost(0.709, 0.0, True), "avx512-vnni": SimdCost(0.721, 0.0, True)}),
+                           x86={"avx2": SimdCost(0.709, 0.0, True), "avx512-vnni": SimdCost(0.721, 0.0, True)},
+                           arm={"arm": ArmCost(0.582, 47.1, 0.0, 9.03, 0.0, 0.0, 169), "arm-dotprod": ArmCost(0.598, 45.5, 0.0, 9.01, 0.0, 0.0, 219)}),
            split=POINTWISE_POSITIONS),
     Kernel("ec_f32_conv2d_im2col", "Conv", "im2col", "f32", "ec_f32.h",
            "float32 GEMM over the windows read in place, 16 channels per register block; groups 1",
            _ungrouped_conv, pack=pack_f32_gemm,
            cost=KernelCost(("fp32",), "fp32", PortableCost(0.134, 10.5), SimdCost(0.25, 6.2, False),
-                           x86={"avx2": SimdCost(0.198, 0.0, True), "avx512-vnni": SimdCost(0.307, 0.0, True)}),
+                           x86={"avx2": SimdCost(0.198, 0.0, True), "avx512-vnni": SimdCost(0.307, 0.0, True)},
+                           arm={"arm": ArmCost(0.753, 13.4, 0.0, 10.5, 0.0, 0.0, 308), "arm-dotprod": ArmCost(0.816, 12.4, 0.0, 10.5, 0.0, 0.0, 323)}),
            split=WEIGHTED_ROWS),
     Kernel("ec_f32_dwconv2d", "Conv", "depthwise", "f32", "ec_f32.h",
            "float32 depthwise, channels in vector lanes; multiplier 1, <= 64 taps, any stride/padding/dilation",
            _f32_depthwise, pack=pack_f32_depthwise,
            cost=KernelCost(("fp32",), "fp32", PortableCost(5.50, 0.0), SimdCost(0.08, 0.0, False),
-                           x86={"avx2": SimdCost(0.142, 0.0, True), "avx512-vnni": SimdCost(0.169, 0.0, True)}),
+                           x86={"avx2": SimdCost(0.142, 0.0, True), "avx512-vnni": SimdCost(0.169, 0.0, True)},
+                           arm={"arm": ArmCost(5.26, 0.0, 0.0, 17.2, 326, 0.0, 0.0), "arm-dotprod": ArmCost(5.48, 0.0, 0.0, 17.1, 325, 0.0, 2.4e+03)}),
            split=WEIGHTED_ROWS),
     Kernel("ec_s8_conv_transpose2d", "ConvTranspose", "transposed-gather", "s8", "ec_s8.h",
            "int8 transposed convolution gathered per output, OHWI weights, no scratch; any groups, dilation 1",
@@ -392,39 +409,48 @@ KERNELS: tuple = (
            _is_linear, binary_operands, split=GEMM_CHANNELS),
     Kernel("ec_f32_fully_connected", "Linear", "fully-connected", "f32", "ec_f32.h", "float32 matrix-vector product",
            _is_linear,
-           cost=KernelCost(("fp32",), "fp32", PortableCost(2.12, 0.0), SimdCost(0.35, 0.0, False)), split=GEMM_CHANNELS),
+           cost=KernelCost(("fp32",), "fp32", PortableCost(2.12, 0.0), SimdCost(0.35, 0.0, False),
+                           arm={"arm": ArmCost(8.83, 0.0, 0.0, 10, 5.07, 0.0, 19.2), "arm-dotprod": ArmCost(8.83, 0.0, 0.0, 9.96, 5.07, 0.0, 19.9)}), split=GEMM_CHANNELS),
     Kernel("ec_s8_add", "Add", "elementwise", "s8", "ec_s8.h", "TFLite int8 ADD, broadcasting", split=ELEMENT_ROWS,
            arm_element=_ARM_ELEMENT["ec_s8_add"],
            x86_element=_X86_ELEMENT["ec_s8_add"]),
-    Kernel("ec_f32_add", "Add", "elementwise", "f32", "ec_f32.h", "float32 add, broadcasting", split=ELEMENT_ROWS),
+    Kernel("ec_f32_add", "Add", "elementwise", "f32", "ec_f32.h", "float32 add, broadcasting", split=ELEMENT_ROWS,
+           arm_element=_ARM_ELEMENT["ec_f32_add"]),
     Kernel("ec_s8_mul", "Mul", "elementwise", "s8", "ec_s8.h", "TFLite int8 MUL, broadcasting", split=ELEMENT_ROWS,
            arm_element=_ARM_ELEMENT["ec_s8_mul"],
            x86_element=_X86_ELEMENT["ec_s8_mul"]),
-    Kernel("ec_f32_mul", "Mul", "elementwise", "f32", "ec_f32.h", "float32 multiply, broadcasting", split=ELEMENT_ROWS),
+    Kernel("ec_f32_mul", "Mul", "elementwise", "f32", "ec_f32.h", "float32 multiply, broadcasting", split=ELEMENT_ROWS,
+           arm_element=_ARM_ELEMENT["ec_f32_mul"]),
     Kernel("ec_s8_maxpool2d", "MaxPool", "pool", "s8", "ec_s8.h", "int8 max pooling", split=WINDOW_ROWS,
            arm_element=_ARM_ELEMENT["ec_s8_maxpool2d"],
            x86_element=_X86_ELEMENT["ec_s8_maxpool2d"]),
-    Kernel("ec_f32_maxpool2d", "MaxPool", "pool", "f32", "ec_f32.h", "float32 max pooling", split=WINDOW_ROWS),
+    Kernel("ec_f32_maxpool2d", "MaxPool", "pool", "f32", "ec_f32.h", "float32 max pooling", split=WINDOW_ROWS,
+           arm_element=_ARM_ELEMENT["ec_f32_maxpool2d"]),
     Kernel("ec_b1_maxpool2d", "MaxPool", "pool", "b1", "ec_b1.h",
            "max pooling of packed {-1, +1} words between binary layers (AND of the window's bits)", split=WINDOW_ROWS),
     Kernel("ec_s8_avgpool2d", "AvgPool", "pool", "s8", "ec_s8.h", "int8 average pooling, TFLite rounding", split=WINDOW_ROWS,
            arm_element=_ARM_ELEMENT["ec_s8_avgpool2d"],
            x86_element=_X86_ELEMENT["ec_s8_avgpool2d"]),
-    Kernel("ec_f32_avgpool2d", "AvgPool", "pool", "f32", "ec_f32.h", "float32 average pooling", split=WINDOW_ROWS),
+    Kernel("ec_f32_avgpool2d", "AvgPool", "pool", "f32", "ec_f32.h", "float32 average pooling", split=WINDOW_ROWS,
+           arm_element=_ARM_ELEMENT["ec_f32_avgpool2d"]),
     Kernel("ec_s8_global_avgpool", "GlobalAvgPool", "pool", "s8", "ec_s8.h", "TFLite int8 MEAN over H, W",
            arm_element=_ARM_ELEMENT["ec_s8_global_avgpool"]),
-    Kernel("ec_f32_global_avgpool", "GlobalAvgPool", "pool", "f32", "ec_f32.h", "float32 mean over H, W"),
+    Kernel("ec_f32_global_avgpool", "GlobalAvgPool", "pool", "f32", "ec_f32.h", "float32 mean over H, W",
+           arm_element=_ARM_ELEMENT["ec_f32_global_avgpool"]),
     Kernel("ec_s8_lut", "*", "lookup-table", "s8", "ec_s8.h", "any int8 -> int8 elementwise op through a 256-entry table", split=ELEMENTS,
            arm_element=_ARM_ELEMENT["ec_s8_lut"],
            x86_element=_X86_ELEMENT["ec_s8_lut"]),
-    Kernel("ec_f32_activation", "*", "elementwise", "f32", "ec_f32.h", "float32 activations", split=ELEMENTS),
+    Kernel("ec_f32_activation", "*", "elementwise", "f32", "ec_f32.h", "float32 activations", split=ELEMENTS,
+           arm_element=_ARM_ELEMENT["ec_f32_activation"]),
     Kernel("ec_s8_softmax", "Softmax", "fixed-point", "s8", "ec_s8.h", "TFLite int8 softmax", split=SOFTMAX_ROWS,
            arm_element=_ARM_ELEMENT["ec_s8_softmax"]),
-    Kernel("ec_f32_softmax", "Softmax", "elementwise", "f32", "ec_f32.h", "float32 softmax", split=SOFTMAX_ROWS),
+    Kernel("ec_f32_softmax", "Softmax", "elementwise", "f32", "ec_f32.h", "float32 softmax", split=SOFTMAX_ROWS,
+           arm_element=_ARM_ELEMENT["ec_f32_softmax"]),
     Kernel("ec_s8_quantize", "Quantize", "elementwise", "s8", "ec_s8.h", "float32 -> int8", split=ELEMENTS,
            arm_element=_ARM_ELEMENT["ec_s8_quantize"],
            x86_element=_X86_ELEMENT["ec_s8_quantize"]),
-    Kernel("ec_s8_dequantize", "Dequantize", "elementwise", "s8", "ec_s8.h", "int8 -> float32", split=ELEMENTS),
+    Kernel("ec_s8_dequantize", "Dequantize", "elementwise", "s8", "ec_s8.h", "int8 -> float32", split=ELEMENTS,
+           arm_element=_ARM_ELEMENT["ec_s8_dequantize"]),
     Kernel("ec_s8_pad", "Pad", "copy", "s8", "ec_s8.h", "int8 constant padding",
            arm_element=_ARM_ELEMENT["ec_s8_pad"]),
     Kernel("ec_f32_pad", "Pad", "copy", "f32", "ec_f32.h", "float32 constant padding"),

@@ -50,20 +50,18 @@ class Row:
 
 
 def rows_of(estimate, graph: Graph, target: Target, model: str = "") -> list:
-    """The rows of a ``GraphEstimate`` of ``graph`` on ``target`` (int8 layers only: the fp32
-    kernels keep their own figures)."""
+    """The rows of a ``GraphEstimate`` of ``graph`` on ``target`` (int8, binary and fp32 layers)."""
     rows = []
     for layer in estimate.layers:
         node = graph.node(layer.name)
-        if (layer.compute_cycles < ABSORBED_CYCLES or layer.memory_cycles > layer.compute_cycles
-                or graph.tensors[node.output].dtype == "float32"):
+        if layer.compute_cycles < ABSORBED_CYCLES or layer.memory_cycles > layer.compute_cycles:
             continue
         if node.op.WEIGHTED:
             kernel = kernel_named(node.algorithm)
             terms = arm_kernel_terms(target, geometry(graph, node), parse_precision(node.precision), kernel)
             rows.append(Row(("kernel", kernel.name), terms, layer.compute_cycles, model))
             continue
-        kernel = arm_element_kernel(graph, node)
+        kernel = arm_element_kernel(graph, node, graph.tensors[node.output].dtype == "float32")
         if kernel is None or node.op.LAYOUT_ONLY:
             continue
         level_costs = list(kernel.arm_element.values())

@@ -20,8 +20,9 @@ with ``t_compute`` depending on the kernel the build uses for the target:
   (fp32, int8 or binary popcount) that its ISA features allow, within the kernel set's x86 level
   (``kernels.isa``), and the share and per-output cost are the kernel's figures for that level
   (``kernels.registry.KernelCost.simd_cost``);
-- on an ARM board, a NEON kernel with ARM figures (``kernels.arm_work.ArmCost``: the GEMM,
-  depthwise and XNOR kernels) costs the events of its walk over the layer, each at its fitted
+- on an ARM board, a kernel with ARM figures (``kernels.arm_work.ArmCost``: the int8 and fp32
+  NEON GEMM and depthwise kernels, the XNOR kernel, and the portable fp32 fully connected kernel
+  as the board's build compiles it) costs the events of its walk over the layer, each at its fitted
   cycles: ``t_compute = sum over terms of cycles[term] * count[term] / (clock * speedup(threads))``,
   the counts (MACs of its register tiles, padding included; segment passes; pixels in the padding;
   outputs of full and of partial 16-channel blocks; scratch bytes; the call) from
@@ -39,9 +40,10 @@ them where the target gives that cache's rate (``memory_seconds``: the host), el
 bandwidth even when they fit in a cache (the ARM boards: an upper bound that matters only for
 memory-bound layers).
 
-On an ARM board, an int8 op without MACs whose kernel has ARM figures (``Kernel.arm_element``,
-``kernels.arm_work.ArmElementCost``) costs ``count * cycles + partial blocks * partial + call``,
-its count by what the kernel loops over (elements, 16-channel blocks, blocks times window taps).
+On an ARM board, an op without MACs whose kernel has ARM figures (``Kernel.arm_element``,
+``kernels.arm_work.ArmElementCost``: the int8 ops, and the fp32 ones at a float32 output) costs
+``count * cycles + partial blocks * partial + call``, its count by what the kernel loops over
+(elements, 16-channel blocks, blocks or elements times window taps).
 Ops without MACs otherwise cost their element work or their memory traffic, whichever is larger:
 ``max(elements * cycles_per_element[op] / clock, memory term) + overhead``, where an op whose
 x86 kernel the build runs (int8, or float32 where that kernel has figures: the bilinear resize)
@@ -247,19 +249,30 @@ def compute_seconds(target: Target, geo: LayerGeometry, precision: Precision, ke
     implementation = implementation or kernel_implementation(kernel, target)
     passes = popcount_passes(precision, kernel)
     scale = target.latency.portable_cycle_scale
-    if implementation == "simd":
+    arm = _arm_build_cost(target, kernel, implementation)
+    if arm is not None:
+        cycles = arm.cycles(arm_kernel_terms(target, geo, precision, kernel))
+    elif implementation == "simd":
         kernels = target_kernel_set(target)
         peak = target.peak(kernel.cost.peak, kernels.features).mac_per_cycle
-        cost = kernel.cost.simd_cost(kernels.level)
-        if isinstance(cost, ArmCost):
-            cycles = cost.cycles(arm_kernel_terms(target, geo, precision, kernel))
-        else:
-            cycles = geo.macs * passes / (peak * cost.share_of_peak) + (
-                cost.cycles_per_output * geo.out_numel + cost.cycles_per_position * geo.out_positions) * scale
+        cost = kernel.cost.simd_cost(target_kernel_set(target).level)
+        cycles = geo.macs * passes / (peak * cost.share_of_peak) + (
+            cost.cycles_per_output * geo.out_numel + cost.cycles_per_position * geo.out_positions) * scale
     else:
         cost = kernel.cost.portable
         cycles = (cost.cycles_per_mac * geo.macs * passes + cost.cycles_per_output * geo.out_numel) * scale
     return _seconds(cycles, target) / _speedup(target, tasks)
+
+
+def _arm_build_cost(target: Target, kernel: Kernel, implementation: str):
+    """The kernel's fitted ARM figures (``kernels.arm_work.ArmCost``) where they price the version
+    ``implementation`` names and the board's build runs it: the NEON version where the kernel has
+    one, else its portable C compiled for the board (the fp32 fully connected kernel); None
+    otherwise (not an ARM board, no figures, or the other version asked for)."""
+    if implementation != kernel_implementation(kernel, target):
+        return None
+    cost = kernel.cost.simd_cost(target_kernel_set(target).level)
+    return cost if isinstance(cost, ArmCost) else None
 
 
 def arm_kernel_terms(target: Target, geo: LayerGeometry, precision: Precision, kernel: Kernel) -> dict:
@@ -299,7 +312,7 @@ def _elementwise_ms(target: Target, graph: Graph, node: Node, precision: Optiona
     inputs = _variable_inputs(graph, node)
     out = graph.tensors[node.output]
     is_float = _element_size(graph, node.output, precision) == 4
-    arm = None if is_float else arm_element_cost(target, graph, node)
+    arm = arm_element_cost(target, graph, node, is_float)
     if arm is not None:
         cycles = arm.total(arm_element_terms(graph, node, arm.per))
     else:
@@ -315,8 +328,7 @@ def _elementwise_ms(target: Target, graph: Graph, node: Node, precision: Optiona
 def _carries_its_call(target: Target, kernel: Kernel) -> bool:
     """Whether the kernel's figures on the target include its cost per call (the fitted ARM
     figures of ``kernels.arm_work`` do)."""
-    return (kernel_implementation(kernel, target) == "simd"
-            and isinstance(kernel.cost.simd_cost(target_kernel_set(target).level), ArmCost))
+    return _arm_build_cost(target, kernel, kernel_implementation(kernel, target)) is not None
 
 
 def _call_seconds(target: Target, carried: bool) -> float:
@@ -325,11 +337,15 @@ def _call_seconds(target: Target, carried: bool) -> float:
     return 0.0 if carried else _seconds(target.latency.layer_overhead_cycles, target)
 
 
-def arm_element_kernel(graph: Graph, node: Node) -> Optional[Kernel]:
-    """The int8 kernel an op without MACs runs on when its output is int8 (whatever the graph's
-    dtypes, which a float graph being costed at a quantized precision does not have yet): the
-    op's own, a lookup table for a per-element op, and a lookup table too for a Quantize whose
-    input is already int8 (the C lowering requantizes between two int8 grids through a table)."""
+def arm_element_kernel(graph: Graph, node: Node, is_float: bool = False) -> Optional[Kernel]:
+    """The kernel an op without MACs runs on when its output is float32 (``is_float``) or int8
+    (whatever the graph's dtypes, which a float graph being costed at another precision does not
+    have yet). float32: the op's own fp32 kernel, the activations' for a per-element op, the int8
+    -> float32 kernel for a Dequantize. int8: the op's own, a lookup table for a per-element op,
+    and a lookup table too for a Quantize whose input is already int8 (the C lowering requantizes
+    between two int8 grids through a table)."""
+    if is_float:
+        return _float_element_kernel(node)
     own = next((k for k in KERNELS if k.op == node.op_name and k.dtype == "s8"), None)
     requantize = own is not None and own.name == "ec_s8_quantize" and all(
         graph.tensors[i].dtype != "float32" for i in _variable_inputs(graph, node))
@@ -338,11 +354,21 @@ def arm_element_kernel(graph: Graph, node: Node) -> Optional[Kernel]:
     return own
 
 
-def arm_element_cost(target: Target, graph: Graph, node: Node):
-    """The fitted cost (``kernels.arm_work.ArmElementCost``) of an int8 op without MACs on an ARM
-    board's kernel set, or None (not an ARM level, or no figure for its kernel)."""
+def _float_element_kernel(node: Node) -> Optional[Kernel]:
+    own = next((k for k in KERNELS if k.op == node.op_name and k.dtype == "f32"), None)
+    if own is None and node.op_name == "Dequantize":
+        return kernel_named("ec_s8_dequantize")
+    if own is None and node.op.PER_ELEMENT:
+        return kernel_named("ec_f32_activation")
+    return own
+
+
+def arm_element_cost(target: Target, graph: Graph, node: Node, is_float: bool = False):
+    """The fitted cost (``kernels.arm_work.ArmElementCost``) of an op without MACs, its output
+    float32 (``is_float``) or int8, on an ARM board's kernel set, or None (not an ARM level, or no
+    figure for its kernel)."""
     level = target_kernel_set(target).level
-    kernel = arm_element_kernel(graph, node) if level in ("arm", "arm-dotprod") else None
+    kernel = arm_element_kernel(graph, node, is_float) if level in ("arm", "arm-dotprod") else None
     return kernel.arm_element.get(level) if kernel is not None else None
 
 
@@ -497,11 +523,13 @@ def kernel_throughput(target: Target, precision: str, algorithm: str, implementa
     kernel = kernel_named(algorithm)
     passes = popcount_passes(spec, kernel)
     cost = kernel.cost
-    if (implementation or kernel_implementation(kernel, target)) == "simd":
+    implementation = implementation or kernel_implementation(kernel, target)
+    arm = _arm_build_cost(target, kernel, implementation)
+    if arm is not None or implementation == "simd":
         kernels = target_kernel_set(target)
         peak = target.peak(cost.peak, kernels.features).mac_per_cycle
-        simd = cost.simd_cost(kernels.level)
-        return (simd.mac_per_cycle(peak) if isinstance(simd, ArmCost) else peak * simd.share_of_peak) / passes
+        rate = arm.mac_per_cycle(peak) if arm is not None else peak * kernel.cost.simd_cost(target_kernel_set(target).level).share_of_peak
+        return rate / passes
     return 1.0 / (cost.portable.cycles_per_mac * passes * target.latency.portable_cycle_scale)
 
 

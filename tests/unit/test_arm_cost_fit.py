@@ -46,6 +46,28 @@ def test_depthwise_and_element_counts():
     assert element_terms("element", (1, 40, 3, 3), 360, 1) == {"count": 360, "partial": 0, "call": 1}
 
 
+def test_the_fp32_kernels_count_steps_passes_and_outputs_as_their_c_walks():
+    # 1x1 on 3x3 = 9 positions: two tiles of 4 and one position alone, per block of 16 channels
+    terms = kernel_terms("ec_f32_conv2d_1x1", conv(5, 20, 1, 3, 0), "arm", True, 0)
+    assert terms["mac"] == 9 * 5 * 32 and terms["segment"] == (2 + 1) * 2
+    assert terms["output"] == 9 * 20 and terms["partial"] == 0 and terms["call"] == 1
+    # im2col 3x3, pad 1 on 4x4: per axis the 4 outputs see 2, 3, 3, 2 taps inside (10), so
+    # 100 taps inside in all; each is one pass over the 6 input channels per block
+    terms = kernel_terms("ec_f32_conv2d_im2col", conv(6, 20, 3, 4, 1), "arm-dotprod", True, 0)
+    assert terms["mac"] == 100 * 6 * 32 and terms["segment"] == 100 * 2
+    assert terms["output"] == 16 * 20
+    # stride 2 on 5x5, pad 1: outputs 0, 1, 2 see 2, 3, 2 taps per axis
+    assert kernel_terms("ec_f32_conv2d_im2col", conv(1, 16, 3, 5, 1, stride=2), "arm", True, 0)["segment"] == 7 * 7
+    # depthwise: 4 channel lanes per tap inside, a last group of 2 channels in scalar code
+    terms = kernel_terms("ec_f32_dwconv2d", conv(10, 10, 3, 4, 1, groups=10), "arm", True, 0)
+    assert terms["mac"] == 100 * 8 and terms["partial"] == 16 and terms["output"] == 16 * 10
+    # fully connected: 8 rows side by side, the 3 left over one by one
+    terms = kernel_terms("ec_f32_fully_connected", linear(40, 19), "arm", True, 0)
+    assert terms["mac"] == 16 * 40 and terms["partial"] == 3 * 40 and terms["output"] == 19
+    # the fp32 pools: every output value walks its window
+    assert element_terms("window", (1, 6, 2, 2), 96, 4) == {"count": 24 * 4, "partial": 0, "call": 1}
+
+
 KNOWN_GEMM = ArmCost(mac=0.14, segment=12.0, edge=0.0, output=6.0, partial=250.0, scratch=0.0, call=440.0)
 KNOWN_ADD = ArmElementCost("block", 130.0, partial=150.0)
 OVERHEAD = 60.0

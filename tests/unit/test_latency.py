@@ -9,10 +9,11 @@ import pytest
 from edgeconv.errors import UserError
 from edgeconv.ir import Graph, Node, Tensor, verify
 from edgeconv.ir.ops import Clip, Conv, GlobalAvgPool, Linear, MaxPool, Reshape
+from edgeconv.kernels.arm_work import kernel_terms
 from edgeconv.kernels.geometry import LayerGeometry, geometry
 from edgeconv.kernels.registry import BY_NAME, costed_kernels
 from edgeconv.quant.precision import parse_precision
-from edgeconv.select.candidates import variants_for
+from edgeconv.select.candidates import variants_for, weight_bytes
 from edgeconv.select.latency import (
     ANALYTICAL, MEASURED, compute_seconds, fastest_algorithm, kernel_implementation, kernel_throughput, memory_seconds,
     predict_graph_ms, predict_layer, predict_layer_ms, predict_layers, warnings_for,
@@ -86,6 +87,26 @@ def test_conv_roofline_by_hand(rpi4):
     assert predict_layer_ms(rpi4, g, conv1, "int8", "ec_s8_conv2d_slidingwin") == pytest.approx(expected, rel=1e-12)
 
 
+def test_fp32_layers_on_an_arm_board_cost_their_kernels_fitted_walk(rpi4):
+    # the NEON fp32 GEMM and depthwise kernels and the portable fp32 fully connected kernel (no
+    # NEON version: its fitted figures are those of its C built for the board) are priced by the
+    # events of their walk; their figures carry the call, so no per-layer overhead is added
+    g, fp32 = conv_net(c=24), parse_precision("fp32")
+    for layer, name in (("conv1", "ec_f32_conv2d_im2col"), ("dw", "ec_f32_dwconv2d"), ("pw", "ec_f32_conv2d_1x1"),
+                        ("fc", "ec_f32_fully_connected")):
+        geo, kernel = geometry(g, g.node(layer)), BY_NAME[name]
+        cycles = kernel.cost.arm["arm"].cycles(kernel_terms(name, geo, "arm", True, 0))
+        assert compute_seconds(rpi4, geo, fp32, kernel) == pytest.approx(cycles / 1.5e9, rel=1e-12)
+        traffic = 4 * (geo.in_numel + geo.out_numel) + weight_bytes(geo, fp32, kernel)
+        assert predict_layer_ms(rpi4, g, g.node(layer), "fp32", name, threads=1) == pytest.approx(
+            1e3 * max(cycles / 1.5e9, memory_seconds(traffic, rpi4)), rel=1e-12)
+    # asked for the portable version of a kernel that has a NEON one: the measured portable figures
+    geo, kernel = geometry(g, g.node("pw")), BY_NAME["ec_f32_conv2d_1x1"]
+    portable = kernel.cost.portable.cycles_per_mac * geo.macs + kernel.cost.portable.cycles_per_output * geo.out_numel
+    assert compute_seconds(rpi4, geo, fp32, kernel, implementation="portable") == pytest.approx(
+        portable * rpi4.latency.portable_cycle_scale / 1.5e9, rel=1e-12)
+
+
 def test_portable_figures_are_the_measured_ones():
     # bench/bench_latency_model.py --kernels (x86-64 build machine, gcc -O2): binary kernels do
     # many MACs per cycle; int8 kernels cost about as much per MAC as fp32 ones in portable C.
@@ -140,7 +161,7 @@ def test_faster_board_and_more_threads_predict_less(rpi4):
         predict_layer_ms(rpi4, g, pw, "int8", threads=5)
 
 
-def test_ops_without_macs_cost_bytes_or_element_cycles(rpi4):
+def test_ops_without_macs_cost_bytes_or_element_cycles(rpi4, monkeypatch):
     g = conv_net(c=16, hw=32)
     relu = g.node("relu1")
     n = 16 * 32 * 32
@@ -150,11 +171,17 @@ def test_ops_without_macs_cost_bytes_or_element_cycles(rpi4):
     # the memory term streams the bytes from the cache holding them (rpi4: L1 and L2 at 16 bytes a cycle)
     assert memory_seconds(8 * n, rpi4) == pytest.approx(8 * n / 16 / 1.5e9)
     assert memory_seconds(2 * 1024 * 1024, rpi4) == pytest.approx(2 * 1024 * 1024 / 5.5e9)  # beyond L2: DRAM
-    assert fp32 == pytest.approx(1e3 * max(n / 1.5e9, memory_seconds(8 * n, rpi4)) + overhead_ms)
-    # int8 on an ARM board: the lookup-table kernel's fitted figures (cycles per element, per call)
+    # on an ARM board each dtype's kernel has fitted figures (cycles per element, per call), which
+    # carry the op's call: no separate overhead. fp32: the float activations' kernel
+    act = BY_NAME["ec_f32_activation"].arm_element["arm"]
+    assert fp32 == pytest.approx(1e3 * max((act.cycles * n + act.call) / 1.5e9, memory_seconds(8 * n, rpi4)))
+    # int8: the lookup-table kernel
     table = BY_NAME["ec_s8_lut"].arm_element["arm"]
-    # the int8 op's ARM figures carry its call: no separate overhead
     assert int8 == pytest.approx(1e3 * max((table.cycles * n + table.call) / 1.5e9, memory_seconds(2 * n, rpi4)))
+    # a kernel without ARM figures costs the scalar loop's cycles per element, and the overhead
+    monkeypatch.delitem(BY_NAME["ec_f32_activation"].arm_element, "arm")
+    scalar = predict_layer_ms(rpi4, g, relu)
+    assert scalar == pytest.approx(1e3 * max(n / 1.5e9, memory_seconds(8 * n, rpi4)) + overhead_ms)
     assert predict_layer_ms(rpi4, g, g.node("flat")) == 0.0
 
 
