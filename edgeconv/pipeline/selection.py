@@ -5,6 +5,17 @@ conv and the last linear stay int8) and its fastest kernel. Several: the sensiti
 at each precision is measured on calibration data (KL divergence of the outputs, each layer
 quantized alone) and the selector solves the multiple-choice knapsack under the latency and memory
 budgets; without a latency budget the least-cost (most accurate) assignment is taken.
+
+The knapsack adds the layers' costs, and errors compound: low-bit layers together can cost far
+more than the sum of their costs alone, so that a mix of fp32, int8 and binary layers the solver
+rates cheap loses most of the accuracy an all-int8 plan of the same latency keeps. So the
+solver's plan is checked: it and other plans that meet the budgets (the uniform plan with the most
+bits, then the solver's frontier plans by estimated cost) are run whole on the same calibration
+samples and compared with the float model as the sensitivities are (``sensitivity.plan_costs``),
+at most PLAN_TRIALS plans, and the plan whose measured cost is least is taken (ties: the solver's
+plan, then that order). A plan meeting a latency budget is sought first from the solver (see
+``_meeting_budget``); when it finds none, the uniform plan with the most bits that meets the
+budget is taken.
 """
 
 from __future__ import annotations
@@ -19,11 +30,11 @@ from ..analysis import total_macs
 from ..errors import UserError
 from ..ir import Graph
 from ..quant.calibrate import calibrate
-from ..quant.precision import uniform_precisions
+from ..quant.precision import parse_precision, uniform_precisions
 from ..quant.quantize_graph import quantize_graph
-from ..select import BudgetInfeasible, Selection, frontier, select
+from ..select import BudgetInfeasible, Selection, SelectionProblem, Solution, build_problem, frontier, select
 from ..select.latency import fastest_algorithm, predict_graph_ms, warnings_for
-from ..select.sensitivity import measure
+from ..select.sensitivity import measure, plan_costs
 from .merging import merge_to_fit
 
 # Samples a sensitivity trial runs: at most SENSITIVITY_SAMPLES, and at most as many as keep one
@@ -43,6 +54,10 @@ FASTEST_SLACK = 1.001
 # Frontier plans predicted with their Quantize/Dequantize nodes before the budget is tightened
 # (each prediction quantizes the graph once).
 FRONTIER_TRIALS = 16
+# Whole plans run on the sensitivity samples to check the solver's choice (module docstring): one
+# trial is one pass of the fully quantized graph, so the check costs at most PLAN_TRIALS passes (a
+# 224x224 network runs 16 samples per pass).
+PLAN_TRIALS = 5
 
 
 @dataclass
@@ -90,8 +105,9 @@ def sensitivity_samples(graph: Graph) -> int:
 
 def plan_precisions(target, graph: Graph, precisions: tuple, calib_x: np.ndarray, latency_ms, memory_kb,
                     table, method: str, seed: int, device: str = "cpu") -> Plan:
-    """Per-node precision and per-layer kernel for a prepared float graph; sensitivity trials run
-    in the torch executor on ``device``."""
+    """Per-node precision and per-layer kernel for a prepared float graph (the selector's plan,
+    checked against other plans: see the module docstring); sensitivity and whole-plan trials run in
+    the torch executor on ``device``."""
     if len(precisions) == 1:
         return _uniform(target, graph, precisions[0], latency_ms, table)
     rng = np.random.default_rng(seed)
@@ -113,26 +129,46 @@ def plan_precisions(target, graph: Graph, precisions: tuple, calib_x: np.ndarray
                                            label=f"edgeconv-{method}", device=device)
         return sensitivities[id(g)]
 
-    if latency_ms is None:
-        return _plan_of(graph, select(target, graph, precisions, sensitivity_of(graph), None, memory_budget, table))
-
     def predicted_ms(g: Graph, plan: Plan) -> float:
         return _predict_plan(target, g, plan, ranges_of(g), method, table)
 
+    def whole_plan_costs(plans: list) -> list:
+        quantized = [quantize_graph(p.graph, precisions=p.precisions, method=method, ranges=ranges_of(p.graph))
+                     for p in plans]
+        return plan_costs(graph, sample, quantized, device=device)
+
+    if latency_ms is None:
+        selected = _plan_of(graph, select(target, graph, precisions, sensitivity_of(graph), None, memory_budget, table))
+        closest = math.inf
+    else:
+        selected, closest = _meeting_budget(target, graph, precisions, sensitivity_of, predicted_ms, latency_ms,
+                                            memory_budget, table, sample)
+    if selected is not None and all(precision == "fp32" for precision in selected.precisions.values()):
+        return selected  # the float model costs nothing: no plan can do better
+    problem = (selected.selection.problem if selected is not None and selected.graph is graph
+               else build_problem(target, graph, precisions, sensitivity_of(graph), table))
+    candidates = _candidates(selected, graph, problem, precisions, tuple(warnings_for(target, precisions)), latency_ms,
+                             memory_budget, predicted_ms)
+    chosen = _least_measured_cost(candidates, whole_plan_costs)
+    if chosen is None:
+        raise _impossible(latency_ms, target, closest)
+    return chosen
+
+
+def _meeting_budget(target, graph: Graph, precisions, sensitivity_of, predicted_ms, latency_ms: float,
+                    memory_budget, table, sample) -> tuple:
+    """(the selector's plan whose prediction, Quantize/Dequantize nodes included, meets
+    ``latency_ms``, layers merged when precision alone cannot; the closest prediction reached).
+    The plan is None when none was found."""
     budget, closest = latency_ms, math.inf
     for _ in range(BUDGET_ROUNDS):
-        try:
-            graph, selection = _select_or_merge(target, graph, precisions, sensitivity_of, budget, memory_budget,
-                                                table, sample)
-        except BudgetInfeasible as infeasible:
-            if infeasible.binding != "latency" or infeasible.fastest_ms is None:
-                raise
+        graph, selection, fastest_ms = _select_or_merge(target, graph, precisions, sensitivity_of, budget,
+                                                        memory_budget, table, sample)
+        if selection is None:
             fastest = _plan_of(graph, select(target, graph, precisions, sensitivity_of(graph),
-                                             infeasible.fastest_ms * FASTEST_SLACK, memory_budget, table))
+                                             fastest_ms * FASTEST_SLACK, memory_budget, table))
             fastest_ms = predicted_ms(graph, fastest)
-            if fastest_ms <= latency_ms:
-                return fastest
-            raise _impossible(latency_ms, target, min(closest, fastest_ms)) from None
+            return (fastest if fastest_ms <= latency_ms else None), min(closest, fastest_ms)
         plan = _plan_of(graph, selection)
         # The selector does not see the Quantize/Dequantize nodes placed where precisions change:
         # predict the quantized graph itself; when it misses, the cheapest frontier plan that meets
@@ -140,26 +176,88 @@ def plan_precisions(target, graph: Graph, precisions: tuple, calib_x: np.ndarray
         # tighten the budget by the excess.
         predicted = predicted_ms(graph, plan)
         if predicted <= latency_ms:
-            return plan
-        fitting = _cheapest_fitting(graph, selection, latency_ms, memory_budget, predicted_ms)
+            return plan, predicted
+        fitting = next(_fitting_frontier(graph, selection, latency_ms, memory_budget, predicted_ms), None)
         if fitting is not None:
-            return fitting
+            return fitting, predicted
         closest = min(closest, predicted)
         budget -= max(predicted - latency_ms, BUDGET_STEP * latency_ms)
         if budget <= 0:
             break
-    raise _impossible(latency_ms, target, closest)
+    return None, closest
 
 
-def _cheapest_fitting(graph: Graph, selection: Selection, latency_ms: float, memory_budget, predicted_ms):
-    """The least-cost plan of the selector's frontier whose prediction, Quantize/Dequantize nodes
-    included, meets ``latency_ms`` (the FRONTIER_TRIALS cheapest candidates), or None."""
-    candidates = [s for s in frontier(selection.problem, memory_budget) if s.latency_ms <= latency_ms]
-    for solution in sorted(candidates, key=lambda s: (s.cost, s.latency_ms))[:FRONTIER_TRIALS]:
+def _fitting_frontier(graph: Graph, selection: Selection, latency_ms: Optional[float], memory_budget, predicted_ms):
+    """The plans of the selector's frontier whose prediction, Quantize/Dequantize nodes included,
+    meets ``latency_ms`` (None: every plan), least estimated cost first, out of the FRONTIER_TRIALS
+    cheapest that the solver places within it."""
+    solutions = [s for s in frontier(selection.problem, memory_budget)
+                 if latency_ms is None or s.latency_ms <= latency_ms]
+    for solution in sorted(solutions, key=lambda s: (s.cost, s.latency_ms))[:FRONTIER_TRIALS]:
         plan = _plan_of(graph, Selection(selection.problem, solution, selection.warnings))
-        if predicted_ms(graph, plan) <= latency_ms:
-            return plan
-    return None
+        if latency_ms is None or predicted_ms(graph, plan) <= latency_ms:
+            yield plan
+
+
+def _uniform_solution(problem: SelectionProblem, graph: Graph, precision: str) -> Optional[Solution]:
+    """Every layer of ``problem`` at ``precision`` (the low-bit rule of ``uniform_precisions``
+    applied) on its fastest option, or None when some layer has no option there."""
+    wanted = uniform_precisions(graph, precision)
+    choices = []
+    for layer in problem.layers:
+        options = [o for o in layer.options if o.precision == wanted[layer.name]]
+        if not options:
+            return None
+        choices.append(min(options, key=lambda o: o.latency_ms))
+    return Solution(tuple(choices), problem.fixed_ms + sum(o.latency_ms for o in choices),
+                    sum(o.cost for o in choices), sum(o.memory_bytes for o in choices))
+
+
+def _uniform_plans(graph: Graph, problem: SelectionProblem, precisions, warnings: tuple):
+    """The uniform plan of each allowed precision that ``problem``'s layers can all take, most bits
+    first."""
+    for precision in sorted(precisions, key=lambda p: -parse_precision(p).weight_bits):
+        solution = _uniform_solution(problem, graph, precision)
+        if solution is not None:
+            yield _plan_of(graph, Selection(problem, solution, warnings))
+
+
+def _candidates(selected: Optional[Plan], graph: Graph, problem: SelectionProblem, precisions, warnings: tuple,
+                latency_ms: Optional[float], memory_budget, predicted_ms):
+    """The plans the selector's plan (None: none met the budget) is checked against, in order of
+    trial: itself, the uniform plan of ``graph`` with the most bits and the frontier plans of the
+    selector's problem, each when it meets the budgets (lazily: a plan is predicted only when it is
+    reached). A uniform plan with fewer bits than one that fits is not tried: it only adds error
+    on every layer."""
+    if selected is not None:
+        yield selected
+    for plan in _uniform_plans(graph, problem, precisions, warnings):
+        fits_memory = memory_budget is None or plan.selection.solution.memory_bytes <= memory_budget
+        if fits_memory and (latency_ms is None or predicted_ms(graph, plan) <= latency_ms):
+            yield plan
+            break
+    if selected is not None:
+        yield from _fitting_frontier(selected.graph, selected.selection, latency_ms, memory_budget, predicted_ms)
+
+
+def _same_plan(a: Plan, b: Plan) -> bool:
+    return a.graph is b.graph and a.precisions == b.precisions and a.algorithms == b.algorithms
+
+
+def _least_measured_cost(candidates, whole_plan_costs) -> Optional[Plan]:
+    """Of the first PLAN_TRIALS distinct plans of ``candidates``, the one whose measured cost
+    (``whole_plan_costs(plans) -> costs``) is least, the earliest on ties; a lone plan untried;
+    None without candidates."""
+    plans: list = []
+    for plan in candidates:
+        if not any(_same_plan(plan, other) for other in plans):
+            plans.append(plan)
+        if len(plans) == PLAN_TRIALS:
+            break
+    if len(plans) <= 1:
+        return plans[0] if plans else None
+    costs = whole_plan_costs(plans)
+    return plans[costs.index(min(costs))]
 
 
 def _impossible(latency_ms: float, target, fastest_ms: float) -> UserError:
@@ -177,16 +275,23 @@ def _plan_of(graph: Graph, selection: Selection) -> Plan:
 
 
 def _select_or_merge(target, graph: Graph, precisions, sensitivity_of, budget, memory_budget, table, calib_x):
-    """Select precisions; when even the fastest assignment misses the budget, merge layers and retry."""
+    """(graph, selection, None): precisions selected within the budget, layers merged first when even
+    the fastest assignment misses it; (graph, None, fastest ms the solver reaches on that graph) when
+    the last graph tried still misses it."""
     try:
-        return graph, select(target, graph, precisions, sensitivity_of(graph), budget, memory_budget, table)
+        return graph, select(target, graph, precisions, sensitivity_of(graph), budget, memory_budget, table), None
     except BudgetInfeasible as infeasible:
         if infeasible.binding != "latency" or infeasible.fastest_ms is None:
             raise
         merged = merge_to_fit(target, graph, calib_x, infeasible.fastest_ms - budget, table)
         if merged is graph:
+            return graph, None, infeasible.fastest_ms
+    try:
+        return merged, select(target, merged, precisions, sensitivity_of(merged), budget, memory_budget, table), None
+    except BudgetInfeasible as infeasible:
+        if infeasible.binding != "latency" or infeasible.fastest_ms is None:
             raise
-        return merged, select(target, merged, precisions, sensitivity_of(merged), budget, memory_budget, table)
+        return merged, None, infeasible.fastest_ms
 
 
 def _predict_plan(target, graph: Graph, plan: Plan, ranges, method: str, table) -> float:

@@ -24,7 +24,11 @@ The outputs are compared as follows:
 - ``top1``: the drop in top-1 accuracy in percentage points (needs labels); it may be negative.
 
 ``fp32`` costs 0 by definition. Summing the per-layer costs is the selector's estimate of the cost
-of a mixed configuration (layers assumed independent, as in HAWQ-style selection).
+of a mixed configuration (layers assumed independent, as in HAWQ-style selection). The estimate
+fails where errors compound: several binary layers together can cost far more than their sum.
+:func:`plan_costs` measures whole plans (every layer at its plan's precision at once, the same
+samples and comparison), which the pipeline uses to check the selector's choice against other
+candidates (``pipeline.selection``).
 
 Results are cached as JSON under ``<cache>/sensitivity/<key>.json`` (``~/.cache/edgeconv`` by
 default, see ``latency_table.cache_root``), where the key hashes the graph's structure and
@@ -163,6 +167,55 @@ def _replayed_trials(graph: Graph, calib_x: np.ndarray, layers: list, precisions
     yield None, None, walk.output().cpu().numpy()
 
 
+def _check_metric(metric: str, labels) -> None:
+    if metric not in METRICS:
+        raise UserError(f"unknown sensitivity metric {metric!r}; use one of {', '.join(METRICS)}")
+    if metric == "top1" and labels is None:
+        raise UserError("the top1 sensitivity metric needs labels (y) in the calibration data")
+
+
+def _cost(reference: np.ndarray, result: np.ndarray, metric: str, probabilities: bool, labels) -> float:
+    """How much worse ``result`` is than the float ``reference`` under ``metric`` (module docstring)."""
+    if metric == "kl":
+        return kl_divergence(reference, result, probabilities)
+    return top1_accuracy(reference, labels) - top1_accuracy(result, labels)
+
+
+def plan_costs(
+    graph: Graph,
+    calib_x: np.ndarray,
+    plans: list,
+    metric: str = "kl",
+    labels: Optional[np.ndarray] = None,
+    device: str = "cpu",
+    batch_size: int = REPLAY_BATCH,
+) -> list:
+    """Cost of each whole plan against the float ``graph``, compared as :func:`measure` compares.
+
+    ``plans`` are graphs computing what ``graph`` computes with some layers quantized (a
+    quantized graph of it, or of a merged version of it: the comparison is with ``graph``'s own
+    outputs either way). Each runs whole in the torch executor on ``device``, in batches of
+    ``batch_size``; the float graph runs once for all of them. Nothing is cached.
+    """
+    import torch  # the torch executor is loaded only when plans are run
+
+    from ..torchexec.replay import replay
+
+    _check_metric(metric, labels)
+    torch_device = torch.device(device)
+    # Only the input is live: replay runs the whole of each graph.
+    live = {graph.inputs[0]: torch.from_numpy(np.ascontiguousarray(calib_x, dtype=np.float32)).to(torch_device)}
+    reference = replay(graph, graph, live, batch_size, torch_device).cpu().numpy()
+    probabilities = _ends_in_softmax(graph)
+    costs = []
+    with progress.task("whole-plan trials", total=len(plans)) as bar:
+        for plan in plans:
+            result = replay(graph, plan, live, batch_size, torch_device).cpu().numpy()
+            costs.append(_cost(reference, result, metric, probabilities, labels))
+            bar.advance()
+    return costs
+
+
 def measure(
     graph: Graph,
     calib_x: np.ndarray,
@@ -185,10 +238,7 @@ def measure(
     trial graph runs whole through ``run``. ``label`` names the quantizer in the cache key. With
     ``use_cache`` a stored result for the same key is returned without running anything.
     """
-    if metric not in METRICS:
-        raise UserError(f"unknown sensitivity metric {metric!r}; use one of {', '.join(METRICS)}")
-    if metric == "top1" and labels is None:
-        raise UserError("the top1 sensitivity metric needs labels (y) in the calibration data")
+    _check_metric(metric, labels)
     precisions = [parse_precision(p).name for p in precisions]
     layers = list(layers) if layers is not None else [n.name for n in graph.nodes if n.op.WEIGHTED]
     executor = f"replayed-{_device_type(device)}" if run is None else "whole-graph"
@@ -211,12 +261,7 @@ def measure(
     for layer in layers:
         table.costs[layer] = {p: 0.0 for p in precisions if p == "fp32"}
         for precision in quantized:
-            result = outputs[(layer, precision)]
-            if metric == "kl":
-                cost = kl_divergence(reference, result, probabilities)
-            else:
-                cost = top1_accuracy(reference, labels) - top1_accuracy(result, labels)
-            table.costs[layer][precision] = cost
+            table.costs[layer][precision] = _cost(reference, outputs[(layer, precision)], metric, probabilities, labels)
     if use_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
