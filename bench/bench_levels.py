@@ -9,7 +9,8 @@ Models:
 
 Levels (``kernels.isa``): this CPU's highest x86 level and, where that is an AVX-512 one, ``avx2``
 too. For each level, with ``EDGECONV_X86_LEVEL`` forced, the model is compressed for ``host``
-(``--emit tflite,c``: the kernel choice and the prediction are the level's) and built (a release
+(``--emit tflite,c --threads 1``: the kernel choice and the prediction are the level's, for the
+one thread everything is timed on) and built (a release
 build). LiteRT runs at each level too: XNNPACK and ruy choose their kernels from CPUID, so below
 the CPU's level they run in a child process whose CPUID reports that level (``masked_peers.py``;
 refused with the reason where the CPU cannot make CPUID fault). Then every C build and the two
@@ -126,7 +127,7 @@ def compress_at(src: Source, level: Optional[str], work: Path) -> LevelRun:
 
     out = work / f"out-{level}"
     with forced_level(level):
-        report = api.compress(src.path, "host", emit="tflite,c", out=out, force=True, **src.options)
+        report = api.compress(src.path, "host", emit="tflite,c", out=out, force=True, threads=1, **src.options)
         timer = CRunnerTimer(out / "c", work / f"build-{level}", src.x)
     return LevelRun(level or "", out, float(report["predicted_latency_ms"]), report["layers"], timer)
 

@@ -47,13 +47,18 @@ EC_INLINE ec_avx512_out16_t ec_avx512_out16(const int32_t *mult, const int32_t *
     return o;
 }
 
-/* The stage's lanes of clamp(ec_requantize(acc, mult, shift) + out_zp, act_min, act_max), stored
- * as int8 at out. The clamp bounds lie in [-128, 127], so clamping the int32 value saturated to
+/* clamp(ec_requantize(acc, mult, shift) + out_zp, act_min, act_max) of the 16 lanes as bytes, and
+ * the stage's lanes of it stored as int8 at out. The clamp bounds lie in [-128, 127], so clamping the int32 value saturated to
  * int8 (vpmovsdb) gives the same bytes. */
-EC_INLINE void ec_avx512_requantize_store16(__m512i acc, const ec_avx512_out16_t *o, int8_t *out)
+EC_INLINE __m128i ec_avx512_requantize_bytes16(__m512i acc, const ec_avx512_out16_t *o)
 {
     const __m128i r = _mm512_cvtsepi32_epi8(_mm512_add_epi32(ec_x86_requantize16(acc, &o->rq), o->out_zp));
-    _mm_mask_storeu_epi8(out, o->lanes, _mm_min_epi8(_mm_max_epi8(r, o->act_min), o->act_max));
+    return _mm_min_epi8(_mm_max_epi8(r, o->act_min), o->act_max);
+}
+
+EC_INLINE void ec_avx512_requantize_store16(__m512i acc, const ec_avx512_out16_t *o, int8_t *out)
+{
+    _mm_mask_storeu_epi8(out, o->lanes, ec_avx512_requantize_bytes16(acc, o));
 }
 
 #endif /* AVX-512 F, BW, VL */

@@ -17,6 +17,10 @@
  * Register tiles (ec_vnni_shape): up to 12 pixels x 32 channels (24 accumulators, 2 weight
  * registers, one input), 1 pixel x 128 channels for the fully connected layer (8 independent
  * accumulator chains); a pixel's 4-byte group is broadcast once and feeds every block of the pass.
+ * Narrow blocks (at most 8 channels: a layer of 8 or fewer, or the last block of 16n + 1..8) run
+ * pixel pairs: a register holds the block's 8 channels of two pixels (lanes 0-7 and 8-15), the
+ * first 32 bytes of each 64-byte weight group (its 8 channels) in both halves, so every lane does
+ * useful work, and one 16-lane requantization serves both pixels (the block's constants twice).
  *
  * AVX2 (ec_x86_gemm_avx2.h): the same layout, widened exactly to int16 for vpmaddwd, with the
  * input zero point folded into the same per-channel constant; register tiles of up to 6 pixels x 8
@@ -73,6 +77,25 @@ EC_FORCE_INLINE __m512i ec_vnni_group(const int8_t *p, int32_t n)
     return _mm512_xor_si512(_mm512_set1_epi32(v), _mm512_set1_epi32((int)0x80808080u));
 }
 
+/* The groups of 4 bytes at p (pixel a, lanes 0-7) and q (pixel b, lanes 8-15), n bytes each, as
+ * unsigned bytes. */
+EC_FORCE_INLINE __m512i ec_vnni_pair_group(const int8_t *p, const int8_t *q, int32_t n)
+{
+    const int32_t a = n == 4 ? ec_load_group(p) : ec_load_tail_group(p, n);
+    const int32_t b = n == 4 ? ec_load_group(q) : ec_load_tail_group(q, n);
+    const __m512i both = _mm512_mask_broadcastd_epi32(_mm512_set1_epi32(a), (__mmask16)0xFF00, _mm_cvtsi32_si128(b));
+    return _mm512_xor_si512(both, _mm512_set1_epi32((int)0x80808080u));
+}
+
+/* A narrow block's weight group (its first 8 channels, 32 bytes) in both halves. */
+EC_FORCE_INLINE __m512i ec_vnni_pair_weights(const int8_t *wk)
+{
+    return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)wk));
+}
+
+/* A narrow block's 8 lanes (0-7) copied into lanes 8-15. */
+EC_FORCE_INLINE __m512i ec_vnni_pair_lanes(__m512i v) { return _mm512_shuffle_i64x2(v, v, 0x44); }
+
 /* fold[j] += the products of a row tile's padding segments (the padding row, the same for every
  * pixel) with their weights, for nb blocks starting at `w`. */
 EC_FORCE_INLINE void ec_vnni_padding(const ec_gemm_t *g, const ec_gemm_src_t *src, const int8_t *w, const int nb,
@@ -94,22 +117,42 @@ EC_FORCE_INLINE void ec_vnni_padding(const ec_gemm_t *g, const ec_gemm_src_t *sr
     }
 }
 
+/* One group of 4 K bytes (n < 4: a segment's tail) of every register row: acc[i][j] += u(x[i] + at)
+ * * W(block j), or for pairs acc[i][0] += (u(x[2i] + at), u(x[2i + 1] + at)) * W(block 0). */
+EC_FORCE_INLINE void ec_vnni_step(const int8_t *wk, size_t block_bytes, const int8_t *const *x, size_t at, int32_t n,
+                                  const int rows, const int nb, const int pairs, __m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCKS])
+{
+    __m512i wv[EC_VNNI_BLOCKS];
+    int i;
+    if (pairs) {
+        wv[0] = ec_vnni_pair_weights(wk);
+    } else {
+        ec_vnni_load_weights(wk, block_bytes, nb, wv);
+    }
+    EC_UNROLL
+    for (i = 0; i < rows; ++i) {
+        ec_vnni_madd(acc[i], pairs ? ec_vnni_pair_group(x[2 * i] + at, x[2 * i + 1] + at, n) : ec_vnni_group(x[i] + at, n),
+                     wv, nb);
+    }
+}
+
 /* acc[i][j] += sum over K of u(pixel i0 + i) * W(block j), for `rows` pixels (those from m on
  * repeat pixel m - 1) and nb <= EC_VNNI_BLOCKS blocks starting at `w`. `row` (a constant): src is
  * a row tile, whose padding segments ec_vnni_padding has added and whose pixels read segment s at
- * their first byte + seg_offset[s]; else a tile of tap lists. */
+ * their first byte + seg_offset[s]; else a tile of tap lists. `pairs` (a constant, row tiles of
+ * one narrow block): register row i holds pixels i0 + 2i and i0 + 2i + 1. */
 EC_FORCE_INLINE void ec_vnni_accumulate(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m,
-                                        const int8_t *w, const int rows, const int nb, const int row,
+                                        const int8_t *w, const int rows, const int nb, const int row, const int pairs,
                                         __m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCKS])
 {
     const size_t block_bytes = (size_t)g->k4 * EC_PACK_LANES, seg_bytes = (size_t)EC_PACK_K4(g->seg_len) * EC_PACK_LANES;
     const int32_t full = ec_gemm_whole_bytes(g), tail = g->seg_len - full;
-    const int8_t *x[EC_VNNI_ROWS];
-    __m512i wv[EC_VNNI_BLOCKS];
+    const int pixels = pairs ? 2 * rows : rows;
+    const int8_t *x[2 * EC_VNNI_ROWS];
     int32_t s, k;
     int i;
     EC_UNROLL
-    for (i = 0; i < rows; ++i) {
+    for (i = 0; i < pixels; ++i) {
         x[i] = row ? src->first + (size_t)(i0 + (i < m ? i : m - 1)) * src->step : NULL;
     }
     for (s = 0; s < g->nseg; ++s) {
@@ -127,19 +170,10 @@ EC_FORCE_INLINE void ec_vnni_accumulate(const ec_gemm_t *g, const ec_gemm_src_t 
             }
         }
         for (k = 0; k < full; k += 4, wk += 64) {
-            const size_t at = off + (size_t)k;
-            ec_vnni_load_weights(wk, block_bytes, nb, wv);
-            EC_UNROLL
-            for (i = 0; i < rows; ++i) {
-                ec_vnni_madd(acc[i], ec_vnni_group(x[i] + at, 4), wv, nb);
-            }
+            ec_vnni_step(wk, block_bytes, x, off + (size_t)k, 4, rows, nb, pairs, acc);
         }
         if (tail > 0) {
-            ec_vnni_load_weights(wk, block_bytes, nb, wv);
-            EC_UNROLL
-            for (i = 0; i < rows; ++i) {
-                ec_vnni_madd(acc[i], ec_vnni_group(x[i] + off + (size_t)full, tail), wv, nb);
-            }
+            ec_vnni_step(wk, block_bytes, x, off + (size_t)full, tail, rows, nb, pairs, acc);
         }
     }
 }
@@ -169,6 +203,21 @@ EC_INLINE void ec_x86_stage(const ec_gemm_t *g, int32_t b, ec_x86_stage_t *s)
     s->out = ec_avx512_out16(g->mult + c0, g->shift + c0, g->q, g->out_c - c0);
 }
 
+/* Whether block b is narrow (at most 8 channels: the pixel-pair tiles run it). */
+EC_INLINE int ec_vnni_narrow(const ec_gemm_t *g, int32_t b) { return g->out_c - b * EC_PACK_LANES <= 8; }
+
+/* A narrow block's stage for pixel pairs: every constant of its 8 channels in both halves; `lanes`
+ * masks one pixel's channels (each half is stored apart). */
+EC_INLINE void ec_x86_pair_stage(const ec_gemm_t *g, int32_t b, ec_x86_stage_t *s)
+{
+    const int32_t c0 = b * EC_PACK_LANES;
+    const __mmask16 lanes = ec_avx512_first_lanes(g->out_c - c0);
+    s->fold = ec_vnni_pair_lanes(ec_vnni_fold(g, b));
+    s->out = ec_avx512_out16(g->mult + c0, g->shift + c0, g->q, g->out_c - c0);
+    s->out.rq = ec_x86_rq16_params(ec_vnni_pair_lanes(_mm512_maskz_loadu_epi32(lanes, g->mult + c0)),
+                                   ec_vnni_pair_lanes(_mm512_maskz_loadu_epi32(lanes, g->shift + c0)));
+}
+
 /* Output channels [16 * b0, 16 * (b0 + nb)) of pixels i0 .. i0 + m - 1 with a register tile of
  * `rows` >= m pixels: fold, accumulate, requantize, store (pixel i0 + i at out + i * out_stride).
  * The output stage is the call's (g->stages) or derived once per block, after the accumulation
@@ -194,7 +243,7 @@ EC_FORCE_INLINE void ec_vnni_blocks(const ec_gemm_t *g, const ec_gemm_src_t *src
             acc[i][j] = fold[j];
         }
     }
-    ec_vnni_accumulate(g, src, i0, m, w, rows, nb, row, acc);
+    ec_vnni_accumulate(g, src, i0, m, w, rows, nb, row, 0, acc);
     EC_UNROLL
     for (j = 0; j < nb; ++j) {
         const int32_t c0 = (b0 + j) * EC_PACK_LANES;
@@ -206,6 +255,43 @@ EC_FORCE_INLINE void ec_vnni_blocks(const ec_gemm_t *g, const ec_gemm_src_t *src
             if (i < m) {
                 ec_avx512_requantize_store16(acc[i][j], &stage, out + (size_t)i * out_stride + (size_t)c0);
             }
+        }
+    }
+}
+
+/* The narrow block b of pixels i0 .. i0 + m - 1 of a row tile, `rows` >= m / 2 register rows of
+ * pixel pairs. The pair stage is the call's (g->stages: the entry after the last block's) or
+ * derived here. */
+EC_FORCE_INLINE void ec_vnni_pairs(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m, int32_t b,
+                                   const int rows, int8_t *out, size_t out_stride)
+{
+    const ec_x86_stage_t *stages = (const ec_x86_stage_t *)g->stages;
+    const int8_t *w = g->w + (size_t)b * (size_t)g->k4 * EC_PACK_LANES;
+    const size_t c0 = (size_t)b * EC_PACK_LANES;
+    __m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCKS], padding[EC_VNNI_BLOCKS], fold;
+    ec_x86_stage_t stage;
+    int i;
+    if (stages) {
+        stage = stages[b + 1];
+    } else {
+        ec_x86_pair_stage(g, b, &stage);
+    }
+    padding[0] = _mm512_setzero_si512();
+    ec_vnni_padding(g, src, w, 1, padding); /* lanes 0-7: the padding row is every pixel's */
+    fold = _mm512_add_epi32(stage.fold, ec_vnni_pair_lanes(padding[0]));
+    EC_UNROLL
+    for (i = 0; i < rows; ++i) {
+        acc[i][0] = fold;
+    }
+    ec_vnni_accumulate(g, src, i0, m, w, rows, 1, 1, 1, acc);
+    EC_UNROLL
+    for (i = 0; i < rows; ++i) {
+        const __m128i bytes = ec_avx512_requantize_bytes16(acc[i][0], &stage.out);
+        if (2 * i < m) {
+            _mm_mask_storeu_epi8(out + (size_t)(2 * i) * out_stride + c0, stage.out.lanes, bytes);
+        }
+        if (2 * i + 1 < m) {
+            _mm_mask_storeu_epi8(out + (size_t)(2 * i + 1) * out_stride + c0, stage.out.lanes, _mm_unpackhi_epi64(bytes, bytes));
         }
     }
 }
@@ -244,6 +330,23 @@ EC_VNNI_BLOCKS_FN(list, 0, 1, 4)
 EC_VNNI_BLOCKS_FN(list, 0, 1, 8)
 #undef EC_VNNI_BLOCKS_FN
 
+#define EC_VNNI_PAIRS_FN(rows)                                                                                  \
+    EC_NOINLINE void ec_vnni_pairs_##rows(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m,  \
+                                          int32_t b, int8_t *out, size_t out_stride)                           \
+    {                                                                                                         \
+        ec_vnni_pairs(g, src, i0, m, b, rows, out, out_stride);                                               \
+    }
+EC_VNNI_PAIRS_FN(1)
+EC_VNNI_PAIRS_FN(2)
+EC_VNNI_PAIRS_FN(3)
+EC_VNNI_PAIRS_FN(4)
+EC_VNNI_PAIRS_FN(6)
+#undef EC_VNNI_PAIRS_FN
+
+/* The pair tile for m pixels (2 to 12: the row tiles' sizes, ec_vnni_shape): by_pairs[(m + 1) / 2]. */
+static const ec_vnni_blocks_fn ec_vnni_by_pairs[7] = {
+    NULL, ec_vnni_pairs_1, ec_vnni_pairs_2, ec_vnni_pairs_3, ec_vnni_pairs_4, ec_vnni_pairs_6, ec_vnni_pairs_6};
+
 /* The register tiles of one shape, by block count: by_nb[n] computes n blocks. */
 typedef struct {
     int32_t most;                   /* blocks per pass */
@@ -260,18 +363,23 @@ static const ec_vnni_shape_t ec_vnni_6 = {2, {NULL, ec_vnni_row_6x1, ec_vnni_row
 static const ec_vnni_shape_t ec_vnni_8 = {2, {NULL, ec_vnni_row_8x1, ec_vnni_row_8x2, NULL, NULL, NULL, NULL, NULL, NULL}};
 static const ec_vnni_shape_t ec_vnni_12 = {2, {NULL, ec_vnni_row_12x1, ec_vnni_row_12x2, NULL, NULL, NULL, NULL, NULL, NULL}};
 
-/* Every output channel of pixels i0 .. i0 + m - 1: `most` blocks at a time, then 4 or fewer. */
+/* Every output channel of pixels i0 .. i0 + m - 1: `most` blocks at a time, then 4 or fewer; a
+ * narrow last block of a row tile of several pixels in pixel pairs. */
 static void ec_vnni_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m,
                          const ec_vnni_shape_t *shape, int8_t *out, size_t out_stride)
 {
     const int32_t blocks = (g->out_c + EC_PACK_LANES - 1) / EC_PACK_LANES;
+    const int32_t pairs = src->first && m > 1 && ec_vnni_narrow(g, blocks - 1), wide = blocks - pairs;
     int32_t b = 0, n;
-    for (; b + shape->most <= blocks; b += shape->most) {
+    for (; b + shape->most <= wide; b += shape->most) {
         shape->by_nb[shape->most](g, src, i0, m, b, out, out_stride);
     }
-    for (; b < blocks; b += n) {
-        n = blocks - b < 4 ? blocks - b : 4;
+    for (; b < wide; b += n) {
+        n = wide - b < 4 ? wide - b : 4;
         shape->by_nb[n](g, src, i0, m, b, out, out_stride);
+    }
+    if (pairs) {
+        ec_vnni_by_pairs[(m + 1) / 2](g, src, i0, m, wide, out, out_stride);
     }
 }
 
@@ -317,7 +425,7 @@ static void ec_x86_gemm_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32
  * of its K groups. Wider layers derive them in each tile (g->stages stays NULL). */
 #define EC_X86_STAGE_CHANNELS 512
 typedef struct {
-    ec_x86_stage_t of[EC_X86_STAGE_CHANNELS / EC_X86_STAGE_LANES];
+    ec_x86_stage_t of[EC_X86_STAGE_CHANNELS / EC_X86_STAGE_LANES + 1]; /* + a narrow block's pair stage */
 } ec_x86_stages_t;
 
 EC_INLINE void ec_x86_gemm_prepare(ec_gemm_t *g, ec_x86_stages_t *stages)
@@ -330,6 +438,11 @@ EC_INLINE void ec_x86_gemm_prepare(ec_gemm_t *g, ec_x86_stages_t *stages)
     for (b = 0; b < n; ++b) {
         ec_x86_stage(g, b, &stages->of[b]);
     }
+#if defined(EC_VNNI_ROWS)
+    if (ec_vnni_narrow(g, n - 1)) {
+        ec_x86_pair_stage(g, n - 1, &stages->of[n]);
+    }
+#endif
     g->stages = stages;
 }
 

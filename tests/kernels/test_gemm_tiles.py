@@ -6,7 +6,8 @@ The AVX2 tiles (ec_x86_gemm_avx2.h) split a call's pixels into register tiles of
 evenly: 7 -> 4 + 3, 16 -> 6 + 5 + 5), cover C_out in half-blocks of 8 channels (a lone pixel in
 passes of 4), widen a tile's input to int16 once when its packed K is at most 2048 bytes and its
 segments at least 8 bytes long, and read the bytes in place otherwise; the VNNI tiles take 12
-pixels x 32 channels. The cases below reach each of these paths with pixel counts and channel
+pixels x 32 channels, and a last block of 8 or fewer channels (3, 7, 8, 17, 23, 33, 520 below)
+in pixel pairs, 6 pairs at most. The cases below reach each of these paths with pixel counts and channel
 counts that are not multiples of the tiles, K tails of 1 to 3 bytes, K on both sides of the
 widening limit, zero points at both int8 ends, runs longer than the 64 pixels of one call, and
 accumulators next to the int32 bound."""
@@ -30,6 +31,8 @@ CASES = [
     (10, 5, 9, 7, (3, 3), (1, 2), (0, 1, 2, 1)),        # 10-byte taps with 2-byte tails, taps in the padding
     (96, 4, 5, 25, (5, 5), (1, 1), (2, 2, 2, 2)),       # unfolded, K = 2400 past the widening limit
     (7, 6, 6, 33, (5, 5), (1, 1), (2, 2, 2, 2)),        # unfolded, K = 175 widened, a 3-byte tail
+    (3, 9, 14, 8, (3, 3), (1, 1), (1, 1, 1, 1)),        # VNNI: one narrow block in pixel pairs, padded rows
+    (4, 2, 7, 520, (1, 1), (1, 1), (0, 0, 0, 0)),       # VNNI: a narrow 33rd block past the call's prepared stages
 ]
 
 
