@@ -108,6 +108,9 @@ class LatencyParams:
     source: str
     portable_cycle_scale: float = 1.0  # cycles of portable C code relative to the calibration machine
     pool_handoff_cycles: Optional[float] = None  # handing a layer to the pool; None: select.latency's default
+    # the key of the NEON kernels' figures fitted on this board's core and build (e.g. "arm@cortex-a53"),
+    # taken before its ARM level's where a kernel has them (kernels.arm_work.arm_figures); None: the level's
+    arm_figures: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -332,6 +335,7 @@ def _parse(raw: dict, path: Path) -> Target:
         portable_cycle_scale=latency_t.number("portable_cycle_scale", upper=100.0) if "portable_cycle_scale" in latency_t.data else 1.0,
         **({"pool_handoff_cycles": latency_t.number("pool_handoff_cycles", positive=False)}
            if "pool_handoff_cycles" in latency_t.data else {}),
+        arm_figures=latency_t.optional_text("arm_figures"),
     )
     target = Target(
         name=top.text("name"),

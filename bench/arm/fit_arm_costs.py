@@ -3,7 +3,9 @@
     python bench/arm/fit_arm_costs.py --board rpi4 [--records R.json] [--from-records R.json]
 
 For the board (``rpi4``: the ``arm`` level's figures, on its Cortex-A72; ``rpi5``: ``arm-dotprod``,
-Cortex-A76), a grid of one-layer models (``GRID``: each NEON kernel over shapes that fill its tiles
+Cortex-A76; a board whose TOML names its own figures, ``[latency] arm_figures``: those, such as
+``arm@cortex-a53`` for the Zero 2 W and ``arm@cortex-a53-armv7`` for rpi3's 32-bit build), a grid
+of one-layer models (``GRID``: each NEON kernel over shapes that fill its tiles
 well and badly), every zoo model (seeded weights) at int8 and at w1a1 (binary layers where the
 selector's kernels take them; the first conv and the last linear stay int8), ``binarynet-wide``
 and the MLPerf Tiny models, and every zoo and MLPerf Tiny model at fp32 (the MLPerf ones in their
@@ -35,6 +37,7 @@ import numpy as np  # noqa: E402
 from bench_arm_goals import export_models, shipped  # noqa: E402
 from bench_latency_model import one_layer_graph  # noqa: E402
 
+from edgeconv.kernels.isa import target_kernel_set  # noqa: E402
 from edgeconv.profile.arm_fit import Row, fit, held_out_errors, rows_of  # noqa: E402
 from edgeconv.profile.estimate import estimate_graph  # noqa: E402
 from edgeconv.profile.model_layers import load_prepared  # noqa: E402
@@ -120,14 +123,19 @@ def _set_name(figure_set: tuple) -> str:
     return " ".join(figure_set[1:])
 
 
-def report(rows: list) -> str:
+def figures_key(target) -> str:
+    """The key the board's figures take in the registry's ``arm=`` and ``arm_element=`` dicts."""
+    return target.latency.arm_figures or target_kernel_set(target).level
+
+
+def report(rows: list, key: str) -> str:
     fitted = fit(rows)
-    lines = [f"layer_overhead_cycles = {fitted.layer_overhead:.0f}", "", "figures (registry form):"]
+    lines = [f"layer_overhead_cycles = {fitted.layer_overhead:.0f}", "", f"figures (registry form, key {key!r}):"]
     for figure_set in sorted(fitted.figures):
         chosen = [row for row in rows if row.figure_set == figure_set]
         errors = [fitted.predict(row) / row.cycles - 1.0 for row in chosen]
         worst = max(errors, key=abs)
-        lines.append(f"  {_set_name(figure_set):<36} {fitted.cost(figure_set)!r}")
+        lines.append(f"  {_set_name(figure_set):<36} {key!r}: {fitted.cost(figure_set)!r}")
         lines.append(f"      {len(chosen)} layers, rms error {100 * (sum(e * e for e in errors) / len(errors)) ** 0.5:.0f}%, "
                      f"worst {100 * worst:+.0f}%")
     lines += ["", "held out (each model predicted by a fit over the others):"]
@@ -149,7 +157,7 @@ def main() -> int:
         rows = collect(args.board)
     if args.records:
         args.records.write_text(json.dumps([r.__dict__ for r in rows]) + "\n")
-    print(report(rows))
+    print(report(rows, figures_key(load_target(args.board))))
     return 0
 
 

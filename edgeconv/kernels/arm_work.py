@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Optional
 
 from .geometry import LayerGeometry
 from .packing import PACK_LANES, XNOR_ROW_GROUP, im2col_indirect
@@ -61,10 +62,10 @@ XNOR_PIXELS_AARCH64, XNOR_PIXELS_ARMV7 = 4, 2
 
 @dataclass(frozen=True)
 class ArmCost:
-    """Cycles of a NEON kernel per counted event (module docstring), on the board its ARM level's
-    figures were fitted for (``bench/arm/fit_arm_costs.py``: ``arm`` on the Cortex-A72 of rpi4,
-    ``arm-dotprod`` on the Cortex-A76 of rpi5). ``measured`` is False: they are fitted to the
-    qemu+llvm-mca estimates, not to a board's clock."""
+    """Cycles of a NEON kernel per counted event (module docstring), on the core its figures were
+    fitted for (``bench/arm/fit_arm_costs.py``: ``arm`` on the Cortex-A72 of rpi4, ``arm-dotprod``
+    on the Cortex-A76 of rpi5, a key such as ``arm@cortex-a53`` on that core: ``arm_figures``).
+    ``measured`` is False: they are fitted to the qemu+llvm-mca estimates, not to a board's clock."""
 
     mac: float
     segment: float
@@ -82,6 +83,16 @@ class ArmCost:
         """MACs per cycle on large layers, where the per-MAC term dominates (``peak`` unused: the
         figure is the fitted board's own)."""
         return 1.0 / self.mac
+
+
+def arm_figures(by_key: dict, level: str, core_key: Optional[str] = None):
+    """A kernel's ARM figures for a board (``ArmCost`` or ``ArmElementCost``), or None: those fitted
+    on the board's own core and build (``core_key``, the target's ``[latency] arm_figures``, such as
+    ``arm@cortex-a53``) where the kernel has them, else its ARM level's (``arm``: fitted on the
+    Cortex-A72, ``arm-dotprod``: on the Cortex-A76)."""
+    if core_key is not None and core_key in by_key:
+        return by_key[core_key]
+    return by_key.get(level)
 
 
 def gemm_tile(level: str, aarch64: bool) -> int:

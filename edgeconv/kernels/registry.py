@@ -66,6 +66,12 @@ version, are assumptions:
 
 A measured table for the board (``edgeconv profile``) replaces all of these.
 
+**Per core.** A board whose TOML names figures fitted on its own core and build (``[latency]
+arm_figures``: ``arm@cortex-a53`` for the Zero 2 W, ``arm@cortex-a53-armv7`` for rpi3's 32-bit
+build, fitted by ``bench/arm/fit_arm_costs.py --board``) takes a kernel's ``arm`` and
+``arm_element`` entries under that key where the kernel has them, else its ARM level's
+(``arm_work.arm_figures``).
+
 Precisions (``quant.precision``): a low-bit layer is also an ordinary int8 layer whose values take
 few levels, so every int8 kernel runs it exactly, at int8 speed; the bit-serial and XNOR kernels
 compute the same int32 accumulators from bit planes with popcounts.
@@ -82,7 +88,7 @@ from typing import Callable, Optional
 from ..errors import UserError
 from ..quant.precision import Precision
 from ..resources import kernels_dir
-from .arm_work import ArmCost, ArmElementCost
+from .arm_work import ArmCost, ArmElementCost, arm_figures
 from .geometry import LayerGeometry
 from .isa import ISAS, X86_LEVEL_NAMES
 from .split import (
@@ -173,13 +179,16 @@ class KernelCost:
     arm: dict = field(default_factory=dict, hash=False)
     dense_only: bool = False
 
-    def simd_cost(self, level: str) -> SimdCost:
-        """The SIMD cost model for a kernel set's level (``KernelSet.level``: an x86 or an ARM level)."""
+    def simd_cost(self, level: str, arm_core: Optional[str] = None) -> SimdCost:
+        """The SIMD cost model for a kernel set's level (``KernelSet.level``: an x86 or an ARM level);
+        on ARM, the figures of the board's core ``arm_core`` (its ``[latency] arm_figures``) where
+        the kernel has them (``arm_work.arm_figures``)."""
         if level in X86_LEVEL_NAMES:
             for lower in reversed(X86_LEVEL_NAMES[: X86_LEVEL_NAMES.index(level) + 1]):
                 if lower in self.x86:
                     return self.x86[lower]
-        return self.arm.get(level, self.simd)
+        neon = arm_figures(self.arm, level, arm_core)
+        return self.simd if neon is None else neon
 
 
 def _any_shape(geo: LayerGeometry) -> bool:
@@ -208,6 +217,11 @@ class Kernel:
     # An op's cost on an ARM level (``arm_work.ArmElementCost``), fitted by
     # bench/arm/fit_arm_costs.py from the qemu+llvm-mca estimates; the ARM boards' model uses it.
     arm_element: dict = field(default_factory=dict, hash=False)
+
+    def arm_element_cost(self, level: str, arm_core: Optional[str] = None) -> Optional[ArmElementCost]:
+        """The op's ARM figures on a board of ARM level ``level`` and core ``arm_core``
+        (``arm_work.arm_figures``), or None."""
+        return arm_figures(self.arm_element, level, arm_core)
 
     def x86_element_cycles(self, level: str) -> Optional[float]:
         """The x86 version's cycles per element at ``level`` (the nearest level below with a
@@ -280,17 +294,27 @@ def _bitserial_scratch(geo: LayerGeometry, precision: Precision) -> int:
 
 
 # int8 ops without MACs on the ARM levels: what they count and their cycles (``arm_work.ArmElementCost``),
-# fitted by bench/arm/fit_arm_costs.py (rpi4 for ``arm``, rpi5 for ``arm-dotprod``).
+# fitted by bench/arm/fit_arm_costs.py (rpi4 for ``arm``, rpi5 for ``arm-dotprod``, the Zero 2 W and rpi3
+# for their Cortex-A53 keys ``arm@cortex-a53`` and ``arm@cortex-a53-armv7``).
 _ARM_ELEMENT: dict = {
-    "ec_s8_add": {"arm": ArmElementCost("block", 133, 153, 0.0), "arm-dotprod": ArmElementCost("block", 131, 160, 0.0)},
-    "ec_s8_mul": {"arm": ArmElementCost("block", 76.9, 0.0, 0.0), "arm-dotprod": ArmElementCost("block", 72.1, 0.0, 0.0)},
-    "ec_s8_maxpool2d": {"arm": ArmElementCost("window-block", 7.29, 76.9, 2.14e+03), "arm-dotprod": ArmElementCost("window-block", 6.65, 83.9, 2.41e+03)},
-    "ec_s8_avgpool2d": {"arm": ArmElementCost("window-block", 7.89, 0.0, 1.51e+03), "arm-dotprod": ArmElementCost("window-block", 7.48, 0.0, 1.62e+03)},
-    "ec_s8_global_avgpool": {"arm": ArmElementCost("input", 0.759, 0.0, 290), "arm-dotprod": ArmElementCost("input", 0.759, 0.0, 287)},
-    "ec_s8_lut": {"arm": ArmElementCost("element", 2.08, 0.0, 50.6), "arm-dotprod": ArmElementCost("element", 2.08, 0.0, 50.7)},
-    "ec_s8_softmax": {"arm": ArmElementCost("element", 0.0, 0.0, 1.48e+03), "arm-dotprod": ArmElementCost("element", 0.0, 0.0, 1.46e+03)},
-    "ec_s8_quantize": {"arm": ArmElementCost("element", 8.77, 0.0, 16.7), "arm-dotprod": ArmElementCost("element", 8.77, 0.0, 17.2)},
-    "ec_s8_pad": {"arm": ArmElementCost("element", 0.252, 0.0, 137), "arm-dotprod": ArmElementCost("element", 0.241, 0.0, 221)},
+    "ec_s8_add": {"arm": ArmElementCost("block", 133, 153, 0.0), "arm-dotprod": ArmElementCost("block", 131, 160, 0.0),
+                  "arm@cortex-a53": ArmElementCost("block", 597, 160, 0.0), "arm@cortex-a53-armv7": ArmElementCost("block", 121, 105, 8.67)},
+    "ec_s8_mul": {"arm": ArmElementCost("block", 76.9, 0.0, 0.0), "arm-dotprod": ArmElementCost("block", 72.1, 0.0, 0.0),
+                  "arm@cortex-a53": ArmElementCost("block", 383, 0.0, 0.0), "arm@cortex-a53-armv7": ArmElementCost("block", 75.9, 0.0, 0.0)},
+    "ec_s8_maxpool2d": {"arm": ArmElementCost("window-block", 7.29, 76.9, 2.14e+03), "arm-dotprod": ArmElementCost("window-block", 6.65, 83.9, 2.41e+03),
+                        "arm@cortex-a53": ArmElementCost("window-block", 24.3, 232, 5.8e+03), "arm@cortex-a53-armv7": ArmElementCost("window-block", 6.13, 125, 3.63e+03)},
+    "ec_s8_avgpool2d": {"arm": ArmElementCost("window-block", 7.89, 0.0, 1.51e+03), "arm-dotprod": ArmElementCost("window-block", 7.48, 0.0, 1.62e+03),
+                        "arm@cortex-a53": ArmElementCost("window-block", 29.6, 0.0, 1.37e+03), "arm@cortex-a53-armv7": ArmElementCost("window-block", 11.2, 0.0, 2.69e+03)},
+    "ec_s8_global_avgpool": {"arm": ArmElementCost("input", 0.759, 0.0, 290), "arm-dotprod": ArmElementCost("input", 0.759, 0.0, 287),
+                             "arm@cortex-a53": ArmElementCost("input", 1.93, 0.0, 564), "arm@cortex-a53-armv7": ArmElementCost("input", 0.877, 0.0, 197)},
+    "ec_s8_lut": {"arm": ArmElementCost("element", 2.08, 0.0, 50.6), "arm-dotprod": ArmElementCost("element", 2.08, 0.0, 50.7),
+                  "arm@cortex-a53": ArmElementCost("element", 3.82, 0.0, 75.4), "arm@cortex-a53-armv7": ArmElementCost("element", 2.56, 0.0, 7.56)},
+    "ec_s8_softmax": {"arm": ArmElementCost("element", 0.0, 0.0, 1.48e+03), "arm-dotprod": ArmElementCost("element", 0.0, 0.0, 1.46e+03),
+                      "arm@cortex-a53": ArmElementCost("element", 0.0, 0.0, 3.45e+03), "arm@cortex-a53-armv7": ArmElementCost("element", 0.0, 0.0, 2.43e+03)},
+    "ec_s8_quantize": {"arm": ArmElementCost("element", 8.77, 0.0, 16.7), "arm-dotprod": ArmElementCost("element", 8.77, 0.0, 17.2),
+                       "arm@cortex-a53": ArmElementCost("element", 10.4, 0.0, 40.6), "arm@cortex-a53-armv7": ArmElementCost("element", 24.2, 0.0, 11.6)},
+    "ec_s8_pad": {"arm": ArmElementCost("element", 0.252, 0.0, 137), "arm-dotprod": ArmElementCost("element", 0.241, 0.0, 221),
+                  "arm@cortex-a53": ArmElementCost("element", 0.362, 0.0, 243), "arm@cortex-a53-armv7": ArmElementCost("element", 0.25, 0.0, 160)},
     # fp32 ops (portable C as the ARM build compiles it; the max pool's NEON version) and the int8 -> fp32
     # dequantize; one figure for every fp32 activation (fitted on Hardswish and Hardsigmoid layers)
     "ec_f32_add": {"arm": ArmElementCost("element", 6.44, 0.0, 36.1), "arm-dotprod": ArmElementCost("element", 6.45, 0.0, 32.4)},
@@ -330,37 +354,43 @@ KERNELS: tuple = (
            _is_conv, pack=pack_for_sliding_window,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.78, 45.0), SimdCost(0.48, 20.0, True),
                            x86={"avx2": SimdCost(0.69, 14.0, True), "avx512-vnni": SimdCost(0.418, 21.0, True)},
-                           arm={"arm": ArmCost(0.134, 0.0, 0.0, 68.3, 0.0, 0.0, 0.0), "arm-dotprod": ArmCost(0.141, 0.0, 0.0, 66.8, 0.0, 0.0, 0.0)}, dense_only=True), split=WEIGHTED_ROWS),
+                           arm={"arm": ArmCost(0.134, 0.0, 0.0, 68.3, 0.0, 0.0, 0.0), "arm-dotprod": ArmCost(0.141, 0.0, 0.0, 66.8, 0.0, 0.0, 0.0),
+                                "arm@cortex-a53": ArmCost(0.692, 0.0, 0.0, 178, 0.0, 0.0, 0.0), "arm@cortex-a53-armv7": ArmCost(0.241, 0.0, 0.0, 76.4, 0.0, 0.0, 0.0)}, dense_only=True), split=WEIGHTED_ROWS),
     Kernel("ec_s8_conv2d_im2col", "Conv", "im2col", "s8", "ec_s8.h",
            "packed GEMM over the windows, read in place (<= 9 taps, <= 256 channels) or unfolded by rows; groups 1",
            _ungrouped_conv, scratch=_im2col_scratch, pack=pack_for_im2col,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.92, 0.0), SimdCost(0.52, 12.0, True),
                            traffic=_im2col_traffic, x86={"avx2": SimdCost(0.863, 1.5, True, 20.0), "avx512-vnni": SimdCost(1.03, 0.26, True, 18.0)},
-                           arm={"arm": ArmCost(0.134, 10.5, 0.0, 6.64, 258, 1.06, 715), "arm-dotprod": ArmCost(0.0373, 25.2, 0.0, 4.67, 217, 0.641, 506)}), split=WEIGHTED_ROWS),
+                           arm={"arm": ArmCost(0.134, 10.5, 0.0, 6.64, 258, 1.06, 715), "arm-dotprod": ArmCost(0.0373, 25.2, 0.0, 4.67, 217, 0.641, 506),
+                                "arm@cortex-a53": ArmCost(0.41, 36.1, 0.0, 14, 697, 3.87, 826), "arm@cortex-a53-armv7": ArmCost(0.238, 10.6, 0.0, 12.8, 393, 1.15, 414)}), split=WEIGHTED_ROWS),
     Kernel("ec_s8_conv2d_1x1", "Conv", "1x1", "s8", "ec_s8.h",
            "packed pointwise GEMM; 1x1, stride 1, no padding, groups 1",
            _pointwise, pack=pack_for_pointwise,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.70, 13.0), SimdCost(0.60, 7.0, True),
                            x86={"avx2": SimdCost(1.01, 1.1, True, 7.4), "avx512-vnni": SimdCost(1.03, 0.38, True, 4.3)},
-                           arm={"arm": ArmCost(0.135, 85.2, 0.0, 3.05, 211, 0.0, 73.8), "arm-dotprod": ArmCost(0.0349, 197, 0.0, 0.842, 184, 0.0, 0.0)}), split=POINTWISE_POSITIONS),
+                           arm={"arm": ArmCost(0.135, 85.2, 0.0, 3.05, 211, 0.0, 73.8), "arm-dotprod": ArmCost(0.0349, 197, 0.0, 0.842, 184, 0.0, 0.0),
+                                "arm@cortex-a53": ArmCost(0.437, 168, 0.0, 5.5, 645, 0.0, 181), "arm@cortex-a53-armv7": ArmCost(0.223, 203, 0.0, 0.0, 230, 0.0, 0.0)}), split=POINTWISE_POSITIONS),
     Kernel("ec_s8_dwconv2d_3x3", "Conv", "depthwise-3x3", "s8", "ec_s8.h",
            "depthwise 3x3, multiplier 1, dilation 1",
            _depthwise_3x3, pack=pack_for_depthwise,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.20, 0.0), SimdCost(0.026, 0.0, True),
                            x86={"avx2": SimdCost(0.146, 0.0, True), "avx512-vnni": SimdCost(0.155, 0.0, True)},
-                           arm={"arm": ArmCost(0.353, 0.0, 18.2, 0.0, 608, 0.0, 1.8e+03), "arm-dotprod": ArmCost(0.362, 0.0, 9.12, 0.0, 634, 0.0, 2.31e+03)}), split=WEIGHTED_ROWS),
+                           arm={"arm": ArmCost(0.353, 0.0, 18.2, 0.0, 608, 0.0, 1.8e+03), "arm-dotprod": ArmCost(0.362, 0.0, 9.12, 0.0, 634, 0.0, 2.31e+03),
+                                "arm@cortex-a53": ArmCost(1.15, 0.0, 66.1, 0.0, 1.15e+03, 0.0, 4.72e+03), "arm@cortex-a53-armv7": ArmCost(0.627, 0.0, 11.6, 0.0, 453, 0.0, 2.3e+03)}), split=WEIGHTED_ROWS),
     Kernel("ec_s8_dwconv2d_generic", "Conv", "depthwise", "s8", "ec_s8.h",
            "depthwise, any kernel/stride/padding/dilation/multiplier",
            _depthwise, pack=pack_for_depthwise,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(7.09, 0.0), SimdCost(0.05, 0.0, False),
                            x86={"avx2": SimdCost(0.0642, 0.0, True), "avx512-vnni": SimdCost(0.0469, 0.0, True)},
-                           arm={"arm": ArmCost(0.463, 0.0, 261, 0.0, 1.12e+03, 0.0, 255), "arm-dotprod": ArmCost(0.452, 0.0, 283, 0.0, 1.14e+03, 0.0, 230)}), split=WEIGHTED_ROWS),
+                           arm={"arm": ArmCost(0.463, 0.0, 261, 0.0, 1.12e+03, 0.0, 255), "arm-dotprod": ArmCost(0.452, 0.0, 283, 0.0, 1.14e+03, 0.0, 230),
+                                "arm@cortex-a53": ArmCost(1.74, 0.0, 419, 0.0, 1.9e+03, 0.0, 509), "arm@cortex-a53-armv7": ArmCost(0.547, 0.0, 197, 0.0, 841, 0.0, 230)}), split=WEIGHTED_ROWS),
     Kernel("ec_b1_conv2d_xnor", "Conv", "xnor-popcount", "b1", "ec_b1.h",
            "binary XNOR-popcount on 32-bit packed channels, one-padding; groups 1; int8 or packed input and output",
            _ungrouped_conv, xnor_conv_operands, _xnor_scratch, pack_for_xnor,
            cost=KernelCost(("xnor",), "binary", PortableCost(0.082, 38.0), SimdCost(0.49, 26.0, True),
                            traffic=_bitplane_traffic, x86={"avx2": SimdCost(0.75, 6.5, True), "avx512-vnni": SimdCost(0.305, 3.2, True)},
-                           arm={"arm": ArmCost(0.00957, 0.0, 0.0, 6.73, 0.0, 13.7, 254), "arm-dotprod": ArmCost(0.0114, 0.0, 0.0, 5.26, 0.0, 17.4, 0.0)}), split=WEIGHTED_ROWS),
+                           arm={"arm": ArmCost(0.00957, 0.0, 0.0, 6.73, 0.0, 13.7, 254), "arm-dotprod": ArmCost(0.0114, 0.0, 0.0, 5.26, 0.0, 17.4, 0.0),
+                                "arm@cortex-a53": ArmCost(0.0297, 0.0, 0.0, 14.3, 0.0, 40.3, 701), "arm@cortex-a53-armv7": ArmCost(0.00968, 0.0, 0.0, 8.48, 0.0, 19.2, 198)}), split=WEIGHTED_ROWS),
     Kernel("ec_s8_conv2d_bitserial", "Conv", "bit-serial", "s8", "ec_b1.h",
            "DoReFa bit-plane popcounts, activations <= 8 bits, weights <= 4 bits; groups 1",
            _ungrouped_conv, bitserial_operands, _bitserial_scratch, pack_for_bitserial,
@@ -403,7 +433,8 @@ KERNELS: tuple = (
            _is_linear,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.69, 0.0), SimdCost(0.69, 20.0, True),
                            x86={"avx2": SimdCost(0.452, 2.5, True), "avx512-vnni": SimdCost(0.554, 1.4, True)},
-                           arm={"arm": ArmCost(0.156, 115, 0.0, 0.0, 171, 0.0, 0.0), "arm-dotprod": ArmCost(0.0725, 122, 0.0, 0.0, 183, 0.0, 0.0)}), split=GEMM_CHANNELS),
+                           arm={"arm": ArmCost(0.156, 115, 0.0, 0.0, 171, 0.0, 0.0), "arm-dotprod": ArmCost(0.0725, 122, 0.0, 0.0, 183, 0.0, 0.0),
+                                "arm@cortex-a53": ArmCost(0.5, 238, 0.0, 0.0, 535, 0.0, 0.0), "arm@cortex-a53-armv7": ArmCost(0.215, 200, 0.0, 0.0, 234, 0.0, 0.0)}), split=GEMM_CHANNELS),
     Kernel("ec_b1_fully_connected", "Linear", "xnor-popcount", "b1", "ec_b1.h",
            "binary XNOR-popcount matrix-vector product on packed input words, int8 output",
            _is_linear, binary_operands, split=GEMM_CHANNELS),

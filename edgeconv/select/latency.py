@@ -28,7 +28,8 @@ with ``t_compute`` depending on the kernel the build uses for the target:
   outputs of full and of partial 16-channel blocks; scratch bytes; the call) from
   ``kernels/arm_work.py``, the figures fitted to the qemu+llvm-mca estimates by
   ``bench/arm/fit_arm_costs.py`` on the level's reference board (no per-board scale: rpi4 for
-  ``arm``, rpi5 for ``arm-dotprod``);
+  ``arm``, rpi5 for ``arm-dotprod``), or on the board's own core and build where the target names
+  figures fitted there (``[latency] arm_figures``: the Cortex-A53 of rpi3 and the Zero 2 W);
 - the portable C version costs what it was measured to cost (``kernels.registry.PortableCost``):
   ``t_compute = (cycles_per_mac * MACs * passes + cycles_per_output * outputs) *
   portable_cycle_scale / (clock * speedup(threads))``.
@@ -255,13 +256,19 @@ def compute_seconds(target: Target, geo: LayerGeometry, precision: Precision, ke
     elif implementation == "simd":
         kernels = target_kernel_set(target)
         peak = target.peak(kernel.cost.peak, kernels.features).mac_per_cycle
-        cost = kernel.cost.simd_cost(target_kernel_set(target).level)
+        cost = _simd_cost(target, kernel)
         cycles = geo.macs * passes / (peak * cost.share_of_peak) + (
             cost.cycles_per_output * geo.out_numel + cost.cycles_per_position * geo.out_positions) * scale
     else:
         cost = kernel.cost.portable
         cycles = (cost.cycles_per_mac * geo.macs * passes + cost.cycles_per_output * geo.out_numel) * scale
     return _seconds(cycles, target) / _speedup(target, tasks)
+
+
+def _simd_cost(target: Target, kernel: Kernel):
+    """The kernel's SIMD figures on the target: its kernel set's level, and on ARM the figures of the
+    board's core where the kernel has them (``[latency] arm_figures``)."""
+    return kernel.cost.simd_cost(target_kernel_set(target).level, target.latency.arm_figures)
 
 
 def _arm_build_cost(target: Target, kernel: Kernel, implementation: str):
@@ -271,7 +278,7 @@ def _arm_build_cost(target: Target, kernel: Kernel, implementation: str):
     otherwise (not an ARM board, no figures, or the other version asked for)."""
     if implementation != kernel_implementation(kernel, target):
         return None
-    cost = kernel.cost.simd_cost(target_kernel_set(target).level)
+    cost = _simd_cost(target, kernel)
     return cost if isinstance(cost, ArmCost) else None
 
 
@@ -369,7 +376,7 @@ def arm_element_cost(target: Target, graph: Graph, node: Node, is_float: bool = 
     figure for its kernel)."""
     level = target_kernel_set(target).level
     kernel = arm_element_kernel(graph, node, is_float) if level in ("arm", "arm-dotprod") else None
-    return kernel.arm_element.get(level) if kernel is not None else None
+    return kernel.arm_element_cost(level, target.latency.arm_figures) if kernel is not None else None
 
 
 def arm_element_terms(graph: Graph, node: Node, per: str) -> dict:
@@ -528,7 +535,7 @@ def kernel_throughput(target: Target, precision: str, algorithm: str, implementa
     if arm is not None or implementation == "simd":
         kernels = target_kernel_set(target)
         peak = target.peak(cost.peak, kernels.features).mac_per_cycle
-        rate = arm.mac_per_cycle(peak) if arm is not None else peak * kernel.cost.simd_cost(target_kernel_set(target).level).share_of_peak
+        rate = arm.mac_per_cycle(peak) if arm is not None else peak * _simd_cost(target, kernel).share_of_peak
         return rate / passes
     return 1.0 / (cost.portable.cycles_per_mac * passes * target.latency.portable_cycle_scale)
 

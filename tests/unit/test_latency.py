@@ -1,6 +1,7 @@
 """Latency model: the analytical roofline per layer, measured tables, sums over the model, warnings."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from edgeconv.errors import UserError
 from edgeconv.ir import Graph, Node, Tensor, verify
 from edgeconv.ir.ops import Clip, Conv, GlobalAvgPool, Linear, MaxPool, Reshape
-from edgeconv.kernels.arm_work import kernel_terms
+from edgeconv.kernels.arm_work import ArmCost, arm_figures, kernel_terms
 from edgeconv.kernels.geometry import LayerGeometry, geometry
 from edgeconv.kernels.registry import BY_NAME, costed_kernels
 from edgeconv.quant.precision import parse_precision
@@ -85,6 +86,34 @@ def test_conv_roofline_by_hand(rpi4):
     bytes_moved = 3 * 32 * 32 + 16 * 32 * 32 + 16 * 27 + 16 * (4 + 8)
     expected = 1e3 * max(compute_s, memory_seconds(bytes_moved, rpi4))
     assert predict_layer_ms(rpi4, g, conv1, "int8", "ec_s8_conv2d_slidingwin") == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_board_takes_the_figures_fitted_on_its_core_else_its_levels():
+    # the registry's lookup: the board's own key where the kernel has figures under it, else the level's
+    own, level = ArmCost(0.5, 0, 0, 1, 0, 0, 0), ArmCost(0.1, 0, 0, 1, 0, 0, 0)
+    by_key = {"arm": level, "arm@cortex-a53": own}
+    assert arm_figures(by_key, "arm", "arm@cortex-a53") is own
+    assert arm_figures(by_key, "arm", "arm@cortex-a55") is level and arm_figures(by_key, "arm") is level
+    assert arm_figures({}, "arm", "arm@cortex-a53") is None
+    bitserial = BY_NAME["ec_s8_conv2d_bitserial"].cost  # no NEON figures at all: its SimdCost
+    assert bitserial.simd_cost("arm", "arm@cortex-a53") is bitserial.simd
+    # the latency model on the Zero 2 W: the Cortex-A53 figures its TOML names, the A72's without them
+    zero = load_target("rpi-zero2w")
+    g = conv_net(c=64)
+    pw, geo, int8 = g.node("pw"), geometry(g, g.node("pw")), parse_precision("int8")
+    kernel = BY_NAME["ec_s8_conv2d_1x1"]
+    a53 = kernel.cost.arm[zero.latency.arm_figures]
+    terms = kernel_terms(kernel.name, geo, "arm", True, 0)
+    assert compute_seconds(zero, geo, int8, kernel) == pytest.approx(a53.cycles(terms) / 1e9, rel=1e-12)
+    unfitted = replace(zero, latency=replace(zero.latency, arm_figures="arm@cortex-a55"))
+    a72 = kernel.cost.arm["arm"]
+    assert compute_seconds(unfitted, geo, int8, kernel) == pytest.approx(a72.cycles(terms) / 1e9, rel=1e-12)
+    assert predict_layer_ms(zero, g, pw, "int8", "ec_s8_conv2d_1x1") != predict_layer_ms(
+        unfitted, g, pw, "int8", "ec_s8_conv2d_1x1")
+    # an int8 op without MACs the same way
+    table = BY_NAME["ec_s8_lut"]
+    assert table.arm_element_cost("arm", zero.latency.arm_figures) is table.arm_element["arm@cortex-a53"]
+    assert table.arm_element_cost("arm", "arm@cortex-a55") is table.arm_element["arm"]
 
 
 def test_fp32_layers_on_an_arm_board_cost_their_kernels_fitted_walk(rpi4):

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from edgeconv.errors import UserError
+from edgeconv.kernels.isa import target_kernel_set
+from edgeconv.kernels.registry import BY_NAME, KERNELS
 from edgeconv.targets import PEAK_PRECISIONS, list_targets, load_target, targets_dir
 
 BUNDLED = ("host", "rpi3", "rpi4", "rpi5", "rpi-zero2w", "jetson-nano", "jetson-orin-nano")
@@ -52,6 +54,27 @@ def test_documented_figures_of_the_boards():
     rpi5 = load_target("rpi5")
     assert "dotprod" in rpi5.cpu.features and rpi5.qemu.cpu == "cortex-a76"
     assert rpi5.peak("int8").requires == ("dotprod",)
+
+
+def test_a_board_naming_its_own_arm_figures_has_them_under_its_level():
+    # [latency] arm_figures: "<ARM level>@<core and build>", fitted by bench/arm/fit_arm_costs.py for
+    # the int8 and XNOR NEON kernels and the int8 ops of the zoo and MLPerf Tiny models; every such
+    # key in the registry belongs to a bundled board
+    keys = {key for k in KERNELS for key in [*k.arm_element, *(k.cost.arm if k.cost else {})]}
+    named = {}
+    for name in ARM:
+        target = load_target(name)
+        if target.latency.arm_figures:
+            named[target.latency.arm_figures] = name
+            level, _, core = target.latency.arm_figures.partition("@")
+            assert level == target_kernel_set(target).level and core
+    assert named == {"arm@cortex-a53": "rpi-zero2w", "arm@cortex-a53-armv7": "rpi3"}
+    assert {key for key in keys if "@" in key} == set(named)
+    neon = [k for k in KERNELS if k.dtype in ("s8", "b1") and k.cost and "arm" in k.cost.arm]
+    ops = [BY_NAME[f"ec_s8_{op}"] for op in ("add", "mul", "maxpool2d", "avgpool2d", "global_avgpool", "lut",
+                                              "softmax", "quantize", "pad")]
+    for key in named:
+        assert all(key in k.cost.arm for k in neon) and all(key in k.arm_element for k in ops)
 
 
 def test_peak_follows_isa_features(tmp_path):
