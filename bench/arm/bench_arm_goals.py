@@ -19,8 +19,9 @@ model). Printed per board, single thread, int8 unless said otherwise:
   take them, the first conv and last linear at int8), the three MLPerf Tiny models and
   MobileNetV2-224 at int8; the worst error and how many are within +-15% (the goal: all).
   ``fp32 vs est``: the same for the zoo models and the MLPerf Tiny models (their float form,
-  ``float_model``) at fp32. The ARM figures behind the prediction are fitted by
-  ``bench/arm/fit_arm_costs.py``.
+  ``float_model``) at fp32, and for the zoo models in a plan mixing fp32 and int8 (``MIXED``: the
+  first weighted layer at fp32, held out of the fit). The ARM figures behind the prediction are
+  fitted by ``bench/arm/fit_arm_costs.py``.
 
 One inference per model; MobileNetV2-224 takes about half a minute per board under the plugin.
 """
@@ -44,7 +45,10 @@ from bench_binary_vs_int8 import binarynet_wide  # noqa: E402
 
 from edgeconv.ir import Graph, verify  # noqa: E402
 from edgeconv.profile.estimate import estimate_graph  # noqa: E402
+from edgeconv.profile.cases import calibration_inputs  # noqa: E402
 from edgeconv.profile.model_layers import load_prepared, model_graphs  # noqa: E402
+from edgeconv.quant.precision import uniform_precisions  # noqa: E402
+from edgeconv.quant.quantize_graph import quantize_graph  # noqa: E402
 from edgeconv.select.latency import fastest_algorithm, predict_graph_ms  # noqa: E402
 from edgeconv.targets import list_targets, load_target  # noqa: E402
 from edgeconv.toolchain import find_compiler  # noqa: E402
@@ -56,6 +60,7 @@ GEMM = ("ec_s8_conv2d_1x1", "ec_s8_conv2d_im2col")
 DEPTHWISE_PREFIX = "ec_s8_dwconv2d"
 XNOR = "ec_b1_conv2d_xnor"
 TOLERANCE = 0.15
+MIXED = "fp32+int8"  # the first weighted layer at fp32, the others at int8 (mixed_plan)
 
 
 def arm_boards() -> list:
@@ -101,12 +106,27 @@ def float_model(graph: Graph) -> Graph:
     return verify(floats)
 
 
+def mixed_plan(target, graph: Graph) -> Graph:
+    """A plan mixing fp32 and int8 as selection makes them (``MIXED``): the first weighted layer at
+    fp32, the others at int8, with the Quantize node between them; each weighted layer on the
+    kernel the latency model ranks fastest."""
+    chosen = uniform_precisions(graph, "int8")
+    chosen[next(node.name for node in graph.nodes if node.op.WEIGHTED)] = "fp32"
+    plan = quantize_graph(graph, calibration_inputs(graph), chosen)
+    for node in plan.nodes:
+        if node.op.WEIGHTED:
+            node.algorithm = fastest_algorithm(target, plan, node, node.precision)
+    return plan
+
+
 def shipped(target, graph: Graph, precision: str = "int8") -> Graph:
     """The graph compress ships for a uniform precision: a quantized .tflite as it is, on the
     kernels the latency model ranks fastest (at fp32: its float form, ``float_model``); otherwise
     quantized as ``profile --model`` does."""
     if graph.is_quantized() and precision == "fp32":
         graph = float_model(graph)
+    if precision == MIXED:
+        return mixed_plan(target, graph)
     if graph.is_quantized():
         graph = graph.copy()
         for node in graph.nodes:
@@ -131,17 +151,22 @@ def efficiency(layers: list, target, chosen) -> dict:
 
 def model_runs(files: dict) -> list:
     """(model, precision) of the model-vs-estimate rows: every model at int8, the zoo's at w1a1 too,
-    the zoo's and the MLPerf Tiny models at fp32."""
+    the zoo's and the MLPerf Tiny models at fp32, the zoo's in a mixed fp32 and int8 plan."""
     runs = []
     for model in files:
         if model == "binarynet-wide":
             continue
         runs.append((model, "int8"))
         if model in models.MODELS:
-            runs.append((model, "w1a1"))
+            runs += [(model, "w1a1"), (model, MIXED)]
         if model != "mobilenetv2-224":
             runs.append((model, "fp32"))
     return runs
+
+
+def has_fp32(label: str) -> bool:
+    """Whether a model-vs-estimate row runs fp32 layers (``fp32`` or ``MIXED``)."""
+    return label.split(" ")[-1] in ("fp32", MIXED)
 
 
 def board_figures(name: str, files: dict, prepared: dict) -> dict:
@@ -196,8 +221,8 @@ def print_table(results: list) -> None:
           "| fp32 vs est (worst) | within +-15% |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        quantized = [m["error"] for label, m in r["models"].items() if not label.endswith(" fp32")]
-        floats = [m["error"] for label, m in r["models"].items() if label.endswith(" fp32")]
+        quantized = [m["error"] for label, m in r["models"].items() if not has_fp32(label)]
+        floats = [m["error"] for label, m in r["models"].items() if has_fp32(label)]
         print(f"| {r['board']} | {r['llvm_cpu']} | {_pct(r['gemm']['efficiency'])} | {_pct(r['depthwise']['efficiency'])} "
               f"| {_num(r['gemm']['macs_per_cycle'])} | {_num(r['xnor']['ratio'])}x | {_errors(quantized)} | {_errors(floats)} |")
     by_board = {r["board"]: r for r in results}
