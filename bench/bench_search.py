@@ -9,6 +9,8 @@ functions for the run (the library is not changed):
 - ``load``: reading the model file into the IR;
 - ``calibrate``: activation ranges of the float graph for the trials (torch executor);
 - ``sensitivity``: every layer at every precision, each trial replayed from cached activations;
+- ``plan trials``: the selector's plan and the other candidates that meet the budget, each run
+  whole (at most ``selection.PLAN_TRIALS``);
 - ``quantize``: post-training quantization (or fine-tuning) of the chosen plan;
 - ``emit``: writing the ``.onnx``, ``.tflite`` and C;
 - ``score``: the report's top-1 of the compressed model (C host build or numpy reference) and of
@@ -64,6 +66,7 @@ PHASES = {  # phase -> (module, function name) whose calls it times
     "load": (ec, "_load_graph"),
     "calibrate": (selection, "calibrate"),
     "sensitivity": (selection, "measure"),
+    "plan trials": (selection, "plan_costs"),
     "quantize": (compress_step, "finetune"),
     "emit": (compress_step, "_emit"),
     "score": (compress_step, "_measure_accuracy"),
