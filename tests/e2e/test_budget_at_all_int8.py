@@ -1,8 +1,9 @@
 """`compress` with every precision allowed and a latency budget equal to the all-int8 plan's own
 prediction, on every zoo model for a Raspberry Pi 4, without fine-tuning: the all-int8 plan meets
 that budget, so what is chosen must lose no more top-1 accuracy than it does (within
-MARGIN_POINTS on the validation samples). The sum of the layers' sensitivities had rated mixes of
-fp32, int8 and binary layers cheaper than all-int8 there, and they lost most of the accuracy."""
+MARGIN_POINTS on the validation samples). Summed per-layer sensitivities rate mixes of fp32, int8
+and binary layers cheaper than all-int8 there, though such mixes lose most of the accuracy: the
+selection must not go by the sum alone."""
 
 from __future__ import annotations
 
