@@ -120,6 +120,29 @@ typedef struct {
     int32_t groups;
 } ec_window_t;
 
+/* A range [lo, hi) of indices; empty when lo >= hi. */
+typedef struct {
+    int32_t lo, hi;
+} ec_span_t;
+
+/* The taps [lo, hi) of one window axis inside the input: those k < taps with o * stride - pad +
+ * k * dil in [0, size) (contiguous, since the positions grow with k); empty when none is. */
+EC_INLINE ec_span_t ec_tap_span(int32_t o, int32_t size, int32_t taps, int32_t stride, int32_t pad, int32_t dil)
+{
+    ec_span_t span;
+    int32_t k;
+    span.lo = taps;
+    span.hi = 0;
+    for (k = 0; k < taps; ++k) {
+        const int32_t i = o * stride - pad + k * dil;
+        if (i >= 0 && i < size) {
+            span.lo = k < span.lo ? k : span.lo;
+            span.hi = k + 1;
+        }
+    }
+    return span;
+}
+
 /* Transposed convolution, gathered: the input row (or column) whose value output row o meets at
  * tap k, (o + pad - k) / stride where that division is exact and the row exists; -1 where none. */
 EC_INLINE int32_t ec_transpose_source(int32_t o, int32_t pad, int32_t k, int32_t stride, int32_t in_n)

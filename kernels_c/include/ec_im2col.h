@@ -45,15 +45,11 @@ EC_INLINE const int8_t *ec_im2col_tap(const int8_t *in, const ec_window_t *win, 
 
 /* The output positions [lo, hi) along one axis whose taps o * stride - pad + k * dil, k < taps,
  * all lie in [0, size); empty when lo == hi. */
-typedef struct {
-    int32_t lo, hi;
-} ec_im2col_span_t;
-
-EC_INLINE ec_im2col_span_t ec_im2col_inner(int32_t size, int32_t taps, int32_t stride, int32_t pad, int32_t dil,
+EC_INLINE ec_span_t ec_im2col_inner(int32_t size, int32_t taps, int32_t stride, int32_t pad, int32_t dil,
                                            int32_t out)
 {
     const int32_t last = size - 1 - (taps - 1) * dil + pad;
-    ec_im2col_span_t span;
+    ec_span_t span;
     span.lo = (pad + stride - 1) / stride;
     span.hi = last < 0 ? 0 : last / stride + 1;
     span.lo = span.lo < out ? span.lo : out;
@@ -94,34 +90,16 @@ EC_INLINE void ec_im2col_list_taps(const int8_t *in, const ec_window_t *win, int
     }
 }
 
-/* The taps [lo, hi) of one axis inside the input (o * stride - pad + k * dil in [0, size)); none
- * when lo >= hi. */
-EC_INLINE ec_im2col_span_t ec_im2col_tap_span(int32_t o, int32_t size, int32_t taps, int32_t stride, int32_t pad,
-                                              int32_t dil)
-{
-    ec_im2col_span_t span;
-    int32_t k;
-    span.lo = taps;
-    span.hi = 0;
-    for (k = 0; k < taps; ++k) {
-        const int32_t i = o * stride - pad + k * dil;
-        if (i >= 0 && i < size) {
-            span.lo = k < span.lo ? k : span.lo;
-            span.hi = k + 1;
-        }
-    }
-    return span;
-}
 
 /* The segment offsets of the row tiles whose pixels have the taps rows x cols inside the input:
  * tap (ky, kx) at (ky - rows.lo) * dil_h input rows + (kx - cols.lo) * dil_w pixels from the first
  * tap inside, EC_GEMM_PAD outside. Kept while the next run has the same taps inside. */
 typedef struct {
-    ec_im2col_span_t rows, cols;
+    ec_span_t rows, cols;
     size_t offset[EC_IM2COL_MAX_TAPS];
 } ec_im2col_taps_t;
 
-EC_INLINE void ec_im2col_set_taps(const ec_window_t *win, ec_im2col_span_t rows, ec_im2col_span_t cols,
+EC_INLINE void ec_im2col_set_taps(const ec_window_t *win, ec_span_t rows, ec_span_t cols,
                                   ec_im2col_taps_t *taps)
 {
     const size_t pixel = (size_t)win->in_c, row = (size_t)win->in_w * pixel;
@@ -162,8 +140,8 @@ typedef struct {
 EC_INLINE void ec_im2col_run_src(ec_im2col_ctx_t *c, int32_t oy, int32_t ox, int32_t dy, int32_t dx, ec_gemm_src_t *src)
 {
     const ec_window_t *win = c->win;
-    const ec_im2col_span_t rows = ec_im2col_tap_span(oy, win->in_h, win->k_h, win->stride_h, win->pad_top, win->dil_h);
-    const ec_im2col_span_t cols = ec_im2col_tap_span(ox, win->in_w, win->k_w, win->stride_w, win->pad_left, win->dil_w);
+    const ec_span_t rows = ec_tap_span(oy, win->in_h, win->k_h, win->stride_h, win->pad_top, win->dil_h);
+    const ec_span_t cols = ec_tap_span(ox, win->in_w, win->k_w, win->stride_w, win->pad_left, win->dil_w);
     const size_t pixel = (size_t)win->in_c, row = (size_t)win->in_w * pixel;
     ec_im2col_set_taps(win, rows, cols, &c->taps);
     src->first = rows.lo >= rows.hi || cols.lo >= cols.hi
@@ -221,9 +199,9 @@ EC_INLINE void ec_im2col_run(ec_im2col_ctx_t *c, int32_t oy, int32_t ox, int32_t
 EC_INLINE void ec_im2col_indirect(const ec_gemm_t *g, const int8_t *in, const ec_window_t *win,
                                   ec_gemm_tile_fn tile, int32_t tile_rows, int8_t *out)
 {
-    const ec_im2col_span_t cols = ec_im2col_inner(win->in_w, win->k_w, win->stride_w, win->pad_left, win->dil_w,
+    const ec_span_t cols = ec_im2col_inner(win->in_w, win->k_w, win->stride_w, win->pad_left, win->dil_w,
                                                   win->out_w);
-    const ec_im2col_span_t rows = ec_im2col_inner(win->in_h, win->k_h, win->stride_h, win->pad_top, win->dil_h,
+    const ec_span_t rows = ec_im2col_inner(win->in_h, win->k_h, win->stride_h, win->pad_top, win->dil_h,
                                                   win->out_h);
     ec_im2col_ctx_t c;
     int32_t oy, ox;
@@ -308,7 +286,7 @@ EC_INLINE void ec_im2col_unfold_row(const int8_t *in, const ec_window_t *win, in
     const int32_t c = win->in_c, row_len = win->k_w * c;
     int32_t ox, ky, kx;
     for (ox = 0; ox < win->out_w; ++ox) {
-        const ec_im2col_span_t taps = ec_im2col_tap_span(ox, win->in_w, win->k_w, win->stride_w, win->pad_left,
+        const ec_span_t taps = ec_tap_span(ox, win->in_w, win->k_w, win->stride_w, win->pad_left,
                                                          win->dil_w);
         const int32_t ix0 = ox * win->stride_w - win->pad_left;
         const int whole = win->dil_w == 1 && taps.lo == 0 && taps.hi == win->k_w;
