@@ -16,6 +16,10 @@ at most PLAN_TRIALS plans, and the plan whose measured cost is least is taken (t
 plan, then that order). A plan meeting a latency budget is sought first from the solver (see
 ``_meeting_budget``); when it finds none, the uniform plan with the most bits that meets the
 budget is taken.
+
+Whether a plan meets a latency budget is decided on the prediction of the integer graph that
+``compress`` ships for it (``_predict_plan``), not on the plan's graph quantized as it is: the
+binary layers' float rewrite and the single-rounding forms add or replace nodes that cost time.
 """
 
 from __future__ import annotations
@@ -30,8 +34,9 @@ from ..analysis import total_macs
 from ..errors import UserError
 from ..ir import Graph
 from ..quant.calibrate import calibrate
-from ..quant.precision import parse_precision, uniform_precisions
-from ..quant.quantize_graph import quantize_graph
+from ..quant.finetune import integer_graph
+from ..quant.precision import parse_precision, resolve_precisions, uniform_precisions
+from ..quant.quantize_graph import binary_rewritten, quantize_graph
 from ..select import BudgetInfeasible, Selection, SelectionProblem, Solution, build_problem, frontier, select
 from ..select.latency import fastest_algorithm, predict_graph_ms, warnings_for
 from ..select.sensitivity import measure, plan_costs
@@ -78,23 +83,22 @@ def _quantize_one_factory(ranges, method: str):
     return quantize_one
 
 
-def _uniform(target, graph: Graph, precision: str, latency_ms, table) -> Plan:
+def _uniform(target, graph: Graph, precision: str, latency_ms, predicted_ms) -> Plan:
+    """Every layer at ``precision`` on its fastest kernel; refused when its prediction
+    (``predicted_ms(graph, plan)``) misses ``latency_ms``."""
     chosen = uniform_precisions(graph, precision)
     algorithms = {
         n.name: fastest_algorithm(target, graph, n, chosen[n.name]) for n in graph.nodes if n.op.WEIGHTED
     }
+    plan = Plan(graph, chosen, algorithms, None, tuple(warnings_for(target, [precision])))
     if latency_ms is not None:
-        trial = graph.copy()
-        for node in trial.nodes:
-            node.precision = chosen[node.name]
-            node.algorithm = algorithms.get(node.name)
-        predicted = predict_graph_ms(target, trial, table).ms
+        predicted = predicted_ms(graph, plan)
         if predicted > latency_ms:
             raise UserError(
                 f"the latency budget of {latency_ms:g} ms cannot be met on {target.name}: the fastest predicted "
                 f"latency at {precision} is {predicted:.3f} ms; allow more precisions or raise --latency-ms"
             )
-    return Plan(graph, chosen, algorithms, None, tuple(warnings_for(target, [precision])))
+    return plan
 
 
 def sensitivity_samples(graph: Graph) -> int:
@@ -108,8 +112,6 @@ def plan_precisions(target, graph: Graph, precisions: tuple, calib_x: np.ndarray
     """Per-node precision and per-layer kernel for a prepared float graph (the selector's plan,
     checked against other plans: see the module docstring); sensitivity and whole-plan trials run in
     the torch executor on ``device``."""
-    if len(precisions) == 1:
-        return _uniform(target, graph, precisions[0], latency_ms, table)
     rng = np.random.default_rng(seed)
     sample = calib_x[rng.permutation(len(calib_x))[:sensitivity_samples(graph)]]
     memory_budget = int(memory_kb * 1024) if memory_kb is not None else None
@@ -129,8 +131,22 @@ def plan_precisions(target, graph: Graph, precisions: tuple, calib_x: np.ndarray
                                            label=f"edgeconv-{method}", device=device)
         return sensitivities[id(g)]
 
+    # The float graphs the predicted integer graphs derive from, kept alive for ranges_of's keys:
+    # (graph id, its XNOR layers) -> the graph rewritten for them.
+    prepared = {}
+
+    def prepared_of(g: Graph, chosen: dict) -> Graph:
+        key = (id(g), xnor_layers(g, chosen))
+        if key not in prepared:
+            prepared[key] = shipped_float_graph(g, chosen)
+        return prepared[key]
+
     def predicted_ms(g: Graph, plan: Plan) -> float:
-        return _predict_plan(target, g, plan, ranges_of(g), method, table)
+        float_graph = prepared_of(g, plan.precisions)
+        return _predict_plan(target, float_graph, plan, ranges_of(float_graph), method, table)
+
+    if len(precisions) == 1:
+        return _uniform(target, graph, precisions[0], latency_ms, predicted_ms)
 
     def whole_plan_costs(plans: list) -> list:
         quantized = [quantize_graph(p.graph, precisions=p.precisions, method=method, ranges=ranges_of(p.graph))
@@ -294,11 +310,29 @@ def _select_or_merge(target, graph: Graph, precisions, sensitivity_of, budget, m
         return merged, None, infeasible.fastest_ms
 
 
-def _predict_plan(target, graph: Graph, plan: Plan, ranges, method: str, table) -> float:
-    quantized = quantize_graph(graph, precisions=plan.precisions, method=method, ranges=ranges)
-    for node in quantized.nodes:
+def xnor_layers(graph: Graph, chosen: dict) -> frozenset:
+    """The layers of ``graph`` that ``chosen`` (node name -> precision) makes binary."""
+    return frozenset(name for name, p in resolve_precisions(graph, chosen).items() if p.kind == "xnor")
+
+
+def shipped_float_graph(graph: Graph, chosen: dict) -> Graph:
+    """The float graph from which ``compress`` derives the integer graph it ships for ``chosen``
+    (``quantize_graph.binary_rewritten``): ``graph`` itself without binary layers."""
+    return binary_rewritten(graph, resolve_precisions(graph, chosen)) if xnor_layers(graph, chosen) else graph
+
+
+def _predict_plan(target, float_graph: Graph, plan: Plan, ranges, method: str, table) -> float:
+    """The prediction of the integer graph ``compress`` ships for ``plan``
+    (``finetune.integer_graph`` of ``float_graph``, the plan's graph as ``shipped_float_graph``
+    rewrites it, with its calibrated ``ranges``): the nodes that the binary layers' rewrite adds
+    where such a layer and another reader share a ReLU output, and the single-rounding forms of
+    means and int8 requantizations, cost time that the plan's graph quantized as it is does not
+    show. Those nodes follow from the precisions alone, so the float ranges give the nodes that
+    the ranges which ship give."""
+    shipped = integer_graph(float_graph, plan.precisions, method, ranges)
+    for node in shipped.nodes:
         node.algorithm = plan.algorithms.get(node.name, node.algorithm)
-    return predict_graph_ms(target, quantized, table).ms
+    return predict_graph_ms(target, shipped, table).ms
 
 
 def pareto_points(plan: Plan) -> list:

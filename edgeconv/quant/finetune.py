@@ -134,12 +134,18 @@ def finetune(graph: Graph, precisions: Union[str, Mapping[str, str]], x: np.ndar
     names = {k: v.name for k, v in resolved.items()}
     calib = x[np.random.default_rng(seed).permutation(len(x))[:CALIBRATION_SAMPLES]]
     student_float, ranges = prepare_for_quantization(graph, calib, resolved, method, device)
-    quantized = quantize_graph(student_float, precisions=names, method=method, ranges=ranges)
     if epochs == 0:
-        return with_single_rounding(quantized)
+        return integer_graph(student_float, names, method, ranges)
+    quantized = quantize_graph(student_float, precisions=names, method=method, ranges=ranges)
     latent = _train(graph, student_float, quantized, x, y, epochs, batch_size, lr, seed, progress, device)
-    return with_single_rounding(
-        quantize_graph(_with_weights(student_float, latent), precisions=names, method=method, ranges=ranges))
+    return integer_graph(_with_weights(student_float, latent), names, method, ranges)
+
+
+def integer_graph(prepared: Graph, precisions: Mapping[str, str], method: str, ranges: Mapping) -> Graph:
+    """The integer graph ``finetune`` returns for ``prepared`` (a float graph as
+    ``prepare_for_quantization`` leaves it) and its activation ``ranges``: quantized, then in the
+    form every runtime rounds alike (step 5 of the module docstring)."""
+    return with_single_rounding(quantize_graph(prepared, precisions=precisions, method=method, ranges=ranges))
 
 
 def _train(graph: Graph, student_float: Graph, quantized: Graph, x, y, epochs, batch_size, lr, seed,

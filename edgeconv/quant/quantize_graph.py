@@ -260,6 +260,14 @@ def _is_dorefa(node: Node, precisions: Mapping[str, Precision]) -> bool:
     return node.name in precisions and precisions[node.name].kind == "dorefa"
 
 
+def binary_rewritten(graph: Graph, precisions: Mapping[str, Precision]) -> Graph:
+    """``graph`` with the ReLUs its XNOR layers read moved after their sign
+    (``passes.binarize_relu_inputs``): of the float rewrites of :func:`prepare_for_quantization`
+    the one that changes which nodes the integer graph has (the DoReFa rescaling changes values
+    only), so the nodes a plan ships with can be known without the rest of that preparation."""
+    return binarize_relu_inputs.run(graph, _layers_of_kind(precisions, "xnor"))
+
+
 def prepare_for_quantization(graph: Graph, calib_x: np.ndarray, precisions: Mapping[str, Precision],
                              method: str = "minmax", device: str = "cpu") -> tuple:
     """The float graph the quantized one is derived from, and its calibrated ranges.
@@ -276,7 +284,7 @@ def prepare_for_quantization(graph: Graph, calib_x: np.ndarray, precisions: Mapp
     integer graph after its weights are fine-tuned.
     """
     source = graph
-    graph = binarize_relu_inputs.run(graph, _layers_of_kind(precisions, "xnor"))
+    graph = binary_rewritten(graph, precisions)
     ranges = calibrate(graph, calib_x, method, device=device)
     act_bits = {n.inputs[0]: precisions[n.name].act_bits for n in graph.nodes if _is_dorefa(n, precisions)}
     clips = dorefa_clips(graph, calib_x, act_bits, device=device) if act_bits else {}

@@ -22,6 +22,7 @@ from edgeconv.zoo.models import MODELS
 
 TARGET = "rpi4"
 FRACTIONS_FROM_INT8_TO_FP32 = (0.5, 0.25)
+FRACTIONS_FROM_INT8_TO_W1A1 = (0.375, 0.75)
 EPOCHS = 2
 MAX_ACCURACY_DROP = 0.02
 TRAIN_SAMPLES = 600
@@ -85,3 +86,22 @@ def test_a_budget_the_all_int8_plan_meets_is_never_refused(target, digits, tmp_p
     report = api.compress(model, target, precisions="fp32,int8,w4a4,w2a2,w1a1", latency_ms=budget, epochs=0,
                           data=digits["calib"], emit="c", out=tmp_path / "mixed")
     assert report["predicted_latency_ms"] <= budget
+
+
+@pytest.mark.slow
+def test_budgets_met_with_binary_layers_are_met_by_the_model_that_ships(digits, tmp_path):
+    """Budgets between the all-int8 and the all-w1a1 predictions of ResNet-8, every precision
+    allowed, without fine-tuning: what is chosen has binary layers, and the prediction of the
+    model that ships meets the budget. The stem's ReLU output is read by a binary layer and by the
+    residual Add, so the shipped graph binarizes the stem's pre-activation and restores the ReLU
+    for the Add with a Clip node, and its mean is an AvgPool: the selection predicts those nodes."""
+    model = export("resnet8", tmp_path / "resnet8.pt2")
+    common = dict(epochs=0, data=digits["calib"], emit="c")
+    int8_ms, w1a1_ms = (api.compress(model, TARGET, precisions=precision, out=tmp_path / precision,
+                                     **common)["predicted_latency_ms"] for precision in ("int8", "w1a1"))
+    for fraction in FRACTIONS_FROM_INT8_TO_W1A1:
+        budget = round(int8_ms + fraction * (w1a1_ms - int8_ms), 5)
+        report = api.compress(model, TARGET, precisions="fp32,int8,w4a4,w2a2,w1a1", latency_ms=budget,
+                              out=tmp_path / f"budget{int(100 * fraction)}", **common)
+        assert "w1a1" in {layer["precision"] for layer in report["layers"]}
+        assert report["predicted_latency_ms"] <= budget, (fraction, budget)

@@ -12,9 +12,10 @@ from edgeconv.errors import UserError
 from edgeconv.pipeline import selection
 from edgeconv.pipeline.selection import Plan, plan_precisions
 from edgeconv.quant.calibrate import calibrate
+from edgeconv.quant.finetune import finetune
 from edgeconv.quant.quantize_graph import quantize_graph
 from edgeconv.select import build_problem, select
-from edgeconv.select.latency import predict_graph_ms
+from edgeconv.select.latency import fastest_algorithm, predict_graph_ms
 from edgeconv.select.sensitivity import SensitivityTable, kl_divergence, measure, plan_costs
 from edgeconv.targets import load_target
 
@@ -121,6 +122,50 @@ def test_a_uniform_solution_keeps_the_low_bit_rule_and_the_fastest_kernels():
     assert selection._uniform_solution(binary_only, graph, "w1a1") is None  # conv1 and fc have no int8 option
 
 
+def shipped_ms(board, x, plan: Plan) -> float:
+    """The selection's prediction of ``plan``, on ranges calibrated on ``x``."""
+    float_graph = selection.shipped_float_graph(plan.graph, plan.precisions)
+    return selection._predict_plan(board, float_graph, plan, calibrate(float_graph, x), "minmax", None)
+
+
+# SkipNet's stem ReLU is read by body.0 and by the residual Add: with body.0 binary, the shipped graph
+# has body.0 binarize the stem's pre-activation and a Clip restore the ReLU for the Add (fp32 or
+# int8 as the stem is); its int8 mean is an AvgPool; a w2a2 body.0 reads a requantized copy of the
+# stem's int8 output, stored as a depthwise unit convolution.
+SHIPPED_FORMS = (
+    {"stem.0": "fp32", "body.0": "w1a1", "body.3": "int8", "fc": "fp32"},
+    {"stem.0": "int8", "body.0": "w1a1", "body.3": "w1a1", "fc": "int8"},
+    {"stem.0": "int8", "body.0": "w2a2", "body.3": "int8", "fc": "int8"},
+    {"stem.0": "int8", "body.0": "int8", "body.3": "int8", "fc": "int8"},
+)
+
+
+@pytest.mark.parametrize("chosen", SHIPPED_FORMS, ids=lambda chosen: "-".join(chosen.values()))
+@pytest.mark.parametrize("target", ["host", "rpi4"])
+def test_a_plan_is_predicted_as_the_graph_that_ships(skipnet, chosen, target):
+    graph, x, _ = skipnet
+    board = load_target(target)
+    algorithms = {n.name: fastest_algorithm(board, graph, n, chosen[n.name])
+                  for n in graph.nodes if n.op.WEIGHTED}
+    shipped = finetune(graph, chosen, x, epochs=0)
+    for node in shipped.nodes:
+        node.algorithm = algorithms.get(node.name, node.algorithm)
+    plan = Plan(graph, chosen, algorithms, None, ())
+    assert shipped_ms(board, x, plan) == predict_graph_ms(board, shipped).ms
+
+
+@pytest.mark.parametrize("precision", ["int8", "w1a1"])
+def test_one_precision_is_refused_exactly_where_the_graph_that_ships_misses_the_budget(skipnet, precision):
+    graph, x, _ = skipnet
+    board = load_target("rpi4")
+    uniform = plan_precisions(board, graph, (precision,), x, None, None, None, "minmax", seed=0)
+    shipped = shipped_ms(board, x, uniform)
+    assert plan_precisions(board, graph, (precision,), x, shipped, None, None, "minmax", seed=0).precisions \
+        == uniform.precisions
+    with pytest.raises(UserError, match=f"fastest predicted latency at {precision} is {shipped:.3f} ms"):
+        plan_precisions(board, graph, (precision,), x, shipped * (1 - 1e-6), None, None, "minmax", seed=0)
+
+
 def whole_cost(graph, x, plan: Plan) -> float:
     quantized = quantize_graph(plan.graph, precisions=plan.precisions, ranges=calibrate(plan.graph, x))
     return plan_costs(graph, x, [quantized])[0]
@@ -133,12 +178,9 @@ def test_at_the_all_int8_latency_the_plan_measures_no_worse_than_all_int8(skipne
     graph, x, _ = skipnet
     board = load_target(target)
     int8 = plan_precisions(board, graph, ("int8",), x, None, None, None, "minmax", seed=0)
-    quantized = quantize_graph(graph, precisions=int8.precisions, ranges=calibrate(graph, x))
-    for node in quantized.nodes:
-        node.algorithm = int8.algorithms.get(node.name, node.algorithm)
-    budget = predict_graph_ms(board, quantized).ms
+    budget = shipped_ms(board, x, int8)
     chosen = plan_precisions(board, graph, ALL_PRECISIONS, x, budget, None, None, "minmax", seed=0)
-    assert selection._predict_plan(board, chosen.graph, chosen, calibrate(chosen.graph, x), "minmax", None) <= budget
+    assert shipped_ms(board, x, chosen) <= budget
     assert whole_cost(graph, x, chosen) <= whole_cost(graph, x, int8)
 
 
