@@ -1,5 +1,6 @@
-"""A real OpenSSH server on 127.0.0.1 for the ssh runner: own host key, own client key, ephemeral
-port, started for the test session and stopped after it."""
+"""Shared e2e fixtures: a real OpenSSH server on 127.0.0.1 for the ssh runner (own host key, own
+client key, ephemeral port, started for the test session and stopped after it), and the digits data
+set as the calibration and validation files `compress` reads."""
 
 from __future__ import annotations
 
@@ -63,3 +64,19 @@ def sshd_server(tmp_path_factory):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+DIGIT_TRAIN_SAMPLES = 600
+DIGIT_VAL_SAMPLES = 500
+
+
+@pytest.fixture(scope="module")
+def digit_files(tmp_path_factory):
+    """{"calib": calib.npz, "val": val.npz}: the first DIGIT_TRAIN_SAMPLES training digits and the
+    first DIGIT_VAL_SAMPLES validation digits, with labels."""
+    from edgeconv.zoo import digits_dataset, save_npz
+
+    work = tmp_path_factory.mktemp("digits")
+    x_train, y_train, x_val, y_val = digits_dataset()
+    return {"calib": save_npz(work / "calib.npz", x_train[:DIGIT_TRAIN_SAMPLES], y_train[:DIGIT_TRAIN_SAMPLES]),
+            "val": save_npz(work / "val.npz", x_val[:DIGIT_VAL_SAMPLES], y_val[:DIGIT_VAL_SAMPLES])}

@@ -10,22 +10,12 @@ from __future__ import annotations
 import pytest
 
 from edgeconv import api
-from edgeconv.zoo import digits_dataset, export, save_npz
+from edgeconv.zoo import export
 from edgeconv.zoo.models import MODELS
 
 TARGET = "rpi4"
 ALL_PRECISIONS = "fp32,int8,w4a4,w2a2,w1a1"
-TRAIN_SAMPLES = 600
-VAL_SAMPLES = 500
 MARGIN_POINTS = 1.0  # 5 of the 500 validation samples
-
-
-@pytest.fixture(scope="module")
-def digits(tmp_path_factory):
-    work = tmp_path_factory.mktemp("digits")
-    x_train, y_train, x_val, y_val = digits_dataset()
-    return {"calib": save_npz(work / "calib.npz", x_train[:TRAIN_SAMPLES], y_train[:TRAIN_SAMPLES]),
-            "val": save_npz(work / "val.npz", x_val[:VAL_SAMPLES], y_val[:VAL_SAMPLES])}
 
 
 def drop_points(report: dict) -> float:
@@ -35,9 +25,9 @@ def drop_points(report: dict) -> float:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_at_the_all_int8_latency_no_more_accuracy_is_lost_than_all_int8_loses(name, digits, tmp_path):
+def test_at_the_all_int8_latency_no_more_accuracy_is_lost_than_all_int8_loses(name, digit_files, tmp_path):
     model = export(name, tmp_path / f"{name}.pt2")
-    common = dict(epochs=0, data=digits["calib"], val_data=digits["val"], emit="c")
+    common = dict(epochs=0, data=digit_files["calib"], val_data=digit_files["val"], emit="c")
     int8 = api.compress(model, TARGET, precisions="int8", out=tmp_path / "int8", **common)
     budget = int8["predicted_latency_ms"]
     mixed = api.compress(model, TARGET, precisions=ALL_PRECISIONS, latency_ms=budget, out=tmp_path / "mixed", **common)

@@ -17,7 +17,7 @@ from edgeconv.passes.pipeline import prepare
 from edgeconv.quant.precision import uniform_precisions
 from edgeconv.select.latency import fastest_algorithm, predict_graph_ms
 from edgeconv.targets import load_target
-from edgeconv.zoo import digits_dataset, export, save_npz
+from edgeconv.zoo import export
 from edgeconv.zoo.models import MODELS
 
 TARGET = "rpi4"
@@ -25,16 +25,6 @@ FRACTIONS_FROM_INT8_TO_FP32 = (0.5, 0.25)
 FRACTIONS_FROM_INT8_TO_W1A1 = (0.375, 0.75)
 EPOCHS = 2
 MAX_ACCURACY_DROP = 0.02
-TRAIN_SAMPLES = 600
-VAL_SAMPLES = 500
-
-
-@pytest.fixture(scope="module")
-def digits(tmp_path_factory):
-    work = tmp_path_factory.mktemp("digits")
-    x_train, y_train, x_val, y_val = digits_dataset()
-    return {"calib": save_npz(work / "calib.npz", x_train[:TRAIN_SAMPLES], y_train[:TRAIN_SAMPLES]),
-            "val": save_npz(work / "val.npz", x_val[:VAL_SAMPLES], y_val[:VAL_SAMPLES])}
 
 
 def _uniform_ms(model, precision: str) -> float:
@@ -52,13 +42,13 @@ def _uniform_ms(model, precision: str) -> float:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_budgets_between_int8_and_fp32_are_met_and_verify_bit_exact(name, digits, tmp_path):
+def test_budgets_between_int8_and_fp32_are_met_and_verify_bit_exact(name, digit_files, tmp_path):
     model = export(name, tmp_path / f"{name}.pt2")
     fp32_ms, int8_ms = _uniform_ms(model, "fp32"), _uniform_ms(model, "int8")
     for fraction in FRACTIONS_FROM_INT8_TO_FP32:
         budget = round(1.001 * (int8_ms + fraction * (fp32_ms - int8_ms)), 5)  # a hair for the rounding
         out = tmp_path / f"budget{int(100 * fraction)}"
-        report = api.compress(model, TARGET, latency_ms=budget, data=digits["calib"], val_data=digits["val"],
+        report = api.compress(model, TARGET, latency_ms=budget, data=digit_files["calib"], val_data=digit_files["val"],
                               epochs=EPOCHS, out=out)
         mix = sorted({layer["precision"] for layer in report["layers"]})
         accuracy = report["accuracy"]
@@ -68,35 +58,35 @@ def test_budgets_between_int8_and_fp32_are_met_and_verify_bit_exact(name, digits
         assert report["predicted_latency_ms"] <= budget
         assert round(accuracy["float"] - accuracy["compressed"], 9) <= MAX_ACCURACY_DROP
         api.build(out, TARGET)
-        api.verify(out, TARGET, runner="qemu", data=digits["val"])  # raises if any runtime disagrees
+        api.verify(out, TARGET, runner="qemu", data=digit_files["val"])  # raises if any runtime disagrees
         rows = json.loads((out / "verify.json").read_text())["runtimes"]
         for runtime in ("tflite-micro", f"c-qemu-{TARGET}"):
             assert rows[runtime]["bit_exact"], (runtime, rows[runtime]["first_mismatch"])
 
 
 @pytest.mark.parametrize("target", ["host", TARGET])
-def test_a_budget_the_all_int8_plan_meets_is_never_refused(target, digits, tmp_path):
+def test_a_budget_the_all_int8_plan_meets_is_never_refused(target, digit_files, tmp_path):
     """Every precision allowed and a budget 1% above the all-int8 plan's prediction: the
     selection's cheaper mixes pay for Quantize/Dequantize nodes the solver does not see, and
     tightening the budget by them must still end at a plan that meets it."""
     model = export("tinycnn", tmp_path / "tinycnn.pt2")
-    int8 = api.compress(model, target, precisions="int8", epochs=0, data=digits["calib"], emit="c",
+    int8 = api.compress(model, target, precisions="int8", epochs=0, data=digit_files["calib"], emit="c",
                         out=tmp_path / "int8")
     budget = 1.01 * int8["predicted_latency_ms"]
     report = api.compress(model, target, precisions="fp32,int8,w4a4,w2a2,w1a1", latency_ms=budget, epochs=0,
-                          data=digits["calib"], emit="c", out=tmp_path / "mixed")
+                          data=digit_files["calib"], emit="c", out=tmp_path / "mixed")
     assert report["predicted_latency_ms"] <= budget
 
 
 @pytest.mark.slow
-def test_budgets_met_with_binary_layers_are_met_by_the_model_that_ships(digits, tmp_path):
+def test_budgets_met_with_binary_layers_are_met_by_the_model_that_ships(digit_files, tmp_path):
     """Budgets between the all-int8 and the all-w1a1 predictions of ResNet-8, every precision
     allowed, without fine-tuning: what is chosen has binary layers, and the prediction of the
     model that ships meets the budget. The stem's ReLU output is read by a binary layer and by the
     residual Add, so the shipped graph binarizes the stem's pre-activation and restores the ReLU
     for the Add with a Clip node, and its mean is an AvgPool: the selection predicts those nodes."""
     model = export("resnet8", tmp_path / "resnet8.pt2")
-    common = dict(epochs=0, data=digits["calib"], emit="c")
+    common = dict(epochs=0, data=digit_files["calib"], emit="c")
     int8_ms, w1a1_ms = (api.compress(model, TARGET, precisions=precision, out=tmp_path / precision,
                                      **common)["predicted_latency_ms"] for precision in ("int8", "w1a1"))
     for fraction in FRACTIONS_FROM_INT8_TO_W1A1:
