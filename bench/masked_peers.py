@@ -19,6 +19,7 @@ interleave in one ``measure()`` as before.
 from __future__ import annotations
 
 import argparse
+import atexit
 import functools
 import json
 import os
@@ -57,13 +58,15 @@ def cpu_can_fault_cpuid() -> bool:
 
 @functools.lru_cache(maxsize=None)
 def shim_library() -> Path:
-    """``cpuid_level.c`` compiled by the host's C compiler into a temporary folder (once a process)."""
+    """``cpuid_level.c`` compiled by the host's C compiler into a temporary folder (once a process, removed at its exit)."""
     if not cpu_can_fault_cpuid():
         raise MaskUnavailable("this CPU cannot make CPUID fault (no cpuid_fault flag), so LiteRT runs at its own level")
     compiler = shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
         raise MaskUnavailable("no C compiler (cc or gcc) to build cpuid_level.c")
-    out = Path(tempfile.mkdtemp(prefix="edgeconv-cpuid-")) / "cpuid_level.so"
+    folder = tempfile.TemporaryDirectory(prefix="edgeconv-cpuid-")
+    atexit.register(folder.cleanup)
+    out = Path(folder.name) / "cpuid_level.so"
     subprocess.run([compiler, "-O2", "-shared", "-fPIC", "-o", str(out), str(SOURCE)], check=True)
     return out
 
