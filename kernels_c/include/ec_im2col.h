@@ -12,6 +12,12 @@
  * C_in weights followed by zeros (K4 = k_h * k_w * EC_PACK_K4(C_in)), and tiles read every tap as
  * whole 4-byte groups: up to 3 bytes past a tap, in the next input pixel (zero weights), except
  * past the input's last pixel, which is read from a zero-padded copy instead.
+ * Kernel-row segments (ec_im2col_gemm's `by_rows`, the x86 kernel): where C_in is a multiple of 4
+ * and the kernel is not dilated horizontally, the k_w taps of a kernel row are k_w * C_in
+ * contiguous bytes in the input and in the packed weights alike (no tap has padding bytes), so
+ * the row tiles whose windows lie inside the input horizontally read each kernel row as one
+ * segment (k_h segments instead of k_h * k_w: fewer segment set-ups per tile, longer runs of
+ * groups); the other tiles keep one segment per tap. The weights are the same.
  *
  * Unfolded (more taps or channels, e.g. a 10x4 first layer): one output row at a time is
  * copied into `scratch` (out_w patches of K4 = EC_PACK_K4(K) bytes, padding and tail holding
@@ -30,6 +36,14 @@
 #define EC_IM2COL_MAX_CIN 256
 #define EC_IM2COL_MAX_TAPS 9
 #define EC_IM2COL_INDIRECT(win) ((win)->in_c <= EC_IM2COL_MAX_CIN && (win)->k_h * (win)->k_w <= EC_IM2COL_MAX_TAPS)
+/* the padding row: the longest segment (a kernel row) and the 3 bytes a whole group may read past it */
+#define EC_IM2COL_PAD_ROW (EC_IM2COL_MAX_TAPS * EC_IM2COL_MAX_CIN + 3)
+
+/* Whether an indirect GEMM may read kernel rows as segments (above). */
+EC_INLINE int ec_im2col_rows_contiguous(const ec_window_t *win)
+{
+    return win->in_c % 4 == 0 && win->dil_w == 1 && win->k_w > 1;
+}
 
 /* The input pixel a tap of output pixel (oy, ox) reads, or NULL in the padding. */
 EC_INLINE const int8_t *ec_im2col_tap(const int8_t *in, const ec_window_t *win, int32_t oy, int32_t ox,
@@ -93,22 +107,32 @@ EC_INLINE void ec_im2col_list_taps(const int8_t *in, const ec_window_t *win, int
 
 /* The segment offsets of the row tiles whose pixels have the taps rows x cols inside the input:
  * tap (ky, kx) at (ky - rows.lo) * dil_h input rows + (kx - cols.lo) * dil_w pixels from the first
- * tap inside, EC_GEMM_PAD outside. Kept while the next run has the same taps inside. */
+ * tap inside, EC_GEMM_PAD outside; with `by_rows` (every column inside), kernel row ky at
+ * (ky - rows.lo) * dil_h input rows. Kept while the next run has the same taps inside. */
 typedef struct {
     ec_span_t rows, cols;
+    int by_rows;
     size_t offset[EC_IM2COL_MAX_TAPS];
 } ec_im2col_taps_t;
 
-EC_INLINE void ec_im2col_set_taps(const ec_window_t *win, ec_span_t rows, ec_span_t cols,
+EC_INLINE void ec_im2col_set_taps(const ec_window_t *win, ec_span_t rows, ec_span_t cols, int by_rows,
                                   ec_im2col_taps_t *taps)
 {
     const size_t pixel = (size_t)win->in_c, row = (size_t)win->in_w * pixel;
     int32_t ky, kx, t = 0;
-    if (taps->rows.lo == rows.lo && taps->rows.hi == rows.hi && taps->cols.lo == cols.lo && taps->cols.hi == cols.hi) {
+    if (taps->rows.lo == rows.lo && taps->rows.hi == rows.hi && taps->cols.lo == cols.lo && taps->cols.hi == cols.hi
+        && taps->by_rows == by_rows) {
         return;
     }
     taps->rows = rows;
     taps->cols = cols;
+    taps->by_rows = by_rows;
+    if (by_rows) {
+        for (ky = 0; ky < win->k_h; ++ky) {
+            taps->offset[ky] = ky >= rows.lo && ky < rows.hi ? (size_t)((ky - rows.lo) * win->dil_h) * row : EC_GEMM_PAD;
+        }
+        return;
+    }
     for (ky = 0; ky < win->k_h; ++ky) {
         for (kx = 0; kx < win->k_w; ++kx, ++t) {
             taps->offset[t] = ky >= rows.lo && ky < rows.hi && kx >= cols.lo && kx < cols.hi
@@ -118,32 +142,39 @@ EC_INLINE void ec_im2col_set_taps(const ec_window_t *win, ec_span_t rows, ec_spa
     }
 }
 
-/* One indirect GEMM: the layer, its tile function, the offsets of the last run, and what it reads
- * besides the input: a row of C_in in_zp bytes for taps in the padding and a copy of the input's
- * last pixel, each followed by 3 readable bytes. */
+/* One indirect GEMM: the layer (one segment per tap; `by_rows`, where used: one per kernel row),
+ * its tile function, the offsets of the last run, and what it reads besides the input: a row of
+ * in_zp bytes for segments in the padding and a copy of the input's last pixel, each followed by
+ * 3 readable bytes. */
 typedef struct {
     const ec_gemm_t *g;
+    ec_gemm_t by_rows;
+    int rows_contiguous;
     const int8_t *in;
     const ec_window_t *win;
     ec_gemm_tile_fn tile;
     int32_t tile_rows;
     int8_t *out;
     ec_im2col_taps_t taps;
-    int8_t zp_row[EC_IM2COL_MAX_CIN + 3];
+    int8_t zp_row[EC_IM2COL_PAD_ROW];
     int8_t last_copy[EC_IM2COL_MAX_CIN + 3];
 } ec_im2col_ctx_t;
 
 /* The row tile of output pixels (oy + i * dy, ox + i * dx): each tap lies inside the input for all
  * of them or in the padding for all of them (pixels along a row within the inner columns, down a
- * column within the inner rows, or one pixel). Pixel i reads tap t at src->first (its first tap
- * inside the input) + i * src->step + offset[t], or in the padding row. */
-EC_INLINE void ec_im2col_run_src(ec_im2col_ctx_t *c, int32_t oy, int32_t ox, int32_t dy, int32_t dx, ec_gemm_src_t *src)
+ * column within the inner rows, or one pixel). Pixel i reads segment s at src->first (its first
+ * tap inside the input) + i * src->step + offset[s], or in the padding row. Returns the GEMM whose
+ * segments the offsets are: kernel rows where the windows lie inside the input horizontally and
+ * the context allows them, else taps. */
+EC_INLINE const ec_gemm_t *ec_im2col_run_src(ec_im2col_ctx_t *c, int32_t oy, int32_t ox, int32_t dy, int32_t dx,
+                                             ec_gemm_src_t *src)
 {
     const ec_window_t *win = c->win;
     const ec_span_t rows = ec_tap_span(oy, win->in_h, win->k_h, win->stride_h, win->pad_top, win->dil_h);
     const ec_span_t cols = ec_tap_span(ox, win->in_w, win->k_w, win->stride_w, win->pad_left, win->dil_w);
     const size_t pixel = (size_t)win->in_c, row = (size_t)win->in_w * pixel;
-    ec_im2col_set_taps(win, rows, cols, &c->taps);
+    const int by_rows = c->rows_contiguous && cols.lo == 0 && cols.hi == win->k_w;
+    ec_im2col_set_taps(win, rows, cols, by_rows, &c->taps);
     src->first = rows.lo >= rows.hi || cols.lo >= cols.hi
                      ? c->zp_row
                      : c->in + (size_t)(oy * win->stride_h - win->pad_top + rows.lo * win->dil_h) * row
@@ -152,6 +183,7 @@ EC_INLINE void ec_im2col_run_src(ec_im2col_ctx_t *c, int32_t oy, int32_t ox, int
     src->seg_offset = c->taps.offset;
     src->pad_row = c->zp_row;
     src->taps = NULL;
+    return by_rows ? &c->by_rows : c->g;
 }
 
 /* Output pixel (oy, ox) alone, with its list of taps. */
@@ -176,6 +208,7 @@ EC_INLINE void ec_im2col_run(ec_im2col_ctx_t *c, int32_t oy, int32_t ox, int32_t
 {
     const size_t out_step = ((size_t)dy * (size_t)c->win->out_w + (size_t)dx) * (size_t)c->g->out_c;
     int8_t *out = c->out + ((size_t)oy * (size_t)c->win->out_w + (size_t)ox) * (size_t)c->g->out_c;
+    const ec_gemm_t *g;
     ec_gemm_src_t src;
     int32_t i, m;
     if (n <= 0) {
@@ -185,18 +218,19 @@ EC_INLINE void ec_im2col_run(ec_im2col_ctx_t *c, int32_t oy, int32_t ox, int32_t
         n -= 1;
         ec_im2col_list_tile(c, oy + n * dy, ox + n * dx);
     }
-    ec_im2col_run_src(c, oy, ox, dy, dx, &src);
+    g = ec_im2col_run_src(c, oy, ox, dy, dx, &src);
     for (i = 0; i < n; i += m) {
         m = n - i < c->tile_rows ? n - i : c->tile_rows;
-        c->tile(c->g, &src, m, out + (size_t)i * out_step, out_step);
+        c->tile(g, &src, m, out + (size_t)i * out_step, out_step);
         src.first += (size_t)m * src.step;
     }
 }
 
-/* The indirect GEMM: `g` has nseg = k_h * k_w segments of seg_len = C_in bytes. Every output row
+/* The indirect GEMM: `g` has nseg = k_h * k_w segments of seg_len = C_in bytes; `by_rows`: the
+ * inner columns' tiles read kernel rows where ec_im2col_rows_contiguous allows. Every output row
  * runs along its inner columns (whose windows lie inside the input horizontally), every other
  * column down the inner rows; the pixels left (in no inner row or column) run alone. */
-EC_INLINE void ec_im2col_indirect(const ec_gemm_t *g, const int8_t *in, const ec_window_t *win,
+EC_INLINE void ec_im2col_indirect(const ec_gemm_t *g, const int8_t *in, const ec_window_t *win, int by_rows,
                                   ec_gemm_tile_fn tile, int32_t tile_rows, int8_t *out)
 {
     const ec_span_t cols = ec_im2col_inner(win->in_w, win->k_w, win->stride_w, win->pad_left, win->dil_w,
@@ -207,12 +241,16 @@ EC_INLINE void ec_im2col_indirect(const ec_gemm_t *g, const int8_t *in, const ec
     int32_t oy, ox;
     c.taps.rows.lo = c.taps.rows.hi = c.taps.cols.lo = c.taps.cols.hi = -1;
     c.g = g;
+    c.rows_contiguous = by_rows && ec_im2col_rows_contiguous(win);
+    c.by_rows = *g;
+    c.by_rows.nseg = win->k_h;
+    c.by_rows.seg_len = win->k_w * win->in_c;
     c.in = in;
     c.win = win;
     c.tile = tile;
     c.tile_rows = tile_rows;
     c.out = out;
-    memset(c.zp_row, g->q->in_zp, sizeof(c.zp_row));
+    memset(c.zp_row, g->q->in_zp, (size_t)(c.rows_contiguous ? c.by_rows.seg_len : win->in_c) + 3);
     memset(c.last_copy, 0, sizeof(c.last_copy));
     memcpy(c.last_copy, in + ((size_t)win->in_h * (size_t)win->in_w - 1) * (size_t)win->in_c, (size_t)win->in_c);
     for (oy = 0; oy < win->out_h; ++oy) {
@@ -348,12 +386,12 @@ EC_INLINE void ec_im2col_gemm_init(ec_gemm_t *g, const int8_t *w, const int32_t 
     }
 }
 
-/* The convolution of `g` (ec_im2col_gemm_init). */
-EC_INLINE void ec_im2col_gemm(const ec_gemm_t *g, const int8_t *in, const ec_window_t *win, int8_t *scratch,
-                              ec_gemm_tile_fn tile, int32_t tile_rows, int8_t *out)
+/* The convolution of `g` (ec_im2col_gemm_init); `by_rows`: kernel-row segments where they apply. */
+EC_INLINE void ec_im2col_gemm(const ec_gemm_t *g, const int8_t *in, const ec_window_t *win, int by_rows,
+                              int8_t *scratch, ec_gemm_tile_fn tile, int32_t tile_rows, int8_t *out)
 {
     if (EC_IM2COL_INDIRECT(win)) {
-        ec_im2col_indirect(g, in, win, tile, tile_rows, out);
+        ec_im2col_indirect(g, in, win, by_rows, tile, tile_rows, out);
     } else {
         ec_im2col_unfolded(g, in, win, scratch, tile, tile_rows, out);
     }
@@ -367,7 +405,7 @@ EC_INLINE void ec_im2col_conv(const int8_t *in, const int8_t *w, const int32_t *
 {
     ec_gemm_t g;
     ec_im2col_gemm_init(&g, w, bias, wsum, mult, shift, win, q);
-    ec_im2col_gemm(&g, in, win, scratch, tile, tile_rows, out);
+    ec_im2col_gemm(&g, in, win, 0, scratch, tile, tile_rows, out);
 }
 
 #endif /* EC_IM2COL_H */

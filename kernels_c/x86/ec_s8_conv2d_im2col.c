@@ -1,6 +1,7 @@
 /* ec_s8_conv2d_im2col, x86: AVX-512 VNNI or AVX2 register tiles (ec_x86_gemm.h).
  * int8 convolution (groups 1) as a GEMM of the windows' K = k_h * k_w * C_in bytes by the packed
- * weights (ec_s8_packed.h), the windows read in place or unfolded row by row (ec_im2col.h). */
+ * weights (ec_s8_packed.h), the windows read in place (by kernel rows where they are contiguous) or
+ * unfolded row by row (ec_im2col.h). */
 #include "ec_im2col.h"
 #include "ec_x86_gemm.h"
 
@@ -12,5 +13,5 @@ void ec_s8_conv2d_im2col(const int8_t *in, const int8_t *w, const int32_t *bias,
     ec_x86_stages_t stages;
     ec_im2col_gemm_init(&g, w, bias, wsum, mult, shift, win, q);
     ec_x86_gemm_prepare(&g, &stages);
-    ec_im2col_gemm(&g, in, win, scratch, ec_x86_gemm_tile, EC_X86_GEMM_TILE, out);
+    ec_im2col_gemm(&g, in, win, 1, scratch, ec_x86_gemm_tile, EC_X86_GEMM_TILE, out);
 }

@@ -264,7 +264,8 @@ def test_gemm_kernels_on_random_shapes_and_edge_values(isa):
 
 
 # Shapes that steer the indirect im2col through each of its paths: runs along output rows (inner
-# columns) and down the other columns (inner rows), lone corner pixels, pixels whose taps all lie in
+# columns, read by kernel rows where C_in is a multiple of 4) and down the other columns (inner
+# rows), lone corner pixels, pixels whose taps all lie in
 # the padding, the input's last pixel read as a tap list when C_in is not a multiple of 4 (by a
 # row run's or a column run's last pixel), runs split into register tiles of every size, and 1 to
 # 5 blocks of 16 output channels. (C_in, H, W, C_out, k, stride, pads (t,l,b,r), dilation)
@@ -282,6 +283,12 @@ IM2COL_EDGES = [
     (6, 11, 9, 24, (3, 1), (2, 1), (1, 0, 1, 0), (1, 1)),
     (2, 6, 20, 16, (1, 3), (1, 1), (0, 1, 0, 1), (1, 3)),
     (64, 1, 1, 10, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1)),    # a lone pixel
+    # kernel-row segments (C_in a multiple of 4, x86): rows dilated down with whole kernel rows in
+    # the padding and a narrow block, stride 2, the longest kernel row (9 taps of 256 channels)
+    # in the padding
+    (16, 9, 12, 8, (3, 3), (1, 1), (2, 1, 2, 1), (2, 1)),
+    (4, 7, 9, 20, (3, 2), (2, 2), (1, 0, 1, 1), (1, 1)),
+    (256, 3, 12, 16, (1, 9), (1, 1), (1, 4, 0, 4), (1, 1)),
 ]
 
 
