@@ -7,10 +7,12 @@ disturbed of several rounds, wall clock, one thread) is one sample
 
 - an x86 GEMM kernel at a level (``(kernel, level, "mac")``: MACs times popcount passes,
   ``(kernel, level, "output")``: outputs, ``(kernel, level, "position")``: output positions, the
-  window gathered or the row of channels walked once per position) gives the registry's
-  ``x86={level: SimdCost(share, cycles_per_output, True, cycles_per_position)}`` with ``share =
-  1 / (cycles per MAC * peak)``, for the kernels of ``TERMS``; one timed in too few layers at a
-  level keeps its figures (the one-layer grid's);
+  window gathered or the row of channels walked once per position, ``(kernel, level, "edge")``:
+  the int8 im2col's positions off its row tiles (``select.latency.edge_positions``),
+  ``(kernel, level, "call")``: 1) gives the registry's ``x86={level: SimdCost(share,
+  cycles_per_output, True, cycles_per_position, cycles_per_edge_position, cycles_per_call)}`` with
+  ``share = 1 / (cycles per MAC * peak)``, for the kernels of ``TERMS``; one timed in too few
+  layers at a level keeps its figures (the one-layer grid's);
 - an int8 element-wise op whose x86 kernel the level runs (``(kernel, level, "element")``: the
   elements the latency model counts for its op) gives ``Kernel.x86_element[level]``;
 - any other layer (the sliding-window kernel; kernels without an x86 version: softmax, padding,
@@ -19,8 +21,11 @@ disturbed of several rounds, wall clock, one thread) is one sample
 ``fixed`` is the per-layer fixed cost. The per-layer profile's fixed cost includes the
 profiling hooks, so the release build's (``[latency] layer_overhead_cycles`` of
 ``targets/host.toml``) is fitted afterwards on the end-to-end times, with the layer figures
-fixed. Both fits are non-negative least squares of the relative error, so that microsecond
-layers weigh as much as millisecond ones.
+fixed. Both fits are non-negative least squares of weighted errors: a layer's error is divided by
+the geometric mean of its time and its model's, between the relative error (every layer alike,
+so the many layers of the small models, 4x4 maps among them, would set the figures of the
+millisecond layers) and the error relative to the model (what the prediction of the model is
+judged by, where a microsecond layer would not count); a whole model's by its time.
 """
 
 from __future__ import annotations
@@ -37,17 +42,20 @@ FIXED_FROM_MODELS_UNDER_MS = 1.0
 # shape alone (1x1, depthwise 3x3, fully connected) and the general dense one (im2col, int8 and
 # float), so their layers in the bench models span the shapes they serve. The depthwise kernel is
 # costed per MAC alone (each output is K*K MACs of its own channel); a fully connected layer has
-# one output position, so that term would be the per-layer fixed cost. The sliding-window kernel
+# one output position, so that term would be the per-layer fixed cost. The int8 im2col kernel also
+# pays for the positions it runs off its row tiles (edge) and for its call (the stage set-up, the
+# edge runs, the smallest tiles: most of a 4x4 map's time); the 1x1 kernel for its call. The
+# float layers of mixed plans are few: MACs, and for the im2col kernel the window gathered per
+# position (its layers are first layers, whose windows hold a few channels). The sliding-window kernel
 # keeps the one-layer grid's figures: the bench models run it only on the few layers the selector
 # picks it for, a biased sample that would mislead the selector on the others.
 TERMS = {
-    "ec_s8_conv2d_im2col": ("mac", "output", "position"),
-    "ec_s8_conv2d_1x1": ("mac", "output", "position"),
+    "ec_s8_conv2d_im2col": ("mac", "output", "position", "edge", "call"),
+    "ec_s8_conv2d_1x1": ("mac", "output", "position", "call"),
     "ec_s8_dwconv2d_3x3": ("mac",),
     "ec_s8_fully_connected": ("mac", "output"),
-    # the float layers of mixed plans: few layers, one figure each
     "ec_f32_conv2d_1x1": ("mac",),
-    "ec_f32_conv2d_im2col": ("mac",),
+    "ec_f32_conv2d_im2col": ("mac", "position"),
 }
 
 # A kernel's figures at a level are fitted from at least this many timed layers per figure;
@@ -61,11 +69,13 @@ class Sample(NamedTuple):
     cycles: Optional[float]   # measured cycles (None: not timed)
     calls: int = 1            # layers the sample holds (a whole model: its layer count)
     model: float = 0.0        # cycles the model predicts for the whole layer's work today
+    run_cycles: Optional[float] = None  # measured cycles of the sample's whole model (None: the sample's)
 
 
 def fit_fixed_and_rates(samples: list) -> tuple:
-    """``(fixed cycles per call, {term: cycles per unit})`` minimizing the summed squared relative
-    error of ``calls * fixed + sum(figure[term] * amount) + known`` against ``cycles``."""
+    """``(fixed cycles per call, {term: cycles per unit})`` minimizing the summed squared error of
+    ``calls * fixed + sum(figure[term] * amount) + known`` against ``cycles``, each divided by
+    ``sqrt(cycles * run_cycles)`` (module docstring)."""
     from scipy.optimize import nnls
 
     keys = sorted({key for s in samples for key in s.terms})
@@ -73,11 +83,11 @@ def fit_fixed_and_rates(samples: list) -> tuple:
     matrix = np.zeros((len(samples), 1 + len(keys)))
     target = np.zeros(len(samples))
     for row, s in enumerate(samples):
-        weight = 1.0 / max(s.cycles, 1.0)
+        weight = 1.0 / max(np.sqrt(s.cycles * (s.run_cycles or s.cycles)), 1.0)
         matrix[row, 0] = s.calls * weight
         for key, amount in s.terms.items():
             matrix[row, column[key]] = amount * weight
-        target[row] = 1.0 - s.known * weight
+        target[row] = (s.cycles - s.known) * weight
     solution, _ = nnls(matrix, target)
     return float(solution[0]), {key: float(solution[column[key]]) for key in keys}
 
@@ -92,8 +102,8 @@ def layer_samples(run) -> tuple:
     from edgeconv.kernels.isa import target_kernel_set
     from edgeconv.quant.precision import parse_precision
     from edgeconv.select.candidates import popcount_passes
-    from edgeconv.select.latency import (ELEMENT_CYCLES, element_count, kernel_implementation, layer_kernel,
-                                         predict_layer)
+    from edgeconv.select.latency import (ELEMENT_CYCLES, edge_positions, element_count, kernel_implementation,
+                                         layer_kernel, predict_layer)
     from edgeconv.targets import load_target
 
     from common import forced_level
@@ -104,6 +114,7 @@ def layer_samples(run) -> tuple:
     with forced_level(run.level):
         host = load_target("host")
         clock = host.cpu.clock_ghz * 1e6  # cycles per ms
+        run_cycles = run.e2e_ms[1] * clock
         level = target_kernel_set(host).level
         for node in graph.nodes:
             if node.op.LAYOUT_ONLY:
@@ -115,15 +126,16 @@ def layer_samples(run) -> tuple:
             if simd and node.op.WEIGHTED and kernel.name in TERMS:
                 geo = geometry(graph, node)
                 macs = geo.macs * popcount_passes(parse_precision(node.precision), kernel)
-                amounts = {"mac": macs, "output": geo.out_numel, "position": geo.out_positions}
+                amounts = {"mac": macs, "output": geo.out_numel, "position": geo.out_positions,
+                           "edge": edge_positions(kernel, geo), "call": 1}
                 terms = {(kernel.name, level, t): amounts[t] for t in TERMS[kernel.name]}
-                samples.append(Sample(terms, 0.0, cycles, model=model))
+                samples.append(Sample(terms, 0.0, cycles, model=model, run_cycles=run_cycles))
             elif (simd and not node.op.WEIGHTED and node.op_name in ELEMENT_CYCLES and kernel.dtype == "s8"
                   and graph.tensors[node.output].dtype != "float32"):
                 samples.append(Sample({(kernel.name, level, "element"): element_count(graph, node)}, 0.0, cycles,
-                                      model=model))
+                                      model=model, run_cycles=run_cycles))
             else:
-                samples.append(Sample({}, model, cycles, model=model))
+                samples.append(Sample({}, model, cycles, model=model, run_cycles=run_cycles))
     return samples, clock
 
 
@@ -140,7 +152,8 @@ def fit(runs: list) -> tuple:
                 layers[kernel_level] = layers.get(kernel_level, 0) + 1
     # a kernel timed in too few layers keeps its figures (its layers' work is known)
     per_run = [(run, [s if not s.terms or layers.get(next(iter(s.terms))[:2], 0) >= LAYERS_PER_FIGURE * len(s.terms)
-                      else Sample({}, s.model, s.cycles, model=s.model) for s in samples], clock)
+                      else Sample({}, s.model, s.cycles, model=s.model, run_cycles=s.run_cycles) for s in samples],
+                clock)
                for run, samples, clock in per_run]
     timed = [s for _, samples, _ in per_run for s in samples if s.cycles is not None]
     profiled_fixed, figures = fit_fixed_and_rates(timed)
@@ -172,7 +185,9 @@ def registry_entries(figures: dict) -> list:
         share = 1 / (per_mac * peak) if per_mac else float("inf")
         rows.append((kernel, level, f'x86 "{level}": SimdCost({share:.3g}, '
                                     f'{figures.get((kernel, level, "output"), 0.0):.2g}, True, '
-                                    f'{figures.get((kernel, level, "position"), 0.0):.2g})'))
+                                    f'{figures.get((kernel, level, "position"), 0.0):.2g}, '
+                                    f'{figures.get((kernel, level, "edge"), 0.0):.2g}, '
+                                    f'{figures.get((kernel, level, "call"), 0.0):.3g})'))
     return rows
 
 

@@ -53,6 +53,23 @@ def im2col_indirect(c_in: int, k_h: int, k_w: int) -> bool:
     return c_in <= IM2COL_MAX_CIN and k_h * k_w <= IM2COL_MAX_TAPS
 
 
+def im2col_edge_positions(geo: LayerGeometry) -> int:
+    """The output positions ec_s8_conv2d_im2col reads apart from its row tiles: where it reads the
+    taps in place, those whose window crosses the input's left or right edge along the last axis
+    (into the padding, or past the last column the stride reaches), run down columns or alone
+    (``ec_im2col_inner`` in ``ec_im2col.h``); none where it unfolds rows."""
+    k_h, k_w = geo.kernel_hw
+    if not im2col_indirect(geo.c_in, k_h, k_w):
+        return 0
+    axis = len(geo.kernel) - 1
+    size, out = geo.in_spatial[axis], geo.out_spatial[axis]
+    stride, dilation, pad = geo.stride[axis], geo.dilation[axis], geo.pads[axis]
+    last = size - 1 - (k_w - 1) * dilation + pad
+    inner_lo = min((pad + stride - 1) // stride, out)
+    inner_hi = min(last // stride + 1 if last >= 0 else 0, out)
+    return (out - max(inner_hi - inner_lo, 0)) * (geo.out_positions // out)
+
+
 def im2col_weight_rows(w_ohwi: np.ndarray, c_in: int, k_h: int, k_w: int) -> np.ndarray:
     """(C_out, K) OHWI rows in the K order of ec_s8_conv2d_im2col: when indirect, each tap's C_in
     weights zero-padded to a multiple of 4 (every tap starts a 4-byte group), else unchanged."""

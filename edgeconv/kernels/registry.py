@@ -122,7 +122,9 @@ class PortableCost:
 @dataclass(frozen=True)
 class SimdCost:
     """A SIMD version's cycles: ``MACs * passes / (peak * share_of_peak) + cycles_per_output * outputs
-    + cycles_per_position * output positions``.
+    + cycles_per_position * output positions + cycles_per_edge_position * edge positions +
+    cycles_per_call`` (edge positions: ``packing.im2col_edge_positions``, the positions the int8
+    im2col kernel reads apart from its row tiles; none for the other kernels).
 
     ``peak`` is the target's ``[[peak]]`` figure for the kernel's class (within the x86 level's
     features); ``cycles_per_output`` (the scalar requantization and store) is scaled by
@@ -135,9 +137,13 @@ class SimdCost:
     share_of_peak: float
     cycles_per_output: float
     measured: bool
-    # the work done once per output position (the window gathered, the row of channels walked):
-    # fitted for the x86 versions (bench/host_fit.py), 0 elsewhere
+    # the work done once per output position (the window gathered, the row of channels walked),
+    # the extra work of a position whose window crosses the input's left or right edge, and the
+    # work of the call (its set-up, its edge and corner runs, its smallest tiles): fitted for the
+    # x86 versions (bench/host_fit.py), 0 elsewhere
     cycles_per_position: float = 0.0
+    cycles_per_edge_position: float = 0.0
+    cycles_per_call: float = 0.0
 
 
 def _no_bytes(geo: LayerGeometry, precision: Precision) -> int:
@@ -341,12 +347,12 @@ _ARM_ELEMENT: dict = {
 # int8 ops without MACs on the x86 levels: cycles per element as select.latency counts the op (outputs,
 # inputs or window taps), fitted on whole models' per-layer times by bench/bench_host_latency.py --fit.
 _X86_ELEMENT: dict = {
-    "ec_s8_add": {"avx2": 2.2, "avx512-vnni": 1.15},
-    "ec_s8_avgpool2d": {"avx2": 0.318, "avx512-vnni": 0.134},
-    "ec_s8_lut": {"avx2": 0.922, "avx512-vnni": 0.0446},
-    "ec_s8_maxpool2d": {"avx2": 1.51, "avx512-vnni": 0.277},
+    "ec_s8_add": {"avx2": 2.22, "avx512-vnni": 1.18},
+    "ec_s8_avgpool2d": {"avx2": 0.376, "avx512-vnni": 0.126},
+    "ec_s8_lut": {"avx2": 0.941, "avx512-vnni": 0.0326},
+    "ec_s8_maxpool2d": {"avx2": 1.85, "avx512-vnni": 0.325},
     "ec_s8_mul": {"avx2": 0.973},
-    "ec_s8_quantize": {"avx2": 0.817, "avx512-vnni": 0.51},
+    "ec_s8_quantize": {"avx2": 0.788, "avx512-vnni": 0.483},
     # the bilinear resizes (int8 and float32) per output element: bench/bench_resize.py's cycles per
     # element at each level (EDGECONV_X86_LEVEL=avx2 for avx2), not the whole-model fit
     "ec_s8_resize_bilinear": {"avx2": 0.47, "avx512-vnni": 0.58},
@@ -368,21 +374,21 @@ KERNELS: tuple = (
            "packed GEMM over the windows, read in place (<= 9 taps, <= 256 channels) or unfolded by rows; groups 1",
            _ungrouped_conv, scratch=_im2col_scratch, pack=pack_for_im2col,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.92, 0.0), SimdCost(0.52, 12.0, True),
-                           traffic=_im2col_traffic, x86={"avx2": SimdCost(0.863, 1.5, True, 20.0), "avx512-vnni": SimdCost(1.03, 0.26, True, 18.0)},
+                           traffic=_im2col_traffic, x86={"avx2": SimdCost(1.1, 1.4, True, 7.4, cycles_per_edge_position=79, cycles_per_call=483), "avx512-vnni": SimdCost(1.41, 0.4, True, 7.2, cycles_per_edge_position=56, cycles_per_call=519)},
                            arm={"arm": ArmCost(0.134, 10.5, 0.0, 6.64, 258, 1.06, 715), "arm-dotprod": ArmCost(0.0373, 25.2, 0.0, 4.67, 217, 0.641, 506),
                                 "arm@cortex-a53": ArmCost(0.41, 35.9, 0.0, 14.2, 699, 3.86, 345), "arm@cortex-a53-armv7": ArmCost(0.237, 10.2, 0.0, 13.1, 397, 1.14, 599)}), split=WEIGHTED_ROWS),
     Kernel("ec_s8_conv2d_1x1", "Conv", "1x1", "s8", "ec_s8.h",
            "packed pointwise GEMM; 1x1, stride 1, no padding, groups 1",
            _pointwise, pack=pack_for_pointwise,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.70, 13.0), SimdCost(0.60, 7.0, True),
-                           x86={"avx2": SimdCost(1.01, 1.1, True, 7.4), "avx512-vnni": SimdCost(1.03, 0.38, True, 4.3)},
+                           x86={"avx2": SimdCost(1.0, 0.99, True, 6.2, cycles_per_call=114), "avx512-vnni": SimdCost(1.19, 0.43, True, 2.2, cycles_per_call=146)},
                            arm={"arm": ArmCost(0.135, 85.2, 0.0, 3.05, 211, 0.0, 73.8), "arm-dotprod": ArmCost(0.0349, 197, 0.0, 0.842, 184, 0.0, 0.0),
                                 "arm@cortex-a53": ArmCost(0.438, 168, 0.0, 5.48, 646, 0.0, 182), "arm@cortex-a53-armv7": ArmCost(0.224, 202, 0.0, 0.0, 231, 0.0, 55.1)}), split=POINTWISE_POSITIONS),
     Kernel("ec_s8_dwconv2d_3x3", "Conv", "depthwise-3x3", "s8", "ec_s8.h",
            "depthwise 3x3, multiplier 1, dilation 1",
            _depthwise_3x3, pack=pack_for_depthwise,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.20, 0.0), SimdCost(0.026, 0.0, True),
-                           x86={"avx2": SimdCost(0.146, 0.0, True), "avx512-vnni": SimdCost(0.155, 0.0, True)},
+                           x86={"avx2": SimdCost(0.182, 0.0, True), "avx512-vnni": SimdCost(0.137, 0.0, True)},
                            arm={"arm": ArmCost(0.353, 0.0, 18.2, 0.0, 608, 0.0, 1.8e+03), "arm-dotprod": ArmCost(0.362, 0.0, 9.12, 0.0, 634, 0.0, 2.31e+03),
                                 "arm@cortex-a53": ArmCost(1.15, 0.0, 66.2, 0.0, 1.15e+03, 0.0, 4.72e+03), "arm@cortex-a53-armv7": ArmCost(0.601, 0.0, 23, 0.0, 455, 0.0, 2.21e+03)}), split=WEIGHTED_ROWS),
     Kernel("ec_s8_dwconv2d_generic", "Conv", "depthwise", "s8", "ec_s8.h",
@@ -411,7 +417,7 @@ KERNELS: tuple = (
            "float32 pointwise GEMM, register tiles of positions x 16 channels; 1x1, stride 1, no padding, groups 1",
            _pointwise, pack=pack_f32_gemm,
            cost=KernelCost(("fp32",), "fp32", PortableCost(0.110, 9.0), SimdCost(0.35, 3.6, False),
-                           x86={"avx2": SimdCost(0.709, 0.0, True), "avx512-vnni": SimdCost(0.721, 0.0, True)},
+                           x86={"avx2": SimdCost(0.905, 0.0, True), "avx512-vnni": SimdCost(0.903, 0.0, True)},
                            arm={"arm": ArmCost(0.582, 47.1, 0.0, 9.03, 0.0, 0.0, 169), "arm-dotprod": ArmCost(0.598, 45.5, 0.0, 9.01, 0.0, 0.0, 219),
                                 "arm@cortex-a53": ArmCost(0.787, 71.5, 0.0, 29.7, 0.0, 0.0, 719), "arm@cortex-a53-armv7": ArmCost(13.9, 68.7, 0.0, 7.56, 0.0, 0.0, 0.0)}),
            split=POINTWISE_POSITIONS),
@@ -419,7 +425,7 @@ KERNELS: tuple = (
            "float32 GEMM over the windows read in place, 16 channels per register block; groups 1",
            _ungrouped_conv, pack=pack_f32_gemm,
            cost=KernelCost(("fp32",), "fp32", PortableCost(0.134, 10.5), SimdCost(0.25, 6.2, False),
-                           x86={"avx2": SimdCost(0.198, 0.0, True), "avx512-vnni": SimdCost(0.307, 0.0, True)},
+                           x86={"avx2": SimdCost(0.6, 0.0, True, 40.0), "avx512-vnni": SimdCost(0.579, 0.0, True, 50.0)},
                            arm={"arm": ArmCost(0.753, 13.4, 0.0, 10.5, 0.0, 0.0, 308), "arm-dotprod": ArmCost(0.816, 12.4, 0.0, 10.5, 0.0, 0.0, 323),
                                 "arm@cortex-a53": ArmCost(1.38, 30.8, 0.0, 35.9, 0.0, 0.0, 678), "arm@cortex-a53-armv7": ArmCost(13.9, 18.3, 0.0, 12.2, 0.0, 0.0, 168)}),
            split=WEIGHTED_ROWS),
@@ -443,7 +449,7 @@ KERNELS: tuple = (
            "int8 matrix-vector product, packed weights",
            _is_linear,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.69, 0.0), SimdCost(0.69, 20.0, True),
-                           x86={"avx2": SimdCost(0.452, 2.5, True), "avx512-vnni": SimdCost(0.554, 1.4, True)},
+                           x86={"avx2": SimdCost(0.669, 2.2, True), "avx512-vnni": SimdCost(0.634, 1.5, True)},
                            arm={"arm": ArmCost(0.156, 115, 0.0, 0.0, 171, 0.0, 0.0), "arm-dotprod": ArmCost(0.0725, 122, 0.0, 0.0, 183, 0.0, 0.0),
                                 "arm@cortex-a53": ArmCost(0.5, 238, 0.0, 0.0, 535, 0.0, 0.0), "arm@cortex-a53-armv7": ArmCost(0.215, 0.0, 0.0, 12.5, 434, 0.0, 0.0)}), split=GEMM_CHANNELS),
     Kernel("ec_b1_fully_connected", "Linear", "xnor-popcount", "b1", "ec_b1.h",

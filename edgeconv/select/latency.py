@@ -14,7 +14,9 @@ with ``t_compute`` depending on the kernel the build uses for the target:
 
 - a SIMD version (``kernels_c/arm`` for ARM targets, ``kernels_c/x86`` for an x86 host at level
   AVX2 or above): ``t_compute = (MACs * passes / (peak * share_of_peak[kernel]) +
-  (cycles_per_output[kernel] * outputs + cycles_per_position[kernel] * output positions) *
+  (cycles_per_output[kernel] * outputs + cycles_per_position[kernel] * output positions +
+  cycles_per_edge_position[kernel] * edge positions (the int8 im2col kernel's positions off its
+  row tiles) + cycles_per_call[kernel]) *
   portable_cycle_scale) / (clock * speedup(threads))``,
   where ``peak`` is the target's best ``[[peak]]`` MAC/cycle/core figure for the kernel's class
   (fp32, int8 or binary popcount) that its ISA features allow, within the kernel set's x86 level
@@ -85,6 +87,7 @@ from ..targets import Target
 from ..kernels.arm_work import ArmCost, element_terms, kernel_terms
 from ..kernels.geometry import LayerGeometry, geometry
 from ..kernels.isa import target_kernel_set
+from ..kernels.packing import im2col_edge_positions
 from ..kernels.registry import KERNELS, Kernel, isas_of, kernel as kernel_named
 from ..kernels.split import task_count
 from ..quant.precision import Precision, parse_precision
@@ -258,11 +261,18 @@ def compute_seconds(target: Target, geo: LayerGeometry, precision: Precision, ke
         peak = target.peak(kernel.cost.peak, kernels.features).mac_per_cycle
         cost = _simd_cost(target, kernel)
         cycles = geo.macs * passes / (peak * cost.share_of_peak) + (
-            cost.cycles_per_output * geo.out_numel + cost.cycles_per_position * geo.out_positions) * scale
+            cost.cycles_per_output * geo.out_numel + cost.cycles_per_position * geo.out_positions
+            + cost.cycles_per_edge_position * edge_positions(kernel, geo) + cost.cycles_per_call) * scale
     else:
         cost = kernel.cost.portable
         cycles = (cost.cycles_per_mac * geo.macs * passes + cost.cycles_per_output * geo.out_numel) * scale
     return _seconds(cycles, target) / _speedup(target, tasks)
+
+
+def edge_positions(kernel: Kernel, geo: LayerGeometry) -> int:
+    """The positions ``SimdCost.cycles_per_edge_position`` prices: the int8 im2col kernel's edge
+    positions (``packing.im2col_edge_positions``), none for the other kernels."""
+    return im2col_edge_positions(geo) if kernel.name == "ec_s8_conv2d_im2col" else 0
 
 
 def _simd_cost(target: Target, kernel: Kernel):

@@ -6,7 +6,9 @@ import ctypes
 import numpy as np
 import pytest
 
-from edgeconv.kernels.packing import im2col_indirect, im2col_scratch_bytes, im2col_weight_rows, pack_gemm_weights
+from edgeconv.kernels.geometry import LayerGeometry
+from edgeconv.kernels.packing import (im2col_edge_positions, im2col_indirect, im2col_scratch_bytes, im2col_weight_rows,
+                                     pack_gemm_weights)
 from edgeconv.ir import Graph, Node, QuantParams, Tensor, ops
 from edgeconv.reference.int_kernels import INT_KERNELS
 from tests.kernels.cbuild import (QParams, hwc_to_nchw, isas_to_test, isas_with_avx512, kernel_library, nchw_to_hwc, ptr,
@@ -219,6 +221,28 @@ def test_im2col_scratch_mirrors_the_kernel_condition():
     assert not im2col_indirect(260, 3, 3) and not im2col_indirect(8, 5, 5) and im2col_indirect(256, 3, 3)
     rows = im2col_weight_rows(np.arange(2 * 9 * 3).reshape(2, 27), 3, 3, 3)
     assert rows.shape == (2, 36) and rows[1, 4:8].tolist() == [30, 31, 32, 0]
+
+
+def test_im2col_edge_positions_are_those_whose_window_leaves_the_input_across():
+    """The latency model's edge positions (packing.im2col_edge_positions) are the output positions
+    whose taps along the last axis are not all inside the input (the row tiles of ec_im2col.h run
+    the others), counted here tap by tap; none where the kernel unfolds rows."""
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        k_w, stride, dil = int(rng.integers(1, 6)), int(rng.integers(1, 4)), int(rng.integers(1, 3))
+        in_w, left, right = int(rng.integers(1, 20)), int(rng.integers(0, 4)), int(rng.integers(0, 4))
+        out_w = (in_w + left + right - dil * (k_w - 1) - 1) // stride + 1
+        if out_w < 1:
+            continue
+        out_h = int(rng.integers(1, 5))
+        geo = LayerGeometry("Conv", 8, 16, 1, (1, k_w), (1, stride), (0, left, 0, right), (1, dil), (out_h, in_w),
+                            (out_h, out_w), True)
+        crossing = sum(any(not 0 <= ox * stride - left + k * dil < in_w for k in range(k_w)) for ox in range(out_w))
+        assert im2col_edge_positions(geo) == crossing * out_h, (k_w, stride, dil, in_w, left, right)
+    unfolded = LayerGeometry("Conv", 512, 16, 1, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), (7, 7), (7, 7), True)
+    assert im2col_edge_positions(unfolded) == 0
+    conv1d = LayerGeometry("Conv", 8, 16, 1, (3,), (1,), (1, 1), (1,), (10,), (10,), True)
+    assert im2col_edge_positions(conv1d) == 2
 
 
 def test_packed_layout_is_blocks_of_16_channels_by_groups_of_4():

@@ -95,3 +95,28 @@ def test_the_fit_recovers_a_fixed_cost_and_figures():
     got_fixed, figures = fit_fixed_and_rates(samples)
     assert got_fixed == pytest.approx(fixed, rel=1e-6)
     assert figures == pytest.approx({mac: per_mac, out: per_output, elem: add}, rel=1e-6)
+
+
+def test_the_fit_recovers_edge_and_call_figures_whatever_each_layer_weighs():
+    """Layers weighed by their model's time as well as their own (``run_cycles``): exact data is
+    still fitted exactly, the per-call figure apart from the fixed cost of every layer."""
+    fixed, per_mac, per_edge, per_call, add = 90.0, 0.02, 60.0, 400.0, 1.5
+    mac, edge, call = (("ec_s8_conv2d_im2col", "avx512-vnni", term) for term in ("mac", "edge", "call"))
+    elem = ("ec_s8_add", "avx512-vnni", "element")
+    samples = [Sample({mac: m, edge: e, call: 1}, 0.0, fixed + per_mac * m + per_edge * e + per_call, run_cycles=r)
+               for m, e, r in ((4096, 16, 2e4), (1 << 20, 64, 1e6), (1 << 22, 448, 1e7), (1 << 16, 0, 5e5))]
+    samples += [Sample({elem: n}, 0.0, fixed + add * n, run_cycles=1e6) for n in (64, 1024, 50176)]
+    got_fixed, figures = fit_fixed_and_rates(samples)
+    assert got_fixed == pytest.approx(fixed, rel=1e-6)
+    assert figures == pytest.approx({mac: per_mac, edge: per_edge, call: per_call, elem: add}, rel=1e-6)
+
+
+def test_only_the_int8_im2col_kernel_prices_edge_positions():
+    from edgeconv.kernels.geometry import LayerGeometry
+    from edgeconv.kernels.packing import im2col_edge_positions
+    from edgeconv.select.latency import edge_positions
+
+    geo = LayerGeometry("Conv", 16, 16, 1, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), (32, 32), (32, 32), True)
+    assert edge_positions(kernel("ec_s8_conv2d_im2col"), geo) == im2col_edge_positions(geo) == 2 * 32
+    assert edge_positions(kernel("ec_f32_conv2d_im2col"), geo) == 0
+    assert edge_positions(kernel("ec_s8_conv2d_1x1"), geo) == 0
