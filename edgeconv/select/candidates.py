@@ -11,11 +11,22 @@ from ..kernels.registry import Kernel, costed_kernels
 from ..quant.precision import Precision
 
 
+# The im2col kernels and the 1x1 kernel of the same type: on a pointwise layer the 1x1 kernel runs
+# the same GEMM without the window walk, and the im2col figures are fitted on windowed layers
+# (their per-MAC rate, from K of 144 and more, does not hold for a pointwise layer's K).
+_POINTWISE_KERNEL = {"ec_s8_conv2d_im2col": "ec_s8_conv2d_1x1", "ec_f32_conv2d_im2col": "ec_f32_conv2d_1x1"}
+
+
 def variants_for(geo: LayerGeometry, precision: Precision) -> list:
     """Every kernel that serves a layer of geometry ``geo`` at ``precision``, except, for a
-    depthwise layer, those whose costs hold for dense layers only (``KernelCost.dense_only``)."""
-    return [k for k in costed_kernels()
-            if k.serves(precision, geo) and not (geo.is_depthwise and k.cost.dense_only)]
+    depthwise layer, those whose costs hold for dense layers only (``KernelCost.dense_only``),
+    and for a pointwise layer an im2col kernel whose 1x1 kernel serves it (``_POINTWISE_KERNEL``)."""
+    kernels = [k for k in costed_kernels()
+               if k.serves(precision, geo) and not (geo.is_depthwise and k.cost.dense_only)]
+    if geo.is_pointwise:
+        served = {k.name for k in kernels}
+        kernels = [k for k in kernels if _POINTWISE_KERNEL.get(k.name) not in served]
+    return kernels
 
 
 def popcount_passes(precision: Precision, kernel: Kernel) -> int:

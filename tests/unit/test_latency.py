@@ -371,3 +371,16 @@ def test_variant_table_covers_the_kernel_names():
     assert "ec_s8_conv2d_1x1" not in [v.name for v in variants_for(geometry(g, g.node("conv1")), parse_precision("int8"))]
     with pytest.raises(UserError):
         parse_precision("w8a8x")
+
+
+@pytest.mark.parametrize("precision", ["int8", "fp32"])
+def test_a_pointwise_layer_is_offered_the_1x1_kernel_and_not_the_im2col_one(precision):
+    """The im2col figures are fitted on windowed layers: a pointwise layer (1x1, stride 1, no
+    padding) is the 1x1 kernel's, a strided 1x1 layer still the im2col kernel's."""
+    spec = parse_precision(precision)
+    kind = "s8" if precision == "int8" else "f32"
+    pointwise = LayerGeometry("Conv", 24, 144, 1, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), (56, 56), (56, 56), True)
+    strided = replace(pointwise, stride=(2, 2), out_spatial=(28, 28))
+    names = {k.name for k in variants_for(pointwise, spec)}
+    assert f"ec_{kind}_conv2d_1x1" in names and f"ec_{kind}_conv2d_im2col" not in names
+    assert f"ec_{kind}_conv2d_im2col" in {k.name for k in variants_for(strided, spec)}
