@@ -30,7 +30,7 @@ from ..quant.activation_range import activation_range, quantize_scalar, round_ha
 from ..quant.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, rounding_divide_by_pot, wrap32
 from ..quant.integer_params import (
     LOGISTIC_INPUT_INTEGER_BITS, SOFTMAX_ACCUMULATION_INTEGER_BITS, SOFTMAX_SCALED_DIFF_INTEGER_BITS,
-    add_multipliers, logistic_params, mean_multiplier, mul_multiplier, softmax_params, tensor_quant,
+    AddMultipliers, add_multipliers, logistic_params, mean_multiplier, mul_multiplier, softmax_params, tensor_quant,
     weighted_requantization,
 )
 from ..quant.quantizers import sign_threshold_code
@@ -114,10 +114,15 @@ def add(node, graph, a, b):
     """
     qa, qb, qo = tensor_quant(graph, node.inputs[0]), tensor_quant(graph, node.inputs[1]), tensor_quant(graph, node.output)
     m = add_multipliers(float(qa.scale[0]), float(qb.scale[0]), float(qo.scale[0]))
-    a_scaled = multiply_by_quantized_multiplier((a.astype(np.int64) - _zp(qa)) << m.left_shift, *m.a)
-    b_scaled = multiply_by_quantized_multiplier((b.astype(np.int64) - _zp(qb)) << m.left_shift, *m.b)
-    out = multiply_by_quantized_multiplier(wrap32(a_scaled + b_scaled), *m.out) + _zp(qo)
     qlo, qhi = activation_range(node.op.clamp, qo)
+    return add_codes(a, b, m, _zp(qa), _zp(qb), _zp(qo), qlo, qhi)
+
+
+def add_codes(a, b, m: AddMultipliers, zp_a: int, zp_b: int, zp_out: int, qlo: int, qhi: int) -> np.ndarray:
+    """The ADD of int8 codes ``a`` and ``b`` (numpy broadcasting) with multipliers ``m``."""
+    a_scaled = multiply_by_quantized_multiplier((np.asarray(a, dtype=np.int64) - zp_a) << m.left_shift, *m.a)
+    b_scaled = multiply_by_quantized_multiplier((np.asarray(b, dtype=np.int64) - zp_b) << m.left_shift, *m.b)
+    out = multiply_by_quantized_multiplier(wrap32(a_scaled + b_scaled), *m.out) + zp_out
     return np.clip(out, qlo, qhi).astype(np.int8)
 
 

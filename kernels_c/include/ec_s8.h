@@ -72,13 +72,18 @@ typedef struct {
 /* TFLite int8 ADD: both inputs are brought to a common scale 2 * max(s_a, s_b) with 20 bits of
  * headroom, summed, then rescaled to the output:
  *   a' = ec_requantize((a + a_offset) << left_shift, a_mult, a_shift)   (same for b)
- *   out = clamp(ec_requantize(a' + b', out_mult, out_shift) + out_zp, act_min, act_max). */
+ *   out = clamp(ec_requantize(a' + b', out_mult, out_shift) + out_zp, act_min, act_max).
+ * affine_shift > 0: the generator found one affine step giving the same code for every pair of
+ * int8 codes (backends/c/add_affine.py), A = affine_a_hi * 2^15 + affine_a_lo (B, C alike):
+ *   out = clamp(floor((A * a + B * b + C) / 2^affine_shift), act_min, act_max),
+ * which a kernel may run instead; 0: none. */
 typedef struct {
     int32_t a_offset, a_mult, a_shift;
     int32_t b_offset, b_mult, b_shift;
     int32_t left_shift;
     int32_t out_mult, out_shift, out_zp;
     int32_t act_min, act_max;
+    int32_t affine_a_hi, affine_a_lo, affine_b_hi, affine_b_lo, affine_c_hi, affine_c_lo, affine_shift;
 } ec_s8_add_params_t;
 
 void ec_s8_add(const int8_t *a, const int8_t *b, const ec_broadcast_t *bc,

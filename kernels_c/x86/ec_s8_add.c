@@ -9,6 +9,10 @@
  * Otherwise EC_X86_LANES channels at a time, every step in int32 lanes (the input rescaling with
  * int32 products, see rescale_lanes_t); an operand broadcast along channels (channel stride 0) is
  * one value repeated.
+ * Where the generator found the layer's affine step (affine_shift > 0, ec_s8.h) and both operands
+ * are dense, that step runs instead: the two codes of each element side by side as int16 (a, b),
+ * two vpmaddwd give a * A_hi + b * B_hi and a * A_lo + b * B_lo, and shifts finish the floor
+ * division (backends/c/add_affine.py has the arithmetic and checks the step on all 65536 pairs).
  * Bit-exact with portable/ec_s8_add.c (whose per-code tables hold the same a', b'); in-place safe
  * like it. */
 #include "ec_s8.h"
@@ -55,14 +59,100 @@ static ec_x86_vec_t rescale_lanes(ec_x86_vec_t code, const rescale_lanes_t *r)
     return ec_x86_requantize(ec_x86_shl(v, r->left_shift), &r->rq);
 }
 
-#if defined(EC_X86_HAVE_AVX512) && defined(__AVX512VBMI__)
-#define HAVE_TABLE_ADD 1
 /* Operand strides of a dense tensor of the output's shape (strides of size-1 dims do not matter). */
 static int dense(const int32_t strides[3], const int32_t dims[3])
 {
     return (dims[2] == 1 || strides[2] == 1) && (dims[1] == 1 || strides[1] == dims[2])
            && (dims[0] == 1 || strides[0] == dims[1] * dims[2]);
 }
+
+/* The halves (a_hi, b_hi) or (a_lo, b_lo) as the int16 pair of every int32 lane: vpmaddwd with
+ * the interleaved codes (a, b) gives a * first + b * second. */
+static int32_t affine_pair(int32_t first, int32_t second)
+{
+    return (int32_t)(((uint32_t)(uint16_t)second << 16) | (uint16_t)first);
+}
+
+#ifdef EC_X86_HAVE_AVX512
+/* Interleaved (a, b) int16 pairs -> the step's floor before the clamp, 16 int32 lanes. */
+EC_FORCE_INLINE __m512i affine16(__m512i pairs, __m512i high, __m512i low, __m512i c_hi, __m512i c_lo, __m128i rest)
+{
+    const __m512i floor15 = _mm512_add_epi32(_mm512_add_epi32(_mm512_madd_epi16(pairs, high), c_hi),
+                                             _mm512_srai_epi32(_mm512_add_epi32(_mm512_madd_epi16(pairs, low), c_lo), 15));
+    return _mm512_sra_epi32(floor15, rest);
+}
+
+/* 32 elements a step; unpacklo/unpackhi take elements 8k..8k+3 and 8k+4..8k+7 of each 128-bit
+ * lane, which the int16 pack puts back in order. */
+static void add_affine(const int8_t *a, const int8_t *b, int32_t total, const ec_s8_add_params_t *p, int8_t *out)
+{
+    const __m512i high = _mm512_set1_epi32(affine_pair(p->affine_a_hi, p->affine_b_hi));
+    const __m512i low = _mm512_set1_epi32(affine_pair(p->affine_a_lo, p->affine_b_lo));
+    const __m512i c_hi = _mm512_set1_epi32(p->affine_c_hi), c_lo = _mm512_set1_epi32(p->affine_c_lo);
+    const __m128i rest = _mm_cvtsi32_si128(p->affine_shift - 15);
+    const __m256i lo = _mm256_set1_epi8((char)p->act_min), hi = _mm256_set1_epi8((char)p->act_max);
+    int32_t i;
+    for (i = 0; i < total; i += 32) {
+        const int32_t n = total - i < 32 ? total - i : 32;
+        const __mmask32 lanes = n == 32 ? ~(__mmask32)0 : (((__mmask32)1 << n) - 1);
+        const __m512i va = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(lanes, a + i));
+        const __m512i vb = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(lanes, b + i));
+        const __m512i r0 = affine16(_mm512_unpacklo_epi16(va, vb), high, low, c_hi, c_lo, rest);
+        const __m512i r1 = affine16(_mm512_unpackhi_epi16(va, vb), high, low, c_hi, c_lo, rest);
+        const __m256i bytes = _mm512_cvtsepi16_epi8(_mm512_packs_epi32(r0, r1));
+        _mm256_mask_storeu_epi8(out + i, lanes, _mm256_min_epi8(_mm256_max_epi8(bytes, lo), hi));
+    }
+}
+#else
+/* The affine step of one element (ec_s8.h), in the int32 steps of the vector code. */
+static int8_t affine_code(int32_t a, int32_t b, const ec_s8_add_params_t *p)
+{
+    const int32_t high = a * p->affine_a_hi + b * p->affine_b_hi, low = a * p->affine_a_lo + b * p->affine_b_lo;
+    const int32_t floor15 = high + p->affine_c_hi + ((low + p->affine_c_lo) >> 15);
+    return (int8_t)ec_clamp_i32(floor15 >> (p->affine_shift - 15), p->act_min, p->act_max);
+}
+
+EC_FORCE_INLINE __m256i affine8(__m256i pairs, __m256i high, __m256i low, __m256i c_hi, __m256i c_lo, __m128i rest)
+{
+    const __m256i floor15 = _mm256_add_epi32(_mm256_add_epi32(_mm256_madd_epi16(pairs, high), c_hi),
+                                             _mm256_srai_epi32(_mm256_add_epi32(_mm256_madd_epi16(pairs, low), c_lo), 15));
+    return _mm256_sra_epi32(floor15, rest);
+}
+
+/* 16 elements (a, b at p, q) as int16 in order, unpacked and packed as in the AVX-512 version. */
+EC_FORCE_INLINE __m256i affine_half(const int8_t *p, const int8_t *q, __m256i high, __m256i low, __m256i c_hi,
+                                    __m256i c_lo, __m128i rest)
+{
+    const __m256i va = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)p));
+    const __m256i vb = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)q));
+    return _mm256_packs_epi32(affine8(_mm256_unpacklo_epi16(va, vb), high, low, c_hi, c_lo, rest),
+                              affine8(_mm256_unpackhi_epi16(va, vb), high, low, c_hi, c_lo, rest));
+}
+
+/* 32 elements a step (the byte pack interleaves 64-bit quarters: put back by a permute), the
+ * last total % 32 one at a time. */
+static void add_affine(const int8_t *a, const int8_t *b, int32_t total, const ec_s8_add_params_t *p, int8_t *out)
+{
+    const __m256i high = _mm256_set1_epi32(affine_pair(p->affine_a_hi, p->affine_b_hi));
+    const __m256i low = _mm256_set1_epi32(affine_pair(p->affine_a_lo, p->affine_b_lo));
+    const __m256i c_hi = _mm256_set1_epi32(p->affine_c_hi), c_lo = _mm256_set1_epi32(p->affine_c_lo);
+    const __m128i rest = _mm_cvtsi32_si128(p->affine_shift - 15);
+    const __m256i lo = _mm256_set1_epi8((char)p->act_min), hi = _mm256_set1_epi8((char)p->act_max);
+    int32_t i;
+    for (i = 0; i + 32 <= total; i += 32) {
+        const __m256i h0 = affine_half(a + i, b + i, high, low, c_hi, c_lo, rest);
+        const __m256i h1 = affine_half(a + i + 16, b + i + 16, high, low, c_hi, c_lo, rest);
+        const __m256i bytes = _mm256_permute4x64_epi64(_mm256_packs_epi16(h0, h1), 0xD8);
+        _mm256_storeu_si256((__m256i *)(void *)(out + i), _mm256_min_epi8(_mm256_max_epi8(bytes, lo), hi));
+    }
+    for (; i < total; ++i) {
+        out[i] = affine_code(a[i], b[i], p);
+    }
+}
+#endif
+
+#if defined(EC_X86_HAVE_AVX512) && defined(__AVX512VBMI__)
+#define HAVE_TABLE_ADD 1
 
 /* The rescaled values of the 256 codes: plane[k][q] holds bits 8k .. 8k + 7 of the values of
  * codes -128 + 64q .. -65 + 64q (table index code + 128). */
@@ -150,12 +240,17 @@ void ec_s8_add(const int8_t *a, const int8_t *b, const ec_broadcast_t *bc,
     const int32_t sa = bc->a_strides[2], sb = bc->b_strides[2], channels = bc->dims[2];
     const int vector = (sa == 0 || sa == 1) && (sb == 0 || sb == 1);
     int32_t y, x, c;
-#ifdef HAVE_TABLE_ADD
     if (dense(bc->a_strides, bc->dims) && dense(bc->b_strides, bc->dims)) {
-        add_dense(a, b, bc->dims[0] * bc->dims[1] * bc->dims[2], p, out);
+        const int32_t total = bc->dims[0] * bc->dims[1] * bc->dims[2];
+        if (p->affine_shift > 0) {
+            add_affine(a, b, total, p, out);
+            return;
+        }
+#ifdef HAVE_TABLE_ADD
+        add_dense(a, b, total, p, out);
         return;
-    }
 #endif
+    }
     rescale_lanes_init(&rescale_a, p->a_offset, p->left_shift, p->a_mult, p->a_shift);
     rescale_lanes_init(&rescale_b, p->b_offset, p->left_shift, p->b_mult, p->b_shift);
     for (y = 0; y < bc->dims[0]; ++y) {

@@ -91,7 +91,8 @@ class Broadcast(ctypes.Structure):
 class AddParams(ctypes.Structure):
     _fields_ = [(n, ctypes.c_int32) for n in (
         "a_offset", "a_mult", "a_shift", "b_offset", "b_mult", "b_shift", "left_shift", "out_mult",
-        "out_shift", "out_zp", "act_min", "act_max")]
+        "out_shift", "out_zp", "act_min", "act_max", "affine_a_hi", "affine_a_lo", "affine_b_hi", "affine_b_lo",
+        "affine_c_hi", "affine_c_lo", "affine_shift")]
 
 
 class MulParams(ctypes.Structure):

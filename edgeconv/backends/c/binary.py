@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ...ir import Node, Tensor
 from ...quant.integer_params import add_multipliers, mul_multiplier
+from .add_affine import affine_add
 from .emitter import Emitter, LayerCall, float_clamp, require
 from .layout import c_dims, to_c_order
 from .params import activation_bounds, is_float, per_tensor
@@ -72,6 +73,8 @@ def _lower_binary(em: Emitter, node: Node, op_name: str) -> LayerCall:
         fields = {"a_offset": -zp_a, "a_mult": m.a[0], "a_shift": m.a[1],
                   "b_offset": -zp_b, "b_mult": m.b[0], "b_shift": m.b[1], "left_shift": m.left_shift,
                   "out_mult": m.out[0], "out_shift": m.out[1], "out_zp": zp_y, "act_min": qlo, "act_max": qhi}
+        step = affine_add(m, zp_a, zp_b, zp_y, qlo, qhi)
+        fields.update(step.fields() if step else {"affine_shift": 0})
         params = em.struct(f"{node.name}_p", "ec_s8_add_params_t", fields)
     else:
         mo, so = mul_multiplier(s_a, s_b, s_y)
