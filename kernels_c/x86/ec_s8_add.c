@@ -73,37 +73,6 @@ static int32_t affine_pair(int32_t first, int32_t second)
     return (int32_t)(((uint32_t)(uint16_t)second << 16) | (uint16_t)first);
 }
 
-#ifdef EC_X86_HAVE_AVX512
-/* Interleaved (a, b) int16 pairs -> the step's floor before the clamp, 16 int32 lanes. */
-EC_FORCE_INLINE __m512i affine16(__m512i pairs, __m512i high, __m512i low, __m512i c_hi, __m512i c_lo, __m128i rest)
-{
-    const __m512i floor15 = _mm512_add_epi32(_mm512_add_epi32(_mm512_madd_epi16(pairs, high), c_hi),
-                                             _mm512_srai_epi32(_mm512_add_epi32(_mm512_madd_epi16(pairs, low), c_lo), 15));
-    return _mm512_sra_epi32(floor15, rest);
-}
-
-/* 32 elements a step; unpacklo/unpackhi take elements 8k..8k+3 and 8k+4..8k+7 of each 128-bit
- * lane, which the int16 pack puts back in order. */
-static void add_affine(const int8_t *a, const int8_t *b, int32_t total, const ec_s8_add_params_t *p, int8_t *out)
-{
-    const __m512i high = _mm512_set1_epi32(affine_pair(p->affine_a_hi, p->affine_b_hi));
-    const __m512i low = _mm512_set1_epi32(affine_pair(p->affine_a_lo, p->affine_b_lo));
-    const __m512i c_hi = _mm512_set1_epi32(p->affine_c_hi), c_lo = _mm512_set1_epi32(p->affine_c_lo);
-    const __m128i rest = _mm_cvtsi32_si128(p->affine_shift - 15);
-    const __m256i lo = _mm256_set1_epi8((char)p->act_min), hi = _mm256_set1_epi8((char)p->act_max);
-    int32_t i;
-    for (i = 0; i < total; i += 32) {
-        const int32_t n = total - i < 32 ? total - i : 32;
-        const __mmask32 lanes = n == 32 ? ~(__mmask32)0 : (((__mmask32)1 << n) - 1);
-        const __m512i va = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(lanes, a + i));
-        const __m512i vb = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(lanes, b + i));
-        const __m512i r0 = affine16(_mm512_unpacklo_epi16(va, vb), high, low, c_hi, c_lo, rest);
-        const __m512i r1 = affine16(_mm512_unpackhi_epi16(va, vb), high, low, c_hi, c_lo, rest);
-        const __m256i bytes = _mm512_cvtsepi16_epi8(_mm512_packs_epi32(r0, r1));
-        _mm256_mask_storeu_epi8(out + i, lanes, _mm256_min_epi8(_mm256_max_epi8(bytes, lo), hi));
-    }
-}
-#else
 /* The affine step of one element (ec_s8.h), in the int32 steps of the vector code. */
 static int8_t affine_code(int32_t a, int32_t b, const ec_s8_add_params_t *p)
 {
@@ -119,7 +88,7 @@ EC_FORCE_INLINE __m256i affine8(__m256i pairs, __m256i high, __m256i low, __m256
     return _mm256_sra_epi32(floor15, rest);
 }
 
-/* 16 elements (a, b at p, q) as int16 in order, unpacked and packed as in the AVX-512 version. */
+/* 16 elements (a, b at p, q) as int16, in order. */
 EC_FORCE_INLINE __m256i affine_half(const int8_t *p, const int8_t *q, __m256i high, __m256i low, __m256i c_hi,
                                     __m256i c_lo, __m128i rest)
 {
@@ -129,8 +98,10 @@ EC_FORCE_INLINE __m256i affine_half(const int8_t *p, const int8_t *q, __m256i hi
                               affine8(_mm256_unpackhi_epi16(va, vb), high, low, c_hi, c_lo, rest));
 }
 
-/* 32 elements a step (the byte pack interleaves 64-bit quarters: put back by a permute), the
- * last total % 32 one at a time. */
+/* 32 elements a step, in 256-bit registers at every level (a 512-bit version, narrowing with
+ * vpmovswb, ran slower on AMD Zen 4): in 128-bit lane k, unpacklo/unpackhi take elements
+ * 8k..8k+3 and 8k+4..8k+7, which the int16 pack puts back in order; the byte pack interleaves
+ * 64-bit quarters, put back by a permute. The last total % 32 elements one at a time. */
 static void add_affine(const int8_t *a, const int8_t *b, int32_t total, const ec_s8_add_params_t *p, int8_t *out)
 {
     const __m256i high = _mm256_set1_epi32(affine_pair(p->affine_a_hi, p->affine_b_hi));
@@ -149,7 +120,6 @@ static void add_affine(const int8_t *a, const int8_t *b, int32_t total, const ec
         out[i] = affine_code(a[i], b[i], p);
     }
 }
-#endif
 
 #if defined(EC_X86_HAVE_AVX512) && defined(__AVX512VBMI__)
 #define HAVE_TABLE_ADD 1
