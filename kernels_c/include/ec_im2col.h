@@ -12,12 +12,16 @@
  * C_in weights followed by zeros (K4 = k_h * k_w * EC_PACK_K4(C_in)), and tiles read every tap as
  * whole 4-byte groups: up to 3 bytes past a tap, in the next input pixel (zero weights), except
  * past the input's last pixel, which is read from a zero-padded copy instead.
- * Kernel-row segments (ec_im2col_gemm's `by_rows`, the x86 kernel): where C_in is a multiple of 4
+ * Kernel-row segments (EC_IM2COL_KERNEL_ROWS, the x86 kernel): where C_in is a multiple of 4
  * and the kernel is not dilated horizontally, the k_w taps of a kernel row are k_w * C_in
  * contiguous bytes in the input and in the packed weights alike (no tap has padding bytes), so
  * the row tiles whose windows lie inside the input horizontally read each kernel row as one
  * segment (k_h segments instead of k_h * k_w: fewer segment set-ups per tile, longer runs of
  * groups); the other tiles keep one segment per tap. The weights are the same.
+ * Small maps (EC_IM2COL_SMALL_MAP_LISTS, for tile functions that run tap lists of several pixels:
+ * the AVX-512 VNNI one): an output of at most EC_IM2COL_LIST_PIXELS pixels runs as tap lists, every
+ * pixel in raster order, in as few tiles as the tile size allows; a 4x4 map would otherwise make
+ * 10 tiles of one or two pixels (4 rows, 2 columns, 4 corners), each loading all the weights.
  *
  * Unfolded (more taps or channels, e.g. a 10x4 first layer): one output row at a time is
  * copied into `scratch` (out_w patches of K4 = EC_PACK_K4(K) bytes, padding and tail holding
@@ -38,6 +42,11 @@
 #define EC_IM2COL_INDIRECT(win) ((win)->in_c <= EC_IM2COL_MAX_CIN && (win)->k_h * (win)->k_w <= EC_IM2COL_MAX_TAPS)
 /* the padding row: the longest segment (a kernel row) and the 3 bytes a whole group may read past it */
 #define EC_IM2COL_PAD_ROW (EC_IM2COL_MAX_TAPS * EC_IM2COL_MAX_CIN + 3)
+
+/* What ec_im2col_gemm may do beyond one segment per tap (above). */
+#define EC_IM2COL_KERNEL_ROWS 1
+#define EC_IM2COL_SMALL_MAP_LISTS 2
+#define EC_IM2COL_LIST_PIXELS 16
 
 /* Whether an indirect GEMM may read kernel rows as segments (above). */
 EC_INLINE int ec_im2col_rows_contiguous(const ec_window_t *win)
@@ -226,11 +235,35 @@ EC_INLINE void ec_im2col_run(ec_im2col_ctx_t *c, int32_t oy, int32_t ox, int32_t
     }
 }
 
-/* The indirect GEMM: `g` has nseg = k_h * k_w segments of seg_len = C_in bytes; `by_rows`: the
- * inner columns' tiles read kernel rows where ec_im2col_rows_contiguous allows. Every output row
- * runs along its inner columns (whose windows lie inside the input horizontally), every other
- * column down the inner rows; the pixels left (in no inner row or column) run alone. */
-EC_INLINE void ec_im2col_indirect(const ec_gemm_t *g, const int8_t *in, const ec_window_t *win, int by_rows,
+/* Every output pixel of a small map with its list of taps, in raster order (evenly spaced in the
+ * output), tile_rows pixels per tile. */
+EC_INLINE void ec_im2col_small_map(const ec_im2col_ctx_t *c)
+{
+    const int8_t *taps[EC_IM2COL_LIST_PIXELS * EC_IM2COL_MAX_TAPS];
+    const ec_window_t *win = c->win;
+    const int32_t n = win->out_h * win->out_w, per_pixel = win->k_h * win->k_w;
+    const size_t out_c = (size_t)c->g->out_c;
+    ec_gemm_src_t src;
+    int32_t i, m;
+    for (i = 0; i < n; ++i) {
+        ec_im2col_list_taps(c->in, win, i / win->out_w, i % win->out_w, c->zp_row, c->last_copy, taps + i * per_pixel);
+    }
+    src.first = NULL;
+    src.step = 0;
+    src.seg_offset = NULL;
+    src.pad_row = NULL;
+    for (i = 0; i < n; i += m) {
+        m = n - i < c->tile_rows ? n - i : c->tile_rows;
+        src.taps = taps + i * per_pixel;
+        c->tile(c->g, &src, m, c->out + (size_t)i * out_c, out_c);
+    }
+}
+
+/* The indirect GEMM: `g` has nseg = k_h * k_w segments of seg_len = C_in bytes; `flags`: the
+ * EC_IM2COL_* ways the caller's tile function allows. Every output row runs along its inner
+ * columns (whose windows lie inside the input horizontally), every other column down the inner
+ * rows; the pixels left (in no inner row or column) run alone. */
+EC_INLINE void ec_im2col_indirect(const ec_gemm_t *g, const int8_t *in, const ec_window_t *win, int flags,
                                   ec_gemm_tile_fn tile, int32_t tile_rows, int8_t *out)
 {
     const ec_span_t cols = ec_im2col_inner(win->in_w, win->k_w, win->stride_w, win->pad_left, win->dil_w,
@@ -241,7 +274,7 @@ EC_INLINE void ec_im2col_indirect(const ec_gemm_t *g, const int8_t *in, const ec
     int32_t oy, ox;
     c.taps.rows.lo = c.taps.rows.hi = c.taps.cols.lo = c.taps.cols.hi = -1;
     c.g = g;
-    c.rows_contiguous = by_rows && ec_im2col_rows_contiguous(win);
+    c.rows_contiguous = (flags & EC_IM2COL_KERNEL_ROWS) && ec_im2col_rows_contiguous(win);
     c.by_rows = *g;
     c.by_rows.nseg = win->k_h;
     c.by_rows.seg_len = win->k_w * win->in_c;
@@ -253,6 +286,10 @@ EC_INLINE void ec_im2col_indirect(const ec_gemm_t *g, const int8_t *in, const ec
     memset(c.zp_row, g->q->in_zp, (size_t)(c.rows_contiguous ? c.by_rows.seg_len : win->in_c) + 3);
     memset(c.last_copy, 0, sizeof(c.last_copy));
     memcpy(c.last_copy, in + ((size_t)win->in_h * (size_t)win->in_w - 1) * (size_t)win->in_c, (size_t)win->in_c);
+    if ((flags & EC_IM2COL_SMALL_MAP_LISTS) && win->out_h * win->out_w <= EC_IM2COL_LIST_PIXELS) {
+        ec_im2col_small_map(&c);
+        return;
+    }
     for (oy = 0; oy < win->out_h; ++oy) {
         ec_im2col_run(&c, oy, cols.lo, 0, 1, cols.hi - cols.lo);
     }
@@ -386,12 +423,12 @@ EC_INLINE void ec_im2col_gemm_init(ec_gemm_t *g, const int8_t *w, const int32_t 
     }
 }
 
-/* The convolution of `g` (ec_im2col_gemm_init); `by_rows`: kernel-row segments where they apply. */
-EC_INLINE void ec_im2col_gemm(const ec_gemm_t *g, const int8_t *in, const ec_window_t *win, int by_rows,
+/* The convolution of `g` (ec_im2col_gemm_init); `flags`: EC_IM2COL_* (0: one segment per tap). */
+EC_INLINE void ec_im2col_gemm(const ec_gemm_t *g, const int8_t *in, const ec_window_t *win, int flags,
                               int8_t *scratch, ec_gemm_tile_fn tile, int32_t tile_rows, int8_t *out)
 {
     if (EC_IM2COL_INDIRECT(win)) {
-        ec_im2col_indirect(g, in, win, by_rows, tile, tile_rows, out);
+        ec_im2col_indirect(g, in, win, flags, tile, tile_rows, out);
     } else {
         ec_im2col_unfolded(g, in, win, scratch, tile, tile_rows, out);
     }

@@ -328,6 +328,16 @@ EC_VNNI_BLOCKS_FN(list, 0, 1, 2)
 EC_VNNI_BLOCKS_FN(list, 0, 1, 3)
 EC_VNNI_BLOCKS_FN(list, 0, 1, 4)
 EC_VNNI_BLOCKS_FN(list, 0, 1, 8)
+EC_VNNI_BLOCKS_FN(list, 0, 3, 1)
+EC_VNNI_BLOCKS_FN(list, 0, 3, 2)
+EC_VNNI_BLOCKS_FN(list, 0, 4, 1)
+EC_VNNI_BLOCKS_FN(list, 0, 4, 2)
+EC_VNNI_BLOCKS_FN(list, 0, 6, 1)
+EC_VNNI_BLOCKS_FN(list, 0, 6, 2)
+EC_VNNI_BLOCKS_FN(list, 0, 8, 1)
+EC_VNNI_BLOCKS_FN(list, 0, 8, 2)
+EC_VNNI_BLOCKS_FN(list, 0, 12, 1)
+EC_VNNI_BLOCKS_FN(list, 0, 12, 2)
 #undef EC_VNNI_BLOCKS_FN
 
 #define EC_VNNI_PAIRS_FN(rows)                                                                                  \
@@ -362,6 +372,11 @@ static const ec_vnni_shape_t ec_vnni_4 = {2, {NULL, ec_vnni_row_4x1, ec_vnni_row
 static const ec_vnni_shape_t ec_vnni_6 = {2, {NULL, ec_vnni_row_6x1, ec_vnni_row_6x2, NULL, NULL, NULL, NULL, NULL, NULL}};
 static const ec_vnni_shape_t ec_vnni_8 = {2, {NULL, ec_vnni_row_8x1, ec_vnni_row_8x2, NULL, NULL, NULL, NULL, NULL, NULL}};
 static const ec_vnni_shape_t ec_vnni_12 = {2, {NULL, ec_vnni_row_12x1, ec_vnni_row_12x2, NULL, NULL, NULL, NULL, NULL, NULL}};
+static const ec_vnni_shape_t ec_vnni_list_3 = {2, {NULL, ec_vnni_list_3x1, ec_vnni_list_3x2, NULL, NULL, NULL, NULL, NULL, NULL}};
+static const ec_vnni_shape_t ec_vnni_list_4 = {2, {NULL, ec_vnni_list_4x1, ec_vnni_list_4x2, NULL, NULL, NULL, NULL, NULL, NULL}};
+static const ec_vnni_shape_t ec_vnni_list_6 = {2, {NULL, ec_vnni_list_6x1, ec_vnni_list_6x2, NULL, NULL, NULL, NULL, NULL, NULL}};
+static const ec_vnni_shape_t ec_vnni_list_8 = {2, {NULL, ec_vnni_list_8x1, ec_vnni_list_8x2, NULL, NULL, NULL, NULL, NULL, NULL}};
+static const ec_vnni_shape_t ec_vnni_list_12 = {2, {NULL, ec_vnni_list_12x1, ec_vnni_list_12x2, NULL, NULL, NULL, NULL, NULL, NULL}};
 
 /* Every output channel of pixels i0 .. i0 + m - 1: `most` blocks at a time, then 4 or fewer; a
  * narrow last block of a row tile of several pixels in pixel pairs. */
@@ -383,33 +398,32 @@ static void ec_vnni_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i
     }
 }
 
-/* The register tile for the next of `left` pixels, and how many pixels it takes: 12 pixels x 2
- * blocks while 17 or more are left, 8 while 13 to 16 (so that no tile is left nearly empty), else
- * the least of 3, 4, 6, 8 or 12 pixels that holds them all. Two blocks per pass, however wide the
- * layer: each weight group loaded feeds up to 12 pixels (measured faster here than 6 pixels x 4
- * blocks, whose 4 weight streams feed half as many pixels). */
-static const ec_vnni_shape_t *ec_vnni_shape(int32_t left, int32_t *n)
+/* The register tile for the next of `left` pixels (of a row tile, or of tap lists where `row` is
+ * 0), and how many pixels it takes: 12 pixels x 2 blocks while 17 or more are left, 8 while 13 to
+ * 16 (so that no tile is left nearly empty), else the least of 3, 4, 6, 8 or 12 pixels that holds
+ * them all; a lone pixel 1 pixel x 8 blocks (8 independent accumulator chains). Two blocks per
+ * pass, however wide the layer: each weight group loaded feeds up to 12 pixels (measured faster
+ * here than 6 pixels x 4 blocks, whose 4 weight streams feed half as many pixels). */
+static const ec_vnni_shape_t *ec_vnni_shape(int32_t left, int row, int32_t *n)
 {
     *n = left >= 17 ? 12 : left >= 13 ? 8 : left;
-    return *n > 8 ? &ec_vnni_12 : *n > 6 ? &ec_vnni_8 : *n > 4 ? &ec_vnni_6 : *n > 3 ? &ec_vnni_4 : &ec_vnni_3;
+    if (*n == 1) {
+        return row ? &ec_vnni_1 : &ec_vnni_list_1;
+    }
+    if (row) {
+        return *n > 8 ? &ec_vnni_12 : *n > 6 ? &ec_vnni_8 : *n > 4 ? &ec_vnni_6 : *n > 3 ? &ec_vnni_4 : &ec_vnni_3;
+    }
+    return *n > 8 ? &ec_vnni_list_12 : *n > 6 ? &ec_vnni_list_8 : *n > 4 ? &ec_vnni_list_6 : *n > 3 ? &ec_vnni_list_4
+                                                                                                      : &ec_vnni_list_3;
 }
 
-/* m pixels of a row tile in register tiles (ec_vnni_shape); a lone pixel (the fully connected
- * layer) takes 1 pixel x 8 blocks: 8 independent accumulator chains, as does each pixel of a tile
- * of tap lists. */
+/* m pixels of a row tile or of tap lists in register tiles (ec_vnni_shape). */
 static void ec_x86_gemm_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t m, int8_t *out, size_t out_stride)
 {
     int32_t i0, n;
-    if (!src->first || m == 1) {
-        for (i0 = 0; i0 < m; ++i0) {
-            ec_vnni_tile(g, src, i0, 1, src->first ? &ec_vnni_1 : &ec_vnni_list_1, out + (size_t)i0 * out_stride,
-                         out_stride);
-        }
-        return;
-    }
     for (i0 = 0; i0 < m; i0 += n) {
-        const ec_vnni_shape_t *shape = ec_vnni_shape(m - i0, &n);
-        ec_vnni_tile(g, src, i0, n, n == 1 ? &ec_vnni_1 : shape, out + (size_t)i0 * out_stride, out_stride);
+        const ec_vnni_shape_t *shape = ec_vnni_shape(m - i0, src->first != NULL, &n);
+        ec_vnni_tile(g, src, i0, n, shape, out + (size_t)i0 * out_stride, out_stride);
     }
 }
 

@@ -1,9 +1,18 @@
 /* ec_s8_conv2d_im2col, x86: AVX-512 VNNI or AVX2 register tiles (ec_x86_gemm.h).
  * int8 convolution (groups 1) as a GEMM of the windows' K = k_h * k_w * C_in bytes by the packed
- * weights (ec_s8_packed.h), the windows read in place (by kernel rows where they are contiguous) or
- * unfolded row by row (ec_im2col.h). */
+ * weights (ec_s8_packed.h), the windows read in place (by kernel rows where they are contiguous;
+ * small maps as tap lists where the tiles run several pixels' lists) or unfolded row by row
+ * (ec_im2col.h). */
 #include "ec_im2col.h"
 #include "ec_x86_gemm.h"
+
+/* The VNNI tiles run tap lists of several pixels in register tiles (small maps go as lists); the
+ * AVX2 ones run a list pixel by pixel. */
+#if defined(EC_VNNI_ROWS)
+#define EC_X86_IM2COL_FLAGS (EC_IM2COL_KERNEL_ROWS | EC_IM2COL_SMALL_MAP_LISTS)
+#else
+#define EC_X86_IM2COL_FLAGS EC_IM2COL_KERNEL_ROWS
+#endif
 
 void ec_s8_conv2d_im2col(const int8_t *in, const int8_t *w, const int32_t *bias, const int32_t *wsum,
                          const int32_t *mult, const int32_t *shift, const ec_window_t *win,
@@ -13,5 +22,5 @@ void ec_s8_conv2d_im2col(const int8_t *in, const int8_t *w, const int32_t *bias,
     ec_x86_stages_t stages;
     ec_im2col_gemm_init(&g, w, bias, wsum, mult, shift, win, q);
     ec_x86_gemm_prepare(&g, &stages);
-    ec_im2col_gemm(&g, in, win, 1, scratch, ec_x86_gemm_tile, EC_X86_GEMM_TILE, out);
+    ec_im2col_gemm(&g, in, win, EC_X86_IM2COL_FLAGS, scratch, ec_x86_gemm_tile, EC_X86_GEMM_TILE, out);
 }

@@ -313,6 +313,11 @@ IM2COL_EDGES = [
     (16, 9, 12, 8, (3, 3), (1, 1), (2, 1, 2, 1), (2, 1)),
     (4, 7, 9, 20, (3, 2), (2, 2), (1, 0, 1, 1), (1, 1)),
     (256, 3, 12, 16, (1, 9), (1, 1), (1, 4, 0, 4), (1, 1)),
+    # small maps (at most 16 output pixels) as tap lists in register tiles (VNNI): 2 blocks on 4x4,
+    # a narrow block, 3 channels whose last window reads the input's last pixel
+    (32, 7, 7, 32, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1)),
+    (8, 4, 4, 8, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
+    (3, 5, 5, 24, (3, 3), (1, 1), (0, 0, 0, 0), (1, 1)),
 ]
 
 
