@@ -297,8 +297,8 @@ EC_FORCE_INLINE void ec_vnni_pairs(const ec_gemm_t *g, const ec_gemm_src_t *src,
 }
 
 /* Each register tile (rows x nb) is a function of its own: the register allocator then sees one
- * tile at a time, and keeps its accumulators in registers. Row tiles take every shape; tap lists
- * (one pixel, ec_im2col.h) the one-pixel shapes. */
+ * tile at a time, and keeps its accumulators in registers. Row tiles and tap lists (ec_im2col.h: a
+ * lone pixel, or every pixel of a small map) take the same shapes; pixel pairs are row tiles. */
 typedef void (*ec_vnni_blocks_fn)(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m, int32_t b0,
                                   int8_t *out, size_t out_stride);
 
