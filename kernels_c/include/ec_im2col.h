@@ -195,19 +195,31 @@ EC_INLINE const ec_gemm_t *ec_im2col_run_src(ec_im2col_ctx_t *c, int32_t oy, int
     return by_rows ? &c->by_rows : c->g;
 }
 
-/* Output pixel (oy, ox) alone, with its list of taps. */
-EC_INLINE void ec_im2col_list_tile(const ec_im2col_ctx_t *c, int32_t oy, int32_t ox)
+/* n pixels with their lists of taps (pixel i's tap t at taps[i * k_h * k_w + t]) whose outputs
+ * follow each other from `out`, tile_rows pixels per tile. */
+EC_INLINE void ec_im2col_lists(const ec_im2col_ctx_t *c, const int8_t **taps, int32_t n, int8_t *out)
 {
-    const int8_t *taps[EC_IM2COL_MAX_TAPS];
+    const int32_t per_pixel = c->win->k_h * c->win->k_w;
+    const size_t out_c = (size_t)c->g->out_c;
     ec_gemm_src_t src;
-    ec_im2col_list_taps(c->in, c->win, oy, ox, c->zp_row, c->last_copy, taps);
+    int32_t i, m;
     src.first = NULL;
     src.step = 0;
     src.seg_offset = NULL;
     src.pad_row = NULL;
-    src.taps = taps;
-    c->tile(c->g, &src, 1, c->out + ((size_t)oy * (size_t)c->win->out_w + (size_t)ox) * (size_t)c->g->out_c,
-            (size_t)c->g->out_c);
+    for (i = 0; i < n; i += m) {
+        m = n - i < c->tile_rows ? n - i : c->tile_rows;
+        src.taps = taps + i * per_pixel;
+        c->tile(c->g, &src, m, out + (size_t)i * out_c, out_c);
+    }
+}
+
+/* Output pixel (oy, ox) alone, with its list of taps. */
+EC_INLINE void ec_im2col_list_tile(const ec_im2col_ctx_t *c, int32_t oy, int32_t ox)
+{
+    const int8_t *taps[EC_IM2COL_MAX_TAPS];
+    ec_im2col_list_taps(c->in, c->win, oy, ox, c->zp_row, c->last_copy, taps);
+    ec_im2col_lists(c, taps, 1, c->out + ((size_t)oy * (size_t)c->win->out_w + (size_t)ox) * (size_t)c->g->out_c);
 }
 
 /* The n output pixels (oy + i * dy, ox + i * dx) of one run, as row tiles of up to tile_rows
@@ -236,27 +248,17 @@ EC_INLINE void ec_im2col_run(ec_im2col_ctx_t *c, int32_t oy, int32_t ox, int32_t
 }
 
 /* Every output pixel of a small map with its list of taps, in raster order (evenly spaced in the
- * output), tile_rows pixels per tile. */
+ * output). */
 EC_INLINE void ec_im2col_small_map(const ec_im2col_ctx_t *c)
 {
     const int8_t *taps[EC_IM2COL_LIST_PIXELS * EC_IM2COL_MAX_TAPS];
     const ec_window_t *win = c->win;
     const int32_t n = win->out_h * win->out_w, per_pixel = win->k_h * win->k_w;
-    const size_t out_c = (size_t)c->g->out_c;
-    ec_gemm_src_t src;
-    int32_t i, m;
+    int32_t i;
     for (i = 0; i < n; ++i) {
         ec_im2col_list_taps(c->in, win, i / win->out_w, i % win->out_w, c->zp_row, c->last_copy, taps + i * per_pixel);
     }
-    src.first = NULL;
-    src.step = 0;
-    src.seg_offset = NULL;
-    src.pad_row = NULL;
-    for (i = 0; i < n; i += m) {
-        m = n - i < c->tile_rows ? n - i : c->tile_rows;
-        src.taps = taps + i * per_pixel;
-        c->tile(c->g, &src, m, c->out + (size_t)i * out_c, out_c);
-    }
+    ec_im2col_lists(c, taps, n, c->out);
 }
 
 /* The indirect GEMM: `g` has nseg = k_h * k_w segments of seg_len = C_in bytes; `flags`: the

@@ -378,6 +378,11 @@ static const ec_vnni_shape_t ec_vnni_list_6 = {2, {NULL, ec_vnni_list_6x1, ec_vn
 static const ec_vnni_shape_t ec_vnni_list_8 = {2, {NULL, ec_vnni_list_8x1, ec_vnni_list_8x2, NULL, NULL, NULL, NULL, NULL, NULL}};
 static const ec_vnni_shape_t ec_vnni_list_12 = {2, {NULL, ec_vnni_list_12x1, ec_vnni_list_12x2, NULL, NULL, NULL, NULL, NULL, NULL}};
 
+/* The shapes by kind (tap lists, row tiles) and size: 1, 3, 4, 6, 8 and 12 pixels. */
+static const ec_vnni_shape_t *const ec_vnni_shapes[2][6] = {
+    {&ec_vnni_list_1, &ec_vnni_list_3, &ec_vnni_list_4, &ec_vnni_list_6, &ec_vnni_list_8, &ec_vnni_list_12},
+    {&ec_vnni_1, &ec_vnni_3, &ec_vnni_4, &ec_vnni_6, &ec_vnni_8, &ec_vnni_12}};
+
 /* Every output channel of pixels i0 .. i0 + m - 1: `most` blocks at a time, then 4 or fewer; a
  * narrow last block of a row tile of several pixels in pixel pairs. */
 static void ec_vnni_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m,
@@ -407,14 +412,7 @@ static void ec_vnni_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i
 static const ec_vnni_shape_t *ec_vnni_shape(int32_t left, int row, int32_t *n)
 {
     *n = left >= 17 ? 12 : left >= 13 ? 8 : left;
-    if (*n == 1) {
-        return row ? &ec_vnni_1 : &ec_vnni_list_1;
-    }
-    if (row) {
-        return *n > 8 ? &ec_vnni_12 : *n > 6 ? &ec_vnni_8 : *n > 4 ? &ec_vnni_6 : *n > 3 ? &ec_vnni_4 : &ec_vnni_3;
-    }
-    return *n > 8 ? &ec_vnni_list_12 : *n > 6 ? &ec_vnni_list_8 : *n > 4 ? &ec_vnni_list_6 : *n > 3 ? &ec_vnni_list_4
-                                                                                                      : &ec_vnni_list_3;
+    return ec_vnni_shapes[row != 0][*n == 1 ? 0 : *n > 8 ? 5 : *n > 6 ? 4 : *n > 4 ? 3 : *n > 3 ? 2 : 1];
 }
 
 /* m pixels of a row tile or of tap lists in register tiles (ec_vnni_shape). */

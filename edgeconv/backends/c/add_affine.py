@@ -77,7 +77,8 @@ def affine_add(m: AddMultipliers, zp_a: int, zp_b: int, zp_out: int, act_min: in
     where no step within the kernel's ranges gives every pair's code."""
     codes = np.arange(-128, 128, dtype=np.int64)
     a, b = (x.ravel() for x in np.meshgrid(codes, codes, indexing="ij"))
-    exact = add_codes(a, b, m, zp_a, zp_b, zp_out, act_min, act_max).astype(np.int64)
+    codes_out = add_codes(a, b, m, zp_a, zp_b, zp_out, act_min, act_max)
+    exact = codes_out.astype(np.int64)
     alpha = 2.0 ** m.left_shift * _real(m.a) * _real(m.out)
     beta = 2.0 ** m.left_shift * _real(m.b) * _real(m.out)
     c0 = zp_out - alpha * zp_a - beta * zp_b + 0.5
@@ -99,21 +100,21 @@ def affine_add(m: AddMultipliers, zp_a: int, zp_b: int, zp_out: int, act_min: in
         return hi_c - lo_c
 
     point = (int(round(alpha * 2 ** shift)), int(round(beta * 2 ** shift)))
-    best, step = width(point), SEARCH_STEP
+    widest, move = width(point), SEARCH_STEP
     for _ in range(SEARCH_ROUNDS):
-        moves = [(point[0] + da * step, point[1] + db * step) for da, db in DIRECTIONS]
-        gain = max(moves, key=width)
-        if width(gain) > best:
-            point, best = gain, width(gain)
-        elif step > 1:
-            step //= 2
+        moves = [(point[0] + da * move, point[1] + db * move) for da, db in DIRECTIONS]
+        widths = [width(m) for m in moves]
+        if max(widths) > widest:
+            widest = max(widths)
+            point = moves[widths.index(widest)]
+        elif move > 1:
+            move //= 2
         else:
             break
-    if best < 0 or max(abs(point[0]), abs(point[1])) >= 2 ** (2 * HALF - 1):
+    if widest < 0 or max(abs(point[0]), abs(point[1])) >= 2 ** (2 * HALF - 1):
         return None
     lo_c, hi_c = interval(*point)
-    best = (*point, (lo_c + hi_c) // 2)
-    step = AffineAdd(*best, shift)
-    if not np.array_equal(step.codes(a, b, act_min, act_max), exact.astype(np.int8)):
+    step = AffineAdd(*point, (lo_c + hi_c) // 2, shift)
+    if not np.array_equal(step.codes(a, b, act_min, act_max), codes_out):
         return None
     return step
