@@ -4,9 +4,14 @@
  *   out = clamp(requant(a' + b', out_mult, out_shift) + out_zp, act_min, act_max).
  * The shift wraps as ec_requantize's does; |a + a_offset| <= 255 with TFLite's left_shift of 20
  * keeps it exact. An operand broadcast along channels (channel stride 0) is one value repeated;
- * other channel strides take the scalar formula. Bit-exact with portable/ec_s8_add.c, in-place
- * safe like it. */
+ * other channel strides take the scalar formula.
+ * Where the generator found the layer's affine step (affine_shift > 0, ec_s8.h) and both operands
+ * are dense, that step runs instead (ec_s8_add_affine.h): per 4 elements, SMLAL of the int16 codes
+ * by the int16 halves of A and B onto C's halves, one SSRA (hi + (lo >> 15)) and an arithmetic
+ * shift; four widening multiplies per element instead of three requantizations.
+ * Bit-exact with portable/ec_s8_add.c, in-place safe like it. */
 #include "ec_s8.h"
+#include "ec_s8_add_affine.h"
 #include "ec_arm_requant.h"
 
 /* n channels of an operand row: contiguous (stride 1) or one repeated value (stride 0). */
@@ -19,6 +24,37 @@ static int8x16_t operand(const int8_t *row, int32_t stride, int32_t c, int32_t n
 static int32x4_t rescale(int32x4_t code, int32x4_t offset, int32x4_t left_shift, const ec_neon_rq_t *rq)
 {
     return ec_neon_requantize(vshlq_s32(vaddq_s32(code, offset), left_shift), rq);
+}
+
+/* The affine step of 4 elements (int16 codes a, b): (c_hi + a a_hi + b b_hi + ((c_lo + a a_lo +
+ * b b_lo) >> 15)) >> (S - 15), vshlq_s32 by -(S - 15) being the arithmetic right shift. */
+static int32x4_t affine4(int16x4_t a, int16x4_t b, const ec_s8_add_params_t *p, int32x4_t c_hi, int32x4_t c_lo,
+                         int32x4_t rest)
+{
+    const int32x4_t hi = vmlal_n_s16(vmlal_n_s16(c_hi, a, (int16_t)p->affine_a_hi), b, (int16_t)p->affine_b_hi);
+    const int32x4_t lo = vmlal_n_s16(vmlal_n_s16(c_lo, a, (int16_t)p->affine_a_lo), b, (int16_t)p->affine_b_lo);
+    return vshlq_s32(vsraq_n_s32(hi, lo, 15), rest);
+}
+
+/* Dense operands of `total` elements, 16 a step; the last total % 16 one at a time. */
+static void add_affine(const int8_t *a, const int8_t *b, int32_t total, const ec_s8_add_params_t *p, int8_t *out)
+{
+    const int32x4_t c_hi = vdupq_n_s32(p->affine_c_hi), c_lo = vdupq_n_s32(p->affine_c_lo);
+    const int32x4_t rest = vdupq_n_s32(15 - p->affine_shift);
+    const int8x16_t lo = vdupq_n_s8((int8_t)p->act_min), hi = vdupq_n_s8((int8_t)p->act_max);
+    int32_t i;
+    for (i = 0; i + 16 <= total; i += 16) {
+        const int8x16_t va = vld1q_s8(a + i), vb = vld1q_s8(b + i);
+        const int16x8_t a0 = vmovl_s8(vget_low_s8(va)), a1 = vmovl_s8(vget_high_s8(va));
+        const int16x8_t b0 = vmovl_s8(vget_low_s8(vb)), b1 = vmovl_s8(vget_high_s8(vb));
+        vst1q_s8(out + i, ec_neon_narrow16(affine4(vget_low_s16(a0), vget_low_s16(b0), p, c_hi, c_lo, rest),
+                                           affine4(vget_high_s16(a0), vget_high_s16(b0), p, c_hi, c_lo, rest),
+                                           affine4(vget_low_s16(a1), vget_low_s16(b1), p, c_hi, c_lo, rest),
+                                           affine4(vget_high_s16(a1), vget_high_s16(b1), p, c_hi, c_lo, rest), lo, hi));
+    }
+    for (; i < total; ++i) {
+        out[i] = ec_add_affine_code(a[i], b[i], p);
+    }
 }
 
 static void add_scalar_strides(const int8_t *ar, const int8_t *br, const ec_broadcast_t *bc,
@@ -47,6 +83,10 @@ void ec_s8_add(const int8_t *a, const int8_t *b, const ec_broadcast_t *bc,
     const int vector = (sa == 0 || sa == 1) && (sb == 0 || sb == 1);
     int32_t y, x, c;
     int j;
+    if (p->affine_shift > 0 && ec_add_operands_dense(bc)) {
+        add_affine(a, b, bc->dims[0] * bc->dims[1] * channels, p, out);
+        return;
+    }
     for (y = 0; y < bc->dims[0]; ++y) {
         for (x = 0; x < bc->dims[1]; ++x) {
             const int8_t *ar = a + (size_t)y * bc->a_strides[0] + (size_t)x * bc->a_strides[1];

@@ -12,10 +12,11 @@
  * Where the generator found the layer's affine step (affine_shift > 0, ec_s8.h) and both operands
  * are dense, that step runs instead: the two codes of each element side by side as int16 (a, b),
  * two vpmaddwd give a * A_hi + b * B_hi and a * A_lo + b * B_lo, and shifts finish the floor
- * division (backends/c/add_affine.py has the arithmetic and checks the step on all 65536 pairs).
+ * division (ec_s8_add_affine.h; backends/c/add_affine.py checks the step on all 65536 pairs).
  * Bit-exact with portable/ec_s8_add.c (whose per-code tables hold the same a', b'); in-place safe
  * like it. */
 #include "ec_s8.h"
+#include "ec_s8_add_affine.h"
 #include "ec_x86_dw.h"
 
 /* n channels of an operand row, widened: contiguous (stride 1) or one repeated value (stride 0). */
@@ -59,26 +60,11 @@ static ec_x86_vec_t rescale_lanes(ec_x86_vec_t code, const rescale_lanes_t *r)
     return ec_x86_requantize(ec_x86_shl(v, r->left_shift), &r->rq);
 }
 
-/* Operand strides of a dense tensor of the output's shape (strides of size-1 dims do not matter). */
-static int dense(const int32_t strides[3], const int32_t dims[3])
-{
-    return (dims[2] == 1 || strides[2] == 1) && (dims[1] == 1 || strides[1] == dims[2])
-           && (dims[0] == 1 || strides[0] == dims[1] * dims[2]);
-}
-
 /* The halves (a_hi, b_hi) or (a_lo, b_lo) as the int16 pair of every int32 lane: vpmaddwd with
  * the interleaved codes (a, b) gives a * first + b * second. */
 static int32_t affine_pair(int32_t first, int32_t second)
 {
     return (int32_t)(((uint32_t)(uint16_t)second << 16) | (uint16_t)first);
-}
-
-/* The affine step of one element (ec_s8.h), in the int32 steps of the vector code. */
-static int8_t affine_code(int32_t a, int32_t b, const ec_s8_add_params_t *p)
-{
-    const int32_t high = a * p->affine_a_hi + b * p->affine_b_hi, low = a * p->affine_a_lo + b * p->affine_b_lo;
-    const int32_t floor15 = high + p->affine_c_hi + ((low + p->affine_c_lo) >> 15);
-    return (int8_t)ec_clamp_i32(floor15 >> (p->affine_shift - 15), p->act_min, p->act_max);
 }
 
 EC_FORCE_INLINE __m256i affine8(__m256i pairs, __m256i high, __m256i low, __m256i c_hi, __m256i c_lo, __m128i rest)
@@ -117,7 +103,7 @@ static void add_affine(const int8_t *a, const int8_t *b, int32_t total, const ec
         _mm256_storeu_si256((__m256i *)(void *)(out + i), _mm256_min_epi8(_mm256_max_epi8(bytes, lo), hi));
     }
     for (; i < total; ++i) {
-        out[i] = affine_code(a[i], b[i], p);
+        out[i] = ec_add_affine_code(a[i], b[i], p);
     }
 }
 
@@ -210,7 +196,7 @@ void ec_s8_add(const int8_t *a, const int8_t *b, const ec_broadcast_t *bc,
     const int32_t sa = bc->a_strides[2], sb = bc->b_strides[2], channels = bc->dims[2];
     const int vector = (sa == 0 || sa == 1) && (sb == 0 || sb == 1);
     int32_t y, x, c;
-    if (dense(bc->a_strides, bc->dims) && dense(bc->b_strides, bc->dims)) {
+    if (ec_add_operands_dense(bc)) {
         const int32_t total = bc->dims[0] * bc->dims[1] * bc->dims[2];
         if (p->affine_shift > 0) {
             add_affine(a, b, total, p, out);
