@@ -33,7 +33,8 @@ badly costs what the kernel really does rather than its MACs at full rate:
 Pixel runs of the in-place im2col (``ec_im2col.h``, ``ec_im2col_indirect``): every output row runs
 along its inner columns (the columns whose windows lie inside the input horizontally); every other
 column runs down its inner rows; each pixel left runs alone. A run of ``n`` pixels is cut into
-``ceil(n / tile)`` tiles. The 1x1 kernel runs all positions as one run, the unfolding im2col one run
+``ceil(n / tile)`` tiles. The row runs read a kernel row as one segment where its taps are
+contiguous (``packing.im2col_kernel_rows``), the other runs one segment per tap. The 1x1 kernel runs all positions as one run, the unfolding im2col one run
 per output row, the fully connected layer one lone pixel.
 """
 
@@ -44,7 +45,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .geometry import LayerGeometry
-from .packing import PACK_LANES, XNOR_ROW_GROUP, im2col_indirect
+from .packing import PACK_LANES, XNOR_ROW_GROUP, im2col_indirect, im2col_kernel_rows
 from .packing_f32 import F32_NR
 
 TERMS = ("mac", "segment", "edge", "output", "partial", "scratch", "call")
@@ -138,34 +139,34 @@ def _inner_pixels(geo: LayerGeometry) -> tuple:
 
 
 def _runs(geo: LayerGeometry, algorithm: str) -> list:
-    """Lengths of the pixel runs the GEMM kernel cuts into tiles."""
-    if geo.op == "Linear":
-        return [1]
-    if algorithm == "ec_s8_conv2d_1x1":
-        return [geo.out_positions]
+    """The pixel runs the GEMM kernel cuts into tiles, as (pixels, segments each tile of the run
+    passes over)."""
+    if geo.op == "Linear" or algorithm == "ec_s8_conv2d_1x1":
+        return [(1 if geo.op == "Linear" else geo.out_positions, 1)]
     out_h, out_w, inner_rows, inner_cols = _inner_pixels(geo)
-    if not im2col_indirect(geo.c_in, *geo.kernel_hw):
-        return [out_w] * out_h
-    other_cols = out_w - inner_cols
-    return [inner_cols] * out_h + [inner_rows] * other_cols + [1] * (other_cols * (out_h - inner_rows))
+    k_h, k_w = geo.kernel_hw
+    if not im2col_indirect(geo.c_in, k_h, k_w):
+        return [(out_w, 1)] * out_h
+    taps, other_cols = k_h * k_w, out_w - inner_cols
+    row_segments = k_h if im2col_kernel_rows(geo.c_in, k_w, geo.dilation[-1]) else taps
+    return ([(inner_cols, row_segments)] * out_h + [(inner_rows, taps)] * other_cols
+            + [(1, taps)] * (other_cols * (out_h - inner_rows)))
 
 
 def gemm_terms(geo: LayerGeometry, algorithm: str, tile: int, scratch_bytes: int) -> dict:
     """The terms of one call of a packed-GEMM kernel (1x1, im2col, fully connected)."""
-    if geo.op != "Linear" and algorithm != "ec_s8_conv2d_1x1" and im2col_indirect(geo.c_in, *geo.kernel_hw):
-        segments, seg_len = math.prod(geo.kernel_hw), geo.c_in
-    else:
-        segments, seg_len = 1, geo.reduction
-    chunks = slots = 0
-    for n in _runs(geo, algorithm):
+    indirect = geo.op != "Linear" and algorithm != "ec_s8_conv2d_1x1" and im2col_indirect(geo.c_in, *geo.kernel_hw)
+    taps, seg_len = (math.prod(geo.kernel_hw), geo.c_in) if indirect else (1, geo.reduction)
+    slots = segments = 0
+    for n, run_segments in _runs(geo, algorithm):
         whole, rest = divmod(n, tile)
-        chunks += whole + (rest > 0)
         slots += whole * tile + (rest if rest <= 1 else tile)
+        segments += (whole + (rest > 0)) * run_segments
     blocks = -(-geo.c_out // PACK_LANES)
     positions = geo.out_positions
     return {
-        "mac": slots * blocks * PACK_LANES * segments * _ceil_to(seg_len, 4),
-        "segment": chunks * blocks * segments,
+        "mac": slots * blocks * PACK_LANES * taps * _ceil_to(seg_len, 4),
+        "segment": segments * blocks,
         "edge": 0,
         "output": positions * (geo.c_out // PACK_LANES) * PACK_LANES,
         "partial": positions * (geo.c_out % PACK_LANES > 0),

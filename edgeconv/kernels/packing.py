@@ -53,6 +53,13 @@ def im2col_indirect(c_in: int, k_h: int, k_w: int) -> bool:
     return c_in <= IM2COL_MAX_CIN and k_h * k_w <= IM2COL_MAX_TAPS
 
 
+def im2col_kernel_rows(c_in: int, k_w: int, dilation_w: int) -> bool:
+    """Whether the in-place im2col reads each kernel row as one segment in the row tiles whose
+    windows lie inside the input horizontally (``ec_im2col_rows_contiguous``, the x86 and NEON
+    kernels): C_in a multiple of 4, no dilation across, more than one column."""
+    return c_in % 4 == 0 and dilation_w == 1 and k_w > 1
+
+
 def im2col_edge_positions(geo: LayerGeometry) -> int:
     """The output positions ec_s8_conv2d_im2col reads apart from its row tiles: where it reads the
     taps in place, those whose window crosses the input's left or right edge along the last axis

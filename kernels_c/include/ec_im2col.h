@@ -12,7 +12,7 @@
  * C_in weights followed by zeros (K4 = k_h * k_w * EC_PACK_K4(C_in)), and tiles read every tap as
  * whole 4-byte groups: up to 3 bytes past a tap, in the next input pixel (zero weights), except
  * past the input's last pixel, which is read from a zero-padded copy instead.
- * Kernel-row segments (EC_IM2COL_KERNEL_ROWS, the x86 kernel): where C_in is a multiple of 4
+ * Kernel-row segments (EC_IM2COL_KERNEL_ROWS, the x86 and NEON kernels): where C_in is a multiple of 4
  * and the kernel is not dilated horizontally, the k_w taps of a kernel row are k_w * C_in
  * contiguous bytes in the input and in the packed weights alike (no tap has padding bytes), so
  * the row tiles whose windows lie inside the input horizontally read each kernel row as one

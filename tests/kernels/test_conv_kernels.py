@@ -2,6 +2,7 @@
 (a) the plain integer implementation in intref.py and (b) the reference executor's Conv kernel."""
 
 import ctypes
+import subprocess
 
 import numpy as np
 import pytest
@@ -243,6 +244,62 @@ def test_im2col_edge_positions_are_those_whose_window_leaves_the_input_across():
     assert im2col_edge_positions(unfolded) == 0
     conv1d = LayerGeometry("Conv", 8, 16, 1, (3,), (1,), (1, 1), (1,), (10,), (10,), True)
     assert im2col_edge_positions(conv1d) == 2
+
+
+SEGMENT_COUNTER = r"""
+#include "ec_im2col.h"
+static long passed;
+static void count(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t m, int8_t *out, size_t out_stride)
+{
+    (void)src, (void)m, (void)out, (void)out_stride;
+    passed += g->nseg;
+}
+long segments(const int8_t *in, const ec_window_t *win, int32_t tile_rows)
+{
+    const ec_qparams_t q = {0, 0, -128, 127};
+    ec_gemm_t g;
+    passed = 0;
+    ec_im2col_gemm_init(&g, NULL, NULL, NULL, NULL, NULL, win, &q);
+    ec_im2col_gemm(&g, in, win, EC_IM2COL_KERNEL_ROWS, NULL, count, tile_rows, NULL);
+    return passed;
+}
+"""
+
+
+def test_arm_segment_terms_are_the_segments_the_im2col_tiles_pass_over(tmp_path):
+    """The ARM latency model's ``segment`` term (arm_work.gemm_terms, per 16-channel block) is the
+    number of segments the NEON kernel's tiles pass over: the walk of ec_im2col.h with kernel-row
+    segments, run here with a tile function that counts them, over random in-place layers."""
+    from edgeconv.kernels.arm_work import gemm_terms
+    from edgeconv.resources import kernels_dir
+    from tests.kernels.cbuild import Window
+
+    source = tmp_path / "counter.c"
+    source.write_text(SEGMENT_COUNTER)
+    library = tmp_path / "counter.so"
+    subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O1", "-shared", "-fPIC", f"-I{kernels_dir() / 'include'}", str(source), "-o",
+                    str(library)], check=True)
+    counter = ctypes.CDLL(str(library))
+    counter.segments.restype = ctypes.c_long
+    rng = np.random.default_rng(5)
+    checked = 0
+    while checked < 150:
+        c_in = int(rng.choice([4, 8, 12, 16, 32]))
+        k_h, k_w = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+        stride, dil = (int(rng.integers(1, 3)), int(rng.integers(1, 3))), (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+        pads = tuple(int(p) for p in rng.integers(0, 3, 4))
+        in_h, in_w = int(rng.integers(1, 12)), int(rng.integers(1, 12))
+        out_h = (in_h + pads[0] + pads[2] - dil[0] * (k_h - 1) - 1) // stride[0] + 1
+        out_w = (in_w + pads[1] + pads[3] - dil[1] * (k_w - 1) - 1) // stride[1] + 1
+        if out_h < 1 or out_w < 1:
+            continue
+        tile = int(rng.choice([4, 8]))
+        win = Window(in_h, in_w, c_in, out_h, out_w, 16, k_h, k_w, *stride, *pads, *dil, 1)
+        x = np.zeros(in_h * in_w * c_in, np.int8)
+        geo = LayerGeometry("Conv", c_in, 16, 1, (k_h, k_w), stride, pads, dil, (in_h, in_w), (out_h, out_w), True)
+        terms = gemm_terms(geo, "ec_s8_conv2d_im2col", tile, 0)
+        assert terms["segment"] == counter.segments(ptr(x), ctypes.byref(win), tile), (c_in, k_h, k_w, stride, dil, pads)
+        checked += 1
 
 
 def test_packed_layout_is_blocks_of_16_channels_by_groups_of_4():
