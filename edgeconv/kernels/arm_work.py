@@ -277,6 +277,9 @@ GEMM_KERNELS = ("ec_s8_conv2d_1x1", "ec_s8_conv2d_im2col", "ec_s8_fully_connecte
 F32_GEMM_KERNELS = ("ec_f32_conv2d_1x1", "ec_f32_conv2d_im2col")
 DEPTHWISE_KERNELS = ("ec_s8_dwconv2d_3x3", "ec_s8_dwconv2d_generic")
 XNOR_KERNELS = ("ec_b1_conv2d_xnor",)
+# every kernel whose ARM walk kernel_terms counts
+WALKED_KERNELS = (GEMM_KERNELS + F32_GEMM_KERNELS + DEPTHWISE_KERNELS + XNOR_KERNELS
+                  + ("ec_s8_conv2d_slidingwin", "ec_f32_dwconv2d", "ec_f32_fully_connected"))
 
 
 def kernel_terms(kernel_name: str, geo: LayerGeometry, level: str, aarch64: bool, scratch_bytes: int) -> dict:
@@ -310,7 +313,7 @@ class ArmElementCost:
     a last block of fewer than 16 channels) + call``, where ``count`` is, by ``per``:
     ``element`` output elements (a loop over the flat tensor), ``input`` input elements,
     ``block`` output pixels times 16-channel blocks (the NEON kernels that vectorize across
-    channels: add, mul), ``window-block`` that times the pooling window (the int8 max and average
+    channels: mul; the add's affine step runs over the flat tensor, per ``element``), ``window-block`` that times the pooling window (the int8 max and average
     pools) or ``window`` output elements times the pooling window (the fp32 pools, one output
     value at a time)."""
 

@@ -303,8 +303,8 @@ def _bitserial_scratch(geo: LayerGeometry, precision: Precision) -> int:
 # fitted by bench/arm/fit_arm_costs.py (rpi4 for ``arm``, rpi5 for ``arm-dotprod``, the Zero 2 W and rpi3
 # for their Cortex-A53 keys ``arm@cortex-a53`` and ``arm@cortex-a53-armv7``).
 _ARM_ELEMENT: dict = {
-    "ec_s8_add": {"arm": ArmElementCost("block", 133, 153, 0.0), "arm-dotprod": ArmElementCost("block", 131, 160, 0.0),
-                  "arm@cortex-a53": ArmElementCost("block", 597, 160, 0.0), "arm@cortex-a53-armv7": ArmElementCost("block", 121, 105, 8.69)},
+    "ec_s8_add": {"arm": ArmElementCost("element", 1.58, 0.0, 73.7), "arm-dotprod": ArmElementCost("element", 1.58, 0.0, 72.8),
+                  "arm@cortex-a53": ArmElementCost("element", 5.83, 0.0, 231), "arm@cortex-a53-armv7": ArmElementCost("element", 1.49, 0.0, 126)},
     "ec_s8_mul": {"arm": ArmElementCost("block", 76.9, 0.0, 0.0), "arm-dotprod": ArmElementCost("block", 72.1, 0.0, 0.0),
                   "arm@cortex-a53": ArmElementCost("block", 384, 0.0, 0.0), "arm@cortex-a53-armv7": ArmElementCost("block", 75.9, 0.0, 0.0)},
     "ec_s8_maxpool2d": {"arm": ArmElementCost("window-block", 7.29, 76.9, 2.14e+03), "arm-dotprod": ArmElementCost("window-block", 6.65, 83.9, 2.41e+03),
@@ -375,8 +375,8 @@ KERNELS: tuple = (
            _ungrouped_conv, scratch=_im2col_scratch, pack=pack_for_im2col,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.92, 0.0), SimdCost(0.52, 12.0, True),
                            traffic=_im2col_traffic, x86={"avx2": SimdCost(1.1, 1.4, True, 7.4, cycles_per_edge_position=79, cycles_per_call=483), "avx512-vnni": SimdCost(1.41, 0.4, True, 7.2, cycles_per_edge_position=56, cycles_per_call=519)},
-                           arm={"arm": ArmCost(0.134, 10.5, 0.0, 6.64, 258, 1.06, 715), "arm-dotprod": ArmCost(0.0373, 25.2, 0.0, 4.67, 217, 0.641, 506),
-                                "arm@cortex-a53": ArmCost(0.41, 35.9, 0.0, 14.2, 699, 3.86, 345), "arm@cortex-a53-armv7": ArmCost(0.237, 10.2, 0.0, 13.1, 397, 1.14, 599)}), split=WEIGHTED_ROWS),
+                           arm={"arm": ArmCost(0.135, 10.1, 0.0, 6.74, 257, 1.03, 685), "arm-dotprod": ArmCost(0.0378, 23.7, 0.0, 4.84, 221, 0.603, 593),
+                                "arm@cortex-a53": ArmCost(0.409, 34.8, 0.0, 14.4, 702, 3.87, 302), "arm@cortex-a53-armv7": ArmCost(0.235, 9.4, 0.0, 13.5, 409, 1.24, 414)}), split=WEIGHTED_ROWS),
     Kernel("ec_s8_conv2d_1x1", "Conv", "1x1", "s8", "ec_s8.h",
            "packed pointwise GEMM; 1x1, stride 1, no padding, groups 1",
            _pointwise, pack=pack_for_pointwise,

@@ -17,7 +17,9 @@ figure 0). Left out: layer calls of fewer than ``ABSORBED_CYCLES`` estimated cyc
 absorbed the node into its neighbour's call, a sign before an XNOR convolution, which the latency
 model does not know), and memory-bound calls (the estimate's memory term above its compute cycles:
 their time is the bandwidth's, and their arithmetic may run on a kernel the latency model does not
-cost, such as the binary fully connected one the C lowering picks for binary operands).
+cost, such as the binary fully connected one the C lowering picks for binary operands), and
+layers whose kernel has no ARM walk (``arm_work.WALKED_KERNELS``: portable C, priced by its
+portable figures, such as the direct fp32 convolution).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import Graph
-from ..kernels.arm_work import TERMS, ArmCost, ArmElementCost
+from ..kernels.arm_work import TERMS, WALKED_KERNELS, ArmCost, ArmElementCost
 from ..kernels.geometry import geometry
 from ..quant.precision import parse_precision
 from ..kernels.registry import kernel as kernel_named
@@ -58,6 +60,8 @@ def rows_of(estimate, graph: Graph, target: Target, model: str = "") -> list:
             continue
         if node.op.WEIGHTED:
             kernel = kernel_named(node.algorithm)
+            if kernel.name not in WALKED_KERNELS:
+                continue
             terms = arm_kernel_terms(target, geometry(graph, node), parse_precision(node.precision), kernel)
             rows.append(Row(("kernel", kernel.name), terms, layer.compute_cycles, model))
             continue

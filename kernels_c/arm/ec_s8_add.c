@@ -26,19 +26,24 @@ static int32x4_t rescale(int32x4_t code, int32x4_t offset, int32x4_t left_shift,
     return ec_neon_requantize(vshlq_s32(vaddq_s32(code, offset), left_shift), rq);
 }
 
-/* The affine step of 4 elements (int16 codes a, b): (c_hi + a a_hi + b b_hi + ((c_lo + a a_lo +
- * b b_lo) >> 15)) >> (S - 15), vshlq_s32 by -(S - 15) being the arithmetic right shift. */
-static int32x4_t affine4(int16x4_t a, int16x4_t b, const ec_s8_add_params_t *p, int32x4_t c_hi, int32x4_t c_lo,
-                         int32x4_t rest)
+/* The affine step of 4 elements (int16 codes a, b; k holds a_hi, b_hi, a_lo, b_lo):
+ * (c_hi + a a_hi + b b_hi + ((c_lo + a a_lo + b b_lo) >> 15)) >> (S - 15), vshlq_s32 by -(S - 15)
+ * being the arithmetic right shift. */
+EC_FORCE_INLINE int32x4_t affine4(int16x4_t a, int16x4_t b, int16x4_t k, int32x4_t c_hi, int32x4_t c_lo, int32x4_t rest)
 {
-    const int32x4_t hi = vmlal_n_s16(vmlal_n_s16(c_hi, a, (int16_t)p->affine_a_hi), b, (int16_t)p->affine_b_hi);
-    const int32x4_t lo = vmlal_n_s16(vmlal_n_s16(c_lo, a, (int16_t)p->affine_a_lo), b, (int16_t)p->affine_b_lo);
+    const int32x4_t hi = vmlal_lane_s16(vmlal_lane_s16(c_hi, a, k, 0), b, k, 1);
+    const int32x4_t lo = vmlal_lane_s16(vmlal_lane_s16(c_lo, a, k, 2), b, k, 3);
     return vshlq_s32(vsraq_n_s32(hi, lo, 15), rest);
 }
 
-/* Dense operands of `total` elements, 16 a step; the last total % 16 one at a time. */
-static void add_affine(const int8_t *a, const int8_t *b, int32_t total, const ec_s8_add_params_t *p, int8_t *out)
+/* Dense operands of `total` elements, 16 a step; the last total % 16 one at a time. A function of
+ * its own, its constants in registers for the whole loop. */
+EC_NOINLINE void add_affine(const int8_t *a, const int8_t *b, int32_t total, const ec_s8_add_params_t *p,
+                            int8_t *out)
 {
+    const int16_t halves[4] = {(int16_t)p->affine_a_hi, (int16_t)p->affine_b_hi, (int16_t)p->affine_a_lo,
+                               (int16_t)p->affine_b_lo};
+    const int16x4_t k = vld1_s16(halves);
     const int32x4_t c_hi = vdupq_n_s32(p->affine_c_hi), c_lo = vdupq_n_s32(p->affine_c_lo);
     const int32x4_t rest = vdupq_n_s32(15 - p->affine_shift);
     const int8x16_t lo = vdupq_n_s8((int8_t)p->act_min), hi = vdupq_n_s8((int8_t)p->act_max);
@@ -47,10 +52,10 @@ static void add_affine(const int8_t *a, const int8_t *b, int32_t total, const ec
         const int8x16_t va = vld1q_s8(a + i), vb = vld1q_s8(b + i);
         const int16x8_t a0 = vmovl_s8(vget_low_s8(va)), a1 = vmovl_s8(vget_high_s8(va));
         const int16x8_t b0 = vmovl_s8(vget_low_s8(vb)), b1 = vmovl_s8(vget_high_s8(vb));
-        vst1q_s8(out + i, ec_neon_narrow16(affine4(vget_low_s16(a0), vget_low_s16(b0), p, c_hi, c_lo, rest),
-                                           affine4(vget_high_s16(a0), vget_high_s16(b0), p, c_hi, c_lo, rest),
-                                           affine4(vget_low_s16(a1), vget_low_s16(b1), p, c_hi, c_lo, rest),
-                                           affine4(vget_high_s16(a1), vget_high_s16(b1), p, c_hi, c_lo, rest), lo, hi));
+        vst1q_s8(out + i, ec_neon_narrow16(affine4(vget_low_s16(a0), vget_low_s16(b0), k, c_hi, c_lo, rest),
+                                           affine4(vget_high_s16(a0), vget_high_s16(b0), k, c_hi, c_lo, rest),
+                                           affine4(vget_low_s16(a1), vget_low_s16(b1), k, c_hi, c_lo, rest),
+                                           affine4(vget_high_s16(a1), vget_high_s16(b1), k, c_hi, c_lo, rest), lo, hi));
     }
     for (; i < total; ++i) {
         out[i] = ec_add_affine_code(a[i], b[i], p);

@@ -12,12 +12,12 @@
  * C_in weights followed by zeros (K4 = k_h * k_w * EC_PACK_K4(C_in)), and tiles read every tap as
  * whole 4-byte groups: up to 3 bytes past a tap, in the next input pixel (zero weights), except
  * past the input's last pixel, which is read from a zero-padded copy instead.
- * Kernel-row segments (EC_IM2COL_KERNEL_ROWS, the x86 and NEON kernels): where C_in is a multiple of 4
- * and the kernel is not dilated horizontally, the k_w taps of a kernel row are k_w * C_in
- * contiguous bytes in the input and in the packed weights alike (no tap has padding bytes), so
- * the row tiles whose windows lie inside the input horizontally read each kernel row as one
- * segment (k_h segments instead of k_h * k_w: fewer segment set-ups per tile, longer runs of
- * groups); the other tiles keep one segment per tap. The weights are the same.
+ * Kernel-row segments (EC_IM2COL_KERNEL_ROWS, the x86 and NEON kernels): where C_in is a
+ * multiple of 4 and the kernel is not dilated horizontally, the k_w taps of a kernel row are
+ * k_w * C_in contiguous bytes in the input and in the packed weights alike (no tap has padding
+ * bytes), so the row tiles whose windows lie inside the input horizontally read each kernel row
+ * as one segment (k_h segments instead of k_h * k_w: fewer segment set-ups per tile, longer runs
+ * of groups); the other tiles keep one segment per tap. The weights are the same.
  * Small maps (EC_IM2COL_SMALL_MAP_LISTS, for tile functions that run tap lists of several pixels:
  * the AVX-512 VNNI one): an output of at most EC_IM2COL_LIST_PIXELS pixels runs as tap lists, every
  * pixel in raster order, in as few tiles as the tile size allows; a 4x4 map would otherwise make
