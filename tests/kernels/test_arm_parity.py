@@ -33,7 +33,8 @@ from tests.kernels.intref import multipliers
 from tests.kernels.test_binary_kernels import kernel_sources as binary_kernel_sources
 from tests.kernels.test_conv_kernels import DEPTHWISE, GENERAL, IM2COL_EDGES, general_variants, out_size, random_gemm_case
 from tests.kernels.test_depthwise_kernels import CASES as DW_CASES, kernels_for as dw_kernels_for
-from tests.kernels.test_elementwise_kernels import POOLS, SHAPE_CASES, bcast
+from tests.kernels.test_elementwise_kernels import (AFFINE_LENGTHS, CODE_PAIRS, POOLS, SHAPE_CASES, affine_add_params,
+                                                    bcast, dense_broadcast)
 from tests.kernels.test_resize_kernels import CASES as RESIZE_CASES
 
 BOARDS = ("rpi4", "rpi5", "rpi3")
@@ -227,28 +228,13 @@ def elementwise_calls(calls: Calls) -> None:
 
 
 def affine_add_calls(calls: Calls, rng) -> None:
-    """The ADD's affine step (backends/c/add_affine.py) on all 65536 pairs of codes (and in place)
-    and on lengths that leave every tail, for scales, zero points and clamps drawn at random and a
-    fused ReLU; the portable kernel computes the TFLite formula from the same parameters."""
-    from edgeconv.backends.c.add_affine import affine_add
-    from edgeconv.quant.integer_params import add_multipliers
-
-    codes = np.arange(-128, 128, dtype=np.int8)
-    pairs_a, pairs_b = (x.ravel().copy() for x in np.meshgrid(codes, codes, indexing="ij"))
-    for trial in range(4):
-        s_a, s_b, s_y = rng.uniform(0.005, 0.2, 3)
-        zp_a, zp_b, zp_y = (int(z) for z in rng.integers(-128, 128, 3))
-        lo, hi = (zp_y, 127) if trial % 2 == 0 else (-128, 127)
-        m = add_multipliers(s_a, s_b, s_y)
-        step = affine_add(m, zp_a, zp_b, zp_y, lo, hi)
-        assert step is not None
-        params = AddParams(-zp_a, m.a[0], m.a[1], -zp_b, m.b[0], m.b[1], m.left_shift, m.out[0], m.out[1], zp_y, lo, hi,
-                           *step.fields().values())
-        for n in (65536, 31, 33, 70):
-            bc = Broadcast((ctypes.c_int32 * 3)(1, 1, n), (ctypes.c_int32 * 3)(n, n, 1), (ctypes.c_int32 * 3)(n, n, 1))
-            calls.add("ec_s8_add", pairs_a[:n].copy(), pairs_b[:n].copy(), bc, params, out(n))
-            if n == 65536:
-                calls.add("ec_s8_add", pairs_a.copy(), pairs_b.copy(), bc, params, same(0))
+    """The ADD's affine step on all 65536 pairs of codes (and in place) and on lengths that leave
+    every tail, for four random layers; the portable kernel computes the TFLite formula from the
+    same parameters."""
+    for params in affine_add_params(rng, 4):
+        for n in AFFINE_LENGTHS:
+            calls.add("ec_s8_add", CODE_PAIRS[0][:n].copy(), CODE_PAIRS[1][:n].copy(), dense_broadcast(n), params, out(n))
+        calls.add("ec_s8_add", CODE_PAIRS[0].copy(), CODE_PAIRS[1].copy(), dense_broadcast(65536), params, same(0))
 
 
 def awkward_floats(rng, shape) -> np.ndarray:

@@ -268,31 +268,44 @@ def test_add_rescaling_outside_tflite_parameters_equals_portable(isa, left_shift
     np.testing.assert_array_equal(got, expected)
 
 
-@pytest.mark.parametrize("isa", [i for i in ISA if i != "portable"])
-def test_add_affine_step_gives_the_tflite_codes_on_every_pair(isa):
-    """The x86 ADD's affine step (backends/c/add_affine.py) against the TFLite formula of the
-    portable kernel, on all 65536 pairs of codes at once (dense operands, in place too) and on
-    lengths that leave every tail, for scales, zero points and clamps drawn at random and for a
-    fused ReLU; the solver finds a step for each."""
+# every pair of int8 codes, as two flat operands
+CODE_PAIRS = tuple(x.ravel().copy() for x in np.meshgrid(np.arange(-128, 128, dtype=np.int8),
+                                                        np.arange(-128, 128, dtype=np.int8), indexing="ij"))
+AFFINE_LENGTHS = (65536, 31, 33, 70)  # every pair at once, and lengths that leave every tail
+
+
+def affine_add_params(rng, trials: int) -> list:
+    """ADD parameters with their affine step (backends/c/add_affine.py) for scales, zero points and
+    clamps drawn at random, every third with a fused ReLU; the solver must find a step for each."""
     from edgeconv.backends.c.add_affine import affine_add
     from edgeconv.quant.integer_params import add_multipliers
 
-    rng = np.random.default_rng(11)
-    codes = np.arange(-128, 128, dtype=np.int8)
-    pairs_a, pairs_b = (x.ravel().copy() for x in np.meshgrid(codes, codes, indexing="ij"))
-    for trial in range(12):
+    found = []
+    for trial in range(trials):
         s_a, s_b, s_y = rng.uniform(0.005, 0.2, 3)
         zp_a, zp_b, zp_y = (int(z) for z in rng.integers(-128, 128, 3))
         lo, hi = (zp_y, 127) if trial % 3 == 0 else (-128, 127)
         m = add_multipliers(s_a, s_b, s_y)
         step = affine_add(m, zp_a, zp_b, zp_y, lo, hi)
         assert step is not None
-        params = AddParams(-zp_a, m.a[0], m.a[1], -zp_b, m.b[0], m.b[1], m.left_shift, m.out[0], m.out[1], zp_y, lo, hi,
-                           *step.fields().values())
+        found.append(AddParams(-zp_a, m.a[0], m.a[1], -zp_b, m.b[0], m.b[1], m.left_shift, m.out[0], m.out[1], zp_y,
+                               lo, hi, *step.fields().values()))
+    return found
+
+
+def dense_broadcast(n: int) -> Broadcast:
+    return Broadcast((ctypes.c_int32 * 3)(1, 1, n), (ctypes.c_int32 * 3)(n, n, 1), (ctypes.c_int32 * 3)(n, n, 1))
+
+
+@pytest.mark.parametrize("isa", [i for i in ISA if i != "portable"])
+def test_add_affine_step_gives_the_tflite_codes_on_every_pair(isa):
+    """The x86 ADD's affine step against the TFLite formula of the portable kernel, on all 65536
+    pairs of codes at once (dense operands, in place too) and on lengths that leave every tail."""
+    for trial, params in enumerate(affine_add_params(np.random.default_rng(11), 12)):
         portable = AddParams(*[getattr(params, name) for name, _ in AddParams._fields_[:12]])
-        for n in (65536, 31, 33, 70):
-            a, b = pairs_a[:n].copy(), pairs_b[:n].copy()
-            broadcast = Broadcast((ctypes.c_int32 * 3)(1, 1, n), (ctypes.c_int32 * 3)(n, n, 1), (ctypes.c_int32 * 3)(n, n, 1))
+        for n in AFFINE_LENGTHS:
+            a, b = CODE_PAIRS[0][:n].copy(), CODE_PAIRS[1][:n].copy()
+            broadcast = dense_broadcast(n)
             expected, got = np.zeros_like(a), np.zeros_like(a)
             kernel_library("portable").ec_s8_add(ptr(a), ptr(b), ctypes.byref(broadcast), ctypes.byref(portable),
                                                  ptr(expected))
