@@ -304,7 +304,7 @@ def _bitserial_scratch(geo: LayerGeometry, precision: Precision) -> int:
 # for their Cortex-A53 keys ``arm@cortex-a53`` and ``arm@cortex-a53-armv7``).
 _ARM_ELEMENT: dict = {
     "ec_s8_add": {"arm": ArmElementCost("element", 1.58, 0.0, 73.7), "arm-dotprod": ArmElementCost("element", 1.58, 0.0, 72.8),
-                 "arm@cortex-a53": ArmElementCost("element", 5.83, 0.0, 231), "arm@cortex-a53-armv7": ArmElementCost("element", 1.49, 0.0, 126)},
+                  "arm@cortex-a53": ArmElementCost("element", 5.83, 0.0, 231), "arm@cortex-a53-armv7": ArmElementCost("element", 1.49, 0.0, 126)},
     "ec_s8_mul": {"arm": ArmElementCost("block", 76.9, 0.0, 0.0), "arm-dotprod": ArmElementCost("block", 72.1, 0.0, 0.0),
                   "arm@cortex-a53": ArmElementCost("block", 384, 0.0, 0.0), "arm@cortex-a53-armv7": ArmElementCost("block", 75.9, 0.0, 0.0)},
     "ec_s8_maxpool2d": {"arm": ArmElementCost("window-block", 7.29, 76.9, 2.14e+03), "arm-dotprod": ArmElementCost("window-block", 6.65, 83.9, 2.41e+03),
@@ -314,7 +314,7 @@ _ARM_ELEMENT: dict = {
     "ec_s8_global_avgpool": {"arm": ArmElementCost("input", 0.759, 0.0, 290), "arm-dotprod": ArmElementCost("input", 0.759, 0.0, 287),
                              "arm@cortex-a53": ArmElementCost("input", 1.93, 0.0, 564), "arm@cortex-a53-armv7": ArmElementCost("input", 0.711, 0.0, 304)},
     "ec_s8_lut": {"arm": ArmElementCost("element", 1.33, 0.0, 28.5), "arm-dotprod": ArmElementCost("element", 1.33, 0.0, 28.7),
-                 "arm@cortex-a53": ArmElementCost("element", 2.51, 0.0, 54.4), "arm@cortex-a53-armv7": ArmElementCost("element", 2.55, 0.0, 8.07)},
+                  "arm@cortex-a53": ArmElementCost("element", 2.51, 0.0, 54.4), "arm@cortex-a53-armv7": ArmElementCost("element", 2.55, 0.0, 8.07)},
     "ec_s8_softmax": {"arm": ArmElementCost("element", 0.0, 0.0, 1.48e+03), "arm-dotprod": ArmElementCost("element", 0.0, 0.0, 1.46e+03),
                       "arm@cortex-a53": ArmElementCost("element", 0.0, 0.0, 3.45e+03), "arm@cortex-a53-armv7": ArmElementCost("element", 0.0, 0.0, 2.43e+03)},
     "ec_s8_quantize": {"arm": ArmElementCost("element", 8.77, 0.0, 16.7), "arm-dotprod": ArmElementCost("element", 8.77, 0.0, 17.2),
