@@ -34,8 +34,9 @@ Pixel runs of the in-place im2col (``ec_im2col.h``, ``ec_im2col_indirect``): eve
 along its inner columns (the columns whose windows lie inside the input horizontally); every other
 column runs down its inner rows; each pixel left runs alone. A run of ``n`` pixels is cut into
 ``ceil(n / tile)`` tiles. The row runs read a kernel row as one segment where its taps are
-contiguous (``packing.im2col_kernel_rows``), the other runs one segment per tap. The 1x1 kernel runs all positions as one run, the unfolding im2col one run
-per output row, the fully connected layer one lone pixel.
+contiguous (``packing.im2col_kernel_rows``), the other runs one segment per tap. The 1x1 kernel
+runs all positions as one run, the unfolding im2col one run per output row, the fully connected
+layer one lone pixel.
 """
 
 from __future__ import annotations
@@ -313,9 +314,9 @@ class ArmElementCost:
     a last block of fewer than 16 channels) + call``, where ``count`` is, by ``per``:
     ``element`` output elements (a loop over the flat tensor), ``input`` input elements,
     ``block`` output pixels times 16-channel blocks (the NEON kernels that vectorize across
-    channels: mul; the add's affine step runs over the flat tensor, per ``element``), ``window-block`` that times the pooling window (the int8 max and average
-    pools) or ``window`` output elements times the pooling window (the fp32 pools, one output
-    value at a time)."""
+    channels: mul; the add's affine step runs over the flat tensor, per ``element``),
+    ``window-block`` that times the pooling window (the int8 max and average pools) or ``window``
+    output elements times the pooling window (the fp32 pools, one output value at a time)."""
 
     per: str
     cycles: float
