@@ -1,12 +1,12 @@
-"""An int8 ADD as one affine step, for the x86 kernel (``kernels_c/x86/ec_s8_add.c``).
+"""An int8 ADD as one affine step, for the x86 and NEON kernels (``kernels_c/*/ec_s8_add.c``).
 
 TFLite's int8 ADD (``reference.int_kernels.add_codes``) maps each pair of int8 codes (a, b) to an
 int8 code through three roundings. Where one integer step
 
     out(a, b) = clamp(floor((A * a + B * b + C) / 2^S), act_min, act_max)
 
-gives the same code for all 65536 pairs, the x86 kernel runs that step instead: two ``vpmaddwd``
-per 16 outputs instead of table lookups and a 64-bit requantization. The step is searched here
+gives the same code for all 65536 pairs, the x86 and NEON kernels run that step instead (x86: two
+``vpmaddwd`` per 16 outputs; NEON: four SMLAL per 4) instead of three requantizations. The step is searched here
 and checked on every pair; a layer without one keeps the TFLite formula (the kernel's other path).
 
 Search. For given A and B every pair bounds C: an output strictly inside the clamp range needs
