@@ -5,9 +5,10 @@ int8 code through three roundings. Where one integer step
 
     out(a, b) = clamp(floor((A * a + B * b + C) / 2^S), act_min, act_max)
 
-gives the same code for all 65536 pairs, the x86 and NEON kernels run that step instead (x86: two
-``vpmaddwd`` per 16 outputs; NEON: four SMLAL per 4) instead of three requantizations. The step is searched here
-and checked on every pair; a layer without one keeps the TFLite formula (the kernel's other path).
+gives the same code for all 65536 pairs, the x86 and NEON kernels run that step (x86: two
+``vpmaddwd`` per 16 outputs; NEON: four SMLAL per 4) instead of three requantizations. The step is
+searched here and checked on every pair; a layer without one keeps the TFLite formula (the
+kernels' other path).
 
 Search. For given A and B every pair bounds C: an output strictly inside the clamp range needs
 out * 2^S <= A a + B b + C < (out + 1) * 2^S, one at act_min only the upper bound, one at act_max
