@@ -188,25 +188,15 @@ static void add_scalar_strides(const int8_t *ar, const int8_t *br, const ec_broa
     }
 }
 
-void ec_s8_add(const int8_t *a, const int8_t *b, const ec_broadcast_t *bc,
-               const ec_s8_add_params_t *p, int8_t *out)
+/* The TFLite formula (above), EC_X86_LANES channels a step. */
+static void add_lanes(const int8_t *a, const int8_t *b, const ec_broadcast_t *bc, const ec_s8_add_params_t *p,
+                      int8_t *out)
 {
     const ec_x86_rq_t rq_out = ec_x86_rq_set1(p->out_mult, p->out_shift);
     rescale_lanes_t rescale_a, rescale_b;
     const int32_t sa = bc->a_strides[2], sb = bc->b_strides[2], channels = bc->dims[2];
     const int vector = (sa == 0 || sa == 1) && (sb == 0 || sb == 1);
     int32_t y, x, c;
-    if (ec_add_operands_dense(bc)) {
-        const int32_t total = bc->dims[0] * bc->dims[1] * bc->dims[2];
-        if (p->affine_shift > 0) {
-            add_affine(a, b, total, p, out);
-            return;
-        }
-#ifdef HAVE_TABLE_ADD
-        add_dense(a, b, total, p, out);
-        return;
-#endif
-    }
     rescale_lanes_init(&rescale_a, p->a_offset, p->left_shift, p->a_mult, p->a_shift);
     rescale_lanes_init(&rescale_b, p->b_offset, p->left_shift, p->b_mult, p->b_shift);
     for (y = 0; y < bc->dims[0]; ++y) {
@@ -227,4 +217,22 @@ void ec_s8_add(const int8_t *a, const int8_t *b, const ec_broadcast_t *bc,
             }
         }
     }
+}
+
+void ec_s8_add(const int8_t *a, const int8_t *b, const ec_broadcast_t *bc,
+               const ec_s8_add_params_t *p, int8_t *out)
+{
+    const int32_t total = bc->dims[0] * bc->dims[1] * bc->dims[2];
+    const int dense = ec_add_operands_dense(bc);
+    if (dense && p->affine_shift > 0) {
+        add_affine(a, b, total, p, out);
+        return;
+    }
+#ifdef HAVE_TABLE_ADD
+    if (dense) {
+        add_dense(a, b, total, p, out);
+        return;
+    }
+#endif
+    add_lanes(a, b, bc, p, out);
 }

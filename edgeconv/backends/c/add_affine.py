@@ -104,7 +104,7 @@ def affine_add(m: AddMultipliers, zp_a: int, zp_b: int, zp_out: int, act_min: in
     widest, move = width(point), SEARCH_STEP
     for _ in range(SEARCH_ROUNDS):
         moves = [(point[0] + da * move, point[1] + db * move) for da, db in DIRECTIONS]
-        widths = [width(m) for m in moves]
+        widths = [width(candidate) for candidate in moves]
         if max(widths) > widest:
             widest = max(widths)
             point = moves[widths.index(widest)]
