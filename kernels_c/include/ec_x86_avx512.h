@@ -26,12 +26,15 @@ EC_INLINE __mmask16 ec_avx512_first_lanes(int32_t n)
 }
 
 /* The output stage of 16 channels, loaded once for many pixels: the requantization lane constants
- * (ec_x86_rq16_params), the output zero point, the clamp as bytes, and which lanes are channels. */
+ * (ec_x86_rq16_params), the output zero point, the clamp as bytes, which lanes are channels, and
+ * whether the clamp floors every result <= 0 (act_min >= out_zp), so that the requantization
+ * without its negative term serves (ec_x86_requantize16_floored). */
 typedef struct {
     ec_x86_rq16_t rq;
     __m512i out_zp;
     __m128i act_min, act_max;
     __mmask16 lanes;
+    int floored;
 } ec_avx512_out16_t;
 
 /* The stage of the n channels (the first min(n, 16) lanes) whose constants start at mult, shift. */
@@ -44,21 +47,19 @@ EC_INLINE ec_avx512_out16_t ec_avx512_out16(const int32_t *mult, const int32_t *
     o.out_zp = _mm512_set1_epi32(q->out_zp);
     o.act_min = _mm_set1_epi8((char)q->act_min);
     o.act_max = _mm_set1_epi8((char)q->act_max);
+    o.floored = q->act_min >= q->out_zp;
     return o;
 }
 
-/* clamp(ec_requantize(acc, mult, shift) + out_zp, act_min, act_max) of the 16 lanes as bytes, and
- * the stage's lanes of it stored as int8 at out. The clamp bounds lie in [-128, 127], so clamping the int32 value saturated to
+/* clamp(ec_requantize(acc, mult, shift) + out_zp, act_min, act_max) of the 16 lanes as bytes;
+ * `floored` (a constant where inlined, true only where o->floored is) takes the shorter
+ * requantization. The clamp bounds lie in [-128, 127], so clamping the int32 value saturated to
  * int8 (vpmovsdb) gives the same bytes. */
-EC_INLINE __m128i ec_avx512_requantize_bytes16(__m512i acc, const ec_avx512_out16_t *o)
+EC_FORCE_INLINE __m128i ec_avx512_requantize_bytes16(__m512i acc, const ec_avx512_out16_t *o, const int floored)
 {
-    const __m128i r = _mm512_cvtsepi32_epi8(_mm512_add_epi32(ec_x86_requantize16(acc, &o->rq), o->out_zp));
+    const __m512i r32 = floored ? ec_x86_requantize16_floored(acc, &o->rq) : ec_x86_requantize16(acc, &o->rq);
+    const __m128i r = _mm512_cvtsepi32_epi8(_mm512_add_epi32(r32, o->out_zp));
     return _mm_min_epi8(_mm_max_epi8(r, o->act_min), o->act_max);
-}
-
-EC_INLINE void ec_avx512_requantize_store16(__m512i acc, const ec_avx512_out16_t *o, int8_t *out)
-{
-    _mm_mask_storeu_epi8(out, o->lanes, ec_avx512_requantize_bytes16(acc, o));
 }
 
 #endif /* AVX-512 F, BW, VL */

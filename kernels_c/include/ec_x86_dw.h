@@ -159,6 +159,20 @@ EC_INLINE __m512i ec_x86_requantize16(__m512i acc, const ec_x86_rq16_t *p)
     return _mm512_mask_shuffle_epi32(even, (__mmask16)0xAAAA, odd, _MM_PERM_CDAB);
 }
 
+/* ec_x86_requantize16 without the term for negative products: (x * m + add) >> (31 + e). Where
+ * x * m >= 0 it is ec_requantize. Where x * m < 0 both are <= 0: ec_requantize(x) is (a rounding
+ * of x * m / 2^(31 + e)), and here the sum shifted is below add < 2^(31 + e). So an output stage
+ * that clamps every result <= 0 to act_min (act_min >= out_zp: ReLU, ReLU6) writes the same bytes
+ * with either. */
+EC_INLINE __m512i ec_x86_requantize16_floored(__m512i acc, const ec_x86_rq16_t *p)
+{
+    const __m512i x = p->has_left ? _mm512_sllv_epi32(acc, p->left) : acc;
+    const __m512i even = _mm512_srav_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, p->mult), p->add_even), p->shr_even);
+    const __m512i odd = _mm512_srav_epi64(
+        _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), p->mult_odd), p->add_odd), p->shr_odd);
+    return _mm512_mask_shuffle_epi32(even, (__mmask16)0xAAAA, odd, _MM_PERM_CDAB);
+}
+
 /* n <= 64 low lanes set. */
 EC_INLINE __mmask64 ec_x86_mask64(int32_t n)
 {

@@ -218,6 +218,21 @@ EC_INLINE void ec_x86_pair_stage(const ec_gemm_t *g, int32_t b, ec_x86_stage_t *
                                    ec_vnni_pair_lanes(_mm512_maskz_loadu_epi32(lanes, g->shift + c0)));
 }
 
+/* Block j of the first m of `rows` register rows, requantized by `stage` (`floored`, a constant:
+ * the shorter requantization, where stage->floored holds), stored at out + i * out_stride. */
+EC_FORCE_INLINE void ec_vnni_store(__m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCKS], int j, const ec_avx512_out16_t *stage,
+                                   const int rows, int32_t m, int8_t *out, size_t out_stride, const int floored)
+{
+    int i;
+    EC_UNROLL
+    for (i = 0; i < rows; ++i) {
+        if (i < m) {
+            _mm_mask_storeu_epi8(out + (size_t)i * out_stride, stage->lanes,
+                                 ec_avx512_requantize_bytes16(acc[i][j], stage, floored));
+        }
+    }
+}
+
 /* Output channels [16 * b0, 16 * (b0 + nb)) of pixels i0 .. i0 + m - 1 with a register tile of
  * `rows` >= m pixels: fold, accumulate, requantize, store (pixel i0 + i at out + i * out_stride).
  * The output stage is the call's (g->stages) or derived once per block, after the accumulation
@@ -250,11 +265,28 @@ EC_FORCE_INLINE void ec_vnni_blocks(const ec_gemm_t *g, const ec_gemm_src_t *src
         /* a copy: the int8 stores below could alias the call's stages, which would be reloaded */
         const ec_avx512_out16_t stage = stages ? stages[b0 + j].out
                                                : ec_avx512_out16(g->mult + c0, g->shift + c0, g->q, g->out_c - c0);
-        EC_UNROLL
-        for (i = 0; i < rows; ++i) {
-            if (i < m) {
-                ec_avx512_requantize_store16(acc[i][j], &stage, out + (size_t)i * out_stride + (size_t)c0);
-            }
+        if (stage.floored) {
+            ec_vnni_store(acc, j, &stage, rows, m, out + c0, out_stride, 1);
+        } else {
+            ec_vnni_store(acc, j, &stage, rows, m, out + c0, out_stride, 0);
+        }
+    }
+}
+
+/* The first m pixels of `rows` register rows of pixel pairs (pixel 2i in lanes 0-7 of row i, pixel
+ * 2i + 1 in lanes 8-15), requantized as ec_vnni_store does, stored at out + pixel * out_stride. */
+EC_FORCE_INLINE void ec_vnni_store_pairs(__m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCKS], const ec_avx512_out16_t *stage,
+                                         const int rows, int32_t m, int8_t *out, size_t out_stride, const int floored)
+{
+    int i;
+    EC_UNROLL
+    for (i = 0; i < rows; ++i) {
+        const __m128i bytes = ec_avx512_requantize_bytes16(acc[i][0], stage, floored);
+        if (2 * i < m) {
+            _mm_mask_storeu_epi8(out + (size_t)(2 * i) * out_stride, stage->lanes, bytes);
+        }
+        if (2 * i + 1 < m) {
+            _mm_mask_storeu_epi8(out + (size_t)(2 * i + 1) * out_stride, stage->lanes, _mm_unpackhi_epi64(bytes, bytes));
         }
     }
 }
@@ -284,15 +316,10 @@ EC_FORCE_INLINE void ec_vnni_pairs(const ec_gemm_t *g, const ec_gemm_src_t *src,
         acc[i][0] = fold;
     }
     ec_vnni_accumulate(g, src, i0, m, w, rows, 1, 1, 1, acc);
-    EC_UNROLL
-    for (i = 0; i < rows; ++i) {
-        const __m128i bytes = ec_avx512_requantize_bytes16(acc[i][0], &stage.out);
-        if (2 * i < m) {
-            _mm_mask_storeu_epi8(out + (size_t)(2 * i) * out_stride + c0, stage.out.lanes, bytes);
-        }
-        if (2 * i + 1 < m) {
-            _mm_mask_storeu_epi8(out + (size_t)(2 * i + 1) * out_stride + c0, stage.out.lanes, _mm_unpackhi_epi64(bytes, bytes));
-        }
+    if (stage.out.floored) {
+        ec_vnni_store_pairs(acc, &stage.out, rows, m, out + c0, out_stride, 1);
+    } else {
+        ec_vnni_store_pairs(acc, &stage.out, rows, m, out + c0, out_stride, 0);
     }
 }
 

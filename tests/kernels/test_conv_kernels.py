@@ -196,6 +196,40 @@ def test_conv_matches_reference_executor(isa, groups):
         np.testing.assert_array_equal(got, expected, err_msg=name)
 
 
+def floored_requant(acc, mult, shift, zp_out, lo, hi):
+    """The requantization without its term for negative products (x86 output stages whose clamp
+    floors every result <= 0: ec_x86_requantize16_floored), for right shifts, channels on axis 1."""
+    m = np.asarray(mult, dtype=np.int64).reshape(1, -1, 1, 1)
+    e = -np.asarray(shift, dtype=np.int64).reshape(1, -1, 1, 1)
+    add = (1 << 30) + np.where(e > 0, np.left_shift(1, 30 + e), 0)
+    return np.clip(((acc.astype(np.int64) * m + add) >> (31 + e)) + zp_out, lo, hi).astype(np.int8)
+
+
+@pytest.mark.parametrize("isa", isas_with_avx512())
+@pytest.mark.parametrize("name", ["ec_s8_conv2d_im2col", "ec_s8_conv2d_1x1"])
+def test_relu_clamp_at_the_zero_point_alone_drops_the_negative_rounding_term(isa, name):
+    """The x86 output stage drops the rounding term for negative products where act_min >= out_zp
+    (every result <= 0 clamps to act_min) and must keep it one code below. Accumulators from -300
+    to 300 under power-of-two scales hit the rounding ties where the two requantizations differ,
+    so an output stage that drops the term in the wrong place fails here."""
+    rng = np.random.default_rng(11)
+    cin, h, w, cout, zp_in, zp_out = 4, 8, 13, 24, 3, -6
+    x = rng.integers(-128, 128, size=(1, cin, h, w)).astype(np.int8)
+    wt = np.zeros((cout, cin, 1, 1), dtype=np.int8)
+    wt[:, 0] = 1
+    bias = rng.integers(-45, 45, size=cout).astype(np.int32)
+    mult, shift = multipliers(2.0 ** -rng.integers(1, 7, size=cout))
+    win = window((h, w, cin), (h, w, cout), (1, 1), (1, 1), (0, 0, 0, 0), (1, 1))
+    acc = conv_int(x, wt, bias, zp_in, (1, 1), (0, 0, 0, 0), (1, 1), 1)
+    below = QParams(zp_in, zp_out, zp_out - 1, 127)
+    wrong = floored_requant(acc, mult, shift, zp_out, below.act_min, below.act_max)
+    assert (wrong != requant(acc, mult, shift, zp_out, below.act_min, below.act_max)).sum() >= 10
+    for q in (QParams(zp_in, zp_out, zp_out, 127), below):
+        expected = requant(acc, mult, shift, q.out_zp, q.act_min, q.act_max)
+        np.testing.assert_array_equal(run_variant(isa, name, x, wt, bias, mult, shift, win, q), expected,
+                                      err_msg=f"act_min {q.act_min}, out_zp {q.out_zp}")
+
+
 @pytest.mark.parametrize("isa", isas_with_avx512())
 def test_accumulator_extremes_do_not_overflow(isa):
     """All inputs at -128 with zp 127 (x - zp = -255) and weights at +-127 over a large K."""
