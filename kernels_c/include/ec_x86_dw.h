@@ -65,14 +65,31 @@ EC_INLINE __m256i ec_x86_rounding_shift8(__m256i high, const ec_x86_rq8_t *p)
     return _mm256_sub_epi32(_mm256_srav_epi32(high, p->right), round_up);
 }
 
-/* Eight lanes of ec_requantize(acc, mult, shift), exactly (formulas at the top of this file). */
-EC_INLINE __m256i ec_x86_requantize8(__m256i acc, const ec_x86_rq8_t *p)
+/* srdhm(x, mult) of eight lanes (formulas at the top of this file). */
+EC_INLINE __m256i ec_x86_srdhm8(__m256i acc, const ec_x86_rq8_t *p)
 {
     const __m256i nudge = _mm256_set1_epi64x((long long)1 << 30);
     const __m256i x = p->has_left ? _mm256_sllv_epi32(acc, p->left) : acc;
     const __m256i even = _mm256_add_epi64(_mm256_mul_epi32(x, p->mult), nudge);
     const __m256i odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), p->mult_odd), nudge);
-    return ec_x86_rounding_shift8(_mm256_blend_epi32(_mm256_srli_epi64(even, 31), _mm256_slli_epi64(odd, 1), 0xAA), p);
+    return _mm256_blend_epi32(_mm256_srli_epi64(even, 31), _mm256_slli_epi64(odd, 1), 0xAA);
+}
+
+/* Eight lanes of ec_requantize(acc, mult, shift), exactly (formulas at the top of this file). */
+EC_INLINE __m256i ec_x86_requantize8(__m256i acc, const ec_x86_rq8_t *p)
+{
+    return ec_x86_rounding_shift8(ec_x86_srdhm8(acc, p), p);
+}
+
+/* ec_x86_requantize8 rounding ties up for negative values too (threshold half, not half + 1):
+ * equal to it for high >= 0, and both are <= 0 for high < 0. An output stage that clamps every
+ * result <= 0 to act_min (act_min >= out_zp) writes the same bytes with either (as
+ * ec_x86_requantize16_floored). */
+EC_INLINE __m256i ec_x86_requantize8_floored(__m256i acc, const ec_x86_rq8_t *p)
+{
+    const __m256i high = ec_x86_srdhm8(acc, p);
+    const __m256i round_up = _mm256_cmpgt_epi32(_mm256_and_si256(high, p->mask), p->half);
+    return _mm256_sub_epi32(_mm256_srav_epi32(high, p->right), round_up);
 }
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
@@ -527,6 +544,7 @@ typedef struct {
     ec_dw_bytes_t out_zp, act_min, act_max;
     int8_t zp_row[EC_DW_BLOCK];
     int32_t n;
+    int floored; /* act_min >= out_zp: the requantization without its negative term serves */
 } ec_dw_block_t;
 
 /* Requantize, pack to int16 with saturation, add the zero point with saturation, pack to bytes in
@@ -536,16 +554,27 @@ typedef struct {
 #if EC_DW_GROUP == 4
 EC_INLINE void ec_dw_store_n(ec_dw_vecs_t acc, const ec_dw_block_t *b, int8_t *out, int32_t n)
 {
-    const __m512i w01 = _mm512_packs_epi32(ec_x86_requantize16(acc.v0, &b->rq[0]), ec_x86_requantize16(acc.v1, &b->rq[1]));
-    const __m512i w23 = _mm512_packs_epi32(ec_x86_requantize16(acc.v2, &b->rq[2]), ec_x86_requantize16(acc.v3, &b->rq[3]));
-    const __m512i bytes = _mm512_packs_epi16(_mm512_adds_epi16(w01, b->out_zp), _mm512_adds_epi16(w23, b->out_zp));
+    __m512i w01, w23, bytes;
+    if (b->floored) {
+        w01 = _mm512_packs_epi32(ec_x86_requantize16_floored(acc.v0, &b->rq[0]),
+                                 ec_x86_requantize16_floored(acc.v1, &b->rq[1]));
+        w23 = _mm512_packs_epi32(ec_x86_requantize16_floored(acc.v2, &b->rq[2]),
+                                 ec_x86_requantize16_floored(acc.v3, &b->rq[3]));
+    } else {
+        w01 = _mm512_packs_epi32(ec_x86_requantize16(acc.v0, &b->rq[0]), ec_x86_requantize16(acc.v1, &b->rq[1]));
+        w23 = _mm512_packs_epi32(ec_x86_requantize16(acc.v2, &b->rq[2]), ec_x86_requantize16(acc.v3, &b->rq[3]));
+    }
+    bytes = _mm512_packs_epi16(_mm512_adds_epi16(w01, b->out_zp), _mm512_adds_epi16(w23, b->out_zp));
     _mm512_mask_storeu_epi8(out, ec_x86_mask64(n), _mm512_min_epi8(_mm512_max_epi8(bytes, b->act_min), b->act_max));
 }
 #else
 EC_INLINE void ec_dw_store_n(ec_dw_vecs_t acc, const ec_dw_block_t *b, int8_t *out, int32_t n)
 {
-    const __m256i words = _mm256_adds_epi16(
-        _mm256_packs_epi32(ec_x86_requantize8(acc.v0, &b->rq[0]), ec_x86_requantize8(acc.v1, &b->rq[1])), b->out_zp);
+    const __m256i packed = b->floored ? _mm256_packs_epi32(ec_x86_requantize8_floored(acc.v0, &b->rq[0]),
+                                                           ec_x86_requantize8_floored(acc.v1, &b->rq[1]))
+                                      : _mm256_packs_epi32(ec_x86_requantize8(acc.v0, &b->rq[0]),
+                                                           ec_x86_requantize8(acc.v1, &b->rq[1]));
+    const __m256i words = _mm256_adds_epi16(packed, b->out_zp);
     __m128i bytes = _mm_packs_epi16(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1));
     int8_t full[16];
     int32_t i;
@@ -601,6 +630,7 @@ EC_INLINE void ec_dw_block_init(ec_dw_block_t *b, const int8_t *w, const int32_t
     b->out_zp = ec_dw_set1_s16(q->out_zp);
     b->act_min = ec_dw_set1_s8(q->act_min);
     b->act_max = ec_dw_set1_s8(q->act_max);
+    b->floored = q->act_min >= q->out_zp;
     for (k = 0; k < EC_DW_BLOCK; ++k) {
         b->zp_row[k] = (int8_t)q->in_zp;
     }

@@ -206,28 +206,37 @@ def floored_requant(acc, mult, shift, zp_out, lo, hi):
 
 
 @pytest.mark.parametrize("isa", isas_with_avx512())
-@pytest.mark.parametrize("name", ["ec_s8_conv2d_im2col", "ec_s8_conv2d_1x1"])
+@pytest.mark.parametrize("name", ["ec_s8_conv2d_im2col", "ec_s8_conv2d_1x1", "ec_s8_dwconv2d_3x3", "ec_s8_dwconv2d_generic"])
 def test_relu_clamp_at_the_zero_point_alone_drops_the_negative_rounding_term(isa, name):
-    """The x86 output stage drops the rounding term for negative products where act_min >= out_zp
+    """The x86 output stages drop the rounding term for negative products where act_min >= out_zp
     (every result <= 0 clamps to act_min) and must keep it one code below. Accumulators from -300
-    to 300 under power-of-two scales hit the rounding ties where the two requantizations differ,
-    so an output stage that drops the term in the wrong place fails here."""
+    to 300 (one weight of 1 per output: the input code minus its zero point, plus a bias) under
+    power-of-two scales hit the rounding ties where the two requantizations differ, so an output
+    stage that drops the term in the wrong place fails here."""
     rng = np.random.default_rng(11)
-    cin, h, w, cout, zp_in, zp_out = 4, 8, 13, 24, 3, -6
-    x = rng.integers(-128, 128, size=(1, cin, h, w)).astype(np.int8)
-    wt = np.zeros((cout, cin, 1, 1), dtype=np.int8)
-    wt[:, 0] = 1
-    bias = rng.integers(-45, 45, size=cout).astype(np.int32)
-    mult, shift = multipliers(2.0 ** -rng.integers(1, 7, size=cout))
-    win = window((h, w, cin), (h, w, cout), (1, 1), (1, 1), (0, 0, 0, 0), (1, 1))
-    acc = conv_int(x, wt, bias, zp_in, (1, 1), (0, 0, 0, 0), (1, 1), 1)
+    c, h, w, zp_in, zp_out = 24, 8, 13, 3, -6
+    depthwise = "dwconv" in name
+    x = rng.integers(-128, 128, size=(1, c, h, w)).astype(np.int8)
+    if depthwise:
+        wt = np.zeros((c, 1, 3, 3), dtype=np.int8)
+        wt[:, 0, 1, 1] = 1
+        geometry = dict(stride=(1, 1), pads=(1, 1, 1, 1), dilation=(1, 1), groups=c)
+    else:
+        wt = np.zeros((c, c, 1, 1), dtype=np.int8)
+        wt[np.arange(c), np.arange(c)] = 1
+        geometry = dict(stride=(1, 1), pads=(0, 0, 0, 0), dilation=(1, 1), groups=1)
+    bias = rng.integers(-45, 45, size=c).astype(np.int32)
+    mult, shift = multipliers(2.0 ** -rng.integers(1, 7, size=c))
+    win = window((h, w, c), (h, w, c), wt.shape[2:], *geometry.values())
+    acc = conv_int(x, wt, bias, zp_in, *geometry.values())
     below = QParams(zp_in, zp_out, zp_out - 1, 127)
     wrong = floored_requant(acc, mult, shift, zp_out, below.act_min, below.act_max)
     assert (wrong != requant(acc, mult, shift, zp_out, below.act_min, below.act_max)).sum() >= 10
     for q in (QParams(zp_in, zp_out, zp_out, 127), below):
         expected = requant(acc, mult, shift, q.out_zp, q.act_min, q.act_max)
-        np.testing.assert_array_equal(run_variant(isa, name, x, wt, bias, mult, shift, win, q), expected,
-                                      err_msg=f"act_min {q.act_min}, out_zp {q.out_zp}")
+        got = (run_conv(isa, name, x, hwo(wt), bias, mult, shift, win, q) if depthwise
+               else run_variant(isa, name, x, wt, bias, mult, shift, win, q))
+        np.testing.assert_array_equal(got, expected, err_msg=f"act_min {q.act_min}, out_zp {q.out_zp}")
 
 
 @pytest.mark.parametrize("isa", isas_with_avx512())
