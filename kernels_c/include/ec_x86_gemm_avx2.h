@@ -239,6 +239,7 @@ typedef struct {
     __m256i out_zp;
     __m128i act_min, act_max;
     int32_t n;
+    int floored; /* act_min >= out_zp: ec_x86_requantize8_floored serves (ec_x86_dw.h) */
 } ec_avx2_out8_t;
 
 /* The lanes of the first n channels (n clipped to [0, 8]), for vpmaskmovd. */
@@ -261,6 +262,7 @@ EC_FORCE_INLINE ec_avx2_out8_t ec_avx2_out8(const ec_gemm_t *g, int32_t c0)
     o.act_min = _mm_set1_epi8((char)g->q->act_min);
     o.act_max = _mm_set1_epi8((char)g->q->act_max);
     o.n = g->out_c - c0 < EC_AVX2_HALF ? g->out_c - c0 : EC_AVX2_HALF;
+    o.floored = g->q->act_min >= g->q->out_zp;
     return o;
 }
 
@@ -315,14 +317,22 @@ EC_FORCE_INLINE void ec_avx2_store_bytes(int8_t *out, __m128i v, int32_t n)
     }
 }
 
+/* Two 8-channel results requantized (`floored`, a constant: the shorter requantization, where
+ * o->floored holds), packed to int16 with the zero point added, saturating. */
+EC_FORCE_INLINE __m256i ec_avx2_words2(__m256i a, __m256i b, const ec_avx2_out8_t *o, const int floored)
+{
+    const __m256i ra = floored ? ec_x86_requantize8_floored(a, &o->rq) : ec_x86_requantize8(a, &o->rq);
+    const __m256i rb = floored ? ec_x86_requantize8_floored(b, &o->rq) : ec_x86_requantize8(b, &o->rq);
+    return _mm256_adds_epi16(_mm256_packs_epi32(ra, rb), o->out_zp);
+}
+
 /* The 8-channel results r[0..3] (int32, in vphaddd's order) of 4 pixels, requantized, as bytes in
  * channel order: pixel p's 8 bytes in 64-bit lane p. With `pairs` 1 only r[0] and r[1] are
  * requantized, and pixels 2 and 3 repeat them (a tile's last 1 or 2 pixels). */
-EC_FORCE_INLINE __m256i ec_avx2_pack4(const __m256i r[4], const ec_avx2_out8_t *o, const int pairs)
+EC_FORCE_INLINE __m256i ec_avx2_pack4(const __m256i r[4], const ec_avx2_out8_t *o, const int pairs, const int floored)
 {
-    const __m256i r01 = _mm256_adds_epi16(_mm256_packs_epi32(ec_x86_requantize8(r[0], &o->rq), ec_x86_requantize8(r[1], &o->rq)), o->out_zp);
-    const __m256i r23 = pairs == 1 ? r01
-                                   : _mm256_adds_epi16(_mm256_packs_epi32(ec_x86_requantize8(r[2], &o->rq), ec_x86_requantize8(r[3], &o->rq)), o->out_zp);
+    const __m256i r01 = ec_avx2_words2(r[0], r[1], o, floored);
+    const __m256i r23 = pairs == 1 ? r01 : ec_avx2_words2(r[2], r[3], o, floored);
     /* bytes: 128-bit lane 0 holds channels 0, 1, 4, 5 of pixels 0..3, lane 1 channels 2, 3, 6, 7 */
     const __m256i bytes = _mm256_packs_epi16(r01, r23);
     const __m256i by_pixel = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
@@ -333,9 +343,10 @@ EC_FORCE_INLINE __m256i ec_avx2_pack4(const __m256i r[4], const ec_avx2_out8_t *
 }
 
 /* Requantizes and stores half-block h of the pass for `rows` pixels (the first m exist) from their
- * lane-pair accumulators acc[i][2h], acc[i][2h + 1]; pixel i at out + i * out_stride. */
+ * lane-pair accumulators acc[i][2h], acc[i][2h + 1]; pixel i at out + i * out_stride. `floored` as
+ * in ec_avx2_words2. */
 EC_FORCE_INLINE void ec_avx2_gemm_store(__m256i acc[EC_AVX2_ROWS][2 * EC_AVX2_HALVES], const int h, const ec_avx2_out8_t *o, const int rows, int32_t m, int8_t *out,
-                                        size_t out_stride)
+                                        size_t out_stride, const int floored)
 {
     __m256i r[4];
     int i0, i;
@@ -348,7 +359,7 @@ EC_FORCE_INLINE void ec_avx2_gemm_store(__m256i acc[EC_AVX2_ROWS][2 * EC_AVX2_HA
             const int p = i0 + i < rows ? i0 + i : rows - 1;
             r[i] = _mm256_hadd_epi32(acc[p][2 * h], acc[p][2 * h + 1]);
         }
-        bytes = ec_avx2_pack4(r, o, pairs);
+        bytes = ec_avx2_pack4(r, o, pairs, floored);
         EC_UNROLL
         for (i = 0; i < 4; ++i) {
             if (i0 + i < rows && i0 + i < m) {
@@ -400,7 +411,11 @@ EC_FORCE_INLINE void ec_avx2_gemm_halves(const ec_gemm_t *g, const ec_gemm_src_t
         const int32_t c0 = (h0 + j) * EC_AVX2_HALF;
         /* a copy: the int8 stores could alias the call's stages, which would be reloaded */
         const ec_avx2_out8_t stage = stages ? stages[h0 + j].out : ec_avx2_out8(g, c0);
-        ec_avx2_gemm_store(acc, j, &stage, rows, m, out + c0, out_stride);
+        if (stage.floored) {
+            ec_avx2_gemm_store(acc, j, &stage, rows, m, out + c0, out_stride, 1);
+        } else {
+            ec_avx2_gemm_store(acc, j, &stage, rows, m, out + c0, out_stride, 0);
+        }
     }
 }
 
