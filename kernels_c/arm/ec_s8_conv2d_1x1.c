@@ -8,6 +8,8 @@ void ec_s8_conv2d_1x1(const int8_t *in, const int8_t *w, const int32_t *bias, co
                       const ec_qparams_t *q, int8_t *out)
 {
     ec_gemm_t g;
+    ec_arm_modes_t modes;
     ec_gemm_init(&g, w, bias, wsum, mult, shift, q, win->in_c, win->out_c);
+    ec_arm_gemm_prepare(&g, &modes);
     ec_gemm_rows(&g, in, (size_t)win->in_c, win->out_h * win->out_w, ec_arm_gemm_tile, EC_ARM_GEMM_TILE, out);
 }

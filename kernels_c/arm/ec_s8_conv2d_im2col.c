@@ -10,6 +10,8 @@ void ec_s8_conv2d_im2col(const int8_t *in, const int8_t *w, const int32_t *bias,
                          const ec_qparams_t *q, int8_t *scratch, int8_t *out)
 {
     ec_gemm_t g;
+    ec_arm_modes_t modes;
     ec_im2col_gemm_init(&g, w, bias, wsum, mult, shift, win, q);
+    ec_arm_gemm_prepare(&g, &modes);
     ec_im2col_gemm(&g, in, win, EC_IM2COL_KERNEL_ROWS, scratch, ec_arm_gemm_tile, EC_ARM_GEMM_TILE, out);
 }

@@ -91,7 +91,7 @@ typedef struct {
     ec_dw_acc_t inside;   /* bias - in_zp * (sum of the block's weights over all taps), wrapping:
                              the start of a pixel whose taps all lie in the input, summed as x * w */
     int pairs;            /* no weight of the block is -128: taps may go two at a time (ec_dw_mac_pair) */
-    int right;            /* every channel shifts right: the short requantization (ec_neon_requantize_right) */
+    int mode;             /* the block's requantization (ec_neon_rq_mode) */
     int8_t zp_bytes[16];  /* in_zp in every lane: what a tap in the padding reads (ec_dw_3x3_padded) */
     ec_neon_rq_t rq[4];
     int32x4_t out_zp;
@@ -152,34 +152,35 @@ EC_INLINE void ec_dw_block_init(ec_dw_block_t *b, const int8_t *in, const int8_t
     b->inside.v1 = vmlsq_s32(b->bias.v1, b->inside.v1, vdupq_n_s32(q->in_zp));
     b->inside.v2 = vmlsq_s32(b->bias.v2, b->inside.v2, vdupq_n_s32(q->in_zp));
     b->inside.v3 = vmlsq_s32(b->bias.v3, b->inside.v3, vdupq_n_s32(q->in_zp));
-    b->right = ec_neon_rq_right_only(b->rq, 4);
+    b->mode = ec_neon_rq_mode(b->rq, 4, q);
     b->out_zp = vdupq_n_s32(q->out_zp);
     b->lo = vdupq_n_s8((int8_t)q->act_min);
     b->hi = vdupq_n_s8((int8_t)q->act_max);
 }
 
-/* One vector of the block's requantization: `right` (a constant where inlined) when b->right holds. */
-EC_FORCE_INLINE int32x4_t ec_dw_requantize(const ec_dw_block_t *b, int32x4_t acc, int j, int right)
+/* One vector of the block's requantization: `mode` (a constant where inlined) is b->mode, or
+ * EC_NEON_RQ_EXACT. */
+EC_FORCE_INLINE int32x4_t ec_dw_requantize(const ec_dw_block_t *b, int32x4_t acc, int j, int mode)
 {
-    return vaddq_s32(right ? ec_neon_requantize_right(acc, &b->rq[j]) : ec_neon_requantize(acc, &b->rq[j]), b->out_zp);
+    return vaddq_s32(ec_neon_requantize_as(acc, &b->rq[j], mode), b->out_zp);
 }
 
 /* The block's 16 output codes of one pixel. */
-EC_FORCE_INLINE int8x16_t ec_dw_codes(const ec_dw_block_t *b, ec_dw_acc_t acc, int right)
+EC_FORCE_INLINE int8x16_t ec_dw_codes(const ec_dw_block_t *b, ec_dw_acc_t acc, int mode)
 {
-    return ec_neon_narrow16(ec_dw_requantize(b, acc.v0, 0, right), ec_dw_requantize(b, acc.v1, 1, right),
-                            ec_dw_requantize(b, acc.v2, 2, right), ec_dw_requantize(b, acc.v3, 3, right), b->lo, b->hi);
+    return ec_neon_narrow16(ec_dw_requantize(b, acc.v0, 0, mode), ec_dw_requantize(b, acc.v1, 1, mode),
+                            ec_dw_requantize(b, acc.v2, 2, mode), ec_dw_requantize(b, acc.v3, 3, mode), b->lo, b->hi);
 }
 
 EC_FORCE_INLINE void ec_dw_store(const ec_dw_block_t *b, ec_dw_acc_t acc, int8_t *out)
 {
-    ec_neon_store16(out, ec_dw_codes(b, acc, 0), b->n);
+    ec_neon_store16(out, ec_dw_codes(b, acc, EC_NEON_RQ_EXACT), b->n);
 }
 
 /* ec_dw_store for a full block (16 channels): one store, no branch. */
-EC_FORCE_INLINE void ec_dw_store_full(const ec_dw_block_t *b, ec_dw_acc_t acc, int8_t *out, int right)
+EC_FORCE_INLINE void ec_dw_store_full(const ec_dw_block_t *b, ec_dw_acc_t acc, int8_t *out, int mode)
 {
-    vst1q_s8(out, ec_dw_codes(b, acc, right));
+    vst1q_s8(out, ec_dw_codes(b, acc, mode));
 }
 
 /* Output pixel (oy, ox) with any window: taps in the padding skipped, partial blocks copied. */
@@ -229,9 +230,9 @@ EC_INLINE ec_dw_acc_t ec_dw_pixel_inside(const ec_dw_block_t *b, int32_t oy, int
 
 /* A run of output pixels (oy, ox_lo .. ox_hi - 1) of a full block of a 3x3 window, dilation 1,
  * inside the input: the nine taps' weights loaded once, kept in registers as int8; `pairs` (a
- * constant where inlined) takes the taps two at a time, `right` the short requantization. */
+ * constant where inlined) takes the taps two at a time, `mode` is the block's requantization. */
 EC_FORCE_INLINE void ec_dw_3x3_row(const ec_dw_block_t *b, int32_t oy, int32_t ox_lo, int32_t ox_hi, int8_t *out,
-                                   int pairs, int right)
+                                   int pairs, int mode)
 {
     const ec_window_t *win = b->win;
     const size_t c = (size_t)win->in_c, row = (size_t)win->in_w * c, step = (size_t)win->stride_w * c;
@@ -260,7 +261,7 @@ EC_FORCE_INLINE void ec_dw_3x3_row(const ec_dw_block_t *b, int32_t oy, int32_t o
             acc = ec_dw_mac_raw(acc, vld1q_s8(x + 2 * row + c), w7);
         }
         acc = ec_dw_mac_raw(acc, vld1q_s8(x + 2 * row + 2 * c), w8);
-        ec_dw_store_full(b, acc, o, right);
+        ec_dw_store_full(b, acc, o, mode);
     }
 }
 
@@ -320,9 +321,9 @@ EC_FORCE_INLINE ec_dw_acc_t ec_dw_3x3_padded(const ec_dw_block_t *b, const int8_
 }
 
 /* The pixels of output row oy that ec_dw_3x3_row leaves (all of them outside the inner rows),
- * through ec_dw_3x3_padded; pairs and right as in ec_dw_3x3_row. */
+ * through ec_dw_3x3_padded; pairs and mode as in ec_dw_3x3_row. */
 EC_FORCE_INLINE void ec_dw_3x3_edge_row(const ec_dw_block_t *b, int32_t oy, int inner_row, int32_t x_lo, int32_t x_hi,
-                                        int8_t *out, int pairs, int right)
+                                        int8_t *out, int pairs, int mode)
 {
     const size_t c = (size_t)b->win->in_c;
     const int8_t *rows[3];
@@ -333,31 +334,38 @@ EC_FORCE_INLINE void ec_dw_3x3_edge_row(const ec_dw_block_t *b, int32_t oy, int 
             ox = x_hi - 1;
             continue;
         }
-        ec_dw_store_full(b, ec_dw_3x3_padded(b, rows, ox, pairs), out + (size_t)ox * c, right);
+        ec_dw_store_full(b, ec_dw_3x3_padded(b, rows, ox, pairs), out + (size_t)ox * c, mode);
     }
 }
 
 /* Output row oy of a full block of a 3x3 window, dilation 1: the inner run, then the edges. */
 EC_FORCE_INLINE void ec_dw_3x3_output_row(const ec_dw_block_t *b, int32_t oy, int inner_row, int32_t x_lo,
-                                          int32_t x_hi, int8_t *out, int pairs, int right)
+                                          int32_t x_hi, int8_t *out, int pairs, int mode)
 {
     if (inner_row && x_lo < x_hi) {
-        ec_dw_3x3_row(b, oy, x_lo, x_hi, out, pairs, right);
+        ec_dw_3x3_row(b, oy, x_lo, x_hi, out, pairs, mode);
     }
-    ec_dw_3x3_edge_row(b, oy, inner_row, x_lo, x_hi, out, pairs, right);
+    ec_dw_3x3_edge_row(b, oy, inner_row, x_lo, x_hi, out, pairs, mode);
 }
 
 EC_INLINE void ec_dw_3x3_block_row(const ec_dw_block_t *b, int32_t oy, int inner_row, int32_t x_lo, int32_t x_hi,
                                    int8_t *out)
 {
-    if (b->pairs && b->right) {
-        ec_dw_3x3_output_row(b, oy, inner_row, x_lo, x_hi, out, 1, 1);
-    } else if (b->pairs) {
-        ec_dw_3x3_output_row(b, oy, inner_row, x_lo, x_hi, out, 1, 0);
-    } else if (b->right) {
-        ec_dw_3x3_output_row(b, oy, inner_row, x_lo, x_hi, out, 0, 1);
+    /* each (pairs, mode) a constant in its own copy of the row */
+    if (b->pairs) {
+        if (b->mode == EC_NEON_RQ_FLOORED) {
+            ec_dw_3x3_output_row(b, oy, inner_row, x_lo, x_hi, out, 1, EC_NEON_RQ_FLOORED);
+        } else if (b->mode == EC_NEON_RQ_RIGHT) {
+            ec_dw_3x3_output_row(b, oy, inner_row, x_lo, x_hi, out, 1, EC_NEON_RQ_RIGHT);
+        } else {
+            ec_dw_3x3_output_row(b, oy, inner_row, x_lo, x_hi, out, 1, EC_NEON_RQ_EXACT);
+        }
+    } else if (b->mode == EC_NEON_RQ_FLOORED) {
+        ec_dw_3x3_output_row(b, oy, inner_row, x_lo, x_hi, out, 0, EC_NEON_RQ_FLOORED);
+    } else if (b->mode == EC_NEON_RQ_RIGHT) {
+        ec_dw_3x3_output_row(b, oy, inner_row, x_lo, x_hi, out, 0, EC_NEON_RQ_RIGHT);
     } else {
-        ec_dw_3x3_output_row(b, oy, inner_row, x_lo, x_hi, out, 0, 0);
+        ec_dw_3x3_output_row(b, oy, inner_row, x_lo, x_hi, out, 0, EC_NEON_RQ_EXACT);
     }
 }
 

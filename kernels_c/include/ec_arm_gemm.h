@@ -227,26 +227,72 @@ EC_FORCE_INLINE void ec_neon_base(const ec_gemm_t *g, int32_t c0, int32_t n, int
     }
 }
 
-/* One pixel's 16 outputs of a full block with the block's constants. */
+/* The requantization mode (ec_neon_rq_mode) of each full block of 16 channels of a layer of at
+ * most EC_ARM_MODE_CHANNELS output channels, chosen once per call by the kernels that run many
+ * tiles (1x1 and im2col convolutions: ec_arm_gemm_prepare points g->stages at it). Without it
+ * (wider layers, the fully connected layer) a block requantizes exactly. */
+#define EC_ARM_MODE_CHANNELS 4096
+typedef struct {
+    int8_t of[EC_ARM_MODE_CHANNELS / EC_PACK_LANES];
+} ec_arm_modes_t;
+
+EC_INLINE void ec_arm_gemm_prepare(ec_gemm_t *g, ec_arm_modes_t *modes)
+{
+    int32_t c0;
+    int j;
+    if (g->out_c > EC_ARM_MODE_CHANNELS) {
+        return;
+    }
+    for (c0 = 0; c0 + EC_PACK_LANES <= g->out_c; c0 += EC_PACK_LANES) {
+        ec_neon_rq_t rq[4];
+        for (j = 0; j < 4; ++j) {
+            rq[j] = ec_neon_rq_make(vld1q_s32(g->mult + c0 + 4 * j), vld1q_s32(g->shift + c0 + 4 * j));
+        }
+        modes->of[c0 / EC_PACK_LANES] = (int8_t)ec_neon_rq_mode(rq, 4, g->q);
+    }
+    g->stages = modes;
+}
+
+/* One pixel's 16 outputs of a full block with the block's constants, requantized as `mode` says
+ * (a constant: ec_neon_rq_mode). */
 EC_FORCE_INLINE void ec_neon_output_full(const int32x4_t acc[EC_ARM_GEMM_ACC], const int32x4_t base[4],
                                          const ec_neon_rq_t rq[4], int32x4_t out_zp, int8x16_t lo, int8x16_t hi,
-                                         int8_t *out)
+                                         int8_t *out, const int mode)
 {
     int32x4_t sums[4];
     ec_neon_channel_sums(acc, base, sums);
-    vst1q_s8(out, ec_neon_narrow16(vaddq_s32(ec_neon_requantize(sums[0], &rq[0]), out_zp),
-                                   vaddq_s32(ec_neon_requantize(sums[1], &rq[1]), out_zp),
-                                   vaddq_s32(ec_neon_requantize(sums[2], &rq[2]), out_zp),
-                                   vaddq_s32(ec_neon_requantize(sums[3], &rq[3]), out_zp), lo, hi));
+    vst1q_s8(out, ec_neon_narrow16(vaddq_s32(ec_neon_requantize_as(sums[0], &rq[0], mode), out_zp),
+                                   vaddq_s32(ec_neon_requantize_as(sums[1], &rq[1], mode), out_zp),
+                                   vaddq_s32(ec_neon_requantize_as(sums[2], &rq[2], mode), out_zp),
+                                   vaddq_s32(ec_neon_requantize_as(sums[3], &rq[3], mode), out_zp), lo, hi));
+}
+
+/* The tile's pixels through ec_neon_output_full with one requantization mode. */
+EC_FORCE_INLINE void ec_neon_output_pixels(int32x4_t acc[EC_ARM_GEMM_TILE][EC_ARM_GEMM_ACC], const int32x4_t base[4],
+                                           const ec_neon_rq_t rq[4], int32x4_t out_zp, int8x16_t lo, int8x16_t hi,
+                                           int8_t *out, size_t out_stride, const int mode)
+{
+    ec_neon_output_full(acc[0], base, rq, out_zp, lo, hi, out, mode);
+#if EC_ARM_GEMM_TILE > 1
+    ec_neon_output_full(acc[1], base, rq, out_zp, lo, hi, out + out_stride, mode);
+#else
+    (void)out_stride;
+#endif
+#if EC_ARM_GEMM_TILE > 2
+    ec_neon_output_full(acc[2], base, rq, out_zp, lo, hi, out + 2 * out_stride, mode);
+    ec_neon_output_full(acc[3], base, rq, out_zp, lo, hi, out + 3 * out_stride, mode);
+#endif
 }
 
 /* The outputs of a whole tile (EC_ARM_GEMM_TILE pixels) of a full block of 16 channels, without a
- * branch: the block's constants loaded once, the pixels' requantizations free to overlap. */
+ * branch per pixel: the block's constants loaded once and its requantization mode chosen once, the
+ * pixels' requantizations free to overlap. */
 EC_FORCE_INLINE void ec_neon_output_tile(const ec_gemm_t *g, int32x4_t acc[EC_ARM_GEMM_TILE][EC_ARM_GEMM_ACC],
                                          int32_t c0, int8_t *out, size_t out_stride)
 {
     const int32x4_t zp = vdupq_n_s32(g->q->in_zp), out_zp = vdupq_n_s32(g->q->out_zp);
     const int8x16_t lo = vdupq_n_s8((int8_t)g->q->act_min), hi = vdupq_n_s8((int8_t)g->q->act_max);
+    const int mode = g->stages ? ((const ec_arm_modes_t *)g->stages)->of[c0 / EC_PACK_LANES] : EC_NEON_RQ_EXACT;
     int32x4_t base[4];
     ec_neon_rq_t rq[4];
     int j;
@@ -254,16 +300,13 @@ EC_FORCE_INLINE void ec_neon_output_tile(const ec_gemm_t *g, int32x4_t acc[EC_AR
         base[j] = vmlsq_s32(vld1q_s32(g->bias + c0 + 4 * j), zp, vld1q_s32(g->wsum + c0 + 4 * j));
         rq[j] = ec_neon_rq_make(vld1q_s32(g->mult + c0 + 4 * j), vld1q_s32(g->shift + c0 + 4 * j));
     }
-    ec_neon_output_full(acc[0], base, rq, out_zp, lo, hi, out + (size_t)c0);
-#if EC_ARM_GEMM_TILE > 1
-    ec_neon_output_full(acc[1], base, rq, out_zp, lo, hi, out + out_stride + (size_t)c0);
-#else
-    (void)out_stride;
-#endif
-#if EC_ARM_GEMM_TILE > 2
-    ec_neon_output_full(acc[2], base, rq, out_zp, lo, hi, out + 2 * out_stride + (size_t)c0);
-    ec_neon_output_full(acc[3], base, rq, out_zp, lo, hi, out + 3 * out_stride + (size_t)c0);
-#endif
+    if (mode == EC_NEON_RQ_FLOORED) {
+        ec_neon_output_pixels(acc, base, rq, out_zp, lo, hi, out + (size_t)c0, out_stride, EC_NEON_RQ_FLOORED);
+    } else if (mode == EC_NEON_RQ_RIGHT) {
+        ec_neon_output_pixels(acc, base, rq, out_zp, lo, hi, out + (size_t)c0, out_stride, EC_NEON_RQ_RIGHT);
+    } else {
+        ec_neon_output_pixels(acc, base, rq, out_zp, lo, hi, out + (size_t)c0, out_stride, EC_NEON_RQ_EXACT);
+    }
 }
 
 /* Every pixel of the tile is named by a constant index (acc[0], acc[1], ...), here as in the

@@ -64,6 +64,15 @@ EC_FORCE_INLINE int32x4_t ec_neon_requantize_right(int32x4_t x, const ec_neon_rq
     return vrshlq_s32(vsraq_n_s32(h, h, 31), r->right);
 }
 
+/* ec_neon_requantize_right without the fix-up for negative h: where h >= 0 it is ec_requantize;
+ * where h < 0 both are <= 0 (VRSHL adds 2^(e-1) < 2^e before the shift). So an output stage that
+ * clamps every result <= 0 to act_min (act_min >= out_zp: ReLU, ReLU6) writes the same bytes with
+ * either. */
+EC_FORCE_INLINE int32x4_t ec_neon_requantize_floored(int32x4_t x, const ec_neon_rq_t *r)
+{
+    return vrshlq_s32(vqrdmulhq_s32(x, r->mult), r->right);
+}
+
 /* Whether ec_neon_requantize_right serves every lane of the n constants rq[0..n-1]. */
 EC_INLINE int ec_neon_rq_right_only(const ec_neon_rq_t *rq, int n)
 {
@@ -77,6 +86,30 @@ EC_INLINE int ec_neon_rq_right_only(const ec_neon_rq_t *rq, int n)
         }
     }
     return ok;
+}
+
+/* How a block of channels requantizes (a constant where inlined, chosen once per block): exactly
+ * (ec_neon_requantize), the short form where every lane shifts right (ec_neon_requantize_right),
+ * and that without its fix-up where the clamp also floors every result <= 0 (act_min >= out_zp:
+ * ec_neon_requantize_floored). */
+#define EC_NEON_RQ_EXACT 0
+#define EC_NEON_RQ_RIGHT 1
+#define EC_NEON_RQ_FLOORED 2
+
+EC_INLINE int ec_neon_rq_mode(const ec_neon_rq_t *rq, int n, const ec_qparams_t *q)
+{
+    if (!ec_neon_rq_right_only(rq, n)) {
+        return EC_NEON_RQ_EXACT;
+    }
+    return q->act_min >= q->out_zp ? EC_NEON_RQ_FLOORED : EC_NEON_RQ_RIGHT;
+}
+
+EC_FORCE_INLINE int32x4_t ec_neon_requantize_as(int32x4_t x, const ec_neon_rq_t *r, const int mode)
+{
+    if (mode == EC_NEON_RQ_FLOORED) {
+        return ec_neon_requantize_floored(x, r);
+    }
+    return mode == EC_NEON_RQ_RIGHT ? ec_neon_requantize_right(x, r) : ec_neon_requantize(x, r);
 }
 
 /* The n <= 16 int8 values at p in the first lanes, zero above: a full vector load for n = 16,

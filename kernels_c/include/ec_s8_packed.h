@@ -47,7 +47,8 @@ typedef struct {
     int32_t whole_groups;     /* nonzero: every segment may be read up to its group end, K4(seg_len)
                                  bytes (the bytes past seg_len are readable; their weights are 0) */
     const void *stages;       /* per-channel constants an instruction set's tiles derive from bias,
-                                 wsum, mult and shift, prepared once per call (ec_x86_gemm.h), or
+                                 wsum, mult and shift, prepared once per call (ec_x86_gemm.h,
+                                 ec_arm_gemm.h), or
                                  NULL: the tiles derive them as they go */
 } ec_gemm_t;
 

@@ -31,7 +31,8 @@ from tests.kernels.calldriver import Calls, f32, i32, out, same
 from tests.kernels.cbuild import AddParams, Broadcast, MulParams, QParams, kernel_names_in, window
 from tests.kernels.intref import multipliers
 from tests.kernels.test_binary_kernels import kernel_sources as binary_kernel_sources
-from tests.kernels.test_conv_kernels import DEPTHWISE, GENERAL, IM2COL_EDGES, general_variants, out_size, random_gemm_case
+from tests.kernels.test_conv_kernels import (DEPTHWISE, GENERAL, IM2COL_EDGES, ZERO_POINT_CLAMP_KERNELS, ZeroPointTieCase,
+                                             general_variants, out_size, random_gemm_case)
 from tests.kernels.test_depthwise_kernels import CASES as DW_CASES, kernels_for as dw_kernels_for
 from tests.kernels.test_elementwise_kernels import (AFFINE_LENGTHS, CODE_PAIRS, POOLS, SHAPE_CASES, affine_add_params,
                                                     bcast, dense_broadcast)
@@ -69,11 +70,15 @@ def test_dot_product_kernels_are_compiled_where_the_board_has_them(board):
 
 # ---- the calls ---------------------------------------------------------------------------------
 
-def conv_call(calls: Calls, name, rng, x_hwc, wt, win, q, bias_range=20000):
-    """One convolution call with the weight layout and scratch the code generator gives ``name``."""
+def conv_call(calls: Calls, name, rng, x_hwc, wt, win, q, bias_range=20000, requant=None):
+    """One convolution call with the weight layout and scratch the code generator gives ``name``;
+    ``requant``: its (bias, mult, shift), else random ones."""
     cout = wt.shape[0]
-    bias = rng.integers(-bias_range, bias_range, size=cout).astype(np.int32)
-    mult, shift = multipliers(rng.uniform(2e-5, 4e-3, size=cout))
+    if requant is None:
+        bias = rng.integers(-bias_range, bias_range, size=cout).astype(np.int32)
+        mult, shift = multipliers(rng.uniform(2e-5, 4e-3, size=cout))
+    else:
+        bias, mult, shift = requant
     rows = np.ascontiguousarray(np.moveaxis(wt, 1, -1).reshape(cout, -1))
     size = win.out_h * win.out_w * cout
     if name == "ec_s8_conv2d_slidingwin":
@@ -129,6 +134,22 @@ def conv_calls(calls: Calls) -> None:
     win = window((3, 3, 256), (1, 1, 4), (3, 3), (1, 1), (0, 0, 0, 0), (1, 1))
     for name in ("ec_s8_conv2d_slidingwin", "ec_s8_conv2d_im2col"):
         conv_call(calls, name, rng, x, wt, win, QParams(127, 0, -128, 127))
+
+
+def zero_point_clamp_calls(calls: Calls) -> None:
+    """The ReLU clamp at the output zero point and one code below it, on accumulators that fall on
+    rounding ties (ZeroPointTieCase): the NEON output stages requantize without the fix-up for
+    negative values only at the zero point."""
+    rng = np.random.default_rng(12)
+    for name in ZERO_POINT_CLAMP_KERNELS:
+        case = ZeroPointTieCase(name)
+        x_hwc = np.ascontiguousarray(np.moveaxis(case.x[0], 0, -1))
+        for q in case.clamps:
+            if case.depthwise:
+                calls.add(name, x_hwc, np.ascontiguousarray(np.moveaxis(case.wt[:, 0], 0, -1)), case.bias, case.mult,
+                          case.shift, case.win, q, out(case.acc.size))
+            else:
+                conv_call(calls, name, rng, x_hwc, case.wt, case.win, q, requant=(case.bias, case.mult, case.shift))
 
 
 def fully_connected_calls(calls: Calls) -> None:
@@ -342,8 +363,8 @@ def resize_calls(calls: Calls) -> None:
 @functools.lru_cache(maxsize=None)
 def parity_calls() -> Calls:
     calls = Calls()
-    for make in (conv_calls, fully_connected_calls, depthwise_calls, elementwise_calls, pool_calls,
-                 table_and_quantize_calls, binary_fc_calls, requantize_calls, resize_calls):
+    for make in (conv_calls, zero_point_clamp_calls, fully_connected_calls, depthwise_calls, elementwise_calls,
+                 pool_calls, table_and_quantize_calls, binary_fc_calls, requantize_calls, resize_calls):
         make(calls)
     return calls
 

@@ -205,38 +205,58 @@ def floored_requant(acc, mult, shift, zp_out, lo, hi):
     return np.clip(((acc.astype(np.int64) * m + add) >> (31 + e)) + zp_out, lo, hi).astype(np.int8)
 
 
+ZERO_POINT_CLAMP_KERNELS = ("ec_s8_conv2d_im2col", "ec_s8_conv2d_1x1", "ec_s8_dwconv2d_3x3", "ec_s8_dwconv2d_generic")
+
+
+class ZeroPointTieCase:
+    """A layer whose accumulators run from -300 to 300 (one weight of 1 per output: the input code
+    minus its zero point, plus a bias) under power-of-two scales, so that many fall on the rounding
+    ties where the requantization without its term for negative products (the SIMD output stages
+    whose clamp floors every result <= 0) differs from the exact one; ``clamps`` gives the ReLU
+    clamp at the zero point, where both give the same bytes, and one code below it, where they do
+    not."""
+
+    def __init__(self, name: str):
+        rng = np.random.default_rng(11)
+        c, h, w, self.zp_in, self.zp_out = 24, 8, 13, 3, -6
+        self.depthwise = "dwconv" in name
+        self.x = rng.integers(-128, 128, size=(1, c, h, w)).astype(np.int8)
+        if self.depthwise:
+            self.wt = np.zeros((c, 1, 3, 3), dtype=np.int8)
+            self.wt[:, 0, 1, 1] = 1
+            self.geometry = ((1, 1), (1, 1, 1, 1), (1, 1), c)  # stride, pads, dilation, groups
+        else:
+            self.wt = np.zeros((c, c, 1, 1), dtype=np.int8)
+            self.wt[np.arange(c), np.arange(c)] = 1
+            self.geometry = ((1, 1), (0, 0, 0, 0), (1, 1), 1)
+        self.bias = rng.integers(-45, 45, size=c).astype(np.int32)
+        # the first 16 channels (a full block) all shift right, as the NEON short forms need; the
+        # last 8 may not shift at all (scale 1/2)
+        self.mult, self.shift = multipliers(2.0 ** -np.concatenate([rng.integers(2, 7, size=16), rng.integers(1, 7, size=8)]))
+        self.win = window((h, w, c), (h, w, c), self.wt.shape[2:], *self.geometry)
+        self.acc = conv_int(self.x, self.wt, self.bias, self.zp_in, *self.geometry)
+        self.clamps = (QParams(self.zp_in, self.zp_out, self.zp_out, 127),
+                       QParams(self.zp_in, self.zp_out, self.zp_out - 1, 127))
+
+    def expected(self, q) -> np.ndarray:
+        return requant(self.acc, self.mult, self.shift, q.out_zp, q.act_min, q.act_max)
+
+
 @pytest.mark.parametrize("isa", isas_with_avx512())
-@pytest.mark.parametrize("name", ["ec_s8_conv2d_im2col", "ec_s8_conv2d_1x1", "ec_s8_dwconv2d_3x3", "ec_s8_dwconv2d_generic"])
+@pytest.mark.parametrize("name", ZERO_POINT_CLAMP_KERNELS)
 def test_relu_clamp_at_the_zero_point_alone_drops_the_negative_rounding_term(isa, name):
     """The x86 output stages drop the rounding term for negative products where act_min >= out_zp
-    (every result <= 0 clamps to act_min) and must keep it one code below. Accumulators from -300
-    to 300 (one weight of 1 per output: the input code minus its zero point, plus a bias) under
-    power-of-two scales hit the rounding ties where the two requantizations differ, so an output
-    stage that drops the term in the wrong place fails here."""
-    rng = np.random.default_rng(11)
-    c, h, w, zp_in, zp_out = 24, 8, 13, 3, -6
-    depthwise = "dwconv" in name
-    x = rng.integers(-128, 128, size=(1, c, h, w)).astype(np.int8)
-    if depthwise:
-        wt = np.zeros((c, 1, 3, 3), dtype=np.int8)
-        wt[:, 0, 1, 1] = 1
-        geometry = dict(stride=(1, 1), pads=(1, 1, 1, 1), dilation=(1, 1), groups=c)
-    else:
-        wt = np.zeros((c, c, 1, 1), dtype=np.int8)
-        wt[np.arange(c), np.arange(c)] = 1
-        geometry = dict(stride=(1, 1), pads=(0, 0, 0, 0), dilation=(1, 1), groups=1)
-    bias = rng.integers(-45, 45, size=c).astype(np.int32)
-    mult, shift = multipliers(2.0 ** -rng.integers(1, 7, size=c))
-    win = window((h, w, c), (h, w, c), wt.shape[2:], *geometry.values())
-    acc = conv_int(x, wt, bias, zp_in, *geometry.values())
-    below = QParams(zp_in, zp_out, zp_out - 1, 127)
-    wrong = floored_requant(acc, mult, shift, zp_out, below.act_min, below.act_max)
-    assert (wrong != requant(acc, mult, shift, zp_out, below.act_min, below.act_max)).sum() >= 10
-    for q in (QParams(zp_in, zp_out, zp_out, 127), below):
-        expected = requant(acc, mult, shift, q.out_zp, q.act_min, q.act_max)
-        got = (run_conv(isa, name, x, hwo(wt), bias, mult, shift, win, q) if depthwise
-               else run_variant(isa, name, x, wt, bias, mult, shift, win, q))
-        np.testing.assert_array_equal(got, expected, err_msg=f"act_min {q.act_min}, out_zp {q.out_zp}")
+    and must keep it one code below (ZeroPointTieCase): an output stage that drops it in the wrong
+    place fails here."""
+    case = ZeroPointTieCase(name)
+    below = case.clamps[1]
+    wrong = floored_requant(case.acc, case.mult, case.shift, case.zp_out, below.act_min, below.act_max)
+    assert (wrong != case.expected(below)).sum() >= 10
+    for q in case.clamps:
+        got = (run_conv(isa, name, case.x, hwo(case.wt), case.bias, case.mult, case.shift, case.win, q)
+               if case.depthwise else run_variant(isa, name, case.x, case.wt, case.bias, case.mult, case.shift,
+                                                  case.win, q))
+        np.testing.assert_array_equal(got, case.expected(q), err_msg=f"act_min {q.act_min}, out_zp {q.out_zp}")
 
 
 @pytest.mark.parametrize("isa", isas_with_avx512())
