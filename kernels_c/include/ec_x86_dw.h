@@ -177,10 +177,9 @@ EC_INLINE __m512i ec_x86_requantize16(__m512i acc, const ec_x86_rq16_t *p)
 }
 
 /* ec_x86_requantize16 without the term for negative products: (x * m + add) >> (31 + e). Where
- * x * m >= 0 it is ec_requantize. Where x * m < 0 both are <= 0: ec_requantize(x) is (a rounding
- * of x * m / 2^(31 + e)), and here the sum shifted is below add < 2^(31 + e). So an output stage
- * that clamps every result <= 0 to act_min (act_min >= out_zp: ReLU, ReLU6) writes the same bytes
- * with either. */
+ * x * m >= 0 it is ec_requantize. Where x * m < 0 both are <= 0: ec_requantize rounds a negative
+ * value, and here the sum shifted is below add < 2^(31 + e). So an output stage that clamps every
+ * result <= 0 to act_min (act_min >= out_zp: ReLU, ReLU6) writes the same bytes with either. */
 EC_INLINE __m512i ec_x86_requantize16_floored(__m512i acc, const ec_x86_rq16_t *p)
 {
     const __m512i x = p->has_left ? _mm512_sllv_epi32(acc, p->left) : acc;
