@@ -41,8 +41,11 @@ FIXED_FROM_MODELS_UNDER_MS = 1.0
 # The x86 weighted kernels fitted here, with their terms: those the selector gives a layer by its
 # shape alone (1x1, depthwise 3x3, fully connected) and the general dense one (im2col, int8 and
 # float), so their layers in the bench models span the shapes they serve. The depthwise kernel is
-# costed per MAC alone (each output is K*K MACs of its own channel); a fully connected layer has
-# one output position, so that term would be the per-layer fixed cost. The int8 im2col kernel also
+# costed per MAC (each output is K*K MACs of its own channel), per output position (a position's
+# channel blocks walked once) and per call (its blocks' constants, the edge rows and columns: most
+# of a 7x7 or 14x14 map's time, which MobileNetV2-224's large maps alone had left to the MAC
+# figure); a fully connected layer has one output position, so that term would be the per-layer
+# fixed cost. The int8 im2col kernel also
 # pays for the positions it runs off its row tiles (edge) and for its call (the stage set-up, the
 # edge runs, the smallest tiles: most of a 4x4 map's time); the 1x1 kernel for its call. The
 # float layers of mixed plans are few: MACs, and for the im2col kernel the window gathered per
@@ -52,7 +55,7 @@ FIXED_FROM_MODELS_UNDER_MS = 1.0
 TERMS = {
     "ec_s8_conv2d_im2col": ("mac", "output", "position", "edge", "call"),
     "ec_s8_conv2d_1x1": ("mac", "output", "position", "call"),
-    "ec_s8_dwconv2d_3x3": ("mac",),
+    "ec_s8_dwconv2d_3x3": ("mac", "position", "call"),
     "ec_s8_fully_connected": ("mac", "output"),
     "ec_f32_conv2d_1x1": ("mac",),
     "ec_f32_conv2d_im2col": ("mac", "position"),

@@ -388,7 +388,7 @@ KERNELS: tuple = (
            "depthwise 3x3, multiplier 1, dilation 1",
            _depthwise_3x3, pack=pack_for_depthwise,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.20, 0.0), SimdCost(0.026, 0.0, True),
-                           x86={"avx2": SimdCost(0.182, 0.0, True), "avx512-vnni": SimdCost(0.151, 0.0, True)},
+                           x86={"avx2": SimdCost(0.204, 0.0, True, 0.0, cycles_per_call=954), "avx512-vnni": SimdCost(0.256, 0.0, True, 24.0, cycles_per_call=412)},
                            arm={"arm": ArmCost(0.379, 0.0, 12.6, 0.0, 607, 0.0, 1.93e+03), "arm-dotprod": ArmCost(0.455, 0.0, 19.9, 0.0, 649, 0.0, 674),
                                 "arm@cortex-a53": ArmCost(1.14, 0.0, 56, 0.0, 1.17e+03, 0.0, 5.13e+03), "arm@cortex-a53-armv7": ArmCost(0.628, 0.0, 33.2, 0.0, 494, 0.0, 1.73e+03)}), split=WEIGHTED_ROWS),
     Kernel("ec_s8_dwconv2d_generic", "Conv", "depthwise", "s8", "ec_s8.h",
