@@ -348,24 +348,26 @@ EC_FORCE_INLINE void ec_dw_3x3_output_row(const ec_dw_block_t *b, int32_t oy, in
     ec_dw_3x3_edge_row(b, oy, inner_row, x_lo, x_hi, out, pairs, mode);
 }
 
+/* ec_dw_3x3_output_row with the block's requantization mode as a constant (`pairs` likewise). */
+EC_FORCE_INLINE void ec_dw_3x3_row_as(const ec_dw_block_t *b, int32_t oy, int inner_row, int32_t x_lo, int32_t x_hi,
+                                      int8_t *out, int pairs)
+{
+    if (b->mode == EC_NEON_RQ_FLOORED) {
+        ec_dw_3x3_output_row(b, oy, inner_row, x_lo, x_hi, out, pairs, EC_NEON_RQ_FLOORED);
+    } else if (b->mode == EC_NEON_RQ_RIGHT) {
+        ec_dw_3x3_output_row(b, oy, inner_row, x_lo, x_hi, out, pairs, EC_NEON_RQ_RIGHT);
+    } else {
+        ec_dw_3x3_output_row(b, oy, inner_row, x_lo, x_hi, out, pairs, EC_NEON_RQ_EXACT);
+    }
+}
+
 EC_INLINE void ec_dw_3x3_block_row(const ec_dw_block_t *b, int32_t oy, int inner_row, int32_t x_lo, int32_t x_hi,
                                    int8_t *out)
 {
-    /* each (pairs, mode) a constant in its own copy of the row */
     if (b->pairs) {
-        if (b->mode == EC_NEON_RQ_FLOORED) {
-            ec_dw_3x3_output_row(b, oy, inner_row, x_lo, x_hi, out, 1, EC_NEON_RQ_FLOORED);
-        } else if (b->mode == EC_NEON_RQ_RIGHT) {
-            ec_dw_3x3_output_row(b, oy, inner_row, x_lo, x_hi, out, 1, EC_NEON_RQ_RIGHT);
-        } else {
-            ec_dw_3x3_output_row(b, oy, inner_row, x_lo, x_hi, out, 1, EC_NEON_RQ_EXACT);
-        }
-    } else if (b->mode == EC_NEON_RQ_FLOORED) {
-        ec_dw_3x3_output_row(b, oy, inner_row, x_lo, x_hi, out, 0, EC_NEON_RQ_FLOORED);
-    } else if (b->mode == EC_NEON_RQ_RIGHT) {
-        ec_dw_3x3_output_row(b, oy, inner_row, x_lo, x_hi, out, 0, EC_NEON_RQ_RIGHT);
+        ec_dw_3x3_row_as(b, oy, inner_row, x_lo, x_hi, out, 1);
     } else {
-        ec_dw_3x3_output_row(b, oy, inner_row, x_lo, x_hi, out, 0, EC_NEON_RQ_EXACT);
+        ec_dw_3x3_row_as(b, oy, inner_row, x_lo, x_hi, out, 0);
     }
 }
 

@@ -551,19 +551,20 @@ typedef struct {
  * value saturated in a pack lies beyond int8 on the side r + out_zp does, and the clamp range
  * lies inside int8. */
 #if EC_DW_GROUP == 4
+/* One of the block's four vectors requantized, the floored form where the block's clamp allows. */
+EC_FORCE_INLINE __m512i ec_dw_requantize16(__m512i acc, const ec_x86_rq16_t *rq, int floored)
+{
+    return floored ? ec_x86_requantize16_floored(acc, rq) : ec_x86_requantize16(acc, rq);
+}
+
 EC_INLINE void ec_dw_store_n(ec_dw_vecs_t acc, const ec_dw_block_t *b, int8_t *out, int32_t n)
 {
-    __m512i w01, w23, bytes;
-    if (b->floored) {
-        w01 = _mm512_packs_epi32(ec_x86_requantize16_floored(acc.v0, &b->rq[0]),
-                                 ec_x86_requantize16_floored(acc.v1, &b->rq[1]));
-        w23 = _mm512_packs_epi32(ec_x86_requantize16_floored(acc.v2, &b->rq[2]),
-                                 ec_x86_requantize16_floored(acc.v3, &b->rq[3]));
-    } else {
-        w01 = _mm512_packs_epi32(ec_x86_requantize16(acc.v0, &b->rq[0]), ec_x86_requantize16(acc.v1, &b->rq[1]));
-        w23 = _mm512_packs_epi32(ec_x86_requantize16(acc.v2, &b->rq[2]), ec_x86_requantize16(acc.v3, &b->rq[3]));
-    }
-    bytes = _mm512_packs_epi16(_mm512_adds_epi16(w01, b->out_zp), _mm512_adds_epi16(w23, b->out_zp));
+    const int floored = b->floored;
+    const __m512i w01 = _mm512_packs_epi32(ec_dw_requantize16(acc.v0, &b->rq[0], floored),
+                                           ec_dw_requantize16(acc.v1, &b->rq[1], floored));
+    const __m512i w23 = _mm512_packs_epi32(ec_dw_requantize16(acc.v2, &b->rq[2], floored),
+                                           ec_dw_requantize16(acc.v3, &b->rq[3], floored));
+    const __m512i bytes = _mm512_packs_epi16(_mm512_adds_epi16(w01, b->out_zp), _mm512_adds_epi16(w23, b->out_zp));
     _mm512_mask_storeu_epi8(out, ec_x86_mask64(n), _mm512_min_epi8(_mm512_max_epi8(bytes, b->act_min), b->act_max));
 }
 #else
