@@ -84,7 +84,7 @@ EC_INLINE __m256i ec_x86_requantize8(__m256i acc, const ec_x86_rq8_t *p)
 /* ec_x86_requantize8 rounding ties up for negative values too (threshold half, not half + 1):
  * equal to it for high >= 0, and both are <= 0 for high < 0. An output stage that clamps every
  * result <= 0 to act_min (act_min >= out_zp) writes the same bytes with either (as
- * ec_x86_requantize16_floored). */
+ * the floored ec_x86_requantize16_high). */
 EC_INLINE __m256i ec_x86_requantize8_floored(__m256i acc, const ec_x86_rq8_t *p)
 {
     const __m256i high = ec_x86_srdhm8(acc, p);
@@ -176,17 +176,67 @@ EC_INLINE __m512i ec_x86_requantize16(__m512i acc, const ec_x86_rq16_t *p)
     return _mm512_mask_shuffle_epi32(even, (__mmask16)0xAAAA, odd, _MM_PERM_CDAB);
 }
 
-/* ec_x86_requantize16 without the term for negative products: (x * m + add) >> (31 + e). Where
- * x * m >= 0 it is ec_requantize. Where x * m < 0 both are <= 0: ec_requantize rounds a negative
- * value, and here the sum shifted is below add < 2^(31 + e). So an output stage that clamps every
- * result <= 0 to act_min (act_min >= out_zp: ReLU, ReLU6) writes the same bytes with either. */
-EC_INLINE __m512i ec_x86_requantize16_floored(__m512i acc, const ec_x86_rq16_t *p)
+/* The high-half form: ec_requantize + z for an output zero point z, where there is no left shift
+ * and 1 <= e <= EC_X86_HIGH_MAX_E (every lane of the layers met in practice; the general form
+ * above takes the others). With k = 31 + e and add, neg as above,
+ *     T = x * m + c - [x * m < 0] * neg,   c = add + z * 2^k,
+ * ec_requantize(x) + z = floor(T / 2^k) (a multiple of 2^k moves out of the floor), and floors of
+ * floors by integers nest: floor(T / 2^k) = floor(floor(T / 2^32) / 2^(e - 1)), the high int32
+ * half of the 64-bit T shifted right arithmetically by e - 1, on 16 int32 lanes at once.
+ * |x * m| < 2^62, add < 2^54 and |z| * 2^k <= 2^61 for e <= 23, so |T| < 2^63: nothing overflows
+ * and the high half is the int32 floor(T / 2^32). [x * m < 0] is [x * m + c < c].
+ * Floored (a constant where inlined): without the negative term. Where x * m >= 0 that changes
+ * nothing; where x * m < 0, x * m + add < add < 2^k, so both results are <= z: an output stage
+ * that clamps every result <= z to act_min (act_min >= z: ReLU, ReLU6) writes the same bytes.
+ * 7 vector instructions per 16 lanes (11 with the negative term), against 13 for the general form
+ * and the zero point's addition. */
+#define EC_X86_HIGH_MAX_E 23
+typedef struct {
+    __m512i mult, mult_odd, c_even, c_odd, shift;
+} ec_x86_rq16_high_t;
+
+/* The high-half constants of (mult, shift) with zero point z; returns whether the form serves
+ * every lane of `lanes` (the other lanes' results are not used). */
+EC_INLINE int ec_x86_rq16_high_params(__m512i mult, __m512i shift, int32_t z, __mmask16 lanes, ec_x86_rq16_high_t *h)
 {
-    const __m512i x = p->has_left ? _mm512_sllv_epi32(acc, p->left) : acc;
-    const __m512i even = _mm512_srav_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, p->mult), p->add_even), p->shr_even);
-    const __m512i odd = _mm512_srav_epi64(
-        _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), p->mult_odd), p->add_odd), p->shr_odd);
-    return _mm512_mask_shuffle_epi32(even, (__mmask16)0xAAAA, odd, _MM_PERM_CDAB);
+    const __m512i e = _mm512_sub_epi32(_mm512_setzero_si512(), shift);
+    const __mmask16 fits = _mm512_cmpge_epi32_mask(e, _mm512_set1_epi32(1))
+                           & _mm512_cmple_epi32_mask(e, _mm512_set1_epi32(EC_X86_HIGH_MAX_E));
+    const __m512i e_even = _mm512_and_si512(e, _mm512_set1_epi64(0xFFFFFFFF)), e_odd = _mm512_srli_epi64(e, 32);
+    const __m512i base = _mm512_set1_epi64((long long)1 << 30), zp = _mm512_set1_epi64(z), k = _mm512_set1_epi64(31);
+    h->mult = mult;
+    h->mult_odd = _mm512_srli_epi64(mult, 32);
+    h->c_even = _mm512_add_epi64(_mm512_add_epi64(base, _mm512_sllv_epi64(base, e_even)),
+                                 _mm512_sllv_epi64(zp, _mm512_add_epi64(e_even, k)));
+    h->c_odd = _mm512_add_epi64(_mm512_add_epi64(base, _mm512_sllv_epi64(base, e_odd)),
+                                _mm512_sllv_epi64(zp, _mm512_add_epi64(e_odd, k)));
+    h->shift = _mm512_sub_epi32(e, _mm512_set1_epi32(1));
+    return (fits & lanes) == lanes;
+}
+
+EC_FORCE_INLINE __m512i ec_x86_requantize16_high(__m512i acc, const ec_x86_rq16_high_t *h, const int floored)
+{
+    __m512i even = _mm512_add_epi64(_mm512_mul_epi32(acc, h->mult), h->c_even);
+    __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(acc, 32), h->mult_odd), h->c_odd);
+    if (!floored) {
+        const __m512i neg = _mm512_set1_epi64((long long)1 << 31);
+        even = _mm512_mask_sub_epi64(even, _mm512_cmplt_epi64_mask(even, h->c_even), even, neg);
+        odd = _mm512_mask_sub_epi64(odd, _mm512_cmplt_epi64_mask(odd, h->c_odd), odd, neg);
+    }
+    /* even lanes: the high half of `even` moved down; odd lanes: the high half of `odd` in place */
+    return _mm512_srav_epi32(_mm512_mask_shuffle_epi32(odd, (__mmask16)0x5555, even, _MM_PERM_CDAB), h->shift);
+}
+
+/* How an AVX-512 output stage requantizes: the high-half form where it serves every lane (floored
+ * where the clamp floors every result at or below the zero point, act_min >= out_zp), else the
+ * general form. */
+#define EC_X86_RQ_GENERAL 0
+#define EC_X86_RQ_HIGH 1
+#define EC_X86_RQ_HIGH_FLOORED 2
+
+EC_INLINE int ec_x86_rq_form(int high, const ec_qparams_t *q)
+{
+    return !high ? EC_X86_RQ_GENERAL : q->act_min >= q->out_zp ? EC_X86_RQ_HIGH_FLOORED : EC_X86_RQ_HIGH;
 }
 
 /* n <= 64 low lanes set. */
@@ -536,35 +586,45 @@ EC_INLINE ec_dw_rq_t ec_dw_rq_load(const int32_t *mult, const int32_t *shift)
 
 /* Constants of one block of n channels: folded biases and requantization parameters in
  * accumulator lane order, the output zero point (int16 lanes) and clamp (int8 lanes), a row of
- * input zero points. */
+ * input zero points; with AVX-512, the high-half form's constants where `form` says that it serves
+ * (ec_x86_rq_form). */
 typedef struct {
     ec_dw_vecs_t bias;
     ec_dw_rq_t rq[EC_DW_ACCS];
+#if EC_DW_GROUP == 4
+    ec_x86_rq16_high_t high[EC_DW_ACCS];
+    int form;
+#else
+    int floored; /* act_min >= out_zp: the requantization without its negative term serves */
+#endif
     ec_dw_bytes_t out_zp, act_min, act_max;
     int8_t zp_row[EC_DW_BLOCK];
     int32_t n;
-    int floored; /* act_min >= out_zp: the requantization without its negative term serves */
 } ec_dw_block_t;
 
 /* Requantize, pack to int16 with saturation, add the zero point with saturation, pack to bytes in
  * channel order, clamp, store n bytes. Equal to clamping r + out_zp for the int32 result r: a
  * value saturated in a pack lies beyond int8 on the side r + out_zp does, and the clamp range
- * lies inside int8. */
+ * lies inside int8. The high-half form has r + out_zp in int32 already (|r + out_zp| < 2^31), so
+ * the packs alone saturate it. */
 #if EC_DW_GROUP == 4
-/* One of the block's four vectors requantized, the floored form where the block's clamp allows. */
-EC_FORCE_INLINE __m512i ec_dw_requantize16(__m512i acc, const ec_x86_rq16_t *rq, int floored)
+/* The block's vector j requantized in the high-half form, the zero point included. */
+EC_FORCE_INLINE __m512i ec_dw_high16(__m512i acc, const ec_dw_block_t *b, int j)
 {
-    return floored ? ec_x86_requantize16_floored(acc, rq) : ec_x86_requantize16(acc, rq);
+    return ec_x86_requantize16_high(acc, &b->high[j], b->form == EC_X86_RQ_HIGH_FLOORED);
 }
 
 EC_INLINE void ec_dw_store_n(ec_dw_vecs_t acc, const ec_dw_block_t *b, int8_t *out, int32_t n)
 {
-    const int floored = b->floored;
-    const __m512i w01 = _mm512_packs_epi32(ec_dw_requantize16(acc.v0, &b->rq[0], floored),
-                                           ec_dw_requantize16(acc.v1, &b->rq[1], floored));
-    const __m512i w23 = _mm512_packs_epi32(ec_dw_requantize16(acc.v2, &b->rq[2], floored),
-                                           ec_dw_requantize16(acc.v3, &b->rq[3], floored));
-    const __m512i bytes = _mm512_packs_epi16(_mm512_adds_epi16(w01, b->out_zp), _mm512_adds_epi16(w23, b->out_zp));
+    __m512i bytes;
+    if (b->form == EC_X86_RQ_GENERAL) {
+        const __m512i w01 = _mm512_packs_epi32(ec_x86_requantize16(acc.v0, &b->rq[0]), ec_x86_requantize16(acc.v1, &b->rq[1]));
+        const __m512i w23 = _mm512_packs_epi32(ec_x86_requantize16(acc.v2, &b->rq[2]), ec_x86_requantize16(acc.v3, &b->rq[3]));
+        bytes = _mm512_packs_epi16(_mm512_adds_epi16(w01, b->out_zp), _mm512_adds_epi16(w23, b->out_zp));
+    } else {
+        bytes = _mm512_packs_epi16(_mm512_packs_epi32(ec_dw_high16(acc.v0, b, 0), ec_dw_high16(acc.v1, b, 1)),
+                                   _mm512_packs_epi32(ec_dw_high16(acc.v2, b, 2), ec_dw_high16(acc.v3, b, 3)));
+    }
     _mm512_mask_storeu_epi8(out, ec_x86_mask64(n), _mm512_min_epi8(_mm512_max_epi8(bytes, b->act_min), b->act_max));
 }
 #else
@@ -620,7 +680,7 @@ EC_INLINE void ec_dw_block_init(ec_dw_block_t *b, const int8_t *w, const int32_t
             /* Wrapping subtraction: the lanes wrap alike and the final sum is in range. */
             lane_bias[at] = ch < n ? (int32_t)((uint32_t)(bias ? bias[c0 + ch] : 0) - (uint32_t)(offset * sum_w[ch])) : 0;
             lane_mult[at] = ch < n ? mult[c0 + ch] : 0;
-            lane_shift[at] = ch < n ? shift[c0 + ch] : 0;
+            lane_shift[at] = ch < n ? shift[c0 + ch] : -1; /* past n: a shift every form takes */
         }
     }
     b->bias = ec_dw_load_lanes(lane_bias);
@@ -630,7 +690,16 @@ EC_INLINE void ec_dw_block_init(ec_dw_block_t *b, const int8_t *w, const int32_t
     b->out_zp = ec_dw_set1_s16(q->out_zp);
     b->act_min = ec_dw_set1_s8(q->act_min);
     b->act_max = ec_dw_set1_s8(q->act_max);
+#if EC_DW_GROUP == 4
+    for (j = 0, k = 1; j < EC_DW_ACCS; ++j) {
+        k &= ec_x86_rq16_high_params(_mm512_loadu_si512((const void *)(lane_mult + j * EC_DW_LANES)),
+                                     _mm512_loadu_si512((const void *)(lane_shift + j * EC_DW_LANES)), q->out_zp,
+                                     (__mmask16)0xFFFF, &b->high[j]);
+    }
+    b->form = ec_x86_rq_form(k, q);
+#else
     b->floored = q->act_min >= q->out_zp;
+#endif
     for (k = 0; k < EC_DW_BLOCK; ++k) {
         b->zp_row[k] = (int8_t)q->in_zp;
     }

@@ -213,23 +213,38 @@ EC_INLINE void ec_x86_pair_stage(const ec_gemm_t *g, int32_t b, ec_x86_stage_t *
     const int32_t c0 = b * EC_PACK_LANES;
     const __mmask16 lanes = ec_avx512_first_lanes(g->out_c - c0);
     s->fold = ec_vnni_pair_lanes(ec_vnni_fold(g, b));
-    s->out = ec_avx512_out16(g->mult + c0, g->shift + c0, g->q, g->out_c - c0);
-    s->out.rq = ec_x86_rq16_params(ec_vnni_pair_lanes(_mm512_maskz_loadu_epi32(lanes, g->mult + c0)),
-                                   ec_vnni_pair_lanes(_mm512_maskz_loadu_epi32(lanes, g->shift + c0)));
+    s->out = ec_avx512_out16_lanes(ec_vnni_pair_lanes(_mm512_maskz_loadu_epi32(lanes, g->mult + c0)),
+                                   ec_vnni_pair_lanes(_mm512_maskz_loadu_epi32(lanes, g->shift + c0)), g->q,
+                                   (__mmask16)(lanes | (lanes << 8)));
+    s->out.lanes = lanes;
 }
 
-/* Block j of the first m of `rows` register rows, requantized by `stage` (`floored`, a constant:
- * the shorter requantization, where stage->floored holds), stored at out + i * out_stride. */
+/* Block j of the first m of `rows` register rows, requantized by `stage` in its form (`form`, a
+ * constant), stored at out + i * out_stride. */
 EC_FORCE_INLINE void ec_vnni_store(__m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCKS], int j, const ec_avx512_out16_t *stage,
-                                   const int rows, int32_t m, int8_t *out, size_t out_stride, const int floored)
+                                   const int rows, int32_t m, int8_t *out, size_t out_stride, const int form)
 {
+    /* a copy: the int8 stores below could alias the stage, which would be reloaded */
+    const ec_avx512_out16_t s = *stage;
     int i;
     EC_UNROLL
     for (i = 0; i < rows; ++i) {
         if (i < m) {
-            _mm_mask_storeu_epi8(out + (size_t)i * out_stride, stage->lanes,
-                                 ec_avx512_requantize_bytes16(acc[i][j], stage, floored));
+            _mm_mask_storeu_epi8(out + (size_t)i * out_stride, s.lanes, ec_avx512_requantize_bytes16(acc[i][j], &s, form));
         }
+    }
+}
+
+/* ec_vnni_store with the stage's form as a constant. */
+EC_FORCE_INLINE void ec_vnni_store_as(__m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCKS], int j, const ec_avx512_out16_t *stage,
+                                      const int rows, int32_t m, int8_t *out, size_t out_stride)
+{
+    if (stage->form == EC_X86_RQ_HIGH_FLOORED) {
+        ec_vnni_store(acc, j, stage, rows, m, out, out_stride, EC_X86_RQ_HIGH_FLOORED);
+    } else if (stage->form == EC_X86_RQ_HIGH) {
+        ec_vnni_store(acc, j, stage, rows, m, out, out_stride, EC_X86_RQ_HIGH);
+    } else {
+        ec_vnni_store(acc, j, stage, rows, m, out, out_stride, EC_X86_RQ_GENERAL);
     }
 }
 
@@ -262,31 +277,29 @@ EC_FORCE_INLINE void ec_vnni_blocks(const ec_gemm_t *g, const ec_gemm_src_t *src
     EC_UNROLL
     for (j = 0; j < nb; ++j) {
         const int32_t c0 = (b0 + j) * EC_PACK_LANES;
-        /* a copy: the int8 stores below could alias the call's stages, which would be reloaded */
-        const ec_avx512_out16_t stage = stages ? stages[b0 + j].out
-                                               : ec_avx512_out16(g->mult + c0, g->shift + c0, g->q, g->out_c - c0);
-        if (stage.floored) {
-            ec_vnni_store(acc, j, &stage, rows, m, out + c0, out_stride, 1);
-        } else {
-            ec_vnni_store(acc, j, &stage, rows, m, out + c0, out_stride, 0);
+        ec_avx512_out16_t derived;
+        if (!stages) {
+            derived = ec_avx512_out16(g->mult + c0, g->shift + c0, g->q, g->out_c - c0);
         }
+        ec_vnni_store_as(acc, j, stages ? &stages[b0 + j].out : &derived, rows, m, out + c0, out_stride);
     }
 }
 
 /* The first m pixels of `rows` register rows of pixel pairs (pixel 2i in lanes 0-7 of row i, pixel
  * 2i + 1 in lanes 8-15), requantized as ec_vnni_store does, stored at out + pixel * out_stride. */
 EC_FORCE_INLINE void ec_vnni_store_pairs(__m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCKS], const ec_avx512_out16_t *stage,
-                                         const int rows, int32_t m, int8_t *out, size_t out_stride, const int floored)
+                                         const int rows, int32_t m, int8_t *out, size_t out_stride, const int form)
 {
+    const ec_avx512_out16_t s = *stage; /* a copy, as in ec_vnni_store */
     int i;
     EC_UNROLL
     for (i = 0; i < rows; ++i) {
-        const __m128i bytes = ec_avx512_requantize_bytes16(acc[i][0], stage, floored);
+        const __m128i bytes = ec_avx512_requantize_bytes16(acc[i][0], &s, form);
         if (2 * i < m) {
-            _mm_mask_storeu_epi8(out + (size_t)(2 * i) * out_stride, stage->lanes, bytes);
+            _mm_mask_storeu_epi8(out + (size_t)(2 * i) * out_stride, s.lanes, bytes);
         }
         if (2 * i + 1 < m) {
-            _mm_mask_storeu_epi8(out + (size_t)(2 * i + 1) * out_stride, stage->lanes, _mm_unpackhi_epi64(bytes, bytes));
+            _mm_mask_storeu_epi8(out + (size_t)(2 * i + 1) * out_stride, s.lanes, _mm_unpackhi_epi64(bytes, bytes));
         }
     }
 }
@@ -316,10 +329,12 @@ EC_FORCE_INLINE void ec_vnni_pairs(const ec_gemm_t *g, const ec_gemm_src_t *src,
         acc[i][0] = fold;
     }
     ec_vnni_accumulate(g, src, i0, m, w, rows, 1, 1, 1, acc);
-    if (stage.out.floored) {
-        ec_vnni_store_pairs(acc, &stage.out, rows, m, out + c0, out_stride, 1);
+    if (stage.out.form == EC_X86_RQ_HIGH_FLOORED) {
+        ec_vnni_store_pairs(acc, &stage.out, rows, m, out + c0, out_stride, EC_X86_RQ_HIGH_FLOORED);
+    } else if (stage.out.form == EC_X86_RQ_HIGH) {
+        ec_vnni_store_pairs(acc, &stage.out, rows, m, out + c0, out_stride, EC_X86_RQ_HIGH);
     } else {
-        ec_vnni_store_pairs(acc, &stage.out, rows, m, out + c0, out_stride, 0);
+        ec_vnni_store_pairs(acc, &stage.out, rows, m, out + c0, out_stride, EC_X86_RQ_GENERAL);
     }
 }
 
