@@ -45,6 +45,16 @@ void ec_test_requantize16(const int32_t *acc, const int32_t *mult, const int32_t
     _mm512_storeu_si512((void *)out, ec_avx512_requantize16(_mm512_loadu_si512((const void *)acc),
                         _mm512_loadu_si512((const void *)mult), _mm512_loadu_si512((const void *)shift)));
 }
+int32_t ec_test_requantize16_high(const int32_t *acc, const int32_t *mult, const int32_t *shift, int32_t zp,
+                                  int32_t floored, int32_t *out)
+{
+    ec_x86_rq16_high_t h;
+    const int serves = ec_x86_rq16_high_params(_mm512_loadu_si512((const void *)mult),
+                                               _mm512_loadu_si512((const void *)shift), zp, (__mmask16)0xFFFF, &h);
+    const __m512i x = _mm512_loadu_si512((const void *)acc);
+    _mm512_storeu_si512((void *)out, floored ? ec_x86_requantize16_high(x, &h, 1) : ec_x86_requantize16_high(x, &h, 0));
+    return serves;
+}
 #endif
 """
 

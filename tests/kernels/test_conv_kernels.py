@@ -198,7 +198,8 @@ def test_conv_matches_reference_executor(isa, groups):
 
 def floored_requant(acc, mult, shift, zp_out, lo, hi):
     """The requantization without its term for negative products (x86 output stages whose clamp
-    floors every result <= 0: ec_x86_requantize16_floored), for right shifts, channels on axis 1."""
+    floors every result at or below the zero point: the floored ec_x86_requantize16_high), for right
+    shifts, channels on axis 1."""
     m = np.asarray(mult, dtype=np.int64).reshape(1, -1, 1, 1)
     e = -np.asarray(shift, dtype=np.int64).reshape(1, -1, 1, 1)
     add = (1 << 30) + np.where(e > 0, np.left_shift(1, 30 + e), 0)
@@ -257,6 +258,48 @@ def test_relu_clamp_at_the_zero_point_alone_drops_the_negative_rounding_term(isa
                if case.depthwise else run_variant(isa, name, case.x, case.wt, case.bias, case.mult, case.shift,
                                                   case.win, q))
         np.testing.assert_array_equal(got, case.expected(q), err_msg=f"act_min {q.act_min}, out_zp {q.out_zp}")
+
+
+# Per-channel scales for ZeroPointTieCase's 24 channels (a block of 16, then a narrow block of 8):
+# powers of two (many rounding ties) with right shifts of 1 to 23 everywhere (the x86 AVX-512
+# high-half form, both ends of its range), or lanes of a block outside that range (a left shift,
+# no shift, a right shift of 24), whose block then takes the general form.
+HIGH_HALF_SCALES = np.tile(2.0 ** -np.array([2, 24, 3, 4]), 6)
+
+
+def high_half_scales_except(changes: dict) -> np.ndarray:
+    scales = HIGH_HALF_SCALES.copy()
+    scales[list(changes)] = list(changes.values())
+    return scales
+
+
+OUTPUT_STAGE_SCALES = {
+    "high-half": HIGH_HALF_SCALES,
+    "general first block": high_half_scales_except({5: 1.5, 9: 0.75}),
+    "general narrow block": high_half_scales_except({17: 2.0**-25, 20: 0.5}),
+}
+
+
+@pytest.mark.parametrize("isa", isas_with_avx512())
+@pytest.mark.parametrize("name", ZERO_POINT_CLAMP_KERNELS + ("ec_s8_fully_connected",))
+@pytest.mark.parametrize("scales", OUTPUT_STAGE_SCALES)
+def test_output_stages_in_every_requantization_form(isa, name, scales):
+    """Accumulators from -300 to 300 (ZeroPointTieCase) requantized by every form of the x86 output
+    stages, under clamps that floor at the zero point, below it and on both sides."""
+    case = ZeroPointTieCase(name)
+    mult, shift = multipliers(OUTPUT_STAGE_SCALES[scales])
+    for lo, hi in ((case.zp_out, 127), (-128, 127), (-20, 30)):
+        q = QParams(case.zp_in, case.zp_out, lo, hi)
+        expected = requant(case.acc, mult, shift, q.out_zp, lo, hi)
+        if name == "ec_s8_fully_connected":
+            x = np.ascontiguousarray(case.x[0, :, 0, 0])
+            got = run_fully_connected(isa, x, case.wt[:, :, 0, 0], case.bias, mult, shift, q)[None, :, None, None]
+            expected = expected[:, :, :1, :1]
+        elif case.depthwise:
+            got = run_conv(isa, name, case.x, hwo(case.wt), case.bias, mult, shift, case.win, q)
+        else:
+            got = run_variant(isa, name, case.x, case.wt, case.bias, mult, shift, case.win, q)
+        np.testing.assert_array_equal(got, expected, err_msg=f"clamp [{lo}, {hi}]")
 
 
 @pytest.mark.parametrize("isa", isas_with_avx512())
@@ -521,3 +564,36 @@ def test_avx512_requantize16_matches_the_scalar_routine(isa):
                                  got[i:].ctypes.data_as(ctypes.c_void_p))
     expected = [lib.ec_test_requantize(int(a), int(m), int(s)) for a, m, s in zip(acc, mult, shift)]
     np.testing.assert_array_equal(got, np.array(expected, dtype=np.int32))
+
+
+@pytest.mark.parametrize("isa", [isa for isa in isas_with_avx512() if isa.startswith("x86-avx512")])
+def test_avx512_high_half_requantization_matches_the_scalar_routine(isa):
+    """ec_x86_requantize16_high == ec_requantize + zp on int32 extremes and random accumulators for
+    right shifts of 1 to 23 and zero points at both ends; its floored form agrees wherever either
+    result exceeds zp; the form says it serves exactly when every lane shifts right by 1 to 23."""
+    lib = kernel_library(isa)
+    lib.ec_test_requantize16_high.restype = ctypes.c_int32
+    rng = np.random.default_rng(8)
+    acc = np.concatenate([rng.integers(-2**31, 2**31, size=2000), [-2**31, 2**31 - 1, 0, -1, 1, 2**30, -2**30]])
+    acc = np.resize(acc, (len(acc) + 15) // 16 * 16).astype(np.int32)
+    mult = rng.integers(2**30, 2**31, size=acc.size).astype(np.int32)
+    shift = -rng.integers(1, 24, size=acc.size).astype(np.int32)
+    shift[:16] = [-1, -23] * 8
+    exact = np.array([lib.ec_test_requantize(int(a), int(m), int(s)) for a, m, s in zip(acc, mult, shift)])
+    got = np.zeros_like(acc)
+    for zp in (-128, -1, 0, 77, 127):
+        for floored in (0, 1):
+            for i in range(0, acc.size, 16):
+                part = slice(i, i + 16)
+                assert lib.ec_test_requantize16_high(ptr(acc[part].copy()), ptr(mult[part].copy()), ptr(shift[part].copy()),
+                                                     zp, floored, got[i:].ctypes.data_as(ctypes.c_void_p)) == 1
+            expected = exact + zp
+            if floored:
+                np.testing.assert_array_equal(np.maximum(got, zp), np.maximum(expected, zp), err_msg=f"zp {zp}")
+            else:
+                np.testing.assert_array_equal(got, expected, err_msg=f"zp {zp}")
+    for outside in (0, 2, -24, -31):
+        lane_shift = shift[:16].copy()
+        lane_shift[7] = outside
+        assert lib.ec_test_requantize16_high(ptr(acc[:16].copy()), ptr(mult[:16].copy()), ptr(lane_shift), 0, 0,
+                                             got.ctypes.data_as(ctypes.c_void_p)) == 0
