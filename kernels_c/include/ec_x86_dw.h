@@ -199,18 +199,16 @@ typedef struct {
  * every lane of `lanes` (the other lanes' results are not used). */
 EC_INLINE int ec_x86_rq16_high_params(__m512i mult, __m512i shift, int32_t z, __mmask16 lanes, ec_x86_rq16_high_t *h)
 {
-    const __m512i e = _mm512_sub_epi32(_mm512_setzero_si512(), shift);
-    const __mmask16 fits = _mm512_cmpge_epi32_mask(e, _mm512_set1_epi32(1))
-                           & _mm512_cmple_epi32_mask(e, _mm512_set1_epi32(EC_X86_HIGH_MAX_E));
-    const __m512i e_even = _mm512_and_si512(e, _mm512_set1_epi64(0xFFFFFFFF)), e_odd = _mm512_srli_epi64(e, 32);
-    const __m512i base = _mm512_set1_epi64((long long)1 << 30), zp = _mm512_set1_epi64(z), k = _mm512_set1_epi64(31);
+    /* c = 2^30 + 2^(30+e) + z * 2^(31+e) = 2^30 + (1 + 2z) * 2^(30+e), per 64-bit lane parity */
+    const __m512i up = _mm512_sub_epi32(_mm512_set1_epi32(30), shift); /* 30 + e */
+    const __m512i base = _mm512_set1_epi64((long long)1 << 30), odd_z = _mm512_set1_epi64(1 + 2 * (long long)z);
+    const __mmask16 fits = _mm512_cmple_epi32_mask(shift, _mm512_set1_epi32(-1))
+                           & _mm512_cmpge_epi32_mask(shift, _mm512_set1_epi32(-EC_X86_HIGH_MAX_E));
     h->mult = mult;
     h->mult_odd = _mm512_srli_epi64(mult, 32);
-    h->c_even = _mm512_add_epi64(_mm512_add_epi64(base, _mm512_sllv_epi64(base, e_even)),
-                                 _mm512_sllv_epi64(zp, _mm512_add_epi64(e_even, k)));
-    h->c_odd = _mm512_add_epi64(_mm512_add_epi64(base, _mm512_sllv_epi64(base, e_odd)),
-                                _mm512_sllv_epi64(zp, _mm512_add_epi64(e_odd, k)));
-    h->shift = _mm512_sub_epi32(e, _mm512_set1_epi32(1));
+    h->c_even = _mm512_add_epi64(base, _mm512_sllv_epi64(odd_z, _mm512_and_si512(up, _mm512_set1_epi64(0xFFFFFFFF))));
+    h->c_odd = _mm512_add_epi64(base, _mm512_sllv_epi64(odd_z, _mm512_srli_epi64(up, 32)));
+    h->shift = _mm512_sub_epi32(_mm512_set1_epi32(-1), shift); /* e - 1 */
     return (fits & lanes) == lanes;
 }
 
@@ -584,56 +582,63 @@ EC_INLINE ec_dw_rq_t ec_dw_rq_load(const int32_t *mult, const int32_t *shift)
 
 #define EC_DW_LANES (EC_DW_BLOCK / EC_DW_ACCS)
 
+/* How a block requantizes (ec_dw_block_t.form; callers pass it as a constant where they can):
+ * EC_DW_EXACT the general form (ec_x86_requantize16 or ec_x86_requantize8); EC_DW_FLOORED without
+ * the term for negative products, where the clamp floors every result at or below the zero point
+ * (act_min >= out_zp): AVX-512 the floored high-half form, AVX2 ec_x86_requantize8_floored;
+ * EC_DW_HIGH (AVX-512) the exact high-half form. With AVX-512 the high-half forms serve where
+ * every channel of the block shifts right by 1 to 23 (ec_x86_rq16_high_params), else the general. */
+#define EC_DW_EXACT 0
+#define EC_DW_FLOORED 1
+#define EC_DW_HIGH 2
+
 /* Constants of one block of n channels: folded biases and requantization parameters in
- * accumulator lane order, the output zero point (int16 lanes) and clamp (int8 lanes), a row of
- * input zero points; with AVX-512, the high-half form's constants where `form` says that it serves
- * (ec_x86_rq_form). */
+ * accumulator lane order (with AVX-512 the high-half form's too), the form, the output zero point
+ * (int16 lanes) and clamp (int8 lanes), a row of input zero points. */
 typedef struct {
     ec_dw_vecs_t bias;
     ec_dw_rq_t rq[EC_DW_ACCS];
 #if EC_DW_GROUP == 4
     ec_x86_rq16_high_t high[EC_DW_ACCS];
-    int form;
-#else
-    int floored; /* act_min >= out_zp: the requantization without its negative term serves */
 #endif
+    int form;
     ec_dw_bytes_t out_zp, act_min, act_max;
     int8_t zp_row[EC_DW_BLOCK];
     int32_t n;
 } ec_dw_block_t;
 
-/* Requantize, pack to int16 with saturation, add the zero point with saturation, pack to bytes in
- * channel order, clamp, store n bytes. Equal to clamping r + out_zp for the int32 result r: a
- * value saturated in a pack lies beyond int8 on the side r + out_zp does, and the clamp range
- * lies inside int8. The high-half form has r + out_zp in int32 already (|r + out_zp| < 2^31), so
- * the packs alone saturate it. */
+/* Requantize in form `form` (a constant where inlined, b->form), pack to int16 with saturation,
+ * add the zero point with saturation, pack to bytes in channel order, clamp, store n bytes. Equal
+ * to clamping r + out_zp for the int32 result r: a value saturated in a pack lies beyond int8 on
+ * the side r + out_zp does, and the clamp range lies inside int8. The high-half forms have
+ * r + out_zp in int32 already (|r + out_zp| < 2^31), so the packs alone saturate it. */
 #if EC_DW_GROUP == 4
-/* The block's vector j requantized in the high-half form, the zero point included. */
-EC_FORCE_INLINE __m512i ec_dw_high16(__m512i acc, const ec_dw_block_t *b, int j)
+/* The block's vector j requantized in a high-half form, the zero point included. */
+EC_FORCE_INLINE __m512i ec_dw_high16(__m512i acc, const ec_dw_block_t *b, int j, const int form)
 {
-    return ec_x86_requantize16_high(acc, &b->high[j], b->form == EC_X86_RQ_HIGH_FLOORED);
+    return ec_x86_requantize16_high(acc, &b->high[j], form == EC_DW_FLOORED);
 }
 
-EC_INLINE void ec_dw_store_n(ec_dw_vecs_t acc, const ec_dw_block_t *b, int8_t *out, int32_t n)
+EC_FORCE_INLINE void ec_dw_store_n(ec_dw_vecs_t acc, const ec_dw_block_t *b, int8_t *out, int32_t n, const int form)
 {
     __m512i bytes;
-    if (b->form == EC_X86_RQ_GENERAL) {
+    if (form == EC_DW_EXACT) {
         const __m512i w01 = _mm512_packs_epi32(ec_x86_requantize16(acc.v0, &b->rq[0]), ec_x86_requantize16(acc.v1, &b->rq[1]));
         const __m512i w23 = _mm512_packs_epi32(ec_x86_requantize16(acc.v2, &b->rq[2]), ec_x86_requantize16(acc.v3, &b->rq[3]));
         bytes = _mm512_packs_epi16(_mm512_adds_epi16(w01, b->out_zp), _mm512_adds_epi16(w23, b->out_zp));
     } else {
-        bytes = _mm512_packs_epi16(_mm512_packs_epi32(ec_dw_high16(acc.v0, b, 0), ec_dw_high16(acc.v1, b, 1)),
-                                   _mm512_packs_epi32(ec_dw_high16(acc.v2, b, 2), ec_dw_high16(acc.v3, b, 3)));
+        bytes = _mm512_packs_epi16(_mm512_packs_epi32(ec_dw_high16(acc.v0, b, 0, form), ec_dw_high16(acc.v1, b, 1, form)),
+                                   _mm512_packs_epi32(ec_dw_high16(acc.v2, b, 2, form), ec_dw_high16(acc.v3, b, 3, form)));
     }
     _mm512_mask_storeu_epi8(out, ec_x86_mask64(n), _mm512_min_epi8(_mm512_max_epi8(bytes, b->act_min), b->act_max));
 }
 #else
-EC_INLINE void ec_dw_store_n(ec_dw_vecs_t acc, const ec_dw_block_t *b, int8_t *out, int32_t n)
+EC_FORCE_INLINE void ec_dw_store_n(ec_dw_vecs_t acc, const ec_dw_block_t *b, int8_t *out, int32_t n, const int form)
 {
-    const __m256i packed = b->floored ? _mm256_packs_epi32(ec_x86_requantize8_floored(acc.v0, &b->rq[0]),
-                                                           ec_x86_requantize8_floored(acc.v1, &b->rq[1]))
-                                      : _mm256_packs_epi32(ec_x86_requantize8(acc.v0, &b->rq[0]),
-                                                           ec_x86_requantize8(acc.v1, &b->rq[1]));
+    const __m256i packed = form == EC_DW_FLOORED ? _mm256_packs_epi32(ec_x86_requantize8_floored(acc.v0, &b->rq[0]),
+                                                                      ec_x86_requantize8_floored(acc.v1, &b->rq[1]))
+                                                 : _mm256_packs_epi32(ec_x86_requantize8(acc.v0, &b->rq[0]),
+                                                                      ec_x86_requantize8(acc.v1, &b->rq[1]));
     const __m256i words = _mm256_adds_epi16(packed, b->out_zp);
     __m128i bytes = _mm_packs_epi16(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1));
     int8_t full[16];
@@ -650,10 +655,10 @@ EC_INLINE void ec_dw_store_n(ec_dw_vecs_t acc, const ec_dw_block_t *b, int8_t *o
 }
 #endif
 
-/* The block's n = b->n channels (callers pass n as a constant where the block is full). */
+/* The block's n = b->n channels in its form. */
 EC_INLINE void ec_dw_store(ec_dw_vecs_t acc, const ec_dw_block_t *b, int8_t *out)
 {
-    ec_dw_store_n(acc, b, out, b->n);
+    ec_dw_store_n(acc, b, out, b->n, b->form);
 }
 
 /* Block constants for channels c0 .. c0 + n - 1 (see ec_dw_block_t); `taps` weights per channel.
@@ -696,9 +701,9 @@ EC_INLINE void ec_dw_block_init(ec_dw_block_t *b, const int8_t *w, const int32_t
                                      _mm512_loadu_si512((const void *)(lane_shift + j * EC_DW_LANES)), q->out_zp,
                                      (__mmask16)0xFFFF, &b->high[j]);
     }
-    b->form = ec_x86_rq_form(k, q);
+    b->form = !k ? EC_DW_EXACT : q->act_min >= q->out_zp ? EC_DW_FLOORED : EC_DW_HIGH;
 #else
-    b->floored = q->act_min >= q->out_zp;
+    b->form = q->act_min >= q->out_zp ? EC_DW_FLOORED : EC_DW_EXACT;
 #endif
     for (k = 0; k < EC_DW_BLOCK; ++k) {
         b->zp_row[k] = (int8_t)q->in_zp;

@@ -221,11 +221,9 @@ EC_INLINE void ec_x86_pair_stage(const ec_gemm_t *g, int32_t b, ec_x86_stage_t *
 
 /* Block j of the first m of `rows` register rows, requantized by `stage` in its form (`form`, a
  * constant), stored at out + i * out_stride. */
-EC_FORCE_INLINE void ec_vnni_store(__m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCKS], int j, const ec_avx512_out16_t *stage,
+EC_FORCE_INLINE void ec_vnni_store(__m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCKS], int j, const ec_avx512_out16_t s,
                                    const int rows, int32_t m, int8_t *out, size_t out_stride, const int form)
 {
-    /* a copy: the int8 stores below could alias the stage, which would be reloaded */
-    const ec_avx512_out16_t s = *stage;
     int i;
     EC_UNROLL
     for (i = 0; i < rows; ++i) {
@@ -236,12 +234,12 @@ EC_FORCE_INLINE void ec_vnni_store(__m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCKS], in
 }
 
 /* ec_vnni_store with the stage's form as a constant. */
-EC_FORCE_INLINE void ec_vnni_store_as(__m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCKS], int j, const ec_avx512_out16_t *stage,
+EC_FORCE_INLINE void ec_vnni_store_as(__m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCKS], int j, const ec_avx512_out16_t stage,
                                       const int rows, int32_t m, int8_t *out, size_t out_stride)
 {
-    if (stage->form == EC_X86_RQ_HIGH_FLOORED) {
+    if (stage.form == EC_X86_RQ_HIGH_FLOORED) {
         ec_vnni_store(acc, j, stage, rows, m, out, out_stride, EC_X86_RQ_HIGH_FLOORED);
-    } else if (stage->form == EC_X86_RQ_HIGH) {
+    } else if (stage.form == EC_X86_RQ_HIGH) {
         ec_vnni_store(acc, j, stage, rows, m, out, out_stride, EC_X86_RQ_HIGH);
     } else {
         ec_vnni_store(acc, j, stage, rows, m, out, out_stride, EC_X86_RQ_GENERAL);
@@ -277,11 +275,8 @@ EC_FORCE_INLINE void ec_vnni_blocks(const ec_gemm_t *g, const ec_gemm_src_t *src
     EC_UNROLL
     for (j = 0; j < nb; ++j) {
         const int32_t c0 = (b0 + j) * EC_PACK_LANES;
-        ec_avx512_out16_t derived;
-        if (!stages) {
-            derived = ec_avx512_out16(g->mult + c0, g->shift + c0, g->q, g->out_c - c0);
-        }
-        ec_vnni_store_as(acc, j, stages ? &stages[b0 + j].out : &derived, rows, m, out + c0, out_stride);
+        ec_vnni_store_as(acc, j, stages ? stages[b0 + j].out : ec_avx512_out16(g->mult + c0, g->shift + c0, g->q, g->out_c - c0),
+                         rows, m, out + c0, out_stride);
     }
 }
 

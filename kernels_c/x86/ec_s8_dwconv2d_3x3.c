@@ -87,7 +87,8 @@ EC_INLINE ec_dw_vecs_t pixel(const ec_dw_block_t *b, const column_t *left, const
  * callers below, n is a constant in the full blocks' copy, so its loads and stores take the
  * unmasked path without a per-load test. */
 EC_FORCE_INLINE void output_row_n(const rows_t *rows, const column_t *pad, const ec_dw_block_t *b,
-                                  ec_dw_vecs_t wcol[3][COLUMN_GROUPS], const ec_window_t *win, int8_t *out, int32_t n)
+                                  ec_dw_vecs_t wcol[3][COLUMN_GROUPS], const ec_window_t *win, int8_t *out, int32_t n,
+                                  const int form)
 {
     const int32_t c = win->in_c, stride = win->stride_w, in_w = win->in_w;
     int32_t ix = -win->pad_left, ox = 0;
@@ -96,7 +97,7 @@ EC_FORCE_INLINE void output_row_n(const rows_t *rows, const column_t *pad, const
     column_t right;
     for (;;) {
         right = column_at(rows, pad, ix + 2, in_w, n);
-        ec_dw_store_n(pixel(b, &left, &mid, &right, wcol), b, out + (size_t)ox * c, n);
+        ec_dw_store_n(pixel(b, &left, &mid, &right, wcol), b, out + (size_t)ox * c, n, form);
         if (++ox == win->out_w) {
             return;
         }
@@ -114,16 +115,29 @@ EC_FORCE_INLINE void output_row_n(const rows_t *rows, const column_t *pad, const
     }
 }
 
+/* output_row_n with the block's form as a constant (ec_dw_block_t). */
+EC_FORCE_INLINE void output_row_as(const rows_t *rows, const column_t *pad, const ec_dw_block_t *b,
+                                   ec_dw_vecs_t wcol[3][COLUMN_GROUPS], const ec_window_t *win, int8_t *out, int32_t n)
+{
+    if (b->form == EC_DW_FLOORED) {
+        output_row_n(rows, pad, b, wcol, win, out, n, EC_DW_FLOORED);
+    } else if (b->form == EC_DW_HIGH) {
+        output_row_n(rows, pad, b, wcol, win, out, n, EC_DW_HIGH);
+    } else {
+        output_row_n(rows, pad, b, wcol, win, out, n, EC_DW_EXACT);
+    }
+}
+
 static void output_row_full(const rows_t *rows, const column_t *pad, const ec_dw_block_t *b,
                             ec_dw_vecs_t wcol[3][COLUMN_GROUPS], const ec_window_t *win, int8_t *out)
 {
-    output_row_n(rows, pad, b, wcol, win, out, EC_DW_BLOCK);
+    output_row_as(rows, pad, b, wcol, win, out, EC_DW_BLOCK);
 }
 
 static void output_row_part(const rows_t *rows, const column_t *pad, const ec_dw_block_t *b,
                             ec_dw_vecs_t wcol[3][COLUMN_GROUPS], const ec_window_t *win, int8_t *out)
 {
-    output_row_n(rows, pad, b, wcol, win, out, b->n);
+    output_row_as(rows, pad, b, wcol, win, out, b->n);
 }
 
 /* Output rows per band: the channel blocks take turns over a band whose input rows fit in
