@@ -219,8 +219,9 @@ EC_INLINE void ec_x86_pair_stage(const ec_gemm_t *g, int32_t b, ec_x86_stage_t *
     s->out.lanes = lanes;
 }
 
-/* Block j of the first m of `rows` register rows, requantized by `stage` in its form (`form`, a
- * constant), stored at out + i * out_stride. */
+/* Block j of the first m of `rows` register rows, requantized by stage `s` in its form (`form`, a
+ * constant), stored at out + i * out_stride. `s` is taken by value: the int8 stores could alias
+ * the call's stages, which would then be reloaded after each store. */
 EC_FORCE_INLINE void ec_vnni_store(__m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCKS], int j, const ec_avx512_out16_t s,
                                    const int rows, int32_t m, int8_t *out, size_t out_stride, const int form)
 {
@@ -282,10 +283,9 @@ EC_FORCE_INLINE void ec_vnni_blocks(const ec_gemm_t *g, const ec_gemm_src_t *src
 
 /* The first m pixels of `rows` register rows of pixel pairs (pixel 2i in lanes 0-7 of row i, pixel
  * 2i + 1 in lanes 8-15), requantized as ec_vnni_store does, stored at out + pixel * out_stride. */
-EC_FORCE_INLINE void ec_vnni_store_pairs(__m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCKS], const ec_avx512_out16_t *stage,
+EC_FORCE_INLINE void ec_vnni_store_pairs(__m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCKS], const ec_avx512_out16_t s,
                                          const int rows, int32_t m, int8_t *out, size_t out_stride, const int form)
 {
-    const ec_avx512_out16_t s = *stage; /* a copy, as in ec_vnni_store */
     int i;
     EC_UNROLL
     for (i = 0; i < rows; ++i) {
@@ -325,11 +325,11 @@ EC_FORCE_INLINE void ec_vnni_pairs(const ec_gemm_t *g, const ec_gemm_src_t *src,
     }
     ec_vnni_accumulate(g, src, i0, m, w, rows, 1, 1, 1, acc);
     if (stage.out.form == EC_X86_RQ_HIGH_FLOORED) {
-        ec_vnni_store_pairs(acc, &stage.out, rows, m, out + c0, out_stride, EC_X86_RQ_HIGH_FLOORED);
+        ec_vnni_store_pairs(acc, stage.out, rows, m, out + c0, out_stride, EC_X86_RQ_HIGH_FLOORED);
     } else if (stage.out.form == EC_X86_RQ_HIGH) {
-        ec_vnni_store_pairs(acc, &stage.out, rows, m, out + c0, out_stride, EC_X86_RQ_HIGH);
+        ec_vnni_store_pairs(acc, stage.out, rows, m, out + c0, out_stride, EC_X86_RQ_HIGH);
     } else {
-        ec_vnni_store_pairs(acc, &stage.out, rows, m, out + c0, out_stride, EC_X86_RQ_GENERAL);
+        ec_vnni_store_pairs(acc, stage.out, rows, m, out + c0, out_stride, EC_X86_RQ_GENERAL);
     }
 }
 
