@@ -46,7 +46,7 @@ EC_INLINE ec_avx512_out16_t ec_avx512_out16_lanes(__m512i mult, __m512i shift, c
     ec_avx512_out16_t o;
     o.lanes = lanes;
     o.form = ec_x86_rq_form(ec_x86_rq16_high_params(mult, shift, q->out_zp, lanes, &o.rq.high), q);
-    if (o.form == EC_X86_RQ_GENERAL) {
+    if (o.form == EC_X86_RQ_EXACT) {
         o.rq.general = ec_x86_rq16_params(mult, shift);
     }
     o.out_zp = _mm512_set1_epi32(q->out_zp);
@@ -68,9 +68,9 @@ EC_INLINE ec_avx512_out16_t ec_avx512_out16(const int32_t *mult, const int32_t *
  * [-128, 127], so clamping the int32 value saturated to int8 (vpmovsdb) gives the same bytes. */
 EC_FORCE_INLINE __m128i ec_avx512_requantize_bytes16(__m512i acc, const ec_avx512_out16_t *o, const int form)
 {
-    const __m512i r32 = form == EC_X86_RQ_GENERAL
+    const __m512i r32 = form == EC_X86_RQ_EXACT
                             ? _mm512_add_epi32(ec_x86_requantize16(acc, &o->rq.general), o->out_zp)
-                            : ec_x86_requantize16_high(acc, &o->rq.high, form == EC_X86_RQ_HIGH_FLOORED);
+                            : ec_x86_requantize16_high(acc, &o->rq.high, form == EC_X86_RQ_FLOORED);
     const __m128i r = _mm512_cvtsepi32_epi8(r32);
     return _mm_min_epi8(_mm_max_epi8(r, o->act_min), o->act_max);
 }

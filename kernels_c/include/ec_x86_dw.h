@@ -92,6 +92,16 @@ EC_INLINE __m256i ec_x86_requantize8_floored(__m256i acc, const ec_x86_rq8_t *p)
     return _mm256_sub_epi32(_mm256_srav_epi32(high, p->right), round_up);
 }
 
+/* How an output stage requantizes (callers pass it as a constant where they can): EC_X86_RQ_EXACT
+ * the general form (ec_x86_requantize8, ec_x86_requantize16); EC_X86_RQ_FLOORED without the term
+ * for negative products, where the clamp floors every result at or below the zero point (act_min
+ * >= out_zp): with AVX-512 the floored high-half form (ec_x86_requantize16_high), with AVX2
+ * ec_x86_requantize8_floored; EC_X86_RQ_HIGH (AVX-512) the exact high-half form. With AVX-512 the
+ * high-half forms serve where every lane shifts right by 1 to 23 (ec_x86_rq16_high_params). */
+#define EC_X86_RQ_EXACT 0
+#define EC_X86_RQ_FLOORED 1
+#define EC_X86_RQ_HIGH 2
+
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
 #define EC_X86_HAVE_AVX512 1
 
@@ -225,18 +235,12 @@ EC_FORCE_INLINE __m512i ec_x86_requantize16_high(__m512i acc, const ec_x86_rq16_
     return _mm512_srav_epi32(_mm512_mask_shuffle_epi32(odd, (__mmask16)0x5555, even, _MM_PERM_CDAB), h->shift);
 }
 
-/* How an AVX-512 output stage requantizes: the high-half form where it serves every lane (floored
- * where the clamp floors every result at or below the zero point, act_min >= out_zp), else the
- * general form. */
-#define EC_X86_RQ_GENERAL 0
-#define EC_X86_RQ_HIGH 1
-#define EC_X86_RQ_HIGH_FLOORED 2
-
+/* The AVX-512 output stage's form (EC_X86_RQ_*): the high-half form where it serves every lane,
+ * else the general. */
 EC_INLINE int ec_x86_rq_form(int high, const ec_qparams_t *q)
 {
-    return !high ? EC_X86_RQ_GENERAL : q->act_min >= q->out_zp ? EC_X86_RQ_HIGH_FLOORED : EC_X86_RQ_HIGH;
+    return !high ? EC_X86_RQ_EXACT : q->act_min >= q->out_zp ? EC_X86_RQ_FLOORED : EC_X86_RQ_HIGH;
 }
-
 /* n <= 64 low lanes set. */
 EC_INLINE __mmask64 ec_x86_mask64(int32_t n)
 {
@@ -582,16 +586,6 @@ EC_INLINE ec_dw_rq_t ec_dw_rq_load(const int32_t *mult, const int32_t *shift)
 
 #define EC_DW_LANES (EC_DW_BLOCK / EC_DW_ACCS)
 
-/* How a block requantizes (ec_dw_block_t.form; callers pass it as a constant where they can):
- * EC_DW_EXACT the general form (ec_x86_requantize16 or ec_x86_requantize8); EC_DW_FLOORED without
- * the term for negative products, where the clamp floors every result at or below the zero point
- * (act_min >= out_zp): AVX-512 the floored high-half form, AVX2 ec_x86_requantize8_floored;
- * EC_DW_HIGH (AVX-512) the exact high-half form. With AVX-512 the high-half forms serve where
- * every channel of the block shifts right by 1 to 23 (ec_x86_rq16_high_params), else the general. */
-#define EC_DW_EXACT 0
-#define EC_DW_FLOORED 1
-#define EC_DW_HIGH 2
-
 /* Constants of one block of n channels: folded biases and requantization parameters in
  * accumulator lane order (with AVX-512 the high-half form's too), the form, the output zero point
  * (int16 lanes) and clamp (int8 lanes), a row of input zero points. */
@@ -616,13 +610,13 @@ typedef struct {
 /* The block's vector j requantized in a high-half form, the zero point included. */
 EC_FORCE_INLINE __m512i ec_dw_high16(__m512i acc, const ec_dw_block_t *b, int j, const int form)
 {
-    return ec_x86_requantize16_high(acc, &b->high[j], form == EC_DW_FLOORED);
+    return ec_x86_requantize16_high(acc, &b->high[j], form == EC_X86_RQ_FLOORED);
 }
 
 EC_FORCE_INLINE void ec_dw_store_n(ec_dw_vecs_t acc, const ec_dw_block_t *b, int8_t *out, int32_t n, const int form)
 {
     __m512i bytes;
-    if (form == EC_DW_EXACT) {
+    if (form == EC_X86_RQ_EXACT) {
         const __m512i w01 = _mm512_packs_epi32(ec_x86_requantize16(acc.v0, &b->rq[0]), ec_x86_requantize16(acc.v1, &b->rq[1]));
         const __m512i w23 = _mm512_packs_epi32(ec_x86_requantize16(acc.v2, &b->rq[2]), ec_x86_requantize16(acc.v3, &b->rq[3]));
         bytes = _mm512_packs_epi16(_mm512_adds_epi16(w01, b->out_zp), _mm512_adds_epi16(w23, b->out_zp));
@@ -635,7 +629,7 @@ EC_FORCE_INLINE void ec_dw_store_n(ec_dw_vecs_t acc, const ec_dw_block_t *b, int
 #else
 EC_FORCE_INLINE void ec_dw_store_n(ec_dw_vecs_t acc, const ec_dw_block_t *b, int8_t *out, int32_t n, const int form)
 {
-    const __m256i packed = form == EC_DW_FLOORED ? _mm256_packs_epi32(ec_x86_requantize8_floored(acc.v0, &b->rq[0]),
+    const __m256i packed = form == EC_X86_RQ_FLOORED ? _mm256_packs_epi32(ec_x86_requantize8_floored(acc.v0, &b->rq[0]),
                                                                       ec_x86_requantize8_floored(acc.v1, &b->rq[1]))
                                                  : _mm256_packs_epi32(ec_x86_requantize8(acc.v0, &b->rq[0]),
                                                                       ec_x86_requantize8(acc.v1, &b->rq[1]));
@@ -701,9 +695,9 @@ EC_INLINE void ec_dw_block_init(ec_dw_block_t *b, const int8_t *w, const int32_t
                                      _mm512_loadu_si512((const void *)(lane_shift + j * EC_DW_LANES)), q->out_zp,
                                      (__mmask16)0xFFFF, &b->high[j]);
     }
-    b->form = !k ? EC_DW_EXACT : q->act_min >= q->out_zp ? EC_DW_FLOORED : EC_DW_HIGH;
+    b->form = ec_x86_rq_form(k, q);
 #else
-    b->form = q->act_min >= q->out_zp ? EC_DW_FLOORED : EC_DW_EXACT;
+    b->form = q->act_min >= q->out_zp ? EC_X86_RQ_FLOORED : EC_X86_RQ_EXACT;
 #endif
     for (k = 0; k < EC_DW_BLOCK; ++k) {
         b->zp_row[k] = (int8_t)q->in_zp;

@@ -238,12 +238,12 @@ EC_FORCE_INLINE void ec_vnni_store(__m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCKS], in
 EC_FORCE_INLINE void ec_vnni_store_as(__m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCKS], int j, const ec_avx512_out16_t stage,
                                       const int rows, int32_t m, int8_t *out, size_t out_stride)
 {
-    if (stage.form == EC_X86_RQ_HIGH_FLOORED) {
-        ec_vnni_store(acc, j, stage, rows, m, out, out_stride, EC_X86_RQ_HIGH_FLOORED);
+    if (stage.form == EC_X86_RQ_FLOORED) {
+        ec_vnni_store(acc, j, stage, rows, m, out, out_stride, EC_X86_RQ_FLOORED);
     } else if (stage.form == EC_X86_RQ_HIGH) {
         ec_vnni_store(acc, j, stage, rows, m, out, out_stride, EC_X86_RQ_HIGH);
     } else {
-        ec_vnni_store(acc, j, stage, rows, m, out, out_stride, EC_X86_RQ_GENERAL);
+        ec_vnni_store(acc, j, stage, rows, m, out, out_stride, EC_X86_RQ_EXACT);
     }
 }
 
@@ -324,12 +324,12 @@ EC_FORCE_INLINE void ec_vnni_pairs(const ec_gemm_t *g, const ec_gemm_src_t *src,
         acc[i][0] = fold;
     }
     ec_vnni_accumulate(g, src, i0, m, w, rows, 1, 1, 1, acc);
-    if (stage.out.form == EC_X86_RQ_HIGH_FLOORED) {
-        ec_vnni_store_pairs(acc, stage.out, rows, m, out + c0, out_stride, EC_X86_RQ_HIGH_FLOORED);
+    if (stage.out.form == EC_X86_RQ_FLOORED) {
+        ec_vnni_store_pairs(acc, stage.out, rows, m, out + c0, out_stride, EC_X86_RQ_FLOORED);
     } else if (stage.out.form == EC_X86_RQ_HIGH) {
         ec_vnni_store_pairs(acc, stage.out, rows, m, out + c0, out_stride, EC_X86_RQ_HIGH);
     } else {
-        ec_vnni_store_pairs(acc, stage.out, rows, m, out + c0, out_stride, EC_X86_RQ_GENERAL);
+        ec_vnni_store_pairs(acc, stage.out, rows, m, out + c0, out_stride, EC_X86_RQ_EXACT);
     }
 }
 

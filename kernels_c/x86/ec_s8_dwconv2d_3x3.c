@@ -119,12 +119,12 @@ EC_FORCE_INLINE void output_row_n(const rows_t *rows, const column_t *pad, const
 EC_FORCE_INLINE void output_row_as(const rows_t *rows, const column_t *pad, const ec_dw_block_t *b,
                                    ec_dw_vecs_t wcol[3][COLUMN_GROUPS], const ec_window_t *win, int8_t *out, int32_t n)
 {
-    if (b->form == EC_DW_FLOORED) {
-        output_row_n(rows, pad, b, wcol, win, out, n, EC_DW_FLOORED);
-    } else if (b->form == EC_DW_HIGH) {
-        output_row_n(rows, pad, b, wcol, win, out, n, EC_DW_HIGH);
+    if (b->form == EC_X86_RQ_FLOORED) {
+        output_row_n(rows, pad, b, wcol, win, out, n, EC_X86_RQ_FLOORED);
+    } else if (b->form == EC_X86_RQ_HIGH) {
+        output_row_n(rows, pad, b, wcol, win, out, n, EC_X86_RQ_HIGH);
     } else {
-        output_row_n(rows, pad, b, wcol, win, out, n, EC_DW_EXACT);
+        output_row_n(rows, pad, b, wcol, win, out, n, EC_X86_RQ_EXACT);
     }
 }
 
