@@ -59,11 +59,13 @@ LEVEL_ENV = "EDGECONV_X86_LEVEL"
 
 X86_AVX2_FLAGS = ("-mavx2", "-mfma", "-mpopcnt")
 X86_AVX512_FLAGS = ("-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni")
-# AVX-512 extensions that some x86 kernels use when the compiler targets them (they test the
-# compiler's macros, __AVX512VBMI__ and __AVX512VPOPCNTDQ__): byte permutes for the add and lookup
-# tables, a vector popcount for the binary kernels. CPU flag -> compiler flag; added at the VNNI
-# level only where the CPU has them (Cascade Lake, for one, has VNNI without either).
-X86_AVX512_EXTENSIONS = {"avx512vbmi": "-mavx512vbmi", "avx512_vpopcntdq": "-mavx512vpopcntdq"}
+# Extensions that some x86 kernels use when the compiler targets them (they test the compiler's
+# macros, __AVX512VBMI__, __AVX512VPOPCNTDQ__, __AMX_TILE__ and __AMX_INT8__): byte permutes for
+# the add and lookup tables, a vector popcount for the binary kernels, the AMX tile multiplies for
+# the int8 GEMM (ec_x86_amx.h). CPU flag -> compiler flag; added at the VNNI level only where the
+# CPU has them (Cascade Lake, for one, has VNNI without any; AMX needs both of its flags).
+X86_AVX512_EXTENSIONS = {"avx512vbmi": "-mavx512vbmi", "avx512_vpopcntdq": "-mavx512vpopcntdq",
+                         "amx_tile": "-mamx-tile", "amx_int8": "-mamx-int8"}
 
 
 @dataclass(frozen=True)

@@ -452,10 +452,19 @@ static const ec_vnni_shape_t *ec_vnni_shape(int32_t left, int row, int32_t *n)
     return ec_vnni_shapes[row != 0][*n == 1 ? 0 : *n > 8 ? 5 : *n > 6 ? 4 : *n > 4 ? 3 : *n > 3 ? 2 : 1];
 }
 
-/* m pixels of a row tile or of tap lists in register tiles (ec_vnni_shape). */
+#include "ec_x86_amx.h"
+
+/* m pixels of a row tile or of tap lists: on AMX tiles where the build and the layer allow
+ * (ec_x86_amx.h), else in register tiles (ec_vnni_shape). */
 static void ec_x86_gemm_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t m, int8_t *out, size_t out_stride)
 {
     int32_t i0, n;
+#if defined(EC_X86_AMX)
+    if (ec_amx_serves(g, m)) {
+        ec_amx_tile(g, src, m, out, out_stride);
+        return;
+    }
+#endif
     for (i0 = 0; i0 < m; i0 += n) {
         const ec_vnni_shape_t *shape = ec_vnni_shape(m - i0, src->first != NULL, &n);
         ec_vnni_tile(g, src, i0, n, shape, out + (size_t)i0 * out_stride, out_stride);

@@ -1,4 +1,4 @@
-/* ec_s8_conv2d_im2col, x86: AVX-512 VNNI or AVX2 register tiles (ec_x86_gemm.h).
+/* ec_s8_conv2d_im2col, x86: AMX tiles, AVX-512 VNNI or AVX2 register tiles (ec_x86_gemm.h).
  * int8 convolution (groups 1) as a GEMM of the windows' K = k_h * k_w * C_in bytes by the packed
  * weights (ec_s8_packed.h), the windows read in place (by kernel rows where they are contiguous;
  * small maps as tap lists where the tiles run several pixels' lists) or unfolded row by row
@@ -22,5 +22,11 @@ void ec_s8_conv2d_im2col(const int8_t *in, const int8_t *w, const int32_t *bias,
     ec_x86_stages_t stages;
     ec_im2col_gemm_init(&g, w, bias, wsum, mult, shift, win, q);
     ec_x86_gemm_prepare(&g, &stages);
+#if defined(EC_X86_AMX)
+    if (ec_amx_serves(&g, win->out_h * win->out_w)) {
+        ec_amx_conv(&g, in, win, EC_IM2COL_INDIRECT(win) ? EC_PACK_K4(win->in_c) : win->in_c, out);
+        return;
+    }
+#endif
     ec_im2col_gemm(&g, in, win, EC_X86_IM2COL_FLAGS, scratch, ec_x86_gemm_tile, EC_X86_GEMM_TILE, out);
 }
