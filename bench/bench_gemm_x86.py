@@ -82,7 +82,7 @@ def build_flags() -> dict:
     """The builds this machine runs: name -> (kernels_c folder, compiler flags)."""
     builds = {"portable": ("portable", ()), "avx2": ("x86", X86_AVX2_FLAGS)}
     if host_has_avx512_vnni():
-        builds["avx512-vnni"] = ("x86", host_kernel_set().flags)
+        builds[host_kernel_set().level] = ("x86", host_kernel_set().flags)
     return builds
 
 

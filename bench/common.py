@@ -124,11 +124,14 @@ def c_kernel_set() -> str:
 
 
 def bench_levels() -> list:
-    """The x86 levels to build our kernels at here: the CPU's own, and ``avx2`` as well where the
-    CPU's is an AVX-512 one (the level of the many x86 machines without AVX-512). Empty off x86."""
+    """The x86 levels to build our kernels at here: the CPU's own; ``avx512-vnni`` as well where the
+    CPU's is ``avx512-amx`` (the VNNI machines without AMX); and ``avx2`` where the CPU's is an
+    AVX-512 one (the level of the many x86 machines without AVX-512). Empty off x86."""
     from edgeconv.kernels.isa import host_x86_levels
 
     levels = list(host_x86_levels()[-1:])
+    if levels == ["avx512-amx"]:
+        levels.append("avx512-vnni")
     if levels and levels[0].startswith("avx512"):
         levels.append("avx2")
     return levels

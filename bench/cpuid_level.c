@@ -8,12 +8,13 @@
  * the level, writes EAX..EDX and steps over the 2-byte instruction. CPUID runs only while the
  * libraries probe the CPU, so timed code is untouched (`cpuid_level_traps` counts the traps).
  *
- * EDGECONV_CPUID_LEVEL: "sse4.1", "avx2" or "avx512" (AVX-512 F/BW/VL/DQ/CD without VNNI).
+ * EDGECONV_CPUID_LEVEL: "sse4.1", "avx2", "avx512" (AVX-512 F/BW/VL/DQ/CD without VNNI) or
+ * "avx512-vnni" (without AMX).
  * The bits (Intel SDM vol. 2A, CPUID; AMD APM vol. 3, CPUID):
  *   leaf 1 ECX:       12 FMA, 28 AVX, 29 F16C
  *   leaf 7.0 EBX:     5 AVX2; AVX-512 16 F, 17 DQ, 21 IFMA, 26 PF, 27 ER, 28 CD, 30 BW, 31 VL
  *   leaf 7.0 ECX:     AVX-512 1 VBMI, 6 VBMI2, 11 VNNI, 12 BITALG, 14 VPOPCNTDQ
- *   leaf 7.0 EDX:     AVX-512 2 4VNNIW, 3 4FMAPS, 8 VP2INTERSECT, 23 FP16
+ *   leaf 7.0 EDX:     AVX-512 2 4VNNIW, 3 4FMAPS, 8 VP2INTERSECT, 23 FP16; AMX 22 BF16, 24 TILE, 25 INT8
  *   leaf 7.1 EAX:     4 AVX-VNNI, 5 AVX512_BF16
  * A masked bit is one the level's code must not use; bits the OS reports (XGETBV) are not touched:
  * the libraries read a feature as usable only when CPUID and XGETBV both say so. */
@@ -37,11 +38,13 @@ typedef struct { uint32_t leaf1[4], leaf7_0[4], leaf7_1[4]; } Mask;
 #define AVX512_EBX (BIT(16) | BIT(17) | BIT(21) | BIT(26) | BIT(27) | BIT(28) | BIT(30) | BIT(31))
 #define AVX512_EDX (BIT(2) | BIT(3) | BIT(8) | BIT(23))
 #define VNNI_7_1_EAX (BIT(4) | BIT(5))
+#define AMX_EDX (BIT(22) | BIT(24) | BIT(25))
 
-static const Mask MASK_AVX512 = {{0}, {0, 0, BIT(11), 0}, {VNNI_7_1_EAX, 0, 0, 0}};
-static const Mask MASK_AVX2 = {{0}, {0, AVX512_EBX, AVX512_VNNI_LIKE_ECX, AVX512_EDX}, {VNNI_7_1_EAX, 0, 0, 0}};
+static const Mask MASK_AVX512_VNNI = {{0}, {0, 0, 0, AMX_EDX}, {0}};
+static const Mask MASK_AVX512 = {{0}, {0, 0, BIT(11), AMX_EDX}, {VNNI_7_1_EAX, 0, 0, 0}};
+static const Mask MASK_AVX2 = {{0}, {0, AVX512_EBX, AVX512_VNNI_LIKE_ECX, AVX512_EDX | AMX_EDX}, {VNNI_7_1_EAX, 0, 0, 0}};
 static const Mask MASK_SSE41 = {{0, 0, BIT(12) | BIT(28) | BIT(29), 0},
-                                {0, AVX512_EBX | BIT(5), AVX512_VNNI_LIKE_ECX, AVX512_EDX},
+                                {0, AVX512_EBX | BIT(5), AVX512_VNNI_LIKE_ECX, AVX512_EDX | AMX_EDX},
                                 {VNNI_7_1_EAX, 0, 0, 0}};
 
 static const Mask *mask;
@@ -83,7 +86,8 @@ static void on_fault(int sig, siginfo_t *info, void *context) {
 
 __attribute__((constructor)) static void install(void) {
   const char *level = getenv("EDGECONV_CPUID_LEVEL");
-  mask = !level ? NULL : !strcmp(level, "avx512") ? &MASK_AVX512 : !strcmp(level, "avx2") ? &MASK_AVX2
+  mask = !level ? NULL : !strcmp(level, "avx512-vnni") ? &MASK_AVX512_VNNI : !strcmp(level, "avx512") ? &MASK_AVX512
+       : !strcmp(level, "avx2") ? &MASK_AVX2
        : !strcmp(level, "sse4.1") ? &MASK_SSE41 : NULL;
   if (!mask) return; /* unknown or unset: CPUID untouched (masked_peers.py checks the view it gets) */
   struct sigaction action;

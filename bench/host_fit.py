@@ -102,6 +102,7 @@ def layer_samples(run) -> tuple:
 
     from edgeconv.backends.irfile import IR_FILE_NAME, load_graph
     from edgeconv.kernels.geometry import geometry
+    from edgeconv.kernels.amx import layer_level
     from edgeconv.kernels.isa import target_kernel_set
     from edgeconv.quant.precision import parse_precision
     from edgeconv.select.candidates import popcount_passes
@@ -131,7 +132,8 @@ def layer_samples(run) -> tuple:
                 macs = geo.macs * popcount_passes(parse_precision(node.precision), kernel)
                 amounts = {"mac": macs, "output": geo.out_numel, "position": geo.out_positions,
                            "edge": edge_positions(kernel, geo), "call": 1}
-                terms = {(kernel.name, level, t): amounts[t] for t in TERMS[kernel.name]}
+                layer_at = layer_level(level, kernel.name, geo)  # the AMX level's narrow layers: its VNNI tiles
+                terms = {(kernel.name, layer_at, t): amounts[t] for t in TERMS[kernel.name]}
                 samples.append(Sample(terms, 0.0, cycles, model=model, run_cycles=run_cycles))
             elif (simd and not node.op.WEIGHTED and node.op_name in ELEMENT_CYCLES and kernel.dtype == "s8"
                   and graph.tensors[node.output].dtype != "float32"):

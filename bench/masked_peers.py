@@ -33,15 +33,16 @@ from common import litert_timer
 
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "cpuid_level.c"
-MASKABLE_LEVELS = ("sse4.1", "avx2", "avx512")
+MASKABLE_LEVELS = ("sse4.1", "avx2", "avx512", "avx512-vnni")
 LEVEL_ENV = "EDGECONV_CPUID_LEVEL"
 RESOLVERS = {"litert-xnnpack": "xnnpack", "litert-builtin": "builtin"}
 # (leaf, subleaf, register index EAX..EDX, bit) of the features a level has (1) or lacks (0)
-VIEW_BITS = {"avx2": (7, 0, 1, 5), "avx512f": (7, 0, 1, 16), "avx512_vnni": (7, 0, 2, 11)}
+VIEW_BITS = {"avx2": (7, 0, 1, 5), "avx512f": (7, 0, 1, 16), "avx512_vnni": (7, 0, 2, 11), "amx_int8": (7, 0, 3, 25)}
 EXPECTED_VIEW = {
-    "sse4.1": {"avx2": 0, "avx512f": 0, "avx512_vnni": 0},
-    "avx2": {"avx2": 1, "avx512f": 0, "avx512_vnni": 0},
-    "avx512": {"avx2": 1, "avx512f": 1, "avx512_vnni": 0},
+    "sse4.1": {"avx2": 0, "avx512f": 0, "avx512_vnni": 0, "amx_int8": 0},
+    "avx2": {"avx2": 1, "avx512f": 0, "avx512_vnni": 0, "amx_int8": 0},
+    "avx512": {"avx2": 1, "avx512f": 1, "avx512_vnni": 0, "amx_int8": 0},
+    "avx512-vnni": {"avx2": 1, "avx512f": 1, "avx512_vnni": 1, "amx_int8": 0},
 }
 
 

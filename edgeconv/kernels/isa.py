@@ -21,6 +21,9 @@ avx512        avx512f, avx512bw, avx512vl x86      the AVX2 GEMM and add/lookup 
 avx512-vnni   avx512_vnni                 x86      the VPDPBUSD GEMM and depthwise as well; plus
                                                    VBMI byte permutes (add, lookup tables) and
                                                    VPOPCNTQ (binary) where the CPU has them
+avx512-amx    amx_tile, amx_int8          x86      the int8 1x1 and im2col GEMM of layers wide
+                                                   enough on AMX tiles (TDPBSSD, ec_x86_amx.h;
+                                                   Sapphire Rapids class), the rest as avx512-vnni
 ============  ==========================  =======  ===================================================
 
 The x86 kernels choose their paths at compile time from the compiler's target macros, so a level
@@ -59,13 +62,12 @@ LEVEL_ENV = "EDGECONV_X86_LEVEL"
 
 X86_AVX2_FLAGS = ("-mavx2", "-mfma", "-mpopcnt")
 X86_AVX512_FLAGS = ("-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni")
-# Extensions that some x86 kernels use when the compiler targets them (they test the compiler's
-# macros, __AVX512VBMI__, __AVX512VPOPCNTDQ__, __AMX_TILE__ and __AMX_INT8__): byte permutes for
-# the add and lookup tables, a vector popcount for the binary kernels, the AMX tile multiplies for
-# the int8 GEMM (ec_x86_amx.h). CPU flag -> compiler flag; added at the VNNI level only where the
-# CPU has them (Cascade Lake, for one, has VNNI without any; AMX needs both of its flags).
-X86_AVX512_EXTENSIONS = {"avx512vbmi": "-mavx512vbmi", "avx512_vpopcntdq": "-mavx512vpopcntdq",
-                         "amx_tile": "-mamx-tile", "amx_int8": "-mamx-int8"}
+# AVX-512 extensions that some x86 kernels use when the compiler targets them (they test the
+# compiler's macros, __AVX512VBMI__ and __AVX512VPOPCNTDQ__): byte permutes for the add and lookup
+# tables, a vector popcount for the binary kernels. CPU flag -> compiler flag; added at the VNNI
+# levels only where the CPU has them (Cascade Lake, for one, has VNNI without either).
+X86_AVX512_EXTENSIONS = {"avx512vbmi": "-mavx512vbmi", "avx512_vpopcntdq": "-mavx512vpopcntdq"}
+X86_AMX_FLAGS = ("-mamx-tile", "-mamx-int8")
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,10 @@ X86_LEVELS = (
     X86Level("avx512", frozenset({"avx512f", "avx512bw", "avx512vl"}), "x86",
              X86_AVX2_FLAGS + X86_AVX512_FLAGS[:3],
              ("-mno-avx512vnni", *(f"-mno-{flag[2:]}" for flag in X86_AVX512_EXTENSIONS.values()))),
-    X86Level("avx512-vnni", frozenset({"avx512_vnni"}), "x86", X86_AVX2_FLAGS + X86_AVX512_FLAGS, ()),
+    X86Level("avx512-vnni", frozenset({"avx512_vnni"}), "x86", X86_AVX2_FLAGS + X86_AVX512_FLAGS,
+             tuple(f"-mno-{flag[2:]}" for flag in X86_AMX_FLAGS)),
+    X86Level("avx512-amx", frozenset({"amx_tile", "amx_int8"}), "x86", X86_AVX2_FLAGS + X86_AVX512_FLAGS + X86_AMX_FLAGS,
+             ()),
 )
 X86_LEVEL_NAMES = tuple(level.name for level in X86_LEVELS)
 
@@ -138,7 +143,7 @@ def x86_kernel_set(level: str, cpu_features=()) -> KernelSet:
     row = X86_LEVELS[index]
     features = frozenset().union(*(r.adds for r in X86_LEVELS[: index + 1])) | {"sse2"}
     flags = row.enable + row.disable
-    if level == "avx512-vnni":
+    if level in ("avx512-vnni", "avx512-amx"):
         present = [f for f in X86_AVX512_EXTENSIONS if f in frozenset(cpu_features)]
         flags += tuple(X86_AVX512_EXTENSIONS[f] for f in present)
         features |= frozenset(present)

@@ -84,6 +84,7 @@ from typing import NamedTuple, Optional
 from ..errors import UserError
 from ..ir import Graph, Node
 from ..targets import Target
+from ..kernels.amx import layer_level
 from ..kernels.arm_work import ArmCost, element_terms, kernel_terms
 from ..kernels.geometry import LayerGeometry, geometry
 from ..kernels.isa import target_kernel_set
@@ -259,7 +260,7 @@ def compute_seconds(target: Target, geo: LayerGeometry, precision: Precision, ke
     elif implementation == "simd":
         kernels = target_kernel_set(target)
         peak = target.peak(kernel.cost.peak, kernels.features).mac_per_cycle
-        cost = _simd_cost(target, kernel)
+        cost = _simd_cost(target, kernel, geo)
         cycles = geo.macs * passes / (peak * cost.share_of_peak) + (
             cost.cycles_per_output * geo.out_numel + cost.cycles_per_position * geo.out_positions
             + cost.cycles_per_edge_position * edge_positions(kernel, geo) + cost.cycles_per_call) * scale
@@ -275,10 +276,14 @@ def edge_positions(kernel: Kernel, geo: LayerGeometry) -> int:
     return im2col_edge_positions(geo) if kernel.name == "ec_s8_conv2d_im2col" else 0
 
 
-def _simd_cost(target: Target, kernel: Kernel):
-    """The kernel's SIMD figures on the target: its kernel set's level, and on ARM the figures of the
-    board's core where the kernel has them (``[latency] arm_figures``)."""
-    return kernel.cost.simd_cost(target_kernel_set(target).level, target.latency.arm_figures)
+def _simd_cost(target: Target, kernel: Kernel, geo: Optional[LayerGeometry] = None):
+    """The kernel's SIMD figures on the target: its kernel set's level (for layer ``geo``, the
+    level whose tiles run it: ``kernels.amx.layer_level``), and on ARM the figures of the board's
+    core where the kernel has them (``[latency] arm_figures``)."""
+    level = target_kernel_set(target).level
+    if geo is not None:
+        level = layer_level(level, kernel.name, geo)
+    return kernel.cost.simd_cost(level, target.latency.arm_figures)
 
 
 def _arm_build_cost(target: Target, kernel: Kernel, implementation: str):

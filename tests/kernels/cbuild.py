@@ -12,19 +12,18 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeconv.kernels.isa import X86_AVX2_FLAGS, X86_AVX512_FLAGS, host_cpu_flags, host_x86_levels, x86_kernel_set
+from edgeconv.kernels.isa import X86_AVX2_FLAGS, X86_AVX512_FLAGS, host_x86_levels, x86_kernel_set
 from edgeconv.kernels.registry import KERNELS, sources_for
 from edgeconv.resources import kernels_dir
 
 STRICT = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic")
 # Test builds: "x86" is the AVX2 build (the fallback), "x86-avx512bw" the same sources at the
 # avx512 level (AVX-512 F/BW/VL without VNNI, kernels.isa), "x86-avx512" for AVX-512 VNNI,
-# "x86-amx" the VNNI build with the AMX tiles of the int8 GEMM (ec_x86_amx.h).
-AMX_FLAGS = ("-mamx-tile", "-mamx-int8")
+# "x86-amx" the avx512-amx level (the AMX tiles of the int8 GEMM, ec_x86_amx.h).
 ISA_FLAGS = {"portable": (), "x86": X86_AVX2_FLAGS, "x86-avx512bw": x86_kernel_set("avx512").flags,
-             "x86-avx512": X86_AVX2_FLAGS + X86_AVX512_FLAGS, "x86-amx": X86_AVX2_FLAGS + X86_AVX512_FLAGS + AMX_FLAGS}
+             "x86-avx512": X86_AVX2_FLAGS + X86_AVX512_FLAGS, "x86-amx": x86_kernel_set("avx512-amx").flags}
 ISA_DIRS = {"portable": "portable", "x86": "x86", "x86-avx512bw": "x86", "x86-avx512": "x86", "x86-amx": "x86"}
-LEVEL_OF_BUILD = {"x86": "avx2", "x86-avx512bw": "avx512", "x86-avx512": "avx512-vnni", "x86-amx": "avx512-vnni"}
+LEVEL_OF_BUILD = {"x86": "avx2", "x86-avx512bw": "avx512", "x86-avx512": "avx512-vnni", "x86-amx": "avx512-amx"}
 
 # A shim exporting the header's inline fixed-point routines so tests can call them.
 SHIM = r"""
@@ -66,17 +65,11 @@ def isas_to_test() -> list:
     return ["portable"] + (["x86"] if "avx2" in host_x86_levels() else [])
 
 
-def host_has_amx() -> bool:
-    """Whether this CPU has the AMX tile multiplies of int8 (flags amx_tile and amx_int8)."""
-    return {"amx_tile", "amx_int8"} <= host_cpu_flags()
-
-
 def isas_with_avx512() -> list:
-    """``isas_to_test()`` plus the AVX-512 builds of the x86 kernels (without and with VNNI, and with
+    """``isas_to_test()`` plus the AVX-512 builds of the x86 kernels (without and with VNNI, with
     AMX) this CPU runs."""
     levels = host_x86_levels()
-    builds = [build for build in ("x86-avx512bw", "x86-avx512") if LEVEL_OF_BUILD[build] in levels]
-    return isas_to_test() + builds + (["x86-amx"] if "x86-avx512" in builds and host_has_amx() else [])
+    return isas_to_test() + [build for build in ("x86-avx512bw", "x86-avx512", "x86-amx") if LEVEL_OF_BUILD[build] in levels]
 
 
 @functools.lru_cache(maxsize=None)

@@ -26,8 +26,8 @@ int main(void) {
     __cpuid_count(1, 0, a, b, c, d);
     int avx = (c >> 28) & 1, fma = (c >> 12) & 1;
     __cpuid_count(7, 0, a, b, c, d);
-    printf("avx=%d fma=%d avx2=%d avx512f=%d avx512bw=%d vnni=%d\n", avx, fma, (b >> 5) & 1, (b >> 16) & 1,
-           (b >> 30) & 1, (c >> 11) & 1);
+    printf("avx=%d fma=%d avx2=%d avx512f=%d avx512bw=%d vnni=%d amx=%d\n", avx, fma, (b >> 5) & 1, (b >> 16) & 1,
+           (b >> 30) & 1, (c >> 11) & 1, (d >> 25) & 1);
     return 0;
 }
 """
@@ -56,10 +56,12 @@ def test_each_level_sees_only_its_feature_bits(tmp_path):
         pytest.skip("the masks clear bits: this CPU lacks the AVX2 bits the avx2 view keeps")
     unmasked = _view(tmp_path, None)
     assert unmasked.startswith("avx=1 fma=1 avx2=1")
-    assert _view(tmp_path, "avx2") == "avx=1 fma=1 avx2=1 avx512f=0 avx512bw=0 vnni=0"
-    assert _view(tmp_path, "sse4.1") == "avx=0 fma=0 avx2=0 avx512f=0 avx512bw=0 vnni=0"
+    assert _view(tmp_path, "avx2") == "avx=1 fma=1 avx2=1 avx512f=0 avx512bw=0 vnni=0 amx=0"
+    assert _view(tmp_path, "sse4.1") == "avx=0 fma=0 avx2=0 avx512f=0 avx512bw=0 vnni=0 amx=0"
     if {"avx512f", "avx512bw"} <= flags:
-        assert _view(tmp_path, "avx512") == "avx=1 fma=1 avx2=1 avx512f=1 avx512bw=1 vnni=0"
+        assert _view(tmp_path, "avx512") == "avx=1 fma=1 avx2=1 avx512f=1 avx512bw=1 vnni=0 amx=0"
+    if {"avx512f", "avx512bw", "avx512_vnni"} <= flags:
+        assert _view(tmp_path, "avx512-vnni") == "avx=1 fma=1 avx2=1 avx512f=1 avx512bw=1 vnni=1 amx=0"
 
 
 @pytest.mark.skipif(not CAN_MASK_AVX512, reason="needs an AVX-512 x86-64 CPU with the cpuid_fault flag")
@@ -69,7 +71,7 @@ def test_litert_under_the_avx2_mask_reports_its_view_and_times():
         median, minimum, calls = timer.round()
     finally:
         timer.close()
-    assert timer.view == {"avx2": 1, "avx512f": 0, "avx512_vnni": 0}
+    assert timer.view == {"avx2": 1, "avx512f": 0, "avx512_vnni": 0, "amx_int8": 0}
     assert 0 < minimum <= median and calls >= 10
 
 
@@ -84,5 +86,5 @@ def test_a_cpu_that_cannot_fault_cpuid_is_refused(monkeypatch):
 
 
 def test_an_unknown_level_is_refused():
-    with pytest.raises(masked_peers.MaskUnavailable, match="no CPUID mask for level 'avx512-vnni'"):
-        masked_peers.MaskedTimer(MLPERF_IC, "litert-xnnpack", "avx512-vnni")
+    with pytest.raises(masked_peers.MaskUnavailable, match="no CPUID mask for level 'avx512-amx'"):
+        masked_peers.MaskedTimer(MLPERF_IC, "litert-xnnpack", "avx512-amx")

@@ -3,6 +3,7 @@ lower level with EDGECONV_X86_LEVEL, the latency model's figures per level, rele
 builds, and one small model bit-exact at every level this machine runs."""
 
 import json
+import re
 import subprocess
 
 import numpy as np
@@ -17,7 +18,10 @@ from edgeconv.ir import ops
 from edgeconv.kernels.isa import (
     LEVEL_ENV, X86_LEVEL_NAMES, host_cpu_flags, host_kernel_set, host_x86_levels, kernel_set, x86_level,
 )
+from edgeconv.kernels import amx
+from edgeconv.kernels.geometry import LayerGeometry
 from edgeconv.kernels.registry import kernel
+from edgeconv.resources import kernels_dir
 from edgeconv.reference import executor
 from edgeconv.select.latency import kernel_throughput
 from edgeconv.targets import load_target
@@ -29,6 +33,7 @@ SSE41 = {"sse2", "sse4_1", "popcnt"}
 AVX2 = SSE41 | {"avx2", "fma"}
 AVX512 = AVX2 | {"avx512f", "avx512bw", "avx512vl"}
 VNNI = AVX512 | {"avx512_vnni"}
+AMX = VNNI | {"amx_tile", "amx_int8"}
 
 
 @pytest.mark.parametrize("flags, level, isa", [
@@ -41,6 +46,9 @@ VNNI = AVX512 | {"avx512_vnni"}
     (AVX512, "avx512", "x86"),
     (AVX512 | {"avx512vbmi"}, "avx512", "x86"),
     (VNNI, "avx512-vnni", "x86"),
+    (VNNI | {"amx_tile"}, "avx512-vnni", "x86"),            # AMX without its int8 multiplies
+    (AMX, "avx512-amx", "x86"),
+    (AVX2 | {"amx_tile", "amx_int8"}, "avx2", "x86"),       # AMX flags without AVX-512 VNNI
     (AVX2 | {"avx512_vnni"}, "avx2", "x86"),                # VNNI flag without the AVX-512 base
 ])
 def test_cpu_flags_give_the_level(flags, level, isa):
@@ -56,7 +64,10 @@ def test_each_level_switches_its_instructions_on_and_the_next_off():
     assert "-mno-sse4.1" in kernel_set(X86, {"sse2"}).flags
     vnni = kernel_set(X86, VNNI | {"avx512vbmi"})
     assert "-mavx512vnni" in vnni.flags and vnni.flags[-1] == "-mavx512vbmi" and "avx512vbmi" in vnni.features
-    assert not any(f.startswith("-mno-") for f in vnni.flags)
+    assert "-mno-amx-int8" in vnni.flags and "-mamx-int8" not in vnni.flags
+    amx = kernel_set(X86, AMX)
+    assert amx.level == "avx512-amx" and {"-mavx512vnni", "-mamx-tile", "-mamx-int8"} <= set(amx.flags)
+    assert not any(f.startswith("-mno-") for f in amx.flags)
 
 
 def test_a_lower_level_is_granted_and_a_higher_one_refused():
@@ -169,3 +180,27 @@ def test_release_build_has_no_profiling_hooks_and_the_profiling_build_has(tmp_pa
     assert sum(f.startswith("-O") for f in release.cflags) == 1  # the board's own -O2, once
     record = json.loads((tmp_path / "release" / "build.json").read_text())
     assert record["level"] == host_kernel_set().level and record["profile"] is False
+
+
+def test_the_latency_models_amx_rule_is_the_kernels():
+    """kernels/amx.py mirrors ec_x86_amx.h's constants, and prices the layers the AMX build runs
+    on its VNNI tiles with the avx512-vnni figures."""
+    header = (kernels_dir() / "include" / "ec_x86_amx.h").read_text()
+    defined = {name: int(value) for name, value in re.findall(r"#define EC_AMX_(\w+) (\d+)", header)}
+    assert {name: defined[name] for name in ("MIN_PIXELS", "MIN_K", "K_MAX", "WIDE_K", "WIDE_N")} == {
+        "MIN_PIXELS": amx.MIN_PIXELS, "MIN_K": amx.MIN_K, "K_MAX": amx.K_MAX, "WIDE_K": amx.WIDE_K,
+        "WIDE_N": amx.WIDE_N}
+
+    def conv(c_in, c_out, k, out):
+        return LayerGeometry("Conv", c_in, c_out, 1, (k, k), (1, 1), (k // 2,) * 4, (1, 1), (out, out), (out, out), True)
+
+    im2col, pointwise = "ec_s8_conv2d_im2col", "ec_s8_conv2d_1x1"
+    assert amx.runs_on_amx(im2col, conv(64, 64, 3, 56)) and amx.runs_on_amx(pointwise, conv(384, 64, 1, 14))
+    assert not amx.runs_on_amx(im2col, conv(16, 16, 3, 32))       # K = 144, 16 channels: too narrow
+    assert amx.runs_on_amx(im2col, conv(10, 64, 3, 8))            # taps of 10 bytes packed as 12: K = 108
+    assert not amx.runs_on_amx(im2col, conv(3, 32, 3, 112))       # K = 28: under one tile row
+    assert not amx.runs_on_amx(im2col, conv(64, 64, 3, 3))        # 9 pixels
+    assert not amx.runs_on_amx(pointwise, conv(5000, 64, 1, 7))   # K past the gather buffer
+    assert amx.layer_level("avx512-amx", im2col, conv(16, 16, 3, 32)) == "avx512-vnni"
+    assert amx.layer_level("avx512-amx", im2col, conv(64, 64, 3, 56)) == "avx512-amx"
+    assert amx.layer_level("avx2", im2col, conv(64, 64, 3, 56)) == "avx2"
