@@ -4,12 +4,14 @@
 - ``portable``: kernels_c/portable;
 - ``avx2``: kernels_c/x86 compiled with the AVX2 flags only (``isa.X86_AVX2_FLAGS``), the build an
   AVX2 machine without AVX-512 gets;
-- ``avx512-vnni``: kernels_c/x86 with the host's full flags, when this CPU has AVX-512 VNNI.
+- ``avx512-vnni``: kernels_c/x86 at that level with the host's extensions, when this CPU has AVX-512 VNNI;
+- ``avx512-amx``: the same with the AMX tiles (``ec_x86_amx.h``), when this CPU has AMX-INT8.
 
-    python bench/bench_gemm_x86.py [--builds portable,avx2,avx512-vnni] [--repeat 7] [--shapes NAME,...]
+    python bench/bench_gemm_x86.py [--builds portable,avx2,avx512-vnni,avx512-amx] [--repeat 7] [--shapes NAME,...]
 
-Shapes: every GEMM-shaped layer of MLPerf Tiny IC ResNet-8 (``resnet8-*``) and the pointwise,
-stem and classifier layers of MobileNetV2 at 224x224 (``mbv2-*``). Each figure is the best of
+Shapes: every GEMM-shaped layer of MLPerf Tiny IC ResNet-8 (``resnet8-*``), the pointwise, stem
+and classifier layers of MobileNetV2 at 224x224 (``mbv2-*``) and the stem and one 3x3 layer of
+each stage of ResNet-18 at 224x224 (``resnet18-*``). Each figure is the best of
 ``--repeat`` rounds, a round timing enough back-to-back calls through ctypes to last about 20 ms
 (a call costs about a microsecond of ctypes overhead, included) in the thread's CPU time, so that
 time the thread spends descheduled on a busy machine does not count. The builds run interleaved, shape
@@ -29,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeconv.kernels.isa import X86_AVX2_FLAGS, host_has_avx512_vnni, host_kernel_set
+from edgeconv.kernels.isa import X86_AVX2_FLAGS, host_cpu_flags, host_x86_levels, x86_kernel_set
 from edgeconv.kernels.packing import im2col_scratch_bytes, im2col_weight_rows, pack_gemm_weights
 from edgeconv.kernels.registry import sources_for
 from edgeconv.quant.fixedpoint import quantize_multipliers
@@ -63,6 +65,11 @@ SHAPES = {
     "mbv2-1x1 960->160 7x7": ("1x1", 960, 7, 7, 160, 1, 1, 0),
     "mbv2-1x1 320->1280 7x7": ("1x1", 320, 7, 7, 1280, 1, 1, 0),
     "mbv2-fc 1280->1000": ("fc", 1280, 1, 1, 1000, 1, 1, 0),
+    "resnet18-stem 7x7 s2 3->64 224x224": ("im2col", 3, 224, 224, 64, 7, 2, 3),
+    "resnet18-s1 3x3 64->64 56x56": ("im2col", 64, 56, 56, 64, 3, 1, 1),
+    "resnet18-s2 3x3 128->128 28x28": ("im2col", 128, 28, 28, 128, 3, 1, 1),
+    "resnet18-s3 3x3 256->256 14x14": ("im2col", 256, 14, 14, 256, 3, 1, 1),
+    "resnet18-s4 3x3 512->512 7x7": ("im2col", 512, 7, 7, 512, 3, 1, 1),
 }
 
 WINDOW_FIELDS = ("in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w", "stride_h", "stride_w",
@@ -81,8 +88,9 @@ class QParams(ctypes.Structure):
 def build_flags() -> dict:
     """The builds this machine runs: name -> (kernels_c folder, compiler flags)."""
     builds = {"portable": ("portable", ()), "avx2": ("x86", X86_AVX2_FLAGS)}
-    if host_has_avx512_vnni():
-        builds[host_kernel_set().level] = ("x86", host_kernel_set().flags)
+    for level in host_x86_levels():
+        if level in ("avx512-vnni", "avx512-amx"):
+            builds[level] = ("x86", x86_kernel_set(level, host_cpu_flags()).flags)
     return builds
 
 
