@@ -5,7 +5,7 @@ figures (their register tiles are the VNNI ones).
 
 AMX runs a 1x1 or im2col convolution whose packed K (bytes per output channel, ``packed_k``) is
 at least one tile row and fits the kernel's gather buffer, with at least 64 output channels or
-256 bytes of K, on calls of at least 16 pixels (a 1x1 layer's calls take 64 pixels at a time;
+512 bytes of K, on calls of at least 16 pixels (a 1x1 layer's calls take 64 pixels at a time;
 an im2col layer is one call of every output pixel).
 """
 
@@ -20,7 +20,7 @@ AMX_KERNELS = ("ec_s8_conv2d_1x1", "ec_s8_conv2d_im2col")
 MIN_PIXELS = 16   # EC_AMX_MIN_PIXELS
 MIN_K = 64        # EC_AMX_MIN_K
 K_MAX = 4608      # EC_AMX_K_MAX
-WIDE_K = 256      # EC_AMX_WIDE_K
+WIDE_K = 512      # EC_AMX_WIDE_K
 WIDE_N = 64       # EC_AMX_WIDE_N
 
 

@@ -36,12 +36,12 @@ long syscall(long number, ...); /* the C library's (unistd.h declares it only ou
 #define EC_AMX_PIXELS 32             /* pixels per pass: two input tiles of 16 rows */
 #define EC_AMX_K_MAX 4608            /* most packed K bytes per pixel (3x3 x 512 channels) */
 /* Where AMX runs: calls of at least EC_AMX_MIN_PIXELS pixels, a packed K of at least one tile row,
- * and either EC_AMX_WIDE_N output channels or EC_AMX_WIDE_K bytes of K; narrower layers (16
- * channels of K = 144, a 3x3 convolution of 16 channels) do too little per gathered byte, and run
+ * and either EC_AMX_WIDE_N output channels or EC_AMX_WIDE_K bytes of K; narrower layers (3x3
+ * convolutions of 16 or 32 channels, K = 144 or 288) do too little per gathered byte, and run
  * faster on the VNNI tiles (bench/README.md, "AMX"). */
 #define EC_AMX_MIN_PIXELS 16
 #define EC_AMX_MIN_K 64
-#define EC_AMX_WIDE_K 256
+#define EC_AMX_WIDE_K 512
 #define EC_AMX_WIDE_N 64
 #define EC_AMX_ARCH_REQ_XCOMP_PERM 0x1023
 #define EC_AMX_XFEATURE_XTILEDATA 18

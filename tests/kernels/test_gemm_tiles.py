@@ -37,7 +37,7 @@ CASES = [
     (24, 5, 40, 72, (3, 3), (1, 1), (1, 1, 1, 1)),      # AMX: 200 pixels (6 passes + 8), 54 K groups (6 in a last tile), 5 blocks
     (10, 6, 20, 64, (3, 3), (1, 1), (1, 1, 1, 1)),      # AMX: 10-byte taps padded to 12, copied tap by tap
     (300, 4, 4, 64, (3, 3), (1, 1), (1, 1, 1, 1)),      # AMX: unfolded taps (300 channels), 16 pixels
-    (260, 3, 30, 17, (1, 1), (1, 1), (0, 0, 0, 0)),     # AMX: 1x1 calls of 64 and 26 pixels, K = 260, 2 blocks of which one 1-channel
+    (520, 3, 30, 17, (1, 1), (1, 1), (0, 0, 0, 0)),     # AMX: 1x1 calls of 64 and 26 pixels, K = 520, 2 blocks of which one 1-channel
     (32, 17, 17, 64, (3, 3), (2, 2), (1, 1, 1, 1)),     # AMX: stride 2, a padded first row and column
     (16, 32, 32, 16, (3, 3), (1, 1), (1, 1, 1, 1)),     # 16 channels of K = 144: the VNNI tiles (too narrow for AMX)
     (4700, 1, 18, 64, (1, 1), (1, 1), (0, 0, 0, 0)),    # K past the AMX buffer: the VNNI tiles

@@ -197,6 +197,8 @@ def test_the_latency_models_amx_rule_is_the_kernels():
     im2col, pointwise = "ec_s8_conv2d_im2col", "ec_s8_conv2d_1x1"
     assert amx.runs_on_amx(im2col, conv(64, 64, 3, 56)) and amx.runs_on_amx(pointwise, conv(384, 64, 1, 14))
     assert not amx.runs_on_amx(im2col, conv(16, 16, 3, 32))       # K = 144, 16 channels: too narrow
+    assert not amx.runs_on_amx(im2col, conv(32, 32, 3, 16))       # K = 288, 32 channels: too narrow
+    assert amx.runs_on_amx(pointwise, conv(520, 17, 1, 16))       # K = 520: wide enough alone
     assert amx.runs_on_amx(im2col, conv(10, 64, 3, 8))            # taps of 10 bytes packed as 12: K = 108
     assert not amx.runs_on_amx(im2col, conv(3, 32, 3, 112))       # K = 28: under one tile row
     assert not amx.runs_on_amx(im2col, conv(64, 64, 3, 3))        # 9 pixels
