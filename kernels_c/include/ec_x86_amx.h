@@ -1,6 +1,6 @@
-/* ec_x86_amx.h: the packed int8 GEMM (ec_s8_packed.h) on Intel AMX tiles, for the AVX-512 VNNI
- * build of a CPU with AMX-INT8 (compiled where the compiler targets -mamx-tile -mamx-int8,
- * kernels.isa); included by ec_x86_gemm.h, whose VNNI tiles run every call AMX does not serve.
+/* ec_x86_amx.h: the packed int8 GEMM (ec_s8_packed.h) on Intel AMX tiles, for the avx512-amx level
+ * (kernels.isa: the AVX-512 VNNI flags and -mamx-tile -mamx-int8); included by ec_x86_gemm.h,
+ * whose VNNI tiles run every call AMX does not serve.
  *
  * A tile multiply (TDPBSSD) adds the products of a 16 x 64-byte tile of signed input bytes (16
  * pixels, 64 K bytes each) and a 16 x 64-byte tile of signed weights (16 K groups of 4 bytes x
@@ -12,16 +12,19 @@
  * multiplies are exact in int32 and every addition wraps modulo 2^32, and the true accumulator
  * lies in int32 (ec_x86_gemm.h, the generator's bound).
  *
- * Each call (up to EC_X86_GEMM_TILE pixels) takes 32 pixels at a time: their K bytes are copied
- * into a row-major buffer (segments at their packed offsets, the bytes past a segment and past K
- * zero, so the weights' padding and the next block's bytes read past the last K group add
- * nothing), then 2 x 2 tiles (32 pixels x 32 channels, 4 accumulator tiles) run over the K
- * groups 16 at a time; a last partial K tile reads its weights from a zero-padded copy (never
- * past the packed array). The accumulators go through memory to the VNNI tiles' output stage.
+ * 32 pixels at a time, their K bytes are copied into a row-major buffer on the stack (32 rows of
+ * up to EC_AMX_K_MAX bytes, 147 KB: the host's threads have megabytes of stack): a tile call's
+ * segments at their packed offsets (ec_amx_gather, the 1x1 layers), or a convolution's taps read
+ * straight from its input in raster order across output rows (ec_amx_conv); the bytes past a
+ * segment or tap and past K are zero, so the weights' padding and the next block's bytes read
+ * past the last K group add nothing. Then 2 x 2 tiles (32 pixels x 32 channels, 4 accumulator
+ * tiles) run over the K groups 16 at a time; a last partial K tile reads its weights from a
+ * zero-padded copy (never past the packed array). The accumulators go through memory to the VNNI
+ * tiles' output stage.
  *
  * Linux lets a process use the AMX tile data only after asking (arch_prctl ARCH_REQ_XCOMP_PERM,
- * XFEATURE_XTILEDATA; Linux Documentation/arch/x86/xstate.rst); the first call asks, once per
- * process, and where the kernel refuses, every call runs the VNNI tiles. */
+ * XFEATURE_XTILEDATA; Linux Documentation/arch/x86/xstate.rst); the first call of each kernel
+ * file asks, and where Linux refuses, every call runs the VNNI tiles. */
 #ifndef EC_X86_AMX_H
 #define EC_X86_AMX_H
 
@@ -87,31 +90,6 @@ EC_INLINE void ec_amx_configure(void)
     _tile_loadconfig(cfg);
 }
 
-/* The K bytes of pixels i0 .. i0 + n - 1 (pixels i0 + n .. i0 + 31: zero) as rows of `row_bytes`
- * (the packed K rounded up to 64): segment s at s * K4(seg_len), zeros past it. */
-EC_INLINE void ec_amx_gather(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t n, size_t row_bytes,
-                             int8_t *a)
-{
-    const int32_t seg_bytes = EC_PACK_K4(g->seg_len);
-    int32_t i, s, c;
-    for (i = 0; i < EC_AMX_PIXELS; ++i) {
-        int8_t *row = a + (size_t)i * row_bytes;
-        if (i >= n) {
-            memset(row, 0, row_bytes);
-            continue;
-        }
-        _mm512_storeu_si512((void *)(row + row_bytes - 64), _mm512_setzero_si512());
-        for (s = 0; s < g->nseg; ++s) {
-            const int8_t *x = ec_gemm_segment(src, g->nseg, i0 + i, s);
-            int8_t *to = row + (size_t)s * (size_t)seg_bytes;
-            for (c = 0; c < seg_bytes; c += 64) {
-                const __m512i v = _mm512_maskz_loadu_epi8(ec_amx_first_bytes(g->seg_len - c), x + c);
-                _mm512_mask_storeu_epi8(to + c, ec_amx_first_bytes(seg_bytes - c), v);
-            }
-        }
-    }
-}
-
 /* n bytes from x to `to` (none read past them), then zeros up to `span` bytes. */
 EC_FORCE_INLINE void ec_amx_copy(int8_t *to, const int8_t *x, int32_t n, int32_t span)
 {
@@ -128,6 +106,31 @@ EC_FORCE_INLINE void ec_amx_fill(int8_t *to, __m512i zp, int32_t n, int32_t span
     for (c = 0; c < span; c += 64) {
         _mm512_mask_storeu_epi8(to + c, ec_amx_first_bytes(span - c), _mm512_maskz_mov_epi8(ec_amx_first_bytes(n - c), zp));
     }
+}
+
+/* Rows n .. EC_AMX_PIXELS - 1 of the buffer (pixels past the call's): zero. */
+EC_INLINE void ec_amx_zero_rows(int8_t *a, int32_t n, size_t row_bytes)
+{
+    if (n < EC_AMX_PIXELS) {
+        memset(a + (size_t)n * row_bytes, 0, (size_t)(EC_AMX_PIXELS - n) * row_bytes);
+    }
+}
+
+/* The K bytes of pixels i0 .. i0 + n - 1 of a tile call as rows of `row_bytes` (the packed K
+ * rounded up to 64): segment s at s * K4(seg_len), zeros past it. */
+EC_INLINE void ec_amx_gather(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t n, size_t row_bytes,
+                             int8_t *a)
+{
+    const int32_t seg_bytes = EC_PACK_K4(g->seg_len);
+    int32_t i, s;
+    for (i = 0; i < n; ++i) {
+        int8_t *row = a + (size_t)i * row_bytes;
+        _mm512_storeu_si512((void *)(row + row_bytes - 64), _mm512_setzero_si512());
+        for (s = 0; s < g->nseg; ++s) {
+            ec_amx_copy(row + (size_t)s * (size_t)seg_bytes, ec_gemm_segment(src, g->nseg, i0 + i, s), g->seg_len, seg_bytes);
+        }
+    }
+    ec_amx_zero_rows(a, n, row_bytes);
 }
 
 /* The K bytes of output pixel (oy, ox) of a convolution read straight from its NHWC input: tap t
@@ -161,8 +164,8 @@ EC_INLINE void ec_amx_window_row(const int8_t *in, const ec_window_t *win, int32
     }
 }
 
-/* Accumulator tile t (pixels 16 * (t / 2) .. + 15, block j = t % 2 of the pass) requantized by
- * `s` (form `form`, a constant) after adding `fold`: pixels below m stored at out + p * out_stride. */
+/* One block's accumulators of a pass (pixel p's 16 at acc + 32 * p), plus `fold`, requantized by
+ * `s` (form `form`, a constant): pixels below m stored at out + p * out_stride. */
 EC_FORCE_INLINE void ec_amx_store(const int32_t *acc, int32_t m, __m512i fold, const ec_avx512_out16_t s, int8_t *out,
                                   size_t out_stride, const int form)
 {
@@ -173,8 +176,9 @@ EC_FORCE_INLINE void ec_amx_store(const int32_t *acc, int32_t m, __m512i fold, c
     }
 }
 
-/* Blocks b and b + 1 (one block where nb is 1) of the pixels whose K bytes are in `a`: the tile
- * products over every K group, then the output stage of each block. */
+/* Blocks b and b + 1 of the pixels whose K bytes are in `a` (where nb is 1, block b alone: the
+ * second weight tile repeats the first and its accumulators are not stored): the tile products
+ * over every K group, then the output stage of each block, its fold plus 128 * wsum (above). */
 static void ec_amx_pass(const ec_gemm_t *g, const int8_t *a, size_t row_bytes, int32_t m, int32_t b, int32_t nb,
                         int8_t *out, size_t out_stride)
 {
@@ -264,13 +268,12 @@ EC_INLINE void ec_amx_conv(const ec_gemm_t *g, const int8_t *in, const ec_window
     ec_amx_configure();
     for (i0 = 0; i0 < pixels; i0 += EC_AMX_PIXELS) {
         const int32_t n = pixels - i0 < EC_AMX_PIXELS ? pixels - i0 : EC_AMX_PIXELS;
-        for (i = 0; i < EC_AMX_PIXELS; ++i) {
+        for (i = 0; i < n; ++i) {
             int8_t *row = a + (size_t)i * row_bytes;
             _mm512_storeu_si512((void *)(row + row_bytes - 64), _mm512_setzero_si512());
-            if (i < n) {
-                ec_amx_window_row(in, win, (i0 + i) / win->out_w, (i0 + i) % win->out_w, tap_bytes, zp, row);
-            }
+            ec_amx_window_row(in, win, (i0 + i) / win->out_w, (i0 + i) % win->out_w, tap_bytes, zp, row);
         }
+        ec_amx_zero_rows(a, n, row_bytes);
         for (b = 0; b < blocks; b += 2) {
             ec_amx_pass(g, a, row_bytes, n, b, blocks - b < 2 ? 1 : 2, out + (size_t)i0 * out_c, out_c);
         }
