@@ -1,6 +1,7 @@
 /* ec_x86_gemm.h: the x86 tile functions of the packed int8 GEMM (ec_s8_packed.h), chosen at
  * compile time: AVX-512 VNNI when the compiler targets it (-mavx512f -mavx512bw -mavx512vl
- * -mavx512vnni), else AVX2. Both give ec_x86_gemm_tile and its tile size EC_X86_GEMM_TILE, and
+ * -mavx512vnni; with AMX tiles for the wider layers where it also targets -mamx-tile -mamx-int8,
+ * ec_x86_amx.h), else AVX2. Both give ec_x86_gemm_tile and its tile size EC_X86_GEMM_TILE, and
  * both equal the portable tile bit for bit.
  *
  * AVX-512 VNNI. vpdpbusd multiplies unsigned by signed bytes, so each input byte x is read as

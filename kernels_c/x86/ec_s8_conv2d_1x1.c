@@ -1,4 +1,4 @@
-/* ec_s8_conv2d_1x1, x86: AVX-512 VNNI or AVX2 register tiles (ec_x86_gemm.h).
+/* ec_s8_conv2d_1x1, x86: AMX tiles, AVX-512 VNNI or AVX2 register tiles (ec_x86_gemm.h).
  * Pointwise int8 convolution (1x1, stride 1, no padding, groups 1): the (H*W) x C_in input times
  * the packed C_in x C_out weights (ec_s8_packed.h); formula in ec_s8.h. */
 #include "ec_x86_gemm.h"
