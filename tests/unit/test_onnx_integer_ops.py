@@ -112,8 +112,9 @@ def test_se_hardswish_net_nodes_in_isolation(se_hardswish_net):
 @pytest.mark.slow
 def test_se_hardswish_net_onnxruntime_agrees_with_tflite_micro(se_hardswish_net, tmp_path):
     """Top-1 of ONNX Runtime equals TFLite Micro's on every one of the 200 digits, and no int8
-    logit is more than 2 LSB from TFLite Micro's: the convolutions' 1-LSB roundings (above), summed
-    through the layers after them."""
+    logit is more LSB from TFLite Micro's than the net has weighted layers: each convolution's or
+    linear layer's 1-LSB rounding (above), summed through the layers after it (2 on AVX2 and AMD
+    AVX-512 machines, 3 on an Intel one with AMX, where ONNX Runtime runs other kernels)."""
     graph, x = se_hardswish_net
     io = model_io(graph)
     values = executor.run(graph, x, keep=True)
@@ -124,4 +125,5 @@ def test_se_hardswish_net_onnxruntime_agrees_with_tflite_micro(se_hardswish_net,
     out_q = graph.tensors[io.outputs[0]].quant
     codes = np.round(logits / np.float32(out_q.scale[0])).astype(np.int32) + int(out_q.zero_point[0])
     assert np.mean(logits.argmax(axis=1) == micro.argmax(axis=1)) == 1.0
-    assert np.abs(codes - micro.astype(np.int32)).max() <= 2
+    weighted = sum(1 for node in graph.nodes if node.op.WEIGHTED)
+    assert np.abs(codes - micro.astype(np.int32)).max() <= weighted
