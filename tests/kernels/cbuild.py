@@ -66,10 +66,15 @@ def isas_to_test() -> list:
 
 
 def isas_with_avx512() -> list:
-    """``isas_to_test()`` plus the AVX-512 builds of the x86 kernels (without and with VNNI, with
-    AMX) this CPU runs."""
+    """``isas_to_test()`` plus the AVX-512 builds of the x86 kernels (without and with VNNI) this CPU runs."""
     levels = host_x86_levels()
-    return isas_to_test() + [build for build in ("x86-avx512bw", "x86-avx512", "x86-amx") if LEVEL_OF_BUILD[build] in levels]
+    return isas_to_test() + [build for build in ("x86-avx512bw", "x86-avx512") if LEVEL_OF_BUILD[build] in levels]
+
+
+def isas_with_amx() -> list:
+    """``isas_with_avx512()`` plus the AMX build where this CPU has AMX: for the tests of the int8
+    GEMM kernels, the only ones AMX changes."""
+    return isas_with_avx512() + (["x86-amx"] if LEVEL_OF_BUILD["x86-amx"] in host_x86_levels() else [])
 
 
 @functools.lru_cache(maxsize=None)

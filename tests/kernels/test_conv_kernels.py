@@ -12,7 +12,7 @@ from edgeconv.kernels.packing import (im2col_edge_positions, im2col_indirect, im
                                      pack_gemm_weights)
 from edgeconv.ir import Graph, Node, QuantParams, Tensor, ops
 from edgeconv.reference.int_kernels import INT_KERNELS
-from tests.kernels.cbuild import (QParams, hwc_to_nchw, isas_to_test, isas_with_avx512, kernel_library, nchw_to_hwc, ptr,
+from tests.kernels.cbuild import (QParams, hwc_to_nchw, isas_to_test, isas_with_amx, isas_with_avx512, kernel_library, nchw_to_hwc, ptr,
                                   window)
 from tests.kernels.intref import conv_int, multipliers, requant
 
@@ -143,7 +143,7 @@ def general_variants(case):
     return names
 
 
-@pytest.mark.parametrize("isa", isas_with_avx512())
+@pytest.mark.parametrize("isa", isas_with_amx())
 @pytest.mark.parametrize("case", GENERAL, ids=lambda c: "c{}_{}x{}_o{}_k{}_s{}_p{}_d{}_g{}".format(
     c[0], c[1], c[2], c[3], "x".join(map(str, c[4])), "x".join(map(str, c[5])), "".join(map(str, c[6])),
     "x".join(map(str, c[7])), c[8]))
@@ -179,7 +179,7 @@ def test_depthwise_variants_match_plain_integer_formula(isa, case):
         np.testing.assert_array_equal(got, expected, err_msg=name)
 
 
-@pytest.mark.parametrize("isa", isas_with_avx512())
+@pytest.mark.parametrize("isa", isas_with_amx())
 @pytest.mark.parametrize("groups", [1, 3])
 def test_conv_matches_reference_executor(isa, groups):
     rng = np.random.default_rng(groups)
@@ -244,7 +244,7 @@ class ZeroPointTieCase:
         return requant(self.acc, self.mult, self.shift, q.out_zp, q.act_min, q.act_max)
 
 
-@pytest.mark.parametrize("isa", isas_with_avx512())
+@pytest.mark.parametrize("isa", isas_with_amx())
 @pytest.mark.parametrize("name", ZERO_POINT_CLAMP_KERNELS)
 def test_relu_clamp_at_the_zero_point_alone_drops_the_negative_rounding_term(isa, name):
     """The x86 output stages drop the rounding term for negative products where act_min >= out_zp
@@ -281,7 +281,7 @@ OUTPUT_STAGE_SCALES = {
 }
 
 
-@pytest.mark.parametrize("isa", isas_with_avx512())
+@pytest.mark.parametrize("isa", isas_with_amx())
 @pytest.mark.parametrize("name", ZERO_POINT_CLAMP_KERNELS + ("ec_s8_fully_connected",))
 @pytest.mark.parametrize("scales", OUTPUT_STAGE_SCALES)
 def test_output_stages_in_every_requantization_form(isa, name, scales):
@@ -303,7 +303,7 @@ def test_output_stages_in_every_requantization_form(isa, name, scales):
         np.testing.assert_array_equal(got, expected, err_msg=f"clamp [{lo}, {hi}]")
 
 
-@pytest.mark.parametrize("isa", isas_with_avx512())
+@pytest.mark.parametrize("isa", isas_with_amx())
 def test_accumulator_extremes_do_not_overflow(isa):
     """All inputs at -128 with zp 127 (x - zp = -255) and weights at +-127 over a large K."""
     cin, k = 256, (3, 3)
@@ -431,7 +431,7 @@ def random_gemm_case(rng):
     return cin, h, w, cout, k, stride, pads, zp_in, clamp
 
 
-@pytest.mark.parametrize("isa", isas_with_avx512())
+@pytest.mark.parametrize("isa", isas_with_amx())
 def test_gemm_kernels_on_random_shapes_and_edge_values(isa):
     rng = np.random.default_rng(2024)
     for trial in range(40):
@@ -485,7 +485,7 @@ IM2COL_EDGES = [
 ]
 
 
-@pytest.mark.parametrize("isa", isas_with_avx512())
+@pytest.mark.parametrize("isa", isas_with_amx())
 @pytest.mark.parametrize("case", IM2COL_EDGES, ids=lambda c: "c{}_{}x{}_o{}_k{}_s{}_p{}_d{}".format(
     c[0], c[1], c[2], c[3], "x".join(map(str, c[4])), "x".join(map(str, c[5])), "".join(map(str, c[6])),
     "x".join(map(str, c[7]))))
@@ -517,7 +517,7 @@ def run_fully_connected(isa, x, w, bias, mult, shift, q):
     return out
 
 
-@pytest.mark.parametrize("isa", isas_with_avx512())
+@pytest.mark.parametrize("isa", isas_with_amx())
 @pytest.mark.parametrize("n_in,n_out", [(1, 1), (3, 17), (13, 10), (64, 12), (127, 65), (640, 128), (128, 640)])
 def test_fully_connected_matches_plain_integer_formula(isa, n_in, n_out):
     rng = np.random.default_rng(n_in * 1000 + n_out)
@@ -533,7 +533,7 @@ def test_fully_connected_matches_plain_integer_formula(isa, n_in, n_out):
                                       expected, err_msg=f"zp {zp_in}")
 
 
-@pytest.mark.parametrize("isa", isas_with_avx512())
+@pytest.mark.parametrize("isa", isas_with_amx())
 def test_gemm_kernels_at_the_accumulator_bound(isa):
     """|acc| near INT32_MAX: partial sums of the unsigned-byte kernels wrap, the result must not."""
     n_in = 65760  # 255 * 128 * 65760 + 2^20 is just below 2^31

@@ -15,7 +15,7 @@ accumulators next to the int32 bound."""
 import numpy as np
 import pytest
 
-from tests.kernels.cbuild import QParams, isas_with_avx512, window
+from tests.kernels.cbuild import QParams, isas_with_amx, window
 from tests.kernels.intref import multipliers, requant
 from tests.kernels.test_conv_kernels import out_size, reference_conv, run_fully_connected, run_variant
 
@@ -49,7 +49,7 @@ def case_id(c):
                                               "".join(map(str, c[6])))
 
 
-@pytest.mark.parametrize("isa", isas_with_avx512())
+@pytest.mark.parametrize("isa", isas_with_amx())
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_gemm_tiles_match_the_integer_formula(isa, case):
     cin, h, w, cout, k, stride, pads = case
@@ -72,7 +72,7 @@ def test_gemm_tiles_match_the_integer_formula(isa, case):
             np.testing.assert_array_equal(got, expected, err_msg=f"{name} zp {zp_in}")
 
 
-@pytest.mark.parametrize("isa", isas_with_avx512())
+@pytest.mark.parametrize("isa", isas_with_amx())
 def test_widened_tiles_at_the_accumulator_bound(isa):
     """12 pixels of K = 2048 (widened tiles) whose accumulators reach within 2^20 of INT32_MAX and
     INT32_MIN: the bias takes what the products leave of the generator's bound."""
@@ -95,7 +95,7 @@ def test_widened_tiles_at_the_accumulator_bound(isa):
         np.testing.assert_array_equal(run_variant(isa, name, x, wt, bias, mult, shift, win, q), expected, err_msg=name)
 
 
-@pytest.mark.parametrize("isa", isas_with_avx512())
+@pytest.mark.parametrize("isa", isas_with_amx())
 @pytest.mark.parametrize("n_in,n_out", [(5, 7), (9, 24), (40, 33), (2050, 41)])
 def test_fully_connected_passes_and_channel_tails(isa, n_in, n_out):
     """One pixel: passes of 4 half-blocks and the 1 to 3 left (33 -> 4 + 1, 41 -> 4 + 2)."""
