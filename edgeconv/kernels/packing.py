@@ -37,15 +37,20 @@ def pack_bits(bits: np.ndarray) -> np.ndarray:
     return (grouped * weights).sum(axis=-1).astype(np.uint32)
 
 
+def k4(k: int) -> int:
+    """K rounded up to a whole group of 4 bytes (``EC_PACK_K4``)."""
+    return -(-k // 4) * 4
+
+
 def pack_gemm_weights(w_rows: np.ndarray) -> np.ndarray:
     """(C_out, K) int8 rows -> the packed layout, flat: blocks of 16 output channels by groups of
     4 K bytes, ``packed[b, g, c, j] = W[16 b + c, 4 g + j]``, zero-filled to ceil(C_out / 16)
     blocks and K4 = K rounded up to 4."""
     c_out, k = w_rows.shape
-    blocks, k4 = -(-c_out // PACK_LANES), -(-k // 4) * 4
-    padded = np.zeros((blocks * PACK_LANES, k4), dtype=np.int8)
+    blocks, k_packed = -(-c_out // PACK_LANES), k4(k)
+    padded = np.zeros((blocks * PACK_LANES, k_packed), dtype=np.int8)
     padded[:c_out, :k] = w_rows
-    return padded.reshape(blocks, PACK_LANES, k4 // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
+    return padded.reshape(blocks, PACK_LANES, k_packed // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
 
 
 def im2col_indirect(c_in: int, k_h: int, k_w: int) -> bool:
@@ -89,7 +94,7 @@ def im2col_weight_rows(w_ohwi: np.ndarray, c_in: int, k_h: int, k_w: int) -> np.
 def im2col_scratch_bytes(c_in: int, k_h: int, k_w: int, out_w: int) -> int:
     """Scratch of ec_s8_conv2d_im2col: none when indirect, else one unfolded output row
     (``EC_IM2COL_SCRATCH``: out_w patches of K rounded up to 4, and 4 bytes of slack)."""
-    return 0 if im2col_indirect(c_in, k_h, k_w) else out_w * (-(-(k_h * k_w * c_in) // 4) * 4) + 4
+    return 0 if im2col_indirect(c_in, k_h, k_w) else out_w * k4(k_h * k_w * c_in) + 4
 
 
 def bitplane_scratch_bytes(c_in: int, extent: tuple, kernel_hw: tuple, planes: int) -> int:

@@ -236,23 +236,35 @@ static void ec_amx_pass(const ec_gemm_t *g, const int8_t *a, size_t row_bytes, i
     }
 }
 
+/* Every output channel of the n pixels whose K bytes are in `a` (rows of `row_bytes`), pixel p at
+ * out + p * out_stride: two blocks a pass. */
+EC_INLINE void ec_amx_blocks(const ec_gemm_t *g, const int8_t *a, size_t row_bytes, int32_t n, int8_t *out,
+                             size_t out_stride)
+{
+    const int32_t blocks = (g->out_c + EC_PACK_LANES - 1) / EC_PACK_LANES;
+    int32_t b;
+    for (b = 0; b < blocks; b += 2) {
+        ec_amx_pass(g, a, row_bytes, n, b, blocks - b < 2 ? 1 : 2, out, out_stride);
+    }
+}
+
+/* Bytes of one pixel's row in the buffer: the packed K rounded up to a whole tile row. */
+EC_INLINE size_t ec_amx_row_bytes(const ec_gemm_t *g) { return ((size_t)g->k4 + 63) / 64 * 64; }
+
 /* m pixels (EC_AMX_MIN_PIXELS <= m <= EC_X86_GEMM_TILE) of a row tile or of tap lists, every
  * output channel, on the AMX tiles (ec_amx_serves said so). */
 static void ec_amx_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t m, int8_t *out, size_t out_stride)
 {
-    const int32_t blocks = (g->out_c + EC_PACK_LANES - 1) / EC_PACK_LANES;
-    const size_t row_bytes = ((size_t)g->k4 + 63) / 64 * 64;
+    const size_t row_bytes = ec_amx_row_bytes(g);
     int8_t a[EC_AMX_PIXELS * EC_AMX_K_MAX];
-    int32_t i0, b;
+    int32_t i0;
     ec_amx_configure();
     for (i0 = 0; i0 < m; i0 += EC_AMX_PIXELS) {
         const int32_t n = m - i0 < EC_AMX_PIXELS ? m - i0 : EC_AMX_PIXELS;
         ec_amx_gather(g, src, i0, n, row_bytes, a);
-        for (b = 0; b < blocks; b += 2) {
-            ec_amx_pass(g, a, row_bytes, n, b, blocks - b < 2 ? 1 : 2, out + (size_t)i0 * out_stride, out_stride);
-        }
+        ec_amx_blocks(g, a, row_bytes, n, out + (size_t)i0 * out_stride, out_stride);
     }
-    //_tile_release();
+    _tile_release();
 }
 
 /* The convolution of `g` (ec_im2col_gemm_init: tap t of the packed K at t * K4(C_in) where the
@@ -260,11 +272,11 @@ static void ec_amx_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t m,
  * in raster order 32 at a time, each one's K bytes gathered from the input (ec_amx_window_row). */
 EC_INLINE void ec_amx_conv(const ec_gemm_t *g, const int8_t *in, const ec_window_t *win, int32_t tap_bytes, int8_t *out)
 {
-    const int32_t blocks = (g->out_c + EC_PACK_LANES - 1) / EC_PACK_LANES, pixels = win->out_h * win->out_w;
-    const size_t row_bytes = ((size_t)g->k4 + 63) / 64 * 64, out_c = (size_t)g->out_c;
+    const int32_t pixels = win->out_h * win->out_w;
+    const size_t row_bytes = ec_amx_row_bytes(g), out_c = (size_t)g->out_c;
     const __m512i zp = _mm512_set1_epi8((char)g->q->in_zp);
     int8_t a[EC_AMX_PIXELS * EC_AMX_K_MAX];
-    int32_t i0, i, b;
+    int32_t i0, i;
     ec_amx_configure();
     for (i0 = 0; i0 < pixels; i0 += EC_AMX_PIXELS) {
         const int32_t n = pixels - i0 < EC_AMX_PIXELS ? pixels - i0 : EC_AMX_PIXELS;
@@ -274,9 +286,7 @@ EC_INLINE void ec_amx_conv(const ec_gemm_t *g, const int8_t *in, const ec_window
             ec_amx_window_row(in, win, (i0 + i) / win->out_w, (i0 + i) % win->out_w, tap_bytes, zp, row);
         }
         ec_amx_zero_rows(a, n, row_bytes);
-        for (b = 0; b < blocks; b += 2) {
-            ec_amx_pass(g, a, row_bytes, n, b, blocks - b < 2 ? 1 : 2, out + (size_t)i0 * out_c, out_c);
-        }
+        ec_amx_blocks(g, a, row_bytes, n, out + (size_t)i0 * out_c, out_c);
     }
     _tile_release();
 }
