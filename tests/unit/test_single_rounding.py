@@ -16,9 +16,12 @@ import torch.nn.functional as F
 from edgeconv.ir import Graph, Node, QuantParams, Tensor, ops
 from edgeconv.quant.activation_range import activation_range
 from edgeconv.backends.onnx import write_onnx
-from edgeconv.backends.tflite import to_channels_first
-from edgeconv.quant.single_rounding import double_rounding_misses, f32, with_single_rounding, zero_input_bias
+from edgeconv.backends.tflite import to_channels_first, to_channels_last
+from edgeconv.quant.quantizers import binary_params, sign_threshold, sign_threshold_code
+from edgeconv.quant.single_rounding import (MAX_SCALE_NUDGE, double_rounding_misses, f32, sign_boundary_scale,
+                                           with_single_rounding, zero_input_bias)
 from edgeconv.reference import executor
+from edgeconv.runtimes import litert
 from edgeconv.runtimes import onnxruntime as ort_adapter
 from edgeconv.runtimes import tflm
 from tests.kernels.qgraphs import GraphBuilder as QGraphBuilder
@@ -210,3 +213,81 @@ def test_int8_mean_with_its_own_quantization_stays_a_mean():
     node = g.nodes[1]
     g.tensors[node.output] = dataclasses.replace(g.tensors[node.output], quant=QuantParams(f32(0.02), -100))
     assert [n.op_name for n in with_single_rounding(g).nodes] == ["Quantize", "GlobalAvgPool", "Dequantize"]
+
+
+# The w1a1 MobileNetV2's squeeze-excitation gate (ReLU output times hard sigmoid) and the Sign
+# after it, whose threshold sits halfway below the code 16 above the zero point: the product 3268
+# (43 * 76) requantizes to 15.4977, which TFLite's first rounding (to 2^-7) lifts to 15.5 and
+# then to 16, across the threshold, where XNNPACK rounds once to 15.
+SE_GATE = dict(s_a=0.0235294122248888, s_b=0.0031799066346138716, s_out=0.015778029337525368, steps=16)
+
+
+def gated_sign_graph(s_a: float, s_b: float, s_out: float, steps: int) -> Graph:
+    """int8 a, int8 b (zero points -128, shape 1 x 1 x 256 x 256) -> Mul -> Sign."""
+    shape = (1, 1, 256, 256)
+    g = Graph(name="gated_sign")
+    g.add_tensor(Tensor("a", shape, "int8", quant=QuantParams(f32(s_a), -128)))
+    g.add_tensor(Tensor("b", shape, "int8", quant=QuantParams(f32(s_b), -128)))
+    g.add_tensor(Tensor("y", shape, "int8", quant=QuantParams(f32(s_out), -128)))
+    g.add_tensor(Tensor("z", shape, "int8", quant=binary_params()))
+    g.add_node(Node("gate", ops.Mul(), ["a", "b"], "y"))
+    g.add_node(Node("binarize", ops.Sign(threshold=sign_threshold(steps, float(f32(s_out)))), ["y"], "z", precision="w1a1"))
+    g.inputs, g.outputs = ["a", "b"], ["z"]
+    return g
+
+
+def every_code_pair() -> dict:
+    """Every (a, b) pair of int8 codes once: a down the rows, b along the columns."""
+    codes = np.arange(-128, 128, dtype=np.int8)
+    return {"a": np.broadcast_to(codes.reshape(1, 1, 256, 1), (1, 1, 256, 256)).copy(),
+            "b": np.broadcast_to(codes.reshape(1, 1, 1, 256), (1, 1, 256, 256)).copy()}
+
+
+def once_rounded_sign(g: Graph, feeds: dict) -> np.ndarray:
+    """The Sign of ``g``'s product rounded once (float64, half up): what XNNPACK's MUL feeds it."""
+    qa, qb, qy = (g.tensors[n].quant for n in ("a", "b", "y"))
+    product = (feeds["a"].astype(np.int64) + 128) * (feeds["b"].astype(np.int64) + 128)
+    y = np.floor(product * (float(qa.scale[0]) * float(qb.scale[0]) / float(qy.scale[0])) + 0.5)
+    first = sign_threshold_code(g.nodes[1].op.threshold, float(qy.scale[0]))
+    return np.where(y >= first, 1, -1).astype(np.int8)
+
+
+def litert_outputs(g: Graph, feeds: dict, tmp_path) -> np.ndarray:
+    path = write(g, tmp_path)
+    return to_channels_first(np.asarray(litert.run(path, [to_channels_last(feeds["a"]), to_channels_last(feeds["b"])])))
+
+
+def test_a_gate_before_a_sign_rounds_once_at_the_threshold(tmp_path):
+    """The Mul before a Sign gets the nearest output scale at which every product next to the
+    threshold rounds once: afterwards TFLite's double rounding, the once-rounded product and LiteRT
+    with XNNPACK give the same signs for all 65,536 code pairs (before, they differ), the scale
+    moved by far less than a step anywhere in range, and the threshold stays halfway below the
+    same code."""
+    g = gated_sign_graph(**SE_GATE)
+    feeds = every_code_pair()
+    before = executor.run(g, feeds)["z"]
+    assert np.any(before != once_rounded_sign(g, feeds)), "the case must show the double rounding"
+    assert np.any(litert_outputs(g, feeds, tmp_path) != before)
+
+    out = with_single_rounding(g)
+    s_out, s_new = float(g.tensors["y"].quant.scale[0]), float(out.tensors["y"].quant.scale[0])
+    assert s_new != s_out and abs(s_new / s_out - 1) <= MAX_SCALE_NUDGE
+    threshold = out.nodes[1].op.threshold
+    assert sign_threshold_code(threshold, s_new) == SE_GATE["steps"]
+    assert threshold == sign_threshold(SE_GATE["steps"], s_new)
+    after = executor.run(out, feeds)["z"]
+    np.testing.assert_array_equal(after, once_rounded_sign(out, feeds))
+    np.testing.assert_array_equal(litert_outputs(out, feeds, tmp_path), after)
+
+
+def test_a_gate_that_already_rounds_once_at_the_threshold_keeps_its_scale():
+    g = gated_sign_graph(**dict(SE_GATE, steps=15))
+    out = with_single_rounding(g)
+    assert out.tensors["y"].quant == g.tensors["y"].quant and out.nodes[1].op == g.nodes[1].op
+
+
+def test_sign_boundary_scale_gives_up_where_no_scale_in_reach_rounds_once():
+    """Multiplier 1/4 and a threshold at 4.5: 18 * 1/4 is the half itself; every smaller multiplier
+    in reach has TFLite lift 18 onto 4.5 (first rounding to 2^-2), every larger one 17 (to 2^-1)."""
+    products = np.arange(-300, 300, dtype=np.int64)
+    assert sign_boundary_scale(products, 0.25, 1.0, 1.0, [5]) is None
