@@ -35,8 +35,10 @@
  *
  * Widened input. A row tile of 2 to 6 pixels whose packed K is at most EC_AVX2_WIDE_K4 bytes and
  * whose segments are at least EC_AVX2_WIDE_SEG long is widened to int16 once (a stack buffer of up
- * to 24 KiB), and every half-block pass reads a pixel's group with one 64-bit broadcast load; other
- * tiles widen the group they read in each pass (a shuffle and vpmovsxbw per pixel and group).
+ * to 54 KiB: K up to a 3x3 window of 512 channels), and every half-block pass reads a pixel's group
+ * with one 64-bit broadcast load; other tiles widen the group they read in each pass (a shuffle and
+ * vpmovsxbw per pixel and group). Past L1's size the widened rows stream from L2, still faster than
+ * widening in every pass (ResNet-18-224's 256- and 512-channel 3x3 layers, bench/README.md).
  *
  * Order. Within a call of up to EC_X86_GEMM_TILE pixels, each register tile of pixels runs over
  * every half-block: the tile's input stays in L1 while the weights stream from L1, L2 or L3, each
@@ -513,11 +515,11 @@ static void ec_avx2_gemm_pixels(const ec_gemm_t *g, const ec_gemm_src_t *src, co
 
 /* m pixels in register tiles of up to 6 pixels, the pixels spread evenly over the fewest tiles (14
  * pixels: 5, 5 and 4); a tile of tap lists, one pixel at a time. A row tile of 2 or more pixels
- * whose packed K fits EC_AVX2_WIDE_K4 is widened to int16 once (24 KiB of stack at most) and read so
+ * whose packed K fits EC_AVX2_WIDE_K4 is widened to int16 once (54 KiB of stack at most) and read so
  * by every half-block; longer ones, and those of segments under EC_AVX2_WIDE_SEG bytes (a first
  * layer's 3-channel taps, where widening costs more per group than it saves), read their bytes in
  * place. */
-#define EC_AVX2_WIDE_K4 2048
+#define EC_AVX2_WIDE_K4 4608
 #define EC_AVX2_WIDE_SEG 8
 static void ec_x86_gemm_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t m, int8_t *out, size_t out_stride)
 {

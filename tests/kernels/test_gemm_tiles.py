@@ -4,7 +4,7 @@ ec_s8_fully_connected) at the edges their tiling creates, on every build this ma
 
 The AVX2 tiles (ec_x86_gemm_avx2.h) split a call's pixels into register tiles of up to 6 (spread
 evenly: 7 -> 4 + 3, 16 -> 6 + 5 + 5), cover C_out in half-blocks of 8 channels (a lone pixel in
-passes of 4), widen a tile's input to int16 once when its packed K is at most 2048 bytes and its
+passes of 4), widen a tile's input to int16 once when its packed K is at most 4608 bytes and its
 segments at least 8 bytes long, and read the bytes in place otherwise; the VNNI tiles take 12
 pixels x 32 channels, and a last block of 8 or fewer channels (3, 7, 8, 17, 23, 33, 520 below)
 in pixel pairs, 6 pairs at most. The cases below reach each of these paths with pixel counts and channel
@@ -24,12 +24,13 @@ CASES = [
     (16, 1, 7, 9, (1, 1), (1, 1), (0, 0, 0, 0)),        # 7 pixels: tiles of 4 and 3; 9 channels: a 1-channel half-block
     (21, 4, 4, 40, (1, 1), (1, 1), (0, 0, 0, 0)),       # 16 pixels: 6 + 5 + 5, widened with a 1-byte K tail; 5 half-blocks
     (5, 13, 11, 23, (1, 1), (1, 1), (0, 0, 0, 0)),      # 143 pixels (3 calls), 5-byte segments read in place
-    (2048, 1, 6, 8, (1, 1), (1, 1), (0, 0, 0, 0)),      # K at the widening limit
-    (2050, 2, 5, 17, (1, 1), (1, 1), (0, 0, 0, 0)),     # K past it: 10 pixels read in place, a 2-byte tail
+    (4608, 1, 6, 8, (1, 1), (1, 1), (0, 0, 0, 0)),      # K at the widening limit
+    (4610, 2, 5, 17, (1, 1), (1, 1), (0, 0, 0, 0)),     # K past it: 10 pixels read in place, a 2-byte tail
     (1, 1, 13, 3, (1, 1), (1, 1), (0, 0, 0, 0)),        # K = 1
     (8, 3, 70, 12, (3, 3), (1, 1), (1, 1, 1, 1)),       # im2col rows of 70 pixels: calls of 64 and 6
     (10, 5, 9, 7, (3, 3), (1, 2), (0, 1, 2, 1)),        # 10-byte taps with 2-byte tails, taps in the padding
-    (96, 4, 5, 25, (5, 5), (1, 1), (2, 2, 2, 2)),       # unfolded, K = 2400 past the widening limit
+    (96, 4, 5, 25, (5, 5), (1, 1), (2, 2, 2, 2)),       # unfolded, K = 2400 widened
+    (192, 4, 5, 25, (5, 5), (1, 1), (2, 2, 2, 2)),      # unfolded, K = 4800 past the widening limit
     (7, 6, 6, 33, (5, 5), (1, 1), (2, 2, 2, 2)),        # unfolded, K = 175 widened, a 3-byte tail
     (3, 9, 14, 8, (3, 3), (1, 1), (1, 1, 1, 1)),        # VNNI: one narrow block in pixel pairs, padded rows
     (4, 2, 7, 520, (1, 1), (1, 1), (0, 0, 0, 0)),       # VNNI: a narrow 33rd block past the call's prepared stages
