@@ -18,9 +18,10 @@
  * straight from its input in raster order across output rows (ec_amx_conv); the bytes past a
  * segment or tap and past K are zero, so the weights' padding and the next block's bytes read
  * past the last K group add nothing. Then 2 x 2 tiles (32 pixels x 32 channels, 4 accumulator
- * tiles) run over the K groups 16 at a time; a last partial K tile reads its weights from a
- * zero-padded copy (never past the packed array). The accumulators go through memory to the VNNI
- * tiles' output stage.
+ * tiles) run over the K groups 16 at a time; a last partial K tile reads its weights in place (the
+ * rows past K, the next block's, meet zero input bytes), or from a zero-padded copy where that
+ * would read past the packed array. The accumulators go through memory to the VNNI tiles' output
+ * stage.
  *
  * Linux lets a process use the AMX tile data only after asking (arch_prctl ARCH_REQ_XCOMP_PERM,
  * XFEATURE_XTILEDATA; Linux Documentation/arch/x86/xstate.rst); the first call of each kernel
@@ -94,6 +95,10 @@ EC_INLINE void ec_amx_configure(void)
 EC_FORCE_INLINE void ec_amx_copy(int8_t *to, const int8_t *x, int32_t n, int32_t span)
 {
     int32_t c;
+    if (span <= 32) {
+        _mm256_mask_storeu_epi8(to, (__mmask32)ec_amx_first_bytes(span), _mm256_maskz_loadu_epi8((__mmask32)ec_amx_first_bytes(n), x));
+        return;
+    }
     for (c = 0; c < span; c += 64) {
         _mm512_mask_storeu_epi8(to + c, ec_amx_first_bytes(span - c), _mm512_maskz_loadu_epi8(ec_amx_first_bytes(n - c), x + c));
     }
@@ -140,21 +145,24 @@ EC_INLINE void ec_amx_gather(const ec_gemm_t *g, const ec_gemm_src_t *src, int32
 EC_INLINE void ec_amx_window_row(const int8_t *in, const ec_window_t *win, int32_t oy, int32_t ox, int32_t tap_bytes,
                                  __m512i zp, int8_t *row)
 {
-    const int32_t c = win->in_c, ix0 = ox * win->stride_w - win->pad_left;
-    const int whole_rows = tap_bytes == c && win->dil_w == 1 && ix0 >= 0 && ix0 + win->k_w <= win->in_w;
-    int32_t ky, kx;
-    for (ky = 0; ky < win->k_h; ++ky) {
-        const int32_t iy = oy * win->stride_h - win->pad_top + ky * win->dil_h;
-        int8_t *to = row + (size_t)(ky * win->k_w) * (size_t)tap_bytes;
-        const int8_t *x = in + (size_t)iy * (size_t)win->in_w * (size_t)c;
-        if (iy < 0 || iy >= win->in_h) {
-            ec_amx_fill(to, zp, win->k_w * tap_bytes, win->k_w * tap_bytes);
+    /* The window's fields as locals: the byte stores below may alias *win, and would reload them. */
+    const int32_t c = win->in_c, k_h = win->k_h, k_w = win->k_w, in_h = win->in_h, in_w = win->in_w;
+    const int32_t dil_h = win->dil_h, dil_w = win->dil_w, ix0 = ox * win->stride_w - win->pad_left;
+    const int32_t row_len = k_w * tap_bytes;
+    const size_t in_row = (size_t)in_w * (size_t)c;
+    const int whole_rows = tap_bytes == c && dil_w == 1 && ix0 >= 0 && ix0 + k_w <= in_w;
+    int32_t ky, kx, iy = oy * win->stride_h - win->pad_top;
+    for (ky = 0; ky < k_h; ++ky, iy += dil_h, row += row_len) {
+        const int8_t *x = in + (size_t)iy * in_row;
+        int8_t *to = row;
+        if (iy < 0 || iy >= in_h) {
+            ec_amx_fill(to, zp, row_len, row_len);
         } else if (whole_rows) {
-            ec_amx_copy(to, x + (size_t)ix0 * (size_t)c, win->k_w * c, win->k_w * c);
+            ec_amx_copy(to, x + (size_t)ix0 * (size_t)c, row_len, row_len);
         } else {
-            for (kx = 0; kx < win->k_w; ++kx, to += tap_bytes) {
-                const int32_t ix = ix0 + kx * win->dil_w;
-                if (ix < 0 || ix >= win->in_w) {
+            for (kx = 0; kx < k_w; ++kx, to += tap_bytes) {
+                const int32_t ix = ix0 + kx * dil_w;
+                if (ix < 0 || ix >= in_w) {
                     ec_amx_fill(to, zp, c, tap_bytes);
                 } else {
                     ec_amx_copy(to, x + (size_t)ix * (size_t)c, c, tap_bytes);
@@ -162,6 +170,19 @@ EC_INLINE void ec_amx_window_row(const int8_t *in, const ec_window_t *win, int32
             }
         }
     }
+}
+
+/* The weight tile of a last partial K tile of `groups` K groups at w: read in place, its rows past
+ * the groups being the next block's bytes, which meet input bytes that are zero (past K); copied
+ * into `copy` and zero-padded where 16 rows would pass the packed array's `end`. */
+EC_INLINE const int8_t *ec_amx_tail_weights(const int8_t *w, int32_t groups, const int8_t *end, int8_t copy[1024])
+{
+    if (w + 1024 <= end) {
+        return w;
+    }
+    memcpy(copy, w, (size_t)groups * 64);
+    memset(copy + (size_t)groups * 64, 0, (size_t)(16 - groups) * 64);
+    return copy;
 }
 
 /* One block's accumulators of a pass (pixel p's 16 at acc + 32 * p), plus `fold`, requantized by
@@ -186,6 +207,7 @@ static void ec_amx_pass(const ec_gemm_t *g, const int8_t *a, size_t row_bytes, i
     const size_t block_bytes = (size_t)g->k4 * EC_PACK_LANES;
     const int32_t groups = g->k4 / 4, whole = groups / 16, tail_groups = groups % 16;
     const int8_t *w0 = g->w + (size_t)b * block_bytes, *w1 = w0 + (nb > 1 ? block_bytes : 0);
+    const int8_t *end = g->w + (size_t)((g->out_c + EC_PACK_LANES - 1) / EC_PACK_LANES) * block_bytes;
     int8_t tail[2][1024];
     int32_t acc[EC_AMX_PIXELS * 32];
     int32_t kt, j;
@@ -204,13 +226,12 @@ static void ec_amx_pass(const ec_gemm_t *g, const int8_t *a, size_t row_bytes, i
         _tile_dpbssd(3, 5, 7);
     }
     if (tail_groups) {
-        memset(tail, 0, sizeof tail);
-        memcpy(tail[0], w0 + (size_t)whole * 1024, (size_t)tail_groups * 64);
-        memcpy(tail[1], w1 + (size_t)whole * 1024, (size_t)tail_groups * 64);
+        const int8_t *t0 = ec_amx_tail_weights(w0 + (size_t)whole * 1024, tail_groups, end, tail[0]);
+        const int8_t *t1 = ec_amx_tail_weights(w1 + (size_t)whole * 1024, tail_groups, end, tail[1]);
         _tile_loadd(4, a + (size_t)whole * 64, (long)row_bytes);
         _tile_loadd(5, a + 16 * row_bytes + (size_t)whole * 64, (long)row_bytes);
-        _tile_loadd(6, tail[0], 64);
-        _tile_loadd(7, tail[1], 64);
+        _tile_loadd(6, t0, 64);
+        _tile_loadd(7, t1, 64);
         _tile_dpbssd(0, 4, 6);
         _tile_dpbssd(1, 4, 7);
         _tile_dpbssd(2, 5, 6);
