@@ -232,8 +232,8 @@ def sign_boundary_scale(products: np.ndarray, s_a: float, s_b: float, s_out: flo
     these are the only products whose Sign a once-rounding runtime can see flipped."""
     steps = np.asarray(sorted(steps), dtype=np.float64)
     reach = int(MAX_SCALE_NUDGE / SCALE_NUDGE_STEP)
-    # The products near a boundary at any scale of the search (the nudge moves them by at most
-    # |k - 1/2| * MAX_SCALE_NUDGE < 1 step: |k| <= 128).
+    # The products near a boundary at any scale of the search: the nudge moves p * M by at most
+    # about |k - 1/2| * MAX_SCALE_NUDGE <= 1 step (|k| <= 255, int8 codes), so 1/2 + 1 < 2 covers it.
     start = products[np.min(np.abs(np.subtract.outer(products * (s_a * s_b / s_out), steps - 0.5)), axis=1) < 2]
     for j in sorted(range(-reach, reach + 1), key=lambda j: (abs(j), j)):
         scale = float(f32(s_out * (1.0 + j * SCALE_NUDGE_STEP)))
@@ -250,8 +250,8 @@ def _with_sign_boundary_scale(graph: Graph, node: Node) -> None:
     keep each Sign's threshold halfway below the same code. Left alone when no scale does."""
     signs = graph.consumers(node.output)
     out = graph.tensors[node.output]
-    if (out.dtype != "int8" or not signs or node.output in graph.outputs
-            or not all(isinstance(c.op, ops.Sign) for c in signs)):
+    if (out.dtype != "int8" or any(graph.tensors[t].dtype != "int8" for t in node.inputs[:2]) or not signs
+            or node.output in graph.outputs or not all(isinstance(c.op, ops.Sign) for c in signs)):
         return
     qa, qb = (graph.tensors[t].quant for t in node.inputs[:2])
     s_out = float(out.quant.scale[0])
