@@ -177,7 +177,7 @@ EC_INLINE void ec_amx_window_row(const int8_t *in, const ec_window_t *win, int32
  * into `copy` and zero-padded where 16 rows would pass the packed array's `end`. */
 EC_INLINE const int8_t *ec_amx_tail_weights(const int8_t *w, int32_t groups, const int8_t *end, int8_t copy[1024])
 {
-    if (w + 1024 <= end) {
+    if (end - w >= 1024) {
         return w;
     }
     memcpy(copy, w, (size_t)groups * 64);
