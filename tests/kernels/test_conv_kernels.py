@@ -12,8 +12,8 @@ from edgeconv.kernels.packing import (im2col_edge_positions, im2col_indirect, im
                                      pack_gemm_weights)
 from edgeconv.ir import Graph, Node, QuantParams, Tensor, ops
 from edgeconv.reference.int_kernels import INT_KERNELS
-from tests.kernels.cbuild import (QParams, hwc_to_nchw, isas_to_test, isas_with_amx, isas_with_avx512, kernel_library, nchw_to_hwc, ptr,
-                                  window)
+from tests.kernels.cbuild import (QParams, hwc_to_nchw, isas_to_test, isas_with_amx, isas_with_avx512, kernel_library,
+                                  nchw_to_hwc, ptr, window)
 from tests.kernels.intref import conv_int, multipliers, requant
 
 # (C_in, H, W, C_out, k, stride, pads (t,l,b,r), dilation, groups)

@@ -98,7 +98,8 @@ def test_kernel_set_rule():
     assert kernel_set("x86_64-linux-gnu", {"sse2"}).isa == "portable"  # the levels: tests/unit/test_x86_levels.py
     assert kernel_set("x86_64-linux-gnu", {"sse4_1", "avx2", "fma", "popcnt"}).flags[:3] == X86_AVX2_FLAGS
     vnni = {"sse4_1", "avx2", "fma", "popcnt", "avx512f", "avx512bw", "avx512vl", "avx512_vnni"}
-    assert kernel_set("x86_64-linux-gnu", vnni).flags == X86_AVX2_FLAGS + X86_AVX512_FLAGS + ("-mno-amx-tile", "-mno-amx-int8")
+    no_amx = ("-mno-amx-tile", "-mno-amx-int8")
+    assert kernel_set("x86_64-linux-gnu", vnni).flags == X86_AVX2_FLAGS + X86_AVX512_FLAGS + no_amx
     assert kernel_set("x86_64-linux-gnu", vnni | {"avx512vbmi"}).flags[-1] == "-mavx512vbmi"
     assert kernel_set("aarch64-linux-gnu", ()) == KernelSet("arm")
     assert kernel_set("arm-linux-gnueabihf", ()) == KernelSet("arm")

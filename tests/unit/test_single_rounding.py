@@ -231,7 +231,8 @@ def gated_sign_graph(s_a: float, s_b: float, s_out: float, steps: int) -> Graph:
     g.add_tensor(Tensor("y", shape, "int8", quant=QuantParams(f32(s_out), -128)))
     g.add_tensor(Tensor("z", shape, "int8", quant=binary_params()))
     g.add_node(Node("gate", ops.Mul(), ["a", "b"], "y"))
-    g.add_node(Node("binarize", ops.Sign(threshold=sign_threshold(steps, float(f32(s_out)))), ["y"], "z", precision="w1a1"))
+    sign = ops.Sign(threshold=sign_threshold(steps, float(f32(s_out))))
+    g.add_node(Node("binarize", sign, ["y"], "z", precision="w1a1"))
     g.inputs, g.outputs = ["a", "b"], ["z"]
     return g
 
