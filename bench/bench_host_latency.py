@@ -192,7 +192,7 @@ def main(argv=None) -> int:
     parser.add_argument("--layers", action="store_true", help="print per-layer prediction and measurement")
     args = parser.parse_args(argv)
     levels = args.levels.split(",") if args.levels else bench_levels()
-    info = machine()
+    info = machine(measure_clock=not args.reuse)
     with tempfile.TemporaryDirectory(prefix="edgeconv-host-latency-") as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)

@@ -255,7 +255,7 @@ def main(argv=None) -> int:
     parser.add_argument("--slowest", type=int, default=5, help="slowest layers listed per model and level")
     args = parser.parse_args(argv)
     levels = args.levels.split(",") if args.levels else bench_levels()
-    info = machine()
+    info = machine(measure_clock=True)
     results = {}
     with tempfile.TemporaryDirectory(prefix="edgeconv-bench-levels-") as tmp:
         for name in args.models.split(","):

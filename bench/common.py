@@ -100,8 +100,14 @@ class ModelResult:
 
 # --- the machine -------------------------------------------------------------------------------
 
-def machine() -> dict:
-    """CPU, cores and load averages at the time of the run (load from other work skews figures)."""
+def machine(measure_clock: bool = False) -> dict:
+    """CPU, cores and load averages at the time of the run (load from other work skews figures),
+    and the clock the host target's latency model uses. ``measure_clock``: where that clock is
+    measured (a virtual machine, ``edgeconv.host_clock``), measure it afresh, so that predictions
+    checked against times measured now use the clock the cores run at now."""
+    from edgeconv.host_clock import measured_clock_ghz
+    from edgeconv.targets import load_target
+
     model = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -111,8 +117,11 @@ def machine() -> dict:
     except OSError:
         pass
     load = os.getloadavg() if hasattr(os, "getloadavg") else (None, None, None)
+    if measure_clock:
+        measured_clock_ghz(model, refresh=True)
     return {"cpu": model, "cores": os.cpu_count(), "loadavg_1_5_15": [round(v, 2) for v in load],
-            "python": platform.python_version(), "c_kernels": c_kernel_set()}
+            "python": platform.python_version(), "c_kernels": c_kernel_set(),
+            "host_model_clock_ghz": load_target("host").cpu.clock_ghz}
 
 
 def c_kernel_set() -> str:
@@ -157,7 +166,8 @@ def forced_level(level: Optional[str]):
 def load_note(info: dict) -> str:
     one_minute = info["loadavg_1_5_15"][0]
     busy = one_minute is not None and one_minute > 0.5
-    return (f"{info['cpu']}, {info['cores']} cores, our kernels {info['c_kernels']}, load average {one_minute} at start"
+    return (f"{info['cpu']}, {info['cores']} cores, our kernels {info['c_kernels']}, host model's clock "
+            f"{info['host_model_clock_ghz']:.2f} GHz, load average {one_minute} at start"
             + (" (machine shared with other work: absolute times are noisy; the ratios, measured interleaved "
                "in the same run, are the figures to read)" if busy else ""))
 

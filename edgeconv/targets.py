@@ -9,7 +9,9 @@ the key.
 
 The ``host`` target (the build machine) sets ``cpu.detect = true``: its cores, clock, ISA features,
 model name and caches are read from ``/proc/cpuinfo`` and ``/sys`` when the file is loaded, and
-the values in the file are the defaults for anything that cannot be read.
+the values in the file are the defaults for anything that cannot be read. The clock is the
+highest one cpufreq gives; where there is none (a virtual machine), the clock a busy core was
+measured at once in this boot (``host_clock``), else the ``cpu MHz`` of /proc/cpuinfo.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .errors import UserError
+from .host_clock import measured_clock_ghz
 from .names import check_path_component
 
 # Precision classes of the peak figures: what the kernels of each layer precision run at.
@@ -434,8 +437,12 @@ def _detect_host(target: Target) -> Target:
         cpu = replace(cpu, cores=int(cores))
         detected.append("cpu.cores")
     max_khz = (_read(_SYS_CPU0 / "cpufreq" / "cpuinfo_max_freq") or "").strip()
+    measured_ghz = None if max_khz.isdigit() else measured_clock_ghz(cpu.model)
     if max_khz.isdigit():
         cpu = replace(cpu, clock_ghz=int(max_khz) / 1e6)
+        detected.append("cpu.clock_ghz")
+    elif measured_ghz is not None:
+        cpu = replace(cpu, clock_ghz=measured_ghz)
         detected.append("cpu.clock_ghz")
     elif isinstance(info.get("cpu MHz"), float):
         cpu = replace(cpu, clock_ghz=info["cpu MHz"] / 1000.0)

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
-from ..select.latency_table import cache_root
+from ..host_tools import cache_root
 from .elf_symbols import EM_AARCH64
 
 ITERATIONS = 200

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import UserError
+from ..host_tools import cache_root, host_compiler
 from ..resources import runtimes_c_dir
-from ..select.latency_table import cache_root
 from .elf_symbols import read_symbols
 
 PLUGIN_NAME = "ec_insn_count"
@@ -78,18 +78,12 @@ class BlockCounts:
         return calls
 
 
-def host_compiler() -> str:
-    for name in ("cc", "gcc", "clang"):
-        found = shutil.which(name)
-        if found:
-            return found
-    raise UserError("the instruction-counting plugin needs a host C compiler: install the Debian package gcc")
-
-
 def plugin_library() -> Path:
     """The compiled plugin, built into the user's cache on first use."""
     source = Path(runtimes_c_dir()).parent / "qemu_plugin" / f"{PLUGIN_NAME}.c"
     cc = host_compiler()
+    if cc is None:
+        raise UserError("the instruction-counting plugin needs a host C compiler: install the Debian package gcc")
     version = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
     digest = hashlib.sha256(source.read_bytes() + version.encode() + " ".join(PLUGIN_FLAGS).encode()).hexdigest()[:16]
     library = cache_root() / "qemu-plugin" / f"{PLUGIN_NAME}-{digest}.so"

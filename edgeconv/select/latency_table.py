@@ -34,12 +34,12 @@ passed explicitly (``compress --latency-table``).
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 from ..errors import UserError
+from ..host_tools import cache_root
 from ..ir import Graph, Node
 
 FORMAT = "edgeconv-latency-table"
@@ -50,14 +50,6 @@ METHODS = (MEASURED_METHOD, ESTIMATED_METHOD)
 
 # Attributes that do not change how long a layer takes: left out of the shape signature.
 _TIMING_NEUTRAL_ATTRS = frozenset({"clamp", "value", "alpha", "eps", "beta", "lo", "hi"})
-
-
-def cache_root() -> Path:
-    """edgeconv's folder in the user's cache."""
-    if os.environ.get("EDGECONV_CACHE_DIR"):
-        return Path(os.environ["EDGECONV_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "edgeconv"
 
 
 def user_table_path(target_name: str) -> Path:

@@ -31,7 +31,7 @@ samples and comparison), which the pipeline uses to check the selector's choice 
 candidates (``pipeline.selection``).
 
 Results are cached as JSON under ``<cache>/sensitivity/<key>.json`` (``~/.cache/edgeconv`` by
-default, see ``latency_table.cache_root``), where the key hashes the graph's structure and
+default, see ``host_tools.cache_root``), where the key hashes the graph's structure and
 weights, the calibration data, the precisions, the layers, the metric and a caller-given label
 naming the quantizer (so a new quantization method does not reuse stale numbers) and how the
 trials ran (replayed on which device type, or a caller's executor).
@@ -51,7 +51,7 @@ from .. import progress
 from ..errors import UserError
 from ..ir import Graph, ops
 from ..quant.precision import parse_precision
-from .latency_table import cache_root
+from ..host_tools import cache_root
 
 REPLAY_BATCH = 32  # samples per batch of a replayed trial
 
