@@ -17,7 +17,8 @@
  * (128 + in_zp) * W for every pixel: they are folded once per tile, not read per pixel.
  * Register tiles (ec_vnni_shape): up to 12 pixels x 32 channels (24 accumulators, 2 weight
  * registers, one input), 1 pixel x 128 channels for the fully connected layer (8 independent
- * accumulator chains); a pixel's 4-byte group is broadcast once and feeds every block of the pass.
+ * accumulator chains); a pixel's 4-byte group is broadcast once and feeds every block of the pass,
+ * read from a copy of the tile's input flipped to u once for all passes (ec_vnni_flip).
  * Narrow blocks (at most 8 channels: a layer of 8 or fewer, or the last block of 16n + 1..8) run
  * pixel pairs: a register holds the block's 8 channels of two pixels (lanes 0-7 and 8-15), the
  * first 32 bytes of each 64-byte weight group (its 8 channels) in both halves, so every lane does
@@ -71,21 +72,21 @@ EC_FORCE_INLINE void ec_vnni_load_weights(const int8_t *wk, size_t block_bytes, 
 }
 
 /* The group of 4 bytes at p (n of them, n < 4 for a tail) as unsigned bytes u = x + 128,
- * broadcast to every lane. */
-EC_FORCE_INLINE __m512i ec_vnni_group(const int8_t *p, int32_t n)
+ * broadcast to every lane; `flipped` (a constant): the bytes already are u (ec_vnni_flip). */
+EC_FORCE_INLINE __m512i ec_vnni_group(const int8_t *p, int32_t n, const int flipped)
 {
     const int32_t v = n == 4 ? ec_load_group(p) : ec_load_tail_group(p, n);
-    return _mm512_xor_si512(_mm512_set1_epi32(v), _mm512_set1_epi32((int)0x80808080u));
+    return flipped ? _mm512_set1_epi32(v) : _mm512_xor_si512(_mm512_set1_epi32(v), _mm512_set1_epi32((int)0x80808080u));
 }
 
 /* The groups of 4 bytes at p (pixel a, lanes 0-7) and q (pixel b, lanes 8-15), n bytes each, as
- * unsigned bytes. */
-EC_FORCE_INLINE __m512i ec_vnni_pair_group(const int8_t *p, const int8_t *q, int32_t n)
+ * unsigned bytes (as ec_vnni_group). */
+EC_FORCE_INLINE __m512i ec_vnni_pair_group(const int8_t *p, const int8_t *q, int32_t n, const int flipped)
 {
     const int32_t a = n == 4 ? ec_load_group(p) : ec_load_tail_group(p, n);
     const int32_t b = n == 4 ? ec_load_group(q) : ec_load_tail_group(q, n);
     const __m512i both = _mm512_mask_broadcastd_epi32(_mm512_set1_epi32(a), (__mmask16)0xFF00, _mm_cvtsi32_si128(b));
-    return _mm512_xor_si512(both, _mm512_set1_epi32((int)0x80808080u));
+    return flipped ? both : _mm512_xor_si512(both, _mm512_set1_epi32((int)0x80808080u));
 }
 
 /* A narrow block's weight group (its first 8 channels, 32 bytes) in both halves. */
@@ -113,7 +114,7 @@ EC_FORCE_INLINE void ec_vnni_padding(const ec_gemm_t *g, const ec_gemm_src_t *sr
         }
         for (k = 0; k < g->seg_len; k += 4, wk += 64) {
             ec_vnni_load_weights(wk, block_bytes, nb, wv);
-            ec_vnni_madd(fold, ec_vnni_group(src->pad_row + k, k < full ? 4 : g->seg_len - k), wv, nb);
+            ec_vnni_madd(fold, ec_vnni_group(src->pad_row + k, k < full ? 4 : g->seg_len - k, 0), wv, nb);
         }
     }
 }
@@ -121,7 +122,8 @@ EC_FORCE_INLINE void ec_vnni_padding(const ec_gemm_t *g, const ec_gemm_src_t *sr
 /* One group of 4 K bytes (n < 4: a segment's tail) of every register row: acc[i][j] += u(x[i] + at)
  * * W(block j), or for pairs acc[i][0] += (u(x[2i] + at), u(x[2i + 1] + at)) * W(block 0). */
 EC_FORCE_INLINE void ec_vnni_step(const int8_t *wk, size_t block_bytes, const int8_t *const *x, size_t at, int32_t n,
-                                  const int rows, const int nb, const int pairs, __m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCKS])
+                                  const int rows, const int nb, const int pairs, const int flipped,
+                                  __m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCKS])
 {
     __m512i wv[EC_VNNI_BLOCKS];
     int i;
@@ -132,49 +134,44 @@ EC_FORCE_INLINE void ec_vnni_step(const int8_t *wk, size_t block_bytes, const in
     }
     EC_UNROLL
     for (i = 0; i < rows; ++i) {
-        ec_vnni_madd(acc[i], pairs ? ec_vnni_pair_group(x[2 * i] + at, x[2 * i + 1] + at, n) : ec_vnni_group(x[i] + at, n),
+        ec_vnni_madd(acc[i],
+                     pairs ? ec_vnni_pair_group(x[2 * i] + at, x[2 * i + 1] + at, n, flipped)
+                           : ec_vnni_group(x[i] + at, n, flipped),
                      wv, nb);
     }
 }
 
 /* acc[i][j] += sum over K of u(pixel i0 + i) * W(block j), for `rows` pixels (those from m on
- * repeat pixel m - 1) and nb <= EC_VNNI_BLOCKS blocks starting at `w`. `row` (a constant): src is
- * a row tile, whose padding segments ec_vnni_padding has added and whose pixels read segment s at
- * their first byte + seg_offset[s]; else a tile of tap lists. `pairs` (a constant, row tiles of
- * one narrow block): register row i holds pixels i0 + 2i and i0 + 2i + 1. */
+ * repeat pixel m - 1) and nb <= EC_VNNI_BLOCKS blocks starting at `w`, of a row tile: its padding
+ * segments ec_vnni_padding has added, its pixels read segment s at their first byte +
+ * seg_offset[s]. `pairs` (a constant, row tiles of one narrow block): register row i holds pixels
+ * i0 + 2i and i0 + 2i + 1. `flipped` (a constant): the bytes are unsigned already, and every
+ * segment is read in whole groups (ec_vnni_flip). */
 EC_FORCE_INLINE void ec_vnni_accumulate(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m,
-                                        const int8_t *w, const int rows, const int nb, const int row, const int pairs,
-                                        __m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCKS])
+                                        const int8_t *w, const int rows, const int nb, const int pairs,
+                                        const int flipped, __m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCKS])
 {
     const size_t block_bytes = (size_t)g->k4 * EC_PACK_LANES, seg_bytes = (size_t)EC_PACK_K4(g->seg_len) * EC_PACK_LANES;
-    const int32_t full = ec_gemm_whole_bytes(g), tail = g->seg_len - full;
+    const int32_t full = flipped ? EC_PACK_K4(g->seg_len) : ec_gemm_whole_bytes(g), tail = g->seg_len - full;
     const int pixels = pairs ? 2 * rows : rows;
     const int8_t *x[2 * EC_VNNI_ROWS];
     int32_t s, k;
     int i;
     EC_UNROLL
     for (i = 0; i < pixels; ++i) {
-        x[i] = row ? src->first + (size_t)(i0 + (i < m ? i : m - 1)) * src->step : NULL;
+        x[i] = src->first + (size_t)(i0 + (i < m ? i : m - 1)) * src->step;
     }
     for (s = 0; s < g->nseg; ++s) {
         const int8_t *wk = w + (size_t)s * seg_bytes;
-        size_t off = 0;
-        if (row) {
-            off = src->seg_offset[s];
-            if (off == EC_GEMM_PAD) {
-                continue;
-            }
-        } else {
-            EC_UNROLL
-            for (i = 0; i < rows; ++i) {
-                x[i] = src->taps[(i0 + (i < m ? i : m - 1)) * g->nseg + s];
-            }
+        const size_t off = src->seg_offset[s];
+        if (off == EC_GEMM_PAD) {
+            continue;
         }
         for (k = 0; k < full; k += 4, wk += 64) {
-            ec_vnni_step(wk, block_bytes, x, off + (size_t)k, 4, rows, nb, pairs, acc);
+            ec_vnni_step(wk, block_bytes, x, off + (size_t)k, 4, rows, nb, pairs, flipped, acc);
         }
         if (tail > 0) {
-            ec_vnni_step(wk, block_bytes, x, off + (size_t)full, tail, rows, nb, pairs, acc);
+            ec_vnni_step(wk, block_bytes, x, off + (size_t)full, tail, rows, nb, pairs, flipped, acc);
         }
     }
 }
@@ -248,12 +245,12 @@ EC_FORCE_INLINE void ec_vnni_store_as(__m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCKS],
     }
 }
 
-/* Output channels [16 * b0, 16 * (b0 + nb)) of pixels i0 .. i0 + m - 1 with a register tile of
- * `rows` >= m pixels: fold, accumulate, requantize, store (pixel i0 + i at out + i * out_stride).
- * The output stage is the call's (g->stages) or derived once per block, after the accumulation
- * (which needs every register). */
+/* Output channels [16 * b0, 16 * (b0 + nb)) of pixels i0 .. i0 + m - 1 of a row tile with a
+ * register tile of `rows` >= m pixels: fold, accumulate, requantize, store (pixel i0 + i at out + i
+ * * out_stride). The output stage is the call's (g->stages) or derived once per block, after the
+ * accumulation (which needs every register). `flipped`: as ec_vnni_accumulate. */
 EC_FORCE_INLINE void ec_vnni_blocks(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m, int32_t b0,
-                                    const int rows, const int nb, const int row, int8_t *out, size_t out_stride)
+                                    const int rows, const int nb, const int flipped, int8_t *out, size_t out_stride)
 {
     const ec_x86_stage_t *stages = (const ec_x86_stage_t *)g->stages;
     const int8_t *w = g->w + (size_t)b0 * (size_t)g->k4 * EC_PACK_LANES;
@@ -263,9 +260,7 @@ EC_FORCE_INLINE void ec_vnni_blocks(const ec_gemm_t *g, const ec_gemm_src_t *src
     for (j = 0; j < nb; ++j) {
         fold[j] = stages ? stages[b0 + j].fold : ec_vnni_fold(g, b0 + j);
     }
-    if (row) {
-        ec_vnni_padding(g, src, w, nb, fold);
-    }
+    ec_vnni_padding(g, src, w, nb, fold);
     EC_UNROLL
     for (i = 0; i < rows; ++i) {
         EC_UNROLL
@@ -273,7 +268,7 @@ EC_FORCE_INLINE void ec_vnni_blocks(const ec_gemm_t *g, const ec_gemm_src_t *src
             acc[i][j] = fold[j];
         }
     }
-    ec_vnni_accumulate(g, src, i0, m, w, rows, nb, row, 0, acc);
+    ec_vnni_accumulate(g, src, i0, m, w, rows, nb, 0, flipped, acc);
     EC_UNROLL
     for (j = 0; j < nb; ++j) {
         const int32_t c0 = (b0 + j) * EC_PACK_LANES;
@@ -302,9 +297,9 @@ EC_FORCE_INLINE void ec_vnni_store_pairs(__m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCK
 
 /* The narrow block b of pixels i0 .. i0 + m - 1 of a row tile, `rows` >= m / 2 register rows of
  * pixel pairs. The pair stage is the call's (g->stages: the entry after the last block's) or
- * derived here. */
+ * derived here. `flipped`: as ec_vnni_accumulate. */
 EC_FORCE_INLINE void ec_vnni_pairs(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m, int32_t b,
-                                   const int rows, int8_t *out, size_t out_stride)
+                                   const int rows, const int flipped, int8_t *out, size_t out_stride)
 {
     const ec_x86_stage_t *stages = (const ec_x86_stage_t *)g->stages;
     const int8_t *w = g->w + (size_t)b * (size_t)g->k4 * EC_PACK_LANES;
@@ -324,7 +319,7 @@ EC_FORCE_INLINE void ec_vnni_pairs(const ec_gemm_t *g, const ec_gemm_src_t *src,
     for (i = 0; i < rows; ++i) {
         acc[i][0] = fold;
     }
-    ec_vnni_accumulate(g, src, i0, m, w, rows, 1, 1, 1, acc);
+    ec_vnni_accumulate(g, src, i0, m, w, rows, 1, 1, flipped, acc);
     if (stage.out.form == EC_X86_RQ_FLOORED) {
         ec_vnni_store_pairs(acc, stage.out, rows, m, out + c0, out_stride, EC_X86_RQ_FLOORED);
     } else if (stage.out.form == EC_X86_RQ_HIGH) {
@@ -335,99 +330,102 @@ EC_FORCE_INLINE void ec_vnni_pairs(const ec_gemm_t *g, const ec_gemm_src_t *src,
 }
 
 /* Each register tile (rows x nb) is a function of its own: the register allocator then sees one
- * tile at a time, and keeps its accumulators in registers. Row tiles and tap lists (ec_im2col.h: a
- * lone pixel, or every pixel of a small map) take the same shapes; pixel pairs are row tiles. */
+ * tile at a time, and keeps its accumulators in registers. Two sets: on flipped copies of the
+ * input (ec_vnni_flip: every tile whose input fits the copy) and on the input itself. */
 typedef void (*ec_vnni_blocks_fn)(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m, int32_t b0,
                                   int8_t *out, size_t out_stride);
 
-#define EC_VNNI_BLOCKS_FN(kind, row, rows, nb)                                                                   \
+#define EC_VNNI_BLOCKS_FN(kind, flipped, rows, nb)                                                               \
     EC_NOINLINE void ec_vnni_##kind##_##rows##x##nb(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0,   \
                                                     int32_t m, int32_t b0, int8_t *out, size_t out_stride)    \
     {                                                                                                         \
-        ec_vnni_blocks(g, src, i0, m, b0, rows, nb, row, out, out_stride);                                    \
+        ec_vnni_blocks(g, src, i0, m, b0, rows, nb, flipped, out, out_stride);                                \
     }
-EC_VNNI_BLOCKS_FN(row, 1, 1, 1)
-EC_VNNI_BLOCKS_FN(row, 1, 1, 2)
-EC_VNNI_BLOCKS_FN(row, 1, 1, 3)
-EC_VNNI_BLOCKS_FN(row, 1, 1, 4)
-EC_VNNI_BLOCKS_FN(row, 1, 1, 8)
-EC_VNNI_BLOCKS_FN(row, 1, 3, 1)
-EC_VNNI_BLOCKS_FN(row, 1, 3, 2)
-EC_VNNI_BLOCKS_FN(row, 1, 4, 1)
-EC_VNNI_BLOCKS_FN(row, 1, 4, 2)
-EC_VNNI_BLOCKS_FN(row, 1, 6, 1)
-EC_VNNI_BLOCKS_FN(row, 1, 6, 2)
-EC_VNNI_BLOCKS_FN(row, 1, 8, 1)
-EC_VNNI_BLOCKS_FN(row, 1, 8, 2)
-EC_VNNI_BLOCKS_FN(row, 1, 12, 1)
-EC_VNNI_BLOCKS_FN(row, 1, 12, 2)
-EC_VNNI_BLOCKS_FN(list, 0, 1, 1)
-EC_VNNI_BLOCKS_FN(list, 0, 1, 2)
-EC_VNNI_BLOCKS_FN(list, 0, 1, 3)
-EC_VNNI_BLOCKS_FN(list, 0, 1, 4)
-EC_VNNI_BLOCKS_FN(list, 0, 1, 8)
-EC_VNNI_BLOCKS_FN(list, 0, 3, 1)
-EC_VNNI_BLOCKS_FN(list, 0, 3, 2)
-EC_VNNI_BLOCKS_FN(list, 0, 4, 1)
-EC_VNNI_BLOCKS_FN(list, 0, 4, 2)
-EC_VNNI_BLOCKS_FN(list, 0, 6, 1)
-EC_VNNI_BLOCKS_FN(list, 0, 6, 2)
-EC_VNNI_BLOCKS_FN(list, 0, 8, 1)
-EC_VNNI_BLOCKS_FN(list, 0, 8, 2)
-EC_VNNI_BLOCKS_FN(list, 0, 12, 1)
-EC_VNNI_BLOCKS_FN(list, 0, 12, 2)
+EC_VNNI_BLOCKS_FN(flipped, 1, 1, 1)
+EC_VNNI_BLOCKS_FN(flipped, 1, 1, 2)
+EC_VNNI_BLOCKS_FN(flipped, 1, 1, 3)
+EC_VNNI_BLOCKS_FN(flipped, 1, 1, 4)
+EC_VNNI_BLOCKS_FN(flipped, 1, 1, 8)
+EC_VNNI_BLOCKS_FN(flipped, 1, 3, 1)
+EC_VNNI_BLOCKS_FN(flipped, 1, 3, 2)
+EC_VNNI_BLOCKS_FN(flipped, 1, 4, 1)
+EC_VNNI_BLOCKS_FN(flipped, 1, 4, 2)
+EC_VNNI_BLOCKS_FN(flipped, 1, 6, 1)
+EC_VNNI_BLOCKS_FN(flipped, 1, 6, 2)
+EC_VNNI_BLOCKS_FN(flipped, 1, 8, 1)
+EC_VNNI_BLOCKS_FN(flipped, 1, 8, 2)
+EC_VNNI_BLOCKS_FN(flipped, 1, 12, 1)
+EC_VNNI_BLOCKS_FN(flipped, 1, 12, 2)
+EC_VNNI_BLOCKS_FN(signed, 0, 1, 1)
+EC_VNNI_BLOCKS_FN(signed, 0, 1, 2)
+EC_VNNI_BLOCKS_FN(signed, 0, 1, 3)
+EC_VNNI_BLOCKS_FN(signed, 0, 1, 4)
+EC_VNNI_BLOCKS_FN(signed, 0, 1, 8)
+EC_VNNI_BLOCKS_FN(signed, 0, 3, 1)
+EC_VNNI_BLOCKS_FN(signed, 0, 3, 2)
+EC_VNNI_BLOCKS_FN(signed, 0, 4, 1)
+EC_VNNI_BLOCKS_FN(signed, 0, 4, 2)
+EC_VNNI_BLOCKS_FN(signed, 0, 6, 1)
+EC_VNNI_BLOCKS_FN(signed, 0, 6, 2)
+EC_VNNI_BLOCKS_FN(signed, 0, 8, 1)
+EC_VNNI_BLOCKS_FN(signed, 0, 8, 2)
+EC_VNNI_BLOCKS_FN(signed, 0, 12, 1)
+EC_VNNI_BLOCKS_FN(signed, 0, 12, 2)
 #undef EC_VNNI_BLOCKS_FN
 
-#define EC_VNNI_PAIRS_FN(rows)                                                                                  \
-    EC_NOINLINE void ec_vnni_pairs_##rows(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m,  \
-                                          int32_t b, int8_t *out, size_t out_stride)                           \
+#define EC_VNNI_PAIRS_FN(kind, flipped, rows)                                                                   \
+    EC_NOINLINE void ec_vnni_##kind##_pairs_##rows(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0,    \
+                                                   int32_t m, int32_t b, int8_t *out, size_t out_stride)      \
     {                                                                                                         \
-        ec_vnni_pairs(g, src, i0, m, b, rows, out, out_stride);                                               \
+        ec_vnni_pairs(g, src, i0, m, b, rows, flipped, out, out_stride);                                      \
     }
-EC_VNNI_PAIRS_FN(1)
-EC_VNNI_PAIRS_FN(2)
-EC_VNNI_PAIRS_FN(3)
-EC_VNNI_PAIRS_FN(4)
-EC_VNNI_PAIRS_FN(6)
+EC_VNNI_PAIRS_FN(flipped, 1, 1)
+EC_VNNI_PAIRS_FN(flipped, 1, 2)
+EC_VNNI_PAIRS_FN(flipped, 1, 3)
+EC_VNNI_PAIRS_FN(flipped, 1, 4)
+EC_VNNI_PAIRS_FN(flipped, 1, 6)
+EC_VNNI_PAIRS_FN(signed, 0, 1)
+EC_VNNI_PAIRS_FN(signed, 0, 2)
+EC_VNNI_PAIRS_FN(signed, 0, 3)
+EC_VNNI_PAIRS_FN(signed, 0, 4)
+EC_VNNI_PAIRS_FN(signed, 0, 6)
 #undef EC_VNNI_PAIRS_FN
 
-/* The pair tile for m pixels (2 to 12: the row tiles' sizes, ec_vnni_shape): by_pairs[(m + 1) / 2]. */
-static const ec_vnni_blocks_fn ec_vnni_by_pairs[7] = {
-    NULL, ec_vnni_pairs_1, ec_vnni_pairs_2, ec_vnni_pairs_3, ec_vnni_pairs_4, ec_vnni_pairs_6, ec_vnni_pairs_6};
-
-/* The register tiles of one shape, by block count: by_nb[n] computes n blocks. */
+/* The register tiles of one shape: by_nb[n] computes n blocks, `most` of them per pass; by_pairs[r]
+ * the narrow last block in r rows of pixel pairs (2 to 12 pixels: by_pairs[(m + 1) / 2]). */
 typedef struct {
-    int32_t most;                   /* blocks per pass */
+    int32_t most;
     ec_vnni_blocks_fn by_nb[9];
+    ec_vnni_blocks_fn by_pairs[7];
 } ec_vnni_shape_t;
 
-static const ec_vnni_shape_t ec_vnni_list_1 = {
-    8, {NULL, ec_vnni_list_1x1, ec_vnni_list_1x2, ec_vnni_list_1x3, ec_vnni_list_1x4, NULL, NULL, NULL, ec_vnni_list_1x8}};
-static const ec_vnni_shape_t ec_vnni_1 = {
-    8, {NULL, ec_vnni_row_1x1, ec_vnni_row_1x2, ec_vnni_row_1x3, ec_vnni_row_1x4, NULL, NULL, NULL, ec_vnni_row_1x8}};
-static const ec_vnni_shape_t ec_vnni_3 = {2, {NULL, ec_vnni_row_3x1, ec_vnni_row_3x2, NULL, NULL, NULL, NULL, NULL, NULL}};
-static const ec_vnni_shape_t ec_vnni_4 = {2, {NULL, ec_vnni_row_4x1, ec_vnni_row_4x2, NULL, NULL, NULL, NULL, NULL, NULL}};
-static const ec_vnni_shape_t ec_vnni_6 = {2, {NULL, ec_vnni_row_6x1, ec_vnni_row_6x2, NULL, NULL, NULL, NULL, NULL, NULL}};
-static const ec_vnni_shape_t ec_vnni_8 = {2, {NULL, ec_vnni_row_8x1, ec_vnni_row_8x2, NULL, NULL, NULL, NULL, NULL, NULL}};
-static const ec_vnni_shape_t ec_vnni_12 = {2, {NULL, ec_vnni_row_12x1, ec_vnni_row_12x2, NULL, NULL, NULL, NULL, NULL, NULL}};
-static const ec_vnni_shape_t ec_vnni_list_3 = {2, {NULL, ec_vnni_list_3x1, ec_vnni_list_3x2, NULL, NULL, NULL, NULL, NULL, NULL}};
-static const ec_vnni_shape_t ec_vnni_list_4 = {2, {NULL, ec_vnni_list_4x1, ec_vnni_list_4x2, NULL, NULL, NULL, NULL, NULL, NULL}};
-static const ec_vnni_shape_t ec_vnni_list_6 = {2, {NULL, ec_vnni_list_6x1, ec_vnni_list_6x2, NULL, NULL, NULL, NULL, NULL, NULL}};
-static const ec_vnni_shape_t ec_vnni_list_8 = {2, {NULL, ec_vnni_list_8x1, ec_vnni_list_8x2, NULL, NULL, NULL, NULL, NULL, NULL}};
-static const ec_vnni_shape_t ec_vnni_list_12 = {2, {NULL, ec_vnni_list_12x1, ec_vnni_list_12x2, NULL, NULL, NULL, NULL, NULL, NULL}};
+#define EC_VNNI_SHAPE_1(kind)                                                                                   \
+    {8,                                                                                                       \
+     {NULL, ec_vnni_##kind##_1x1, ec_vnni_##kind##_1x2, ec_vnni_##kind##_1x3, ec_vnni_##kind##_1x4, NULL, NULL,  \
+      NULL, ec_vnni_##kind##_1x8},                                                                             \
+     {NULL}}
+#define EC_VNNI_SHAPE(kind, rows)                                                                               \
+    {2,                                                                                                       \
+     {NULL, ec_vnni_##kind##_##rows##x1, ec_vnni_##kind##_##rows##x2, NULL, NULL, NULL, NULL, NULL, NULL},       \
+     {NULL, ec_vnni_##kind##_pairs_1, ec_vnni_##kind##_pairs_2, ec_vnni_##kind##_pairs_3,                      \
+      ec_vnni_##kind##_pairs_4, ec_vnni_##kind##_pairs_6, ec_vnni_##kind##_pairs_6}}
 
-/* The shapes by kind (tap lists, row tiles) and size: 1, 3, 4, 6, 8 and 12 pixels. */
-static const ec_vnni_shape_t *const ec_vnni_shapes[2][6] = {
-    {&ec_vnni_list_1, &ec_vnni_list_3, &ec_vnni_list_4, &ec_vnni_list_6, &ec_vnni_list_8, &ec_vnni_list_12},
-    {&ec_vnni_1, &ec_vnni_3, &ec_vnni_4, &ec_vnni_6, &ec_vnni_8, &ec_vnni_12}};
+/* The shapes on flipped copies [1] and on the input [0], by size: 1, 3, 4, 6, 8 and 12 pixels. */
+static const ec_vnni_shape_t ec_vnni_shapes[2][6] = {
+    {EC_VNNI_SHAPE_1(signed), EC_VNNI_SHAPE(signed, 3), EC_VNNI_SHAPE(signed, 4), EC_VNNI_SHAPE(signed, 6),
+     EC_VNNI_SHAPE(signed, 8), EC_VNNI_SHAPE(signed, 12)},
+    {EC_VNNI_SHAPE_1(flipped), EC_VNNI_SHAPE(flipped, 3), EC_VNNI_SHAPE(flipped, 4), EC_VNNI_SHAPE(flipped, 6),
+     EC_VNNI_SHAPE(flipped, 8), EC_VNNI_SHAPE(flipped, 12)}};
+#undef EC_VNNI_SHAPE_1
+#undef EC_VNNI_SHAPE
 
-/* Every output channel of pixels i0 .. i0 + m - 1: `most` blocks at a time, then 4 or fewer; a
- * narrow last block of a row tile of several pixels in pixel pairs. */
+/* Every output channel of pixels i0 .. i0 + m - 1 of a row tile: `most` blocks at a time, then 4 or
+ * fewer; a narrow last block of a tile of several pixels in pixel pairs. */
 static void ec_vnni_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m,
                          const ec_vnni_shape_t *shape, int8_t *out, size_t out_stride)
 {
     const int32_t blocks = (g->out_c + EC_PACK_LANES - 1) / EC_PACK_LANES;
-    const int32_t pairs = src->first && m > 1 && ec_vnni_narrow(g, blocks - 1), wide = blocks - pairs;
+    const int32_t pairs = m > 1 && ec_vnni_narrow(g, blocks - 1), wide = blocks - pairs;
     int32_t b = 0, n;
     for (; b + shape->most <= wide; b += shape->most) {
         shape->by_nb[shape->most](g, src, i0, m, b, out, out_stride);
@@ -437,26 +435,152 @@ static void ec_vnni_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i
         shape->by_nb[n](g, src, i0, m, b, out, out_stride);
     }
     if (pairs) {
-        ec_vnni_by_pairs[(m + 1) / 2](g, src, i0, m, wide, out, out_stride);
+        shape->by_pairs[(m + 1) / 2](g, src, i0, m, wide, out, out_stride);
     }
 }
 
-/* The register tile for the next of `left` pixels (of a row tile, or of tap lists where `row` is
- * 0), and how many pixels it takes: 12 pixels x 2 blocks while 17 or more are left, 8 while 13 to
- * 16 (so that no tile is left nearly empty), else the least of 3, 4, 6, 8 or 12 pixels that holds
- * them all; a lone pixel 1 pixel x 8 blocks (8 independent accumulator chains). Two blocks per
- * pass, however wide the layer: each weight group loaded feeds up to 12 pixels (measured faster
- * here than 6 pixels x 4 blocks, whose 4 weight streams feed half as many pixels). */
-static const ec_vnni_shape_t *ec_vnni_shape(int32_t left, int row, int32_t *n)
+/* The register tile for the next of `left` pixels and how many pixels it takes: 12 pixels x 2
+ * blocks while 17 or more are left, 8 while 13 to 16 (so that no tile is left nearly empty), else
+ * the least of 3, 4, 6, 8 or 12 pixels that holds them all; a lone pixel 1 pixel x 8 blocks (8
+ * independent accumulator chains). Two blocks per pass, however wide the layer: each weight group
+ * loaded feeds up to 12 pixels (measured faster here than 6 pixels x 4 blocks, whose 4 weight
+ * streams feed half as many pixels). The size's index in ec_vnni_shapes. */
+static int ec_vnni_size(int32_t left, int32_t *n)
 {
     *n = left >= 17 ? 12 : left >= 13 ? 8 : left;
-    return ec_vnni_shapes[row != 0][*n == 1 ? 0 : *n > 8 ? 5 : *n > 6 ? 4 : *n > 4 ? 3 : *n > 3 ? 2 : 1];
+    return *n == 1 ? 0 : *n > 8 ? 5 : *n > 6 ? 4 : *n > 4 ? 3 : *n > 3 ? 2 : 1;
+}
+
+/* Flipped copies. The flip u = x ^ 0x80 of every input group (above) is a vector instruction on the
+ * ports that run vpdpbusd, once per group, pixel and pass of up to 2 blocks: a third of the K
+ * loop's vector instructions. A register tile's input is instead copied once, flipped, 64 bytes
+ * an instruction, into a row tile every pass reads: bytes [first + offset[s], + (n - 1) * step +
+ * seg_len) of each segment in one run where the windows overlap and steps keep groups aligned (a
+ * row tile along an output row: its kernel rows or taps), else each pixel's segments one after
+ * the other (step K4 of the tile). The segments in the padding stay where they are (read
+ * unflipped by ec_vnni_padding, once a pass), tap lists become a row tile. Every segment of the
+ * copy ends on a whole group (the bytes past seg_len any value: their weights are 0). The copy
+ * holds the tap lists of a 12-pixel tile of 9 taps of 256 channels (the indirect im2col's limits,
+ * checked in ec_s8_conv2d_im2col.c), and row tiles up to that size; a larger one (a 1x1 or fully
+ * connected layer of over 2,304 input channels) runs on the input. */
+#define EC_VNNI_FLIP_SEGMENTS 9
+#define EC_VNNI_FLIP_BYTES (EC_VNNI_ROWS * EC_VNNI_FLIP_SEGMENTS * 256)
+typedef struct {
+    ec_gemm_src_t src;
+    size_t seg_offset[EC_VNNI_FLIP_SEGMENTS];
+    int8_t bytes[EC_VNNI_FLIP_BYTES];
+} ec_vnni_flip_t;
+
+/* n bytes from `from`, flipped, at `to`, written up to the next whole group; reads exactly n. */
+EC_INLINE void ec_vnni_flip_copy(int8_t *to, const int8_t *from, int32_t n)
+{
+    const __m512i flip = _mm512_set1_epi32((int)0x80808080u);
+    int32_t k = 0;
+    for (; k + 64 <= n; k += 64) {
+        _mm512_storeu_si512((void *)(to + k), _mm512_xor_si512(_mm512_loadu_si512((const void *)(from + k)), flip));
+    }
+    if (k < n) {
+        const int32_t left = n - k;
+        const __mmask64 read = (__mmask64)(~0ull >> (64 - left));
+        const __mmask64 written = (__mmask64)(~0ull >> (64 - EC_PACK_K4(left)));
+        _mm512_mask_storeu_epi8(to + k, written, _mm512_xor_si512(_mm512_maskz_loadu_epi8(read, from + k), flip));
+    }
+}
+
+/* Whether a row tile's segment s is read from the input (not in the padding). */
+EC_INLINE int ec_vnni_inside(const ec_gemm_src_t *src, int32_t s) { return src->seg_offset[s] != EC_GEMM_PAD; }
+
+/* Whether the copy of a row tile takes runs (above): n pixels' segments overlap or touch, and every
+ * pixel's starts on a whole group of the run; `run` gets its length. */
+EC_INLINE int ec_vnni_runs(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t n, size_t *run)
+{
+    *run = (size_t)(n - 1) * src->step + (size_t)g->seg_len;
+    return src->step % 4 == 0 && *run <= (size_t)n * (size_t)EC_PACK_K4(g->seg_len);
+}
+
+/* Whether the register tiles of a call of m pixels read flipped copies: tap lists always (they
+ * always fit); a row tile where its first register tile (the largest) fits the copy and the copy
+ * of a segment costs fewer instructions than the flips it saves: one copy of a run, or one per
+ * pixel (about 16 instructions to set one up, 3 per 64 bytes) against a flip per K group, pixel
+ * and pass (ec_vnni_tile: passes of `most` blocks, then a narrow last block in pairs). A layer of 8
+ * channels or fewer runs in pairs alone, whose groups of two pixels already take several
+ * instructions to assemble: copies made them slower, so they are not flipped. */
+static int ec_vnni_flips(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t m)
+{
+    const int32_t blocks = (g->out_c + EC_PACK_LANES - 1) / EC_PACK_LANES, groups = EC_PACK_K4(g->seg_len) / 4;
+    int32_t n, pairs, most, passes;
+    size_t run, copies, bytes;
+    if (!src->first) {
+        return 1;
+    }
+    if (g->out_c <= 8) {
+        return 0;
+    }
+    ec_vnni_size(m, &n);
+    if (g->nseg > EC_VNNI_FLIP_SEGMENTS || (size_t)n * (size_t)g->nseg * (size_t)(4 * groups) > EC_VNNI_FLIP_BYTES) {
+        return 0;
+    }
+    pairs = n > 1 && ec_vnni_narrow(g, blocks - 1);
+    most = n == 1 ? 8 : 2;
+    passes = (blocks - pairs + most - 1) / most;
+    copies = ec_vnni_runs(g, src, n, &run) ? 1 : (size_t)n;
+    bytes = copies == 1 ? run : (size_t)n * (size_t)g->seg_len;
+    return (size_t)groups * (size_t)(n * passes + (n + 1) / 2 * pairs) > copies * 16 + (bytes + 63) / 64 * 3;
+}
+
+/* Pixels i0 .. i0 + n - 1 of `src` flipped into f (f->src then reads them from pixel 0), where
+ * ec_vnni_flips allows it for their call. */
+static void ec_vnni_flip(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t n, ec_vnni_flip_t *f)
+{
+    const int32_t seg4 = EC_PACK_K4(g->seg_len);
+    const size_t per_pixel = (size_t)g->nseg * (size_t)seg4;
+    const int8_t *first = src->first ? src->first + (size_t)i0 * src->step : NULL;
+    size_t run = 0, at = 0;
+    const int runs = first && ec_vnni_runs(g, src, n, &run);
+    int32_t s, i;
+    f->src.first = f->bytes;
+    f->src.step = runs ? src->step : per_pixel;
+    f->src.seg_offset = f->seg_offset;
+    f->src.pad_row = src->pad_row;
+    f->src.taps = NULL;
+    for (s = 0; s < g->nseg; ++s) {
+        if (first && !ec_vnni_inside(src, s)) {
+            f->seg_offset[s] = EC_GEMM_PAD;
+        } else if (runs) {
+            f->seg_offset[s] = at;
+            ec_vnni_flip_copy(f->bytes + at, first + src->seg_offset[s], (int32_t)run);
+            at += (size_t)EC_PACK_K4(run);
+        } else {
+            f->seg_offset[s] = (size_t)s * (size_t)seg4;
+            for (i = 0; i < n; ++i) {
+                ec_vnni_flip_copy(f->bytes + (size_t)i * per_pixel + f->seg_offset[s],
+                                  first ? first + (size_t)i * src->step + src->seg_offset[s]
+                                        : src->taps[(i0 + i) * g->nseg + s],
+                                  g->seg_len);
+            }
+        }
+    }
 }
 
 #include "ec_x86_amx.h"
 
+/* m pixels in register tiles, each on a flipped copy of its input (the copy's stack frame only in
+ * the calls that use it). */
+EC_NOINLINE void ec_vnni_flipped_tiles(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t m, int8_t *out,
+                                       size_t out_stride)
+{
+    ec_vnni_flip_t flip;
+    int32_t i0, n;
+    for (i0 = 0; i0 < m; i0 += n) {
+        const int size = ec_vnni_size(m - i0, &n);
+        ec_vnni_flip(g, src, i0, n, &flip);
+        ec_vnni_tile(g, &flip.src, 0, n, &ec_vnni_shapes[1][size], out + (size_t)i0 * out_stride, out_stride);
+    }
+}
+
 /* m pixels of a row tile or of tap lists: on AMX tiles where the build and the layer allow
- * (ec_x86_amx.h), else in register tiles (ec_vnni_shape). */
+ * (ec_x86_amx.h), else in register tiles (ec_vnni_size), on flipped copies where ec_vnni_flips
+ * says so. */
 static void ec_x86_gemm_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t m, int8_t *out, size_t out_stride)
 {
     int32_t i0, n;
@@ -466,9 +590,13 @@ static void ec_x86_gemm_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32
         return;
     }
 #endif
+    if (ec_vnni_flips(g, src, m)) {
+        ec_vnni_flipped_tiles(g, src, m, out, out_stride);
+        return;
+    }
     for (i0 = 0; i0 < m; i0 += n) {
-        const ec_vnni_shape_t *shape = ec_vnni_shape(m - i0, src->first != NULL, &n);
-        ec_vnni_tile(g, src, i0, n, shape, out + (size_t)i0 * out_stride, out_stride);
+        const int size = ec_vnni_size(m - i0, &n);
+        ec_vnni_tile(g, src, i0, n, &ec_vnni_shapes[0][size], out + (size_t)i0 * out_stride, out_stride);
     }
 }
 

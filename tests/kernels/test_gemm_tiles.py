@@ -10,7 +10,10 @@ pixels x 32 channels, and a last block of 8 or fewer channels (3, 7, 8, 17, 23, 
 in pixel pairs, 6 pairs at most. The cases below reach each of these paths with pixel counts and channel
 counts that are not multiples of the tiles, K tails of 1 to 3 bytes, K on both sides of the
 widening limit, zero points at both int8 ends, runs longer than the 64 pixels of one call, and
-accumulators next to the int32 bound."""
+accumulators next to the int32 bound. The VNNI tiles read a flipped copy of their input where it
+holds 12 x 2,304 bytes (4,608-byte rows of 6 pixels: the copy's size; kernel rows and taps in runs;
+tap lists; pixels down a column one by one) and the input itself past it (K = 4,610, 4,700 and
+the unfolded 4,800)."""
 
 import numpy as np
 import pytest
@@ -42,6 +45,7 @@ CASES = [
     (32, 17, 17, 64, (3, 3), (2, 2), (1, 1, 1, 1)),     # AMX: stride 2, a padded first row and column
     (16, 32, 32, 16, (3, 3), (1, 1), (1, 1, 1, 1)),     # 16 channels of K = 144: the VNNI tiles (too narrow for AMX)
     (4700, 1, 18, 64, (1, 1), (1, 1), (0, 0, 0, 0)),    # K past the AMX buffer: the VNNI tiles
+    (256, 4, 4, 24, (3, 3), (1, 1), (1, 1, 1, 1)),      # VNNI: a 4x4 map's tap lists (256 channels) flipped, pairs
 ]
 
 
