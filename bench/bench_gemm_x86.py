@@ -9,7 +9,9 @@
 
     python bench/bench_gemm_x86.py [--builds portable,avx2,avx512-vnni,avx512-amx] [--repeat 7] [--shapes NAME,...]
 
-Shapes: every GEMM-shaped layer of MLPerf Tiny IC ResNet-8 (``resnet8-*``), the pointwise, stem
+Shapes: every GEMM-shaped layer of MLPerf Tiny IC ResNet-8 (``resnet8-*``), the fully connected
+layers of the MLPerf Tiny AD autoencoder (``ad-*``: a call of one or two microseconds, about one of
+them the ctypes overhead), the zoo's resnet8 stem and first block, the pointwise, stem
 and classifier layers of MobileNetV2 at 224x224 (``mbv2-*``) and the stem and one 3x3 layer of
 each stage of ResNet-18 at 224x224 (``resnet18-*``). Each figure is the best of
 ``--repeat`` rounds, a round timing enough back-to-back calls through ctypes to last about 20 ms
@@ -50,6 +52,9 @@ SHAPES = {
     "resnet8-b3b 3x3 64->64 8x8": ("im2col", 64, 8, 8, 64, 3, 1, 1),
     "resnet8-b3s 1x1 s2 32->64 16x16": ("im2col", 32, 16, 16, 64, 1, 2, 0),
     "resnet8-fc 64->10": ("fc", 64, 1, 1, 10, 1, 1, 0),
+    "ad-fc 640->128": ("fc", 640, 1, 1, 128, 1, 1, 0),
+    "ad-fc 128->128": ("fc", 128, 1, 1, 128, 1, 1, 0),
+    "ad-fc 128->640": ("fc", 128, 1, 1, 640, 1, 1, 0),
     "zoo-resnet8-stem 3x3 s2 1->8 28x28": ("im2col", 1, 28, 28, 8, 3, 2, 1),
     "zoo-resnet8-b1 3x3 8->8 14x14": ("im2col", 8, 14, 14, 8, 3, 1, 1),
     "narrow 3x3 8->8 56x56": ("im2col", 8, 56, 56, 8, 3, 1, 1),

@@ -141,17 +141,23 @@ EC_FORCE_INLINE void ec_vnni_step(const int8_t *wk, size_t block_bytes, const in
     }
 }
 
+/* What a register tile reads (a constant of each tile function): tap lists or a row tile of the
+ * input's signed bytes, or a row tile of flipped copies (ec_vnni_flip), unsigned already. */
+#define EC_VNNI_LISTS 0
+#define EC_VNNI_ROWS_SIGNED 1
+#define EC_VNNI_ROWS_FLIPPED 2
+
 /* acc[i][j] += sum over K of u(pixel i0 + i) * W(block j), for `rows` pixels (those from m on
- * repeat pixel m - 1) and nb <= EC_VNNI_BLOCKS blocks starting at `w`, of a row tile: its padding
- * segments ec_vnni_padding has added, its pixels read segment s at their first byte +
- * seg_offset[s]. `pairs` (a constant, row tiles of one narrow block): register row i holds pixels
- * i0 + 2i and i0 + 2i + 1. `flipped` (a constant): the bytes are unsigned already, and every
- * segment is read in whole groups (ec_vnni_flip). */
+ * repeat pixel m - 1) and nb <= EC_VNNI_BLOCKS blocks starting at `w`, the pixels read as `reads`
+ * says: a row tile's padding segments ec_vnni_padding has added, its pixels read segment s at their
+ * first byte + seg_offset[s]; flipped copies are read in whole groups. `pairs` (a constant, row
+ * tiles of one narrow block): register row i holds pixels i0 + 2i and i0 + 2i + 1. */
 EC_FORCE_INLINE void ec_vnni_accumulate(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m,
                                         const int8_t *w, const int rows, const int nb, const int pairs,
-                                        const int flipped, __m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCKS])
+                                        const int reads, __m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCKS])
 {
     const size_t block_bytes = (size_t)g->k4 * EC_PACK_LANES, seg_bytes = (size_t)EC_PACK_K4(g->seg_len) * EC_PACK_LANES;
+    const int flipped = reads == EC_VNNI_ROWS_FLIPPED;
     const int32_t full = flipped ? EC_PACK_K4(g->seg_len) : ec_gemm_whole_bytes(g), tail = g->seg_len - full;
     const int pixels = pairs ? 2 * rows : rows;
     const int8_t *x[2 * EC_VNNI_ROWS];
@@ -159,13 +165,21 @@ EC_FORCE_INLINE void ec_vnni_accumulate(const ec_gemm_t *g, const ec_gemm_src_t 
     int i;
     EC_UNROLL
     for (i = 0; i < pixels; ++i) {
-        x[i] = src->first + (size_t)(i0 + (i < m ? i : m - 1)) * src->step;
+        x[i] = reads != EC_VNNI_LISTS ? src->first + (size_t)(i0 + (i < m ? i : m - 1)) * src->step : NULL;
     }
     for (s = 0; s < g->nseg; ++s) {
         const int8_t *wk = w + (size_t)s * seg_bytes;
-        const size_t off = src->seg_offset[s];
-        if (off == EC_GEMM_PAD) {
-            continue;
+        size_t off = 0;
+        if (reads != EC_VNNI_LISTS) {
+            off = src->seg_offset[s];
+            if (off == EC_GEMM_PAD) {
+                continue;
+            }
+        } else {
+            EC_UNROLL
+            for (i = 0; i < rows; ++i) {
+                x[i] = src->taps[(i0 + (i < m ? i : m - 1)) * g->nseg + s];
+            }
         }
         for (k = 0; k < full; k += 4, wk += 64) {
             ec_vnni_step(wk, block_bytes, x, off + (size_t)k, 4, rows, nb, pairs, flipped, acc);
@@ -245,12 +259,12 @@ EC_FORCE_INLINE void ec_vnni_store_as(__m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCKS],
     }
 }
 
-/* Output channels [16 * b0, 16 * (b0 + nb)) of pixels i0 .. i0 + m - 1 of a row tile with a
- * register tile of `rows` >= m pixels: fold, accumulate, requantize, store (pixel i0 + i at out + i
- * * out_stride). The output stage is the call's (g->stages) or derived once per block, after the
- * accumulation (which needs every register). `flipped`: as ec_vnni_accumulate. */
+/* Output channels [16 * b0, 16 * (b0 + nb)) of pixels i0 .. i0 + m - 1 with a register tile of
+ * `rows` >= m pixels: fold, accumulate, requantize, store (pixel i0 + i at out + i * out_stride).
+ * The output stage is the call's (g->stages) or derived once per block, after the accumulation
+ * (which needs every register). `reads`: as ec_vnni_accumulate. */
 EC_FORCE_INLINE void ec_vnni_blocks(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m, int32_t b0,
-                                    const int rows, const int nb, const int flipped, int8_t *out, size_t out_stride)
+                                    const int rows, const int nb, const int reads, int8_t *out, size_t out_stride)
 {
     const ec_x86_stage_t *stages = (const ec_x86_stage_t *)g->stages;
     const int8_t *w = g->w + (size_t)b0 * (size_t)g->k4 * EC_PACK_LANES;
@@ -260,7 +274,9 @@ EC_FORCE_INLINE void ec_vnni_blocks(const ec_gemm_t *g, const ec_gemm_src_t *src
     for (j = 0; j < nb; ++j) {
         fold[j] = stages ? stages[b0 + j].fold : ec_vnni_fold(g, b0 + j);
     }
-    ec_vnni_padding(g, src, w, nb, fold);
+    if (reads != EC_VNNI_LISTS) {
+        ec_vnni_padding(g, src, w, nb, fold);
+    }
     EC_UNROLL
     for (i = 0; i < rows; ++i) {
         EC_UNROLL
@@ -268,7 +284,7 @@ EC_FORCE_INLINE void ec_vnni_blocks(const ec_gemm_t *g, const ec_gemm_src_t *src
             acc[i][j] = fold[j];
         }
     }
-    ec_vnni_accumulate(g, src, i0, m, w, rows, nb, 0, flipped, acc);
+    ec_vnni_accumulate(g, src, i0, m, w, rows, nb, 0, reads, acc);
     EC_UNROLL
     for (j = 0; j < nb; ++j) {
         const int32_t c0 = (b0 + j) * EC_PACK_LANES;
@@ -297,9 +313,9 @@ EC_FORCE_INLINE void ec_vnni_store_pairs(__m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCK
 
 /* The narrow block b of pixels i0 .. i0 + m - 1 of a row tile, `rows` >= m / 2 register rows of
  * pixel pairs. The pair stage is the call's (g->stages: the entry after the last block's) or
- * derived here. `flipped`: as ec_vnni_accumulate. */
+ * derived here. `reads`: a row tile's kind (ec_vnni_accumulate). */
 EC_FORCE_INLINE void ec_vnni_pairs(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m, int32_t b,
-                                   const int rows, const int flipped, int8_t *out, size_t out_stride)
+                                   const int rows, const int reads, int8_t *out, size_t out_stride)
 {
     const ec_x86_stage_t *stages = (const ec_x86_stage_t *)g->stages;
     const int8_t *w = g->w + (size_t)b * (size_t)g->k4 * EC_PACK_LANES;
@@ -319,7 +335,7 @@ EC_FORCE_INLINE void ec_vnni_pairs(const ec_gemm_t *g, const ec_gemm_src_t *src,
     for (i = 0; i < rows; ++i) {
         acc[i][0] = fold;
     }
-    ec_vnni_accumulate(g, src, i0, m, w, rows, 1, 1, flipped, acc);
+    ec_vnni_accumulate(g, src, i0, m, w, rows, 1, 1, reads, acc);
     if (stage.out.form == EC_X86_RQ_FLOORED) {
         ec_vnni_store_pairs(acc, stage.out, rows, m, out + c0, out_stride, EC_X86_RQ_FLOORED);
     } else if (stage.out.form == EC_X86_RQ_HIGH) {
@@ -330,102 +346,98 @@ EC_FORCE_INLINE void ec_vnni_pairs(const ec_gemm_t *g, const ec_gemm_src_t *src,
 }
 
 /* Each register tile (rows x nb) is a function of its own: the register allocator then sees one
- * tile at a time, and keeps its accumulators in registers. Two sets: on flipped copies of the
- * input (ec_vnni_flip: every tile whose input fits the copy) and on the input itself. */
+ * tile at a time, and keeps its accumulators in registers. A set for each kind of source
+ * (EC_VNNI_LISTS, ...); pixel pairs run row tiles only. */
 typedef void (*ec_vnni_blocks_fn)(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m, int32_t b0,
                                   int8_t *out, size_t out_stride);
 
-#define EC_VNNI_BLOCKS_FN(kind, flipped, rows, nb)                                                               \
+#define EC_VNNI_BLOCKS_FN(kind, reads, rows, nb)                                                                 \
     EC_NOINLINE void ec_vnni_##kind##_##rows##x##nb(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0,   \
                                                     int32_t m, int32_t b0, int8_t *out, size_t out_stride)    \
     {                                                                                                         \
-        ec_vnni_blocks(g, src, i0, m, b0, rows, nb, flipped, out, out_stride);                                \
+        ec_vnni_blocks(g, src, i0, m, b0, rows, nb, reads, out, out_stride);                                  \
     }
-EC_VNNI_BLOCKS_FN(flipped, 1, 1, 1)
-EC_VNNI_BLOCKS_FN(flipped, 1, 1, 2)
-EC_VNNI_BLOCKS_FN(flipped, 1, 1, 3)
-EC_VNNI_BLOCKS_FN(flipped, 1, 1, 4)
-EC_VNNI_BLOCKS_FN(flipped, 1, 1, 8)
-EC_VNNI_BLOCKS_FN(flipped, 1, 3, 1)
-EC_VNNI_BLOCKS_FN(flipped, 1, 3, 2)
-EC_VNNI_BLOCKS_FN(flipped, 1, 4, 1)
-EC_VNNI_BLOCKS_FN(flipped, 1, 4, 2)
-EC_VNNI_BLOCKS_FN(flipped, 1, 6, 1)
-EC_VNNI_BLOCKS_FN(flipped, 1, 6, 2)
-EC_VNNI_BLOCKS_FN(flipped, 1, 8, 1)
-EC_VNNI_BLOCKS_FN(flipped, 1, 8, 2)
-EC_VNNI_BLOCKS_FN(flipped, 1, 12, 1)
-EC_VNNI_BLOCKS_FN(flipped, 1, 12, 2)
-EC_VNNI_BLOCKS_FN(signed, 0, 1, 1)
-EC_VNNI_BLOCKS_FN(signed, 0, 1, 2)
-EC_VNNI_BLOCKS_FN(signed, 0, 1, 3)
-EC_VNNI_BLOCKS_FN(signed, 0, 1, 4)
-EC_VNNI_BLOCKS_FN(signed, 0, 1, 8)
-EC_VNNI_BLOCKS_FN(signed, 0, 3, 1)
-EC_VNNI_BLOCKS_FN(signed, 0, 3, 2)
-EC_VNNI_BLOCKS_FN(signed, 0, 4, 1)
-EC_VNNI_BLOCKS_FN(signed, 0, 4, 2)
-EC_VNNI_BLOCKS_FN(signed, 0, 6, 1)
-EC_VNNI_BLOCKS_FN(signed, 0, 6, 2)
-EC_VNNI_BLOCKS_FN(signed, 0, 8, 1)
-EC_VNNI_BLOCKS_FN(signed, 0, 8, 2)
-EC_VNNI_BLOCKS_FN(signed, 0, 12, 1)
-EC_VNNI_BLOCKS_FN(signed, 0, 12, 2)
+#define EC_VNNI_BLOCKS_FNS(kind, reads)                                                                        \
+    EC_VNNI_BLOCKS_FN(kind, reads, 1, 1)                                                                      \
+    EC_VNNI_BLOCKS_FN(kind, reads, 1, 2)                                                                      \
+    EC_VNNI_BLOCKS_FN(kind, reads, 1, 3)                                                                      \
+    EC_VNNI_BLOCKS_FN(kind, reads, 1, 4)                                                                      \
+    EC_VNNI_BLOCKS_FN(kind, reads, 1, 8)                                                                      \
+    EC_VNNI_BLOCKS_FN(kind, reads, 3, 1)                                                                      \
+    EC_VNNI_BLOCKS_FN(kind, reads, 3, 2)                                                                      \
+    EC_VNNI_BLOCKS_FN(kind, reads, 4, 1)                                                                      \
+    EC_VNNI_BLOCKS_FN(kind, reads, 4, 2)                                                                      \
+    EC_VNNI_BLOCKS_FN(kind, reads, 6, 1)                                                                      \
+    EC_VNNI_BLOCKS_FN(kind, reads, 6, 2)                                                                      \
+    EC_VNNI_BLOCKS_FN(kind, reads, 8, 1)                                                                      \
+    EC_VNNI_BLOCKS_FN(kind, reads, 8, 2)                                                                      \
+    EC_VNNI_BLOCKS_FN(kind, reads, 12, 1)                                                                     \
+    EC_VNNI_BLOCKS_FN(kind, reads, 12, 2)
+EC_VNNI_BLOCKS_FNS(list, EC_VNNI_LISTS)
+EC_VNNI_BLOCKS_FNS(row, EC_VNNI_ROWS_SIGNED)
+EC_VNNI_BLOCKS_FNS(flipped, EC_VNNI_ROWS_FLIPPED)
+#undef EC_VNNI_BLOCKS_FNS
 #undef EC_VNNI_BLOCKS_FN
 
-#define EC_VNNI_PAIRS_FN(kind, flipped, rows)                                                                   \
+#define EC_VNNI_PAIRS_FN(kind, reads, rows)                                                                     \
     EC_NOINLINE void ec_vnni_##kind##_pairs_##rows(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0,    \
                                                    int32_t m, int32_t b, int8_t *out, size_t out_stride)      \
     {                                                                                                         \
-        ec_vnni_pairs(g, src, i0, m, b, rows, flipped, out, out_stride);                                      \
+        ec_vnni_pairs(g, src, i0, m, b, rows, reads, out, out_stride);                                        \
     }
-EC_VNNI_PAIRS_FN(flipped, 1, 1)
-EC_VNNI_PAIRS_FN(flipped, 1, 2)
-EC_VNNI_PAIRS_FN(flipped, 1, 3)
-EC_VNNI_PAIRS_FN(flipped, 1, 4)
-EC_VNNI_PAIRS_FN(flipped, 1, 6)
-EC_VNNI_PAIRS_FN(signed, 0, 1)
-EC_VNNI_PAIRS_FN(signed, 0, 2)
-EC_VNNI_PAIRS_FN(signed, 0, 3)
-EC_VNNI_PAIRS_FN(signed, 0, 4)
-EC_VNNI_PAIRS_FN(signed, 0, 6)
+EC_VNNI_PAIRS_FN(row, EC_VNNI_ROWS_SIGNED, 1)
+EC_VNNI_PAIRS_FN(row, EC_VNNI_ROWS_SIGNED, 2)
+EC_VNNI_PAIRS_FN(row, EC_VNNI_ROWS_SIGNED, 3)
+EC_VNNI_PAIRS_FN(row, EC_VNNI_ROWS_SIGNED, 4)
+EC_VNNI_PAIRS_FN(row, EC_VNNI_ROWS_SIGNED, 6)
+EC_VNNI_PAIRS_FN(flipped, EC_VNNI_ROWS_FLIPPED, 1)
+EC_VNNI_PAIRS_FN(flipped, EC_VNNI_ROWS_FLIPPED, 2)
+EC_VNNI_PAIRS_FN(flipped, EC_VNNI_ROWS_FLIPPED, 3)
+EC_VNNI_PAIRS_FN(flipped, EC_VNNI_ROWS_FLIPPED, 4)
+EC_VNNI_PAIRS_FN(flipped, EC_VNNI_ROWS_FLIPPED, 6)
 #undef EC_VNNI_PAIRS_FN
 
-/* The register tiles of one shape: by_nb[n] computes n blocks, `most` of them per pass; by_pairs[r]
- * the narrow last block in r rows of pixel pairs (2 to 12 pixels: by_pairs[(m + 1) / 2]). */
+/* The pair tiles of a row tile's kind for m pixels (2 to 12: the row tiles' sizes): [(m + 1) / 2]. */
+#define EC_VNNI_PAIRS(kind)                                                                                     \
+    {NULL, ec_vnni_##kind##_pairs_1, ec_vnni_##kind##_pairs_2, ec_vnni_##kind##_pairs_3, ec_vnni_##kind##_pairs_4, \
+     ec_vnni_##kind##_pairs_6, ec_vnni_##kind##_pairs_6}
+static const ec_vnni_blocks_fn ec_vnni_row_pairs[7] = EC_VNNI_PAIRS(row);
+static const ec_vnni_blocks_fn ec_vnni_flipped_pairs[7] = EC_VNNI_PAIRS(flipped);
+#undef EC_VNNI_PAIRS
+
+/* The register tiles of one shape: by_nb[n] computes n blocks, `most` of them per pass; by_pairs
+ * the narrow last block of a row tile in pixel pairs (NULL for tap lists). */
 typedef struct {
     int32_t most;
     ec_vnni_blocks_fn by_nb[9];
-    ec_vnni_blocks_fn by_pairs[7];
+    const ec_vnni_blocks_fn *by_pairs;
 } ec_vnni_shape_t;
 
-#define EC_VNNI_SHAPE_1(kind)                                                                                   \
+#define EC_VNNI_SHAPE_1(kind, pairs)                                                                            \
     {8,                                                                                                       \
      {NULL, ec_vnni_##kind##_1x1, ec_vnni_##kind##_1x2, ec_vnni_##kind##_1x3, ec_vnni_##kind##_1x4, NULL, NULL,  \
       NULL, ec_vnni_##kind##_1x8},                                                                             \
-     {NULL}}
-#define EC_VNNI_SHAPE(kind, rows)                                                                               \
-    {2,                                                                                                       \
-     {NULL, ec_vnni_##kind##_##rows##x1, ec_vnni_##kind##_##rows##x2, NULL, NULL, NULL, NULL, NULL, NULL},       \
-     {NULL, ec_vnni_##kind##_pairs_1, ec_vnni_##kind##_pairs_2, ec_vnni_##kind##_pairs_3,                      \
-      ec_vnni_##kind##_pairs_4, ec_vnni_##kind##_pairs_6, ec_vnni_##kind##_pairs_6}}
+     pairs}
+#define EC_VNNI_SHAPE(kind, rows, pairs)                                                                        \
+    {2, {NULL, ec_vnni_##kind##_##rows##x1, ec_vnni_##kind##_##rows##x2, NULL, NULL, NULL, NULL, NULL, NULL}, pairs}
+#define EC_VNNI_SHAPES(kind, pairs)                                                                             \
+    {EC_VNNI_SHAPE_1(kind, pairs), EC_VNNI_SHAPE(kind, 3, pairs), EC_VNNI_SHAPE(kind, 4, pairs),                  \
+     EC_VNNI_SHAPE(kind, 6, pairs), EC_VNNI_SHAPE(kind, 8, pairs), EC_VNNI_SHAPE(kind, 12, pairs)}
 
-/* The shapes on flipped copies [1] and on the input [0], by size: 1, 3, 4, 6, 8 and 12 pixels. */
-static const ec_vnni_shape_t ec_vnni_shapes[2][6] = {
-    {EC_VNNI_SHAPE_1(signed), EC_VNNI_SHAPE(signed, 3), EC_VNNI_SHAPE(signed, 4), EC_VNNI_SHAPE(signed, 6),
-     EC_VNNI_SHAPE(signed, 8), EC_VNNI_SHAPE(signed, 12)},
-    {EC_VNNI_SHAPE_1(flipped), EC_VNNI_SHAPE(flipped, 3), EC_VNNI_SHAPE(flipped, 4), EC_VNNI_SHAPE(flipped, 6),
-     EC_VNNI_SHAPE(flipped, 8), EC_VNNI_SHAPE(flipped, 12)}};
-#undef EC_VNNI_SHAPE_1
+/* The shapes by source (EC_VNNI_LISTS, ...) and size: 1, 3, 4, 6, 8 and 12 pixels. */
+static const ec_vnni_shape_t ec_vnni_shapes[3][6] = {EC_VNNI_SHAPES(list, NULL), EC_VNNI_SHAPES(row, ec_vnni_row_pairs),
+                                                     EC_VNNI_SHAPES(flipped, ec_vnni_flipped_pairs)};
+#undef EC_VNNI_SHAPES
 #undef EC_VNNI_SHAPE
+#undef EC_VNNI_SHAPE_1
 
-/* Every output channel of pixels i0 .. i0 + m - 1 of a row tile: `most` blocks at a time, then 4 or
- * fewer; a narrow last block of a tile of several pixels in pixel pairs. */
+/* Every output channel of pixels i0 .. i0 + m - 1: `most` blocks at a time, then 4 or fewer; a
+ * narrow last block of a row tile of several pixels in pixel pairs. */
 static void ec_vnni_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m,
                          const ec_vnni_shape_t *shape, int8_t *out, size_t out_stride)
 {
     const int32_t blocks = (g->out_c + EC_PACK_LANES - 1) / EC_PACK_LANES;
-    const int32_t pairs = m > 1 && ec_vnni_narrow(g, blocks - 1), wide = blocks - pairs;
+    const int32_t pairs = src->first && m > 1 && ec_vnni_narrow(g, blocks - 1), wide = blocks - pairs;
     int32_t b = 0, n;
     for (; b + shape->most <= wide; b += shape->most) {
         shape->by_nb[shape->most](g, src, i0, m, b, out, out_stride);
@@ -454,15 +466,15 @@ static int ec_vnni_size(int32_t left, int32_t *n)
 /* Flipped copies. The flip u = x ^ 0x80 of every input group (above) is a vector instruction on the
  * ports that run vpdpbusd, once per group, pixel and pass of up to 2 blocks: a third of the K
  * loop's vector instructions. A register tile's input is instead copied once, flipped, 64 bytes
- * an instruction, into a row tile every pass reads: bytes [first + offset[s], + (n - 1) * step +
- * seg_len) of each segment in one run where the windows overlap and steps keep groups aligned (a
- * row tile along an output row: its kernel rows or taps), else each pixel's segments one after
- * the other (step K4 of the tile). The segments in the padding stay where they are (read
- * unflipped by ec_vnni_padding, once a pass), tap lists become a row tile. Every segment of the
- * copy ends on a whole group (the bytes past seg_len any value: their weights are 0). The copy
- * holds the tap lists of a 12-pixel tile of 9 taps of 256 channels (the indirect im2col's limits,
- * checked in ec_s8_conv2d_im2col.c), and row tiles up to that size; a larger one (a 1x1 or fully
- * connected layer of over 2,304 input channels) runs on the input. */
+ * an instruction, into a row tile every pass reads (where that pays, ec_vnni_flips): bytes
+ * [first + offset[s], + (n - 1) * step + seg_len) of each segment in one run where the windows
+ * overlap and steps keep groups aligned (a row tile along an output row: its kernel rows or taps),
+ * else each pixel's segments one after the other (step K4 of the tile); tap lists become a row
+ * tile. The segments in the padding stay where they are (read unflipped by ec_vnni_padding, once
+ * a pass). Every segment of the copy ends on a whole group (the bytes past seg_len any value:
+ * their weights are 0). The copy holds 12 pixels of 9 segments of 256 bytes (the indirect
+ * im2col's largest tile) or of one of 2,304 bytes: a 1x1 or fully connected layer of more input
+ * channels runs on the input. */
 #define EC_VNNI_FLIP_SEGMENTS 9
 #define EC_VNNI_FLIP_BYTES (EC_VNNI_ROWS * EC_VNNI_FLIP_SEGMENTS * 256)
 typedef struct {
@@ -498,34 +510,31 @@ EC_INLINE int ec_vnni_runs(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t
     return src->step % 4 == 0 && *run <= (size_t)n * (size_t)EC_PACK_K4(g->seg_len);
 }
 
-/* Whether the register tiles of a call of m pixels read flipped copies: tap lists always (they
- * always fit); a row tile where its first register tile (the largest) fits the copy and the copy
- * of a segment costs fewer instructions than the flips it saves: one copy of a run, or one per
- * pixel (about 16 instructions to set one up, 3 per 64 bytes) against a flip per K group, pixel
- * and pass (ec_vnni_tile: passes of `most` blocks, then a narrow last block in pairs). A layer of 8
- * channels or fewer runs in pairs alone, whose groups of two pixels already take several
- * instructions to assemble: copies made them slower, so they are not flipped. */
+/* Whether the register tiles of a call of m pixels read flipped copies: where its first register
+ * tile (the largest) fits the copy and the copies cost fewer instructions than the flips they
+ * save: per segment one copy of a run, or one per pixel (about 16 instructions to set one up, 3
+ * per 64 bytes), and about 150 a tile (the call, the copy's description), against a flip per K
+ * group, pixel and pass (ec_vnni_tile: passes of 2 blocks, then a narrow last block of a row tile
+ * in pairs). Never for a lone pixel (its flip of a group feeds 8 blocks) nor for a layer of 8
+ * channels or fewer (pairs alone, whose groups of two pixels already take several instructions to
+ * assemble): copies made both slower, as they did the 5-pixel row tiles of a 7x7 map of 16
+ * channels, which the tile's cost keeps from them. */
 static int ec_vnni_flips(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t m)
 {
     const int32_t blocks = (g->out_c + EC_PACK_LANES - 1) / EC_PACK_LANES, groups = EC_PACK_K4(g->seg_len) / 4;
-    int32_t n, pairs, most, passes;
+    int32_t n, pairs, passes;
     size_t run, copies, bytes;
-    if (!src->first) {
-        return 1;
-    }
-    if (g->out_c <= 8) {
-        return 0;
-    }
     ec_vnni_size(m, &n);
-    if (g->nseg > EC_VNNI_FLIP_SEGMENTS || (size_t)n * (size_t)g->nseg * (size_t)(4 * groups) > EC_VNNI_FLIP_BYTES) {
+    if (n == 1 || g->out_c <= 8 || g->nseg > EC_VNNI_FLIP_SEGMENTS
+        || (size_t)n * (size_t)g->nseg * (size_t)(4 * groups) > EC_VNNI_FLIP_BYTES) {
         return 0;
     }
-    pairs = n > 1 && ec_vnni_narrow(g, blocks - 1);
-    most = n == 1 ? 8 : 2;
-    passes = (blocks - pairs + most - 1) / most;
-    copies = ec_vnni_runs(g, src, n, &run) ? 1 : (size_t)n;
+    pairs = src->first && ec_vnni_narrow(g, blocks - 1);
+    passes = (blocks - pairs + 1) / 2;
+    copies = src->first && ec_vnni_runs(g, src, n, &run) ? 1 : (size_t)n;
     bytes = copies == 1 ? run : (size_t)n * (size_t)g->seg_len;
-    return (size_t)groups * (size_t)(n * passes + (n + 1) / 2 * pairs) > copies * 16 + (bytes + 63) / 64 * 3;
+    return (size_t)g->nseg * (size_t)groups * (size_t)(n * passes + (n + 1) / 2 * pairs)
+           > (size_t)g->nseg * (copies * 16 + (bytes + 63) / 64 * 3) + 150;
 }
 
 /* Pixels i0 .. i0 + n - 1 of `src` flipped into f (f->src then reads them from pixel 0), where
@@ -574,7 +583,8 @@ EC_NOINLINE void ec_vnni_flipped_tiles(const ec_gemm_t *g, const ec_gemm_src_t *
     for (i0 = 0; i0 < m; i0 += n) {
         const int size = ec_vnni_size(m - i0, &n);
         ec_vnni_flip(g, src, i0, n, &flip);
-        ec_vnni_tile(g, &flip.src, 0, n, &ec_vnni_shapes[1][size], out + (size_t)i0 * out_stride, out_stride);
+        ec_vnni_tile(g, &flip.src, 0, n, &ec_vnni_shapes[EC_VNNI_ROWS_FLIPPED][size], out + (size_t)i0 * out_stride,
+                     out_stride);
     }
 }
 
@@ -596,7 +606,8 @@ static void ec_x86_gemm_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32
     }
     for (i0 = 0; i0 < m; i0 += n) {
         const int size = ec_vnni_size(m - i0, &n);
-        ec_vnni_tile(g, src, i0, n, &ec_vnni_shapes[0][size], out + (size_t)i0 * out_stride, out_stride);
+        ec_vnni_tile(g, src, i0, n, &ec_vnni_shapes[src->first ? EC_VNNI_ROWS_SIGNED : EC_VNNI_LISTS][size],
+                     out + (size_t)i0 * out_stride, out_stride);
     }
 }
 

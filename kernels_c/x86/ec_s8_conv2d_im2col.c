@@ -10,13 +10,6 @@
  * AVX2 ones run a list pixel by pixel. */
 #if defined(EC_VNNI_ROWS)
 #define EC_X86_IM2COL_FLAGS (EC_IM2COL_KERNEL_ROWS | EC_IM2COL_SMALL_MAP_LISTS)
-/* Tap lists run only on flipped copies (ec_vnni_flip), which must hold a whole tile of them (a
- * negative array size fails the build otherwise). */
-typedef char ec_vnni_flip_holds_a_tile_of_tap_lists[EC_IM2COL_MAX_TAPS <= EC_VNNI_FLIP_SEGMENTS
-                                                    && EC_VNNI_ROWS * EC_IM2COL_MAX_TAPS * EC_PACK_K4(EC_IM2COL_MAX_CIN)
-                                                           <= EC_VNNI_FLIP_BYTES
-                                                ? 1
-                                                : -1];
 #else
 #define EC_X86_IM2COL_FLAGS EC_IM2COL_KERNEL_ROWS
 #endif
