@@ -437,11 +437,10 @@ def _detect_host(target: Target) -> Target:
         cpu = replace(cpu, cores=int(cores))
         detected.append("cpu.cores")
     max_khz = (_read(_SYS_CPU0 / "cpufreq" / "cpuinfo_max_freq") or "").strip()
-    measured_ghz = None if max_khz.isdigit() else measured_clock_ghz(cpu.model)
     if max_khz.isdigit():
         cpu = replace(cpu, clock_ghz=int(max_khz) / 1e6)
         detected.append("cpu.clock_ghz")
-    elif measured_ghz is not None:
+    elif (measured_ghz := measured_clock_ghz(cpu.model)) is not None:
         cpu = replace(cpu, clock_ghz=measured_ghz)
         detected.append("cpu.clock_ghz")
     elif isinstance(info.get("cpu MHz"), float):

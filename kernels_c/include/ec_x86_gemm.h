@@ -141,8 +141,9 @@ EC_FORCE_INLINE void ec_vnni_step(const int8_t *wk, size_t block_bytes, const in
     }
 }
 
-/* What a register tile reads (a constant of each tile function): tap lists or a row tile of the
- * input's signed bytes, or a row tile of flipped copies (ec_vnni_flip), unsigned already. */
+/* What a register tile reads: tap lists or a row tile of the input's signed bytes (one set of tile
+ * functions, told apart by the source), or a row tile of flipped copies (ec_vnni_flip), unsigned
+ * already (a set of their own: the flip is a constant of the K loop). */
 #define EC_VNNI_LISTS 0
 #define EC_VNNI_ROWS_SIGNED 1
 #define EC_VNNI_ROWS_FLIPPED 2
@@ -346,8 +347,9 @@ EC_FORCE_INLINE void ec_vnni_pairs(const ec_gemm_t *g, const ec_gemm_src_t *src,
 }
 
 /* Each register tile (rows x nb) is a function of its own: the register allocator then sees one
- * tile at a time, and keeps its accumulators in registers. A set for each kind of source
- * (EC_VNNI_LISTS, ...); pixel pairs run row tiles only. */
+ * tile at a time, and keeps its accumulators in registers. Two sets: on the input's signed bytes
+ * (tap lists or a row tile, told apart by the source outside the K loop) and on flipped copies
+ * (the flip a constant of the K loop); pixel pairs run row tiles only. */
 typedef void (*ec_vnni_blocks_fn)(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m, int32_t b0,
                                   int8_t *out, size_t out_stride);
 
@@ -373,8 +375,7 @@ typedef void (*ec_vnni_blocks_fn)(const ec_gemm_t *g, const ec_gemm_src_t *src, 
     EC_VNNI_BLOCKS_FN(kind, reads, 8, 2)                                                                      \
     EC_VNNI_BLOCKS_FN(kind, reads, 12, 1)                                                                     \
     EC_VNNI_BLOCKS_FN(kind, reads, 12, 2)
-EC_VNNI_BLOCKS_FNS(list, EC_VNNI_LISTS)
-EC_VNNI_BLOCKS_FNS(row, EC_VNNI_ROWS_SIGNED)
+EC_VNNI_BLOCKS_FNS(signed, src->first ? EC_VNNI_ROWS_SIGNED : EC_VNNI_LISTS)
 EC_VNNI_BLOCKS_FNS(flipped, EC_VNNI_ROWS_FLIPPED)
 #undef EC_VNNI_BLOCKS_FNS
 #undef EC_VNNI_BLOCKS_FN
@@ -425,7 +426,7 @@ typedef struct {
      EC_VNNI_SHAPE(kind, 6, pairs), EC_VNNI_SHAPE(kind, 8, pairs), EC_VNNI_SHAPE(kind, 12, pairs)}
 
 /* The shapes by source (EC_VNNI_LISTS, ...) and size: 1, 3, 4, 6, 8 and 12 pixels. */
-static const ec_vnni_shape_t ec_vnni_shapes[3][6] = {EC_VNNI_SHAPES(list, NULL), EC_VNNI_SHAPES(row, ec_vnni_row_pairs),
+static const ec_vnni_shape_t ec_vnni_shapes[3][6] = {EC_VNNI_SHAPES(signed, NULL), EC_VNNI_SHAPES(signed, ec_vnni_row_pairs),
                                                      EC_VNNI_SHAPES(flipped, ec_vnni_flipped_pairs)};
 #undef EC_VNNI_SHAPES
 #undef EC_VNNI_SHAPE
