@@ -99,11 +99,13 @@ EC_INLINE int ec_im2col_reads_past_end(const ec_window_t *win, int32_t oy, int32
 }
 
 /* The taps of output pixel (oy, ox) as a list: taps[t] is the input pixel of tap t, zp_row for a
- * tap in the padding, last_copy (the input's last pixel followed by zeros) for that pixel. */
+ * tap in the padding, last_copy (the input's last pixel followed by zeros) for that pixel where
+ * C_in is not a multiple of 4 (ec_im2col_reads_past_end). */
 EC_INLINE void ec_im2col_list_taps(const int8_t *in, const ec_window_t *win, int32_t oy, int32_t ox,
                                    const int8_t *zp_row, const int8_t *last_copy, const int8_t **taps)
 {
-    const int8_t *last = in + ((size_t)win->in_h * (size_t)win->in_w - 1) * (size_t)win->in_c;
+    const size_t last_pixel = (size_t)win->in_h * (size_t)win->in_w - 1;
+    const int8_t *last = win->in_c % 4 != 0 ? in + last_pixel * (size_t)win->in_c : NULL;
     int32_t ky, kx;
     for (ky = 0; ky < win->k_h; ++ky) {
         for (kx = 0; kx < win->k_w; ++kx) {
@@ -153,8 +155,8 @@ EC_INLINE void ec_im2col_set_taps(const ec_window_t *win, ec_span_t rows, ec_spa
 
 /* One indirect GEMM: the layer (one segment per tap; `by_rows`, where used: one per kernel row),
  * its tile function, the offsets of the last run, and what it reads besides the input: a row of
- * in_zp bytes for segments in the padding and a copy of the input's last pixel, each followed by
- * 3 readable bytes. */
+ * in_zp bytes for segments in the padding and, where C_in is not a multiple of 4, a copy of the
+ * input's last pixel, each followed by 3 readable bytes. */
 typedef struct {
     const ec_gemm_t *g;
     ec_gemm_t by_rows;
@@ -286,8 +288,10 @@ EC_INLINE void ec_im2col_indirect(const ec_gemm_t *g, const int8_t *in, const ec
     c.tile_rows = tile_rows;
     c.out = out;
     memset(c.zp_row, g->q->in_zp, (size_t)(c.rows_contiguous ? c.by_rows.seg_len : win->in_c) + 3);
-    memset(c.last_copy, 0, sizeof(c.last_copy));
-    memcpy(c.last_copy, in + ((size_t)win->in_h * (size_t)win->in_w - 1) * (size_t)win->in_c, (size_t)win->in_c);
+    if (win->in_c % 4 != 0) {
+        memcpy(c.last_copy, in + ((size_t)win->in_h * (size_t)win->in_w - 1) * (size_t)win->in_c, (size_t)win->in_c);
+        memset(c.last_copy + win->in_c, 0, 3);
+    }
     if ((flags & EC_IM2COL_SMALL_MAP_LISTS) && win->out_h * win->out_w <= EC_IM2COL_LIST_PIXELS) {
         ec_im2col_small_map(&c);
         return;

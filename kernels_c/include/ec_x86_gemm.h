@@ -52,6 +52,27 @@
 #define EC_VNNI_ROWS 12     /* most pixels in one register tile */
 #define EC_VNNI_BLOCKS 8    /* most blocks in one pass: 8 for one pixel, else 2 */
 
+/* A lone pixel's tile of EC_VNNI_PREFETCH_BLOCKS blocks or more (a fully connected layer, a
+ * corner of a wide layer) uses each weight once: it streams every block's weights, 64 bytes a K
+ * group per block, as fast as the caches deliver them, and the hardware prefetchers, following
+ * several such streams at once, stay too close ahead (such a layer's weights are tens to hundreds
+ * of kilobytes, beyond L1). Its K loop asks for each block's group EC_VNNI_PREFETCH_AHEAD bytes
+ * on, one prefetch per cache line; a prefetch never faults, so the last groups' requests past the
+ * weights are harmless (the address is formed as an integer). Narrower layers' weights stay in L1
+ * from tile to tile. */
+#define EC_VNNI_PREFETCH_AHEAD 256
+#define EC_VNNI_PREFETCH_BLOCKS 4
+
+EC_FORCE_INLINE void ec_vnni_prefetch(const int8_t *wk, size_t block_bytes, const int blocks)
+{
+    int j;
+    EC_UNROLL
+    for (j = 0; j < blocks; ++j) {
+        _mm_prefetch((const char *)(uintptr_t)((uintptr_t)wk + (uintptr_t)j * block_bytes + EC_VNNI_PREFETCH_AHEAD),
+                     _MM_HINT_T0);
+    }
+}
+
 /* acc[i][j] += u * W(block j) for one group of 4 K bytes: u the pixel's group broadcast. */
 EC_FORCE_INLINE void ec_vnni_madd(__m512i acc[EC_VNNI_BLOCKS], __m512i u, const __m512i wv[EC_VNNI_BLOCKS], const int nb)
 {
@@ -183,6 +204,9 @@ EC_FORCE_INLINE void ec_vnni_accumulate(const ec_gemm_t *g, const ec_gemm_src_t 
             }
         }
         for (k = 0; k < full; k += 4, wk += 64) {
+            if (rows == 1 && nb >= EC_VNNI_PREFETCH_BLOCKS) {
+                ec_vnni_prefetch(wk, block_bytes, nb);
+            }
             ec_vnni_step(wk, block_bytes, x, off + (size_t)k, 4, rows, nb, pairs, flipped, acc);
         }
         if (tail > 0) {
