@@ -162,12 +162,21 @@ EC_FORCE_INLINE void ec_vnni_step(const int8_t *wk, size_t block_bytes, const in
     }
 }
 
-/* What a register tile reads: tap lists or a row tile of the input's signed bytes (one set of tile
- * functions, told apart by the source), or a row tile of flipped copies (ec_vnni_flip), unsigned
- * already (a set of their own: the flip is a constant of the K loop). */
-#define EC_VNNI_LISTS 0
-#define EC_VNNI_ROWS_SIGNED 1
-#define EC_VNNI_ROWS_FLIPPED 2
+/* What a register tile reads, a constant of each set of tile functions (ec_vnni_shapes): a row
+ * tile of the input's signed bytes, a row tile of flipped copies (ec_vnni_flip), unsigned already,
+ * or tap lists of the input's signed bytes. The tap-list set exists only in the files whose GEMM
+ * runs tap lists (EC_X86_GEMM_TAP_LISTS, defined by the im2col convolution before it includes this
+ * header); the 1x1 and fully connected layers run row tiles alone. */
+#define EC_VNNI_ROWS_SIGNED 0
+#define EC_VNNI_ROWS_FLIPPED 1
+#define EC_VNNI_LISTS 2
+#if defined(EC_X86_GEMM_TAP_LISTS)
+#define EC_VNNI_READS 3
+#define EC_VNNI_SIGNED_READS(src) ((src)->first ? EC_VNNI_ROWS_SIGNED : EC_VNNI_LISTS)
+#else
+#define EC_VNNI_READS 2
+#define EC_VNNI_SIGNED_READS(src) EC_VNNI_ROWS_SIGNED
+#endif
 
 /* acc[i][j] += sum over K of u(pixel i0 + i) * W(block j), for `rows` pixels (those from m on
  * repeat pixel m - 1) and nb <= EC_VNNI_BLOCKS blocks starting at `w`, the pixels read as `reads`
@@ -371,9 +380,8 @@ EC_FORCE_INLINE void ec_vnni_pairs(const ec_gemm_t *g, const ec_gemm_src_t *src,
 }
 
 /* Each register tile (rows x nb) is a function of its own: the register allocator then sees one
- * tile at a time, and keeps its accumulators in registers. Two sets: on the input's signed bytes
- * (tap lists or a row tile, told apart by the source outside the K loop) and on flipped copies
- * (the flip a constant of the K loop); pixel pairs run row tiles only. */
+ * tile at a time, and keeps its accumulators in registers. A set for each way of reading (above),
+ * a constant of its K loop; pixel pairs run row tiles only. */
 typedef void (*ec_vnni_blocks_fn)(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m, int32_t b0,
                                   int8_t *out, size_t out_stride);
 
@@ -399,8 +407,11 @@ typedef void (*ec_vnni_blocks_fn)(const ec_gemm_t *g, const ec_gemm_src_t *src, 
     EC_VNNI_BLOCKS_FN(kind, reads, 8, 2)                                                                      \
     EC_VNNI_BLOCKS_FN(kind, reads, 12, 1)                                                                     \
     EC_VNNI_BLOCKS_FN(kind, reads, 12, 2)
-EC_VNNI_BLOCKS_FNS(signed, src->first ? EC_VNNI_ROWS_SIGNED : EC_VNNI_LISTS)
+EC_VNNI_BLOCKS_FNS(signed, EC_VNNI_ROWS_SIGNED)
 EC_VNNI_BLOCKS_FNS(flipped, EC_VNNI_ROWS_FLIPPED)
+#if defined(EC_X86_GEMM_TAP_LISTS)
+EC_VNNI_BLOCKS_FNS(lists, EC_VNNI_LISTS)
+#endif
 #undef EC_VNNI_BLOCKS_FNS
 #undef EC_VNNI_BLOCKS_FN
 
@@ -449,9 +460,13 @@ typedef struct {
     {EC_VNNI_SHAPE_1(kind, pairs), EC_VNNI_SHAPE(kind, 3, pairs), EC_VNNI_SHAPE(kind, 4, pairs),                  \
      EC_VNNI_SHAPE(kind, 6, pairs), EC_VNNI_SHAPE(kind, 8, pairs), EC_VNNI_SHAPE(kind, 12, pairs)}
 
-/* The shapes by source (EC_VNNI_LISTS, ...) and size: 1, 3, 4, 6, 8 and 12 pixels. */
-static const ec_vnni_shape_t ec_vnni_shapes[3][6] = {EC_VNNI_SHAPES(signed, NULL), EC_VNNI_SHAPES(signed, ec_vnni_row_pairs),
-                                                     EC_VNNI_SHAPES(flipped, ec_vnni_flipped_pairs)};
+/* The shapes by way of reading (EC_VNNI_ROWS_SIGNED, ...) and size: 1, 3, 4, 6, 8 and 12 pixels. */
+static const ec_vnni_shape_t ec_vnni_shapes[EC_VNNI_READS][6] = {
+    EC_VNNI_SHAPES(signed, ec_vnni_row_pairs), EC_VNNI_SHAPES(flipped, ec_vnni_flipped_pairs),
+#if defined(EC_X86_GEMM_TAP_LISTS)
+    EC_VNNI_SHAPES(lists, NULL),
+#endif
+};
 #undef EC_VNNI_SHAPES
 #undef EC_VNNI_SHAPE
 #undef EC_VNNI_SHAPE_1
@@ -631,7 +646,7 @@ static void ec_x86_gemm_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32
     }
     for (i0 = 0; i0 < m; i0 += n) {
         const int size = ec_vnni_size(m - i0, &n);
-        ec_vnni_tile(g, src, i0, n, &ec_vnni_shapes[src->first ? EC_VNNI_ROWS_SIGNED : EC_VNNI_LISTS][size],
+        ec_vnni_tile(g, src, i0, n, &ec_vnni_shapes[EC_VNNI_SIGNED_READS(src)][size],
                      out + (size_t)i0 * out_stride, out_stride);
     }
 }

@@ -448,10 +448,12 @@ EC_AVX2_HALVES_FN(wide, 1, 1, 3, 1)
 EC_AVX2_HALVES_FN(wide, 1, 1, 4, 1)
 EC_AVX2_HALVES_FN(wide, 1, 1, 5, 1)
 EC_AVX2_HALVES_FN(wide, 1, 1, 6, 1)
+#if defined(EC_X86_GEMM_TAP_LISTS)
 EC_AVX2_HALVES_FN(list, 0, 0, 1, 1)
 EC_AVX2_HALVES_FN(list, 0, 0, 1, 2)
 EC_AVX2_HALVES_FN(list, 0, 0, 1, 3)
 EC_AVX2_HALVES_FN(list, 0, 0, 1, 4)
+#endif
 #undef EC_AVX2_HALVES_FN
 
 typedef void (*ec_avx2_widen_fn)(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m, int16_t *xw);
@@ -477,8 +479,10 @@ typedef struct {
     ec_avx2_widen_fn widen;
 } ec_avx2_shape_t;
 
+#if defined(EC_X86_GEMM_TAP_LISTS)
 static const ec_avx2_shape_t ec_avx2_list_1 = {
     4, {NULL, ec_avx2_list_1x1, ec_avx2_list_1x2, ec_avx2_list_1x3, ec_avx2_list_1x4}, NULL};
+#endif
 static const ec_avx2_shape_t ec_avx2_rows[EC_AVX2_ROWS + 1] = {
     {0, {NULL, NULL, NULL, NULL, NULL}, NULL},
     {4, {NULL, ec_avx2_row_1x1, ec_avx2_row_1x2, ec_avx2_row_1x3, ec_avx2_row_1x4}, NULL},
@@ -514,7 +518,8 @@ static void ec_avx2_gemm_pixels(const ec_gemm_t *g, const ec_gemm_src_t *src, co
 }
 
 /* m pixels in register tiles of up to 6 pixels, the pixels spread evenly over the fewest tiles (14
- * pixels: 5, 5 and 4); a tile of tap lists, one pixel at a time. A row tile of 2 or more pixels
+ * pixels: 5, 5 and 4); a tile of tap lists (in the files that run them, EC_X86_GEMM_TAP_LISTS),
+ * one pixel at a time. A row tile of 2 or more pixels
  * whose packed K fits EC_AVX2_WIDE_K4 is widened to int16 once (54 KiB of stack at most) and read so
  * by every half-block; longer ones, and those of segments under EC_AVX2_WIDE_SEG bytes (a first
  * layer's 3-channel taps, where widening costs more per group than it saves), read their bytes in
@@ -525,12 +530,14 @@ static void ec_x86_gemm_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32
 {
     int16_t xw[EC_AVX2_ROWS * EC_AVX2_WIDE_K4];
     int32_t i0, n;
+#if defined(EC_X86_GEMM_TAP_LISTS)
     if (!src->first) {
         for (i0 = 0; i0 < m; ++i0) {
             ec_avx2_gemm_pixels(g, src, NULL, i0, 1, &ec_avx2_list_1, out + (size_t)i0 * out_stride, out_stride);
         }
         return;
     }
+#endif
     for (i0 = 0; i0 < m; i0 += n) {
         const int32_t left = m - i0, tiles = (left + EC_AVX2_ROWS - 1) / EC_AVX2_ROWS;
         int8_t *o = out + (size_t)i0 * out_stride;
