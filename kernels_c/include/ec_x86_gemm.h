@@ -164,13 +164,14 @@ EC_FORCE_INLINE void ec_vnni_step(const int8_t *wk, size_t block_bytes, const in
 
 /* What a register tile reads, a constant of each set of tile functions (ec_vnni_shapes): a row
  * tile of the input's signed bytes, a row tile of flipped copies (ec_vnni_flip), unsigned already,
- * or tap lists of the input's signed bytes. The tap-list set exists only in the files whose GEMM
- * runs tap lists (EC_X86_GEMM_TAP_LISTS, defined by the im2col convolution before it includes this
- * header); the 1x1 and fully connected layers run row tiles alone. */
+ * or tap lists of the input's signed bytes. What only the im2col convolution runs (EC_X86_GEMM_IM2COL,
+ * defined by its file before it includes this header) is compiled only there: the tap-list set,
+ * and the K loop of taps of one group each (ec_vnni_accumulate); the 1x1 and fully connected
+ * layers run row tiles of whole segments. */
 #define EC_VNNI_ROWS_SIGNED 0
 #define EC_VNNI_ROWS_FLIPPED 1
 #define EC_VNNI_LISTS 2
-#if defined(EC_X86_GEMM_TAP_LISTS)
+#if defined(EC_X86_GEMM_IM2COL)
 #define EC_VNNI_READS 3
 #define EC_VNNI_SIGNED_READS(src) ((src)->first ? EC_VNNI_ROWS_SIGNED : EC_VNNI_LISTS)
 #else
@@ -182,7 +183,9 @@ EC_FORCE_INLINE void ec_vnni_step(const int8_t *wk, size_t block_bytes, const in
  * repeat pixel m - 1) and nb <= EC_VNNI_BLOCKS blocks starting at `w`, the pixels read as `reads`
  * says: a row tile's padding segments ec_vnni_padding has added, its pixels read segment s at their
  * first byte + seg_offset[s]; flipped copies are read in whole groups. `pairs` (a constant, row
- * tiles of one narrow block): register row i holds pixels i0 + 2i and i0 + 2i + 1. */
+ * tiles of one narrow block): register row i holds pixels i0 + 2i and i0 + 2i + 1. A row tile of
+ * taps of one whole group each (a first layer of 1 to 3 channels, in the im2col file) runs one
+ * step per tap, without the K loop's set-up per segment, which would cost as much as the step. */
 EC_FORCE_INLINE void ec_vnni_accumulate(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m,
                                         const int8_t *w, const int rows, const int nb, const int pairs,
                                         const int reads, __m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCKS])
@@ -198,6 +201,16 @@ EC_FORCE_INLINE void ec_vnni_accumulate(const ec_gemm_t *g, const ec_gemm_src_t 
     for (i = 0; i < pixels; ++i) {
         x[i] = reads != EC_VNNI_LISTS ? src->first + (size_t)(i0 + (i < m ? i : m - 1)) * src->step : NULL;
     }
+#if defined(EC_X86_GEMM_IM2COL)
+    if (reads == EC_VNNI_ROWS_SIGNED && full == 4 && tail <= 0) {
+        for (s = 0; s < g->nseg; ++s) {
+            if (src->seg_offset[s] != EC_GEMM_PAD) {
+                ec_vnni_step(w + (size_t)s * seg_bytes, block_bytes, x, src->seg_offset[s], 4, rows, nb, pairs, 0, acc);
+            }
+        }
+        return;
+    }
+#endif
     for (s = 0; s < g->nseg; ++s) {
         const int8_t *wk = w + (size_t)s * seg_bytes;
         size_t off = 0;
@@ -409,7 +422,7 @@ typedef void (*ec_vnni_blocks_fn)(const ec_gemm_t *g, const ec_gemm_src_t *src, 
     EC_VNNI_BLOCKS_FN(kind, reads, 12, 2)
 EC_VNNI_BLOCKS_FNS(signed, EC_VNNI_ROWS_SIGNED)
 EC_VNNI_BLOCKS_FNS(flipped, EC_VNNI_ROWS_FLIPPED)
-#if defined(EC_X86_GEMM_TAP_LISTS)
+#if defined(EC_X86_GEMM_IM2COL)
 EC_VNNI_BLOCKS_FNS(lists, EC_VNNI_LISTS)
 #endif
 #undef EC_VNNI_BLOCKS_FNS
@@ -463,7 +476,7 @@ typedef struct {
 /* The shapes by way of reading (EC_VNNI_ROWS_SIGNED, ...) and size: 1, 3, 4, 6, 8 and 12 pixels. */
 static const ec_vnni_shape_t ec_vnni_shapes[EC_VNNI_READS][6] = {
     EC_VNNI_SHAPES(signed, ec_vnni_row_pairs), EC_VNNI_SHAPES(flipped, ec_vnni_flipped_pairs),
-#if defined(EC_X86_GEMM_TAP_LISTS)
+#if defined(EC_X86_GEMM_IM2COL)
     EC_VNNI_SHAPES(lists, NULL),
 #endif
 };

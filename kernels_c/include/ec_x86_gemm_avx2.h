@@ -114,7 +114,9 @@ EC_FORCE_INLINE void ec_avx2_gemm_padding(const ec_gemm_t *g, const ec_gemm_src_
 
 /* acc[i] += the products of pixel i0 + i (pixels from m on repeat pixel m - 1) with nh half-blocks
  * starting at w, over every segment but a row tile's padding ones. `row` (a constant): src is a row
- * tile, whose pixels read segment s at their first byte + seg_offset[s]; else a tile of tap lists. */
+ * tile, whose pixels read segment s at their first byte + seg_offset[s]; else a tile of tap lists.
+ * A row tile of taps of one whole group each (a first layer of 1 to 3 channels, in the im2col file:
+ * EC_X86_GEMM_IM2COL) runs one step per tap, without the K loop's set-up per segment. */
 EC_FORCE_INLINE void ec_avx2_gemm_accumulate(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m,
                                              const int8_t *w, const int rows, const int nh, const int row,
                                              __m256i acc[EC_AVX2_ROWS][2 * EC_AVX2_HALVES])
@@ -129,6 +131,21 @@ EC_FORCE_INLINE void ec_avx2_gemm_accumulate(const ec_gemm_t *g, const ec_gemm_s
     for (i = 0; i < rows; ++i) {
         x[i] = row ? src->first + (size_t)(i0 + (i < m ? i : m - 1)) * src->step : NULL;
     }
+#if defined(EC_X86_GEMM_IM2COL)
+    if (row && full == 4 && tail <= 0) {
+        for (s = 0; s < g->nseg; ++s) {
+            const size_t off = src->seg_offset[s];
+            if (off != EC_GEMM_PAD) {
+                ec_avx2_gemm_weights(w + (size_t)s * seg_bytes, block_bytes, nh, wv);
+                EC_UNROLL
+                for (i = 0; i < rows; ++i) {
+                    ec_avx2_gemm_madd(acc[i], ec_avx2_gemm_group(x[i] + off, 4), wv, nh);
+                }
+            }
+        }
+        return;
+    }
+#endif
     for (s = 0; s < g->nseg; ++s) {
         const int8_t *wk = w + (size_t)s * seg_bytes;
         size_t off = 0;
@@ -448,7 +465,7 @@ EC_AVX2_HALVES_FN(wide, 1, 1, 3, 1)
 EC_AVX2_HALVES_FN(wide, 1, 1, 4, 1)
 EC_AVX2_HALVES_FN(wide, 1, 1, 5, 1)
 EC_AVX2_HALVES_FN(wide, 1, 1, 6, 1)
-#if defined(EC_X86_GEMM_TAP_LISTS)
+#if defined(EC_X86_GEMM_IM2COL)
 EC_AVX2_HALVES_FN(list, 0, 0, 1, 1)
 EC_AVX2_HALVES_FN(list, 0, 0, 1, 2)
 EC_AVX2_HALVES_FN(list, 0, 0, 1, 3)
@@ -479,7 +496,7 @@ typedef struct {
     ec_avx2_widen_fn widen;
 } ec_avx2_shape_t;
 
-#if defined(EC_X86_GEMM_TAP_LISTS)
+#if defined(EC_X86_GEMM_IM2COL)
 static const ec_avx2_shape_t ec_avx2_list_1 = {
     4, {NULL, ec_avx2_list_1x1, ec_avx2_list_1x2, ec_avx2_list_1x3, ec_avx2_list_1x4}, NULL};
 #endif
@@ -518,7 +535,7 @@ static void ec_avx2_gemm_pixels(const ec_gemm_t *g, const ec_gemm_src_t *src, co
 }
 
 /* m pixels in register tiles of up to 6 pixels, the pixels spread evenly over the fewest tiles (14
- * pixels: 5, 5 and 4); a tile of tap lists (in the files that run them, EC_X86_GEMM_TAP_LISTS),
+ * pixels: 5, 5 and 4); a tile of tap lists (in the files that run them, EC_X86_GEMM_IM2COL),
  * one pixel at a time. A row tile of 2 or more pixels
  * whose packed K fits EC_AVX2_WIDE_K4 is widened to int16 once (54 KiB of stack at most) and read so
  * by every half-block; longer ones, and those of segments under EC_AVX2_WIDE_SEG bytes (a first
@@ -530,7 +547,7 @@ static void ec_x86_gemm_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32
 {
     int16_t xw[EC_AVX2_ROWS * EC_AVX2_WIDE_K4];
     int32_t i0, n;
-#if defined(EC_X86_GEMM_TAP_LISTS)
+#if defined(EC_X86_GEMM_IM2COL)
     if (!src->first) {
         for (i0 = 0; i0 < m; ++i0) {
             ec_avx2_gemm_pixels(g, src, NULL, i0, 1, &ec_avx2_list_1, out + (size_t)i0 * out_stride, out_stride);

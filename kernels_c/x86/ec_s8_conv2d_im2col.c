@@ -3,7 +3,7 @@
  * weights (ec_s8_packed.h), the windows read in place (by kernel rows where they are contiguous;
  * small maps as tap lists where the tiles run several pixels' lists) or unfolded row by row
  * (ec_im2col.h). */
-#define EC_X86_GEMM_TAP_LISTS /* the tiles of ec_x86_gemm.h run tap lists (ec_im2col.h) here */
+#define EC_X86_GEMM_IM2COL /* ec_x86_gemm.h: the tiles for tap lists and one-group taps too */
 #include "ec_im2col.h"
 #include "ec_x86_gemm.h"
 

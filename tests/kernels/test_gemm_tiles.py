@@ -13,7 +13,8 @@ widening limit, zero points at both int8 ends, runs longer than the 64 pixels of
 accumulators next to the int32 bound. The VNNI tiles read a flipped copy of their input where it
 holds 12 x 2,304 bytes (4,608-byte rows of 6 pixels: the copy's size; kernel rows and taps in runs;
 tap lists; pixels down a column one by one) and the input itself past it (K = 4,610, 4,700 and
-the unfolded 4,800)."""
+the unfolded 4,800). Row tiles of first layers (1 to 3 channels, a tap one group) take a K loop of
+their own in the im2col file."""
 
 import numpy as np
 import pytest
@@ -46,6 +47,8 @@ CASES = [
     (16, 32, 32, 16, (3, 3), (1, 1), (1, 1, 1, 1)),     # 16 channels of K = 144: the VNNI tiles (too narrow for AMX)
     (4700, 1, 18, 64, (1, 1), (1, 1), (0, 0, 0, 0)),    # K past the AMX buffer: the VNNI tiles
     (256, 4, 4, 24, (3, 3), (1, 1), (1, 1, 1, 1)),      # VNNI: a 4x4 map's tap lists (256 channels) flipped, pairs
+    (1, 9, 30, 20, (3, 3), (2, 2), (1, 1, 1, 1)),       # taps of one group (1 channel), stride 2: a wide block, then pairs
+    (2, 12, 40, 32, (3, 3), (1, 1), (1, 1, 1, 1)),      # taps of one group (2 channels): 2 blocks, rows of 38 inner pixels
 ]
 
 
