@@ -46,6 +46,35 @@
 #define EC_UNROLL
 #endif
 
+/* What the register tiles of both instruction sets read (ec_s8_packed.h): pixel i of a row tile
+ * at x[i] = its first byte (pixels i0 .. i0 + n - 1, those from m on repeating pixel m - 1) ... */
+EC_FORCE_INLINE void ec_x86_row_pixels(const ec_gemm_src_t *src, int32_t i0, int32_t m, const int n, const int8_t **x)
+{
+    int i;
+    EC_UNROLL
+    for (i = 0; i < n; ++i) {
+        x[i] = src->first + (size_t)(i0 + (i < m ? i : m - 1)) * src->step;
+    }
+}
+
+/* ... and segment s at x[i] + *off, or nowhere (0 returned: a segment in the padding, which the
+ * tile's fold covers); tap lists (`row` 0, a constant) at x[i] = pixel i0 + i's tap s, *off 0. */
+EC_FORCE_INLINE int ec_x86_segment(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t s, int32_t i0, int32_t m,
+                                   const int rows, const int row, const int8_t **x, size_t *off)
+{
+    int i;
+    if (row) {
+        *off = src->seg_offset[s];
+        return *off != EC_GEMM_PAD;
+    }
+    EC_UNROLL
+    for (i = 0; i < rows; ++i) {
+        x[i] = src->taps[(i0 + (i < m ? i : m - 1)) * g->nseg + s];
+    }
+    *off = 0;
+    return 1;
+}
+
 #if defined(EC_X86_AVX512) && defined(__AVX512VNNI__)
 
 #define EC_X86_GEMM_TILE 64 /* most pixels per call, split into register tiles of up to 12 pixels */
@@ -196,16 +225,15 @@ EC_FORCE_INLINE void ec_vnni_accumulate(const ec_gemm_t *g, const ec_gemm_src_t 
     const int pixels = pairs ? 2 * rows : rows;
     const int8_t *x[2 * EC_VNNI_ROWS];
     int32_t s, k;
-    int i;
-    EC_UNROLL
-    for (i = 0; i < pixels; ++i) {
-        x[i] = reads != EC_VNNI_LISTS ? src->first + (size_t)(i0 + (i < m ? i : m - 1)) * src->step : NULL;
+    if (reads != EC_VNNI_LISTS) {
+        ec_x86_row_pixels(src, i0, m, pixels, x);
     }
 #if defined(EC_X86_GEMM_IM2COL)
     if (reads == EC_VNNI_ROWS_SIGNED && full == 4 && tail <= 0) {
         for (s = 0; s < g->nseg; ++s) {
-            if (src->seg_offset[s] != EC_GEMM_PAD) {
-                ec_vnni_step(w + (size_t)s * seg_bytes, block_bytes, x, src->seg_offset[s], 4, rows, nb, pairs, 0, acc);
+            size_t off;
+            if (ec_x86_segment(g, src, s, i0, m, rows, 1, x, &off)) {
+                ec_vnni_step(w + (size_t)s * seg_bytes, block_bytes, x, off, 4, rows, nb, pairs, 0, acc);
             }
         }
         return;
@@ -213,17 +241,9 @@ EC_FORCE_INLINE void ec_vnni_accumulate(const ec_gemm_t *g, const ec_gemm_src_t 
 #endif
     for (s = 0; s < g->nseg; ++s) {
         const int8_t *wk = w + (size_t)s * seg_bytes;
-        size_t off = 0;
-        if (reads != EC_VNNI_LISTS) {
-            off = src->seg_offset[s];
-            if (off == EC_GEMM_PAD) {
-                continue;
-            }
-        } else {
-            EC_UNROLL
-            for (i = 0; i < rows; ++i) {
-                x[i] = src->taps[(i0 + (i < m ? i : m - 1)) * g->nseg + s];
-            }
+        size_t off;
+        if (!ec_x86_segment(g, src, s, i0, m, rows, reads != EC_VNNI_LISTS, x, &off)) {
+            continue;
         }
         for (k = 0; k < full; k += 4, wk += 64) {
             if (rows == 1 && nb >= EC_VNNI_PREFETCH_BLOCKS) {

@@ -114,9 +114,7 @@ EC_FORCE_INLINE void ec_avx2_gemm_padding(const ec_gemm_t *g, const ec_gemm_src_
 
 /* acc[i] += the products of pixel i0 + i (pixels from m on repeat pixel m - 1) with nh half-blocks
  * starting at w, over every segment but a row tile's padding ones. `row` (a constant): src is a row
- * tile, whose pixels read segment s at their first byte + seg_offset[s]; else a tile of tap lists.
- * A row tile of taps of one whole group each (a first layer of 1 to 3 channels, in the im2col file:
- * EC_X86_GEMM_IM2COL) runs one step per tap, without the K loop's set-up per segment. */
+ * tile, whose pixels read segment s at their first byte + seg_offset[s]; else a tile of tap lists. */
 EC_FORCE_INLINE void ec_avx2_gemm_accumulate(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m,
                                              const int8_t *w, const int rows, const int nh, const int row,
                                              __m256i acc[EC_AVX2_ROWS][2 * EC_AVX2_HALVES])
@@ -127,38 +125,14 @@ EC_FORCE_INLINE void ec_avx2_gemm_accumulate(const ec_gemm_t *g, const ec_gemm_s
     __m256i wv[2 * EC_AVX2_HALVES];
     int32_t s, k;
     int i;
-    EC_UNROLL
-    for (i = 0; i < rows; ++i) {
-        x[i] = row ? src->first + (size_t)(i0 + (i < m ? i : m - 1)) * src->step : NULL;
+    if (row) {
+        ec_x86_row_pixels(src, i0, m, rows, x);
     }
-#if defined(EC_X86_GEMM_IM2COL)
-    if (row && full == 4 && tail <= 0) {
-        for (s = 0; s < g->nseg; ++s) {
-            const size_t off = src->seg_offset[s];
-            if (off != EC_GEMM_PAD) {
-                ec_avx2_gemm_weights(w + (size_t)s * seg_bytes, block_bytes, nh, wv);
-                EC_UNROLL
-                for (i = 0; i < rows; ++i) {
-                    ec_avx2_gemm_madd(acc[i], ec_avx2_gemm_group(x[i] + off, 4), wv, nh);
-                }
-            }
-        }
-        return;
-    }
-#endif
     for (s = 0; s < g->nseg; ++s) {
         const int8_t *wk = w + (size_t)s * seg_bytes;
-        size_t off = 0;
-        if (row) {
-            off = src->seg_offset[s];
-            if (off == EC_GEMM_PAD) {
-                continue;
-            }
-        } else {
-            EC_UNROLL
-            for (i = 0; i < rows; ++i) {
-                x[i] = src->taps[(i0 + (i < m ? i : m - 1)) * g->nseg + s];
-            }
+        size_t off;
+        if (!ec_x86_segment(g, src, s, i0, m, rows, row, x, &off)) {
+            continue;
         }
         for (k = 0; k < full; k += 4, wk += 64) {
             const size_t at = off + (size_t)k;
@@ -190,9 +164,9 @@ EC_FORCE_INLINE void ec_avx2_gemm_widen(const ec_gemm_t *g, const ec_gemm_src_t 
     int16_t *dst[EC_AVX2_ROWS];
     int32_t s, k;
     int i;
+    ec_x86_row_pixels(src, i0, m, rows, x);
     EC_UNROLL
     for (i = 0; i < rows; ++i) {
-        x[i] = src->first + (size_t)(i0 + (i < m ? i : m - 1)) * src->step;
         dst[i] = xw + (size_t)i * (size_t)g->k4;
     }
     for (s = 0; s < g->nseg; ++s) {

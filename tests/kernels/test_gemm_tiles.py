@@ -13,8 +13,8 @@ widening limit, zero points at both int8 ends, runs longer than the 64 pixels of
 accumulators next to the int32 bound. The VNNI tiles read a flipped copy of their input where it
 holds 12 x 2,304 bytes (4,608-byte rows of 6 pixels: the copy's size; kernel rows and taps in runs;
 tap lists; pixels down a column one by one) and the input itself past it (K = 4,610, 4,700 and
-the unfolded 4,800). Row tiles of first layers (1 to 3 channels, a tap one group) take a K loop of
-their own in the im2col file."""
+the unfolded 4,800). The VNNI row tiles of first layers (1 to 3 channels, a tap one group) take
+a K loop of their own in the im2col file."""
 
 import numpy as np
 import pytest
