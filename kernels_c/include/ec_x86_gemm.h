@@ -169,10 +169,11 @@ EC_FORCE_INLINE void ec_vnni_padding(const ec_gemm_t *g, const ec_gemm_src_t *sr
     }
 }
 
-/* One group of 4 K bytes (n < 4: a segment's tail) of every register row: acc[i][j] += u(x[i] + at)
+/* One group of 4 K bytes (n < 4: a segment's tail) of every register row into accumulator set
+ * `set` (a constant: columns set * nb .. set * nb + nb - 1, ec_vnni_sets): acc[i][j] += u(x[i] + at)
  * * W(block j), or for pairs acc[i][0] += (u(x[2i] + at), u(x[2i + 1] + at)) * W(block 0). */
 EC_FORCE_INLINE void ec_vnni_step(const int8_t *wk, size_t block_bytes, const int8_t *const *x, size_t at, int32_t n,
-                                  const int rows, const int nb, const int pairs, const int flipped,
+                                  const int rows, const int nb, const int pairs, const int flipped, const int set,
                                   __m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCKS])
 {
     __m512i wv[EC_VNNI_BLOCKS];
@@ -184,11 +185,24 @@ EC_FORCE_INLINE void ec_vnni_step(const int8_t *wk, size_t block_bytes, const in
     }
     EC_UNROLL
     for (i = 0; i < rows; ++i) {
-        ec_vnni_madd(acc[i],
+        ec_vnni_madd(acc[i] + set * nb,
                      pairs ? ec_vnni_pair_group(x[2 * i] + at, x[2 * i + 1] + at, n, flipped)
                            : ec_vnni_group(x[i] + at, n, flipped),
                      wv, nb);
     }
+}
+
+/* How many accumulator sets a register tile of rows x nb accumulators runs its K loop on (1 or 2,
+ * a constant). vpdpbusd takes several cycles to give its sum to the next one on the same register
+ * and the core starts two per cycle, so a tile of fewer than about twice that many independent
+ * accumulators waits on its own chains (a 16-channel layer's 12 pixels x 1 block, 6 pixels x 2
+ * blocks, pixel pairs, a lone pixel of up to 4 blocks): there consecutive K groups alternate
+ * between two sets of accumulators, added together after the loop (additions modulo 2^32: the
+ * same sums). Not for taps of one group each (9 steps a tile: chains too short to wait on). */
+#define EC_VNNI_CHAINS 12
+EC_FORCE_INLINE int ec_vnni_sets(const int rows, const int nb)
+{
+    return rows * nb <= EC_VNNI_CHAINS && 2 * nb <= EC_VNNI_BLOCKS ? 2 : 1;
 }
 
 /* What a register tile reads, a constant of each set of tile functions (ec_vnni_shapes): a row
@@ -214,17 +228,19 @@ EC_FORCE_INLINE void ec_vnni_step(const int8_t *wk, size_t block_bytes, const in
  * first byte + seg_offset[s]; flipped copies are read in whole groups. `pairs` (a constant, row
  * tiles of one narrow block): register row i holds pixels i0 + 2i and i0 + 2i + 1. A row tile of
  * taps of one whole group each (a first layer of 1 to 3 channels, in the im2col file) runs one
- * step per tap, without the K loop's set-up per segment, which would cost as much as the step. */
+ * step per tap, without the K loop's set-up per segment, which would cost as much as the step.
+ * Columns nb .. 2 nb - 1 of acc hold the second accumulator set where there is one (ec_vnni_sets). */
 EC_FORCE_INLINE void ec_vnni_accumulate(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t i0, int32_t m,
                                         const int8_t *w, const int rows, const int nb, const int pairs,
                                         const int reads, __m512i acc[EC_VNNI_ROWS][EC_VNNI_BLOCKS])
 {
     const size_t block_bytes = (size_t)g->k4 * EC_PACK_LANES, seg_bytes = (size_t)EC_PACK_K4(g->seg_len) * EC_PACK_LANES;
-    const int flipped = reads == EC_VNNI_ROWS_FLIPPED;
+    const int flipped = reads == EC_VNNI_ROWS_FLIPPED, sets = ec_vnni_sets(rows, nb);
     const int32_t full = flipped ? EC_PACK_K4(g->seg_len) : ec_gemm_whole_bytes(g), tail = g->seg_len - full;
     const int pixels = pairs ? 2 * rows : rows;
     const int8_t *x[2 * EC_VNNI_ROWS];
     int32_t s, k;
+    int i, j;
     if (reads != EC_VNNI_LISTS) {
         ec_x86_row_pixels(src, i0, m, pixels, x);
     }
@@ -233,26 +249,51 @@ EC_FORCE_INLINE void ec_vnni_accumulate(const ec_gemm_t *g, const ec_gemm_src_t 
         for (s = 0; s < g->nseg; ++s) {
             size_t off;
             if (ec_x86_segment(g, src, s, i0, m, rows, 1, x, &off)) {
-                ec_vnni_step(w + (size_t)s * seg_bytes, block_bytes, x, off, 4, rows, nb, pairs, 0, acc);
+                ec_vnni_step(w + (size_t)s * seg_bytes, block_bytes, x, off, 4, rows, nb, pairs, 0, 0, acc);
             }
         }
         return;
     }
 #endif
+    EC_UNROLL
+    for (i = 0; i < rows * (sets - 1); ++i) {
+        EC_UNROLL
+        for (j = 0; j < nb; ++j) {
+            acc[i][nb + j] = _mm512_setzero_si512();
+        }
+    }
     for (s = 0; s < g->nseg; ++s) {
         const int8_t *wk = w + (size_t)s * seg_bytes;
         size_t off;
         if (!ec_x86_segment(g, src, s, i0, m, rows, reads != EC_VNNI_LISTS, x, &off)) {
             continue;
         }
-        for (k = 0; k < full; k += 4, wk += 64) {
+        k = 0;
+        if (sets == 2) {
+            for (; k + 8 <= full; k += 8, wk += 128) {
+                if (rows == 1 && nb >= EC_VNNI_PREFETCH_BLOCKS) {
+                    ec_vnni_prefetch(wk, block_bytes, nb);
+                    ec_vnni_prefetch(wk + 64, block_bytes, nb);
+                }
+                ec_vnni_step(wk, block_bytes, x, off + (size_t)k, 4, rows, nb, pairs, flipped, 0, acc);
+                ec_vnni_step(wk + 64, block_bytes, x, off + (size_t)k + 4, 4, rows, nb, pairs, flipped, 1, acc);
+            }
+        }
+        for (; k < full; k += 4, wk += 64) {
             if (rows == 1 && nb >= EC_VNNI_PREFETCH_BLOCKS) {
                 ec_vnni_prefetch(wk, block_bytes, nb);
             }
-            ec_vnni_step(wk, block_bytes, x, off + (size_t)k, 4, rows, nb, pairs, flipped, acc);
+            ec_vnni_step(wk, block_bytes, x, off + (size_t)k, 4, rows, nb, pairs, flipped, 0, acc);
         }
         if (tail > 0) {
-            ec_vnni_step(wk, block_bytes, x, off + (size_t)full, tail, rows, nb, pairs, flipped, acc);
+            ec_vnni_step(wk, block_bytes, x, off + (size_t)full, tail, rows, nb, pairs, flipped, sets - 1, acc);
+        }
+    }
+    EC_UNROLL
+    for (i = 0; i < rows * (sets - 1); ++i) {
+        EC_UNROLL
+        for (j = 0; j < nb; ++j) {
+            acc[i][j] = _mm512_add_epi32(acc[i][j], acc[i][nb + j]);
         }
     }
 }
