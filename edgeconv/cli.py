@@ -23,8 +23,9 @@ import click
 from rich.console import Console
 from rich.table import Column, Table
 
-from . import __version__, api, arguments, progress
+from . import __version__, api, arguments, progress, stop_signals
 from .errors import UserError, VerificationFailed
+from .stop_signals import Interrupted
 
 
 def _fail(message: str, code: int) -> None:
@@ -32,31 +33,8 @@ def _fail(message: str, code: int) -> None:
     raise click.exceptions.Exit(code)
 
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # Click 8.2+ shows the help of a bare `edgeconv` through this UsageError; older Clicks exit directly.
 NO_ARGS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
-
-
-class Interrupted(BaseException):
-    """A stop signal arrived. It unwinds the work like KeyboardInterrupt (``except Exception`` does
-    not catch it), so staged outputs, lock files and created parents are removed on the way out."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _raise_interrupted(signum: int, frame: Any) -> None:
-    for stop in STOP_SIGNALS:  # the clean-up that follows must not be cut short by a second signal
-        signal.signal(stop, signal.SIG_IGN)
-    raise Interrupted(signum)
-
-
-def _catch_stop_signals() -> None:
-    """Turn the stop signals into :class:`Interrupted`, except those the caller ignores (``nohup``)."""
-    for stop in STOP_SIGNALS:
-        if signal.getsignal(stop) != signal.SIG_IGN:
-            signal.signal(stop, _raise_interrupted)
 
 
 def _interrupted(signum: int) -> int:
@@ -80,7 +58,9 @@ class EdgeconvGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            stop_signals.check()  # a stop whose exception was lost (stop_signals) still stops
+            return result
         except UserError as err:
             _fail(str(err), UserError.exit_code)
         except click.UsageError as err:  # an unknown verb, option or a bad option value: one line too
@@ -393,7 +373,7 @@ def targets(as_json: bool) -> None:
 
 def main() -> None:
     """Console-script entry point; SIGINT, SIGTERM and SIGHUP stop a command cleanly (exit 128 + N)."""
-    _catch_stop_signals()
+    stop_signals.catch()
     try:
         cli(prog_name="edgeconv")
     except Interrupted as stop:  # arrived outside a command: while parsing the line or exiting

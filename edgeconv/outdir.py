@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from . import stop_signals
 from .errors import UserError
 from .names import MAX_NAME_LENGTH, path_component_from
 
@@ -195,6 +196,7 @@ def staged_directory(out: Path, force: bool = False) -> Iterator[Path]:
             with _as_user_error(out):
                 staging.mkdir()
             yield staging
+            stop_signals.check()
             (staging / MARKER_FILE).write_text("written by edgeconv; --force may replace this directory\n")
             _commit_directory(staging, out, force)
         except BaseException:
@@ -242,6 +244,7 @@ def staged_file(path: Path) -> Iterator[Path]:
             with _as_user_error(path):
                 temporary.touch(mode=0o600, exist_ok=False)
             yield temporary
+            stop_signals.check()
             with _as_user_error(path):
                 temporary.chmod(0o644)
                 os.replace(temporary, path)

@@ -31,6 +31,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from . import stop_signals
+
 
 @dataclass
 class _Settings:
@@ -74,6 +76,7 @@ class Task:
         self._task_id = task_id
 
     def advance(self, steps: float = 1) -> None:
+        stop_signals.check()  # long work notices a stop whose exception was lost (stop_signals)
         if self._bar is not None:
             self._bar.advance(self._task_id, steps)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeconv.cli import STOP_SIGNALS
+from edgeconv.stop_signals import STOP_SIGNALS
 from edgeconv.errors import UserError
 from edgeconv.outdir import MARKER_FILE, check_free, staged_directory, staged_file
 from tests.conftest import TINY_CLASSES, TINY_INPUT_SHAPE, require_tool, write_tiny_onnx
