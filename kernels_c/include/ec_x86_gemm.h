@@ -236,6 +236,7 @@ EC_FORCE_INLINE void ec_vnni_accumulate(const ec_gemm_t *g, const ec_gemm_src_t 
 {
     const size_t block_bytes = (size_t)g->k4 * EC_PACK_LANES, seg_bytes = (size_t)EC_PACK_K4(g->seg_len) * EC_PACK_LANES;
     const int flipped = reads == EC_VNNI_ROWS_FLIPPED, sets = ec_vnni_sets(rows, nb);
+    const int prefetch = rows == 1 && nb >= EC_VNNI_PREFETCH_BLOCKS;
     const int32_t full = flipped ? EC_PACK_K4(g->seg_len) : ec_gemm_whole_bytes(g), tail = g->seg_len - full;
     const int pixels = pairs ? 2 * rows : rows;
     const int8_t *x[2 * EC_VNNI_ROWS];
@@ -271,7 +272,7 @@ EC_FORCE_INLINE void ec_vnni_accumulate(const ec_gemm_t *g, const ec_gemm_src_t 
         k = 0;
         if (sets == 2) {
             for (; k + 8 <= full; k += 8, wk += 128) {
-                if (rows == 1 && nb >= EC_VNNI_PREFETCH_BLOCKS) {
+                if (prefetch) {
                     ec_vnni_prefetch(wk, block_bytes, nb);
                     ec_vnni_prefetch(wk + 64, block_bytes, nb);
                 }
@@ -280,7 +281,7 @@ EC_FORCE_INLINE void ec_vnni_accumulate(const ec_gemm_t *g, const ec_gemm_src_t 
             }
         }
         for (; k < full; k += 4, wk += 64) {
-            if (rows == 1 && nb >= EC_VNNI_PREFETCH_BLOCKS) {
+            if (prefetch) {
                 ec_vnni_prefetch(wk, block_bytes, nb);
             }
             ec_vnni_step(wk, block_bytes, x, off + (size_t)k, 4, rows, nb, pairs, flipped, 0, acc);
