@@ -12,7 +12,7 @@
 Shapes: every GEMM-shaped layer of MLPerf Tiny IC ResNet-8 (``resnet8-*``), the fully connected
 layers of the MLPerf Tiny AD autoencoder (``ad-*``: a call of one or two microseconds, about one of
 them the ctypes overhead), the zoo's resnet8 stem and first block, the pointwise, stem
-and classifier layers of MobileNetV2 at 224x224 (``mbv2-*``) and the stem and one 3x3 layer of
+and classifier layers of MobileNetV2 at 224x224 (``mbv2-*``), grayscale stems at 224x224 (``gray-*``) and the stem and one 3x3 layer of
 each stage of ResNet-18 at 224x224 (``resnet18-*``). Each figure is the best of
 ``--repeat`` rounds, a round timing enough back-to-back calls through ctypes to last about 20 ms
 (a call costs about a microsecond of ctypes overhead, included) in the thread's CPU time, so that
@@ -59,6 +59,8 @@ SHAPES = {
     "zoo-resnet8-b1 3x3 8->8 14x14": ("im2col", 8, 14, 14, 8, 3, 1, 1),
     "narrow 3x3 8->8 56x56": ("im2col", 8, 56, 56, 8, 3, 1, 1),
     "mbv2-stem 3x3 s2 3->32 224x224": ("im2col", 3, 224, 224, 32, 3, 2, 1),
+    "gray-stem 3x3 s2 1->32 224x224": ("im2col", 1, 224, 224, 32, 3, 2, 1),
+    "gray-stem 3x3 1->16 224x224": ("im2col", 1, 224, 224, 16, 3, 1, 1),
     "mbv2-1x1 32->16 112x112": ("1x1", 32, 112, 112, 16, 1, 1, 0),
     "mbv2-1x1 16->96 112x112": ("1x1", 16, 112, 112, 96, 1, 1, 0),
     "mbv2-1x1 96->24 56x56": ("1x1", 96, 56, 56, 24, 1, 1, 0),
@@ -128,7 +130,7 @@ class Layer:
         rows = rng.integers(-127, 128, (cout, k * k * cin)).astype(np.int8)
         self.wsum = rows.astype(np.int32).sum(axis=1).astype(np.int32)
         if kind == "im2col":
-            rows = im2col_weight_rows(rows, cin, k, k)
+            rows = im2col_weight_rows(rows, cin, k, k, 1)
         self.packed = np.ascontiguousarray(pack_gemm_weights(rows))
         self.scratch = np.zeros(max(im2col_scratch_bytes(cin, k, k, ow), 1), np.int8)
         self.out = np.zeros((oh, ow, cout), np.int8)

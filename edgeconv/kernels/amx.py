@@ -12,7 +12,7 @@ an im2col layer is one call of every output pixel).
 from __future__ import annotations
 
 from .geometry import LayerGeometry
-from .packing import im2col_indirect, k4
+from .packing import im2col_segments, k4
 
 AMX_LEVEL = "avx512-amx"
 BELOW_AMX = "avx512-vnni"
@@ -25,12 +25,12 @@ WIDE_N = 64       # EC_AMX_WIDE_N
 
 
 def packed_k(kernel_name: str, geo: LayerGeometry) -> int:
-    """The packed K of the layer's weights (``ec_gemm_t.k4``): per tap rounded to 4 bytes where the
-    im2col kernel reads taps in place, else the whole window rounded once."""
-    taps = geo.kernel[0] * geo.kernel[1]
-    if kernel_name == "ec_s8_conv2d_im2col" and im2col_indirect(geo.c_in, *geo.kernel):
-        return taps * k4(geo.c_in)
-    return k4(taps * geo.c_in)
+    """The packed K of the layer's weights (``ec_gemm_t.k4``): per segment rounded to 4 bytes where the
+    im2col kernel reads taps or narrow kernel rows in place, else the whole window rounded once."""
+    if kernel_name == "ec_s8_conv2d_im2col":
+        segments, seg_len = im2col_segments(geo.c_in, *geo.kernel_hw, geo.dilation[-1])
+        return segments * k4(seg_len)
+    return k4(geo.kernel[0] * geo.kernel[1] * geo.c_in)
 
 
 def runs_on_amx(kernel_name: str, geo: LayerGeometry) -> bool:

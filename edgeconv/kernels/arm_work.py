@@ -34,7 +34,9 @@ Pixel runs of the in-place im2col (``ec_im2col.h``, ``ec_im2col_indirect``): eve
 along its inner columns (the columns whose windows lie inside the input horizontally); every other
 column runs down its inner rows; each pixel left runs alone. A run of ``n`` pixels is cut into
 ``ceil(n / tile)`` tiles. The row runs read a kernel row as one segment where its taps are
-contiguous (``packing.im2col_kernel_rows``), the other runs one segment per tap. The 1x1 kernel
+contiguous (``packing.im2col_kernel_rows``), the other runs one segment per tap. A first layer of
+narrow kernel rows (``packing.im2col_narrow_rows``) reads every pixel by kernel rows, and runs
+each column outside the inner ones as lists of up to ``IM2COL_NARROW_LIST_PIXELS``. The 1x1 kernel
 runs all positions as one run, the unfolding im2col one run per output row, the fully connected
 layer one lone pixel.
 """
@@ -46,7 +48,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .geometry import LayerGeometry
-from .packing import PACK_LANES, XNOR_ROW_GROUP, im2col_indirect, im2col_kernel_rows
+from .packing import (IM2COL_NARROW_LIST_PIXELS, PACK_LANES, XNOR_ROW_GROUP, im2col_indirect, im2col_kernel_rows,
+                      im2col_narrow_rows, im2col_segments)
 from .packing_f32 import F32_NR
 
 TERMS = ("mac", "segment", "edge", "output", "partial", "scratch", "call")
@@ -149,6 +152,9 @@ def _runs(geo: LayerGeometry, algorithm: str) -> list:
     if not im2col_indirect(geo.c_in, k_h, k_w):
         return [(out_w, 1)] * out_h
     taps, other_cols = k_h * k_w, out_w - inner_cols
+    if im2col_narrow_rows(geo.c_in, k_h, k_w, geo.dilation[-1]):
+        lists = [min(IM2COL_NARROW_LIST_PIXELS, out_h - oy) for oy in range(0, out_h, IM2COL_NARROW_LIST_PIXELS)]
+        return [(inner_cols, k_h)] * out_h + [(n, k_h) for n in lists] * other_cols
     row_segments = k_h if im2col_kernel_rows(geo.c_in, k_w, geo.dilation[-1]) else taps
     return ([(inner_cols, row_segments)] * out_h + [(inner_rows, taps)] * other_cols
             + [(1, taps)] * (other_cols * (out_h - inner_rows)))
@@ -156,8 +162,8 @@ def _runs(geo: LayerGeometry, algorithm: str) -> list:
 
 def gemm_terms(geo: LayerGeometry, algorithm: str, tile: int, scratch_bytes: int) -> dict:
     """The terms of one call of a packed-GEMM kernel (1x1, im2col, fully connected)."""
-    indirect = geo.op != "Linear" and algorithm != "ec_s8_conv2d_1x1" and im2col_indirect(geo.c_in, *geo.kernel_hw)
-    taps, seg_len = (math.prod(geo.kernel_hw), geo.c_in) if indirect else (1, geo.reduction)
+    im2col = geo.op != "Linear" and algorithm != "ec_s8_conv2d_1x1"
+    segments_per_pixel, seg_len = im2col_segments(geo.c_in, *geo.kernel_hw, geo.dilation[-1]) if im2col else (1, geo.reduction)
     slots = segments = 0
     for n, run_segments in _runs(geo, algorithm):
         whole, rest = divmod(n, tile)
@@ -166,7 +172,7 @@ def gemm_terms(geo: LayerGeometry, algorithm: str, tile: int, scratch_bytes: int
     blocks = -(-geo.c_out // PACK_LANES)
     positions = geo.out_positions
     return {
-        "mac": slots * blocks * PACK_LANES * taps * _ceil_to(seg_len, 4),
+        "mac": slots * blocks * PACK_LANES * segments_per_pixel * _ceil_to(seg_len, 4),
         "segment": segments * blocks,
         "edge": 0,
         "output": positions * (geo.c_out // PACK_LANES) * PACK_LANES,

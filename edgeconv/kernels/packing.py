@@ -3,8 +3,9 @@
 - ``ec_s8_packed.h``: the GEMM-shaped int8 kernels (im2col, 1x1, fully connected) read weights in
   blocks of ``PACK_LANES`` output channels by groups of 4 reduction bytes;
 - ``ec_im2col.h``: ``ec_s8_conv2d_im2col`` reads the taps in place (``EC_IM2COL_INDIRECT``: at most
-  ``IM2COL_MAX_TAPS`` taps and ``IM2COL_MAX_CIN`` input channels) or unfolds one output row into
-  scratch (``EC_IM2COL_SCRATCH``);
+  ``IM2COL_MAX_TAPS`` taps and ``IM2COL_MAX_CIN`` input channels), a first layer of a few channels
+  by whole kernel rows (``ec_im2col_narrow_rows``), or unfolds one output row into scratch
+  (``EC_IM2COL_SCRATCH``);
 - ``ec_b1.h``: the binary kernels read 32-bit words, channel c in bit c % 32 of word c // 32
   (little-endian), a set bit meaning -1; XNOR weights interleave ``XNOR_ROW_GROUP`` output
   channels word by word; the bit-serial weights are the K bit planes of the DoReFa codes. Both
@@ -22,6 +23,8 @@ from .geometry import LayerGeometry
 PACK_LANES = 16
 IM2COL_MAX_CIN = 256
 IM2COL_MAX_TAPS = 9
+IM2COL_NARROW_CIN = 3
+IM2COL_NARROW_LIST_PIXELS = 16
 XNOR_ROW_GROUP = 16
 
 
@@ -58,6 +61,25 @@ def im2col_indirect(c_in: int, k_h: int, k_w: int) -> bool:
     return c_in <= IM2COL_MAX_CIN and k_h * k_w <= IM2COL_MAX_TAPS
 
 
+def im2col_narrow_rows(c_in: int, k_h: int, k_w: int, dilation_w: int) -> bool:
+    """Whether ec_s8_conv2d_im2col reads a first layer of a few channels by kernel rows
+    (``ec_im2col_narrow_rows``): its segments are the k_w * C_in bytes of a kernel row, in fewer
+    4-byte groups than its taps one by one (1 or 2 channels and k_w >= 2, 3 channels and k_w >= 4),
+    the kernel not dilated across."""
+    return (im2col_indirect(c_in, k_h, k_w) and c_in <= IM2COL_NARROW_CIN and dilation_w == 1 and k_w > 1
+            and k4(k_w * c_in) < k_w * k4(c_in))
+
+
+def im2col_segments(c_in: int, k_h: int, k_w: int, dilation_w: int) -> tuple:
+    """(segments per pixel, bytes per segment) of ec_s8_conv2d_im2col (``ec_im2col_gemm_init``):
+    k_h narrow kernel rows, k_h * k_w taps read in place, or one unfolded window."""
+    if im2col_narrow_rows(c_in, k_h, k_w, dilation_w):
+        return k_h, k_w * c_in
+    if im2col_indirect(c_in, k_h, k_w):
+        return k_h * k_w, c_in
+    return 1, k_h * k_w * c_in
+
+
 def im2col_kernel_rows(c_in: int, k_w: int, dilation_w: int) -> bool:
     """Whether the in-place im2col reads each kernel row as one segment in the row tiles whose
     windows lie inside the input horizontally (``ec_im2col_rows_contiguous``, the x86 and NEON
@@ -82,13 +104,15 @@ def im2col_edge_positions(geo: LayerGeometry) -> int:
     return (out - max(inner_hi - inner_lo, 0)) * (geo.out_positions // out)
 
 
-def im2col_weight_rows(w_ohwi: np.ndarray, c_in: int, k_h: int, k_w: int) -> np.ndarray:
-    """(C_out, K) OHWI rows in the K order of ec_s8_conv2d_im2col: when indirect, each tap's C_in
-    weights zero-padded to a multiple of 4 (every tap starts a 4-byte group), else unchanged."""
-    if not im2col_indirect(c_in, k_h, k_w):
+def im2col_weight_rows(w_ohwi: np.ndarray, c_in: int, k_h: int, k_w: int, dilation_w: int) -> np.ndarray:
+    """(C_out, K) OHWI rows in the K order of ec_s8_conv2d_im2col: each segment's weights
+    (``im2col_segments``: a narrow kernel row's k_w * C_in, a tap's C_in where read in place)
+    zero-padded to a multiple of 4 (every segment starts a 4-byte group); unchanged where unfolded."""
+    segments, seg_len = im2col_segments(c_in, k_h, k_w, dilation_w)
+    if segments == 1:
         return w_ohwi
-    taps = w_ohwi.reshape(w_ohwi.shape[0], k_h * k_w, c_in)
-    return np.pad(taps, ((0, 0), (0, 0), (0, -c_in % 4))).reshape(w_ohwi.shape[0], -1)
+    by_segment = w_ohwi.reshape(w_ohwi.shape[0], segments, seg_len)
+    return np.pad(by_segment, ((0, 0), (0, 0), (0, -seg_len % 4))).reshape(w_ohwi.shape[0], -1)
 
 
 def im2col_scratch_bytes(c_in: int, k_h: int, k_w: int, out_w: int) -> int:
@@ -147,7 +171,7 @@ def pack_for_pointwise(w: np.ndarray, geo: LayerGeometry, precision: Precision) 
 
 
 def pack_for_im2col(w: np.ndarray, geo: LayerGeometry, precision: Precision) -> tuple:
-    return "int8_t", pack_gemm_weights(im2col_weight_rows(ohwi_rows(w), geo.c_in, *geo.kernel_hw))
+    return "int8_t", pack_gemm_weights(im2col_weight_rows(ohwi_rows(w), geo.c_in, *geo.kernel_hw, geo.dilation[-1]))
 
 
 def pack_for_xnor(w: np.ndarray, geo: LayerGeometry, precision: Precision) -> tuple:

@@ -138,28 +138,29 @@ EC_INLINE void ec_amx_gather(const ec_gemm_t *g, const ec_gemm_src_t *src, int32
     ec_amx_zero_rows(a, n, row_bytes);
 }
 
-/* The K bytes of output pixel (oy, ox) of a convolution read straight from its NHWC input: tap t
- * at t * tap_bytes (C_in bytes, then zeros to tap_bytes), in_zp for a tap in the padding; a
- * kernel row inside the input and without gaps (tap_bytes = C_in, no horizontal dilation) is one
- * copy of k_w * C_in bytes. */
+/* The K bytes of output pixel (oy, ox) of a convolution read straight from its NHWC input: kernel
+ * row ky at ky * kernel_row_bytes, its tap kx at kx * tap_bytes (C_in bytes, then zeros to tap_bytes), in_zp
+ * for a tap in the padding, zeros from the row's last tap to kernel_row_bytes; a kernel row inside the
+ * input and without gaps (tap_bytes = C_in, no horizontal dilation) is one copy of k_w * C_in bytes. */
 EC_INLINE void ec_amx_window_row(const int8_t *in, const ec_window_t *win, int32_t oy, int32_t ox, int32_t tap_bytes,
-                                 __m512i zp, int8_t *row)
+                                 int32_t kernel_row_bytes, __m512i zp, int8_t *row)
 {
     /* The window's fields as locals: the byte stores below may alias *win, and would reload them. */
     const int32_t c = win->in_c, k_h = win->k_h, k_w = win->k_w, in_h = win->in_h, in_w = win->in_w;
     const int32_t dil_h = win->dil_h, dil_w = win->dil_w, ix0 = ox * win->stride_w - win->pad_left;
-    const int32_t row_len = k_w * tap_bytes;
+    const int32_t taps_len = k_w * tap_bytes;
     const size_t in_row = (size_t)in_w * (size_t)c;
     const int whole_rows = tap_bytes == c && dil_w == 1 && ix0 >= 0 && ix0 + k_w <= in_w;
     int32_t ky, kx, iy = oy * win->stride_h - win->pad_top;
-    for (ky = 0; ky < k_h; ++ky, iy += dil_h, row += row_len) {
+    for (ky = 0; ky < k_h; ++ky, iy += dil_h, row += kernel_row_bytes) {
         const int8_t *x = in + (size_t)iy * in_row;
         int8_t *to = row;
         if (iy < 0 || iy >= in_h) {
-            ec_amx_fill(to, zp, row_len, row_len);
+            ec_amx_fill(to, zp, taps_len, kernel_row_bytes);
         } else if (whole_rows) {
-            ec_amx_copy(to, x + (size_t)ix0 * (size_t)c, row_len, row_len);
+            ec_amx_copy(to, x + (size_t)ix0 * (size_t)c, taps_len, kernel_row_bytes);
         } else {
+            ec_amx_fill(to + taps_len, zp, 0, kernel_row_bytes - taps_len);
             for (kx = 0; kx < k_w; ++kx, to += tap_bytes) {
                 const int32_t ix = ix0 + kx * dil_w;
                 if (ix < 0 || ix >= in_w) {
@@ -288,10 +289,11 @@ static void ec_amx_tile(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t m,
     _tile_release();
 }
 
-/* The convolution of `g` (ec_im2col_gemm_init: tap t of the packed K at t * K4(C_in) where the
- * kernel reads taps in place, at t * C_in where it unfolds) on the AMX tiles, the output pixels
- * in raster order 32 at a time, each one's K bytes gathered from the input (ec_amx_window_row). */
-EC_INLINE void ec_amx_conv(const ec_gemm_t *g, const int8_t *in, const ec_window_t *win, int32_t tap_bytes, int8_t *out)
+/* The convolution of `g` (ec_im2col_gemm_init: tap (ky, kx) of the packed K at ky * kernel_row_bytes
+ * + kx * tap_bytes, ec_im2col_tap_layout) on the AMX tiles, the output pixels in raster order 32 at
+ * a time, each one's K bytes gathered from the input (ec_amx_window_row). */
+EC_INLINE void ec_amx_conv(const ec_gemm_t *g, const int8_t *in, const ec_window_t *win, int32_t tap_bytes,
+                           int32_t kernel_row_bytes, int8_t *out)
 {
     const int32_t pixels = win->out_h * win->out_w;
     const size_t row_bytes = ec_amx_row_bytes(g), out_c = (size_t)g->out_c;
@@ -304,7 +306,7 @@ EC_INLINE void ec_amx_conv(const ec_gemm_t *g, const int8_t *in, const ec_window
         for (i = 0; i < n; ++i) {
             int8_t *row = a + (size_t)i * row_bytes;
             _mm512_storeu_si512((void *)(row + row_bytes - 64), _mm512_setzero_si512());
-            ec_amx_window_row(in, win, (i0 + i) / win->out_w, (i0 + i) % win->out_w, tap_bytes, zp, row);
+            ec_amx_window_row(in, win, (i0 + i) / win->out_w, (i0 + i) % win->out_w, tap_bytes, kernel_row_bytes, zp, row);
         }
         ec_amx_zero_rows(a, n, row_bytes);
         ec_amx_blocks(g, a, row_bytes, n, out + (size_t)i0 * out_c, out_c);

@@ -25,7 +25,9 @@ void ec_s8_conv2d_im2col(const int8_t *in, const int8_t *w, const int32_t *bias,
     ec_x86_gemm_prepare(&g, &stages);
 #if defined(EC_X86_AMX)
     if (ec_amx_serves(&g, win->out_h * win->out_w)) {
-        ec_amx_conv(&g, in, win, EC_IM2COL_INDIRECT(win) ? EC_PACK_K4(win->in_c) : win->in_c, out);
+        int32_t tap_bytes, row_bytes;
+        ec_im2col_tap_layout(win, &tap_bytes, &row_bytes);
+        ec_amx_conv(&g, in, win, tap_bytes, row_bytes, out);
         return;
     }
 #endif

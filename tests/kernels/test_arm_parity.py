@@ -85,7 +85,7 @@ def conv_call(calls: Calls, name, rng, x_hwc, wt, win, q, bias_range=20000, requ
         calls.add(name, x_hwc, rows, bias, mult, shift, win, q, out(size))
         return
     if name == "ec_s8_conv2d_im2col":
-        rows = im2col_weight_rows(rows, win.in_c, win.k_h, win.k_w)
+        rows = im2col_weight_rows(rows, win.in_c, win.k_h, win.k_w, win.dil_w)
     packed = np.ascontiguousarray(pack_gemm_weights(rows))
     wsum = rows.astype(np.int64).sum(axis=1).astype(np.int32)
     if name == "ec_s8_conv2d_im2col":

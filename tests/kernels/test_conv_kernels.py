@@ -119,7 +119,7 @@ def run_variant(isa, name, x, wt, bias, mult, shift, win, q):
         return run_conv(isa, name, x, w_rows, bias, mult, shift, win, q)
     scratch = None
     if name == "ec_s8_conv2d_im2col":
-        w_rows = np.ascontiguousarray(im2col_weight_rows(w_rows, win.in_c, win.k_h, win.k_w))
+        w_rows = np.ascontiguousarray(im2col_weight_rows(w_rows, win.in_c, win.k_h, win.k_w, win.dil_w))
         scratch = im2col_scratch_bytes(win.in_c, win.k_h, win.k_w, win.out_w)
     packed, wsum = gemm_arrays(w_rows)
     return run_conv(isa, name, x, packed, bias, mult, shift, win, q, extra=(wsum,), scratch=scratch)
@@ -327,7 +327,7 @@ def test_im2col_scratch_mirrors_the_kernel_condition():
     assert im2col_indirect(16, 3, 3) and im2col_indirect(3, 3, 3) and im2col_scratch_bytes(3, 3, 3, 32) == 0
     assert not im2col_indirect(3, 5, 5) and im2col_scratch_bytes(3, 5, 5, 32) == 32 * 76 + 4
     assert not im2col_indirect(260, 3, 3) and not im2col_indirect(8, 5, 5) and im2col_indirect(256, 3, 3)
-    rows = im2col_weight_rows(np.arange(2 * 9 * 3).reshape(2, 27), 3, 3, 3)
+    rows = im2col_weight_rows(np.arange(2 * 9 * 3).reshape(2, 27), 3, 3, 3, 1)
     assert rows.shape == (2, 36) and rows[1, 4:8].tolist() == [30, 31, 32, 0]
 
 

@@ -57,7 +57,7 @@ def conv_call(kernel, case, rng):
     win = np.array([h, w, cin, oh, ow, cout, *k, *stride, *pads, 1, 1, 1], dtype=np.int32)
     rows = np.ascontiguousarray(np.moveaxis(wt, 1, -1).reshape(cout, -1))
     if kernel == "ec_s8_conv2d_im2col":
-        rows = im2col_weight_rows(rows, cin, *k)
+        rows = im2col_weight_rows(rows, cin, *k, 1)
     packed, wsum = gemm_arrays(rows)
     arrays = {"x": np.ascontiguousarray(np.moveaxis(x[0], 0, -1)), "w": packed, "bias": bias, "wsum": wsum,
               "mult": mult, "shift": shift, "win": win, "q": np.array(q, dtype=np.int32)}
