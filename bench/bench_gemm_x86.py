@@ -12,8 +12,9 @@
 Shapes: every GEMM-shaped layer of MLPerf Tiny IC ResNet-8 (``resnet8-*``), the fully connected
 layers of the MLPerf Tiny AD autoencoder (``ad-*``: a call of one or two microseconds, about one of
 them the ctypes overhead), the zoo's resnet8 stem and first block, the pointwise, stem
-and classifier layers of MobileNetV2 at 224x224 (``mbv2-*``), grayscale stems at 224x224 (``gray-*``) and the stem and one 3x3 layer of
-each stage of ResNet-18 at 224x224 (``resnet18-*``). Each figure is the best of
+and classifier layers of MobileNetV2 at 224x224 (``mbv2-*``), stems of a grayscale camera's
+224x224 frames (``gray-*``) and the stem and one 3x3 layer of each stage of ResNet-18 at 224x224
+(``resnet18-*``). Each figure is the best of
 ``--repeat`` rounds, a round timing enough back-to-back calls through ctypes to last about 20 ms
 (a call costs about a microsecond of ctypes overhead, included) in the thread's CPU time, so that
 time the thread spends descheduled on a busy machine does not count. The builds run interleaved, shape
