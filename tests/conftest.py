@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgeconv.backends.c.object_cache import OBJECT_CACHE_ENV
+
 TINY_INPUT_SHAPE = (1, 1, 8, 8)
 TINY_CLASSES = 10
 
@@ -55,14 +57,23 @@ def require_tool(name: str) -> str:
 _USER_ZOO_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgeconv" / "zoo"
 
 
+def _run_object_cache(tmp_path_factory) -> Path:
+    """A folder every test worker of this run shares (xdist gives each worker its own base)."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "objects"
+
+
 @pytest.fixture(autouse=True)
 def _isolated_user_cache(tmp_path_factory, monkeypatch):
     """Keep tests away from the user's cache (measured latency tables live there).
 
     Trained zoo weights are the exception: they depend only on the code and data that make them
     (their cache key hashes both), so every test shares the user's copy instead of retraining.
+    Compiled kernel objects (``backends.c.object_cache``, keyed the same way) are shared by the
+    tests of one run: every kernel a run builds is compiled at least once in that run.
     """
     monkeypatch.setenv("EDGECONV_ZOO_CACHE", str(_USER_ZOO_CACHE))
+    monkeypatch.setenv(OBJECT_CACHE_ENV, str(_run_object_cache(tmp_path_factory)))
     cache = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
     monkeypatch.delenv("EDGECONV_CACHE_DIR", raising=False)

@@ -4,7 +4,8 @@
 the runner (``runner/``) into one executable, with this machine's kernel set (``kernels.isa``:
 the x86 kernels at the CPU's level, or the level ``EDGECONV_X86_LEVEL`` forces), and returns the
 binary with a record of compiler, version, flags and kernel sources. A release build by default;
-``profile=True`` compiles the per-layer timing hooks in (``-DEC_PROFILE``).
+``profile=True`` compiles the per-layer timing hooks in (``-DEC_PROFILE``). The kernels' objects
+come from the object cache where it holds them (``object_cache``).
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...errors import UserError
 from ...kernels.isa import KernelSet, host_kernel_set
+from .object_cache import kernel_objects, run_compiler
 
 STD_FLAG = "-std=c99"
 OPT_FLAG = "-O2"  # unless the target's own flags name an optimization level
@@ -105,12 +108,16 @@ def build_host(c_dir, out_path, cc: str | None = None, flags: tuple = (), isa: s
     isa = kernels.isa
     sources = runner_sources(c_dir, isa)
     all_flags = (*base_flags(flags), *kernels.flags, *((PROFILE_FLAG,) if profile else ()), *flags)
+    version = compiler_version(compiler)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [compiler, *all_flags, f"-DEC_MODEL_PREFIX={prefix_of(c_dir)}", f"-I{c_dir / 'include'}", f"-I{c_dir}",
-           f"-I{c_dir / 'runner'}", *map(str, sources), "-lm", THREAD_FLAG, "-o", str(out_path)]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise UserError(f"compiling {c_dir} failed:\n{result.stderr.strip()}")
-    info = BuildInfo(binary=out_path, compiler=compiler, compiler_version=compiler_version(compiler),
+    what = f"compiling {c_dir}"
+    with tempfile.TemporaryDirectory(prefix="edgeconv-objects-") as scratch:
+        kernel_files = kernel_sources(c_dir, isa)
+        objects = kernel_objects([compiler], version, all_flags, kernel_files, c_dir / "include", Path(scratch), what)
+        own = [s for s in sources if s not in kernel_files]
+        run_compiler([compiler, *all_flags, f"-DEC_MODEL_PREFIX={prefix_of(c_dir)}", f"-I{c_dir / 'include'}",
+                      f"-I{c_dir}", f"-I{c_dir / 'runner'}", *map(str, own), *map(str, objects), "-lm", THREAD_FLAG,
+                      "-o", str(out_path)], what)
+    info = BuildInfo(binary=out_path, compiler=compiler, compiler_version=version,
                      flags=tuple(all_flags), isa=isa, level=kernels.level, sources=tuple(str(s.relative_to(c_dir)) for s in sources))
     return out_path, info.as_dict()

@@ -15,7 +15,8 @@ A release build by default: ``edgeconv_run --timing`` reports whole-run medians 
 build (``profile=True``: ``edgeconv build --profile``, and what ``edgeconv profile`` builds)
 compiles the per-layer timing hooks in (``-DEC_PROFILE``), and ``--timing`` then reports per-layer
 medians too, which ``edgeconv profile`` reads. ARM runners are linked statically when the
-target says so (``[toolchain] static``), so they run on any board's libc.
+target says so (``[toolchain] static``), so they run on any board's libc. The kernel files'
+objects come from the object cache where it holds them (``object_cache``).
 
 The result is ``<dest>/edgeconv_run`` and ``<dest>/build.json`` (compiler command, kind and
 version, flags, ISA, sources, target).
@@ -34,11 +35,11 @@ from ...errors import UserError
 from ...kernels.isa import PORTABLE, target_kernel_set
 from ...targets import Target
 from ...toolchain import Compiler
-from .build import THREAD_FLAG, PROFILE_FLAG, base_flags, prefix_of, runner_sources
+from .build import THREAD_FLAG, PROFILE_FLAG, base_flags, kernel_sources, prefix_of, runner_sources
+from .object_cache import COMPILE_TIMEOUT_S, kernel_objects, run_compiler
 
 RUNNER_BINARY = "edgeconv_run"
 BUILD_RECORD = "build.json"
-COMPILE_TIMEOUT_S = 600
 
 
 @dataclass(frozen=True)
@@ -62,17 +63,6 @@ class BuildRecord:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def _compile(command: list, what: str) -> None:
-    try:
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise UserError(f"{what} did not finish within {COMPILE_TIMEOUT_S} s") from None
-    except FileNotFoundError:
-        raise UserError(f"{what}: compiler {command[0]} not found") from None
-    if proc.returncode != 0:
-        raise UserError(f"{what} failed:\n{proc.stderr.strip()}")
 
 
 def _is_aarch64(target: Target) -> bool:
@@ -123,14 +113,21 @@ def build_runner(c_dir: Path, target: Target, compiler: Compiler, dest: Path, pr
     kernels, note = choose_isa(target, c_dir, compiler)
     isa = kernels.isa
     sources = runner_sources(c_dir, isa)
-    cflags = [*base_flags(compiler.cflags), *compiler.cflags, *kernels.flags, *([PROFILE_FLAG] if profile else []),
-              *threads_flags(threads), f"-DEC_MODEL_PREFIX={prefix_of(c_dir)}"]
+    kernel_cflags = [*base_flags(compiler.cflags), *compiler.cflags, *kernels.flags,
+                     *([PROFILE_FLAG] if profile else []), *threads_flags(threads)]
+    cflags = [*kernel_cflags, f"-DEC_MODEL_PREFIX={prefix_of(c_dir)}"]
     ldflags = [*compiler.ldflags, "-lm", *([] if threads == 1 else [THREAD_FLAG])]
     dest.mkdir(parents=True, exist_ok=True)
     binary = dest / RUNNER_BINARY
     includes = [f"-I{c_dir / 'include'}", f"-I{c_dir}", f"-I{c_dir / 'runner'}"]
-    _compile([*compiler.command, *cflags, *includes, *map(str, sources), *ldflags, "-o", str(binary)],
-             f"compiling {c_dir} for {target.name} with {' '.join(compiler.command)}")
+    what = f"compiling {c_dir} for {target.name} with {' '.join(compiler.command)}"
+    with tempfile.TemporaryDirectory(prefix="edgeconv-objects-") as scratch:
+        kernel_files = kernel_sources(c_dir, isa)
+        objects = kernel_objects(compiler.command, compiler.version, kernel_cflags, kernel_files, c_dir / "include",
+                                 Path(scratch), what)
+        own = [s for s in sources if s not in kernel_files]
+        run_compiler([*compiler.command, *cflags, *includes, *map(str, own), *map(str, objects), *ldflags, "-o",
+                      str(binary)], what)
     record = BuildRecord(
         target=target.name, triple=target.toolchain.triple, compiler=list(compiler.command), kind=compiler.kind,
         version=compiler.version, cflags=cflags, ldflags=ldflags, isa=isa, level=kernels.level, isa_note=note,

@@ -1,0 +1,108 @@
+"""Compiled kernel objects kept between builds (``backends.c.object_cache``): a second build of the
+same kernels compiles none of them and runs exact; a changed header or flag compiles again; a
+kernel that does not compile leaves nothing behind; a cache that cannot be written still builds;
+the folder keeps to its size, least recently used first."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import numpy as np
+import pytest
+
+from edgeconv.backends.c import build_host, generate
+from edgeconv.backends.c.object_cache import OBJECT_CACHE_ENV, prune
+from edgeconv.errors import UserError
+from edgeconv.ir import ops
+from edgeconv.reference import executor
+from tests.kernels.qgraphs import GraphBuilder
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    folder = tmp_path / "objects"
+    monkeypatch.setenv(OBJECT_CACHE_ENV, str(folder))
+    return folder
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A generated project (a max pool and a lookup table: kernels quick to compile) and its
+    reference (graph, input)."""
+    b = GraphBuilder((1, 4, 6, 5), seed=21)
+    b.quantize()
+    b.same_quant(ops.MaxPool(kernel=(2, 2), stride=(2, 2)))
+    b.lut(ops.Hardswish())
+    b.dequantize()
+    graph = b.finish()
+    x = np.random.default_rng(22).uniform(-1, 1, size=(2, 4, 6, 5)).astype(np.float32)
+    generate(graph, tmp_path / "c")
+    return tmp_path / "c", graph, x
+
+
+def objects(folder):
+    """{object name: inode}: a compile writes a new file, a hit leaves the inode."""
+    return {p.name: p.stat().st_ino for p in folder.glob("*.o")} if folder.is_dir() else {}
+
+
+def run_exact(binary, graph, x, tmp_path):
+    np.save(tmp_path / "x.npy", x)
+    r = subprocess.run([str(binary), str(tmp_path / "x.npy"), str(tmp_path / "y.npy")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), executor.run_single(graph, x))
+
+
+def test_a_second_build_compiles_no_kernel_and_runs_exact(project, cache, tmp_path):
+    c_dir, graph, x = project
+    kernel_files = len(build_host(c_dir, tmp_path / "first" / "run")[1]["sources"]) - 3  # model.c and the runner's two
+    first = objects(cache)
+    assert len(first) == kernel_files > 0
+    binary, _ = build_host(c_dir, tmp_path / "second" / "run")
+    assert objects(cache) == first
+    run_exact(binary, graph, x, tmp_path)
+    assert not [p for p in cache.iterdir() if not p.name.endswith(".o") or p.name.startswith(".")]
+
+
+def test_a_changed_header_or_flag_compiles_again(project, cache, tmp_path):
+    c_dir, graph, x = project
+    build_host(c_dir, tmp_path / "a" / "run")
+    before = objects(cache)
+    build_host(c_dir, tmp_path / "b" / "run", profile=True)
+    profiled = objects(cache)
+    assert set(before) < set(profiled) and len(profiled) == 2 * len(before)
+    header = c_dir / "include" / "ec_common.h"
+    header.write_text(header.read_text() + "\n/* changed */\n")
+    binary, _ = build_host(c_dir, tmp_path / "c" / "run")
+    recompiled = set(objects(cache)) - set(profiled)
+    assert 0 < len(recompiled) <= len(before)  # the kernels that include ec_common.h, directly or not
+    run_exact(binary, graph, x, tmp_path)
+
+
+def test_a_kernel_that_does_not_compile_leaves_nothing_behind(project, cache, tmp_path):
+    c_dir, _, _ = project
+    for source in (c_dir / "kernels").rglob("ec_s8_maxpool2d.c"):
+        source.write_text(source.read_text() + "\nthis is not C;\n")
+    with pytest.raises(UserError, match="compiling .* failed"):
+        build_host(c_dir, tmp_path / "broken" / "run")
+    assert not [p for p in cache.iterdir() if p.name.startswith(".")]
+
+
+def test_a_cache_that_cannot_be_written_still_builds(project, tmp_path, monkeypatch):
+    c_dir, graph, x = project
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv(OBJECT_CACHE_ENV, str(blocker / "objects"))
+    binary, _ = build_host(c_dir, tmp_path / "build" / "run")
+    run_exact(binary, graph, x, tmp_path)
+
+
+def test_the_folder_keeps_to_its_size_least_recently_used_first(tmp_path):
+    for age, name in enumerate(("old", "middle", "new")):
+        path = tmp_path / f"{name}.o"
+        path.write_bytes(b"\0" * 100)
+        os.utime(path, (1_000_000 + age, 1_000_000 + age))
+    prune(tmp_path, 250)
+    assert sorted(p.name for p in tmp_path.glob("*.o")) == ["middle.o", "new.o"]
+    prune(tmp_path, 100)
+    assert [p.name for p in tmp_path.glob("*.o")] == ["new.o"]
