@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from .errors import UserError
 from .targets import Target
 
+UNKNOWN_VERSION = "unknown"  # a compiler whose --version says nothing (its objects are never cached)
+
 VERSION_TIMEOUT_S = 60
 
 
@@ -39,9 +41,9 @@ def _version(command: tuple) -> str:
     try:
         proc = subprocess.run([*command, "--version"], capture_output=True, timeout=VERSION_TIMEOUT_S)
     except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
+        return UNKNOWN_VERSION
     lines = proc.stdout.decode(errors="replace").strip().splitlines()
-    return lines[0] if lines else "unknown"
+    return lines[0] if lines else UNKNOWN_VERSION
 
 
 def _zig_command(target: Target) -> tuple:

@@ -1,7 +1,8 @@
 """Compiled kernel objects kept between builds (``backends.c.object_cache``): a second build of the
 same kernels compiles none of them and runs exact; a changed header or flag compiles again; a
-kernel that does not compile leaves nothing behind; a cache that cannot be written still builds;
-the folder keeps to its size, least recently used first."""
+kernel that does not compile leaves nothing behind; a cache that cannot be written, or a compiler
+whose version is unknown, still builds, uncached; the folder keeps to its size, least recently
+used first."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ import numpy as np
 import pytest
 
 from edgeconv.backends.c import build_host, generate
-from edgeconv.backends.c.object_cache import OBJECT_CACHE_ENV, prune
+from edgeconv.backends.c.build import find_compiler, kernel_sources
+from edgeconv.backends.c.object_cache import OBJECT_CACHE_ENV, kernel_objects, prune
 from edgeconv.errors import UserError
 from edgeconv.ir import ops
 from edgeconv.reference import executor
+from edgeconv.toolchain import UNKNOWN_VERSION
 from tests.kernels.qgraphs import GraphBuilder
 
 
@@ -95,6 +98,15 @@ def test_a_cache_that_cannot_be_written_still_builds(project, tmp_path, monkeypa
     monkeypatch.setenv(OBJECT_CACHE_ENV, str(blocker / "objects"))
     binary, _ = build_host(c_dir, tmp_path / "build" / "run")
     run_exact(binary, graph, x, tmp_path)
+
+
+def test_a_compiler_of_unknown_version_is_never_cached(project, cache, tmp_path):
+    c_dir, _, _ = project
+    sources = kernel_sources(c_dir, "portable")
+    built = kernel_objects([find_compiler()], UNKNOWN_VERSION, ["-O2"], sources, c_dir / "include", tmp_path / "scratch",
+                           "compiling")
+    assert len(built) == len(sources) and all(p.parent == tmp_path / "scratch" and p.is_file() for p in built)
+    assert not objects(cache)
 
 
 def test_the_folder_keeps_to_its_size_least_recently_used_first(tmp_path):

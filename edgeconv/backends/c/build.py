@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ...errors import UserError
 from ...kernels.isa import KernelSet, host_kernel_set
+from ...toolchain import UNKNOWN_VERSION
 from .object_cache import kernel_objects, run_compiler
 
 STD_FLAG = "-std=c99"
@@ -62,7 +63,7 @@ def compiler_version(cc: str) -> str:
         out = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30)
     except OSError as exc:
         raise UserError(f"cannot run the C compiler {cc}: {exc}") from None
-    return (out.stdout or out.stderr).splitlines()[0].strip() if (out.stdout or out.stderr) else "unknown"
+    return (out.stdout or out.stderr).splitlines()[0].strip() if (out.stdout or out.stderr) else UNKNOWN_VERSION
 
 
 def project_kernels(c_dir: Path) -> list:

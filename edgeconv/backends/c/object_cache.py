@@ -36,11 +36,11 @@ from typing import Sequence
 from ...errors import UserError
 from ...host_tools import cache_root
 from ...kernels.registry import headers_for
+from ...toolchain import UNKNOWN_VERSION
 
 OBJECT_CACHE_ENV = "EDGECONV_OBJECT_CACHE"
 MAX_CACHE_BYTES = 512 * 1024 * 1024
 COMPILE_TIMEOUT_S = 600
-UNKNOWN_VERSION = "unknown"
 
 
 def cache_folder() -> Path:
