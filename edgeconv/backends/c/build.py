@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 from ...errors import UserError
 from ...kernels.isa import KernelSet, host_kernel_set
@@ -85,6 +86,20 @@ def runner_sources(c_dir: Path, isa: str) -> list:
             c_dir / "runner" / "npy.c"]
 
 
+def compile_runner(compiler: Sequence[str], version: str, flags: Sequence[str], c_dir: Path, isa: str,
+                   ldflags: Sequence[str], binary: Path, what: str) -> None:
+    """Compile model.c and the runner with ``flags`` and link them with the kernels of ``isa`` into
+    ``binary``; the kernels' objects come from the object cache (``object_cache``), compiled with
+    the same flags. ``what`` starts the message of a failure."""
+    kernel_files = kernel_sources(c_dir, isa)
+    own = [s for s in runner_sources(c_dir, isa) if s not in kernel_files]
+    with tempfile.TemporaryDirectory(prefix="edgeconv-objects-") as scratch:
+        objects = kernel_objects(compiler, version, flags, kernel_files, c_dir / "include", Path(scratch), what)
+        run_compiler([*compiler, *flags, f"-DEC_MODEL_PREFIX={prefix_of(c_dir)}", f"-I{c_dir / 'include'}",
+                      f"-I{c_dir}", f"-I{c_dir / 'runner'}", *map(str, own), *map(str, objects), *ldflags, "-o",
+                      str(binary)], what)
+
+
 def prefix_of(c_dir: Path) -> str:
     """The symbol prefix of a generated project, read from its model.h."""
     text = (c_dir / "model.h").read_text()
@@ -111,14 +126,7 @@ def build_host(c_dir, out_path, cc: str | None = None, flags: tuple = (), isa: s
     all_flags = (*base_flags(flags), *kernels.flags, *((PROFILE_FLAG,) if profile else ()), *flags)
     version = compiler_version(compiler)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    what = f"compiling {c_dir}"
-    with tempfile.TemporaryDirectory(prefix="edgeconv-objects-") as scratch:
-        kernel_files = kernel_sources(c_dir, isa)
-        objects = kernel_objects([compiler], version, all_flags, kernel_files, c_dir / "include", Path(scratch), what)
-        own = [s for s in sources if s not in kernel_files]
-        run_compiler([compiler, *all_flags, f"-DEC_MODEL_PREFIX={prefix_of(c_dir)}", f"-I{c_dir / 'include'}",
-                      f"-I{c_dir}", f"-I{c_dir / 'runner'}", *map(str, own), *map(str, objects), "-lm", THREAD_FLAG,
-                      "-o", str(out_path)], what)
+    compile_runner([compiler], version, all_flags, c_dir, isa, ["-lm", THREAD_FLAG], out_path, f"compiling {c_dir}")
     info = BuildInfo(binary=out_path, compiler=compiler, compiler_version=version,
                      flags=tuple(all_flags), isa=isa, level=kernels.level, sources=tuple(str(s.relative_to(c_dir)) for s in sources))
     return out_path, info.as_dict()

@@ -35,8 +35,8 @@ from ...errors import UserError
 from ...kernels.isa import PORTABLE, target_kernel_set
 from ...targets import Target
 from ...toolchain import Compiler
-from .build import THREAD_FLAG, PROFILE_FLAG, base_flags, kernel_sources, prefix_of, runner_sources
-from .object_cache import COMPILE_TIMEOUT_S, kernel_objects, run_compiler
+from .build import THREAD_FLAG, PROFILE_FLAG, base_flags, compile_runner, prefix_of, runner_sources
+from .object_cache import COMPILE_TIMEOUT_S
 
 RUNNER_BINARY = "edgeconv_run"
 BUILD_RECORD = "build.json"
@@ -113,21 +113,13 @@ def build_runner(c_dir: Path, target: Target, compiler: Compiler, dest: Path, pr
     kernels, note = choose_isa(target, c_dir, compiler)
     isa = kernels.isa
     sources = runner_sources(c_dir, isa)
-    kernel_cflags = [*base_flags(compiler.cflags), *compiler.cflags, *kernels.flags,
+    compile_flags = [*base_flags(compiler.cflags), *compiler.cflags, *kernels.flags,
                      *([PROFILE_FLAG] if profile else []), *threads_flags(threads)]
-    cflags = [*kernel_cflags, f"-DEC_MODEL_PREFIX={prefix_of(c_dir)}"]
+    cflags = [*compile_flags, f"-DEC_MODEL_PREFIX={prefix_of(c_dir)}"]
     ldflags = [*compiler.ldflags, "-lm", *([] if threads == 1 else [THREAD_FLAG])]
     dest.mkdir(parents=True, exist_ok=True)
-    binary = dest / RUNNER_BINARY
-    includes = [f"-I{c_dir / 'include'}", f"-I{c_dir}", f"-I{c_dir / 'runner'}"]
-    what = f"compiling {c_dir} for {target.name} with {' '.join(compiler.command)}"
-    with tempfile.TemporaryDirectory(prefix="edgeconv-objects-") as scratch:
-        kernel_files = kernel_sources(c_dir, isa)
-        objects = kernel_objects(compiler.command, compiler.version, kernel_cflags, kernel_files, c_dir / "include",
-                                 Path(scratch), what)
-        own = [s for s in sources if s not in kernel_files]
-        run_compiler([*compiler.command, *cflags, *includes, *map(str, own), *map(str, objects), *ldflags, "-o",
-                      str(binary)], what)
+    compile_runner(compiler.command, compiler.version, compile_flags, c_dir, isa, ldflags, dest / RUNNER_BINARY,
+                   f"compiling {c_dir} for {target.name} with {' '.join(compiler.command)}")
     record = BuildRecord(
         target=target.name, triple=target.toolchain.triple, compiler=list(compiler.command), kind=compiler.kind,
         version=compiler.version, cflags=cflags, ldflags=ldflags, isa=isa, level=kernels.level, isa_note=note,
