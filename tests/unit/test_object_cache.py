@@ -2,23 +2,29 @@
 same kernels compiles none of them and runs exact; a changed header or flag compiles again; a
 kernel that does not compile leaves nothing behind; a cache that cannot be written, or a compiler
 whose version is unknown, still builds, uncached; the folder keeps to its size, least recently
-used first."""
+used first. A 32-bit ARM build's probe of its NEON kernels compiles the objects the build links,
+and a NEON kernel that does not compile for the board sends the build to the portable kernels."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from edgeconv import toolchain
 from edgeconv.backends.c import build_host, generate
 from edgeconv.backends.c.build import find_compiler, kernel_sources
 from edgeconv.backends.c.object_cache import OBJECT_CACHE_ENV, kernel_objects, prune
+from edgeconv.backends.c.runner_build import build_runner
 from edgeconv.errors import UserError
 from edgeconv.ir import ops
 from edgeconv.reference import executor
+from edgeconv.targets import load_target
 from edgeconv.toolchain import UNKNOWN_VERSION
+from tests.conftest import require_tool
 from tests.kernels.qgraphs import GraphBuilder
 
 
@@ -118,3 +124,45 @@ def test_the_folder_keeps_to_its_size_least_recently_used_first(tmp_path):
     assert sorted(p.name for p in tmp_path.glob("*.o")) == ["middle.o", "new.o"]
     prune(tmp_path, 100)
     assert [p.name for p in tmp_path.glob("*.o")] == ["new.o"]
+
+
+@pytest.fixture
+def armv7(monkeypatch):
+    """The rpi3 target, its cross compiler, and {kernel file name: times the compiler compiled it}."""
+    require_tool("arm-linux-gnueabihf-gcc")
+    target = load_target("rpi3")
+    compiled = {}
+    run = subprocess.run
+
+    def counting(command, *args, **kwargs):
+        if "-c" in command:
+            name = Path(command[command.index("-c") + 1]).name
+            compiled[name] = compiled.get(name, 0) + 1
+        return run(command, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", counting)
+    return target, toolchain.find_compiler(target), compiled
+
+
+def test_the_armv7_neon_probe_compiles_the_objects_its_build_links(project, cache, armv7, tmp_path):
+    c_dir, _, _ = project
+    target, compiler, compiled = armv7
+    record = build_runner(c_dir, target, compiler, tmp_path / "build")
+    neon = sorted(p.name for p in (c_dir / "kernels" / "arm").glob("*.c"))
+    assert record.isa == "arm" and record.isa_note is None and neon
+    kernels = [s for s in record.sources if s.startswith("kernels/")]
+    assert compiled == {name.split("/")[-1]: 1 for name in kernels}  # each kernel once: the probe's is the build's
+    assert len(objects(cache)) == len(kernels)
+
+
+def test_a_neon_kernel_that_does_not_compile_for_armv7_gives_the_portable_kernels(project, cache, armv7, tmp_path):
+    c_dir, _, _ = project
+    target, compiler, _ = armv7
+    broken = c_dir / "kernels" / "arm" / "ec_s8_maxpool2d.c"
+    broken.write_text(broken.read_text() + "\nthis is not C;\n")
+    record = build_runner(c_dir, target, compiler, tmp_path / "build")
+    assert record.isa == "portable"
+    assert record.isa_note.startswith("NEON kernels do not build for arm-linux-gnueabihf (ec_s8_maxpool2d.c: ")
+    assert "error" in record.isa_note and record.isa_note.endswith("; portable kernels used")
+    assert all(not s.startswith("kernels/arm/") for s in record.sources)
+    assert (tmp_path / "build" / "edgeconv_run").is_file()

@@ -31,7 +31,7 @@ import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 from ...errors import UserError
 from ...host_tools import cache_root
@@ -48,9 +48,19 @@ def cache_folder() -> Path:
     return Path(os.environ.get(OBJECT_CACHE_ENV) or cache_root() / "objects")
 
 
-def run_compiler(command: Sequence[str], what: str) -> None:
-    """Run one compiler command; a failure, a missing compiler or a compile past COMPILE_TIMEOUT_S is
-    a UserError that starts with ``what``."""
+class CompileFailure(UserError):
+    """A compiler command that ran and failed: its diagnostics (``stderr``) and, for a kernel file
+    compiled into an object, the file (``source``)."""
+
+    def __init__(self, message: str, stderr: str, source: Optional[Path] = None):
+        super().__init__(message)
+        self.stderr = stderr
+        self.source = source
+
+
+def run_compiler(command: Sequence[str], what: str, source: Optional[Path] = None) -> None:
+    """Run one compiler command; a failure is a CompileFailure, a missing compiler or a compile past
+    COMPILE_TIMEOUT_S a UserError, each starting with ``what``."""
     try:
         proc = subprocess.run(list(command), capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -58,7 +68,7 @@ def run_compiler(command: Sequence[str], what: str) -> None:
     except FileNotFoundError:
         raise UserError(f"{what}: compiler {command[0]} not found") from None
     if proc.returncode != 0:
-        raise UserError(f"{what} failed:\n{proc.stderr.strip()}")
+        raise CompileFailure(f"{what} failed:\n{proc.stderr.strip()}", proc.stderr, source)
 
 
 def object_key(compiler: Sequence[str], version: str, flags: Sequence[str], source: Path, include_dir: Path) -> str:
@@ -86,7 +96,7 @@ def _compile_into(compiler: Sequence[str], flags: Sequence[str], include_dir: Pa
     fd, temporary = tempfile.mkstemp(prefix=f".{target.stem[:16]}-", suffix=".o", dir=target.parent)
     os.close(fd)
     try:
-        run_compiler([*compiler, *flags, f"-I{include_dir}", "-c", str(source), "-o", temporary], what)
+        run_compiler([*compiler, *flags, f"-I{include_dir}", "-c", str(source), "-o", temporary], what, source)
         os.replace(temporary, target)
     finally:
         if os.path.exists(temporary):

@@ -25,18 +25,17 @@ version, flags, ISA, sources, target).
 from __future__ import annotations
 
 import json
-import subprocess
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
 from ...errors import UserError
-from ...kernels.isa import PORTABLE, target_kernel_set
+from ...kernels.isa import PORTABLE, KernelSet, target_kernel_set
 from ...targets import Target
 from ...toolchain import Compiler
 from .build import THREAD_FLAG, PROFILE_FLAG, base_flags, compile_runner, prefix_of, runner_sources
-from .object_cache import COMPILE_TIMEOUT_S
+from .object_cache import CompileFailure, kernel_objects
 
 RUNNER_BINARY = "edgeconv_run"
 BUILD_RECORD = "build.json"
@@ -69,30 +68,37 @@ def _is_aarch64(target: Target) -> bool:
     return target.toolchain.triple.startswith("aarch64")
 
 
-def _neon_failure(c_dir: Path, compiler: Compiler) -> Optional[str]:
-    """None when every NEON kernel of the project compiles for the target, else the first error."""
+def _neon_failure(c_dir: Path, compiler: Compiler, flags: list) -> Optional[str]:
+    """None when every NEON kernel of the project compiles for the target with ``flags``, else the
+    file that does not and its first error. The kernels are compiled as the build compiles them,
+    into the object cache (``object_cache``), so a build that goes on to use them links these
+    objects."""
     neon = sorted((c_dir / "kernels" / "arm").glob("*.c"))
-    with tempfile.TemporaryDirectory(prefix="edgeconv-neon-probe-") as tmp:
-        for source in neon:
-            command = [*compiler.command, *base_flags(compiler.cflags), *compiler.cflags, f"-I{c_dir / 'include'}", "-c",
-                       str(source), "-o", str(Path(tmp) / f"{source.stem}.o")]
-            proc = subprocess.run(command, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
-            if proc.returncode != 0:
-                errors = [line for line in proc.stderr.splitlines() if "error" in line]
-                return f"{source.name}: {(errors or proc.stderr.splitlines() or ['does not compile'])[0].strip()}"
+    with tempfile.TemporaryDirectory(prefix="edgeconv-neon-probe-") as scratch:
+        try:
+            kernel_objects(compiler.command, compiler.version, flags, neon, c_dir / "include", Path(scratch),
+                           f"compiling the NEON kernels of {c_dir}")
+        except CompileFailure as failure:
+            errors = [line for line in failure.stderr.splitlines() if "error" in line]
+            return f"{failure.source.name}: {(errors or failure.stderr.splitlines() or ['does not compile'])[0].strip()}"
     return None
 
 
-def choose_isa(target: Target, c_dir: Path, compiler: Compiler) -> tuple:
+def choose_isa(target: Target, c_dir: Path, compiler: Compiler, extra_flags: list) -> tuple:
     """``(KernelSet, note)``: the kernel set to compile for ``target`` (``kernels.isa``) and why a
-    fallback was taken."""
+    fallback was taken. ``extra_flags``: the build's flags after the kernel set's (profiling, threads)."""
     kernels = target_kernel_set(target)
     if kernels.isa != "arm" or _is_aarch64(target):
         return kernels, None
-    failure = _neon_failure(c_dir, compiler)
+    failure = _neon_failure(c_dir, compiler, compile_flags(compiler, kernels, extra_flags))
     if failure is None:
         return kernels, None
     return PORTABLE, f"NEON kernels do not build for {target.toolchain.triple} ({failure}); portable kernels used"
+
+
+def compile_flags(compiler: Compiler, kernels: KernelSet, extra_flags: list) -> list:
+    """The flags the build compiles every source with (the model's prefix aside)."""
+    return [*base_flags(compiler.cflags), *compiler.cflags, *kernels.flags, *extra_flags]
 
 
 def threads_flags(threads: Optional[int]) -> list:
@@ -110,15 +116,15 @@ def build_runner(c_dir: Path, target: Target, compiler: Compiler, dest: Path, pr
     c_dir, dest = Path(c_dir), Path(dest)
     if not (c_dir / "model.c").is_file():
         raise UserError(f"{c_dir} has no model.c: run edgeconv compress with --emit c first")
-    kernels, note = choose_isa(target, c_dir, compiler)
+    extra_flags = [*([PROFILE_FLAG] if profile else []), *threads_flags(threads)]
+    kernels, note = choose_isa(target, c_dir, compiler, extra_flags)
     isa = kernels.isa
     sources = runner_sources(c_dir, isa)
-    compile_flags = [*base_flags(compiler.cflags), *compiler.cflags, *kernels.flags,
-                     *([PROFILE_FLAG] if profile else []), *threads_flags(threads)]
-    cflags = [*compile_flags, f"-DEC_MODEL_PREFIX={prefix_of(c_dir)}"]
+    flags = compile_flags(compiler, kernels, extra_flags)
+    cflags = [*flags, f"-DEC_MODEL_PREFIX={prefix_of(c_dir)}"]
     ldflags = [*compiler.ldflags, "-lm", *([] if threads == 1 else [THREAD_FLAG])]
     dest.mkdir(parents=True, exist_ok=True)
-    compile_runner(compiler.command, compiler.version, compile_flags, c_dir, isa, ldflags, dest / RUNNER_BINARY,
+    compile_runner(compiler.command, compiler.version, flags, c_dir, isa, ldflags, dest / RUNNER_BINARY,
                    f"compiling {c_dir} for {target.name} with {' '.join(compiler.command)}")
     record = BuildRecord(
         target=target.name, triple=target.toolchain.triple, compiler=list(compiler.command), kind=compiler.kind,
