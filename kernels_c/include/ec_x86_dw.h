@@ -18,6 +18,7 @@
 #define EC_X86_DW_H
 
 #include <immintrin.h>
+#include <string.h>
 
 #include "ec_common.h"
 
@@ -346,32 +347,98 @@ typedef __m256i ec_x86_vec_t;
 typedef __m256i ec_x86_bytes_t;
 typedef ec_x86_rq8_t ec_x86_rq_t;
 
+/* Tails without AVX-512's byte masks: the first n < 8 bytes at p as the low bytes of a 64-bit word
+ * (the others 0), and back, moved in pieces of 4, 2 and 1 bytes. No byte past p + n is touched,
+ * and the bytes go through a register: a tail copied byte by byte into a stack buffer and then
+ * read by one wide load waits for the stores to drain (store forwarding fails), which cost a
+ * narrow layer (a max pool over 8 channels) several times its arithmetic. */
+EC_INLINE uint64_t ec_x86_load_tail8(const int8_t *p, int32_t n)
+{
+    uint64_t v = 0;
+    int32_t at = 0;
+    if (n & 4) {
+        uint32_t word;
+        memcpy(&word, p, 4);
+        v = word;
+        at = 4;
+    }
+    if (n & 2) {
+        uint16_t half;
+        memcpy(&half, p + at, 2);
+        v |= (uint64_t)half << (8 * at);
+        at += 2;
+    }
+    if (n & 1) {
+        v |= (uint64_t)(uint8_t)p[at] << (8 * at);
+    }
+    return v;
+}
+
+EC_INLINE void ec_x86_store_tail8(int8_t *p, uint64_t v, int32_t n)
+{
+    int32_t at = 0;
+    if (n & 4) {
+        const uint32_t word = (uint32_t)v;
+        memcpy(p, &word, 4);
+        v >>= 32;
+        at = 4;
+    }
+    if (n & 2) {
+        const uint16_t half = (uint16_t)v;
+        memcpy(p + at, &half, 2);
+        v >>= 16;
+        at += 2;
+    }
+    if (n & 1) {
+        p[at] = (int8_t)(uint8_t)v;
+    }
+}
+
+/* The first min(n, 16) bytes at p (the other lanes 0), and their store. */
+EC_INLINE __m128i ec_x86_load_upto16(const int8_t *p, int32_t n)
+{
+    if (n >= 16) {
+        return _mm_loadu_si128((const __m128i *)(const void *)p);
+    }
+    if (n >= 8) {
+        return _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)(const void *)p),
+                                  _mm_cvtsi64_si128((long long)ec_x86_load_tail8(p + 8, n - 8)));
+    }
+    return _mm_cvtsi64_si128((long long)ec_x86_load_tail8(p, n));
+}
+
+EC_INLINE void ec_x86_store_upto16(int8_t *p, __m128i v, int32_t n)
+{
+    if (n >= 16) {
+        _mm_storeu_si128((__m128i *)(void *)p, v);
+        return;
+    }
+    if (n >= 8) {
+        _mm_storel_epi64((__m128i *)(void *)p, v);
+        v = _mm_unpackhi_epi64(v, v);
+        p += 8;
+        n -= 8;
+    }
+    ec_x86_store_tail8(p, (uint64_t)_mm_cvtsi128_si64(v), n);
+}
+
 EC_INLINE ec_x86_vec_t ec_x86_load_s8(const int8_t *p, int32_t n)
 {
-    int8_t part[8] = {0};
-    int32_t i;
     if (n >= 8) {
         return _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)p));
     }
-    for (i = 0; i < n; ++i) {
-        part[i] = p[i];
-    }
-    return _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)part));
+    return _mm256_cvtepi8_epi32(_mm_cvtsi64_si128((long long)ec_x86_load_tail8(p, n)));
 }
 
 EC_INLINE void ec_x86_store_s8(int8_t *p, ec_x86_vec_t v, int32_t n)
 {
     const __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    int8_t part[16];
-    int32_t i;
+    const __m128i bytes = _mm_packs_epi16(words, words);
     if (n >= 8) {
-        _mm_storel_epi64((__m128i *)(void *)p, _mm_packs_epi16(words, words));
+        _mm_storel_epi64((__m128i *)(void *)p, bytes);
         return;
     }
-    _mm_storeu_si128((__m128i *)(void *)part, _mm_packs_epi16(words, words));
-    for (i = 0; i < n; ++i) {
-        p[i] = part[i];
-    }
+    ec_x86_store_tail8(p, (uint64_t)_mm_cvtsi128_si64(bytes), n);
 }
 
 EC_INLINE void ec_x86_store_i32(int32_t *p, ec_x86_vec_t v) { _mm256_storeu_si256((__m256i *)(void *)p, v); }
@@ -403,29 +470,28 @@ EC_INLINE ec_x86_vec_t ec_x86_round_div(ec_x86_vec_t sum, int32_t d)
 
 EC_INLINE ec_x86_bytes_t ec_x86_load_bytes(const int8_t *p, int32_t n)
 {
-    int8_t part[32] = {0};
-    int32_t i;
     if (n >= 32) {
         return _mm256_loadu_si256((const __m256i *)(const void *)p);
     }
-    for (i = 0; i < n; ++i) {
-        part[i] = p[i];
+    if (n > 16) {
+        return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)p)),
+                                       ec_x86_load_upto16(p + 16, n - 16), 1);
     }
-    return _mm256_loadu_si256((const __m256i *)(const void *)part);
+    return _mm256_inserti128_si256(_mm256_setzero_si256(), ec_x86_load_upto16(p, n), 0);
 }
 
 EC_INLINE void ec_x86_store_bytes(int8_t *p, ec_x86_bytes_t v, int32_t n)
 {
-    int8_t part[32];
-    int32_t i;
     if (n >= 32) {
         _mm256_storeu_si256((__m256i *)(void *)p, v);
         return;
     }
-    _mm256_storeu_si256((__m256i *)(void *)part, v);
-    for (i = 0; i < n; ++i) {
-        p[i] = part[i];
+    if (n > 16) {
+        _mm_storeu_si128((__m128i *)(void *)p, _mm256_castsi256_si128(v));
+        ec_x86_store_upto16(p + 16, _mm256_extracti128_si256(v, 1), n - 16);
+        return;
     }
+    ec_x86_store_upto16(p, _mm256_castsi256_si128(v), n);
 }
 
 EC_INLINE ec_x86_bytes_t ec_x86_set1_s8(int32_t v) { return _mm256_set1_epi8((char)v); }

@@ -102,7 +102,7 @@ POOLS = [  # kernel, stride, pads (t,l,b,r), ceil, count_include_pad
 
 @pytest.mark.parametrize("isa", ISA)
 @pytest.mark.parametrize("pool", POOLS, ids=lambda p: f"k{p[0][0]}{p[0][1]}_s{p[1][0]}{p[1][1]}_p{''.join(map(str, p[2]))}_ceil{int(p[3])}_cip{int(p[4])}")
-@pytest.mark.parametrize("channels", [1, 5, 16, 70])
+@pytest.mark.parametrize("channels", [1, 5, 12, 16, 27, 70])
 @pytest.mark.parametrize("kind", ["max", "avg"])
 def test_pools(isa, pool, channels, kind):
     k, stride, pads, ceil, cip = pool
@@ -124,6 +124,21 @@ def test_pools(isa, pool, channels, kind):
     else:
         lib.ec_s8_avgpool2d(ptr(nchw_to_hwc(x)), ctypes.byref(win), int(cip), -4, -120, 110, ptr(out))
     np.testing.assert_array_equal(hwc_to_nchw(out), expected)
+
+
+@pytest.mark.parametrize("isa", ISA)
+def test_pool_tails_write_exactly_their_channels_at_every_count(isa):
+    """A 1x1 max pool over one pixel of C channels clamps and copies them: every C from 1 to 70 runs
+    the vector tails (the AVX2 build's assembled in 8-, 4-, 2- and 1-byte pieces), and the sentinel
+    bytes after the pixel stay as they were."""
+    lib = library(isa)
+    for channels in range(1, 71):
+        x = np.random.default_rng(channels).integers(-128, 128, size=channels).astype(np.int8)
+        out = np.full(channels + 64, 0x55, dtype=np.int8)
+        win = window((1, 1, channels), (1, 1, channels), (1, 1), (1, 1), (0, 0, 0, 0), (1, 1))
+        lib.ec_s8_maxpool2d(ptr(x), ctypes.byref(win), -120, 110, ptr(out))
+        np.testing.assert_array_equal(out[:channels], np.clip(x, -120, 110), err_msg=f"{channels} channels")
+        assert (out[channels:] == 0x55).all(), f"{channels} channels: bytes past the pixel written"
 
 
 @pytest.mark.parametrize("isa", ISA)
