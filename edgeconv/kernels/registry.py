@@ -367,7 +367,7 @@ KERNELS: tuple = (
            "direct convolution sliding over contiguous NHWC window rows; any stride/pad/dilation/groups",
            _is_conv, pack=pack_for_sliding_window,
            cost=KernelCost(INT8_KINDS, "int8", PortableCost(1.78, 45.0), SimdCost(0.48, 20.0, True),
-                           x86={"avx2": SimdCost(0.69, 14.0, True), "avx512-vnni": SimdCost(0.418, 21.0, True)},
+                           x86={"avx2": SimdCost(0.398, 24.0, True), "avx512-vnni": SimdCost(0.193, 26.0, True)},
                            arm={"arm": ArmCost(0.134, 0.0, 0.0, 68.3, 0.0, 0.0, 0.0), "arm-dotprod": ArmCost(0.141, 0.0, 0.0, 66.8, 0.0, 0.0, 0.0),
                                 "arm@cortex-a53": ArmCost(0.692, 0.0, 0.0, 178, 0.0, 0.0, 0.0), "arm@cortex-a53-armv7": ArmCost(0.203, 0.0, 0.0, 79.7, 0.0, 0.0, 0.0)}, dense_only=True), split=WEIGHTED_ROWS),
     Kernel("ec_s8_conv2d_im2col", "Conv", "im2col", "s8", "ec_s8.h",
