@@ -133,7 +133,7 @@ class Layer:
         if kind == "im2col":
             rows = im2col_weight_rows(rows, cin, k, k, 1)
         self.packed = np.ascontiguousarray(pack_gemm_weights(rows))
-        self.scratch = np.zeros(max(im2col_scratch_bytes(cin, k, k, ow), 1), np.int8)
+        self.scratch = np.zeros(max(im2col_scratch_bytes(cin, k, k, oh, ow, cout), 1), np.int8)
         self.out = np.zeros((oh, ow, cout), np.int8)
 
     def call(self, lib: ctypes.CDLL):

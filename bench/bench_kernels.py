@@ -85,7 +85,7 @@ def bench_shape(lib, shape, repeat: int) -> dict:
     packed = np.ascontiguousarray(pack_gemm_weights(ohwi))
     wsum = ohwi.astype(np.int32).sum(axis=1)
     gemm_common = (p(bias), p(wsum), p(mult), p(shift), ctypes.byref(win), ctypes.byref(q))
-    cols = np.zeros(max(im2col_scratch_bytes(cin, k, k, ow), 1), np.int8)
+    cols = np.zeros(max(im2col_scratch_bytes(cin, k, k, oh, ow, cout), 1), np.int8)
     row["im2col"] = median_ms(lambda: lib.ec_s8_conv2d_im2col(p(x), p(packed), *gemm_common, p(cols), p(out)), repeat)
     if k == 1 and stride == 1:
         win.pad_top = win.pad_left = win.pad_bottom = win.pad_right = 0

@@ -4,8 +4,8 @@
   blocks of ``PACK_LANES`` output channels by groups of 4 reduction bytes;
 - ``ec_im2col.h``: ``ec_s8_conv2d_im2col`` reads the taps in place (``EC_IM2COL_INDIRECT``: at most
   ``IM2COL_MAX_TAPS`` taps and ``IM2COL_MAX_CIN`` input channels), a first layer of a few channels
-  by whole kernel rows (``ec_im2col_narrow_rows``), or unfolds one output row into scratch
-  (``EC_IM2COL_SCRATCH``);
+  by whole kernel rows (``ec_im2col_narrow_rows``), or unfolds blocks of output rows into
+  scratch (``EC_IM2COL_SCRATCH``, ``ec_im2col_unfold_rows``);
 - ``ec_b1.h``: the binary kernels read 32-bit words, channel c in bit c % 32 of word c // 32
   (little-endian), a set bit meaning -1; XNOR weights interleave ``XNOR_ROW_GROUP`` output
   channels word by word; the bit-serial weights are the K bit planes of the DoReFa codes. Both
@@ -25,6 +25,8 @@ IM2COL_MAX_CIN = 256
 IM2COL_MAX_TAPS = 9
 IM2COL_NARROW_CIN = 3
 IM2COL_NARROW_LIST_PIXELS = 16
+IM2COL_SHARED_WEIGHT_BYTES = 1024 * 1024
+IM2COL_BLOCK_BYTES = 256 * 1024
 XNOR_ROW_GROUP = 16
 
 
@@ -115,10 +117,24 @@ def im2col_weight_rows(w_ohwi: np.ndarray, c_in: int, k_h: int, k_w: int, dilati
     return np.pad(by_segment, ((0, 0), (0, 0), (0, -seg_len % 4))).reshape(w_ohwi.shape[0], -1)
 
 
-def im2col_scratch_bytes(c_in: int, k_h: int, k_w: int, out_w: int) -> int:
-    """Scratch of ec_s8_conv2d_im2col: none when indirect, else one unfolded output row
-    (``EC_IM2COL_SCRATCH``: out_w patches of K rounded up to 4, and 4 bytes of slack)."""
-    return 0 if im2col_indirect(c_in, k_h, k_w) else out_w * k4(k_h * k_w * c_in) + 4
+def im2col_unfold_rows(c_in: int, k_h: int, k_w: int, out_h: int, out_w: int, c_out: int) -> int:
+    """Output rows ec_s8_conv2d_im2col unfolds at a time (``ec_im2col_unfold_rows``, ec_s8.h):
+    one, unless the weights (K rounded up to 4, times C_out) exceed ``IM2COL_SHARED_WEIGHT_BYTES``;
+    then as many as ``IM2COL_BLOCK_BYTES`` hold, so that a block of rows reads the weights once."""
+    row = out_w * k4(k_h * k_w * c_in)
+    rows = IM2COL_BLOCK_BYTES // row
+    if k4(k_h * k_w * c_in) * c_out <= IM2COL_SHARED_WEIGHT_BYTES or rows <= 1:
+        return 1
+    return min(rows, out_h)
+
+
+def im2col_scratch_bytes(c_in: int, k_h: int, k_w: int, out_h: int, out_w: int, c_out: int) -> int:
+    """Scratch of ec_s8_conv2d_im2col: none when indirect, else one block of unfolded output rows
+    (``EC_IM2COL_SCRATCH``: ``im2col_unfold_rows`` rows of out_w patches of K rounded up to 4, and
+    4 bytes of slack)."""
+    if im2col_indirect(c_in, k_h, k_w):
+        return 0
+    return im2col_unfold_rows(c_in, k_h, k_w, out_h, out_w, c_out) * out_w * k4(k_h * k_w * c_in) + 4
 
 
 def bitplane_scratch_bytes(c_in: int, extent: tuple, kernel_hw: tuple, planes: int) -> int:

@@ -533,14 +533,22 @@ EC_INLINE void ec_im2col_unfold_row(const int8_t *in, const ec_window_t *win, in
     }
 }
 
-/* The unfolded GEMM: `g` has one segment of seg_len = K4 bytes; tiles stay within a row. */
+/* The unfolded GEMM: `g` has one segment of seg_len = K4 bytes. Each block of
+ * ec_im2col_unfold_rows output rows is unfolded into `scratch`, then multiplied by all the weights:
+ * the rows of a block lie back to back in the scratch and in the output, so its tiles may span
+ * rows. */
 EC_INLINE void ec_im2col_unfolded(const ec_gemm_t *g, const int8_t *in, const ec_window_t *win, int8_t *scratch,
                                   ec_gemm_tile_fn tile, int32_t tile_rows, int8_t *out)
 {
-    int32_t oy;
-    for (oy = 0; oy < win->out_h; ++oy) {
-        ec_im2col_unfold_row(in, win, oy, g->k4, (int8_t)g->q->in_zp, scratch);
-        ec_gemm_rows(g, scratch, (size_t)g->k4, win->out_w, tile, tile_rows,
+    const int32_t block = ec_im2col_unfold_rows(win->out_h, win->out_w, win->k_h * win->k_w * win->in_c, win->out_c);
+    const size_t row_bytes = (size_t)win->out_w * (size_t)g->k4;
+    int32_t oy, r;
+    for (oy = 0; oy < win->out_h; oy += block) {
+        const int32_t rows = win->out_h - oy < block ? win->out_h - oy : block;
+        for (r = 0; r < rows; ++r) {
+            ec_im2col_unfold_row(in, win, oy + r, g->k4, (int8_t)g->q->in_zp, scratch + (size_t)r * row_bytes);
+        }
+        ec_gemm_rows(g, scratch, (size_t)g->k4, rows * win->out_w, tile, tile_rows,
                      out + (size_t)oy * (size_t)win->out_w * (size_t)g->out_c);
     }
 }

@@ -35,9 +35,28 @@ void ec_s8_conv_transpose2d(const int8_t *in, const int8_t *w, const int32_t *bi
  *
  * im2col + GEMM (groups == 1), ec_im2col.h: layers with at most 256 input channels and at most 9
  * taps read each tap in place (indirect; scratch unused, may be NULL); the others unfold one
- * output row at a time into `scratch` (EC_IM2COL_SCRATCH bytes, padding filled with in_zp). */
+ * block of output rows at a time into `scratch` (EC_IM2COL_SCRATCH bytes, padding filled with in_zp). */
 #define EC_IM2COL_SLACK 4
-#define EC_IM2COL_SCRATCH(out_w, k) ((size_t)(out_w) * (size_t)((((k) + 3) / 4) * 4) + EC_IM2COL_SLACK)
+/* Output rows unfolded at a time: one, unless the layer's weights (K rounded up to 4, times C_out)
+ * exceed EC_IM2COL_SHARED_WEIGHT_BYTES, more than a core's L2 keeps beside the activations
+ * (ResNet-18's 512-channel 3x3 layers carry 2.3 MB). Each block of rows streams every weight once,
+ * so such a layer unfolds as many rows as EC_IM2COL_BLOCK_BYTES of scratch hold (the whole 7x7 map
+ * of those layers, 226 KB) and reads its weights once instead of once per output row.
+ * edgeconv/kernels/packing.py mirrors this rule to plan the scratch. */
+#define EC_IM2COL_SHARED_WEIGHT_BYTES ((size_t)1024 * 1024)
+#define EC_IM2COL_BLOCK_BYTES ((size_t)256 * 1024)
+EC_INLINE int32_t ec_im2col_unfold_rows(int32_t out_h, int32_t out_w, int32_t k, int32_t out_c)
+{
+    const size_t k4 = (size_t)((k + 3) / 4) * 4, row = (size_t)out_w * k4;
+    const size_t rows = EC_IM2COL_BLOCK_BYTES / row;
+    if (k4 * (size_t)out_c <= EC_IM2COL_SHARED_WEIGHT_BYTES || rows <= 1) {
+        return 1;
+    }
+    return rows < (size_t)out_h ? (int32_t)rows : out_h;
+}
+#define EC_IM2COL_SCRATCH(out_h, out_w, k, out_c)                                                                \
+    ((size_t)ec_im2col_unfold_rows(out_h, out_w, k, out_c) * (size_t)(out_w) * (size_t)((((k) + 3) / 4) * 4)   \
+     + EC_IM2COL_SLACK)
 void ec_s8_conv2d_im2col(const int8_t *in, const int8_t *w, const int32_t *bias, const int32_t *wsum,
                          const int32_t *mult, const int32_t *shift, const ec_window_t *win,
                          const ec_qparams_t *q, int8_t *scratch, int8_t *out);

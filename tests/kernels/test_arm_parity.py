@@ -89,7 +89,7 @@ def conv_call(calls: Calls, name, rng, x_hwc, wt, win, q, bias_range=20000, requ
     packed = np.ascontiguousarray(pack_gemm_weights(rows))
     wsum = rows.astype(np.int64).sum(axis=1).astype(np.int32)
     if name == "ec_s8_conv2d_im2col":
-        scratch = im2col_scratch_bytes(win.in_c, win.k_h, win.k_w, win.out_w)
+        scratch = im2col_scratch_bytes(win.in_c, win.k_h, win.k_w, win.out_h, win.out_w, cout)
         calls.add(name, x_hwc, packed, bias, wsum, mult, shift, win, q,
                   np.zeros(scratch, np.int8) if scratch else None, out(size))
     else:

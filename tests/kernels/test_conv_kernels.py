@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from edgeconv.kernels.geometry import LayerGeometry
-from edgeconv.kernels.packing import (im2col_edge_positions, im2col_indirect, im2col_scratch_bytes, im2col_weight_rows,
-                                     pack_gemm_weights)
+from edgeconv.kernels.packing import (im2col_edge_positions, im2col_indirect, im2col_scratch_bytes, im2col_unfold_rows,
+                                     im2col_weight_rows, pack_gemm_weights)
 from edgeconv.ir import Graph, Node, QuantParams, Tensor, ops
 from edgeconv.reference.int_kernels import INT_KERNELS
 from tests.kernels.cbuild import (QParams, hwc_to_nchw, isas_to_test, isas_with_amx, isas_with_avx512, kernel_library,
@@ -120,7 +120,7 @@ def run_variant(isa, name, x, wt, bias, mult, shift, win, q):
     scratch = None
     if name == "ec_s8_conv2d_im2col":
         w_rows = np.ascontiguousarray(im2col_weight_rows(w_rows, win.in_c, win.k_h, win.k_w, win.dil_w))
-        scratch = im2col_scratch_bytes(win.in_c, win.k_h, win.k_w, win.out_w)
+        scratch = im2col_scratch_bytes(win.in_c, win.k_h, win.k_w, win.out_h, win.out_w, win.out_c)
     packed, wsum = gemm_arrays(w_rows)
     return run_conv(isa, name, x, packed, bias, mult, shift, win, q, extra=(wsum,), scratch=scratch)
 
@@ -324,11 +324,27 @@ def test_accumulator_extremes_do_not_overflow(isa):
 
 def test_im2col_scratch_mirrors_the_kernel_condition():
     """The generator plans scratch exactly where the kernel unfolds (EC_IM2COL_INDIRECT)."""
-    assert im2col_indirect(16, 3, 3) and im2col_indirect(3, 3, 3) and im2col_scratch_bytes(3, 3, 3, 32) == 0
-    assert not im2col_indirect(3, 5, 5) and im2col_scratch_bytes(3, 5, 5, 32) == 32 * 76 + 4
+    assert im2col_indirect(16, 3, 3) and im2col_indirect(3, 3, 3) and im2col_scratch_bytes(3, 3, 3, 32, 32, 16) == 0
+    assert not im2col_indirect(3, 5, 5) and im2col_scratch_bytes(3, 5, 5, 32, 32, 16) == 32 * 76 + 4
     assert not im2col_indirect(260, 3, 3) and not im2col_indirect(8, 5, 5) and im2col_indirect(256, 3, 3)
     rows = im2col_weight_rows(np.arange(2 * 9 * 3).reshape(2, 27), 3, 3, 3, 1)
     assert rows.shape == (2, 36) and rows[1, 4:8].tolist() == [30, 31, 32, 0]
+
+
+@pytest.mark.parametrize("isa", isas_with_amx())
+def test_im2col_with_weights_past_the_shared_bytes_unfolds_blocks_of_rows(isa):
+    """512 input channels, 3x3, 240 output channels: 1.1 MB of weights, so the kernel unfolds
+    blocks of 8 of the 7-pixel rows (EC_IM2COL_BLOCK_BYTES // (7 * 4608)): a 10-row output runs a
+    block of 8 rows and one of 2, equal to the integer formula."""
+    cin, h, w, cout, k = 512, 10, 7, 240, (3, 3)
+    assert im2col_unfold_rows(cin, 3, 3, h, w, cout) == 8 and im2col_unfold_rows(cin, 3, 3, h, w, 64) == 1
+    assert im2col_scratch_bytes(cin, 3, 3, h, w, cout) == 8 * 7 * 4608 + 4
+    x, wt, bias, mult, shift, q = make_case(7, cin, h, w, cout, k, cin)
+    win = window((h, w, cin), (h, w, cout), k, (1, 1), (1, 1, 1, 1), (1, 1))
+    expected = reference_conv(x, wt, bias, q, (1, 1), (1, 1, 1, 1), (1, 1), 1, mult, shift)
+    assert len(np.unique(expected)) > 10
+    got = run_variant(isa, "ec_s8_conv2d_im2col", x, wt, bias, mult, shift, win, q)
+    np.testing.assert_array_equal(got, expected)
 
 
 def test_im2col_edge_positions_are_those_whose_window_leaves_the_input_across():

@@ -62,7 +62,7 @@ def conv_call(kernel, case, rng):
     arrays = {"x": np.ascontiguousarray(np.moveaxis(x[0], 0, -1)), "w": packed, "bias": bias, "wsum": wsum,
               "mult": mult, "shift": shift, "win": win, "q": np.array(q, dtype=np.int32)}
     if kernel == "ec_s8_conv2d_im2col":
-        arrays["scratch"] = np.zeros(max(1, im2col_scratch_bytes(cin, *k, ow)), dtype=np.int8)
+        arrays["scratch"] = np.zeros(max(1, im2col_scratch_bytes(cin, *k, oh, ow, cout)), dtype=np.int8)
     expected = reference_conv(x, wt, bias, QParams(*q), stride, pads, (1, 1), 1, mult, shift)
     call = {"kernel": kernel, "args": list(arrays), "ints": [], "split": len(arrays), "out": [oh, ow, cout]}
     return call, arrays, np.moveaxis(expected[0], 0, -1)

@@ -70,7 +70,7 @@ def test_narrow_kernel_rows_match_the_integer_formula_under_sanitizers(isa, tmp_
             expected.append(reference_conv(x, wt, bias, q, stride, pads, dilation, 1, mult, shift))
             rows = np.moveaxis(wt, 1, -1).reshape(cout, -1)
             packed_rows = im2col_weight_rows(rows, cin, *k, dilation[1])
-            scratch = im2col_scratch_bytes(cin, *k, ow)
+            scratch = im2col_scratch_bytes(cin, *k, oh, ow, cout)
             calls.add("ec_s8_conv2d_im2col", np.ascontiguousarray(np.moveaxis(x[0], 0, -1)),
                       np.ascontiguousarray(pack_gemm_weights(packed_rows)), bias,
                       rows.astype(np.int64).sum(axis=1).astype(np.int32), mult, shift, win, q,

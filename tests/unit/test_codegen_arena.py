@@ -68,7 +68,7 @@ def test_scratch_is_planned_for_im2col(tmp_path):
     graph = b.finish()
     project = generate(graph, tmp_path / "c")
     conv = next(n for n in graph.nodes if n.op_name == "Conv")
-    scratch = im2col_scratch_bytes(4, 5, 5, 8)
+    scratch = im2col_scratch_bytes(4, 5, 5, 8, 8, 8)
     assert scratch == 8 * 100 + 4  # one output row of 8 patches of 100 bytes, and 4 bytes of slack
     # the quantized input (256), the conv's output (512) and the scratch are live together
     assert project.arena_bytes >= 256 + 512 + scratch

@@ -57,7 +57,7 @@ def test_binary_kernels_fit_ungrouped_convs_at_their_precisions():
 def test_scratch_sizes_are_the_kernels_buffers():
     # im2col unfolds one output row when a window has more than 9 taps
     geo = conv_geo(4, 8, 1, k=(5, 5), pads=(2, 2, 2, 2), hw=(6, 8))
-    assert BY_NAME["ec_s8_conv2d_im2col"].scratch(geo, INT8) == im2col_scratch_bytes(4, 5, 5, 8) == 8 * 100 + 4
+    assert BY_NAME["ec_s8_conv2d_im2col"].scratch(geo, INT8) == im2col_scratch_bytes(4, 5, 5, 6, 8, 8) == 8 * 100 + 4
     assert BY_NAME["ec_s8_conv2d_im2col"].scratch(conv_geo(4, 8, 1), INT8) == 0
     # binary kernels: bit planes of the window extent (10 x 10 for 8 x 8 outputs of a 3x3 window)
     # and one window of taps, 2 words per position for 40 channels
@@ -82,7 +82,7 @@ def test_generated_scratch_is_the_registry_s():
     w = graph.tensors[conv.inputs[1]].data.astype(np.int64)
     geo = geometry(graph, conv)
     assert conv_kernel(geo, conv, x, w) == "ec_s8_conv2d_im2col"  # C_in * k_w < 16: the GEMM
-    assert BY_NAME["ec_s8_conv2d_im2col"].scratch(geo, INT8) == im2col_scratch_bytes(3, 5, 5, 8) == 8 * 76 + 4
+    assert BY_NAME["ec_s8_conv2d_im2col"].scratch(geo, INT8) == im2col_scratch_bytes(3, 5, 5, 8, 8, 8) == 8 * 76 + 4
 
 
 def test_requested_kernels_by_name_or_algorithm():
