@@ -37,7 +37,8 @@ column runs down its inner rows; each pixel left runs alone. A run of ``n`` pixe
 contiguous (``packing.im2col_kernel_rows``), the other runs one segment per tap. A first layer of
 narrow kernel rows (``packing.im2col_narrow_rows``) reads every pixel by kernel rows, and runs
 each column outside the inner ones as lists of up to ``IM2COL_NARROW_LIST_PIXELS``. The 1x1 kernel
-runs all positions as one run, the unfolding im2col one run per output row, the fully connected
+runs all positions as one run, the unfolding im2col one run per block of output rows
+(``packing.im2col_unfold_rows``: one row unless the weights exceed 1 MiB), the fully connected
 layer one lone pixel.
 """
 
@@ -49,7 +50,7 @@ from typing import Optional
 
 from .geometry import LayerGeometry
 from .packing import (IM2COL_NARROW_LIST_PIXELS, PACK_LANES, XNOR_ROW_GROUP, im2col_indirect, im2col_kernel_rows,
-                      im2col_narrow_rows, im2col_segments)
+                      im2col_narrow_rows, im2col_segments, im2col_unfold_rows)
 from .packing_f32 import F32_NR
 
 TERMS = ("mac", "segment", "edge", "output", "partial", "scratch", "call")
@@ -150,7 +151,8 @@ def _runs(geo: LayerGeometry, algorithm: str) -> list:
     out_h, out_w, inner_rows, inner_cols = _inner_pixels(geo)
     k_h, k_w = geo.kernel_hw
     if not im2col_indirect(geo.c_in, k_h, k_w):
-        return [(out_w, 1)] * out_h
+        block = im2col_unfold_rows(geo.c_in, k_h, k_w, out_h, out_w, geo.c_out)
+        return [(min(block, out_h - oy) * out_w, 1) for oy in range(0, out_h, block)]
     taps, other_cols = k_h * k_w, out_w - inner_cols
     if im2col_narrow_rows(geo.c_in, k_h, k_w, geo.dilation[-1]):
         lists = [min(IM2COL_NARROW_LIST_PIXELS, out_h - oy) for oy in range(0, out_h, IM2COL_NARROW_LIST_PIXELS)]

@@ -121,9 +121,9 @@ def im2col_unfold_rows(c_in: int, k_h: int, k_w: int, out_h: int, out_w: int, c_
     """Output rows ec_s8_conv2d_im2col unfolds at a time (``ec_im2col_unfold_rows``, ec_s8.h):
     one, unless the weights (K rounded up to 4, times C_out) exceed ``IM2COL_SHARED_WEIGHT_BYTES``;
     then as many as ``IM2COL_BLOCK_BYTES`` hold, so that a block of rows reads the weights once."""
-    row = out_w * k4(k_h * k_w * c_in)
-    rows = IM2COL_BLOCK_BYTES // row
-    if k4(k_h * k_w * c_in) * c_out <= IM2COL_SHARED_WEIGHT_BYTES or rows <= 1:
+    reduction = k4(k_h * k_w * c_in)
+    rows = IM2COL_BLOCK_BYTES // (out_w * reduction)
+    if reduction * c_out <= IM2COL_SHARED_WEIGHT_BYTES or rows <= 1:
         return 1
     return min(rows, out_h)
 

@@ -377,13 +377,13 @@ static void count(const ec_gemm_t *g, const ec_gemm_src_t *src, int32_t m, int8_
     (void)src, (void)m, (void)out, (void)out_stride;
     passed += g->nseg;
 }
-long segments(const int8_t *in, const ec_window_t *win, int32_t tile_rows)
+long segments(const int8_t *in, const ec_window_t *win, int32_t tile_rows, int8_t *scratch)
 {
     const ec_qparams_t q = {0, 0, -128, 127};
     ec_gemm_t g;
     passed = 0;
     ec_im2col_gemm_init(&g, NULL, NULL, NULL, NULL, NULL, win, &q);
-    ec_im2col_gemm(&g, in, win, EC_IM2COL_KERNEL_ROWS, NULL, count, tile_rows, NULL);
+    ec_im2col_gemm(&g, in, win, EC_IM2COL_KERNEL_ROWS, scratch, count, tile_rows, NULL);
     return passed;
 }
 """
@@ -392,7 +392,8 @@ long segments(const int8_t *in, const ec_window_t *win, int32_t tile_rows)
 def test_arm_segment_terms_are_the_segments_the_im2col_tiles_pass_over(tmp_path):
     """The ARM latency model's ``segment`` term (arm_work.gemm_terms, per 16-channel block) is the
     number of segments the NEON kernel's tiles pass over: the walk of ec_im2col.h with kernel-row
-    segments, run here with a tile function that counts them, over random in-place layers."""
+    segments, run here with a tile function that counts them, over random in-place layers, and over
+    unfolded ones of one row at a time and of blocks of rows (weights past 1 MiB)."""
     from edgeconv.kernels.arm_work import gemm_terms
     from edgeconv.resources import kernels_dir
     from tests.kernels.cbuild import Window
@@ -421,8 +422,17 @@ def test_arm_segment_terms_are_the_segments_the_im2col_tiles_pass_over(tmp_path)
         x = np.zeros(in_h * in_w * c_in, np.int8)
         geo = LayerGeometry("Conv", c_in, 16, 1, (k_h, k_w), stride, pads, dil, (in_h, in_w), (out_h, out_w), True)
         terms = gemm_terms(geo, "ec_s8_conv2d_im2col", tile, 0)
-        assert terms["segment"] == counter.segments(ptr(x), ctypes.byref(win), tile), (c_in, k_h, k_w, stride, dil, pads)
+        assert terms["segment"] == counter.segments(ptr(x), ctypes.byref(win), tile, None), (c_in, k_h, k_w, stride, dil, pads)
         checked += 1
+    for c_out, rows in ((32, 1), (240, 8)):  # 512 channels, 3x3: unfolded; 240 of them carry 1.1 MB
+        win = Window(10, 7, 512, 10, 7, c_out, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)
+        geo = LayerGeometry("Conv", 512, c_out, 1, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), (10, 7), (10, 7), True)
+        assert im2col_unfold_rows(512, 3, 3, 10, 7, c_out) == rows
+        x = np.zeros(10 * 7 * 512, np.int8)
+        scratch = np.zeros(im2col_scratch_bytes(512, 3, 3, 10, 7, c_out), np.int8)
+        for tile in (4, 8):
+            terms = gemm_terms(geo, "ec_s8_conv2d_im2col", tile, 0)
+            assert terms["segment"] == counter.segments(ptr(x), ctypes.byref(win), tile, ptr(scratch)) * (c_out // 16)
 
 
 def test_packed_layout_is_blocks_of_16_channels_by_groups_of_4():
