@@ -34,13 +34,14 @@
  * pixel in raster order, in as few tiles as the tile size allows; a 4x4 map would otherwise make
  * 10 tiles of one or two pixels (4 rows, 2 columns, 4 corners), each loading all the weights.
  *
- * Unfolded (more taps or channels, e.g. a 10x4 first layer): one output row at a time is
- * copied into `scratch` (out_w patches of K4 = EC_PACK_K4(K) bytes, padding and tail holding
- * in_zp), then each patch is one segment. Scratch: out_w * K4 + EC_IM2COL_SLACK bytes
- * (EC_IM2COL_SCRATCH in ec_s8.h).
+ * Unfolded (more taps or channels, e.g. a 10x4 first layer): a block of output rows at a time
+ * (one row, or more where the weights exceed EC_IM2COL_SHARED_WEIGHT_BYTES: ec_im2col_unfold_rows
+ * in ec_s8.h) is copied into `scratch` (out_w patches of K4 = EC_PACK_K4(K) bytes per row, padding
+ * and tail holding in_zp), then each patch is one segment. Scratch: rows * out_w * K4 +
+ * EC_IM2COL_SLACK bytes (EC_IM2COL_SCRATCH in ec_s8.h).
  *
- * The code generator mirrors EC_IM2COL_INDIRECT to plan the scratch and ec_im2col_narrow_rows to
- * pack the weights (edgeconv/kernels/packing.py). Included only by the im2col
+ * The code generator mirrors EC_IM2COL_INDIRECT and ec_im2col_unfold_rows to plan the scratch and
+ * ec_im2col_narrow_rows to pack the weights (edgeconv/kernels/packing.py). Included only by the im2col
  * kernel files. */
 #ifndef EC_IM2COL_H
 #define EC_IM2COL_H
