@@ -360,9 +360,9 @@ _X86_ELEMENT: dict = {
 }
 
 KERNELS: tuple = (
-    # avx2: the one-layer grid with ResNet-18-224's 3x3 stages added (bench_latency_model.py --kernels x86
-    # --levels avx2 --only ec_s8_conv2d_slidingwin); fitted on the small layers alone it looked faster
-    # than im2col on the 512-channel 7x7 layers, where im2col is 6% faster
+    # x86: the one-layer grid, ResNet-18-224's 3x3 stages among its shapes (bench_latency_model.py
+    # --kernels x86 --levels avx2 --only ec_s8_conv2d_slidingwin, then avx512-vnni); the kernel has no
+    # VNNI path, so both levels run it at about 0.08 cycles per MAC
     Kernel("ec_s8_conv2d_slidingwin", "Conv", "sliding-window", "s8", "ec_s8.h",
            "direct convolution sliding over contiguous NHWC window rows; any stride/pad/dilation/groups",
            _is_conv, pack=pack_for_sliding_window,
