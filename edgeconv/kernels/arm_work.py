@@ -127,7 +127,7 @@ def _inner_span(size: int, taps: int, stride: int, pad: int, dilation: int, out:
 def _window_axes(geo: LayerGeometry) -> tuple:
     """The rows and the columns of a 2-D (or 1 x W) window, each as (input size, taps, stride,
     leading padding, dilation, outputs)."""
-    out_h, out_w = (1,) * (2 - len(geo.out_spatial)) + tuple(geo.out_spatial)
+    out_h, out_w = geo.out_hw
     in_h, in_w = (1,) * (2 - len(geo.in_spatial)) + tuple(geo.in_spatial)
     k_h, k_w = geo.kernel_hw
     s_h, s_w = (1,) * (2 - len(geo.stride)) + tuple(geo.stride)

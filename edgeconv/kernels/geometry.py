@@ -63,6 +63,11 @@ class LayerGeometry:
         return (1,) * (2 - len(self.kernel)) + tuple(self.kernel)
 
     @property
+    def out_hw(self) -> tuple:
+        """(out_h, out_w) as the 2-D kernels see it: a 1-D conv's output is one row."""
+        return (1,) * (2 - len(self.out_spatial)) + tuple(self.out_spatial)
+
+    @property
     def window_extent(self) -> tuple:
         """(rows, columns) of the (padded) input the output's windows span:
         ``(out - 1) * stride + dilation * (k - 1) + 1`` per axis, a 1-D conv as one row."""
@@ -70,7 +75,7 @@ class LayerGeometry:
             return (1,) * (2 - len(values)) + tuple(values)
 
         return tuple((o - 1) * s + d * (k - 1) + 1 for o, s, d, k in zip(
-            pad2(self.out_spatial), pad2(self.stride), pad2(self.dilation), self.kernel_hw))
+            self.out_hw, pad2(self.stride), pad2(self.dilation), self.kernel_hw))
 
     @property
     def in_numel(self) -> int:

@@ -288,7 +288,7 @@ def _f32_depthwise(geo: LayerGeometry) -> bool:
 
 def _im2col_scratch(geo: LayerGeometry, precision: Precision) -> int:
     k_h, k_w = geo.kernel_hw
-    return im2col_scratch_bytes(geo.c_in, k_h, k_w, geo.out_spatial[0], geo.out_spatial[-1], geo.c_out)
+    return im2col_scratch_bytes(geo.c_in, k_h, k_w, *geo.out_hw, geo.c_out)
 
 
 def _xnor_scratch(geo: LayerGeometry, precision: Precision) -> int:

@@ -335,7 +335,8 @@ def test_im2col_scratch_mirrors_the_kernel_condition():
 def test_im2col_with_weights_past_the_shared_bytes_unfolds_blocks_of_rows(isa):
     """512 input channels, 3x3, 240 output channels: 1.1 MB of weights, so the kernel unfolds
     blocks of 8 of the 7-pixel rows (EC_IM2COL_BLOCK_BYTES // (7 * 4608)): a 10-row output runs a
-    block of 8 rows and one of 2, equal to the integer formula."""
+    block of 8 rows and one of 2, equal to the integer formula. (That the C walk takes those blocks
+    is the segment-counting test's check below.)"""
     cin, h, w, cout, k = 512, 10, 7, 240, (3, 3)
     assert im2col_unfold_rows(cin, 3, 3, h, w, cout) == 8 and im2col_unfold_rows(cin, 3, 3, h, w, 64) == 1
     assert im2col_scratch_bytes(cin, 3, 3, h, w, cout) == 8 * 7 * 4608 + 4

@@ -59,6 +59,9 @@ def test_scratch_sizes_are_the_kernels_buffers():
     geo = conv_geo(4, 8, 1, k=(5, 5), pads=(2, 2, 2, 2), hw=(6, 8))
     assert BY_NAME["ec_s8_conv2d_im2col"].scratch(geo, INT8) == im2col_scratch_bytes(4, 5, 5, 6, 8, 8) == 8 * 100 + 4
     assert BY_NAME["ec_s8_conv2d_im2col"].scratch(conv_geo(4, 8, 1), INT8) == 0
+    # weights past 1 MiB unfold blocks of rows; a 1-D conv's output is one row of 10 patches
+    conv1d = LayerGeometry("Conv", 512, 700, 1, (3,), (1,), (1, 1), (1,), (10,), (10,), True)
+    assert BY_NAME["ec_s8_conv2d_im2col"].scratch(conv1d, INT8) == 10 * 1536 + 4
     # binary kernels: bit planes of the window extent (10 x 10 for 8 x 8 outputs of a 3x3 window)
     # and one window of taps, 2 words per position for 40 channels
     geo = conv_geo(40, 8, 1, pads=(0, 0, 0, 0))
